@@ -1,0 +1,55 @@
+# siyu — the two commands: `make run` and `make test`. Everything else here serves them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+VENDOR := src/siyu/console/static/vendor
+
+.PHONY: run test lint services assets install install-dev clean bench
+
+run: install assets .env  ## set up, migrate, create the owner, serve API + console + worker
+	$(BIN)/siyu migrate
+	$(BIN)/siyu bootstrap
+	$(BIN)/siyu serve
+
+test: install-dev assets services lint  ## everything CI runs
+	$(BIN)/pytest -n 2 -p no:cacheprovider
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+services:  ## PostgreSQL and Redis must answer; start them if they are down
+	@bash scripts/ensure-services.sh
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+install-dev: $(VENV)/.installed-dev
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+assets: $(VENDOR)/.installed
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	touch $@
+
+.env: | install  ## fresh secrets for this machine, once
+	{ echo "SIYU_ENV=development"; $(BIN)/siyu keys generate; } > $@
+	@echo "wrote .env with fresh secrets"
+
+bench: install-dev services
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) var .mypy_cache .ruff_cache

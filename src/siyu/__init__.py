@@ -1,0 +1,1 @@
+"""siyu (私域): self-hosted private-domain operations for the WeChat ecosystem."""

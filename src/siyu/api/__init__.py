@@ -1,0 +1,1 @@
+"""The HTTP entrypoint: the FastAPI application that serves API, console, health and metrics."""

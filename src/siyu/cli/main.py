@@ -1,0 +1,360 @@
+"""`siyu` commands. Each command is an entrypoint: it owns its transactions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from siyu.core.config import Settings, get_settings
+from siyu.core.crypto import configure_crypto, generate_data_key
+from siyu.core.db import Database, database_for
+from siyu.core.errors import SiyuError
+from siyu.core.jobs import configure_queue
+from siyu.core.logging import configure_logging
+
+app = typer.Typer(
+    help="siyu (私域): private-domain operations for the WeChat ecosystem.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+apps_app = typer.Typer(
+    help="Register and list the OA, MP, H5 and external apps of a workspace.", no_args_is_help=True
+)
+import_app = typer.Typer(help="Load history from files.", no_args_is_help=True)
+members_app = typer.Typer(help="Look members up.", no_args_is_help=True)
+keys_app = typer.Typer(help="Secrets and encryption keys.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for scripts.", no_args_is_help=True)
+app.add_typer(apps_app, name="apps")
+app.add_typer(import_app, name="import")
+app.add_typer(members_app, name="members")
+app.add_typer(keys_app, name="keys")
+app.add_typer(tokens_app, name="tokens")
+
+out = Console()
+err = Console(stderr=True)
+
+KINDS = {
+    "oa-service": "oa_service",
+    "oa-subscription": "oa_subscription",
+    "mp": "mp",
+    "h5": "h5",
+    "external": "external",
+}
+
+
+def _setup() -> tuple[Settings, Database]:
+    try:
+        settings = get_settings()
+        configure_crypto(settings)
+    except ValueError as exc:
+        err.print(f"[red]配置错误 / configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure_logging(settings)
+    configure_queue(settings)
+    return settings, database_for(settings)
+
+
+def _workspace_id(db: Database, workspace: int | None) -> int:
+    from siyu.workspaces import service as workspaces
+
+    with db.session_scope() as session:
+        if workspace is not None:
+            return workspaces.get_workspace(session, workspace).id
+        return workspaces.ensure_default_workspace(session).id
+
+
+def _fail(exc: SiyuError) -> typer.Exit:
+    err.print(f"[red]{exc.code}[/red]: {exc.message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (SQLite file or PostgreSQL)."""
+    from siyu.migrations import upgrade
+
+    settings, _db = _setup()
+    upgrade(settings.database_url)
+    out.print(f"[green]✓[/green] database at head ({settings.database_url.split('@')[-1]})")
+
+
+@app.command()
+def bootstrap() -> None:
+    """Create the first workspace and its owner; print a one-time password if one was made."""
+    from siyu.security import service as security
+
+    settings, db = _setup()
+    workspace_id = _workspace_id(db, None)
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    with db.session_scope() as session:
+        result = security.bootstrap_owner(session, workspace_id, settings.admin_email, password)
+    if not result.created:
+        out.print("owner exists already; nothing to do")
+    elif result.password:
+        out.print(f"[bold]owner created[/bold]: {result.owner_email}")
+        out.print(
+            f"[bold yellow]one-time password: {result.password}[/bold yellow] "
+            "(shown once; change it after signing in)"
+        )
+    else:
+        out.print(
+            f"[bold]owner created[/bold]: {result.owner_email} (password from SIYU_ADMIN_PASSWORD)"
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    worker: Annotated[bool, typer.Option(help="run job consumer threads in this process")] = True,
+) -> None:
+    """Serve the API and the console, with an embedded job worker."""
+    import uvicorn
+
+    from siyu.api.app import create_app
+
+    settings, db = _setup()
+    application = create_app(settings, db, embedded_worker=worker)
+    out.print(f"siyu console: http://{host or settings.host}:{port or settings.port}/")
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@app.command()
+def worker(
+    workers: Annotated[int, typer.Option(help="worker threads in this process")] = 4,
+) -> None:
+    """Run a job worker (start several, on several machines, with SIYU_REDIS_URL)."""
+    from siyu.worker import consumer
+
+    _setup()
+    consumer(workers).run()
+
+
+@apps_app.command("add")
+def apps_add(
+    kind: Annotated[str, typer.Argument(help="oa-service, oa-subscription, mp, h5 or external")],
+    appid: Annotated[str, typer.Argument(help="the appid (wx… for OA and MP)")],
+    name: Annotated[str, typer.Option(help="a name operators recognise")],
+    entity: Annotated[
+        str | None, typer.Option(help="the legal entity (主体) owning the app")
+    ] = None,
+    individual: Annotated[bool, typer.Option(help="the entity is an individual business")] = False,
+    secret: Annotated[str | None, typer.Option(help="AppSecret (stored encrypted)")] = None,
+    token: Annotated[str | None, typer.Option(help="push Token (stored encrypted)")] = None,
+    aes_key: Annotated[str | None, typer.Option(help="EncodingAESKey, 43 characters")] = None,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+) -> None:
+    """Register an app."""
+    from pydantic import ValidationError
+
+    from siyu.workspaces import service as workspaces
+    from siyu.workspaces.models import EntityKind
+    from siyu.workspaces.schemas import AppCreate
+
+    if kind not in KINDS:
+        err.print(f"[red]unknown kind {kind!r}[/red]; use one of {', '.join(KINDS)}")
+        raise typer.Exit(2)
+    _settings, db = _setup()
+    try:
+        data = AppCreate.model_validate(
+            {
+                "kind": KINDS[kind],
+                "appid": appid,
+                "name": name,
+                "entity": entity,
+                "entity_kind": EntityKind.individual_business
+                if individual
+                else EntityKind.enterprise,
+                "secret": secret,
+                "token": token,
+                "aes_key": aes_key,
+            }
+        )
+    except ValidationError as exc:
+        for e in exc.errors():
+            err.print(f"[red]invalid[/red] {'.'.join(map(str, e['loc'])) or 'app'}: {e['msg']}")
+        raise typer.Exit(2) from exc
+    try:
+        workspace_id = _workspace_id(db, workspace)
+        with db.session_scope() as session:
+            created = workspaces.add_app(session, workspace_id, data)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    out.print(f"[green]✓[/green] {created.kind} {created.appid} “{created.name}” (id {created.id})")
+
+
+@apps_app.command("list")
+def apps_list(
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+) -> None:
+    """List the apps of a workspace."""
+    from siyu.workspaces import service as workspaces
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    with db.session_scope() as session:
+        rows = workspaces.list_apps(session, workspace_id)
+    table = Table("id", "kind", "appid", "name", "secret", "token", "aes key")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.kind,
+            row.appid,
+            row.name,
+            *("✓" if flag else "—" for flag in (row.has_secret, row.has_token, row.has_aes_key)),
+        )
+    out.print(table)
+
+
+@import_app.command("events")
+def import_events(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="JSON Lines, one canonical event per line",
+        ),
+    ],
+    report: Annotated[
+        Path | None, typer.Option(help="write rejected lines here (JSON Lines)")
+    ] = None,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+) -> None:
+    """Import events of any size: valid lines are kept, rejected ones reported by line number."""
+    from siyu.identity.ingest import EventImport, chunked, read_lines
+
+    _settings, db = _setup()
+    importer = EventImport(_workspace_id(db, workspace))
+    progress = Progress(
+        TextColumn("[bold]导入 import"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    with file.open("rb") as stream, progress:
+        task = progress.add_task("import", total=file.stat().st_size)
+        for chunk in chunked(read_lines(stream)):
+            with db.session_scope() as session:
+                importer.import_chunk(session, chunk)
+            progress.update(task, completed=stream.tell())
+    result = importer.report
+    out.print(
+        f"[green]imported {result.accepted}[/green] events, "
+        f"{result.members_created} new members, "
+        f"[{'red' if result.rejected else 'green'}]{len(result.rejected)} rejected[/]"
+    )
+    for error in result.rejected[:50]:
+        out.print(f"  line {error.line}: {error.code}: {error.reason}")
+    if len(result.rejected) > 50:
+        out.print(
+            f"  … {len(result.rejected) - 50} more"
+            + (f" in {report}" if report else " (use --report FILE for all)")
+        )
+    if report is not None:
+        with report.open("w", encoding="utf-8") as fh:
+            for error in result.rejected:
+                fh.write(json.dumps(error.model_dump(), ensure_ascii=False) + "\n")
+
+
+@members_app.command("show")
+def members_show(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    events: Annotated[int, typer.Option(help="how many timeline events to show")] = 20,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+) -> None:
+    """Show a member's identities and timeline; exit status 1 when there is no such member."""
+    from siyu.identity import service as identity
+    from siyu.workspaces import service as workspaces
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member_by_number(session, workspace_id, number)
+            timeline = identity.get_timeline(
+                session, workspace_id, member.merged_into_id or member.id, limit=events
+            )
+            apps = {a.appid: a.name for a in workspaces.list_apps(session, workspace_id)}
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    status = "" if member.merged_into_id is None else f" (merged into #{member.merged_into_id})"
+    out.print(
+        f"[bold]学号 {member.number}[/bold]  id {member.id}  since "
+        f"{member.created_at:%Y-%m-%d %H:%M} UTC{status}"
+    )
+    ids = Table("kind", "app", "value", title="identities")
+    for ident in member.identities:
+        ids.add_row(
+            ident.kind,
+            apps.get(ident.appid or "", ident.appid or ""),
+            ident.phone_masked or ident.value or "",
+        )
+    out.print(ids)
+    tl = Table("time (UTC)", "event", "app", "channel", "props", title="timeline")
+    for item in timeline.items:
+        tl.add_row(
+            f"{item.ts:%Y-%m-%d %H:%M:%S}",
+            item.event,
+            item.appid or "",
+            item.channel or "",
+            json.dumps(item.props, ensure_ascii=False)[:60],
+        )
+    out.print(tl)
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a fresh set of secrets for `.env` (never reuse the development defaults)."""
+    import secrets
+
+    sys.stdout.write(
+        f"SIYU_SECRET_KEY={secrets.token_urlsafe(32)}\n"
+        f"SIYU_DATA_KEYS=k{secrets.token_hex(3)}:{generate_data_key()}\n"
+        f"SIYU_LOOKUP_KEY={secrets.token_urlsafe(32)}\n"
+    )
+
+
+@tokens_app.command("create")
+def tokens_create(
+    email: Annotated[str, typer.Option(help="the operator the token acts as")],
+    name: Annotated[str, typer.Option(help="what the token is for")],
+) -> None:
+    """Create an API token (printed once)."""
+    from siyu.security import service as security
+
+    _settings, db = _setup()
+    try:
+        with db.session_scope() as session:
+            operator = security.get_operator_by_email(session, email)
+            if operator is None:
+                err.print(f"[red]no operator {email}[/red]")
+                raise typer.Exit(1)
+            token = security.create_api_token(session, operator.id, name)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    sys.stdout.write(token.token + "\n")

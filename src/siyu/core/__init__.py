@@ -1,0 +1,1 @@
+"""What every domain builds on: settings, database, jobs, errors, clock, events."""

@@ -1,0 +1,83 @@
+"""Settings from `SIYU_` variables and `.env`; default secrets refused outside development."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development-only values: anyone can read them here, so production refuses them.
+DEFAULT_SECRET_KEY = "development-secret-key-do-not-use-in-production"  # noqa: S105
+DEFAULT_DATA_KEYS = "dev1:c2l5dS1kZXZlbG9wbWVudC1vbmx5LWRhdGEta2V5ISE"
+DEFAULT_LOOKUP_KEY = "development-lookup-key-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure; see README "Configuration"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIYU_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "test", "production"] = "production"
+    database_url: str = "sqlite:///var/siyu.db"
+    redis_url: str | None = None
+    data_dir: Path = Path("var")
+    queue_path: Path = Path("var/queue.db")
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    data_keys: SecretStr = Field(
+        default=SecretStr(DEFAULT_DATA_KEYS),
+        description="Comma-separated `key_id:base64url(32 bytes)`; the first encrypts new values.",
+    )
+    lookup_key: SecretStr = SecretStr(DEFAULT_LOOKUP_KEY)
+    admin_email: str = "owner@siyu.local"
+    admin_password: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    worker_threads: int = Field(default=2, ge=1, le=64)
+    cookie_secure: bool | None = None
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    log_json: bool | None = None
+    display_timezone: str = "Asia/Shanghai"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env == "development":
+            return self
+        defaults = {
+            "SIYU_SECRET_KEY": (self.secret_key, DEFAULT_SECRET_KEY),
+            "SIYU_DATA_KEYS": (self.data_keys, DEFAULT_DATA_KEYS),
+            "SIYU_LOOKUP_KEY": (self.lookup_key, DEFAULT_LOOKUP_KEY),
+        }
+        weak = [
+            name
+            for name, (value, default) in defaults.items()
+            if value.get_secret_value() == default
+        ]
+        if weak:
+            raise ValueError(
+                f"{', '.join(weak)} still hold the development defaults; set real secrets "
+                "(`siyu keys generate` prints a set) or SIYU_ENV=development on a laptop"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else self.env == "production"
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.env != "development"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

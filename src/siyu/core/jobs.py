@@ -1,0 +1,108 @@
+"""Huey jobs on embedded SQLite or Redis storage, enqueued only after commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from huey import Huey
+from huey.api import Task
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from siyu.core.config import Settings
+
+QUEUE_NAME = "siyu"
+_PENDING = "siyu.pending_jobs"
+
+# One queue object for the process; tasks register on it at import, storage is chosen at start.
+queue: Huey = Huey(QUEUE_NAME, results=False, utc=True, storage_class=MemoryStorage)
+_configured = False
+
+
+def storage_for(settings: Settings, name: str = QUEUE_NAME) -> Any:
+    """Redis storage when `SIYU_REDIS_URL` is set, else the embedded SQLite file."""
+    if settings.redis_url:
+        return RedisStorage(name, url=settings.redis_url)
+    settings.queue_path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteStorage(name, filename=str(settings.queue_path))
+
+
+def configure_queue(settings: Settings, name: str = QUEUE_NAME) -> Huey:
+    """Point the process queue at the storage these settings name."""
+    global _configured  # noqa: PLW0603 - one queue per process, like the engine
+    queue.storage = storage_for(settings, name)
+    _configured = True
+    return queue
+
+
+def ensure_queue() -> Huey:
+    if not _configured:
+        from siyu.core.config import get_settings
+
+        configure_queue(get_settings())
+    return queue
+
+
+def queue_kind() -> str:
+    storage = ensure_queue().storage
+    return "redis" if isinstance(storage, RedisStorage) else "sqlite"
+
+
+def queue_depth() -> int:
+    return int(ensure_queue().pending_count())
+
+
+@dataclass(frozen=True)
+class _PendingJob:
+    task: Task
+    transaction: SessionTransaction
+
+
+def enqueue_after_commit(session: Session, task_fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Enqueue `task_fn(*args, **kwargs)` once this session's transaction commits.
+
+    A job enqueued before commit could run against rows another connection cannot see yet,
+    or for a transaction that is later rolled back; so jobs wait in `session.info` until then.
+    """
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if transaction is None:
+        transaction = session.begin()
+    pending: list[_PendingJob] = session.info.setdefault(_PENDING, [])
+    pending.append(_PendingJob(task_fn.s(*args, **kwargs), transaction))
+
+
+def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    pending: list[_PendingJob] = session.info.get(_PENDING, [])
+    if pending:
+        session.info[_PENDING] = [j for j in pending if not _within(j.transaction, previous)]
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_committed(session: Session) -> None:
+    pending: list[_PendingJob] = session.info.pop(_PENDING, [])
+    if pending:
+        q = ensure_queue()
+        for job in pending:
+            q.enqueue(job.task)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unsent(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without commit (which would have sent them): drop them.
+    # `after_rollback` cannot be used: it fires for a savepoint's rollback too.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+__all__ = ["configure_queue", "enqueue_after_commit", "queue", "queue_depth", "storage_for"]

@@ -1,0 +1,1 @@
+"""Members: one person per workspace, with identities, member number, merges and timeline."""

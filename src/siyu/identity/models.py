@@ -1,0 +1,156 @@
+"""Member, identity, timeline event, merge and merge-conflict tables."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.core.crypto import EncryptedText
+from siyu.core.db import Base, BigId, IdPK, JSONType
+
+
+class MemberStatus(enum.StrEnum):
+    active = "active"
+    merged = "merged"
+
+
+class IdentityKind(enum.StrEnum):
+    unionid = "unionid"
+    openid = "openid"
+    phone = "phone"
+    external = "external"
+
+
+class ConflictStatus(enum.StrEnum):
+    open = "open"
+    merged = "merged"
+    dismissed = "dismissed"
+
+
+def _enum(cls: type[enum.StrEnum]) -> Enum:
+    return Enum(cls, native_enum=False, length=32, validate_strings=True)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "number"),
+        Index("ix_members_workspace_created", "workspace_id", "created_at"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    number: Mapped[int]
+    status: Mapped[MemberStatus] = mapped_column(_enum(MemberStatus), default=MemberStatus.active)
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime]
+
+
+class Identity(Base):
+    """One way to recognise a member. `scope` is the appid for app-scoped kinds, else ''."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("workspace_id", "kind", "scope", "value"),)
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    kind: Mapped[IdentityKind] = mapped_column(_enum(IdentityKind))
+    scope: Mapped[str] = mapped_column(String(64))
+    # The id itself; for a phone, its keyed hash (the number is only in `secret`).
+    value: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str | None] = mapped_column(EncryptedText("identities.secret"))
+    created_at: Mapped[datetime]
+
+
+class TimelineEvent(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_member_ts", "member_id", "ts"),
+        Index("ix_events_workspace_ts", "workspace_id", "ts"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    # The member the event was first recorded for: an undone merge gives its events back.
+    origin_member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    app_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("apps.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime]
+    channel: Mapped[str | None] = mapped_column(String(64))
+    props: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[datetime]
+
+
+class MemberMerge(Base):
+    __tablename__ = "member_merges"
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
+    survivor_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    moved_identity_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    survivor_attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    merged_attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class MergeConflict(Base):
+    """Evidence that two members may be one person, which a person must judge."""
+
+    __tablename__ = "merge_conflicts"
+    __table_args__ = (UniqueConstraint("workspace_id", "member_a_id", "member_b_id", "reason"),)
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
+    member_a_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    member_b_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    reason: Mapped[str] = mapped_column(String(64))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    status: Mapped[ConflictStatus] = mapped_column(
+        _enum(ConflictStatus), default=ConflictStatus.open
+    )
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class ImportStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class ImportRun(Base):
+    """An uploaded event file being imported by a job; the console polls its progress."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    processed_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    members_created: Mapped[int] = mapped_column(default=0)
+    # The first rejected lines, for the console; the count above is the whole truth.
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    status: Mapped[ImportStatus] = mapped_column(_enum(ImportStatus), default=ImportStatus.queued)
+    message: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

@@ -1,0 +1,286 @@
+"""Queries over members, identities, timeline events, merges and conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, and_, cast, func, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from siyu.identity.models import (
+    ConflictStatus,
+    Identity,
+    IdentityKind,
+    Member,
+    MemberMerge,
+    MemberStatus,
+    MergeConflict,
+    TimelineEvent,
+)
+
+IdentityKey = tuple[IdentityKind, str, str]
+
+
+def add(
+    session: Session, row: Member | Identity | TimelineEvent | MemberMerge | MergeConflict
+) -> None:
+    session.add(row)
+    session.flush()
+
+
+def find_identities(
+    session: Session, workspace_id: int, keys: Iterable[IdentityKey]
+) -> Sequence[Identity]:
+    wanted = list(set(keys))
+    if not wanted:
+        return []
+    return session.scalars(
+        select(Identity).where(
+            Identity.workspace_id == workspace_id,
+            tuple_(Identity.kind, Identity.scope, Identity.value).in_(wanted),
+        )
+    ).all()
+
+
+def find_identity_owners(
+    session: Session, workspace_id: int, keys: Sequence[IdentityKey]
+) -> dict[IdentityKey, int]:
+    """Member ids owning these identity keys, in one query (the import's fast path)."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(Identity.kind, Identity.scope, Identity.value, Identity.member_id).where(
+            Identity.workspace_id == workspace_id,
+            tuple_(Identity.kind, Identity.scope, Identity.value).in_(keys),
+        )
+    )
+    return {(IdentityKind(k), s, v): m for k, s, v, m in rows}
+
+
+def list_identities(session: Session, member_ids: Iterable[int]) -> Sequence[Identity]:
+    return session.scalars(
+        select(Identity).where(Identity.member_id.in_(list(member_ids))).order_by(Identity.id)
+    ).all()
+
+
+def get_member(session: Session, member_id: int) -> Member | None:
+    return session.get(Member, member_id)
+
+
+def get_member_for_update(session: Session, member_id: int) -> Member | None:
+    return session.scalars(select(Member).where(Member.id == member_id).with_for_update()).first()
+
+
+def get_member_by_number(session: Session, workspace_id: int, number: int) -> Member | None:
+    return session.scalars(
+        select(Member).where(Member.workspace_id == workspace_id, Member.number == number)
+    ).first()
+
+
+def list_members(
+    session: Session,
+    workspace_id: int,
+    *,
+    limit: int,
+    offset: int = 0,
+    member_ids: Sequence[int] | None = None,
+) -> Sequence[Member]:
+    query = select(Member).where(
+        Member.workspace_id == workspace_id, Member.status == MemberStatus.active
+    )
+    if member_ids is not None:
+        query = query.where(Member.id.in_(member_ids))
+    return session.scalars(query.order_by(Member.number.desc()).limit(limit).offset(offset)).all()
+
+
+def count_members(session: Session, workspace_id: int, since: datetime | None = None) -> int:
+    query = (
+        select(func.count())
+        .select_from(Member)
+        .where(Member.workspace_id == workspace_id, Member.status == MemberStatus.active)
+    )
+    if since is not None:
+        query = query.where(Member.created_at >= since)
+    return int(session.scalar(query) or 0)
+
+
+def member_ids_with_identity(
+    session: Session, workspace_id: int, kind: IdentityKind, value: str, scope: str | None = None
+) -> list[int]:
+    query = select(Identity.member_id).where(
+        Identity.workspace_id == workspace_id, Identity.kind == kind, Identity.value == value
+    )
+    if scope is not None:
+        query = query.where(Identity.scope == scope)
+    return list(dict.fromkeys(session.scalars(query)))
+
+
+def move_identities(session: Session, from_member: int, to_member: int) -> list[int]:
+    ids = list(session.scalars(select(Identity.id).where(Identity.member_id == from_member)))
+    if ids:
+        session.execute(update(Identity).where(Identity.id.in_(ids)).values(member_id=to_member))
+    return ids
+
+
+def set_identities_owner(session: Session, identity_ids: Sequence[int], member_id: int) -> None:
+    if identity_ids:
+        session.execute(
+            update(Identity).where(Identity.id.in_(identity_ids)).values(member_id=member_id)
+        )
+
+
+def count_identities_owned(session: Session, identity_ids: Sequence[int], member_id: int) -> int:
+    if not identity_ids:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Identity)
+            .where(Identity.id.in_(identity_ids), Identity.member_id == member_id)
+        )
+        or 0
+    )
+
+
+def move_events(session: Session, from_member: int, to_member: int) -> None:
+    session.execute(
+        update(TimelineEvent)
+        .where(TimelineEvent.member_id == from_member)
+        .values(member_id=to_member)
+    )
+
+
+def return_events(session: Session, origin: int, holder: int) -> None:
+    session.execute(
+        update(TimelineEvent)
+        .where(TimelineEvent.member_id == holder, TimelineEvent.origin_member_id == origin)
+        .values(member_id=origin)
+    )
+
+
+def list_timeline(
+    session: Session, member_id: int, limit: int, before: tuple[datetime, int] | None
+) -> Sequence[TimelineEvent]:
+    query = select(TimelineEvent).where(TimelineEvent.member_id == member_id)
+    if before is not None:
+        ts, event_id = before
+        query = query.where(
+            or_(TimelineEvent.ts < ts, and_(TimelineEvent.ts == ts, TimelineEvent.id < event_id))
+        )
+    return session.scalars(
+        query.order_by(TimelineEvent.ts.desc(), TimelineEvent.id.desc()).limit(limit)
+    ).all()
+
+
+def count_events(session: Session, workspace_id: int, since: datetime | None = None) -> int:
+    query = (
+        select(func.count())
+        .select_from(TimelineEvent)
+        .where(TimelineEvent.workspace_id == workspace_id)
+    )
+    if since is not None:
+        query = query.where(TimelineEvent.ts >= since)
+    return int(session.scalar(query) or 0)
+
+
+def _local_day(session: Session, column: Any, offset_hours: int) -> ColumnElement[Any]:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column, f"{offset_hours:+d} hours")
+    return cast(column + func.make_interval(0, 0, 0, 0, offset_hours), Date)
+
+
+def daily_counts(
+    session: Session,
+    model: type[Member] | type[TimelineEvent],
+    workspace_id: int,
+    since: datetime,
+    offset_hours: int,
+) -> dict[str, int]:
+    """Rows per local day (`offset_hours` east of UTC) since a moment, keyed by ISO date."""
+    column = model.created_at if model is Member else TimelineEvent.ts
+    day = _local_day(session, column, offset_hours).label("day")
+    query = select(day, func.count()).where(model.workspace_id == workspace_id, column >= since)
+    if model is Member:
+        query = query.where(Member.status == MemberStatus.active)
+    rows = session.execute(query.group_by(day))
+    return {str(d): int(n) for d, n in rows}
+
+
+def get_merge(session: Session, merge_id: int) -> MemberMerge | None:
+    return session.get(MemberMerge, merge_id)
+
+
+def list_merges(session: Session, member_ids: Sequence[int]) -> Sequence[MemberMerge]:
+    return session.scalars(
+        select(MemberMerge)
+        .where(or_(MemberMerge.survivor_id.in_(member_ids), MemberMerge.merged_id.in_(member_ids)))
+        .order_by(MemberMerge.id.desc())
+    ).all()
+
+
+def later_live_merges(session: Session, merge: MemberMerge) -> Sequence[MemberMerge]:
+    involved = (merge.survivor_id, merge.merged_id)
+    return session.scalars(
+        select(MemberMerge).where(
+            MemberMerge.id > merge.id,
+            MemberMerge.undone_at.is_(None),
+            or_(MemberMerge.survivor_id.in_(involved), MemberMerge.merged_id.in_(involved)),
+        )
+    ).all()
+
+
+def get_conflict(session: Session, conflict_id: int) -> MergeConflict | None:
+    return session.get(MergeConflict, conflict_id)
+
+
+def find_conflict(
+    session: Session, workspace_id: int, member_a: int, member_b: int, reason: str
+) -> MergeConflict | None:
+    return session.scalars(
+        select(MergeConflict).where(
+            MergeConflict.workspace_id == workspace_id,
+            MergeConflict.member_a_id == member_a,
+            MergeConflict.member_b_id == member_b,
+            MergeConflict.reason == reason,
+        )
+    ).first()
+
+
+def list_conflicts(
+    session: Session, workspace_id: int, status: ConflictStatus | None, limit: int
+) -> Sequence[MergeConflict]:
+    query = select(MergeConflict).where(MergeConflict.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(MergeConflict.status == status)
+    return session.scalars(query.order_by(MergeConflict.id.desc()).limit(limit)).all()
+
+
+def count_open_conflicts(session: Session, workspace_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(MergeConflict)
+            .where(
+                MergeConflict.workspace_id == workspace_id,
+                MergeConflict.status == ConflictStatus.open,
+            )
+        )
+        or 0
+    )
+
+
+def unionids_of(session: Session, member_ids: Sequence[int]) -> dict[int, str]:
+    """The UnionID of each of these members that has one, in one query (the import's)."""
+    if not member_ids:
+        return {}
+    rows = session.execute(
+        select(Identity.member_id, Identity.value).where(
+            Identity.member_id.in_(member_ids), Identity.kind == IdentityKind.unionid
+        ).order_by(Identity.id)
+    )
+    found: dict[int, str] = {}
+    for member_id, value in rows:
+        found.setdefault(member_id, value)
+    return found

@@ -1,0 +1,278 @@
+"""What the identity hub accepts (events, identifiers) and returns (members, timelines)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Self
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from siyu.core import clock
+from siyu.identity.models import ConflictStatus, IdentityKind, ImportStatus, MemberStatus
+
+# The canonical events of DESIGN.md; a name outside this set is refused.
+CANONICAL_EVENTS = frozenset(
+    {
+        "oa.subscribe",
+        "oa.unsubscribe",
+        "oa.scan",
+        "oa.menu_click",
+        "oa.message",
+        "mp.login",
+        "mp.page_view",
+        "mp.share",
+        "mp.subscribe_accept",
+        "mp.form_submit",
+        "pay.paid",
+        "pay.refunded",
+        "order.created",
+        "order.shipped",
+        "order.delivered",
+        "activity.enroll",
+        "activity.checkin",
+        "group.join",
+        "group.leave",
+        "message.sent",
+        "message.failed",
+    }
+)
+
+# WeChat documents no length or alphabet for openid/UnionID. Those seen are 28 characters of
+# the base64url alphabet (e.g. o9AgO5Kd5ggOC-bXrbNODIiE3bGY, fact sheet §8.1); we accept 6–64
+# of that alphabet so that a format change does not lock members out, and refuse anything else.
+WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+EXTERNAL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+MAINLAND = re.compile(r"^1[3-9]\d{9}$")
+PROPS_MAX_BYTES = 16 * 1024
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def normalize_phone(raw: str) -> str:
+    """E.164 for an E.164 number or an 11-digit mainland mobile; ValueError otherwise."""
+    compact = re.sub(r"[\s-]", "", raw)
+    if MAINLAND.match(compact):
+        return "+86" + compact
+    if E164.match(compact):
+        return compact
+    raise ValueError("phone must be E.164 (+8613800000000) or an 11-digit mainland mobile number")
+
+
+def mask_phone(phone: str) -> str:
+    """138****0000 for a mainland number; the last four digits otherwise."""
+    local = phone[3:] if phone.startswith("+86") else phone
+    if len(local) == 11:
+        return f"{local[:3]}****{local[-4:]}"
+    return f"{'*' * max(len(local) - 4, 0)}{local[-4:]}"
+
+
+def _wechat_id(value: str) -> str:
+    if not WECHAT_ID.match(value):
+        raise ValueError("must be 6–64 characters of letters, digits, '_' or '-'")
+    return value
+
+
+def _external_id(value: str) -> str:
+    if not EXTERNAL_ID.match(value):
+        raise ValueError("must be 1–128 printable ASCII characters without spaces")
+    return value
+
+
+WeChatId = Annotated[str, AfterValidator(_wechat_id)]
+ExternalId = Annotated[str, AfterValidator(_external_id)]
+Phone = Annotated[str, AfterValidator(normalize_phone)]
+
+
+class PersonRef(BaseModel):
+    """A person named the way WeChat names them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    appid: str = Field(min_length=2, max_length=64)
+    openid: WeChatId | None = None
+    unionid: WeChatId | None = None
+    phone: Phone | None = None
+    external_id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _needs_an_app_identity(self) -> Self:
+        if self.openid is None and self.external_id is None:
+            raise ValueError("openid (or, for an H5 or external app, external_id) is required")
+        return self
+
+
+class EventIn(PersonRef):
+    """One canonical event from outside: `{event, ts, appid, openid, unionid?, phone?, ...}`."""
+
+    event: str
+    ts: AwareDatetime
+    channel: str | None = Field(default=None, min_length=1, max_length=64)
+    props: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("event")
+    @classmethod
+    def _known_event(cls, value: str) -> str:
+        if value not in CANONICAL_EVENTS:
+            raise ValueError(f"unknown event {value!r}; see the canonical events in the docs")
+        return value
+
+    @field_validator("ts")
+    @classmethod
+    def _not_in_future(cls, value: datetime) -> datetime:
+        if value - clock.now() > FUTURE_TOLERANCE:
+            raise ValueError("ts lies more than a day in the future")
+        return value
+
+    @field_validator("props")
+    @classmethod
+    def _props_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(orjson.dumps(value)) > PROPS_MAX_BYTES:
+            raise ValueError(f"props exceed {PROPS_MAX_BYTES} bytes")
+        return value
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(min_length=1)
+
+
+class ResolvedMember(BaseModel):
+    id: int
+    number: int
+    created: bool = False
+    merged_ids: list[int] = Field(default_factory=list)
+
+
+class IdentityRead(BaseModel):
+    kind: IdentityKind
+    appid: str | None
+    value: str | None
+    phone_masked: str | None = None
+    phone: str | None = None
+    created_at: datetime
+
+
+class MemberRead(BaseModel):
+    id: int
+    workspace_id: int
+    number: int
+    status: MemberStatus
+    merged_into_id: int | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    identities: list[IdentityRead] = Field(default_factory=list)
+
+
+class TimelineEventRead(BaseModel):
+    id: int
+    event: str
+    ts: datetime
+    appid: str | None
+    channel: str | None
+    props: dict[str, Any]
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineEventRead]
+    next_cursor: str | None
+
+
+class MergeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    survivor_id: int
+    merged_id: int
+    reason: str
+    evidence: dict[str, Any]
+    actor: str
+    created_at: datetime
+    undone_at: datetime | None
+    undone_by: str | None
+
+
+class ConflictRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    member_a_id: int
+    member_b_id: int
+    reason: str
+    evidence: dict[str, Any]
+    status: ConflictStatus
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class LineError(BaseModel):
+    line: int
+    code: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    accepted: int = 0
+    rejected: list[LineError] = Field(default_factory=list)
+    members_created: int = 0
+
+
+class DailyCount(BaseModel):
+    day: str
+    members: int
+    events: int
+
+
+class Overview(BaseModel):
+    members: int
+    new_today: int
+    events_today: int
+    open_conflicts: int
+    days: list[DailyCount]
+
+
+BATCH_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "event": "mp.page_view",
+        "ts": "2026-11-20T09:30:00+08:00",
+        "appid": "wx0123456789abcdef",
+        "openid": "o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
+        "unionid": "oUnion5Kd5ggOC-bXrbNODIiE3bG",
+        "props": {"page": "pages/index/index", "duration_s": 12},
+    }
+]
+
+
+class ImportRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    filename: str
+    size_bytes: int
+    processed_bytes: int
+    accepted: int
+    rejected: int
+    members_created: int
+    errors: list[dict[str, Any]]
+    status: ImportStatus
+    message: str | None
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.done or self.size_bytes == 0:
+            return 100
+        return min(99, self.processed_bytes * 100 // self.size_bytes)

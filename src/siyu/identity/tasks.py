@@ -1,0 +1,12 @@
+"""Jobs of the identity domain."""
+
+from __future__ import annotations
+
+from siyu.core.db import get_database
+from siyu.core.jobs import queue
+from siyu.identity import imports
+
+
+@queue.task(retries=2, retry_delay=10)
+def run_import(import_id: int) -> None:
+    imports.run_import(get_database(), import_id)

@@ -1,0 +1,1 @@
+"""Operators, their console sessions and API tokens; (later) roles, audit log and erasure."""

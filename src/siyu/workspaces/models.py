@@ -1,0 +1,66 @@
+"""Workspace, entity and app tables."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.core.crypto import EncryptedText
+from siyu.core.db import Base, BigId, IdPK
+
+
+class EntityKind(enum.StrEnum):
+    enterprise = "enterprise"
+    individual_business = "individual_business"
+
+
+class AppKind(enum.StrEnum):
+    oa_service = "oa_service"
+    oa_subscription = "oa_subscription"
+    mp = "mp"
+    h5 = "h5"
+    external = "external"
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[IdPK]
+    name: Mapped[str] = mapped_column(String(100))
+    # The next 学号 to hand out; only ever increases, so numbers are never reused.
+    next_member_number: Mapped[int] = mapped_column(default=10001)
+    created_at: Mapped[datetime]
+
+
+class Entity(Base):
+    __tablename__ = "entities"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[EntityKind] = mapped_column(
+        Enum(EntityKind, native_enum=False, length=32, validate_strings=True)
+    )
+    created_at: Mapped[datetime]
+
+
+class App(Base):
+    __tablename__ = "apps"
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
+    entity_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("entities.id"))
+    kind: Mapped[AppKind] = mapped_column(
+        Enum(AppKind, native_enum=False, length=32, validate_strings=True)
+    )
+    # An appid names one account on WeChat, so it belongs to one workspace of one install.
+    appid: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret: Mapped[str | None] = mapped_column(EncryptedText("apps.secret"))
+    token: Mapped[str | None] = mapped_column(EncryptedText("apps.token"))
+    aes_key: Mapped[str | None] = mapped_column(EncryptedText("apps.aes_key"))
+    created_at: Mapped[datetime]

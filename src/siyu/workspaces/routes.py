@@ -1,0 +1,24 @@
+"""API for the apps of the caller's workspace."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from siyu.core.http import DatabaseDep
+from siyu.security.auth import Authenticated
+from siyu.workspaces import service
+from siyu.workspaces.schemas import AppCreate, AppRead
+
+router = APIRouter(prefix="/api/apps", tags=["apps"])
+
+
+@router.get("")
+def list_apps(principal: Authenticated, db: DatabaseDep) -> list[AppRead]:
+    with db.session_scope() as session:
+        return service.list_apps(session, principal.workspace_id)
+
+
+@router.post("", status_code=201)
+def add_app(body: AppCreate, principal: Authenticated, db: DatabaseDep) -> AppRead:
+    with db.session_scope() as session:
+        return service.add_app(session, principal.workspace_id, body)

@@ -1,0 +1,117 @@
+"""Create and find workspaces and apps; hand out member numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from siyu.core import clock
+from siyu.core.errors import Conflict, NotFound
+from siyu.workspaces import repository
+from siyu.workspaces.models import App, Entity, Workspace
+from siyu.workspaces.schemas import AppCreate, AppCredentials, AppRead, WorkspaceRead
+
+DEFAULT_WORKSPACE_NAME = "默认品牌"
+
+
+def create_workspace(session: Session, name: str) -> WorkspaceRead:
+    workspace = Workspace(name=name, created_at=clock.now(), next_member_number=10001)
+    repository.add(session, workspace)
+    return WorkspaceRead.model_validate(workspace)
+
+
+def ensure_default_workspace(session: Session) -> WorkspaceRead:
+    """The first workspace, created on a fresh install."""
+    workspace = repository.get_first_workspace(session)
+    if workspace is None:
+        return create_workspace(session, DEFAULT_WORKSPACE_NAME)
+    return WorkspaceRead.model_validate(workspace)
+
+
+def get_workspace(session: Session, workspace_id: int) -> WorkspaceRead:
+    workspace = repository.get_workspace(session, workspace_id)
+    if workspace is None:
+        raise NotFound("workspaces.not_found", f"workspace {workspace_id} does not exist")
+    return WorkspaceRead.model_validate(workspace)
+
+
+def _read(app: App) -> AppRead:
+    return AppRead(
+        id=app.id,
+        workspace_id=app.workspace_id,
+        kind=app.kind,
+        appid=app.appid,
+        name=app.name,
+        entity_id=app.entity_id,
+        has_secret=app.secret is not None,
+        has_token=app.token is not None,
+        has_aes_key=app.aes_key is not None,
+        created_at=app.created_at,
+    )
+
+
+def add_app(session: Session, workspace_id: int, data: AppCreate) -> AppRead:
+    """Register an app under a workspace, creating its entity on first mention."""
+    get_workspace(session, workspace_id)
+    if repository.get_app_by_appid(session, data.appid) is not None:
+        raise Conflict("workspaces.app_exists", f"app {data.appid} is already registered")
+    entity_id = None
+    if data.entity is not None:
+        entity = repository.get_entity_by_name(session, workspace_id, data.entity)
+        if entity is None:
+            entity = Entity(
+                workspace_id=workspace_id,
+                name=data.entity,
+                kind=data.entity_kind,
+                created_at=clock.now(),
+            )
+            repository.add(session, entity)
+        entity_id = entity.id
+    app = App(
+        workspace_id=workspace_id,
+        entity_id=entity_id,
+        kind=data.kind,
+        appid=data.appid,
+        name=data.name,
+        secret=data.secret,
+        token=data.token,
+        aes_key=data.aes_key,
+        created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            repository.add(session, app)
+    except IntegrityError as exc:  # registered concurrently by someone else
+        raise Conflict("workspaces.app_exists", f"app {data.appid} is already registered") from exc
+    return _read(app)
+
+
+def list_apps(session: Session, workspace_id: int) -> list[AppRead]:
+    return [_read(app) for app in repository.list_apps(session, workspace_id)]
+
+
+def get_app_by_appid(session: Session, appid: str, workspace_id: int | None = None) -> AppRead:
+    """The app with this appid; another workspace's app is reported as unknown."""
+    app = repository.get_app_by_appid(session, appid)
+    if app is None or (workspace_id is not None and app.workspace_id != workspace_id):
+        raise NotFound("workspaces.unknown_app", f"no app with appid {appid!r}")
+    return _read(app)
+
+
+def get_apps_by_id(session: Session, app_ids: Sequence[int]) -> dict[int, AppRead]:
+    apps = (repository.get_app(session, app_id) for app_id in set(app_ids))
+    return {app.id: _read(app) for app in apps if app is not None}
+
+
+def get_app_credentials(session: Session, appid: str) -> AppCredentials:
+    app = repository.get_app_by_appid(session, appid)
+    if app is None:
+        raise NotFound("workspaces.unknown_app", f"no app with appid {appid!r}")
+    return AppCredentials(appid=app.appid, secret=app.secret, token=app.token, aes_key=app.aes_key)
+
+
+def take_member_numbers(session: Session, workspace_id: int, count: int = 1) -> int:
+    """Reserve `count` consecutive member numbers and return the first."""
+    return repository.take_member_numbers(session, workspace_id, count)

@@ -1,0 +1,209 @@
+"""Staff merges, undo while nothing conflicting happened since, and the review list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from siyu.core.db import Database
+from siyu.core.errors import Conflict, Invalid, NotFound
+from siyu.identity import service
+from siyu.identity.models import ConflictStatus, Identity, Member, MemberStatus, TimelineEvent
+from siyu.identity.schemas import PersonRef, ResolvedMember
+from siyu.workspaces.schemas import AppRead
+from tests.conftest import openid
+
+TS = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+STAFF = "operator:1"
+
+
+def resolve(db: Database, app: AppRead, **person: str) -> ResolvedMember:
+    with db.session_scope() as session:
+        return service.resolve_member(session, app, PersonRef(appid=app.appid, **person))
+
+
+def with_event(db: Database, app: AppRead, member: ResolvedMember, name: str) -> None:
+    with db.session_scope() as session:
+        service.record_event(session, app.workspace_id, member.id, name, TS, app_id=app.id)
+
+
+def set_attributes(db: Database, member_id: int, attributes: dict[str, str]) -> None:
+    with db.session_scope() as session:
+        row = session.get(Member, member_id)
+        assert row is not None
+        row.attributes = attributes
+
+
+def snapshot(db: Database) -> dict[str, object]:
+    with db.session_scope() as session:
+        return {
+            "identities": sorted(session.execute(select(Identity.id, Identity.member_id)).all()),
+            "events": sorted(
+                session.execute(select(TimelineEvent.id, TimelineEvent.member_id)).all()
+            ),
+            "members": sorted(
+                session.execute(
+                    select(Member.id, Member.status, Member.merged_into_id, Member.attributes)
+                ).all(),
+                key=lambda r: r[0],
+            ),
+        }
+
+
+@pytest.fixture
+def pair(db: Database, mp_app: AppRead, oa_app: AppRead) -> tuple[ResolvedMember, ResolvedMember]:
+    a = resolve(db, oa_app, openid=openid(1))
+    b = resolve(db, mp_app, openid=openid(2))
+    with_event(db, oa_app, a, "oa.subscribe")
+    with_event(db, mp_app, b, "mp.login")
+    set_attributes(db, a.id, {"city": "上海", "level": "gold"})
+    set_attributes(db, b.id, {"city": "北京", "school": "一中"})
+    return a, b
+
+
+def test_manual_merge_moves_everything_and_undo_restores_it(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    a, b = pair
+    before = snapshot(db)
+    # when staff merge b into a
+    with db.session_scope() as session:
+        record = service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+    # then a holds both timelines and identities; a's own attributes win, b's fill gaps
+    with db.session_scope() as session:
+        survivor = service.get_member(session, mp_app.workspace_id, a.id)
+        page = service.get_timeline(session, mp_app.workspace_id, a.id)
+    assert {i.value for i in survivor.identities} == {openid(1), openid(2)}
+    assert sorted(e.event for e in page.items) == ["mp.login", "oa.subscribe"]
+    assert survivor.attributes == {"city": "上海", "level": "gold", "school": "一中"}
+    # when the merge is undone, then everything is as it was
+    with db.session_scope() as session:
+        undone = service.undo_merge(session, mp_app.workspace_id, record.id, actor=STAFF)
+    assert undone.undone_by == STAFF
+    assert snapshot(db) == before
+
+
+def test_undo_twice_is_refused(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    a, b = pair
+    with db.session_scope() as session:
+        record = service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+    with db.session_scope() as session:
+        service.undo_merge(session, mp_app.workspace_id, record.id, actor=STAFF)
+    after_first = snapshot(db)
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        service.undo_merge(session, mp_app.workspace_id, record.id, actor=STAFF)
+    assert caught.value.code == "identity.merge_already_undone"
+    assert snapshot(db) == after_first
+
+
+def test_undo_is_refused_after_a_later_merge(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    a, b = pair
+    c = resolve(db, mp_app, openid=openid(3))
+    with db.session_scope() as session:
+        first = service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+    with db.session_scope() as session:
+        later = service.merge_members(session, mp_app.workspace_id, c.id, a.id, actor=STAFF)
+    before = snapshot(db)
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        service.undo_merge(session, mp_app.workspace_id, first.id, actor=STAFF)
+    assert caught.value.code == "identity.merge_undo_conflict"
+    assert caught.value.data == {"later_merge_ids": [later.id]}
+    assert snapshot(db) == before
+
+
+def test_merging_a_merged_member_is_refused(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    a, b = pair
+    with db.session_scope() as session:
+        service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+    before = snapshot(db)
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+    assert caught.value.code == "identity.member_merged"
+    assert snapshot(db) == before
+
+
+def test_merge_into_itself_is_refused(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    a, _b = pair
+    with pytest.raises(Invalid) as caught, db.session_scope() as session:
+        service.merge_members(session, mp_app.workspace_id, a.id, a.id, actor=STAFF)
+    assert caught.value.code == "identity.merge_self"
+
+
+def test_another_workspaces_member_is_not_found(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    a, b = pair
+    before = snapshot(db)
+    with pytest.raises(NotFound), db.session_scope() as session:
+        service.merge_members(session, mp_app.workspace_id + 1, a.id, b.id, actor=STAFF)
+    assert snapshot(db) == before
+
+
+def test_review_list_conflict_merged_by_staff(
+    db: Database, mp_app: AppRead, oa_app: AppRead
+) -> None:
+    # given a phone shared by two UnionIDs (on the review list)
+    a = resolve(db, mp_app, openid=openid(1), unionid=openid(8, "u"), phone="13800000000")
+    b = resolve(db, oa_app, openid=openid(2), unionid=openid(9, "u"), phone="13800000000")
+    with db.session_scope() as session:
+        (conflict,) = service.list_conflicts(session, mp_app.workspace_id)
+    # when staff decide they are one person
+    with db.session_scope() as session:
+        service.merge_members(
+            session, mp_app.workspace_id, a.id, b.id, actor=STAFF, conflict_id=conflict.id
+        )
+    # then the conflict is closed and cannot be used again
+    with db.session_scope() as session:
+        assert service.list_conflicts(session, mp_app.workspace_id) == []
+        (closed,) = service.list_conflicts(session, mp_app.workspace_id, ConflictStatus.merged)
+        merged = session.get(Member, b.id)
+    assert closed.resolved_by == STAFF
+    assert merged is not None
+    assert merged.status == MemberStatus.merged
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        service.dismiss_conflict(session, mp_app.workspace_id, conflict.id, actor=STAFF)
+    assert caught.value.code == "identity.conflict_closed"
+
+
+def test_conflict_must_name_the_merged_pair(db: Database, mp_app: AppRead, oa_app: AppRead) -> None:
+    resolve(db, mp_app, openid=openid(1), unionid=openid(8, "u"), phone="13800000000")
+    resolve(db, oa_app, openid=openid(2), unionid=openid(9, "u"), phone="13800000000")
+    other = resolve(db, mp_app, openid=openid(3))
+    stranger = resolve(db, mp_app, openid=openid(4))
+    with db.session_scope() as session:
+        (conflict,) = service.list_conflicts(session, mp_app.workspace_id)
+    before = snapshot(db)
+    with pytest.raises(Invalid) as caught, db.session_scope() as session:
+        service.merge_members(
+            session,
+            mp_app.workspace_id,
+            other.id,
+            stranger.id,
+            actor=STAFF,
+            conflict_id=conflict.id,
+        )
+    assert caught.value.code == "identity.conflict_mismatch"
+    assert snapshot(db) == before
+
+
+def test_dismissed_conflict_leaves_members_apart(
+    db: Database, mp_app: AppRead, oa_app: AppRead
+) -> None:
+    resolve(db, mp_app, openid=openid(1), unionid=openid(8, "u"), phone="13800000000")
+    resolve(db, oa_app, openid=openid(2), unionid=openid(9, "u"), phone="13800000000")
+    with db.session_scope() as session:
+        (conflict,) = service.list_conflicts(session, mp_app.workspace_id)
+        dismissed = service.dismiss_conflict(session, mp_app.workspace_id, conflict.id, actor=STAFF)
+    assert dismissed.status == ConflictStatus.dismissed
+    with db.session_scope() as session:
+        assert session.scalars(select(Member.status)).all() == [MemberStatus.active] * 2

@@ -1,0 +1,91 @@
+"""Workspaces own entities and apps, with credentials stored encrypted."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from siyu.core.db import Database
+from siyu.core.errors import Conflict, NotFound
+from siyu.workspaces import service
+from siyu.workspaces.models import App, AppKind, Entity
+from siyu.workspaces.schemas import AppCreate
+from tests.conftest import MP_APPID
+
+
+def test_app_with_entity_and_decryptable_credentials(db: Database, workspace_id: int) -> None:
+    with db.session_scope() as session:
+        created = service.add_app(
+            session,
+            workspace_id,
+            AppCreate(
+                kind=AppKind.oa_service,
+                appid="wx1111111111111111",
+                name="服务号",
+                entity="示例教育",
+                secret="appsecret",
+                token="tok",
+                aes_key="b" * 43,
+            ),
+        )
+        service.add_app(
+            session,
+            workspace_id,
+            AppCreate(kind=AppKind.mp, appid=MP_APPID, name="小程序", entity="示例教育"),
+        )
+    with db.session_scope() as session:
+        credentials = service.get_app_credentials(session, "wx1111111111111111")
+        entities = session.scalar(select(func.count()).select_from(Entity))
+    assert created.has_secret
+    assert created.has_aes_key
+    assert (credentials.secret, credentials.token, credentials.aes_key) == (
+        "appsecret",
+        "tok",
+        "b" * 43,
+    )
+    assert entities == 1
+
+
+def test_duplicate_appid_is_refused(db: Database, workspace_id: int) -> None:
+    data = AppCreate(kind=AppKind.mp, appid=MP_APPID, name="小程序")
+    with db.session_scope() as session:
+        service.add_app(session, workspace_id, data)
+    with pytest.raises(Conflict), db.session_scope() as session:
+        service.add_app(session, workspace_id, data)
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(App)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "appid", "aes_key"),
+    [
+        (AppKind.mp, "wx123", None),
+        (AppKind.oa_service, "gh_0123456789ab", None),
+        (AppKind.h5, "has space", None),
+        (AppKind.mp, MP_APPID, "tooshort"),
+    ],
+)
+def test_malformed_app_is_refused(kind: AppKind, appid: str, aes_key: str | None) -> None:
+    with pytest.raises(ValidationError):
+        AppCreate(kind=kind, appid=appid, name="x", aes_key=aes_key)
+
+
+def test_own_apps_take_free_ids() -> None:
+    assert AppCreate(kind=AppKind.external, appid="brand-web", name="官网").appid == "brand-web"
+
+
+def test_another_workspaces_app_is_unknown(db: Database, workspace_id: int) -> None:
+    with db.session_scope() as session:
+        service.add_app(session, workspace_id, AppCreate(kind=AppKind.mp, appid=MP_APPID, name="x"))
+        other = service.create_workspace(session, "另一个品牌")
+    with pytest.raises(NotFound) as caught, db.session_scope() as session:
+        service.get_app_by_appid(session, MP_APPID, other.id)
+    assert caught.value.code == "workspaces.unknown_app"
+
+
+def test_member_numbers_are_reserved_in_blocks(db: Database, workspace_id: int) -> None:
+    with db.session_scope() as session:
+        first = service.take_member_numbers(session, workspace_id, 3)
+        after = service.take_member_numbers(session, workspace_id)
+    assert (first, after) == (10001, 10004)

@@ -80,7 +80,7 @@ def backend_url(
         upgrade(url)
         yield url
         return
-    name = f"siyu_test_{_worker(request)}"
+    name = f"siyu_test_{_worker(request)}_{secrets.token_hex(3)}"  # runs may overlap
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -13,6 +13,7 @@ from siyu.core import jobs
 from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.core.jobs import enqueue_after_commit, queue
+from siyu.core.logging import request_id
 
 CALLS: list[str] = []
 
@@ -99,3 +100,20 @@ def test_session_without_transaction_still_waits_for_commit(storage: object, db:
     session.close()
     assert _drain() == 1
     assert CALLS == ["later"]
+
+
+@queue.task()
+def remember_request() -> None:
+    CALLS.append(request_id.get() or "")
+
+
+def test_job_logs_carry_the_request_id(storage: object, db: Database) -> None:
+    token = request_id.set("req-42")
+    try:
+        with db.session_scope() as session:
+            enqueue_after_commit(session, remember_request)
+    finally:
+        request_id.reset(token)
+    assert request_id.get() is None
+    assert _drain() == 1
+    assert CALLS == ["req-42"]

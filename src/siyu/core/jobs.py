@@ -12,9 +12,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from siyu.core.config import Settings
+from siyu.core.logging import request_id
 
 QUEUE_NAME = "siyu"
 _PENDING = "siyu.pending_jobs"
+_RID_SEP = "~"
 
 # One queue object for the process; tasks register on it at import, storage is chosen at start.
 queue: Huey = Huey(QUEUE_NAME, results=False, utc=True, storage_class=MemoryStorage)
@@ -69,8 +71,23 @@ def enqueue_after_commit(session: Session, task_fn: Any, *args: Any, **kwargs: A
     transaction = session.get_nested_transaction() or session.get_transaction()
     if transaction is None:
         transaction = session.begin()
+    task = task_fn.s(*args, **kwargs)
+    if rid := request_id.get():
+        # The job's logs carry the request that caused it; the id travels in the task id.
+        task.id = f"{rid}{_RID_SEP}{task.id}"
     pending: list[_PendingJob] = session.info.setdefault(_PENDING, [])
-    pending.append(_PendingJob(task_fn.s(*args, **kwargs), transaction))
+    pending.append(_PendingJob(task, transaction))
+
+
+@queue.pre_execute()
+def _restore_request_id(task: Task) -> None:
+    rid, sep, _ = str(task.id).rpartition(_RID_SEP)
+    request_id.set(rid if sep else None)
+
+
+@queue.post_execute()
+def _forget_request_id(_task: Task, _value: Any, _exc: BaseException | None) -> None:
+    request_id.set(None)  # worker threads are reused: never leak one job's id into the next
 
 
 def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:

@@ -52,8 +52,8 @@ CANONICAL_EVENTS = frozenset(
 # of that alphabet so that a format change does not lock members out, and refuse anything else.
 WECHAT_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 EXTERNAL_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-MAINLAND = re.compile(r"^1[3-9]\d{9}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+MAINLAND = re.compile(r"^1[3-9][0-9]{9}$")
 PROPS_MAX_BYTES = 16 * 1024
 FUTURE_TOLERANCE = timedelta(days=1)
 

@@ -17,7 +17,17 @@ def load_tasks() -> None:
         importlib.import_module(module)
 
 
-def consumer(workers: int) -> Consumer:
+class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
+    """Consumer threads inside `siyu serve`: the web server owns the process's signals."""
+
+    def _set_signal_handlers(self) -> None:
+        # Huey would install its own SIGTERM/SIGINT handlers over uvicorn's, and the
+        # server would then ignore a stop request. Uvicorn stops us through the lifespan.
+        pass
+
+
+def consumer(workers: int, *, embedded: bool = False) -> Consumer:
     """Worker threads over the configured queue storage (SQLite file or Redis)."""
     load_tasks()
-    return Consumer(queue, workers=workers, worker_type="thread", periodic=True)
+    cls = EmbeddedConsumer if embedded else Consumer
+    return cls(queue, workers=workers, worker_type="thread", periodic=True)

@@ -200,3 +200,13 @@ def test_token_can_be_created_and_used(api: TestClient, mp_app: AppRead) -> None
     token = created.json()["token"]
     me = api.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["via"] == "token"
+
+
+def test_unknown_path_is_json_for_machines_and_a_page_for_people(app_client: TestClient) -> None:
+    machine = app_client.get("/api/nothing-here")
+    assert machine.status_code == 404
+    assert machine.json()["code"] == "http.404"
+    person = app_client.get("/nothing-here", headers={"Accept": "text/html"})
+    assert person.status_code == 404
+    assert person.headers["content-type"].startswith("text/html")
+    assert "http.404" in person.text

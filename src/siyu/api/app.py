@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from siyu import worker
 from siyu.console.routes import router as console_router
 from siyu.console.routes import static_files
+from siyu.console.web import error_response
 from siyu.core.config import Settings, get_settings
 from siyu.core.crypto import configure_crypto
 from siyu.core.db import Database, database_for, install_database
@@ -32,6 +33,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # Event files uploaded in the console stream to disk and are imported by a job.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 UPLOAD_PATHS = ("/imports",)
+MACHINE_PATHS = ("/api", "/static", "/metrics", "/healthz", "/openapi.json", "/docs")
 log = get_logger(__name__)
 
 REQUEST_LATENCY = Histogram(
@@ -57,6 +59,11 @@ def _error(status: int, code: str, message: str, data: Any = None) -> JSONRespon
     return JSONResponse({"code": code, "message": message, "data": data}, status_code=status)
 
 
+def _wants_page(request: Request) -> bool:
+    path = request.url.path
+    return not path.startswith(MACHINE_PATHS) and "text/html" in request.headers.get("accept", "")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SiyuError)
     async def siyu_error(request: Request, exc: SiyuError) -> Response:
@@ -75,8 +82,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(exc.status_code, f"http.{exc.status_code}", str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = f"http.{exc.status_code}"
+        if _wants_page(request):  # a person following a stale console link gets a page
+            ERRORS.labels(code).inc()
+            return error_response(request, SiyuError(code, str(exc.detail), status=exc.status_code))
+        return _error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> Response:
@@ -131,7 +142,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        consumer = worker.consumer(settings.worker_threads) if embedded_worker else None
+        consumer = (
+            worker.consumer(settings.worker_threads, embedded=True) if embedded_worker else None
+        )
         if consumer is not None:
             consumer.start()
         try:

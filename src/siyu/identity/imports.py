@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -93,10 +94,13 @@ def run_import(db: Database, import_id: int) -> None:
                             *row.errors,
                             *(e.model_dump() for e in result.rejected[:room]),
                         ]
-        _finish(db, import_id, ImportStatus.done, None)
     except Exception as exc:
         log.exception("import_failed", import_id=import_id)
         _finish(db, import_id, ImportStatus.failed, f"{type(exc).__name__}: {exc}"[:500])
+        return  # the file stays, so that nothing uploaded is lost
+    _finish(db, import_id, ImportStatus.done, None)
+    # The upload held personal data; what was kept is in the database now.
+    Path(run.path).unlink(missing_ok=True)
 
 
 def _finish(db: Database, import_id: int, status: ImportStatus, message: str | None) -> None:

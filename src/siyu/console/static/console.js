@@ -1,0 +1,82 @@
+/* siyu console behaviour: htmx settings, the overview chart, upload progress. No inline scripts (CSP). */
+(function () {
+  "use strict";
+
+  if (window.htmx) {
+    // Refusals (4xx) carry a readable message in the body: show it instead of dropping it.
+    window.htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "[45]..", swap: true, error: true },
+    ];
+    // Back/forward after a cache miss must load whole pages, not the fragments of live search.
+    window.htmx.config.historyRestoreAsHxRequest = false;
+    // Snapshots would keep members' personal data in localStorage; reload pages instead.
+    window.htmx.config.historyCacheSize = 0;
+  }
+
+  function initCharts(root) {
+    if (!window.echarts) return;
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.ready) return;
+      el.dataset.ready = "1";
+      var data = JSON.parse(el.dataset.chart);
+      var chart = window.echarts.init(el);
+      chart.setOption({
+        color: ["#07a35a", "#3370ff"],
+        tooltip: { trigger: "axis" },
+        legend: { top: 0, data: [data.labels.members, data.labels.events] },
+        grid: { left: 48, right: 56, top: 48, bottom: 28 },
+        xAxis: { type: "category", data: data.days, axisTick: { alignWithLabel: true } },
+        yAxis: [
+          { type: "value", name: data.labels.members, minInterval: 1 },
+          { type: "value", name: data.labels.events, minInterval: 1, splitLine: { show: false } },
+        ],
+        series: [
+          { name: data.labels.members, type: "bar", data: data.members, barMaxWidth: 18 },
+          { name: data.labels.events, type: "line", yAxisIndex: 1, data: data.events,
+            smooth: true, symbolSize: 5 },
+        ],
+      });
+      window.addEventListener("resize", function () { chart.resize(); });
+    });
+  }
+
+  function flash(message) {
+    var box = document.getElementById("flash");
+    if (!box) return;
+    var div = document.createElement("div");
+    div.className = "notice error";
+    div.setAttribute("role", "alert");
+    div.textContent = message;
+    box.replaceChildren(div);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { initCharts(document); });
+  document.addEventListener("htmx:load", function (event) { initCharts(event.target); });
+
+  document.addEventListener("htmx:sendError", function () {
+    flash(document.body.dataset.networkError || "Network error");
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    // Polling must not wipe a message the operator has not read yet.
+    var box = document.getElementById("flash");
+    if (box && event.target.id !== "runs") box.replaceChildren();
+  });
+
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var bar = document.getElementById("upload-progress");
+    if (!bar || !event.target.closest("#upload-form") || !event.detail.lengthComputable) return;
+    bar.hidden = false;
+    bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.target.closest && event.target.closest("#upload-form");
+    if (!form) return;
+    var bar = document.getElementById("upload-progress");
+    if (bar) { bar.hidden = true; bar.value = 0; }
+    if (event.detail.successful) form.reset();
+  });
+})();

@@ -15,8 +15,8 @@ test: install-dev assets services lint  ## everything CI runs
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench samples
+	$(BIN)/ruff format --check src tests bench samples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     log_json: bool | None = None
     display_timezone: str = "Asia/Shanghai"
+    # WeChat's API host; the sandbox's URL in development and tests. Nothing else differs.
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    push_reply_budget_ms: int = Field(default=2000, ge=0, le=4500)
+    mp_session_hours: int = Field(default=24 * 7, ge=1, le=24 * 90)
+    # Serve the sandbox WeChat inside `siyu serve` under /sandbox (development and demos).
+    sandbox: bool = False
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -63,4 +63,6 @@ class App(Base):
     secret: Mapped[str | None] = mapped_column(EncryptedText("apps.secret"))
     token: Mapped[str | None] = mapped_column(EncryptedText("apps.token"))
     aes_key: Mapped[str | None] = mapped_column(EncryptedText("apps.aes_key"))
+    # Kept after a key change: WeChat may still encrypt with it for a while (fact sheet §1.2).
+    previous_aes_key: Mapped[str | None] = mapped_column(EncryptedText("apps.previous_aes_key"))
     created_at: Mapped[datetime]

@@ -61,12 +61,14 @@ class AppRead(BaseModel):
 
 
 class AppCredentials(BaseModel):
-    """Decrypted credentials, for the WeChat gateway only; never rendered."""
+    """Decrypted credentials, for the WeChat border only; never rendered."""
 
     appid: str
+    kind: AppKind
     secret: str | None
     token: str | None
     aes_key: str | None
+    previous_aes_key: str | None
 
 
 class WorkspaceRead(BaseModel):

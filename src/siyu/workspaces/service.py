@@ -8,10 +8,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
-from siyu.core.errors import Conflict, NotFound
+from siyu.core.errors import Conflict, Invalid, NotFound
 from siyu.workspaces import repository
 from siyu.workspaces.models import App, Entity, Workspace
-from siyu.workspaces.schemas import AppCreate, AppCredentials, AppRead, WorkspaceRead
+from siyu.workspaces.schemas import AES_KEY, AppCreate, AppCredentials, AppRead, WorkspaceRead
 
 DEFAULT_WORKSPACE_NAME = "默认品牌"
 
@@ -109,7 +109,26 @@ def get_app_credentials(session: Session, appid: str) -> AppCredentials:
     app = repository.get_app_by_appid(session, appid)
     if app is None:
         raise NotFound("workspaces.unknown_app", f"no app with appid {appid!r}")
-    return AppCredentials(appid=app.appid, secret=app.secret, token=app.token, aes_key=app.aes_key)
+    return AppCredentials(
+        appid=app.appid,
+        kind=app.kind,
+        secret=app.secret,
+        token=app.token,
+        aes_key=app.aes_key,
+        previous_aes_key=app.previous_aes_key,
+    )
+
+
+def rotate_aes_key(session: Session, appid: str, new_key: str) -> AppRead:
+    """Install a new EncodingAESKey, keeping the current one as the previous key."""
+    if not AES_KEY.match(new_key):
+        raise Invalid("workspaces.invalid_aes_key", "EncodingAESKey must be 43 letters and digits")
+    app = repository.get_app_by_appid(session, appid)
+    if app is None:
+        raise NotFound("workspaces.unknown_app", f"no app with appid {appid!r}")
+    app.previous_aes_key, app.aes_key = app.aes_key, new_key
+    session.flush()
+    return _read(app)
 
 
 def take_member_numbers(session: Session, workspace_id: int, count: int = 1) -> int:

@@ -1,0 +1,1 @@
+"""The WeChat border: push inbox, outbound gateway, Mini Program login."""

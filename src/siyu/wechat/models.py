@@ -1,0 +1,74 @@
+"""Push inbox (dedupe), cached access tokens and Mini Program sessions."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from siyu.core.crypto import EncryptedText
+from siyu.core.db import Base, BigId, IdPK
+
+
+class PushStatus(enum.StrEnum):
+    received = "received"
+    processed = "processed"
+    failed = "failed"
+
+
+class PushReceipt(Base):
+    """One accepted push. The unique key makes WeChat's retries land on the same row."""
+
+    __tablename__ = "wechat_pushes"
+    __table_args__ = (
+        UniqueConstraint("app_id", "dedupe_key"),
+        Index("ix_wechat_pushes_app_received", "app_id", "received_at"),
+    )
+
+    id: Mapped[IdPK]
+    app_id: Mapped[int] = mapped_column(BigId, ForeignKey("apps.id"))
+    # MsgId for messages; FromUserName + CreateTime + Event for events (fact sheet §1.4).
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    msg_type: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str | None] = mapped_column(String(64))
+    openid: Mapped[str] = mapped_column(String(64))
+    create_time: Mapped[datetime]
+    # Users write anything (phone numbers, addresses) into messages: the payload is encrypted.
+    payload: Mapped[str] = mapped_column(EncryptedText("wechat_pushes.payload"))
+    # The exact answer given, so that a retry gets the same answer.
+    reply: Mapped[str | None] = mapped_column(EncryptedText("wechat_pushes.reply"))
+    member_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
+    status: Mapped[PushStatus] = mapped_column(
+        Enum(PushStatus, native_enum=False, length=32, validate_strings=True),
+        default=PushStatus.received,
+    )
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class AccessToken(Base):
+    """The current stable_token of an app, shared by every process."""
+
+    __tablename__ = "wechat_access_tokens"
+
+    appid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(EncryptedText("wechat_access_tokens.token"))
+    expires_at: Mapped[datetime]
+    refreshed_at: Mapped[datetime]
+
+
+class MpSession(Base):
+    """A Mini Program login: the token the MP sends back, and the session_key WeChat gave us."""
+
+    __tablename__ = "mp_sessions"
+
+    id: Mapped[IdPK]
+    app_id: Mapped[int] = mapped_column(BigId, ForeignKey("apps.id"), index=True)
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    session_key: Mapped[str] = mapped_column(EncryptedText("mp_sessions.session_key"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -241,3 +241,25 @@ def test_external_id_identifies_a_web_user(db: Database, mp_app: AppRead) -> Non
     with db.session_scope() as session:
         found = service.search_members(session, mp_app.workspace_id, external_id="shop-user-42")
     assert [m.id for m in found] == [first.id]
+
+
+def test_member_from_history_is_dated_by_its_first_event(
+    db: Database, mp_app: AppRead, frozen_clock: object
+) -> None:
+    with db.session_scope() as session:
+        old = service.resolve_member(
+            session, mp_app, PersonRef(appid=mp_app.appid, openid=openid(1)), seen_at=TS
+        )
+        live = service.resolve_member(
+            session, mp_app, PersonRef(appid=mp_app.appid, openid=openid(2))
+        )
+        future = service.resolve_member(
+            session,
+            mp_app,
+            PersonRef(appid=mp_app.appid, openid=openid(3)),
+            seen_at=datetime(2030, 1, 1, tzinfo=UTC),
+        )
+    with db.session_scope() as session:
+        created = {m.id: m.created_at for m in session.scalars(select(Member))}
+    assert created[old.id] == TS
+    assert created[live.id] == created[future.id] == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)

@@ -109,8 +109,11 @@ def _keys(person: PersonRef) -> dict[IdentityKind, IdentityKey]:
 class _Resolution:
     """One attempt at resolving a person, inside a savepoint that a unique violation undoes."""
 
-    def __init__(self, session: Session, app: AppRead, person: PersonRef, actor: str) -> None:
+    def __init__(
+        self, session: Session, app: AppRead, person: PersonRef, actor: str, seen_at: datetime
+    ) -> None:
         self.session = session
+        self.seen_at = seen_at
         self.app = app
         self.workspace_id = app.workspace_id
         self.person = person
@@ -203,7 +206,7 @@ class _Resolution:
             number=number,
             status=MemberStatus.active,
             attributes={},
-            created_at=clock.now(),
+            created_at=self.seen_at,
         )
         repository.add(self.session, member)
         self.created = True
@@ -368,9 +371,16 @@ def _merge(
 
 
 def resolve_member(
-    session: Session, app: AppRead, person: PersonRef, *, actor: str = SYSTEM
+    session: Session,
+    app: AppRead,
+    person: PersonRef,
+    *,
+    actor: str = SYSTEM,
+    seen_at: datetime | None = None,
 ) -> ResolvedMember:
     """The member this person is, creating or linking as the evidence says.
+
+    `seen_at` dates a member created from history (an import) at its first event, not today.
 
     Simultaneous first logins of one person race on the identities' unique key: the loser's
     savepoint rolls back and it tries again, finding the winner's member.
@@ -380,7 +390,8 @@ def resolve_member(
     for _attempt in range(RESOLVE_ATTEMPTS):
         try:
             with session.begin_nested():
-                return _Resolution(session, app, person, actor).run()
+                seen = min(seen_at, clock.now()) if seen_at else clock.now()
+                return _Resolution(session, app, person, actor, seen).run()
         except IntegrityError:
             continue
     raise Conflict(
@@ -775,7 +786,7 @@ def ingest_events(session: Session, workspace_id: int, raw: list[dict[str, Any]]
     report = IngestReport()
     for index, (event, app) in events:
         try:
-            resolved = resolve_member(session, app, event)
+            resolved = resolve_member(session, app, event, seen_at=event.ts)
         except SiyuError as exc:
             errors.append(LineError(line=index, code=exc.code, reason=exc.message))
             continue

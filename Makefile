@@ -6,10 +6,8 @@ VENDOR := src/siyu/console/static/vendor
 
 .PHONY: run test lint services assets install install-dev clean bench
 
-run: install assets .env  ## set up, migrate, create the owner, serve API + console + worker
-	$(BIN)/siyu migrate
-	$(BIN)/siyu bootstrap
-	$(BIN)/siyu serve
+run: install assets .env  ## set up, migrate, create the owner, serve API + console + worker + sandbox
+	bash scripts/run.sh
 
 test: install-dev assets services lint  ## everything CI runs
 	$(BIN)/pytest -n 2 -p no:cacheprovider
@@ -45,7 +43,7 @@ $(VENDOR)/.installed: package.json package-lock.json
 	touch $@
 
 .env: | install  ## fresh secrets for this machine, once
-	{ echo "SIYU_ENV=development"; $(BIN)/siyu keys generate; } > $@
+	{ echo "SIYU_ENV=development"; echo "SIYU_SANDBOX=true"; $(BIN)/siyu keys generate; } > $@
 	@echo "wrote .env with fresh secrets"
 
 bench: install-dev services

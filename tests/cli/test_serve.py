@@ -36,14 +36,23 @@ def test_serve_answers_and_stops_on_sigterm(base_settings: Settings, tmp_path: P
     url = f"sqlite:///{tmp_path / 'serve.db'}"
     upgrade(url)
     port = free_port()
-    env = {**os.environ, "SIYU_ENV": "test", "SIYU_DATABASE_URL": url,
-           "SIYU_SECRET_KEY": base_settings.secret_key.get_secret_value(),
-           "SIYU_DATA_KEYS": base_settings.data_keys.get_secret_value(),
-           "SIYU_LOOKUP_KEY": base_settings.lookup_key.get_secret_value(),
-           "SIYU_QUEUE_PATH": str(tmp_path / "queue.db"), "SIYU_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "SIYU_ENV": "test",
+        "SIYU_DATABASE_URL": url,
+        "SIYU_SECRET_KEY": base_settings.secret_key.get_secret_value(),
+        "SIYU_DATA_KEYS": base_settings.data_keys.get_secret_value(),
+        "SIYU_LOOKUP_KEY": base_settings.lookup_key.get_secret_value(),
+        "SIYU_QUEUE_PATH": str(tmp_path / "queue.db"),
+        "SIYU_DATA_DIR": str(tmp_path),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         health = wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, time.monotonic() + 30)
         assert health.json() == {"status": "ok", "database": "sqlite"}

@@ -27,13 +27,27 @@ from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
 from siyu.identity.routes import router as identity_router
 from siyu.security.routes import router as security_router
+from siyu.wechat.inbox import MAX_PUSH_BYTES
+from siyu.wechat.mp_routes import router as mp_router
+from siyu.wechat.routes import router as wechat_router
 from siyu.workspaces.routes import router as workspaces_router
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # Event files uploaded in the console stream to disk and are imported by a job.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 UPLOAD_PATHS = ("/imports",)
-MACHINE_PATHS = ("/api", "/static", "/metrics", "/healthz", "/openapi.json", "/docs")
+# WeChat's pushes are a few kilobytes; the push inbox refuses anything over 1 MB.
+PUSH_PATH = "/wechat/push/"
+MACHINE_PATHS = (
+    "/api",
+    "/wechat",
+    "/sandbox",
+    "/static",
+    "/metrics",
+    "/healthz",
+    "/openapi.json",
+    "/docs",
+)
 log = get_logger(__name__)
 
 REQUEST_LATENCY = Histogram(
@@ -106,6 +120,8 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         try:
             length = request.headers.get("content-length")
             limit = MAX_UPLOAD_BYTES if request.url.path in UPLOAD_PATHS else MAX_BODY_BYTES
+            if request.url.path.startswith(PUSH_PATH):
+                limit = MAX_PUSH_BYTES
             if length is not None and (not length.isdigit() or int(length) > limit):
                 response: Response = _error(
                     413, "request.too_large", f"request bodies are limited to {limit} bytes"
@@ -141,7 +157,7 @@ def create_app(
     install_database(db)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         consumer = (
             worker.consumer(settings.worker_threads, embedded=True) if embedded_worker else None
         )
@@ -152,6 +168,9 @@ def create_app(
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
+            gateway = getattr(running.state, "wechat_gateway", None)
+            if gateway is not None:  # the MP routes' HTTP client to WeChat
+                gateway.close()
 
     app = FastAPI(
         title="siyu",
@@ -163,7 +182,14 @@ def create_app(
     app.state.database = db
     _install_error_handlers(app)
     _install_middleware(app, settings)
-    for router in (identity_router, workspaces_router, security_router, console_router):
+    for router in (
+        identity_router,
+        workspaces_router,
+        security_router,
+        wechat_router,
+        mp_router,
+        console_router,
+    ):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
 

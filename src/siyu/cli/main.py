@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,6 +26,7 @@ from siyu.core.db import Database, database_for
 from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue
 from siyu.core.logging import configure_logging
+from siyu.sandbox import cli as sandbox_cli
 
 app = typer.Typer(
     help="siyu (私域): private-domain operations for the WeChat ecosystem.",
@@ -43,6 +45,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(members_app, name="members")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(sandbox_cli.app, name="sandbox")
 
 out = Console()
 err = Console(stderr=True)
@@ -92,13 +95,45 @@ def migrate() -> None:
     out.print(f"[green]✓[/green] database at head ({settings.database_url.split('@')[-1]})")
 
 
+def _demo_apps(db: Database, workspace_id: int) -> None:
+    """A service account and a mini program with fresh credentials, for the sandbox WeChat."""
+    import secrets
+
+    from siyu.workspaces import service as workspaces
+    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.schemas import AppCreate
+
+    with db.session_scope() as session:
+        if workspaces.list_apps(session, workspace_id):
+            return
+        for kind, name in ((AppKind.oa_service, "示例服务号"), (AppKind.mp, "打卡小程序")):
+            created = workspaces.add_app(
+                session,
+                workspace_id,
+                AppCreate(
+                    kind=kind,
+                    appid="wx" + secrets.token_hex(8),
+                    name=name,
+                    entity="示例教育",
+                    secret=secrets.token_hex(16),
+                    token=secrets.token_hex(8),
+                    aes_key=secrets.token_urlsafe(48).replace("-", "a").replace("_", "b")[:43],
+                ),
+            )
+            out.print(f"demo app: {created.kind} {created.appid} “{created.name}”")
+
+
 @app.command()
-def bootstrap() -> None:
+def bootstrap(
+    demo: Annotated[bool, typer.Option(help="also register a demo OA and MP (sandbox)")] = False,
+) -> None:
     """Create the first workspace and its owner; print a one-time password if one was made."""
     from siyu.security import service as security
 
     settings, db = _setup()
     workspace_id = _workspace_id(db, None)
+    if demo:
+        _demo_apps(db, workspace_id)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     with db.session_scope() as session:
         result = security.bootstrap_owner(session, workspace_id, settings.admin_email, password)
@@ -128,15 +163,52 @@ def serve(
     from siyu.api.app import create_app
 
     settings, db = _setup()
+    host, port = host or settings.host, port or settings.port
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+    default_base = Settings.model_fields["wechat_api_base"].default
+    if settings.sandbox and settings.wechat_api_base == default_base:
+        settings = settings.model_copy(update={"wechat_api_base": f"{url}/sandbox"})
     application = create_app(settings, db, embedded_worker=worker)
-    out.print(f"siyu console: http://{host or settings.host}:{port or settings.port}/")
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        access_log=False,
-    )
+    if settings.sandbox:
+        _wire_sandbox(application, db, url)
+        out.print(f"sandbox WeChat: {url}/sandbox (siyu's gateway calls it)")
+    out.print(f"siyu console: {url}/")
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
+    """Mount the sandbox WeChat and register every OA and MP of siyu with it."""
+    from siyu.sandbox.app import mount_sandbox
+    from siyu.sandbox.world import AccountSpec
+    from siyu.workspaces import service as workspaces
+
+    sandbox = mount_sandbox(application, siyu_url=url)
+    with db.session_scope() as session:
+        apps = [
+            app
+            for ws in workspaces.list_workspaces(session)
+            for app in workspaces.list_apps(session, ws.id)
+        ]
+        credentials = {a.appid: workspaces.get_app_credentials(session, a.appid) for a in apps}
+    for app in apps:
+        cred = credentials[app.appid]
+        if app.kind not in ("oa_service", "oa_subscription", "mp") or not cred.secret:
+            continue
+        linked = [a.appid for a in apps if a.kind == "mp" and a.workspace_id == app.workspace_id]
+        sandbox.state.world.register(
+            AccountSpec(
+                appid=app.appid,
+                secret=cred.secret,
+                kind=app.kind,
+                name=app.name,
+                token=cred.token or "",
+                aes_key=cred.aes_key or "",
+                push_url=f"{url}/wechat/push/{app.appid}",
+                mode="secure" if cred.aes_key else "plain",
+                linked_mps=linked if app.kind != "mp" else [],
+                unionid_scope=f"workspace-{app.workspace_id}",
+            )
+        )
 
 
 @app.command()

@@ -276,11 +276,52 @@ def unionids_of(session: Session, member_ids: Sequence[int]) -> dict[int, str]:
     if not member_ids:
         return {}
     rows = session.execute(
-        select(Identity.member_id, Identity.value).where(
-            Identity.member_id.in_(member_ids), Identity.kind == IdentityKind.unionid
-        ).order_by(Identity.id)
+        select(Identity.member_id, Identity.value)
+        .where(Identity.member_id.in_(member_ids), Identity.kind == IdentityKind.unionid)
+        .order_by(Identity.id)
     )
     found: dict[int, str] = {}
     for member_id, value in rows:
         found.setdefault(member_id, value)
     return found
+
+
+def find_identity_owners_by_value(
+    session: Session, workspace_id: int, kind: IdentityKind, scope: str, values: Sequence[str]
+) -> dict[str, int]:
+    """Member ids owning these values of one kind and scope, in one query that looks each value
+    up in the unique index: however big the table, whatever its statistics say (a row-value IN
+    list, or a long IN list on PostgreSQL, ends up scanning every identity of the kind)."""
+    if not values:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import String, bindparam
+        from sqlalchemy.dialects import postgresql
+
+        wanted = (
+            func.unnest(bindparam("values", list(values), type_=postgresql.ARRAY(String)))
+            .table_valued("value")
+            .render_derived(name="wanted")
+        )
+        owner = (
+            select(Identity.member_id)
+            .where(
+                Identity.workspace_id == workspace_id,
+                Identity.kind == kind,
+                Identity.scope == scope,
+                Identity.value == wanted.c.value,
+            )
+            .scalar_subquery()
+        )
+        rows = session.execute(select(wanted.c.value, owner))
+        return {value: member_id for value, member_id in rows if member_id is not None}
+    # SQLite walks the unique index once per value of the IN list.
+    found = session.execute(
+        select(Identity.value, Identity.member_id).where(
+            Identity.workspace_id == workspace_id,
+            Identity.kind == kind,
+            Identity.scope == scope,
+            Identity.value.in_(values),
+        )
+    )
+    return {row.value: row.member_id for row in found}

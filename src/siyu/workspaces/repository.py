@@ -14,6 +14,10 @@ def get_workspace(session: Session, workspace_id: int) -> Workspace | None:
     return session.get(Workspace, workspace_id)
 
 
+def list_workspaces(session: Session) -> Sequence[Workspace]:
+    return session.scalars(select(Workspace).order_by(Workspace.id)).all()
+
+
 def get_first_workspace(session: Session) -> Workspace | None:
     return session.scalars(select(Workspace).order_by(Workspace.id).limit(1)).first()
 

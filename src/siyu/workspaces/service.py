@@ -30,6 +30,10 @@ def ensure_default_workspace(session: Session) -> WorkspaceRead:
     return WorkspaceRead.model_validate(workspace)
 
 
+def list_workspaces(session: Session) -> list[WorkspaceRead]:
+    return [WorkspaceRead.model_validate(w) for w in repository.list_workspaces(session)]
+
+
 def get_workspace(session: Session, workspace_id: int) -> WorkspaceRead:
     workspace = repository.get_workspace(session, workspace_id)
     if workspace is None:

@@ -1,0 +1,664 @@
+"""Benchmark of the push endpoint against a bare verify-decrypt-reply endpoint, over real HTTP.
+
+    .venv/bin/python bench/push.py                        # 20,000 pushes
+    .venv/bin/python bench/push.py --requests 3000        # a quick run
+    .venv/bin/python bench/push.py --no-echo              # every server answers "success"
+
+Secure-mode, encrypted text messages (signed with msg_signature, sealed with the app's
+EncodingAESKey) are POSTed over loopback HTTP/1.1 keep-alive connections by a small asyncio
+load generator in this process, with bounded concurrency, at three servers taking turns on
+the same slices of the load in this run, each `uvicorn --workers 2`:
+
+  a. bare (the baseline of the target): a minimal FastAPI app, one route holding the
+     credentials in memory; it verifies, decrypts, parses and answers with an encrypted echo,
+     and stores nothing (DESIGN.md's "bare FastAPI XML endpoint");
+  b. raw: the same work as a raw ASGI callable without a framework, for reference;
+  c. siyu: the real application (`siyu.api.app.create_app`) on PostgreSQL (`siyu_push_bench`,
+     created and dropped here) with the job queue on Redis (`--redis`, its huey keys flushed
+     before and after), and the same echo installed as a passive-reply handler: verify,
+     decrypt, store with dedupe, enqueue, answer.
+
+Some messages are delivered twice (some back to back, racing; some as late retries). After
+the load, the push jobs are run by an embedded worker, then the script checks that every
+message was stored once, processed once (one timeline event each), and that every duplicate
+delivery got the very same bytes as the first.
+
+Prints requests/s of each, the ratio siyu/bare (target >= 50%), p50/p99 latency (target:
+siyu p99 < 100 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import string
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import Request as HttpRequest  # module level: FastAPI resolves annotations here
+
+HERE = Path(__file__).resolve().parent
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_DB = "siyu_push_bench"
+APPID = "wxbe4c4bec4bec4bec"
+GH_ID = "gh_bench0000001"
+TOKEN_ENV, AES_ENV, ECHO_ENV = "BENCH_PUSH_TOKEN", "BENCH_PUSH_AES_KEY", "BENCH_PUSH_ECHO"
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 100.0
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+# --- the servers (imported by uvicorn's worker processes) -------------------------------
+
+
+def _echo(push: Any) -> Any:
+    from siyu.wechat.schemas import TextMessage, TextReply
+
+    return TextReply(f"收到：{push.content}") if isinstance(push, TextMessage) else None
+
+
+def _echoing() -> bool:
+    return os.environ.get(ECHO_ENV) == "1"
+
+
+def siyu_app() -> Any:
+    """The real application; with --echo, a passive-reply handler answers like bare does."""
+    from siyu.api.app import create_app
+    from siyu.wechat import inbox
+
+    if _echoing():
+        inbox.register_reply_handler(lambda _session, _app, push: _echo(push))
+    return create_app()
+
+
+def _bare_answer() -> Callable[[bytes, bytes], tuple[int, bytes]]:
+    """Verify, decrypt, parse, answer an encrypted echo: what every push endpoint must do."""
+    from siyu.wechat.crypto import BadSignature, PushCrypto
+    from siyu.wechat.schemas import build_push, format_of, parse_body, to_xml
+
+    crypto = PushCrypto(os.environ[TOKEN_ENV], [os.environ[AES_ENV]], APPID)
+
+    def answer(query: bytes, body: bytes) -> tuple[int, bytes]:
+        params = dict(parse_qsl(query.decode()))
+        fields = parse_body(body, format_of(body))
+        try:
+            crypto.check_msg_signature(
+                params["msg_signature"], params["timestamp"], params["nonce"], fields["Encrypt"]
+            )
+        except BadSignature:
+            return 401, b"bad signature"
+        opened = crypto.decrypt(fields["Encrypt"])
+        push = build_push(APPID, parse_body(opened.message, format_of(opened.message)))
+        if not _echoing():
+            return 200, b"success"
+        now = int(time.time())
+        reply = _echo(push)
+        content = to_xml(
+            {
+                "ToUserName": push.openid,
+                "FromUserName": push.to_user,
+                "CreateTime": now,
+                **reply.fields(),
+            }
+        )
+        encrypt = crypto.encrypt(content.encode(), key_index=opened.key_index)
+        envelope = {
+            "Encrypt": encrypt,
+            "MsgSignature": crypto.msg_signature(str(now), params["nonce"], encrypt),
+            "TimeStamp": now,
+            "Nonce": params["nonce"],
+        }
+        return 200, to_xml(envelope).encode()
+
+    return answer
+
+
+def bare_app() -> Any:
+    """The bare endpoint: a minimal FastAPI app (one route, no middleware, no database)."""
+    from fastapi import FastAPI, Response
+
+    answer = _bare_answer()
+    app = FastAPI()
+
+    @app.post("/wechat/push/{appid}")
+    async def push(appid: str, request: HttpRequest) -> Response:
+        status, out = answer(request.scope["query_string"], await request.body())
+        return Response(out, status_code=status, media_type="application/xml")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response("ok")
+
+    return app
+
+
+def raw_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The same work as a raw ASGI callable, without any framework: the floor of the floor."""
+    answer = _bare_answer()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        status, out = (
+            (200, b"ok") if scope["method"] == "GET" else answer(scope["query_string"], body)
+        )
+        headers = [(b"content-type", b"application/xml"), (b"content-length", b"%d" % len(out))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+    return app
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    msg_id: int
+    content: str
+    data: bytes  # the whole HTTP request
+
+
+def _openid(i: int) -> str:
+    return f"oBench{i:022d}"
+
+
+def make_requests(count: int, users: int, duplicates: float, seed: int) -> list[Delivery]:
+    """`count` deliveries: unique messages, some delivered twice (racing or as a late retry)."""
+    from siyu.wechat.crypto import PushCrypto
+
+    crypto = PushCrypto(os.environ[TOKEN_ENV], [os.environ[AES_ENV]], APPID)
+    rng = random.Random(seed)
+    repeats = int(count * duplicates)
+    unique: list[Delivery] = []
+    for i in range(count - repeats):
+        msg_id = 24_000_000_000_000_000 + i
+        content = f"第{i}条 " + "".join(rng.choices(string.ascii_letters, k=rng.randrange(4, 60)))
+        created = 1_760_000_000 + i // 50
+        xml = (
+            f"<xml><ToUserName><![CDATA[{GH_ID}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{_openid(rng.randrange(users))}]]></FromUserName>"
+            f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        )
+        encrypt = crypto.encrypt(xml.encode())
+        timestamp, nonce = str(created), str(rng.randrange(10**9))
+        query = urlencode(
+            {
+                "signature": crypto.signature(timestamp, nonce),
+                "timestamp": timestamp,
+                "nonce": nonce,
+                "openid": _openid(0),
+                "encrypt_type": "aes",
+                "msg_signature": crypto.msg_signature(timestamp, nonce, encrypt),
+            }
+        )
+        body = (
+            f"<xml><ToUserName><![CDATA[{GH_ID}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        ).encode()
+        head = (
+            f"POST /wechat/push/{APPID}?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        unique.append(Delivery(msg_id, content, head + body))
+    # Each delivery gets a place in the sending order: a racing duplicate right after the
+    # first delivery, a late retry anywhere after it.
+    placed: list[tuple[float, Delivery]] = [(float(i), r) for i, r in enumerate(unique)]
+    for k in range(repeats):
+        first = rng.randrange(len(unique))
+        place = first + 0.5 if k % 2 == 0 else rng.uniform(first + 1, len(unique))
+        placed.append((place, unique[first]))
+    placed.sort(key=lambda item: item[0])
+    deliveries = [request for _, request in placed]
+    return deliveries
+
+
+# --- the load generator --------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    status: int
+    body: bytes
+    seconds: float
+
+
+async def _client(
+    port: int, requests: list[Delivery], results: list[Result | None], cursor: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while cursor[0] < len(requests):
+            index = cursor[0]
+            cursor[0] += 1
+            started = time.perf_counter()
+            writer.write(requests[index].data)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            length = next(
+                int(line.split(":", 1)[1])
+                for line in lines
+                if line.lower().startswith("content-length:")
+            )
+            body = await reader.readexactly(length)
+            results[index] = Result(status, body, time.perf_counter() - started)
+            if any(line.lower() == "connection: close" for line in lines):
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+async def _load(
+    port: int, requests: list[Delivery], concurrency: int
+) -> tuple[list[Result], float]:
+    results: list[Result | None] = [None] * len(requests)
+    cursor = [0]
+    started = time.perf_counter()
+    await asyncio.gather(*(_client(port, requests, results, cursor) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    assert all(r is not None for r in results)
+    return [r for r in results if r is not None], elapsed
+
+
+def run_rounds(
+    ports: dict[str, int],
+    warmup: list[Delivery],
+    measured: list[Delivery],
+    concurrency: int,
+    rounds: int,
+) -> dict[str, tuple[list[Result], list[Result], float]]:
+    """Per server: warm-up results, measured results, and the seconds the latter took.
+
+    The servers take turns on the same slices of the deliveries, so that a noisy neighbour
+    slows both alike instead of whichever happened to run at the time.
+    """
+    out: dict[str, tuple[list[Result], list[Result], float]] = {}
+    for name, port in ports.items():
+        early, _ = asyncio.run(_load(port, warmup, concurrency))
+        out[name] = (early, [], 0.0)
+    size = -(-len(measured) // rounds)
+    for turn, start in enumerate(range(0, len(measured), size)):
+        names = list(ports) if turn % 2 == 0 else list(reversed(ports))
+        for name in names:
+            results, seconds = asyncio.run(
+                _load(ports[name], measured[start : start + size], concurrency)
+            )
+            early, before, total = out[name]
+            out[name] = (early, before + results, total + seconds)
+    return out
+
+
+# --- servers -------------------------------------------------------------------------------
+
+
+def start_server(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, __file__, "--serve", factory, str(port)]
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{factory} server exited with {process.returncode}")
+        try:
+            asyncio.run(_probe(port))
+            return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError(f"{factory} server did not start")
+
+
+def serve(factory: str, port: int) -> None:
+    """`uvicorn --workers 2` on `push:<factory>`, its listening socket made as asyncio would.
+
+    uvicorn binds the socket of a multi-worker server with protocol 0, and asyncio sets
+    TCP_NODELAY only on sockets whose protocol is TCP: every response written in two parts
+    (head, then body) would wait out the client's 40 ms delayed ACK, for both servers alike.
+    """
+    import socket
+
+    import uvicorn
+    from uvicorn.config import Config
+
+    def bind_socket(config: Config) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+        sock.set_inheritable(True)
+        return sock
+
+    Config.bind_socket = bind_socket  # type: ignore[method-assign]
+    uvicorn.run(
+        f"push:{factory}",
+        factory=True,
+        app_dir=str(HERE),
+        host="127.0.0.1",
+        port=port,
+        workers=2,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+async def _probe(port: int) -> None:
+    for _ in range(4):  # reach both workers' sockets a few times
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        if not (await reader.read()).startswith(b"HTTP/1.1 200"):
+            raise OSError("not ready")
+        writer.close()
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- database and queue --------------------------------------------------------------------
+
+
+def recreate_db() -> str:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{PG_DB}"')
+    return f"{PG_SERVER}/{PG_DB}"
+
+
+def drop_db() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+
+
+def prepare(url: str) -> None:
+    from siyu.core.config import Settings
+    from siyu.core.crypto import configure_crypto
+    from siyu.core.db import Database
+    from siyu.migrations import upgrade
+    from siyu.workspaces import service as workspaces
+    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.schemas import AppCreate
+
+    upgrade(url)
+    configure_crypto(Settings())
+    db = Database(url)
+    with db.session_scope() as session:
+        workspace = workspaces.create_workspace(session, "压测")
+        workspaces.add_app(
+            session,
+            workspace.id,
+            AppCreate(
+                kind=AppKind.oa_service,
+                appid=APPID,
+                name="压测服务号",
+                token=os.environ[TOKEN_ENV],
+                aes_key=os.environ[AES_ENV],
+            ),
+        )
+    db.dispose()
+
+
+def flush_queue() -> None:
+    from huey.storage import RedisStorage
+
+    from siyu.core.config import Settings
+    from siyu.core.jobs import QUEUE_NAME
+
+    url = Settings().redis_url
+    assert url
+    RedisStorage(QUEUE_NAME, url=url).flush_all()
+
+
+def drain_jobs(url: str, expected: int, timeout: float) -> float:
+    """Run the push jobs with an embedded worker until every push is processed; seconds taken."""
+    from sqlalchemy import func, select
+
+    from siyu.core.config import Settings
+    from siyu.core.crypto import configure_crypto
+    from siyu.core.db import Database, install_database
+    from siyu.core.jobs import configure_queue
+    from siyu.wechat.models import PushReceipt, PushStatus
+    from siyu.worker import consumer
+
+    settings = Settings()
+    configure_crypto(settings)
+    configure_queue(settings)
+    db = Database(url)
+    install_database(db)
+    worker = consumer(4, embedded=True)
+    started = time.perf_counter()
+    worker.start()
+    try:
+        while time.perf_counter() - started < timeout:
+            with db.session_scope() as session:
+                done = session.scalar(
+                    select(func.count())
+                    .select_from(PushReceipt)
+                    .where(PushReceipt.status == PushStatus.processed)
+                )
+            if done == expected:
+                break
+            time.sleep(0.25)
+    finally:
+        worker.stop(graceful=True)
+    return time.perf_counter() - started
+
+
+def check(url: str, sent: list[Delivery], results: list[Result]) -> list[str]:
+    """Zero lost, zero double-processed, and the same bytes for every delivery of a push."""
+    from sqlalchemy import func, select
+
+    from siyu.core.db import Database
+    from siyu.identity.models import Member, TimelineEvent
+    from siyu.wechat.crypto import PushCrypto
+    from siyu.wechat.models import PushReceipt, PushStatus
+    from siyu.wechat.schemas import parse_xml
+
+    problems: list[str] = []
+    unique = {r.msg_id: r for r in sent}
+    answers: dict[int, set[bytes]] = {}
+    for request, result in zip(sent, results, strict=True):
+        if result.status != 200:
+            problems.append(f"message {request.msg_id}: HTTP {result.status} {result.body[:80]!r}")
+        answers.setdefault(request.msg_id, set()).add(result.body)
+    differing = [m for m, bodies in answers.items() if len(bodies) != 1]
+    if differing:
+        problems.append(f"{len(differing)} duplicate deliveries got a different answer")
+    crypto = PushCrypto(os.environ[TOKEN_ENV], [os.environ[AES_ENV]], APPID)
+    for msg_id in random.Random(1).sample(sorted(answers), min(200, len(answers))):
+        if not _echoing():
+            if answers[msg_id] != {b"success"}:
+                problems.append(f"message {msg_id}: answered {answers[msg_id]!r}, not success")
+            continue
+        envelope = parse_xml(next(iter(answers[msg_id])))
+        reply = parse_xml(crypto.decrypt(envelope["Encrypt"]).message)
+        if reply["Content"] != f"收到：{unique[msg_id].content}":
+            problems.append(f"message {msg_id}: the reply is not its echo")
+    db = Database(url)
+    with db.session_scope() as session:
+        keys = list(session.scalars(select(PushReceipt.dedupe_key)))
+        processed = session.scalar(
+            select(func.count())
+            .select_from(PushReceipt)
+            .where(PushReceipt.status == PushStatus.processed)
+        )
+        events = session.scalar(
+            select(func.count())
+            .select_from(TimelineEvent)
+            .where(TimelineEvent.name == "oa.message")
+        )
+        push_key = TimelineEvent.props["push_id"].as_string().label("push_key")
+        per_push = session.execute(
+            select(push_key, func.count()).group_by(push_key).having(func.count() > 1)
+        ).all()
+        members = session.scalar(select(func.count()).select_from(Member))
+    db.dispose()
+    if set(keys) != {f"m:{m}" for m in unique} or len(keys) != len(unique):
+        problems.append(f"stored {len(keys)} pushes ({len(set(keys))} keys), sent {len(unique)}")
+    if processed != len(unique):
+        problems.append(f"{processed} of {len(unique)} pushes processed")
+    if events != len(unique) or per_push:
+        problems.append(
+            f"{events} timeline events for {len(unique)} messages, "
+            f"{len(per_push)} pushes recorded twice"
+        )
+    print(
+        f"  stored {len(keys):,} pushes for {len(unique):,} messages "
+        f"({len(sent) - len(unique):,} duplicate deliveries), {processed:,} processed, "
+        f"{events:,} timeline events, {members:,} members"
+    )
+    return problems
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(name: str, results: list[Result], seconds: float) -> float:
+    rate = len(results) / seconds
+    latencies = [r.seconds * 1000 for r in results]
+    print(
+        f"  {name:<5} {rate:8,.0f} req/s   p50 {_percentile(latencies, 0.5):6.1f} ms   "
+        f"p99 {_percentile(latencies, 0.99):6.1f} ms   ({len(results):,} requests "
+        f"in {seconds:.1f}s)",
+        flush=True,
+    )
+    return rate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000, help="measured deliveries")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections at once")
+    parser.add_argument("--users", type=int, default=2_000, help="distinct senders")
+    parser.add_argument("--duplicates", type=float, default=0.02, help="share of re-deliveries")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12", help="job queue")
+    parser.add_argument("--rounds", type=int, default=6, help="turns each server takes")
+    parser.add_argument(
+        "--echo",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="answer text with an encrypted echo (siyu: a passive-reply handler); else success",
+    )
+    parser.add_argument("--seed", type=int, default=20261120)
+    parser.add_argument("--serve", nargs=2, metavar=("FACTORY", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return 0
+    if args.requests < 100:
+        parser.error("--requests must be at least 100")
+
+    url = recreate_db()
+    os.environ.update(
+        {
+            "SIYU_ENV": "development",
+            "SIYU_DATABASE_URL": url,
+            "SIYU_REDIS_URL": args.redis,
+            "SIYU_LOG_JSON": "false",
+            ECHO_ENV: "1" if args.echo else "0",
+            TOKEN_ENV: secrets.token_hex(8),
+            AES_ENV: "".join(
+                random.Random(args.seed).choices(string.ascii_letters + string.digits, k=43)
+            ),
+        }
+    )
+    env = dict(os.environ, PYTHONPATH=str(HERE))
+    warmup_count = max(100, args.requests // 10)
+    started = time.perf_counter()
+    deliveries = make_requests(args.requests + warmup_count, args.users, args.duplicates, args.seed)
+    warmup, measured = deliveries[:warmup_count], deliveries[warmup_count:]
+    print(
+        f"{len(deliveries):,} encrypted deliveries ({warmup_count:,} for warm-up) made in "
+        f"{time.perf_counter() - started:.1f}s; {args.concurrency} connections; "
+        f"2 uvicorn workers each",
+        flush=True,
+    )
+    try:
+        prepare(url)
+        flush_queue()
+        factories = {"raw": "raw_app", "bare": "bare_app", "siyu": "siyu_app"}
+        ports = {name: free_port() for name in factories}
+        servers = [start_server(factories[name], ports[name], env) for name in factories]
+        try:
+            runs = run_rounds(ports, warmup, measured, args.concurrency, args.rounds)
+        finally:
+            for server in servers:
+                stop_server(server)
+        early, siyu_results, _ = runs["siyu"]
+
+        print("push endpoint, secure mode, encrypted text messages:")
+        rates = {
+            name: report(name, results, seconds) for name, (_, results, seconds) in runs.items()
+        }
+        ratio = rates["siyu"] / rates["bare"]
+        p99 = _percentile([r.seconds * 1000 for r in siyu_results], 0.99)
+        print(
+            f"  ratio siyu/bare {ratio:.0%} (target >= {TARGET_RATIO:.0%}), "
+            f"siyu/raw {rates['siyu'] / rates['raw']:.0%}; "
+            f"siyu p99 {p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms)",
+            flush=True,
+        )
+
+        unique = len({r.msg_id for r in deliveries})
+        seconds = drain_jobs(url, unique, timeout=600)
+        print(
+            f"  jobs: {unique:,} pushes processed in {seconds:.1f}s "
+            f"({unique / seconds:,.0f}/s, embedded worker, 4 threads)"
+        )
+        problems = check(url, deliveries, [*early, *siyu_results])
+    finally:
+        try:
+            flush_queue()
+        finally:
+            drop_db()
+    for problem in problems:
+        print(f"  PROBLEM: {problem}")
+    ok = not problems and ratio >= TARGET_RATIO and p99 < TARGET_P99_MS
+    print("result:", "PASS" if ok else "BELOW TARGET" if not problems else "FAIL")
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

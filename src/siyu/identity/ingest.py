@@ -1,0 +1,633 @@
+"""Streaming import of canonical events (JSON Lines): validate, resolve members, append in bulk.
+
+Each chunk is resolved with the rules of `service.resolve_member`, but without a savepoint and
+half a dozen queries per person where the outcome is certain from one look at the database:
+
+* KNOWN: every key of the person already belongs to one member: that member, nothing written.
+* JOIN: the known keys belong to one member, and the new ones are the person's own (or shared
+  only with people of the chunk who join the same member); each person links to that member
+  or to those before, naming no second UnionID: the new keys are attached to the member.
+* NEW: no key is known, and the people of the chunk sharing keys with this one link up in line
+  order naming at most one UnionID: one new member with all their keys, created in bulk with
+  the others, numbered in order of first appearance as if one by one.
+
+Everyone else (a key on another member, two UnionIDs, a merge to be) goes through
+`resolve_member` in line order, exactly as before, and so does a JOIN whose member an earlier
+line of the chunk changed; what was decided before such a line is written before it. New
+members, identities and events are written with COPY on PostgreSQL, executemany on SQLite.
+"""
+
+from __future__ import annotations
+
+import enum
+import gc
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Dialect, FromClause, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
+
+from siyu.core import clock
+from siyu.core.errors import SiyuError
+from siyu.core.events import bus
+from siyu.identity import repository, service
+from siyu.identity.models import Identity, IdentityKind, Member, MemberStatus, TimelineEvent
+from siyu.identity.repository import IdentityKey
+from siyu.identity.schemas import EventIn, IngestReport, LineError, PersonRef
+from siyu.workspaces import service as workspaces
+from siyu.workspaces.schemas import AppRead
+
+CHUNK_LINES = 5000
+CACHE_SIZE = 200_000  # people remembered between chunks; bounds memory whatever the file size
+LOOKUP_BATCH = 2000  # values per lookup query
+EVENT_COLUMNS = (
+    "workspace_id",
+    "member_id",
+    "origin_member_id",
+    "app_id",
+    "name",
+    "ts",
+    "channel",
+    "props",
+    "received_at",
+)
+
+PersonKey = tuple[str, str | None, str | None, str | None, str | None]
+
+
+def read_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Numbered non-blank lines (1-based), never holding more than one in memory."""
+    for number, line in enumerate(stream, start=1):
+        if line.strip():
+            yield number, line
+
+
+def chunked(
+    lines: Iterator[tuple[int, bytes]], size: int = CHUNK_LINES
+) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for item in lines:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Contention(Exception):
+    """A bulk insert met a row written concurrently: the chunk is redone person by person."""
+
+
+class _Plan(enum.Enum):
+    KNOWN = "known"
+    JOIN = "join"
+    NEW = "new"
+    SLOW = "slow"
+
+
+@dataclass(eq=False, slots=True)
+class _Group:
+    """New people of one chunk who become one new member (one person, most often)."""
+
+    keys: dict[IdentityKey, str | None]  # in the order they are attached; phone -> the number
+    people: list[PersonKey]
+    member_id: int | None = None
+    queued: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class _Person:
+    """A person of the chunk whom the cache does not know, in order of first appearance."""
+
+    key: PersonKey
+    event: EventIn
+    keys: dict[IdentityKind, IdentityKey]
+    plan: _Plan = _Plan.SLOW
+    owned: frozenset[IdentityKey] = frozenset()  # the keys known at the start of the chunk
+    member_id: int | None = None  # KNOWN and JOIN: the member owning them
+    group: _Group | None = None  # NEW
+    target: int | _Group | None = None  # once resolved in this chunk
+
+
+@dataclass
+class _Attempt:
+    """What one chunk did so far; forgotten in memory if its database work is rolled back."""
+
+    errors: list[LineError]
+    cached: list[PersonKey] = field(default_factory=list)
+    redirected: list[int] = field(default_factory=list)
+    touched: set[int] = field(default_factory=set)  # changed by `resolve_member` calls
+    attached: set[IdentityKey] = field(default_factory=set)  # new keys of joining people
+    unionids: dict[int, str] = field(default_factory=dict)  # UnionIDs they attached
+    members_created: int = 0
+    groups: list[_Group] = field(default_factory=list)  # decided, not yet written
+    attach: list[tuple[int, IdentityKey, str | None]] = field(default_factory=list)
+
+
+@dataclass
+class EventImport:
+    """One import run: remembers resolved people across chunks; each chunk is one transaction.
+
+    `fast=False` resolves every person the cache does not know through
+    `service.resolve_member`, one by one (the reference the fast path is tested against).
+    """
+
+    workspace_id: int
+    fast: bool = True
+    report: IngestReport = field(default_factory=IngestReport)
+    _members: OrderedDict[PersonKey, int] = field(default_factory=OrderedDict)
+    _redirects: dict[int, int] = field(default_factory=dict)
+
+    def import_chunk(self, session: Session, lines: list[tuple[int, bytes]]) -> IngestReport:
+        """Import one chunk; valid lines are written, invalid ones reported by line number."""
+        with _gc_paused():
+            return self._import_chunk(session, lines)
+
+    def _import_chunk(self, session: Session, lines: list[tuple[int, bytes]]) -> IngestReport:
+        events, errors = service.parse_events(session, self.workspace_id, lines)
+        attempt = _Attempt(list(errors))
+        if self.fast:
+            try:
+                with session.begin_nested():
+                    resolved = self._resolve_fast(session, events, attempt)
+            except _Contention:
+                self._forget(attempt)
+                attempt = _Attempt(list(errors))
+                resolved = self._resolve_slow(session, events, attempt)
+        else:
+            resolved = self._resolve_slow(session, events, attempt)
+        # A later line of this chunk may have merged an earlier line's member away.
+        rows = [(event, app, self._follow(member_id)) for event, app, member_id in resolved]
+        if rows:
+            self._write_events(session, rows, clock.now())
+            bus.publish(session, service.EventsRecorded(self.workspace_id, len(rows)))
+        chunk = IngestReport(
+            accepted=len(rows),
+            members_created=attempt.members_created,
+            rejected=sorted(attempt.errors, key=lambda e: e.line),
+        )
+        self.report.accepted += chunk.accepted
+        self.report.members_created += chunk.members_created
+        self.report.rejected += chunk.rejected
+        return chunk
+
+    # --- resolving people ------------------------------------------------------------------
+
+    def _resolve_slow(
+        self,
+        session: Session,
+        events: list[tuple[int, tuple[EventIn, AppRead]]],
+        attempt: _Attempt,
+    ) -> list[tuple[EventIn, AppRead, int]]:
+        resolved: list[tuple[EventIn, AppRead, int]] = []
+        for line, (event, app) in events:
+            member_id = self._member_for(session, app, event, line, attempt)
+            if member_id is not None:
+                resolved.append((event, app, member_id))
+        return resolved
+
+    def _resolve_fast(
+        self,
+        session: Session,
+        events: list[tuple[int, tuple[EventIn, AppRead]]],
+        attempt: _Attempt,
+    ) -> list[tuple[EventIn, AppRead, int]]:
+        # Whom the cache knows, and the others in order of first appearance.
+        known: dict[PersonKey, int] = {}
+        people: dict[PersonKey, _Person] = {}
+        for _line, (event, app) in events:
+            key: PersonKey = (
+                app.appid,
+                event.openid,
+                event.unionid,
+                event.phone,
+                event.external_id,
+            )
+            if key in known or key in people:
+                continue
+            cached = self._members.get(key)
+            if cached is not None:
+                self._members.move_to_end(key)
+                known[key] = cached
+            else:
+                people[key] = _Person(key, event, service._keys(event))
+        self._plan(session, list(people.values()))
+
+        resolved: list[tuple[EventIn, AppRead, int | _Group]] = []
+        for line, (event, app) in events:
+            key = (app.appid, event.openid, event.unionid, event.phone, event.external_id)
+            target: int | _Group | None = known.get(key)
+            if target is None:
+                target = self._target(session, people[key], app, line, attempt)
+            if target is not None:
+                resolved.append((event, app, target))
+        self._flush(session, attempt)
+        return [
+            (event, app, target if isinstance(target, int) else _id(target))
+            for event, app, target in resolved
+        ]
+
+    def _plan(self, session: Session, people: list[_Person]) -> None:
+        """Decide from one look at the identities which people need the full rules."""
+        if not people:
+            return
+        holders: dict[IdentityKey, list[int]] = {}
+        for index, person in enumerate(people):
+            for key in person.keys.values():
+                holders.setdefault(key, []).append(index)
+        owners = _owners(session, self.workspace_id, holders)
+        for person in people:
+            person.owned = frozenset(k for k in person.keys.values() if k in owners)
+        components = _components(people, holders)
+        # A new UnionID joins a member only if it has none: ask for those members' UnionIDs.
+        asking = {
+            owners[k]
+            for p in people
+            if IdentityKind.unionid in p.keys and p.keys[IdentityKind.unionid] not in owners
+            for k in p.owned
+        }
+        unionids = _unionids(session, asking)
+        for component in components:
+            group = _new_member(component, owners)
+            if group is not None:
+                for person in component:
+                    person.plan, person.group = _Plan.NEW, group
+                continue
+            member_id = _joined(component, owners, unionids)
+            for person in component:
+                found = {owners[k] for k in person.owned}
+                if member_id is None and len(found) == 1:
+                    # Alone in the chunk with their new keys, this person may still join.
+                    alone = all(
+                        len(holders[k]) == 1 for k in person.keys.values() if k not in person.owned
+                    )
+                    mine = found.pop()
+                    if alone and _joined([person], owners, unionids) == mine:
+                        person.member_id = mine
+                elif member_id is not None:
+                    person.member_id = member_id
+                if person.member_id is not None:
+                    known = len(person.owned) == len(person.keys)
+                    person.plan = _Plan.KNOWN if known else _Plan.JOIN
+
+    def _target(
+        self, session: Session, person: _Person, app: AppRead, line: int, attempt: _Attempt
+    ) -> int | _Group | None:
+        """This person's member (or member to be) at this line, deciding in line order."""
+        if person.target is not None:
+            return person.target
+        member_id = person.member_id
+        if person.plan is _Plan.NEW:
+            assert person.group is not None
+            if not person.group.queued:
+                person.group.queued = True
+                attempt.groups.append(person.group)
+            person.target = person.group
+        elif person.plan is _Plan.KNOWN and member_id is not None:
+            person.target = member_id  # merged since? _follow finds the survivor
+            self._remember(person.key, member_id, attempt)
+        elif (
+            person.plan is _Plan.JOIN
+            and member_id is not None
+            and _may_join(person, member_id, attempt)
+        ):
+            for kind, key in person.keys.items():  # phone last, as resolve_member does
+                if key not in person.owned and key not in attempt.attached:
+                    secret = person.event.phone if kind is IdentityKind.phone else None
+                    attempt.attach.append((member_id, key, secret))
+                    attempt.attached.add(key)
+                    if kind is IdentityKind.unionid:
+                        attempt.unionids[member_id] = key[2]
+            person.target = member_id
+            self._remember(person.key, member_id, attempt)
+        else:
+            # The full rules, after writing what earlier lines decided, in their order.
+            self._flush(session, attempt)
+            return self._member_for(session, app, person.event, line, attempt)
+        return person.target
+
+    def _flush(self, session: Session, attempt: _Attempt) -> None:
+        """Write the new members and attached keys decided so far, in bulk."""
+        groups = attempt.groups
+        if not groups and not attempt.attach:
+            return
+        now = clock.now()
+        first = 0
+        dbapi_error = session.get_bind().dialect.loaded_dbapi.IntegrityError
+        try:  # inside the chunk's savepoint: a failure here undoes the whole chunk
+            if groups:
+                first = workspaces.take_member_numbers(session, self.workspace_id, len(groups))
+                ids = _new_ids(session, len(groups))
+                _insert(
+                    session,
+                    Member.__table__,
+                    ("id", "workspace_id", "number", "status", "attributes", "created_at"),
+                    [
+                        (member_id, self.workspace_id, first + i, MemberStatus.active, {}, now)
+                        for i, member_id in enumerate(ids)
+                    ],
+                )
+                for group, member_id in zip(groups, ids, strict=True):
+                    group.member_id = member_id
+            rows = [
+                (_id(group), key, secret) for group in groups for key, secret in group.keys.items()
+            ]
+            _insert(
+                session,
+                Identity.__table__,
+                ("workspace_id", "member_id", "kind", "scope", "value", "secret", "created_at"),
+                [
+                    (self.workspace_id, member_id, kind, scope, value, secret, now)
+                    for member_id, (kind, scope, value), secret in rows + attempt.attach
+                ],
+            )
+        except (IntegrityError, dbapi_error) as exc:  # someone else wrote one of these people
+            raise _Contention from exc
+        for number, group in enumerate(groups, start=first):
+            for key in group.people:
+                self._remember(key, _id(group), attempt)
+            bus.publish(session, service.MemberCreated(self.workspace_id, _id(group), number))
+        attempt.members_created += len(groups)
+        attempt.groups = []
+        attempt.attach = []
+
+    def _remember(self, key: PersonKey, member_id: int, attempt: _Attempt) -> None:
+        self._members[key] = member_id
+        attempt.cached.append(key)
+        if len(self._members) > CACHE_SIZE:
+            self._members.popitem(last=False)
+
+    def _forget(self, attempt: _Attempt) -> None:
+        for key in attempt.cached:
+            self._members.pop(key, None)
+        for merged in attempt.redirected:
+            self._redirects.pop(merged, None)
+
+    def _follow(self, member_id: int) -> int:
+        while member_id in self._redirects:  # merged since: follow to the survivor
+            member_id = self._redirects[member_id]
+        return member_id
+
+    def _member_for(
+        self, session: Session, app: AppRead, event: EventIn, line: int, attempt: _Attempt
+    ) -> int | None:
+        key: PersonKey = (app.appid, event.openid, event.unionid, event.phone, event.external_id)
+        cached = self._members.get(key)
+        if cached is not None:
+            self._members.move_to_end(key)
+            return self._follow(cached)
+        person = PersonRef(
+            appid=app.appid,
+            openid=event.openid,
+            unionid=event.unionid,
+            phone=event.phone,
+            external_id=event.external_id,
+        )
+        try:
+            resolved = service.resolve_member(session, app, person)
+        except SiyuError as exc:
+            attempt.errors.append(LineError(line=line, code=exc.code, reason=exc.message))
+            return None
+        attempt.members_created += int(resolved.created)
+        attempt.touched.add(resolved.id)
+        for merged in resolved.merged_ids:
+            self._redirects[merged] = resolved.id
+            attempt.redirected.append(merged)
+            attempt.touched.add(merged)
+        self._remember(key, resolved.id, attempt)
+        return resolved.id
+
+    # --- writing events --------------------------------------------------------------------
+
+    def _write_events(
+        self, session: Session, rows: list[tuple[EventIn, AppRead, int]], received: datetime
+    ) -> None:
+        session.flush()
+        _insert(
+            session,
+            TimelineEvent.__table__,
+            EVENT_COLUMNS,
+            [
+                (
+                    self.workspace_id,
+                    member_id,
+                    member_id,
+                    app.id,
+                    event.event,
+                    event.ts,
+                    event.channel,
+                    event.props,
+                    received,
+                )
+                for event, app, member_id in rows
+            ],
+        )
+
+
+def _insert(
+    session: Session, table: FromClause, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Rows into a table in bulk (COPY on PostgreSQL, executemany on SQLite), each value
+    converted by its column's own bind processor, as an ORM insert would."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    process = [_processor(table.c[name].type, dialect) for name in columns]
+    if dialect.name == "postgresql":  # COPY takes JSON as text (psycopg adapts it on execute)
+        process = [
+            _json_text if isinstance(table.c[name].type, JSON) else p
+            for name, p in zip(columns, process, strict=True)
+        ]
+    columns_of = list(zip(*rows, strict=True))  # column by column: map() runs in C
+    values = list(
+        zip(
+            *(
+                column if p is _same else list(map(p, column))
+                for p, column in zip(process, columns_of, strict=True)
+            ),
+            strict=True,
+        )
+    )
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    names = ", ".join(columns)
+    if dialect.name == "postgresql":
+        copy = f"COPY {table.name} ({names}) FROM STDIN"  # type: ignore[attr-defined]
+        with driver.cursor() as cursor, cursor.copy(copy) as out:
+            for row in values:
+                out.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    driver.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)  # type: ignore[attr-defined]  # noqa: S608 - our own table and columns
+
+
+def _new_ids(session: Session, count: int) -> list[int]:
+    """Ids for new members, as the database would give them one by one."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(
+            session.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('members', 'id')) AS id"
+                    " FROM generate_series(1, :count) ORDER BY id"
+                ),
+                {"count": count},
+            )
+        )
+    # SQLite: the next rowids; the transaction holds the write lock (BEGIN IMMEDIATE).
+    last = session.scalar(text("SELECT coalesce(max(id), 0) FROM members")) or 0
+    return list(range(last + 1, last + 1 + count))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a chunk is imported: its tens of thousands of
+    short-lived objects would make it walk the whole heap again and again (a third of the
+    time). Reference counting still frees them; the collector resumes after the chunk."""
+    if not gc.isenabled():  # someone else paused it (another import thread): leave it be
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _components(
+    people: list[_Person], holders: dict[IdentityKey, list[int]]
+) -> list[list[_Person]]:
+    """The people linked by shared keys, each component in order of first appearance."""
+    parent = list(range(len(people)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for indexes in holders.values():
+        for other in indexes[1:]:
+            a, b = root(indexes[0]), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    components: dict[int, list[_Person]] = {}
+    for index, person in enumerate(people):
+        components.setdefault(root(index), []).append(person)
+    return list(components.values())
+
+
+def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    process = type_.bind_processor(dialect)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _id(group: _Group) -> int:
+    assert group.member_id is not None
+    return group.member_id
+
+
+def _owners(
+    session: Session, workspace_id: int, keys: Iterable[IdentityKey]
+) -> dict[IdentityKey, int]:
+    """Who owns these keys: a query per kind and scope, each walking the unique index."""
+    by_scope: dict[tuple[IdentityKind, str], list[str]] = {}
+    for kind, scope, value in keys:
+        by_scope.setdefault((kind, scope), []).append(value)
+    owners: dict[IdentityKey, int] = {}
+    for (kind, scope), values in by_scope.items():
+        for start in range(0, len(values), LOOKUP_BATCH):
+            found = repository.find_identity_owners_by_value(
+                session, workspace_id, kind, scope, values[start : start + LOOKUP_BATCH]
+            )
+            owners.update(((kind, scope, value), member_id) for value, member_id in found.items())
+    return owners
+
+
+def _unionids(session: Session, member_ids: set[int]) -> dict[int, str]:
+    ids = sorted(member_ids)
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), LOOKUP_BATCH):
+        found.update(repository.unionids_of(session, ids[start : start + LOOKUP_BATCH]))
+    return found
+
+
+def _joined(
+    people: list[_Person], owners: dict[IdentityKey, int], unionids: dict[int, str]
+) -> int | None:
+    """The one existing member `resolve_member` would find for each of these people, taken in
+    line order, attaching their new keys; None where the outcome needs the full rules.
+
+    Every known key is this member's. Each person has a key of the member's or of those
+    before them: found by openid or external id, by UnionID, or by the phone of a member with
+    no other UnionID. With at most one UnionID among them and the member, no mismatch,
+    conflict or new member can arise. (`_may_join` checks, line by line, that nothing else
+    in the chunk changed the member meanwhile.)
+    """
+    found = {owners[k] for p in people for k in p.owned}
+    if len(found) != 1:
+        return None
+    member_id = found.pop()
+    names = {p.keys[IdentityKind.unionid] for p in people if IdentityKind.unionid in p.keys}
+    if member_id in unionids:
+        names.add((IdentityKind.unionid, "", unionids[member_id]))
+    if len(names) > 1:
+        return None
+    seen: set[IdentityKey] = set()
+    for person in people:
+        if not person.owned and not any(k in seen for k in person.keys.values()):
+            return None
+        seen.update(person.keys.values())
+    return member_id
+
+
+def _may_join(person: _Person, member_id: int, attempt: _Attempt) -> bool:
+    """Whether the member is still as planned: untouched by the full rules, and any UnionID
+    the person brings is the one attached to it in this chunk, if any."""
+    if member_id in attempt.touched:
+        return False
+    unionid = person.keys.get(IdentityKind.unionid)
+    if unionid is None or unionid in person.owned:
+        return True
+    return attempt.unionids.get(member_id, unionid[2]) == unionid[2]
+
+
+def _new_member(people: list[_Person], owners: dict[IdentityKey, int]) -> _Group | None:
+    """The one new member `resolve_member` would make of these people, taken in line order;
+    None where the outcome needs the full rules (a known key, two UnionIDs, a merge to be).
+
+    The first person's keys are all unknown: a member is created with all of them. A later
+    person sharing a key with those before is found by it (openid, UnionID, or the phone, whose
+    member has no other UnionID) and brings their other keys: with at most one UnionID among
+    them no mismatch or conflict can arise. A later person sharing no key with those before
+    would become a second member, merged once a person linking both comes: not here.
+    """
+    unionids = {p.keys[IdentityKind.unionid] for p in people if IdentityKind.unionid in p.keys}
+    if len(unionids) > 1:
+        return None
+    keys: dict[IdentityKey, str | None] = {}
+    for person in people:
+        mine = person.keys.values()
+        if any(k in owners for k in mine) or (keys and not any(k in keys for k in mine)):
+            return None
+        for kind, k in person.keys.items():
+            if kind is not IdentityKind.phone:
+                keys.setdefault(k, None)
+        if IdentityKind.phone in person.keys:  # attached last, the number encrypted
+            keys.setdefault(person.keys[IdentityKind.phone], person.event.phone)
+    return _Group(keys=keys, people=[p.key for p in people])

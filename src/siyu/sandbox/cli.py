@@ -1,0 +1,74 @@
+"""`siyu sandbox`: serve the sandbox WeChat alone, or play simulated users against siyu."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from siyu.sandbox.app import MOUNT_PREFIX, create_sandbox_app
+from siyu.sandbox.simulate import Summary, simulate_remote
+from siyu.sandbox.world import SandboxWorld
+
+app = typer.Typer(
+    help="The sandbox WeChat: WeChat's OA/MP APIs and simulated users, on this machine.",
+    invoke_without_command=True,
+)
+out = Console()
+
+
+@app.callback()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+    siyu: Annotated[str | None, typer.Option(help="siyu's URL, for MP logins.")] = None,
+) -> None:
+    """Serve WeChat's paths (/cgi-bin, /sns, /wxa) and /sandbox-admin, standalone."""
+    if ctx.invoked_subcommand is not None:
+        return
+    uvicorn.run(create_sandbox_app(SandboxWorld(), siyu_url=siyu), host=host, port=port)
+
+
+@app.command()
+def simulate(
+    *,
+    users: Annotated[int, typer.Option(min=1, help="How many simulated users.")] = 50,
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of activity.")] = 7,
+    siyu: Annotated[str, typer.Option(help="siyu's base URL.")] = "http://127.0.0.1:8000",
+    sandbox: Annotated[
+        str | None, typer.Option(help=f"The sandbox's URL (default: siyu's URL + {MOUNT_PREFIX}).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same scenario.")] = 7,
+    live: Annotated[bool, typer.Option(help="Act now instead of replaying past days.")] = False,
+) -> None:
+    """Play users who follow, message, click, scan and log in, as real pushes to siyu."""
+    sandbox_url = sandbox or siyu.rstrip("/") + MOUNT_PREFIX
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=out) as bar:
+        task = bar.add_task("simulated users acting", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            summary = simulate_remote(
+                sandbox_url, users, days, siyu, progress, seed=seed, backfill=not live
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    _report(summary)
+
+
+def _report(summary: Summary) -> None:
+    table = Table("action", "count")
+    for kind, count in sorted(summary.by_kind.items()):
+        table.add_row(kind, str(count))
+    out.print(table)
+    out.print(f"{summary.ok}/{summary.actions} actions delivered")
+    for failure in summary.failures[:10]:
+        out.print(f"[yellow]{failure.kind} {failure.uid} {failure.appid}: {failure.error}")

@@ -1,0 +1,678 @@
+"""The push inbox: verify, open, deduplicate and answer WeChat's pushes; process them in a job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
+from typing import Any, TypeVar
+
+import orjson
+from prometheus_client import Counter, Histogram
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from siyu.core import clock
+from siyu.core.config import Settings
+from siyu.core.db import Database
+from siyu.core.errors import NotFound, SiyuError, Unauthorized
+from siyu.core.events import bus
+from siyu.core.jobs import enqueue_after_commit, ensure_queue
+from siyu.core.logging import get_logger
+from siyu.identity import service as identity
+from siyu.identity.schemas import CANONICAL_EVENTS, WECHAT_ID, PersonRef
+from siyu.wechat import repository
+from siyu.wechat.crypto import AppIdMismatch, BadSignature, PushCrypto, PushCryptoError
+from siyu.wechat.models import PushStatus
+from siyu.wechat.schemas import (
+    MalformedPush,
+    MassSendJobFinishEvent,
+    MenuEvent,
+    Message,
+    Push,
+    Reply,
+    ScanEvent,
+    SubscribeEvent,
+    SubscribeMsgPopupEvent,
+    UnknownEvent,
+    UnsubscribeEvent,
+    UserEnterTempSessionEvent,
+    build_push,
+    format_of,
+    media_type_of,
+    parse_body,
+    text,
+    to_xml,
+)
+from siyu.workspaces import service as workspaces
+from siyu.workspaces.schemas import AppRead
+
+MAX_PUSH_BYTES = 1024 * 1024
+SUCCESS = "success"  # "received, the answer (if any) comes later": WeChat does not retry it
+PUSH_KINDS = frozenset({"oa_service", "oa_subscription", "mp"})
+STALE_AFTER = timedelta(minutes=5)
+STALE_BATCH = 500
+ENDPOINT_TTL = 10.0  # seconds an app's push credentials are kept in memory
+# Refusals that a changed Token or EncodingAESKey would explain: worth a fresh look.
+CREDENTIAL_ERRORS = frozenset(
+    {"wechat.bad_signature", "wechat.undecryptable", "wechat.appid_mismatch"}
+)
+BATCH_MAX = 64  # pushes stored in one transaction
+REPLY_THREADS = 8  # passive-reply handlers at work at once, per process
+WRITER_IDLE_S = 5.0  # an idle writer thread ends; the next push starts another
+
+log = get_logger(__name__)
+PUSHES = Counter("siyu_wechat_pushes_total", "Pushes answered, by outcome", ["outcome"])
+PUSH_LAG = Histogram(
+    "siyu_wechat_push_lag_seconds", "From a push's acceptance to the end of its processing"
+)
+
+T = TypeVar("T")
+ReplyHandler = Callable[[Session, AppRead, Push], Reply | None]
+LateReplySender = Callable[[Session, AppRead, Push, Reply], None]
+
+_reply_handlers: list[ReplyHandler] = []
+_late_reply_sender: LateReplySender | None = None
+# Passive-reply handlers run here so that one that overruns its budget cannot hold the answer.
+_reply_pool = ThreadPoolExecutor(max_workers=REPLY_THREADS, thread_name_prefix="siyu-push-reply")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the push endpoint says back, byte for byte the same for a retried push."""
+
+    body: str
+    media_type: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    app: AppRead
+    crypto: PushCrypto
+
+
+@dataclass(frozen=True)
+class _Opened:
+    push: Push
+    fmt: str  # "xml" or "json": the push's format, which the reply follows
+    key_index: int | None  # the EncodingAESKey that opened it; None for a plaintext push
+    nonce: str
+
+
+@dataclass
+class _Pending:
+    """A push waiting to be stored, and the answer to give once it is (or was, earlier)."""
+
+    app: AppRead
+    push: Push
+    answer: str
+    late: bool
+    done: Future[tuple[str, bool]] = field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.app.id, self.push.dedupe_key
+
+
+# --- extension points ----------------------------------------------------------------------
+
+
+def register_reply_handler(handler: ReplyHandler) -> None:
+    """Add a passive-reply handler (auto-replies, follow greetings…); the first answer wins.
+
+    A handler gets a session of its own whose writes are rolled back, and may be run twice for
+    one push (two racing deliveries, or again by the job when it overran the budget): it must
+    only read. Effects belong on the bus, whose handlers run once, in the processing job.
+    """
+    _reply_handlers.append(handler)
+
+
+def unregister_reply_handler(handler: ReplyHandler) -> None:
+    _reply_handlers.remove(handler)
+
+
+def set_late_reply_sender(sender: LateReplySender | None) -> LateReplySender | None:
+    """Install how a reply that missed the budget reaches the user (the customer-service API).
+
+    Called inside the processing job's transaction; enqueue the actual send after commit.
+    Returns the previous sender.
+    """
+    global _late_reply_sender  # one hook per process, wired at start-up
+    previous, _late_reply_sender = _late_reply_sender, sender
+    return previous
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _malformed(message: str) -> SiyuError:
+    return SiyuError("wechat.malformed_push", message, status=400)
+
+
+def _bad_signature() -> SiyuError:
+    return Unauthorized("wechat.bad_signature", "the push's signature does not match the Token")
+
+
+def _too_large() -> SiyuError:
+    return SiyuError(
+        "request.too_large", f"pushes are limited to {MAX_PUSH_BYTES} bytes", status=413
+    )
+
+
+# --- the inbox of one application instance -------------------------------------------------
+
+
+class Inbox:
+    """Receives pushes for one application instance (one per process in production).
+
+    It keeps the apps' push credentials for a few seconds, so that a push costs no lookup, and
+    stores pushes through one writer thread that puts all the pushes waiting at a moment into
+    one transaction and one job: the commit, the round trips and the enqueue are shared. Every
+    push is answered only once its row, or the row of an earlier delivery, is committed.
+    """
+
+    def __init__(self, db: Database, settings: Settings, *, ttl: float = ENDPOINT_TTL) -> None:
+        self.db = db
+        self.settings = settings
+        self._ttl = ttl
+        self._kept: dict[str, tuple[float, _Endpoint]] = {}
+        self._writer = _Writer(db)
+
+    # -- the two ways in
+
+    def verify_url(self, appid: str, params: Mapping[str, str]) -> str:
+        """The echostr of WeChat's URL check (GET), once its signature matches the Token."""
+        self._verified(appid, lambda endpoint: _check_signature(endpoint.crypto, params))
+        echostr = params.get("echostr", "")
+        if not echostr:
+            raise _malformed("the URL check carries an echostr")
+        return echostr
+
+    def receive(self, appid: str, params: Mapping[str, str], body: bytes) -> Answer:
+        """Verify, open, store and answer one push (from a thread); a job processes it.
+
+        A retry of a push already accepted gets the stored answer and is not processed again.
+        Nothing is written for a push refused (unknown app, bad signature, malformed body).
+        """
+        if len(body) > MAX_PUSH_BYTES:
+            raise _too_large()
+        endpoint, opened = self._verified(appid, lambda e: _open(e, params, body))
+        reply, late = _passive_reply(self.db, self.settings, endpoint.app, opened.push)
+        pending = self._pending(endpoint, opened, reply, late)
+        self._writer.submit(pending)
+        return _answered(*pending.done.result())
+
+    async def receive_async(self, appid: str, params: Mapping[str, str], body: bytes) -> Answer:
+        """`receive` for the event loop: the CPU work here, the waits off the loop."""
+        if len(body) > MAX_PUSH_BYTES:
+            raise _too_large()
+
+        def check(endpoint: _Endpoint) -> _Opened:
+            return _open(endpoint, params, body)
+
+        found = self._verified_kept(appid, check)
+        if found is None:  # a lookup: off the event loop
+            found = await run_in_threadpool(self._verified_fresh, appid, check)
+        endpoint, opened = found
+        reply, late = await _passive_reply_async(self.db, self.settings, endpoint.app, opened.push)
+        pending = self._pending(endpoint, opened, reply, late)
+        self._writer.submit(pending)
+        return _answered(*await asyncio.wrap_future(pending.done))
+
+    # -- credentials
+
+    def _verified(self, appid: str, check: Callable[[_Endpoint], T]) -> tuple[_Endpoint, T]:
+        return self._verified_kept(appid, check) or self._verified_fresh(appid, check)
+
+    def _verified_kept(
+        self, appid: str, check: Callable[[_Endpoint], T]
+    ) -> tuple[_Endpoint, T] | None:
+        """`check` passed with the kept credentials; None when there are none fresh enough,
+        or when they fail it in a way new credentials would explain."""
+        kept = self._kept.get(appid)
+        if kept is None or time.monotonic() - kept[0] >= self._ttl:
+            return None
+        try:
+            return kept[1], check(kept[1])
+        except SiyuError as exc:
+            if exc.code in CREDENTIAL_ERRORS:  # a new Token or EncodingAESKey counts at once
+                return None
+            raise
+
+    def _verified_fresh(self, appid: str, check: Callable[[_Endpoint], T]) -> tuple[_Endpoint, T]:
+        with self.db.session_scope() as session:
+            endpoint = _endpoint(session, appid)
+        if self._ttl > 0:
+            self._kept[appid] = (time.monotonic(), endpoint)
+        return endpoint, check(endpoint)
+
+    def _pending(
+        self, endpoint: _Endpoint, opened: _Opened, reply: Reply | None, late: bool
+    ) -> _Pending:
+        answer = _render(endpoint.crypto, opened, reply, clock.now())
+        return _Pending(endpoint.app, opened.push, answer, late)
+
+
+def _answered(body: str, duplicate: bool) -> Answer:
+    PUSHES.labels("duplicate" if duplicate else "accepted").inc()
+    return Answer(body, media_type_of(body), duplicate)
+
+
+def _endpoint(session: Session, appid: str) -> _Endpoint:
+    credentials = workspaces.get_app_credentials(session, appid)
+    if credentials.kind not in PUSH_KINDS or not credentials.token:
+        raise NotFound(
+            "wechat.push_not_configured", f"app {appid} takes no pushes: give it a Token first"
+        )
+    keys = [k for k in (credentials.aes_key, credentials.previous_aes_key) if k]
+    app = workspaces.get_app_by_appid(session, appid)
+    return _Endpoint(app, PushCrypto(credentials.token, keys, appid))
+
+
+# --- opening -------------------------------------------------------------------------------
+
+
+def _check_signature(crypto: PushCrypto, params: Mapping[str, str]) -> None:
+    timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
+    if not timestamp or not nonce:
+        raise _bad_signature()
+    try:
+        crypto.check_signature(params.get("signature", ""), timestamp, nonce)
+    except BadSignature as exc:
+        raise _bad_signature() from exc
+
+
+def _open(endpoint: _Endpoint, params: Mapping[str, str], body: bytes) -> _Opened:
+    crypto = endpoint.crypto
+    mode = params.get("encrypt_type") or "raw"
+    timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
+    try:
+        if mode == "raw":
+            # The signature does not cover the body, but checking it first keeps strangers'
+            # bodies away from the parser.
+            _check_signature(crypto, params)
+            fmt = format_of(body)
+            fields, key_index = parse_body(body, fmt), None
+        elif mode == "aes":
+            # Compatible and secure mode: only the Encrypt field counts, under msg_signature.
+            fmt = format_of(body)
+            encrypt = text(parse_body(body, fmt), "Encrypt")
+            if not encrypt:
+                raise MalformedPush("an encrypted push carries an Encrypt field")
+            if not timestamp or not nonce:
+                raise _bad_signature()
+            try:
+                crypto.check_msg_signature(
+                    params.get("msg_signature", ""), timestamp, nonce, encrypt
+                )
+            except BadSignature as exc:
+                raise _bad_signature() from exc
+            message, key_index = _decrypt(crypto, encrypt)
+            fields = parse_body(message, format_of(message))
+        else:
+            raise MalformedPush(f"encrypt_type {mode[:16]!r} is neither raw nor aes")
+        return _Opened(build_push(endpoint.app.appid, fields), fmt, key_index, nonce)
+    except MalformedPush as exc:
+        raise _malformed(str(exc)) from exc
+
+
+def _decrypt(crypto: PushCrypto, encrypt: str) -> tuple[bytes, int]:
+    try:
+        opened = crypto.decrypt(encrypt)
+    except AppIdMismatch as exc:
+        raise SiyuError(
+            "wechat.appid_mismatch", "the push is addressed to another appid", status=400
+        ) from exc
+    except PushCryptoError as exc:
+        raise SiyuError(
+            "wechat.undecryptable",
+            "neither the current nor the previous EncodingAESKey opens the push",
+            status=400,
+        ) from exc
+    return opened.message, opened.key_index
+
+
+# --- passive replies -----------------------------------------------------------------------
+
+
+def _passive_reply(
+    db: Database, settings: Settings, app: AppRead, push: Push
+) -> tuple[Reply | None, bool]:
+    """A handler's reply within the budget; `late` when the budget ran out before one came."""
+    future = _start_reply(db, settings, app, push)
+    if future is None:
+        return None, bool(_reply_handlers)
+    try:
+        return future.result(timeout=settings.push_reply_budget_ms / 1000), False
+    except FutureTimeout:
+        return _over_budget(app, settings)
+    except Exception:
+        log.exception("push_reply_handler_failed", appid=app.appid)
+        return None, False
+
+
+async def _passive_reply_async(
+    db: Database, settings: Settings, app: AppRead, push: Push
+) -> tuple[Reply | None, bool]:
+    future = _start_reply(db, settings, app, push)
+    if future is None:
+        return None, bool(_reply_handlers)
+    try:
+        budget = settings.push_reply_budget_ms / 1000
+        return await asyncio.wait_for(asyncio.wrap_future(future), budget), False
+    except TimeoutError:
+        return _over_budget(app, settings)
+    except Exception:
+        log.exception("push_reply_handler_failed", appid=app.appid)
+        return None, False
+
+
+def _start_reply(
+    db: Database, settings: Settings, app: AppRead, push: Push
+) -> Future[Reply | None] | None:
+    """The handlers at work in the reply pool; None when none is registered or no budget."""
+    handlers = tuple(_reply_handlers)
+    if not handlers or settings.push_reply_budget_ms <= 0:
+        return None
+    run = contextvars.copy_context().run  # the request id follows into the handler's logs
+    return _reply_pool.submit(run, _reply_in_own_session, db, app, push, handlers)
+
+
+def _over_budget(app: AppRead, settings: Settings) -> tuple[Reply | None, bool]:
+    log.warning("push_reply_over_budget", appid=app.appid, budget_ms=settings.push_reply_budget_ms)
+    return None, True
+
+
+def _reply_in_own_session(
+    db: Database, app: AppRead, push: Push, handlers: tuple[ReplyHandler, ...]
+) -> Reply | None:
+    session = db.sessions()
+    try:
+        return _first_reply(session, app, push, handlers)
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _first_reply(
+    session: Session, app: AppRead, push: Push, handlers: tuple[ReplyHandler, ...]
+) -> Reply | None:
+    for handler in handlers:
+        reply = handler(session, app, push)
+        if reply is not None:
+            return reply
+    return None
+
+
+def _render(crypto: PushCrypto, opened: _Opened, reply: Reply | None, now: datetime) -> str:
+    if reply is None:
+        return SUCCESS  # needs no encryption, even in secure mode (fact sheet §1.2)
+    push = opened.push
+    fields = {
+        "ToUserName": push.openid,
+        "FromUserName": push.to_user,
+        "CreateTime": int(now.timestamp()),
+        **reply.fields(),
+    }
+    content = to_xml(fields) if opened.fmt == "xml" else orjson.dumps(fields).decode()
+    if opened.key_index is None:
+        return content
+    # Sealed with the key that opened the push: during a key change WeChat may hold either.
+    encrypt = crypto.encrypt(content.encode("utf-8"), key_index=opened.key_index)
+    timestamp = int(now.timestamp())
+    envelope = {
+        "Encrypt": encrypt,
+        "MsgSignature": crypto.msg_signature(str(timestamp), opened.nonce, encrypt),
+        "TimeStamp": timestamp,
+        "Nonce": opened.nonce,
+    }
+    return to_xml(envelope) if opened.fmt == "xml" else orjson.dumps(envelope).decode()
+
+
+# --- storing -------------------------------------------------------------------------------
+
+
+class _Writer:
+    """One thread storing the pushes of a process in batches (group commit)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._waiting: SimpleQueue[_Pending] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def submit(self, pending: _Pending) -> None:
+        self._waiting.put(pending)
+        with self._lock:
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="siyu-push-writer", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._waiting.get(timeout=WRITER_IDLE_S)
+            except Empty:
+                with self._lock:  # submit() puts before it looks at _running: none is lost
+                    if self._waiting.empty():
+                        self._running = False
+                        return
+                continue
+            batch = [first]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._waiting.get_nowait())
+                except Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            with self._db.session_scope() as session:
+                outcomes, job = store_pushes(session, batch)
+        except Exception as exc:  # the requests answer 500; WeChat delivers them again
+            log.exception("push_store_failed", count=len(batch))
+            for pending in batch:
+                pending.done.set_exception(exc)
+            return
+        if job is not None:  # were the process to die before this, the periodic sweep finds them
+            _enqueue_processing(*job)
+        for pending, outcome in zip(batch, outcomes, strict=True):  # only after the commit
+            pending.done.set_result(outcome)
+
+
+def _enqueue_processing(push_ids: list[int], late: list[int]) -> None:
+    from siyu.wechat import tasks  # tasks import this module
+
+    try:
+        ensure_queue().enqueue(tasks.process_pushes.s(push_ids, late))
+    except Exception:
+        log.exception("push_enqueue_failed", count=len(push_ids))
+
+
+def store_pushes(
+    session: Session, batch: Sequence[_Pending]
+) -> tuple[list[tuple[str, bool]], tuple[list[int], list[int]] | None]:
+    """Store the pushes not stored before; for each, the answer to give and if it was a retry,
+    and the (push ids, ids to answer late) of the processing job to enqueue after commit.
+
+    A push already stored (by an earlier delivery, a racing one, or earlier in this batch) gets
+    the answer stored with it, and is not processed again.
+    """
+    firsts: dict[tuple[int, str], _Pending] = {}
+    for pending in batch:
+        firsts.setdefault(pending.key, pending)
+    now = clock.now()
+    # One order for every writer: two processes inserting overlapping batches cannot deadlock.
+    rows = [_row(firsts[key], now) for key in sorted(firsts)]
+    inserted = repository.insert_receipts(session, rows)
+    earlier = repository.find_replies(session, [k for k in firsts if k not in inserted])
+    outcomes = []
+    for pending in batch:
+        if pending.key in inserted:
+            outcomes.append((firsts[pending.key].answer, pending is not firsts[pending.key]))
+        else:
+            outcomes.append((earlier.get(pending.key) or SUCCESS, True))
+    if not inserted:
+        return outcomes, None
+    late = [inserted[key] for key, p in firsts.items() if p.late and key in inserted]
+    return outcomes, (sorted(inserted.values()), late)
+
+
+def _row(pending: _Pending, now: datetime) -> dict[str, Any]:
+    push = pending.push
+    return {
+        "app_id": pending.app.id,
+        "dedupe_key": push.dedupe_key,
+        "msg_type": push.msg_type,
+        "event": push.event_name,
+        "openid": push.openid,
+        "create_time": push.create_time,
+        "payload": orjson.dumps({"push": push.raw}).decode(),
+        "reply": pending.answer,
+        "status": PushStatus.received,
+        "received_at": now,
+    }
+
+
+# --- processing (in the job) ---------------------------------------------------------------
+
+
+def process(session: Session, push_id: int, *, answer_late: bool = False) -> bool:
+    """Resolve the sender, record the timeline event, publish the typed push; once per push."""
+    receipt = repository.get_for_update(session, push_id)
+    if receipt is None or receipt.status != PushStatus.received:
+        return False
+    app = workspaces.get_apps_by_id(session, [receipt.app_id])[receipt.app_id]
+    push = build_push(app.appid, orjson.loads(receipt.payload)["push"])
+    member_id = _member_for(session, app, push)
+    push = dataclasses.replace(
+        push, workspace_id=app.workspace_id, app_id=app.id, push_id=receipt.id, member_id=member_id
+    )
+    if member_id is not None:
+        for name, channel, props in timeline_entries(app.kind, push):
+            identity.record_event(
+                session,
+                app.workspace_id,
+                member_id,
+                name,
+                push.create_time,
+                app_id=app.id,
+                channel=channel,
+                props=props,
+            )
+    bus.publish(session, push)
+    receipt.member_id = member_id
+    receipt.status = PushStatus.processed
+    receipt.processed_at = now = clock.now()
+    session.flush()
+    PUSH_LAG.observe((now - receipt.received_at).total_seconds())
+    if answer_late:
+        _answer_late(session, app, push)
+    return True
+
+
+def _member_for(session: Session, app: AppRead, push: Push) -> int | None:
+    # The mass-send assistant and unknown system events are no members.
+    if isinstance(push, MassSendJobFinishEvent | UnknownEvent) or not WECHAT_ID.match(push.openid):
+        return None
+    person = PersonRef(appid=app.appid, openid=push.openid)
+    return identity.resolve_member(session, app, person, seen_at=push.create_time).id
+
+
+TimelineEntry = tuple[str, str | None, dict[str, Any]]
+
+
+def timeline_entries(kind: str, push: Push) -> list[TimelineEntry]:
+    """The canonical events a push puts on its sender's timeline.
+
+    Names not (yet) canonical are left out, so adding one to CANONICAL_EVENTS turns it on.
+    """
+    source = "mp" if kind == "mp" else "oa"
+    base: dict[str, Any] = {"push_id": push.push_id}
+    entries: list[TimelineEntry] = []
+    match push:
+        case SubscribeEvent():
+            entries = [("oa.subscribe", push.scene, base)]  # channel = the QR code's scene
+        case UnsubscribeEvent():
+            entries = [("oa.unsubscribe", None, base)]
+        case ScanEvent():
+            entries = [("oa.scan", push.scene or None, base)]
+        case MenuEvent():
+            entries = [
+                ("oa.menu_click", None, {**base, "type": push.event.lower(), "key": push.key})
+            ]
+        case Message():
+            props = {**base, "msg_type": push.msg_type, "msg_id": push.msg_id}
+            entries = [(f"{source}.message", None, props)]
+        case SubscribeMsgPopupEvent():
+            entries = [
+                (
+                    f"{source}.subscribe_accept",
+                    None,
+                    {**base, "template_id": c.template_id, "scene": c.popup_scene},
+                )
+                for c in push.choices
+                if c.accepted
+            ]
+        case UserEnterTempSessionEvent():
+            entries = [("mp.contact", None, {**base, "session_from": push.session_from})]
+    return [
+        (name, _clean(channel, 64) or None, {k: _clean(v, 1024) for k, v in props.items()})
+        for name, channel, props in entries
+        if name in CANONICAL_EVENTS
+    ]
+
+
+def _clean(value: Any, limit: int) -> Any:
+    # JSON pushes may carry NUL, which PostgreSQL refuses in text and JSONB; keys stay bounded.
+    return value.replace("\x00", "")[:limit] if isinstance(value, str) else value
+
+
+def _answer_late(session: Session, app: AppRead, push: Push) -> None:
+    """A reply that missed the budget goes through the customer-service API, if wired."""
+    savepoint = session.begin_nested()
+    try:
+        reply = _first_reply(session, app, push, tuple(_reply_handlers))
+    finally:
+        savepoint.rollback()  # handlers only read (see register_reply_handler)
+    if reply is None:
+        return
+    if _late_reply_sender is None:
+        log.warning("push_late_reply_dropped", appid=app.appid, reason="no sender wired")
+        return
+    _late_reply_sender(session, app, push, reply)
+
+
+def mark_failed(session: Session, push_id: int) -> None:
+    repository.mark_failed(session, push_id)
+
+
+def requeue_stale(session: Session) -> int:
+    """Enqueue again the pushes whose job was lost (a crash between commit and enqueue)."""
+    from siyu.wechat import tasks
+
+    stale = repository.stale_receipts(session, clock.now() - STALE_AFTER, STALE_BATCH)
+    if stale:
+        enqueue_after_commit(session, tasks.process_pushes, list(stale))
+        log.warning("push_jobs_requeued", count=len(stale))
+    return len(stale)
+
+
+__all__ = [
+    "MAX_PUSH_BYTES",
+    "Answer",
+    "Inbox",
+    "process",
+    "register_reply_handler",
+    "set_late_reply_sender",
+]

@@ -1,0 +1,210 @@
+"""Mini Program login (wx.login code → member and session token) and phone binding."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.core import clock
+from siyu.core.errors import Invalid, NotFound, SiyuError, Unauthorized
+from siyu.identity import service as identity
+from siyu.identity.schemas import PersonRef, mask_phone, normalize_phone
+from siyu.wechat.gateway import (
+    Code2Session,
+    CodeUsed,
+    Gateway,
+    InvalidCode,
+    PhoneInfo,
+    RateLimited,
+    UserBlocked,
+    WeChatError,
+    WeChatUnavailable,
+)
+from siyu.wechat.models import MpSession
+from siyu.workspaces import service as workspaces
+from siyu.workspaces.models import AppKind
+from siyu.workspaces.schemas import AppRead
+
+ACTOR = "mp"
+MAX_MERGE_HOPS = 16
+
+
+class CodeIn(BaseModel):
+    """A one-time code from wx.login or the getPhoneNumber button."""
+
+    code: str = Field(min_length=1, max_length=256)
+
+
+class MpSessionIssued(BaseModel):
+    """The session token, shown once; the Mini Program sends it back as a Bearer token."""
+
+    token: str
+    member_number: int
+    expires_at: datetime
+
+
+class MpPhoneBound(BaseModel):
+    member_number: int
+    phone_masked: str
+
+
+@dataclass(frozen=True)
+class MpApp:
+    app: AppRead
+    secret: str
+
+
+@dataclass(frozen=True)
+class MpPrincipal:
+    """The caller of an authenticated Mini Program request."""
+
+    session_id: int
+    app: AppRead
+    member_id: int
+    openid: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def mp_app(session: Session, appid: str) -> MpApp:
+    """The Mini Program `appid` names, with its AppSecret (404 unknown, 400 not an MP)."""
+    app = workspaces.get_app_by_appid(session, appid)
+    if app.kind != AppKind.mp:
+        raise SiyuError(
+            "wechat.not_mini_program", f"app {appid} is a {app.kind}, not a Mini Program"
+        )
+    secret = workspaces.get_app_credentials(session, appid).secret
+    if secret is None:
+        raise SiyuError(
+            "wechat.app_without_secret", f"app {appid} has no AppSecret configured", status=409
+        )
+    return MpApp(app=app, secret=secret)
+
+
+def refusal(exc: WeChatError) -> SiyuError:
+    """What a WeChat refusal of a client's code means for that client."""
+    data = {"errcode": exc.errcode}
+    if isinstance(exc, InvalidCode):
+        return SiyuError(
+            "wechat.invalid_code",
+            "the code is invalid or expired (codes live 5 minutes)",
+            data=data,
+        )
+    if isinstance(exc, CodeUsed):
+        return SiyuError("wechat.code_used", "the code was already used; get a new one", data=data)
+    if isinstance(exc, RateLimited):
+        return SiyuError(
+            "wechat.rate_limited",
+            "WeChat limits this user's logins; retry in a minute",
+            status=429,
+            data=data,
+        )
+    if isinstance(exc, UserBlocked):
+        return SiyuError(
+            "wechat.user_blocked", "WeChat blocks this user's login", status=403, data=data
+        )
+    if isinstance(exc, WeChatUnavailable):
+        return SiyuError("wechat.unavailable", "WeChat cannot be reached", status=503, data=data)
+    return SiyuError(
+        "wechat.upstream_error", f"WeChat refused: {exc.errcode}", status=502, data=data
+    )
+
+
+def exchange_login_code(gateway: Gateway, app: MpApp, code: str) -> Code2Session:
+    """code2session; call it outside any transaction (it waits on WeChat)."""
+    try:
+        return gateway.code2session(app.app.appid, app.secret, code)
+    except WeChatError as exc:
+        raise refusal(exc) from exc
+
+
+def open_session(
+    session: Session, app: AppRead, login: Code2Session, hours: int
+) -> MpSessionIssued:
+    """Resolve the member (joined by UnionID when WeChat gives one), record mp.login, issue."""
+    person = PersonRef(appid=app.appid, openid=login.openid, unionid=login.unionid)
+    member = identity.resolve_member(session, app, person, actor=ACTOR)
+    now = clock.now()
+    identity.record_event(session, app.workspace_id, member.id, "mp.login", now, app_id=app.id)
+    token = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(hours=hours)
+    session.add(
+        MpSession(
+            app_id=app.id,
+            member_id=member.id,
+            openid=login.openid,
+            session_key=login.session_key.get_secret_value(),
+            token_hash=token_hash(token),
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    session.flush()
+    return MpSessionIssued(token=token, member_number=member.number, expires_at=expires_at)
+
+
+def _bearer(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "wechat.mp_session_required", "send the Mini Program session token as a Bearer token"
+        )
+    return token.strip()
+
+
+def authenticate(session: Session, appid: str, authorization: str | None) -> MpPrincipal:
+    """The Mini Program session behind a Bearer token (401 when missing, unknown or expired)."""
+    app = workspaces.get_app_by_appid(session, appid)
+    token = _bearer(authorization)
+    row = session.scalars(
+        select(MpSession).where(
+            MpSession.token_hash == token_hash(token), MpSession.app_id == app.id
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthorized("wechat.mp_session_required", "unknown Mini Program session; log in")
+    if row.expires_at <= clock.now():
+        raise Unauthorized("wechat.mp_session_expired", "the Mini Program session expired; log in")
+    return MpPrincipal(session_id=row.id, app=app, member_id=row.member_id, openid=row.openid)
+
+
+def exchange_phone_code(gateway: Gateway, principal: MpPrincipal, code: str) -> PhoneInfo:
+    """getuserphonenumber; call it outside any transaction (it waits on WeChat)."""
+    try:
+        return gateway.get_phone_number(principal.app.appid, code, principal.openid)
+    except WeChatError as exc:
+        raise refusal(exc) from exc
+
+
+def _current_member(session: Session, workspace_id: int, member_id: int) -> int:
+    # The session's member may have been merged away since login: follow the merge chain.
+    for _hop in range(MAX_MERGE_HOPS):
+        member = identity.get_member(session, workspace_id, member_id)
+        if member.merged_into_id is None:
+            return member.id
+        member_id = member.merged_into_id
+    raise NotFound("identity.member_not_found", "the session's member cannot be found")
+
+
+def bind_phone(session: Session, principal: MpPrincipal, phone: PhoneInfo) -> MpPhoneBound:
+    """Bind the phone to the caller's member, merging with its owner where that proves one."""
+    try:
+        number = normalize_phone(phone.e164)
+    except ValueError as exc:
+        raise Invalid("identity.invalid_phone", str(exc)) from exc
+    workspace_id = principal.app.workspace_id
+    member_id = _current_member(session, workspace_id, principal.member_id)
+    result = identity.bind_phone(session, workspace_id, member_id, number, actor=ACTOR)
+    row = session.get(MpSession, principal.session_id)
+    if row is not None:
+        row.member_id = result.id
+    session.flush()
+    return MpPhoneBound(member_number=result.number, phone_masked=mask_phone(number))

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, cast, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Date, and_, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.identity.models import (
@@ -30,18 +30,29 @@ def add(
     session.flush()
 
 
+def _key_matches(workspace_id: int, keys: Iterable[IdentityKey]) -> ColumnElement[bool]:
+    # An OR of equalities, not a row-value IN: SQLite (and PostgreSQL's generic plans) serve
+    # each equality from the unique index, where the IN list made them scan the workspace.
+    return or_(
+        *(
+            and_(
+                Identity.workspace_id == workspace_id,
+                Identity.kind == kind,
+                Identity.scope == scope,
+                Identity.value == value,
+            )
+            for kind, scope, value in keys
+        )
+    )
+
+
 def find_identities(
     session: Session, workspace_id: int, keys: Iterable[IdentityKey]
 ) -> Sequence[Identity]:
     wanted = list(set(keys))
     if not wanted:
         return []
-    return session.scalars(
-        select(Identity).where(
-            Identity.workspace_id == workspace_id,
-            tuple_(Identity.kind, Identity.scope, Identity.value).in_(wanted),
-        )
-    ).all()
+    return session.scalars(select(Identity).where(_key_matches(workspace_id, wanted))).all()
 
 
 def find_identity_owners(
@@ -52,8 +63,7 @@ def find_identity_owners(
         return {}
     rows = session.execute(
         select(Identity.kind, Identity.scope, Identity.value, Identity.member_id).where(
-            Identity.workspace_id == workspace_id,
-            tuple_(Identity.kind, Identity.scope, Identity.value).in_(keys),
+            _key_matches(workspace_id, keys)
         )
     )
     return {(IdentityKind(k), s, v): m for k, s, v, m in rows}

@@ -331,49 +331,39 @@ class MiniProgramLink(WeChatRequest):
     pagepath: str | None = None
 
 
-def _values(data: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {key: {"value": value} for key, value in data.items()}
-
-
-class TemplateMessage(WeChatRequest):
-    """An OA template message; `miniprogram` wins over `url` on clients that support it."""
+class _TemplatedMessage(WeChatRequest):
+    """A message filled into a template: WeChat wants each data value as `{"value": ...}`."""
 
     touser: str
     template_id: str
     data: dict[str, str]
+
+    def payload(self) -> dict[str, Any]:
+        values = {key: {"value": value} for key, value in self.data.items()}
+        return {**super().payload(), "data": values}
+
+
+class TemplateMessage(_TemplatedMessage):
+    """An OA template message; `miniprogram` wins over `url` on clients that support it."""
+
     url: str | None = None
     miniprogram: MiniProgramLink | None = None
     client_msg_id: str | None = None
 
-    def payload(self) -> dict[str, Any]:
-        return {**super().payload(), "data": _values(self.data)}
 
-
-class SubscribeMessage(WeChatRequest):
+class SubscribeMessage(_TemplatedMessage):
     """A Mini Program subscribe message (one credit per acceptance)."""
 
-    touser: str
-    template_id: str
-    data: dict[str, str]
     page: str | None = None
     miniprogram_state: Literal["developer", "trial", "formal"] | None = None
     lang: Literal["zh_CN", "en_US", "zh_HK", "zh_TW"] | None = None
 
-    def payload(self) -> dict[str, Any]:
-        return {**super().payload(), "data": _values(self.data)}
 
-
-class OaSubscribeMessage(WeChatRequest):
+class OaSubscribeMessage(_TemplatedMessage):
     """An OA subscription notification (订阅通知, bizsend)."""
 
-    touser: str
-    template_id: str
-    data: dict[str, str]
     page: str | None = None
     miniprogram: MiniProgramLink | None = None
-
-    def payload(self) -> dict[str, Any]:
-        return {**super().payload(), "data": _values(self.data)}
 
 
 class MessageSent(WeChatModel):

@@ -67,6 +67,7 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         queue_path=root / "queue.db",
         data_dir=root,
         redis_url=None,
+        fetch_follower_unionid=False,  # no WeChat to ask; tests that want it turn it on
     )
 
 

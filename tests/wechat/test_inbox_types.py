@@ -16,7 +16,6 @@ from sqlalchemy import select
 from siyu.core.db import Database
 from siyu.core.events import bus
 from siyu.identity.models import TimelineEvent
-from siyu.identity.schemas import CANONICAL_EVENTS
 from siyu.wechat.models import PushReceipt
 from siyu.wechat.schemas import (
     ClickEvent,
@@ -607,9 +606,23 @@ def test_mp_message_uses_the_mp_source(mp: WeChat, db: Database, drain: Callable
     }
     assert mp.secure(json.dumps(body), fmt="json").status_code == 200
     drain()
-    # mp.message is proposed, not yet canonical: it is recorded once identity lists it
-    expected = ["mp.message"] if "mp.message" in CANONICAL_EVENTS else []
-    assert [name for name, _, _ in timeline(db)] == expected
+    assert [name for name, _, _ in timeline(db)] == ["mp.message"]
+
+
+def test_entering_mp_customer_service_is_mp_contact(
+    mp: WeChat, db: Database, drain: Callable[[], int]
+) -> None:
+    body = {
+        "ToUserName": GH_ID,
+        "FromUserName": openid(4),
+        "CreateTime": 1714112445,
+        "MsgType": "event",
+        "Event": "user_enter_tempsession",
+        "SessionFrom": "order-42",
+    }
+    assert mp.secure(json.dumps(body), fmt="json").status_code == 200
+    drain()
+    assert [(n, p["session_from"]) for n, _, p in timeline(db)] == [("mp.contact", "order-42")]
 
 
 def test_one_person_following_and_writing_is_one_member(

@@ -17,9 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import worker
 from siyu.console.routes import router as console_router
+from siyu.console.simulator import router as simulator_router
 from siyu.console.routes import static_files
 from siyu.console.web import error_response
-from siyu.core.config import Settings, get_settings
+from siyu.core.config import Settings, get_settings, install_settings
 from siyu.core.crypto import configure_crypto
 from siyu.core.db import Database, database_for, install_database
 from siyu.core.errors import SiyuError
@@ -153,6 +154,7 @@ def create_app(
     configure_logging(settings)
     configure_crypto(settings)
     configure_queue(settings)
+    install_settings(settings)
     db = database or database_for(settings)
     install_database(db)
 
@@ -189,6 +191,7 @@ def create_app(
         wechat_router,
         mp_router,
         console_router,
+        simulator_router,
     ):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")

@@ -120,6 +120,7 @@ def render(
         "props": format_props,
         "size": format_size,
         "quote": partial(quote, safe=""),
+        "sandbox_on": settings.sandbox,
     }
     # Pages hold personal data and come as a page or a fragment from one URL: never cache them.
     sent = {"Cache-Control": "no-store", "Vary": "HX-Request", **(headers or {})}

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # WeChat's API host; the sandbox's URL in development and tests. Nothing else differs.
     wechat_api_base: str = "https://api.weixin.qq.com"
     push_reply_budget_ms: int = Field(default=2000, ge=0, le=4500)
+    # Ask user/info for a new OA follower's UnionID (joins them to their MP member). Off for
+    # accounts not bound to an Open Platform account: the call would only spend quota.
+    fetch_follower_unionid: bool = True
     mp_session_hours: int = Field(default=24 * 7, ge=1, le=24 * 90)
     # Serve the sandbox WeChat inside `siyu serve` under /sandbox (development and demos).
     sandbox: bool = False
@@ -87,3 +90,17 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+_installed: Settings | None = None
+
+
+def install_settings(settings: Settings) -> None:
+    """Make these the settings jobs see (the application's, which may not come from the env)."""
+    global _installed  # noqa: PLW0603 - one application per process, installed at start-up
+    _installed = settings
+
+
+def current_settings() -> Settings:
+    """The installed settings, or the environment's."""
+    return _installed or get_settings()

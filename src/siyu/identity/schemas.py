@@ -33,6 +33,9 @@ CANONICAL_EVENTS = frozenset(
         "mp.share",
         "mp.subscribe_accept",
         "mp.form_submit",
+        # Customer-service chat in the Mini Program: a message, and entering the chat.
+        "mp.message",
+        "mp.contact",
         "pay.paid",
         "pay.refunded",
         "order.created",

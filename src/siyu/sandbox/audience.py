@@ -27,11 +27,13 @@ def user_info(world: SandboxWorld, account: Account, openid: str) -> dict[str, A
     with world.lock:
         user = world.by_openid(openid, account.appid)
         info: dict[str, Any] = {"subscribe": 0, "openid": openid}
-        if account.spec.unionid_scope:
-            info["unionid"] = user.unionid
         follow = user.follows.get(account.appid)
         if follow is None or not follow.subscribed:
+            # "值为0时，代表此用户没有关注该公众号，拉取不到其余信息" (user/info, subscribe field):
+            # https://developers.weixin.qq.com/doc/offiaccount/User_Management/Get_users_basic_information_UnionID.html
             return info
+        if account.spec.unionid_scope:
+            info["unionid"] = user.unionid
         info.update(
             subscribe=1,
             subscribe_time=int(follow.subscribe_time.timestamp()),

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from siyu.core import clock
-from siyu.core.config import Settings
+from siyu.core.config import Settings, current_settings
 from siyu.core.db import Database
 from siyu.core.errors import NotFound, SiyuError, Unauthorized
 from siyu.core.events import bus
@@ -31,20 +31,27 @@ from siyu.identity import service as identity
 from siyu.identity.schemas import CANONICAL_EVENTS, WECHAT_ID, PersonRef
 from siyu.wechat import repository
 from siyu.wechat.crypto import AppIdMismatch, BadSignature, PushCrypto, PushCryptoError
+from siyu.wechat.gateway import CustomMessage
 from siyu.wechat.models import PushStatus
 from siyu.wechat.schemas import (
+    ImageReply,
     MalformedPush,
     MassSendJobFinishEvent,
     MenuEvent,
     Message,
+    MusicReply,
+    NewsReply,
     Push,
     Reply,
     ScanEvent,
     SubscribeEvent,
     SubscribeMsgPopupEvent,
+    TextReply,
     UnknownEvent,
     UnsubscribeEvent,
     UserEnterTempSessionEvent,
+    VideoReply,
+    VoiceReply,
     build_push,
     format_of,
     media_type_of,
@@ -58,6 +65,7 @@ from siyu.workspaces.schemas import AppRead
 MAX_PUSH_BYTES = 1024 * 1024
 SUCCESS = "success"  # "received, the answer (if any) comes later": WeChat does not retry it
 PUSH_KINDS = frozenset({"oa_service", "oa_subscription", "mp"})
+OA_KINDS = frozenset({"oa_service", "oa_subscription"})
 STALE_AFTER = timedelta(minutes=5)
 STALE_BATCH = 500
 ENDPOINT_TTL = 10.0  # seconds an app's push credentials are kept in memory
@@ -68,6 +76,7 @@ CREDENTIAL_ERRORS = frozenset(
 BATCH_MAX = 64  # pushes stored in one transaction
 REPLY_THREADS = 8  # passive-reply handlers at work at once, per process
 WRITER_IDLE_S = 5.0  # an idle writer thread ends; the next push starts another
+CS_NEWS_MAX = 8
 
 log = get_logger(__name__)
 PUSHES = Counter("siyu_wechat_pushes_total", "Pushes answered, by outcome", ["outcome"])
@@ -80,7 +89,6 @@ ReplyHandler = Callable[[Session, AppRead, Push], Reply | None]
 LateReplySender = Callable[[Session, AppRead, Push, Reply], None]
 
 _reply_handlers: list[ReplyHandler] = []
-_late_reply_sender: LateReplySender | None = None
 # Passive-reply handlers run here so that one that overruns its budget cannot hold the answer.
 _reply_pool = ThreadPoolExecutor(max_workers=REPLY_THREADS, thread_name_prefix="siyu-push-reply")
 
@@ -149,6 +157,66 @@ def set_late_reply_sender(sender: LateReplySender | None) -> LateReplySender | N
     global _late_reply_sender  # one hook per process, wired at start-up
     previous, _late_reply_sender = _late_reply_sender, sender
     return previous
+
+
+def customer_service_message(openid: str, reply: Reply) -> CustomMessage | None:
+    """The customer-service message that says what a passive reply would have said.
+
+    A hand-off to customer-service staff has no such message (None). News carries at most 8
+    articles through this API (fact sheet §3.1, message/custom/send).
+    """
+    body: dict[str, Any]
+    match reply:
+        case TextReply():
+            msgtype, body = "text", {"content": reply.content}
+        case ImageReply() | VoiceReply():
+            msgtype, body = (
+                ("image" if isinstance(reply, ImageReply) else "voice"),
+                {"media_id": reply.media_id},
+            )
+        case VideoReply():
+            msgtype = "video"
+            body = {
+                "media_id": reply.media_id,
+                "title": reply.title,
+                "description": reply.description,
+            }
+        case MusicReply():
+            msgtype = "music"
+            body = {
+                "title": reply.title,
+                "description": reply.description,
+                "musicurl": reply.music_url,
+                "hqmusicurl": reply.hq_music_url,
+                "thumb_media_id": reply.thumb_media_id,
+            }
+        case NewsReply():
+            msgtype = "news"
+            articles = [
+                {"title": a.title, "description": a.description, "url": a.url, "picurl": a.pic_url}
+                for a in reply.articles[:CS_NEWS_MAX]
+            ]
+            body = {"articles": articles}
+        case _:
+            return None
+    return CustomMessage(touser=openid, msgtype=msgtype, body=body)
+
+
+def queue_customer_service_reply(session: Session, app: AppRead, push: Push, reply: Reply) -> None:
+    """The default late-reply sender: a job sends it through the customer-service API once the
+    processing transaction has committed (never an HTTP call inside an open transaction)."""
+    from siyu.wechat import tasks
+
+    message = customer_service_message(push.openid, reply)
+    if message is None:
+        log.info("push_late_reply_skipped", appid=app.appid, reason="no customer-service form")
+        return
+    enqueue_after_commit(
+        session, tasks.send_late_reply, app.id, push.member_id, push.push_id, message.model_dump()
+    )
+
+
+_late_reply_sender: LateReplySender | None = queue_customer_service_reply
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -554,7 +622,11 @@ def process(session: Session, push_id: int, *, answer_late: bool = False) -> boo
         return False
     app = workspaces.get_apps_by_id(session, [receipt.app_id])[receipt.app_id]
     push = build_push(app.appid, orjson.loads(receipt.payload)["push"])
-    member_id = _member_for(session, app, push)
+    member_id, first_seen = _member_for(session, app, push)
+    if member_id is not None and _may_hold_unionid(app, push, first_seen):
+        from siyu.wechat import tasks
+
+        enqueue_after_commit(session, tasks.fetch_follower_unionid, app.id, push.openid)
     push = dataclasses.replace(
         push, workspace_id=app.workspace_id, app_id=app.id, push_id=receipt.id, member_id=member_id
     )
@@ -581,12 +653,24 @@ def process(session: Session, push_id: int, *, answer_late: bool = False) -> boo
     return True
 
 
-def _member_for(session: Session, app: AppRead, push: Push) -> int | None:
+def _member_for(session: Session, app: AppRead, push: Push) -> tuple[int | None, bool]:
+    """The sender's member id, and whether this push made the member."""
     # The mass-send assistant and unknown system events are no members.
     if isinstance(push, MassSendJobFinishEvent | UnknownEvent) or not WECHAT_ID.match(push.openid):
-        return None
+        return None, False
     person = PersonRef(appid=app.appid, openid=push.openid)
-    return identity.resolve_member(session, app, person, seen_at=push.create_time).id
+    resolved = identity.resolve_member(session, app, person, seen_at=push.create_time)
+    return resolved.id, resolved.created
+
+
+def _may_hold_unionid(app: AppRead, push: Push, first_seen: bool) -> bool:
+    """Whether to ask user/info for an OA follower's UnionID: pushes carry only the openid, and
+    the UnionID is what joins the follower to the member the Mini Program already knows."""
+    return (
+        current_settings().fetch_follower_unionid
+        and app.kind in OA_KINDS
+        and (first_seen or isinstance(push, SubscribeEvent))
+    )
 
 
 TimelineEntry = tuple[str, str | None, dict[str, Any]]
@@ -672,7 +756,9 @@ __all__ = [
     "MAX_PUSH_BYTES",
     "Answer",
     "Inbox",
+    "customer_service_message",
     "process",
+    "queue_customer_service_reply",
     "register_reply_handler",
     "set_late_reply_sender",
 ]

@@ -1,14 +1,23 @@
-"""Jobs of the WeChat border: process accepted pushes; requeue any whose job was lost."""
+"""Jobs of the WeChat border: process accepted pushes, send late replies, requeue lost jobs."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from huey import crontab
 from huey.api import Task
 
+from siyu.core import clock
+from siyu.core.config import current_settings
 from siyu.core.db import get_database
 from siyu.core.jobs import queue
 from siyu.core.logging import get_logger
+from siyu.identity import service as identity
+from siyu.identity.schemas import PersonRef
 from siyu.wechat import inbox
+from siyu.wechat.gateway import CustomMessage, UserStateError, WeChatError, WeChatUnavailable
+from siyu.wechat.tokens import shared_gateway
+from siyu.workspaces import service as workspaces
 
 log = get_logger(__name__)
 
@@ -42,6 +51,72 @@ def process_pushes(
             for push_id in failed:
                 inbox.mark_failed(session, push_id)
     raise PushesFailed(f"{len(failed)} of {len(push_ids)} pushes failed: {failed[:10]}")
+
+
+@queue.task(retries=3, retry_delay=10, context=True)
+def send_late_reply(
+    app_id: int,
+    member_id: int | None,
+    push_id: int | None,
+    message: dict[str, Any],
+    task: Task | None = None,
+) -> None:
+    """Say through the customer-service API what a passive reply missed its budget to say.
+
+    WeChat unreachable: retried (the gateway already retried -1 and 45009). A refusal about
+    the user (window closed 45015, its count spent 45047, unfollowed 43004…) will not change
+    on retry: it is recorded as `message.failed` on the member's timeline.
+    """
+    db = get_database()
+    with db.session_scope() as session:
+        app = workspaces.get_apps_by_id(session, [app_id])[app_id]
+    outbound = CustomMessage.model_validate(message)
+    props: dict[str, Any] = {"channel": "customer_service", "push_id": push_id}
+    try:
+        shared_gateway(current_settings(), db).send_custom_message(app.appid, outbound)
+        name = "message.sent"
+    except WeChatUnavailable:
+        if task is not None and task.retries:
+            raise
+        name, props = "message.failed", {**props, "errcode": -1}
+    except WeChatError as exc:
+        log.warning("late_reply_refused", appid=app.appid, errcode=exc.errcode)
+        name, props = "message.failed", {**props, "errcode": exc.errcode}
+    if member_id is None:
+        return
+    with db.session_scope() as session:
+        identity.record_event(
+            session,
+            app.workspace_id,
+            member_id,
+            name,
+            clock.now(),
+            app_id=app.id,
+            props={**props, "msgtype": outbound.msgtype},
+        )
+
+
+@queue.task(retries=3, retry_delay=30)
+def fetch_follower_unionid(app_id: int, openid: str) -> None:
+    """Ask WeChat for an OA follower's UnionID and give it to the identity hub, which joins the
+    follower to the member holding that UnionID (e.g. from the Mini Program's login).
+
+    `user/info` answers a UnionID only for an account bound to an Open Platform account, and
+    only for a current follower (fact sheet §2); without one there is nothing to join.
+    """
+    db = get_database()
+    with db.session_scope() as session:
+        app = workspaces.get_apps_by_id(session, [app_id])[app_id]
+    try:
+        info = shared_gateway(current_settings(), db).get_user_info(app.appid, openid)
+    except UserStateError as exc:  # 40003: not (or no longer) this account's follower
+        log.info("follower_unionid_unavailable", appid=app.appid, errcode=exc.errcode)
+        return
+    if not info.unionid:
+        return
+    person = PersonRef(appid=app.appid, openid=openid, unionid=info.unionid)
+    with db.session_scope() as session:
+        identity.resolve_member(session, app, person)
 
 
 @queue.periodic_task(crontab(minute="*"))

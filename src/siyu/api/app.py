@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import worker
 from siyu.console.routes import router as console_router
-from siyu.console.simulator import router as simulator_router
 from siyu.console.routes import static_files
+from siyu.console.simulator import router as simulator_router
 from siyu.console.web import error_response
 from siyu.core.config import Settings, get_settings, install_settings
 from siyu.core.crypto import configure_crypto

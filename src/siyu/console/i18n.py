@@ -229,8 +229,12 @@ ZH: dict[str, str] = {
     "error.console.upload_invalid": "上传内容不完整或格式有误，请重新上传。",
     "nav.simulator": "模拟微信",
     "simulator.title": "模拟微信",
-    "simulator.intro": "沙箱里的模拟用户：他们关注、发消息、扫码、登录小程序，并真正收到我们发出的每一条消息。",
-    "simulator.off": "未启用沙箱：siyu 正连接真实的微信。设置 SIYU_SANDBOX=true 后可在此查看模拟用户。",
+    "simulator.intro": (
+        "沙箱里的模拟用户：他们关注、发消息、扫码、登录小程序，并真正收到我们发出的每一条消息。"
+    ),
+    "simulator.off": (
+        "未启用沙箱：siyu 正连接真实的微信。设置 SIYU_SANDBOX=true 后可在此查看模拟用户。"
+    ),
     "simulator.unreachable": "连不上沙箱微信（{base}）：{reason}",
     "simulator.search": "按 openid 查找",
     "simulator.users": "模拟用户",
@@ -471,8 +475,14 @@ EN: dict[str, str] = {
     "error.console.upload_invalid": "The upload was incomplete or malformed; upload it again.",
     "nav.simulator": "Simulated WeChat",
     "simulator.title": "Simulated WeChat",
-    "simulator.intro": "The sandbox's simulated users: they follow, write, scan and log in to the Mini Program, and really receive every message we send.",
-    "simulator.off": "The sandbox is off: siyu talks to the real WeChat. Set SIYU_SANDBOX=true to see simulated users here.",
+    "simulator.intro": (
+        "The sandbox's simulated users: they follow, write, scan and log in to the Mini "
+        "Program, and really receive every message we send."
+    ),
+    "simulator.off": (
+        "The sandbox is off: siyu talks to the real WeChat. Set SIYU_SANDBOX=true to see "
+        "simulated users here."
+    ),
     "simulator.unreachable": "Cannot reach the sandbox WeChat ({base}): {reason}",
     "simulator.search": "Find by openid",
     "simulator.users": "Simulated users",

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import JSON, Dialect, FromClause, text
@@ -60,6 +60,7 @@ EVENT_COLUMNS = (
 )
 
 PersonKey = tuple[str, str | None, str | None, str | None, str | None]
+P = TypeVar("P", bound=PersonRef)
 
 
 def read_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -108,7 +109,7 @@ class _Person:
     """A person of the chunk whom the cache does not know, in order of first appearance."""
 
     key: PersonKey
-    event: EventIn
+    event: PersonRef
     keys: dict[IdentityKind, IdentityKey]
     plan: _Plan = _Plan.SLOW
     owned: frozenset[IdentityKey] = frozenset()  # the keys known at the start of the chunk
@@ -128,6 +129,7 @@ class _Attempt:
     attached: set[IdentityKey] = field(default_factory=set)  # new keys of joining people
     unionids: dict[int, str] = field(default_factory=dict)  # UnionIDs they attached
     members_created: int = 0
+    created_ids: set[int] = field(default_factory=set)
     groups: list[_Group] = field(default_factory=list)  # decided, not yet written
     attach: list[tuple[int, IdentityKey, str | None]] = field(default_factory=list)
 
@@ -184,10 +186,10 @@ class EventImport:
     def _resolve_slow(
         self,
         session: Session,
-        events: list[tuple[int, tuple[EventIn, AppRead]]],
+        events: list[tuple[int, tuple[P, AppRead]]],
         attempt: _Attempt,
-    ) -> list[tuple[EventIn, AppRead, int]]:
-        resolved: list[tuple[EventIn, AppRead, int]] = []
+    ) -> list[tuple[P, AppRead, int]]:
+        resolved: list[tuple[P, AppRead, int]] = []
         for line, (event, app) in events:
             member_id = self._member_for(session, app, event, line, attempt)
             if member_id is not None:
@@ -197,9 +199,9 @@ class EventImport:
     def _resolve_fast(
         self,
         session: Session,
-        events: list[tuple[int, tuple[EventIn, AppRead]]],
+        events: list[tuple[int, tuple[P, AppRead]]],
         attempt: _Attempt,
-    ) -> list[tuple[EventIn, AppRead, int]]:
+    ) -> list[tuple[P, AppRead, int]]:
         # Whom the cache knows, and the others in order of first appearance.
         known: dict[PersonKey, int] = {}
         people: dict[PersonKey, _Person] = {}
@@ -221,7 +223,7 @@ class EventImport:
                 people[key] = _Person(key, event, service._keys(event))
         self._plan(session, list(people.values()))
 
-        resolved: list[tuple[EventIn, AppRead, int | _Group]] = []
+        resolved: list[tuple[P, AppRead, int | _Group]] = []
         for line, (event, app) in events:
             key = (app.appid, event.openid, event.unionid, event.phone, event.external_id)
             target: int | _Group | None = known.get(key)
@@ -352,6 +354,7 @@ class EventImport:
         except (IntegrityError, dbapi_error) as exc:  # someone else wrote one of these people
             raise _Contention from exc
         for number, group in enumerate(groups, start=first):
+            attempt.created_ids.add(_id(group))
             for key in group.people:
                 self._remember(key, _id(group), attempt)
             bus.publish(session, service.MemberCreated(self.workspace_id, _id(group), number))
@@ -377,7 +380,7 @@ class EventImport:
         return member_id
 
     def _member_for(
-        self, session: Session, app: AppRead, event: EventIn, line: int, attempt: _Attempt
+        self, session: Session, app: AppRead, event: PersonRef, line: int, attempt: _Attempt
     ) -> int | None:
         key: PersonKey = (app.appid, event.openid, event.unionid, event.phone, event.external_id)
         cached = self._members.get(key)
@@ -397,6 +400,8 @@ class EventImport:
             attempt.errors.append(LineError(line=line, code=exc.code, reason=exc.message))
             return None
         attempt.members_created += int(resolved.created)
+        if resolved.created:
+            attempt.created_ids.add(resolved.id)
         attempt.touched.add(resolved.id)
         for merged in resolved.merged_ids:
             self._redirects[merged] = resolved.id
@@ -404,6 +409,26 @@ class EventImport:
             attempt.touched.add(merged)
         self._remember(key, resolved.id, attempt)
         return resolved.id
+
+    def resolve_people(
+        self, session: Session, app: AppRead, people: Sequence[PersonRef]
+    ) -> tuple[list[int], set[int], list[LineError]]:
+        """Resolve many people of one app at once, by the rules of `service.resolve_member`:
+        (member id per person, or 0 where refused; the ids created; the refusals by index)."""
+        items = [(index, (person, app)) for index, person in enumerate(people)]
+        attempt = _Attempt([])
+        with _gc_paused():
+            try:
+                with session.begin_nested():
+                    resolved = self._resolve_fast(session, items, attempt)
+            except _Contention:
+                self._forget(attempt)
+                attempt = _Attempt([])
+                resolved = self._resolve_slow(session, items, attempt)
+        refused = {error.line for error in attempt.errors}
+        found = iter(resolved)
+        ids = [0 if index in refused else self._follow(next(found)[2]) for index, _ in items]
+        return ids, attempt.created_ids, attempt.errors
 
     # --- writing events --------------------------------------------------------------------
 

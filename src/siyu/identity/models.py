@@ -75,12 +75,16 @@ class TimelineEvent(Base):
         Index("ix_events_workspace_ts", "workspace_id", "ts"),
     )
 
+    # No foreign keys on this append-only log, by design: PostgreSQL checks each one row by
+    # row at the end of every COPY, which made them cost more than the rest of an import put
+    # together (bench/ingest.py). Members, apps and workspaces are never deleted (a merged or
+    # erased member keeps its row), and only the identity hub writes these ids.
     id: Mapped[IdPK]
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    member_id: Mapped[int] = mapped_column(BigId)
     # The member the event was first recorded for: an undone merge gives its events back.
-    origin_member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
-    app_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("apps.id"))
+    origin_member_id: Mapped[int] = mapped_column(BigId)
+    app_id: Mapped[int | None] = mapped_column(BigId)
     name: Mapped[str] = mapped_column(String(64))
     ts: Mapped[datetime]
     channel: Mapped[str | None] = mapped_column(String(64))

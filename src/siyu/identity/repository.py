@@ -75,6 +75,17 @@ def list_identities(session: Session, member_ids: Iterable[int]) -> Sequence[Ide
     ).all()
 
 
+def member_numbers(session: Session, member_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(member_ids)
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), 2000):
+        rows = session.execute(
+            select(Member.id, Member.number).where(Member.id.in_(ids[start : start + 2000]))
+        )
+        found.update((member_id, number) for member_id, number in rows)
+    return found
+
+
 def get_member(session: Session, member_id: int) -> Member | None:
     return session.get(Member, member_id)
 

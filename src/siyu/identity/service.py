@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -397,6 +398,38 @@ def resolve_member(
     raise Conflict(
         "identity.resolve_contention", "too many concurrent changes to this person; retry"
     )
+
+
+def resolve_members(
+    session: Session, app: AppRead, people: Sequence[PersonRef]
+) -> list[ResolvedMember]:
+    """Many people of one app at once (a CRM sync, a follower list, a login storm), each as
+    `resolve_member` would resolve them in this order, with a few queries for the whole batch.
+
+    All or nothing: if anyone is refused (e.g. an openid already bound to another UnionID),
+    nothing is written and the refusals come back by index.
+    """
+    from siyu.identity.ingest import EventImport  # the bulk planner builds on this module
+
+    if any(person.appid != app.appid for person in people):
+        raise Invalid("identity.app_mismatch", "every person's appid must be the app's")
+    with session.begin_nested() as batch:
+        ids, created, errors = EventImport(app.workspace_id).resolve_people(session, app, people)
+        if errors:
+            batch.rollback()
+            raise Invalid(
+                "identity.invalid_batch",
+                f"{len(errors)} of {len(people)} people could not be resolved; nothing was written",
+                data={"errors": [e.model_dump() for e in errors]},
+            )
+    numbers = repository.member_numbers(session, set(ids))
+    results = []
+    for member_id in ids:  # "created" for the first person naming a new member, as one by one
+        results.append(
+            ResolvedMember(id=member_id, number=numbers[member_id], created=member_id in created)
+        )
+        created.discard(member_id)
+    return results
 
 
 def resolve(

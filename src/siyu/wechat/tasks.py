@@ -10,6 +10,7 @@ from huey.api import Task
 from siyu.core import clock
 from siyu.core.config import current_settings
 from siyu.core.db import get_database
+from siyu.core.errors import SiyuError
 from siyu.core.jobs import queue
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
@@ -109,6 +110,9 @@ def fetch_follower_unionid(app_id: int, openid: str) -> None:
         app = workspaces.get_apps_by_id(session, [app_id])[app_id]
     try:
         info = shared_gateway(current_settings(), db).get_user_info(app.appid, openid)
+    except SiyuError as exc:  # no AppSecret: this install cannot call WeChat for the app
+        log.info("follower_unionid_unavailable", appid=app.appid, reason=exc.code)
+        return
     except UserStateError as exc:  # 40003: not (or no longer) this account's follower
         log.info("follower_unionid_unavailable", appid=app.appid, errcode=exc.errcode)
         return

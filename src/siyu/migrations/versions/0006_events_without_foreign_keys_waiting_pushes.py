@@ -1,0 +1,44 @@
+"""events without foreign keys; partial index of the pushes still waiting for their job
+
+Revision ID: 0006
+Revises: 0003
+Create Date: 2026-11-23 07:55:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+EVENT_KEYS = [
+    ("fk_events_workspace_id_workspaces", "workspace_id", "workspaces"),
+    ("fk_events_member_id_members", "member_id", "members"),
+    ("fk_events_origin_member_id_members", "origin_member_id", "members"),
+    ("fk_events_app_id_apps", "app_id", "apps"),
+]
+WAITING = sa.text("status = 'received'")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("events") as batch:
+        for name, _column, _target in EVENT_KEYS:
+            batch.drop_constraint(name, type_="foreignkey")
+    op.create_index(
+        "ix_wechat_pushes_waiting",
+        "wechat_pushes",
+        ["received_at"],
+        postgresql_where=WAITING,
+        sqlite_where=WAITING,
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_wechat_pushes_waiting", table_name="wechat_pushes")
+    with op.batch_alter_table("events") as batch:
+        for name, column, target in EVENT_KEYS:
+            batch.create_foreign_key(name, target, [column], ["id"])

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Table, bindparam, delete, inspect, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from siyu.core import clock
 from siyu.core.crypto import hasher
@@ -52,18 +52,18 @@ def table_policies() -> list[TablePolicy]:
             declared[table.name] = mapper.class_.__dict__.get("__erasure__")
     ordered = reversed(Base.metadata.sorted_tables)
     return [
-        TablePolicy(t.name, t, declared[t.name])  # type: ignore[arg-type]
+        TablePolicy(str(t.name), t, declared[t.name])  # type: ignore[arg-type]
         for t in ordered
         if t.name in declared
     ]
 
 
-def undeclared_tables() -> list[str]:
+def undeclared_tables(base: type[DeclarativeBase] = Base) -> list[str]:
     """Mapped tables without an `__erasure__` policy (the registry test fails on any)."""
-    names = {t.name for t in Base.metadata.sorted_tables}
+    names = {t.name for t in base.metadata.sorted_tables}
     declared = {
         mapper.local_table.name
-        for mapper in Base.registry.mappers
+        for mapper in base.registry.mappers
         if isinstance(mapper.local_table, Table)
         and mapper.class_.__dict__.get("__erasure__") is not None
     }

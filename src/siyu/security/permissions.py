@@ -35,6 +35,10 @@ class Permission(enum.StrEnum):
 
 P = Permission
 
+# Not route gates: they widen what a route shows (every member rather than one's own, WeChat
+# ids, the full phone), or guard a command line tool (key rotation).
+SCOPES = frozenset({P.members_all, P.members_identifiers, P.members_phone, P.keys_rotate})
+
 _OPERATOR = frozenset(
     {
         P.members_read,
@@ -58,21 +62,12 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     # Serves members: their orders, enrollments, service records; never their WeChat ids or
     # full phone number.
     Role.customer_service: frozenset(
-        {P.members_read, P.members_all, P.members_timeline, P.consents_read}
+        {P.members_read, P.members_all, P.members_timeline, P.consents_read, P.tokens_create}
     ),
     # Figures only: aggregates and de-identified exports, no single member.
-    Role.analyst: frozenset({P.analytics_read}),
+    Role.analyst: frozenset({P.analytics_read, P.tokens_create}),
     # Only the members assigned to them (no `members.all`).
-    Role.sales: frozenset({P.members_read, P.members_timeline, P.consents_read}),
-}
-
-ROLE_LABELS: Mapping[Role, str] = {
-    Role.owner: "owner",
-    Role.admin: "admin",
-    Role.operator: "operator",
-    Role.customer_service: "customer service",
-    Role.analyst: "analyst",
-    Role.sales: "sales",
+    Role.sales: frozenset({P.members_read, P.members_timeline, P.consents_read, P.tokens_create}),
 }
 
 

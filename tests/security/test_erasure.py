@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, Database
+from siyu.core.errors import SiyuError
 from siyu.core.privacy import Erasure
 from siyu.identity import service as identity
 from siyu.identity.models import Member, TimelineEvent
@@ -192,7 +193,7 @@ def test_an_unknown_table_in_the_database_stops_the_erasure(
     try:
         before = row_counts(db)
         # when an erasure is asked for
-        with pytest.raises(Exception) as caught, db.session_scope() as session:
+        with pytest.raises(SiyuError) as caught, db.session_scope() as session:
             erasure.erase_member(
                 session, workspace_id, person.member_id, actor=owner.actor, via="staff"
             )

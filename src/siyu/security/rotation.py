@@ -12,7 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Table, Text, bindparam, func, not_, select, table, update
+from sqlalchemy import (
+    Column,
+    Table,
+    Text,
+    bindparam,
+    func,
+    not_,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy import column as sql_column
 from sqlalchemy.orm import Session
 
@@ -123,6 +134,39 @@ def start(session: Session, actor: str) -> RotationRead:
     return RotationRead.model_validate(run)
 
 
+def _swap(session: Session, raw: Any, col: EncryptedColumn, updates: list[dict[str, Any]]) -> None:
+    """Replace each value that is still the one read (compare and swap)."""
+    pk, value = raw.c[col.pk], raw.c[col.column]
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # One statement per batch, the batch as three arrays: a VALUES list of a thousand rows
+        # would cost SQLAlchemy more to compile than the database to run.
+        quote = bind.dialect.identifier_preparer.quote
+        t, c, k = quote(col.table), quote(col.column), quote(col.pk)
+        key_type = col.pk_type.compile(dialect=bind.dialect)
+        statement = text(
+            f"UPDATE {t} SET {c} = swap.new "  # noqa: S608 - identifiers from the models, quoted
+            f"FROM unnest(CAST(:pks AS {key_type}[]), CAST(:olds AS TEXT[]), "
+            "CAST(:news AS TEXT[])) AS swap(pk, old, new) "
+            f"WHERE {t}.{k} = swap.pk AND {t}.{c} = swap.old"
+        )
+        session.execute(
+            statement,
+            {
+                "pks": [u["b_pk"] for u in updates],
+                "olds": [u["b_old"] for u in updates],
+                "news": [u["b_new"] for u in updates],
+            },
+        )
+        return
+    session.execute(
+        update(raw)
+        .where(pk == bindparam("b_pk"), value == bindparam("b_old"))
+        .values({col.column: bindparam("b_new")}),
+        updates,
+    )
+
+
 @dataclass(frozen=True)
 class BatchResult:
     column: str | None  # None when the run is over
@@ -169,12 +213,7 @@ def step(session: Session, run_id: int, batch: int = DEFAULT_BATCH) -> BatchResu
         plain = keys.decrypt(stored, col.context)
         updates.append({"b_pk": key, "b_old": stored, "b_new": keys.encrypt(plain, col.context)})
     if updates:
-        session.execute(
-            update(raw)
-            .where(pk == bindparam("b_pk"), value == bindparam("b_old"))
-            .values({col.column: bindparam("b_new")}),
-            updates,
-        )
+        _swap(session, raw, col, updates)
     if rows:
         run.cursors = {**run.cursors, col.name: rows[-1][0]}
     if len(rows) < batch:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,30 +10,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from siyu.cli.main import app
-from siyu.core.config import Settings, get_settings
+from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.identity.models import Member, TimelineEvent
 from siyu.workspaces.models import App
 from tests.conftest import MP_APPID, OA_APPID, openid
-
-
-@pytest.fixture
-def cli(
-    settings: Settings, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CliRunner]:
-    monkeypatch.chdir(tmp_path)  # away from any developer's .env
-    env = {
-        "SIYU_ENV": "test",
-        "SIYU_DATABASE_URL": settings.database_url,
-        "SIYU_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "SIYU_DATA_KEYS": settings.data_keys.get_secret_value(),
-        "SIYU_LOOKUP_KEY": settings.lookup_key.get_secret_value(),
-        "SIYU_QUEUE_PATH": str(settings.queue_path),
-        "SIYU_ADMIN_PASSWORD": "",
-    }
-    get_settings.cache_clear()
-    yield CliRunner(env=env)
-    get_settings.cache_clear()
 
 
 def run(cli: CliRunner, *args: str) -> tuple[int, str]:

@@ -23,10 +23,13 @@ from rich.table import Table
 from siyu.core.config import Settings, get_settings
 from siyu.core.crypto import configure_crypto, generate_data_key
 from siyu.core.db import Database, database_for
-from siyu.core.errors import SiyuError
+from siyu.core.errors import Forbidden, SiyuError
 from siyu.core.jobs import configure_queue
 from siyu.core.logging import configure_logging
 from siyu.sandbox import cli as sandbox_cli
+from siyu.security.models import Role
+from siyu.security.permissions import Permission, allows
+from siyu.security.schemas import Principal
 
 app = typer.Typer(
     help="siyu (私域): private-domain operations for the WeChat ecosystem.",
@@ -40,11 +43,13 @@ import_app = typer.Typer(help="Load history from files.", no_args_is_help=True)
 members_app = typer.Typer(help="Look members up.", no_args_is_help=True)
 keys_app = typer.Typer(help="Secrets and encryption keys.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for scripts.", no_args_is_help=True)
+operators_app = typer.Typer(help="Operators and their roles.", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
 app.add_typer(import_app, name="import")
 app.add_typer(members_app, name="members")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(operators_app, name="operators")
 app.add_typer(sandbox_cli.app, name="sandbox")
 
 out = Console()
@@ -83,6 +88,40 @@ def _workspace_id(db: Database, workspace: int | None) -> int:
 def _fail(exc: SiyuError) -> typer.Exit:
     err.print(f"[red]{exc.code}[/red]: {exc.message}")
     return typer.Exit(1)
+
+
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", help="act as this operator, with their role (default: the owner)"),
+]
+
+
+def _acting(db: Database, workspace_id: int, as_email: str | None, *needs: Permission) -> Principal:
+    """Who the command acts as, refused (exit 1) unless their role grants `needs`."""
+    from siyu.security import service as security
+
+    with db.session_scope() as session:
+        if as_email is None:
+            principal = security.principal_for_cli(session, workspace_id)
+        else:
+            operator = security.get_operator_by_email(session, as_email)
+            if operator is None or operator.disabled_at is not None:
+                err.print(f"[red]no active operator {as_email}[/red]")
+                raise typer.Exit(1)
+            principal = security.principal_for_cli(session, operator.workspace_id).model_copy(
+                update={
+                    "operator_id": operator.id,
+                    "email": operator.email,
+                    "name": operator.name,
+                    "role": operator.role,
+                }
+            )
+    try:
+        for permission in needs:
+            security.require_permission(principal, permission)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    return principal
 
 
 @app.command()
@@ -235,10 +274,12 @@ def apps_add(
     token: Annotated[str | None, typer.Option(help="push Token (stored encrypted)")] = None,
     aes_key: Annotated[str | None, typer.Option(help="EncodingAESKey, 43 characters")] = None,
     workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
 ) -> None:
     """Register an app."""
     from pydantic import ValidationError
 
+    from siyu.security import service as security
     from siyu.workspaces import service as workspaces
     from siyu.workspaces.models import EntityKind
     from siyu.workspaces.schemas import AppCreate
@@ -268,8 +309,17 @@ def apps_add(
         raise typer.Exit(2) from exc
     try:
         workspace_id = _workspace_id(db, workspace)
+        principal = _acting(db, workspace_id, as_email, Permission.apps_manage)
         with db.session_scope() as session:
             created = workspaces.add_app(session, workspace_id, data)
+            security.record_audit(
+                session,
+                principal,
+                "app.added",
+                target_type="app",
+                target_id=created.id,
+                detail={"kind": created.kind.value},
+            )
     except SiyuError as exc:
         raise _fail(exc) from exc
     out.print(f"[green]✓[/green] {created.kind} {created.appid} “{created.name}” (id {created.id})")
@@ -313,12 +363,15 @@ def import_events(
         Path | None, typer.Option(help="write rejected lines here (JSON Lines)")
     ] = None,
     workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
 ) -> None:
     """Import events of any size: valid lines are kept, rejected ones reported by line number."""
     from siyu.identity.ingest import EventImport, chunked, read_lines
 
     _settings, db = _setup()
-    importer = EventImport(_workspace_id(db, workspace))
+    workspace_id = _workspace_id(db, workspace)
+    _acting(db, workspace_id, as_email, Permission.events_ingest)
+    importer = EventImport(workspace_id)
     progress = Progress(
         TextColumn("[bold]导入 import"),
         BarColumn(),
@@ -358,16 +411,25 @@ def members_show(
     number: Annotated[int, typer.Argument(help="the member number (学号)")],
     events: Annotated[int, typer.Option(help="how many timeline events to show")] = 20,
     workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
 ) -> None:
     """Show a member's identities and timeline; exit status 1 when there is no such member."""
     from siyu.identity import service as identity
+    from siyu.security import service as security
     from siyu.workspaces import service as workspaces
 
     _settings, db = _setup()
     workspace_id = _workspace_id(db, workspace)
+    principal = _acting(db, workspace_id, as_email, Permission.members_read)
     try:
         with db.session_scope() as session:
-            member = identity.get_member_by_number(session, workspace_id, number)
+            member = security.present_member(
+                identity.get_member_by_number(session, workspace_id, number), principal
+            )
+            security.ensure_member_visible(session, principal, member.id)
+            security.record_audit(
+                session, principal, "member.viewed", target_type="member", target_id=member.id
+            )
             timeline = identity.get_timeline(
                 session, workspace_id, member.merged_into_id or member.id, limit=events
             )
@@ -384,7 +446,7 @@ def members_show(
         ids.add_row(
             ident.kind,
             apps.get(ident.appid or "", ident.appid or ""),
-            ident.phone_masked or ident.value or "",
+            ident.phone_masked or ident.value or "—",
         )
     out.print(ids)
     tl = Table("time (UTC)", "event", "app", "channel", "props", title="timeline")
@@ -426,7 +488,278 @@ def tokens_create(
             if operator is None:
                 err.print(f"[red]no operator {email}[/red]")
                 raise typer.Exit(1)
+            if not allows(operator.role, Permission.tokens_create):
+                raise Forbidden("security.forbidden", f"a {operator.role} may not hold API tokens")
             token = security.create_api_token(session, operator.id, name)
     except SiyuError as exc:
         raise _fail(exc) from exc
     sys.stdout.write(token.token + "\n")
+
+
+# --- keys: rotation ------------------------------------------------------------------------
+
+
+def _write_data_keys(env_file: Path, spec: str) -> None:
+    lines = env_file.read_text(encoding="utf-8").splitlines() if env_file.exists() else []
+    kept = [line for line in lines if not line.startswith("SIYU_DATA_KEYS=")]
+    env_file.write_text("\n".join([*kept, f"SIYU_DATA_KEYS={spec}"]) + "\n", encoding="utf-8")
+
+
+def _add_data_key(settings: Settings, env_file: Path) -> Settings:
+    """A new key first in SIYU_DATA_KEYS of `env_file` (the old ones stay, to decrypt)."""
+    import secrets
+
+    from pydantic import SecretStr
+
+    current = settings.data_keys.get_secret_value()
+    spec = f"k{secrets.token_hex(3)}:{generate_data_key()},{current}"
+    _write_data_keys(env_file, spec)
+    updated = settings.model_copy(update={"data_keys": SecretStr(spec)})
+    configure_crypto(updated)
+    return updated
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    add_key: Annotated[
+        bool, typer.Option(help="add a new data key first (else re-encrypt under the current)")
+    ] = True,
+    env_file: Annotated[
+        Path, typer.Option(help="the file holding SIYU_DATA_KEYS, where the new key is written")
+    ] = Path(".env"),
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="values per transaction")] = 1000,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Add a data key and re-encrypt every encrypted column under it, online, in batches.
+
+    Interrupted? Run it again: an unfinished rotation resumes where it stopped (no new key is
+    added then). Other processes must be restarted with the new SIYU_DATA_KEYS before they
+    read values written under it; old keys stay in the list until no value uses them.
+    """
+    import secrets
+
+    import siyu.api.app  # noqa: F401 - every model, so that every encrypted column is found
+    from siyu.core.crypto import cipher
+    from siyu.security import rotation
+
+    settings, db = _setup()
+    principal = _acting(db, _workspace_id(db, workspace), as_email, Permission.keys_rotate)
+    with db.session_scope() as session:
+        run = rotation.unfinished(session)
+    resuming = run is not None and run.key_id == cipher().current
+    if add_key and not resuming:
+        if not env_file.exists() or "SIYU_DATA_KEYS=" not in env_file.read_text("utf-8"):
+            err.print(
+                f"[red]{env_file} holds no SIYU_DATA_KEYS[/red]: put the new key first in your "
+                "configuration yourself, restart, then run `siyu keys rotate --no-add-key`. "
+                f"A fresh key: k{secrets.token_hex(3)}:{generate_data_key()}"
+            )
+            raise typer.Exit(2)
+        settings = _add_data_key(settings, env_file)
+        out.print(
+            f"new data key [bold]{cipher().current}[/bold] written first in {env_file}; "
+            "restart the other siyu processes so that they know it"
+        )
+    with db.session_scope() as session:
+        started = rotation.start(session, principal.actor)
+        total = sum(rotation.totals(session).values())
+    progress = Progress(
+        TextColumn("[bold]轮换密钥 rotate"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[column]}"),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    rewritten = 0
+    with progress:
+        task = progress.add_task("rotate", total=total, completed=started.rows_seen, column="")
+        while True:
+            with db.session_scope() as session:
+                result = rotation.step(session, started.id, batch)
+            if result.column is None:
+                break
+            rewritten += result.rewritten
+            progress.update(task, advance=result.seen, column=result.column)
+    with db.session_scope() as session:
+        left = {k: v for k, v in rotation.pending(session).items() if v}
+    out.print(
+        f"[green]✓[/green] {rewritten:,} values re-encrypted under {started.key_id}"
+        + (f"; [yellow]still under older keys[/yellow]: {left}" if left else "")
+    )
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """How many values of each encrypted column are not under the current key."""
+    import siyu.api.app  # noqa: F401 - every model
+    from siyu.core.crypto import cipher
+    from siyu.security import rotation
+
+    _settings, db = _setup()
+    with db.session_scope() as session:
+        pending = rotation.pending(session)
+        totals = rotation.totals(session)
+    table = Table("column", "values", f"not under {cipher().current}")
+    for name in sorted(totals):
+        table.add_row(name, f"{totals[name]:,}", f"{pending[name]:,}")
+    out.print(table)
+
+
+# --- operators -----------------------------------------------------------------------------
+
+
+@operators_app.command("list")
+def operators_list(
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """List the operators of a workspace with their roles."""
+    from siyu.security import service as security
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    _acting(db, workspace_id, as_email, Permission.operators_manage)
+    with db.session_scope() as session:
+        rows = security.list_operators(session, workspace_id)
+    table = Table("id", "email", "name", "role", "status")
+    for row in rows:
+        status = f"disabled {row.disabled_at:%Y-%m-%d}" if row.disabled_at else "active"
+        table.add_row(str(row.id), row.email, row.name, row.role.value, status)
+    out.print(table)
+
+
+@operators_app.command("add")
+def operators_add(
+    email: Annotated[str, typer.Argument(help="the operator's email (their sign-in)")],
+    role: Annotated[Role, typer.Option(help="what they may see and do")] = Role.operator,
+    name: Annotated[str, typer.Option(help="the name shown in the console")] = "",
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Add an operator; a one-time password is printed."""
+    import secrets
+
+    from siyu.security import service as security
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    principal = _acting(db, workspace_id, as_email, Permission.operators_manage)
+    password = secrets.token_urlsafe(12)
+    try:
+        with db.session_scope() as session:
+            created = security.add_operator(
+                session, principal, email, password, name=name, role=role
+            )
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    out.print(f"[green]✓[/green] {created.email} ({created.role.value}), id {created.id}")
+    out.print(f"[bold yellow]one-time password: {password}[/bold yellow]")
+
+
+@operators_app.command("role")
+def operators_role(
+    email: Annotated[str, typer.Argument(help="the operator")],
+    role: Annotated[Role, typer.Argument(help="the new role")],
+    as_email: AsOption = None,
+) -> None:
+    """Change an operator's role."""
+    from siyu.security import service as security
+
+    _settings, db = _setup()
+    with db.session_scope() as session:
+        target = security.get_operator_by_email(session, email)
+    if target is None:
+        err.print(f"[red]no operator {email}[/red]")
+        raise typer.Exit(1)
+    principal = _acting(db, target.workspace_id, as_email, Permission.operators_manage)
+    try:
+        with db.session_scope() as session:
+            changed = security.change_role(session, principal, target.id, role)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    out.print(f"[green]✓[/green] {changed.email} is now {changed.role.value}")
+
+
+@operators_app.command("disable")
+def operators_disable(
+    email: Annotated[str, typer.Argument(help="the operator")],
+    as_email: AsOption = None,
+) -> None:
+    """Disable an operator: their sessions end and their API tokens are revoked."""
+    from siyu.security import service as security
+
+    _settings, db = _setup()
+    with db.session_scope() as session:
+        target = security.get_operator_by_email(session, email)
+    if target is None:
+        err.print(f"[red]no operator {email}[/red]")
+        raise typer.Exit(1)
+    principal = _acting(db, target.workspace_id, as_email, Permission.operators_manage)
+    try:
+        with db.session_scope() as session:
+            security.disable_operator(session, principal, target.id)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    out.print(f"[green]✓[/green] {email} disabled; sessions ended, tokens revoked")
+
+
+# --- members: erasure and export -----------------------------------------------------------
+
+
+@members_app.command("erase")
+def members_erase(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    yes: Annotated[bool, typer.Option("--yes", help="do it (erasure cannot be undone)")] = False,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Erase a member's personal data in every table (counts and amounts stay); print the proof."""
+    import siyu.api.app  # noqa: F401 - every model, so that every table is erased
+    from siyu.identity import service as identity
+    from siyu.security import erasure
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    principal = _acting(db, workspace_id, as_email, Permission.members_erase)
+    if not yes:
+        err.print("erasure cannot be undone: add --yes to erase")
+        raise typer.Exit(2)
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member_by_number(session, workspace_id, number)
+            proof = erasure.erase_member(
+                session, workspace_id, member.id, actor=principal.actor, via="staff"
+            )
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    sys.stdout.write(proof.model_dump_json(indent=2) + "\n")
+
+
+@members_app.command("export")
+def members_export(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Print everything siyu holds about a member as JSON (their access request)."""
+    import siyu.api.app  # noqa: F401 - every model
+    from siyu.identity import service as identity
+    from siyu.security import erasure
+    from siyu.security import service as security
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    principal = _acting(db, workspace_id, as_email, Permission.members_export)
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member_by_number(session, workspace_id, number)
+            data = erasure.export_member(session, workspace_id, member.id)
+            security.record_audit(
+                session, principal, "member.exported", target_type="member", target_id=member.id
+            )
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -1,11 +1,18 @@
-"""Console pages: login, overview, members, review, imports and apps (Jinja2 + htmx + ECharts)."""
+"""Console pages: login, overview, members, review, imports, apps, operators and the audit log
+(Jinja2 + htmx + ECharts). Every page declares the permission it needs with `require(...)`."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
+import orjson
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
@@ -30,17 +37,26 @@ from siyu.console.web import (
 )
 from siyu.core.config import Settings
 from siyu.core.db import Database
-from siyu.core.errors import Forbidden, Invalid, SiyuError, Unauthorized
+from siyu.core.errors import Forbidden, Invalid, SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.jobs import enqueue_after_commit
 from siyu.identity import imports as identity_imports
 from siyu.identity import service as identity
 from siyu.identity.models import ConflictStatus, ImportStatus
+from siyu.identity.routes import audit_merge, is_phone
 from siyu.identity.schemas import MemberRead
 from siyu.identity.tasks import run_import
+from siyu.security import erasure
 from siyu.security import service as security
-from siyu.security.auth import CSRF_HEADER, SESSION_COOKIE, Authenticated, principal_or_none
+from siyu.security.auth import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    SignedIn,
+    principal_or_none,
+    require,
+)
 from siyu.security.models import Role
+from siyu.security.permissions import Permission, allows
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import AppKind, EntityKind
@@ -49,7 +65,6 @@ from siyu.workspaces.schemas import AES_KEY, AppCreate
 STATIC = Path(__file__).parent / "static"
 MEMBERS_PAGE = 50
 TIMELINE_PAGE = 50
-REVEAL_PHONE_ROLES = frozenset({Role.owner, Role.admin})
 UPLOAD_SUFFIXES = (".jsonl", ".ndjson")
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 LOGIN_CSRF_SECONDS = 2 * 3600
@@ -59,6 +74,12 @@ SECRET_FIELDS = frozenset({"secret", "token", "aes_key"})
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 MaybePrincipal = Annotated[Principal | None, Depends(principal_or_none)]
+Reader = Annotated[Principal, require(Permission.members_read)]
+TimelineReader = Annotated[Principal, require(Permission.members_timeline)]
+Merger = Annotated[Principal, require(Permission.members_merge)]
+Importer = Annotated[Principal, require(Permission.imports_manage)]
+AppReader = Annotated[Principal, require(Permission.apps_read)]
+AppManager = Annotated[Principal, require(Permission.apps_manage)]
 NextParam = Annotated[str, Query(alias="next", max_length=2048)]
 
 
@@ -132,14 +153,28 @@ def login(
         return _login_page(
             request, settings, next_url=target, email=email, error=refused, status=403
         )
+    client = request.client.host if request.client else None
     try:
         with db.session_scope() as session:
-            principal = security.authenticate(session, email, password)
+            principal = security.authenticate(session, email, password, client=client)
             fresh = security.start_session(session, principal, settings.session_hours)
             if previous := request.cookies.get(SESSION_COOKIE):
                 security.end_session(session, previous)
-    except Unauthorized as exc:
-        return _login_page(request, settings, next_url=target, email=email, error=exc, status=401)
+            security.record_audit(
+                session,
+                principal,
+                "operator.signed_in",
+                target_type="operator",
+                target_id=principal.operator_id,
+            )
+    except SiyuError as exc:
+        if exc.code == "security.bad_credentials":
+            # Apart from the refused attempt's transaction, which rolled back.
+            with db.session_scope() as session:
+                security.record_login_failure(session, email, client)
+        return _login_page(
+            request, settings, next_url=target, email=email, error=exc, status=exc.status
+        )
     response = RedirectResponse(target, status_code=303)
     set_cookie(
         response, settings, SESSION_COOKIE, fresh.token, max_age=settings.session_hours * 3600
@@ -150,7 +185,7 @@ def login(
 
 @router.post("/logout")
 def logout(
-    request: Request, principal: Authenticated, db: DatabaseDep, settings: SettingsDep
+    request: Request, principal: SignedIn, db: DatabaseDep, settings: SettingsDep
 ) -> Response:
     if token := request.cookies.get(SESSION_COOKIE):
         with db.session_scope() as session:
@@ -173,10 +208,19 @@ def switch_language(lang: str, settings: SettingsDep, next_url: NextParam = "/")
 # --- overview ------------------------------------------------------------------------------
 
 
+def _home(principal: Principal) -> str:
+    if allows(principal.role, Permission.analytics_read):
+        return "/"
+    return "/members" if allows(principal.role, Permission.members_read) else "/account"
+
+
 @router.get("/")
 def overview_page(
-    request: Request, principal: Authenticated, db: DatabaseDep, settings: SettingsDep
+    request: Request, principal: SignedIn, db: DatabaseDep, settings: SettingsDep
 ) -> Response:
+    """Aggregates for roles with `analytics.read`; the others land on their own first page."""
+    if (home := _home(principal)) != "/":
+        return RedirectResponse(home, status_code=303)
     with db.session_scope() as session:
         figures = identity.overview(session, principal.workspace_id, settings.display_timezone)
     tr = translator(request)
@@ -195,10 +239,16 @@ def overview_page(
 # --- members -------------------------------------------------------------------------------
 
 
+@router.get("/account")
+def account_page(request: Request, principal: SignedIn) -> Response:
+    """The operator's own page: who they are and what their role permits."""
+    return render(request, "account.html", {"active": "account"})
+
+
 @router.get("/members")
 def members_page(
     request: Request,
-    principal: Authenticated,
+    principal: Reader,
     db: DatabaseDep,
     q: Annotated[str, Query(max_length=128)] = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -211,7 +261,17 @@ def members_page(
             query=query or None,
             limit=MEMBERS_PAGE + 1,
             offset=offset,
+            within=security.visible_members(session, principal),
         )
+        if is_phone(query):
+            security.record_audit(
+                session,
+                principal,
+                "member.phone_searched",
+                target_type="member",
+                detail={"results": min(len(found), MEMBERS_PAGE)},
+            )
+        found = security.present_members(found, principal)
         apps = _app_names(session, principal.workspace_id)
     members, more = found[:MEMBERS_PAGE], len(found) > MEMBERS_PAGE
     # Every search is an exact identity match, so one hit is the member the operator meant.
@@ -232,10 +292,28 @@ def members_page(
 
 def _member_context(session: Session, principal: Principal, member_id: int) -> dict[str, Any]:
     ws = principal.workspace_id
-    reveal = principal.role in REVEAL_PHONE_ROLES
-    member = identity.get_member(session, ws, member_id, reveal_phone=reveal)
-    merges = identity.list_merges(session, ws, member_id)
-    timeline = identity.get_timeline(session, ws, member_id, limit=TIMELINE_PAGE)
+    security.ensure_member_visible(session, principal, member_id)
+    reveal = allows(principal.role, Permission.members_phone)
+    member = security.present_member(
+        identity.get_member(session, ws, member_id, reveal_phone=reveal), principal
+    )
+    can_merge = allows(principal.role, Permission.members_merge)
+    merges = identity.list_merges(session, ws, member_id) if can_merge else []
+    timeline = (
+        identity.get_timeline(session, ws, member_id, limit=TIMELINE_PAGE)
+        if allows(principal.role, Permission.members_timeline)
+        else None
+    )
+    consents = (
+        security.list_consents(session, ws, member_id)
+        if allows(principal.role, Permission.consents_read)
+        else []
+    )
+    operators = (
+        [o for o in security.list_operators(session, ws) if o.disabled_at is None]
+        if allows(principal.role, Permission.members_assign)
+        else []
+    )
     related = {m.survivor_id for m in merges} | {m.merged_id for m in merges}
     if member.merged_into_id is not None:
         related.add(member.merged_into_id)
@@ -249,28 +327,104 @@ def _member_context(session: Session, principal: Principal, member_id: int) -> d
         "numbers": numbers,
         "apps": _app_names(session, ws),
         "reveal": reveal,
+        "consents": consents,
+        "operators": operators,
+        "assignee": security.assignee_of(session, member.id),
         "notice": None,
     }
 
 
 @router.get("/members/{member_id}")
-def member_page(
-    request: Request, member_id: int, principal: Authenticated, db: DatabaseDep
-) -> Response:
+def member_page(request: Request, member_id: int, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         context = _member_context(session, principal, member_id)
+        security.record_audit(
+            session, principal, "member.viewed", target_type="member", target_id=member_id
+        )
     return render(request, "member.html", context)
+
+
+@router.post("/members/{member_id}/erase")
+def erase_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_erase)],
+    db: DatabaseDep,
+    confirm: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Erase from the profile; the operator types the member number to confirm."""
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member(session, principal.workspace_id, member_id)
+            if confirm.strip() != str(member.number):
+                raise Invalid("console.erase_unconfirmed", "type the member number to confirm")
+            erasure.erase_member(
+                session, principal.workspace_id, member_id, actor=principal.actor, via="staff"
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#erase-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = _member_context(session, principal, member_id)
+    context["notice"] = translator(request)("member.erased_done", number=member.number)
+    return render(request, "_member_detail.html", context)
+
+
+@router.get("/members/{member_id}/export")
+def export_member(
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_export)],
+    db: DatabaseDep,
+) -> Response:
+    """The member's own data as a JSON download (for their access request)."""
+    with db.session_scope() as session:
+        data = erasure.export_member(session, principal.workspace_id, member_id)
+        security.record_audit(
+            session, principal, "member.exported", target_type="member", target_id=member_id
+        )
+    body = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="member-{member_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/members/{member_id}/assign")
+def assign_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_assign)],
+    db: DatabaseDep,
+    operator_id: Annotated[int, Form(ge=0)] = 0,
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            security.assign_member(session, principal, member_id, operator_id or None)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#assign-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = _member_context(session, principal, member_id)
+    context["notice"] = translator(request)("member.assigned_done")
+    return render(request, "_member_detail.html", context)
 
 
 @router.get("/members/{member_id}/timeline")
 def member_timeline(
     request: Request,
     member_id: int,
-    principal: Authenticated,
+    principal: TimelineReader,
     db: DatabaseDep,
     cursor: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
     with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
         page = identity.get_timeline(
             session, principal.workspace_id, member_id, limit=TIMELINE_PAGE, cursor=cursor or None
         )
@@ -282,12 +436,20 @@ def member_timeline(
 
 @router.post("/members/{member_id}/merges/{merge_id}/undo")
 def undo_merge(
-    request: Request, member_id: int, merge_id: int, principal: Authenticated, db: DatabaseDep
+    request: Request, member_id: int, merge_id: int, principal: Merger, db: DatabaseDep
 ) -> Response:
     try:
         with db.session_scope() as session:
             undone = identity.undo_merge(
                 session, principal.workspace_id, merge_id, actor=principal.actor
+            )
+            security.record_audit(
+                session,
+                principal,
+                "member.merge_undone",
+                target_type="merge",
+                target_id=merge_id,
+                detail={"survivor_id": undone.survivor_id, "merged_id": undone.merged_id},
             )
     except SiyuError as exc:
         return error_response(request, exc, target=f"#merge-{merge_id}-msg")
@@ -310,7 +472,7 @@ def _members_by_id(session: Session, workspace_id: int, ids: set[int]) -> dict[i
 
 
 @router.get("/review")
-def review_page(request: Request, principal: Authenticated, db: DatabaseDep) -> Response:
+def review_page(request: Request, principal: Merger, db: DatabaseDep) -> Response:
     ws = principal.workspace_id
     with db.session_scope() as session:
         conflicts = identity.list_conflicts(session, ws, ConflictStatus.open)
@@ -334,7 +496,7 @@ def _review_done(request: Request, conflict_id: int, message: str) -> Response:
 def review_merge(
     request: Request,
     conflict_id: int,
-    principal: Authenticated,
+    principal: Merger,
     db: DatabaseDep,
     survivor: Annotated[int, Form(gt=0)],
     merged: Annotated[int, Form(gt=0)],
@@ -342,9 +504,10 @@ def review_merge(
     ws = principal.workspace_id
     try:
         with db.session_scope() as session:
-            identity.merge_members(
+            done = identity.merge_members(
                 session, ws, survivor, merged, actor=principal.actor, conflict_id=conflict_id
             )
+            audit_merge(session, principal, done)
             numbers = _members_by_id(session, ws, {survivor, merged})
     except SiyuError as exc:
         return error_response(request, exc, target=f"#conflict-{conflict_id}-msg")
@@ -356,12 +519,19 @@ def review_merge(
 
 @router.post("/review/{conflict_id}/dismiss")
 def review_dismiss(
-    request: Request, conflict_id: int, principal: Authenticated, db: DatabaseDep
+    request: Request, conflict_id: int, principal: Merger, db: DatabaseDep
 ) -> Response:
     ws = principal.workspace_id
     try:
         with db.session_scope() as session:
             conflict = identity.dismiss_conflict(session, ws, conflict_id, actor=principal.actor)
+            security.record_audit(
+                session,
+                principal,
+                "conflict.dismissed",
+                target_type="conflict",
+                target_id=conflict_id,
+            )
             pair = _members_by_id(session, ws, {conflict.member_a_id, conflict.member_b_id})
     except SiyuError as exc:
         return error_response(request, exc, target=f"#conflict-{conflict_id}-msg")
@@ -384,12 +554,12 @@ def _runs_context(db: Database, workspace_id: int) -> dict[str, Any]:
 
 
 @router.get("/imports")
-def imports_page(request: Request, principal: Authenticated, db: DatabaseDep) -> Response:
+def imports_page(request: Request, principal: Importer, db: DatabaseDep) -> Response:
     return render(request, "imports.html", _runs_context(db, principal.workspace_id))
 
 
 @router.get("/imports/runs")
-def import_runs(request: Request, principal: Authenticated, db: DatabaseDep) -> Response:
+def import_runs(request: Request, principal: Importer, db: DatabaseDep) -> Response:
     return render(request, "_import_runs.html", _runs_context(db, principal.workspace_id))
 
 
@@ -408,11 +578,12 @@ def _record_import(db: Database, principal: Principal, upload: Upload) -> None:
 
 @router.post("/imports")
 async def upload_import(
-    request: Request, principal: MaybePrincipal, db: DatabaseDep, settings: SettingsDep
+    request: Request,
+    principal: Annotated[Principal, require(Permission.imports_manage, csrf=False)],
+    db: DatabaseDep,
+    settings: SettingsDep,
 ) -> Response:
     """Stream the file to disk (never whole in memory), then queue its import."""
-    if principal is None:
-        raise Unauthorized("auth.required", "sign in or send an API token")
     actor: Principal = principal
     header_token = request.headers.get(CSRF_HEADER)
 
@@ -479,14 +650,14 @@ def _field_errors(exc: ValidationError, sent: dict[str, str], tr: Translator) ->
 
 
 @router.get("/apps")
-def apps_page(request: Request, principal: Authenticated, db: DatabaseDep) -> Response:
+def apps_page(request: Request, principal: AppReader, db: DatabaseDep) -> Response:
     return render(request, "apps.html", _apps_context(db, principal))
 
 
 @router.post("/apps")
 def add_app(
     request: Request,
-    principal: Authenticated,
+    principal: AppManager,
     db: DatabaseDep,
     kind: Annotated[str, Form(max_length=64)] = "",
     appid: Annotated[str, Form(max_length=256)] = "",
@@ -520,6 +691,14 @@ def add_app(
         )
         with db.session_scope() as session:
             added = workspaces.add_app(session, principal.workspace_id, data)
+            security.record_audit(
+                session,
+                principal,
+                "app.added",
+                target_type="app",
+                target_id=added.id,
+                detail={"kind": added.kind.value},
+            )
     except ValidationError as exc:
         errors = _field_errors(exc, sent, tr)
     except SiyuError as exc:
@@ -550,3 +729,267 @@ def add_app(
     context = _apps_context(db, principal)
     context["notice"] = tr("apps.added", name=added.name, appid=added.appid)
     return render(request, "_apps_section.html", context)
+
+
+# --- audit log -----------------------------------------------------------------------------
+
+Auditor = Annotated[Principal, require(Permission.audit_read)]
+AUDIT_PAGE = 100
+AUDIT_EXPORT_MAX = 100_000
+CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _day_bound(value: str, zone: str, *, end: bool) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise Invalid("console.invalid_date", "dates look like 2026-11-20") from exc
+    start = datetime.combine(day, time.min, tzinfo=ZoneInfo(zone))
+    return start + timedelta(days=1) if end else start
+
+
+def _audit_filters(
+    principal: Principal, settings: Settings, params: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "action": params["action"] or None,
+        "actor": params["actor"] or None,
+        "target_type": params["target_type"] or None,
+        "target_id": params["target_id"] or None,
+        "since": _day_bound(params["since"], settings.display_timezone, end=False),
+        "until": _day_bound(params["until"], settings.display_timezone, end=True),
+    }
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    principal: Auditor,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    action: Annotated[str, Query(max_length=64)] = "",
+    actor: Annotated[str, Query(max_length=100)] = "",
+    target_type: Annotated[str, Query(max_length=32)] = "",
+    target_id: Annotated[str, Query(max_length=64)] = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
+    before: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    params = {
+        "action": action.strip(),
+        "actor": actor.strip(),
+        "target_type": target_type.strip(),
+        "target_id": target_id.strip(),
+        "since": since.strip(),
+        "until": until.strip(),
+    }
+    with db.session_scope() as session:
+        entries = security.search_audit(
+            session,
+            principal.workspace_id,
+            **_audit_filters(principal, settings, params),
+            before_id=before or None,
+            limit=AUDIT_PAGE + 1,
+        )
+        actions = security.audit_actions(session, principal.workspace_id)
+    page, more = entries[:AUDIT_PAGE], len(entries) > AUDIT_PAGE
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v)
+    context = {
+        "active": "audit",
+        "entries": page,
+        "more": more,
+        "next_before": page[-1].id if more and page else None,
+        "filters": params,
+        "actions": actions,
+        "query": query,
+    }
+    return render(request, "audit.html", context)
+
+
+def _csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting like a formula would run in a spreadsheet: quote it as text.
+    return "'" + text if text.startswith(CSV_FORMULA) else text
+
+
+@router.get("/audit.csv")
+def audit_export(
+    principal: Auditor,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    action: Annotated[str, Query(max_length=64)] = "",
+    actor: Annotated[str, Query(max_length=100)] = "",
+    target_type: Annotated[str, Query(max_length=32)] = "",
+    target_id: Annotated[str, Query(max_length=64)] = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    until: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    """The filtered audit log as CSV (the export itself is audited)."""
+    params = {
+        "action": action.strip(),
+        "actor": actor.strip(),
+        "target_type": target_type.strip(),
+        "target_id": target_id.strip(),
+        "since": since.strip(),
+        "until": until.strip(),
+    }
+    filters = _audit_filters(principal, settings, params)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "id",
+            "time_utc",
+            "actor",
+            "role",
+            "action",
+            "target_type",
+            "target_id",
+            "request_id",
+            "detail",
+        ]
+    )
+    with db.session_scope() as session:
+        before: int | None = None
+        written = 0
+        while written < AUDIT_EXPORT_MAX:
+            rows = security.search_audit(
+                session, principal.workspace_id, **filters, before_id=before, limit=500
+            )
+            for e in rows:
+                writer.writerow(
+                    [
+                        _csv_cell(v)
+                        for v in (
+                            e.id,
+                            e.created_at.isoformat(),
+                            e.actor,
+                            e.actor_role,
+                            e.action,
+                            e.target_type,
+                            e.target_id,
+                            e.request_id,
+                            orjson.dumps(e.detail).decode(),
+                        )
+                    ]
+                )
+            written += len(rows)
+            if len(rows) < 500:
+                break
+            before = rows[-1].id
+        security.record_audit(
+            session,
+            principal,
+            "audit.exported",
+            detail={"rows": written, **{k: v for k, v in params.items() if v and k != "actor"}},
+        )
+    return Response(
+        "\ufeff" + buffer.getvalue(),  # a BOM, so that Excel reads the UTF-8 as such
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="siyu-audit.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# --- operators -----------------------------------------------------------------------------
+
+OperatorAdmin = Annotated[Principal, require(Permission.operators_manage)]
+
+
+def _operators_context(db: Database, principal: Principal) -> dict[str, Any]:
+    with db.session_scope() as session:
+        operators = security.list_operators(session, principal.workspace_id)
+    return {
+        "active": "operators",
+        "operators": operators,
+        "roles": list(Role),
+        "notice": None,
+        "form": {},
+    }
+
+
+def _operators_answer(
+    request: Request, db: DatabaseDep, principal: Principal, notice: str
+) -> Response:
+    if not is_htmx(request):
+        return RedirectResponse("/operators", status_code=303)
+    context = _operators_context(db, principal)
+    context["notice"] = notice
+    return render(request, "_operators_section.html", context)
+
+
+@router.get("/operators")
+def operators_page(request: Request, principal: OperatorAdmin, db: DatabaseDep) -> Response:
+    return render(request, "operators.html", _operators_context(db, principal))
+
+
+@router.post("/operators")
+def add_operator(
+    request: Request,
+    principal: OperatorAdmin,
+    db: DatabaseDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    name: Annotated[str, Form(max_length=100)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    role: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        if role not in Role.__members__:
+            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+        with db.session_scope() as session:
+            created = security.add_operator(
+                session, principal, email, password, name=name, role=Role(role)
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#operator-form-msg")
+    notice = translator(request)("operators.added", email=created.email)
+    return _operators_answer(request, db, principal, notice)
+
+
+@router.post("/operators/{operator_id}/role")
+def change_operator_role(
+    request: Request,
+    operator_id: int,
+    principal: OperatorAdmin,
+    db: DatabaseDep,
+    role: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        if role not in Role.__members__:
+            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+        with db.session_scope() as session:
+            changed = security.change_role(session, principal, operator_id, Role(role))
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#operator-{operator_id}-msg")
+    notice = translator(request)("operators.role_changed", email=changed.email)
+    return _operators_answer(request, db, principal, notice)
+
+
+@router.post("/operators/{operator_id}/disable")
+def disable_operator(
+    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            changed = security.disable_operator(session, principal, operator_id)
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#operator-{operator_id}-msg")
+    notice = translator(request)("operators.disabled", email=changed.email)
+    return _operators_answer(request, db, principal, notice)
+
+
+@router.post("/operators/{operator_id}/enable")
+def enable_operator(
+    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            changed = security.enable_operator(session, principal, operator_id)
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#operator-{operator_id}-msg")
+    notice = translator(request)("operators.enabled", email=changed.email)
+    return _operators_answer(request, db, principal, notice)

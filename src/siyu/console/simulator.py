@@ -13,7 +13,9 @@ from starlette.responses import Response
 from siyu.console.web import ConsoleRoute, render
 from siyu.core.errors import NotFound
 from siyu.core.http import SettingsDep
-from siyu.security.auth import Authenticated
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
@@ -48,7 +50,7 @@ def _unavailable(request: Request, settings_base: str, reason: str | None) -> Re
 @router.get("/simulator")
 def simulator_page(
     request: Request,
-    principal: Authenticated,
+    principal: Annotated[Principal, require(Permission.apps_read)],
     settings: SettingsDep,
     q: Annotated[str, Query(max_length=64)] = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -82,7 +84,7 @@ def simulator_page(
 @router.get("/simulator/users/{uid}")
 def simulated_user_page(
     request: Request,
-    principal: Authenticated,
+    principal: Annotated[Principal, require(Permission.apps_read)],
     settings: SettingsDep,
     uid: Annotated[str, Path(pattern=UID)],
 ) -> Response:

@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from siyu.console.i18n import LANGUAGES, Translator, format_datetime, language_of
 from siyu.core.config import Settings
 from siyu.core.errors import Invalid, SiyuError
+from siyu.security.permissions import Permission, allows
 from siyu.security.schemas import Principal
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -121,6 +122,8 @@ def render(
         "size": format_size,
         "quote": partial(quote, safe=""),
         "sandbox_on": settings.sandbox,
+        # `can("audit.read")`: whether to show a link or a form this operator may use.
+        "can": lambda name: principal is not None and allows(principal.role, Permission(name)),
     }
     # Pages hold personal data and come as a page or a fragment from one URL: never cache them.
     sent = {"Cache-Control": "no-store", "Vary": "HX-Request", **(headers or {})}

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -59,10 +59,15 @@ class FieldCipher:
 
     current: str
     keys: dict[str, bytes]
+    # One AESGCM per key, made once: building it costs as much as sealing a short value.
+    _aead: dict[str, AESGCM] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_aead", {kid: AESGCM(key) for kid, key in self.keys.items()})
 
     def encrypt(self, plaintext: str, context: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.keys[self.current]).encrypt(
+        sealed = self._aead[self.current].encrypt(
             nonce, plaintext.encode("utf-8"), context.encode("utf-8")
         )
         return f"{self.current}${_b64encode(nonce + sealed)}"
@@ -73,7 +78,7 @@ class FieldCipher:
             raise DecryptionError(f"no data key {kid!r} is configured")
         raw = _b64decode(body)
         try:
-            plain = AESGCM(self.keys[kid]).decrypt(
+            plain = self._aead[kid].decrypt(
                 raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode("utf-8")
             )
         except InvalidTag as exc:

@@ -17,6 +17,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from siyu.core.config import Settings, get_settings
+from siyu.core.privacy import Erasure
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,6 +62,8 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
     }
+    # Each model declares how a member's erasure treats it (see `siyu.core.privacy`).
+    __erasure__: ClassVar[Erasure | None] = None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK, JSONType
+from siyu.core.privacy import Erasure, keep_numbers
 
 
 class MemberStatus(enum.StrEnum):
@@ -37,6 +38,7 @@ def _enum(cls: type[enum.StrEnum]) -> Enum:
 
 class Member(Base):
     __tablename__ = "members"
+    __erasure__ = Erasure.anonymize(member=("id",), scrub={"attributes": {}})
     __table_args__ = (
         UniqueConstraint("workspace_id", "number"),
         Index("ix_members_workspace_created", "workspace_id", "created_at"),
@@ -49,12 +51,15 @@ class Member(Base):
     merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime]
+    # Set when the member's personal data was erased; the row stays so that counts hold.
+    erased_at: Mapped[datetime | None]
 
 
 class Identity(Base):
     """One way to recognise a member. `scope` is the appid for app-scoped kinds, else ''."""
 
     __tablename__ = "identities"
+    __erasure__ = Erasure.delete(member=("member_id",))
     __table_args__ = (UniqueConstraint("workspace_id", "kind", "scope", "value"),)
 
     id: Mapped[IdPK]
@@ -70,6 +75,9 @@ class Identity(Base):
 
 class TimelineEvent(Base):
     __tablename__ = "events"
+    __erasure__ = Erasure.anonymize(
+        member=("member_id", "origin_member_id"), scrub={"props": keep_numbers}
+    )
     __table_args__ = (
         Index("ix_events_member_ts", "member_id", "ts"),
         Index("ix_events_workspace_ts", "workspace_id", "ts"),
@@ -94,6 +102,10 @@ class TimelineEvent(Base):
 
 class MemberMerge(Base):
     __tablename__ = "member_merges"
+    __erasure__ = Erasure.anonymize(
+        member=("survivor_id", "merged_id"),
+        scrub={"evidence": {}, "survivor_attributes": {}, "merged_attributes": {}},
+    )
 
     id: Mapped[IdPK]
     workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
@@ -114,6 +126,7 @@ class MergeConflict(Base):
     """Evidence that two members may be one person, which a person must judge."""
 
     __tablename__ = "merge_conflicts"
+    __erasure__ = Erasure.anonymize(member=("member_a_id", "member_b_id"), scrub={"evidence": {}})
     __table_args__ = (UniqueConstraint("workspace_id", "member_a_id", "member_b_id", "reason"),)
 
     id: Mapped[IdPK]
@@ -141,6 +154,9 @@ class ImportRun(Base):
     """An uploaded event file being imported by a job; the console polls its progress."""
 
     __tablename__ = "imports"
+    __erasure__ = Erasure.none(
+        "file-level counts and error codes; the lines themselves are not kept"
+    )
 
     id: Mapped[IdPK]
     workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)

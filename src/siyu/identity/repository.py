@@ -346,3 +346,22 @@ def find_identity_owners_by_value(
         )
     )
     return {row.value: row.member_id for row in found}
+
+
+def members_merged_into(session: Session, member_ids: Sequence[int]) -> list[int]:
+    if not member_ids:
+        return []
+    return list(session.scalars(select(Member.id).where(Member.merged_into_id.in_(member_ids))))
+
+
+def identity_values(session: Session, member_ids: Sequence[int]) -> list[tuple[IdentityKind, str]]:
+    rows = session.execute(
+        select(Identity.kind, Identity.value)
+        .where(Identity.member_id.in_(list(member_ids)))
+        .order_by(Identity.id)
+    )
+    return [(IdentityKind(kind), value) for kind, value in rows]
+
+
+def mark_erased(session: Session, member_ids: Sequence[int], at: datetime) -> None:
+    session.execute(update(Member).where(Member.id.in_(list(member_ids))).values(erased_at=at))

@@ -1,4 +1,8 @@
-"""API for members: lookup, search, timeline, merges and the review list; event ingestion."""
+"""API for members: lookup, search, timeline, merges and the review list; event ingestion.
+
+Each route declares its permission; a sales rep sees only the members assigned to them (any
+other member is a 404, as if it did not exist), and identifiers are shown as the role allows.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,22 @@ from siyu.identity.schemas import (
     IngestReport,
     MemberRead,
     MergeRead,
+    Overview,
     TimelinePage,
+    normalize_phone,
 )
-from siyu.security.auth import Authenticated
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
 
 router = APIRouter(prefix="/api", tags=["members"])
+
+Ingest = Annotated[Principal, require(Permission.events_ingest)]
+Reader = Annotated[Principal, require(Permission.members_read)]
+TimelineReader = Annotated[Principal, require(Permission.members_timeline)]
+Merger = Annotated[Principal, require(Permission.members_merge)]
+Analyst = Annotated[Principal, require(Permission.analytics_read)]
 
 
 class MergeRequest(BaseModel):
@@ -28,9 +43,19 @@ class MergeRequest(BaseModel):
     conflict_id: int | None = Field(default=None, gt=0)
 
 
+def is_phone(text: str | None) -> bool:
+    if not text:
+        return False
+    try:
+        normalize_phone(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
 @router.post("/events", tags=["events"])
 def ingest_events(
-    principal: Authenticated,
+    principal: Ingest,
     db: DatabaseDep,
     events: Annotated[list[dict[str, Any]], Body(examples=[BATCH_EXAMPLE])],
 ) -> IngestReport:
@@ -39,21 +64,30 @@ def ingest_events(
         return service.ingest_events(session, principal.workspace_id, events)
 
 
+@router.get("/overview", tags=["analytics"])
+def overview(
+    principal: Analyst, db: DatabaseDep, days: Annotated[int, Query(ge=1, le=90)] = 30
+) -> Overview:
+    """Aggregate figures only: members, today's counts, a daily series."""
+    with db.session_scope() as session:
+        return service.overview(session, principal.workspace_id, "Asia/Shanghai", days)
+
+
 @router.get("/members")
 def search_members(
-    principal: Authenticated,
+    principal: Reader,
     db: DatabaseDep,
-    phone: str | None = None,
-    openid: str | None = None,
-    unionid: str | None = None,
-    external_id: str | None = None,
+    phone: Annotated[str | None, Query(max_length=64)] = None,
+    openid: Annotated[str | None, Query(max_length=128)] = None,
+    unionid: Annotated[str | None, Query(max_length=128)] = None,
+    external_id: Annotated[str | None, Query(max_length=128)] = None,
     number: Annotated[int | None, Query(gt=0)] = None,
     q: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[MemberRead]:
     with db.session_scope() as session:
-        return service.search_members(
+        found = service.search_members(
             session,
             principal.workspace_id,
             phone=phone,
@@ -64,47 +98,67 @@ def search_members(
             query=q,
             limit=limit,
             offset=offset,
+            within=security.visible_members(session, principal),
         )
+        if phone or is_phone(q):
+            security.record_audit(
+                session,
+                principal,
+                "member.phone_searched",
+                target_type="member",
+                detail={"results": len(found)},
+            )
+        return security.present_members(found, principal)
+
+
+def _viewed(session: Any, principal: Principal, member: MemberRead) -> MemberRead:
+    security.ensure_member_visible(session, principal, member.id)
+    security.record_audit(
+        session, principal, "member.viewed", target_type="member", target_id=member.id
+    )
+    return security.present_member(member, principal)
 
 
 @router.get("/members/by-number/{number}")
-def member_by_number(number: int, principal: Authenticated, db: DatabaseDep) -> MemberRead:
+def member_by_number(number: int, principal: Reader, db: DatabaseDep) -> MemberRead:
     with db.session_scope() as session:
-        return service.get_member_by_number(session, principal.workspace_id, number)
+        member = service.get_member_by_number(session, principal.workspace_id, number)
+        return _viewed(session, principal, member)
 
 
 @router.get("/members/{member_id}")
-def get_member(member_id: int, principal: Authenticated, db: DatabaseDep) -> MemberRead:
+def get_member(member_id: int, principal: Reader, db: DatabaseDep) -> MemberRead:
     with db.session_scope() as session:
-        return service.get_member(session, principal.workspace_id, member_id)
+        security.ensure_member_visible(session, principal, member_id)
+        member = service.get_member(session, principal.workspace_id, member_id)
+        return _viewed(session, principal, member)
 
 
 @router.get("/members/{member_id}/timeline")
 def timeline(
     member_id: int,
-    principal: Authenticated,
+    principal: TimelineReader,
     db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> TimelinePage:
     with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
         return service.get_timeline(
             session, principal.workspace_id, member_id, limit=limit, cursor=cursor
         )
 
 
 @router.get("/members/{member_id}/merges")
-def member_merges(member_id: int, principal: Authenticated, db: DatabaseDep) -> list[MergeRead]:
+def member_merges(member_id: int, principal: Merger, db: DatabaseDep) -> list[MergeRead]:
     with db.session_scope() as session:
         return service.list_merges(session, principal.workspace_id, member_id)
 
 
 @router.post("/members/{member_id}/merge", status_code=201)
-def merge(
-    member_id: int, body: MergeRequest, principal: Authenticated, db: DatabaseDep
-) -> MergeRead:
+def merge(member_id: int, body: MergeRequest, principal: Merger, db: DatabaseDep) -> MergeRead:
     with db.session_scope() as session:
-        return service.merge_members(
+        merged = service.merge_members(
             session,
             principal.workspace_id,
             member_id,
@@ -112,25 +166,53 @@ def merge(
             actor=principal.actor,
             conflict_id=body.conflict_id,
         )
+        audit_merge(session, principal, merged)
+        return merged
+
+
+def audit_merge(session: Any, principal: Principal, merged: MergeRead) -> None:
+    security.record_audit(
+        session,
+        principal,
+        "member.merged",
+        target_type="member",
+        target_id=merged.survivor_id,
+        detail={"merged_id": merged.merged_id, "merge_id": merged.id},
+    )
 
 
 @router.post("/merges/{merge_id}/undo")
-def undo(merge_id: int, principal: Authenticated, db: DatabaseDep) -> MergeRead:
+def undo(merge_id: int, principal: Merger, db: DatabaseDep) -> MergeRead:
     with db.session_scope() as session:
-        return service.undo_merge(session, principal.workspace_id, merge_id, actor=principal.actor)
+        undone = service.undo_merge(
+            session, principal.workspace_id, merge_id, actor=principal.actor
+        )
+        security.record_audit(
+            session,
+            principal,
+            "member.merge_undone",
+            target_type="merge",
+            target_id=merge_id,
+            detail={"survivor_id": undone.survivor_id, "merged_id": undone.merged_id},
+        )
+        return undone
 
 
 @router.get("/merge-conflicts")
 def conflicts(
-    principal: Authenticated, db: DatabaseDep, status: ConflictStatus | None = ConflictStatus.open
+    principal: Merger, db: DatabaseDep, status: ConflictStatus | None = ConflictStatus.open
 ) -> list[ConflictRead]:
     with db.session_scope() as session:
         return service.list_conflicts(session, principal.workspace_id, status)
 
 
 @router.post("/merge-conflicts/{conflict_id}/dismiss")
-def dismiss(conflict_id: int, principal: Authenticated, db: DatabaseDep) -> ConflictRead:
+def dismiss(conflict_id: int, principal: Merger, db: DatabaseDep) -> ConflictRead:
     with db.session_scope() as session:
-        return service.dismiss_conflict(
+        dismissed = service.dismiss_conflict(
             session, principal.workspace_id, conflict_id, actor=principal.actor
         )
+        security.record_audit(
+            session, principal, "conflict.dismissed", target_type="conflict", target_id=conflict_id
+        )
+        return dismissed

@@ -175,6 +175,7 @@ class MemberRead(BaseModel):
     attributes: dict[str, Any]
     created_at: datetime
     identities: list[IdentityRead] = Field(default_factory=list)
+    erased_at: datetime | None = None
 
 
 class TimelineEventRead(BaseModel):

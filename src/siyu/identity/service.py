@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -481,6 +481,48 @@ def _active_member(session: Session, workspace_id: int, member_id: int) -> Membe
     return member
 
 
+def member_family(session: Session, workspace_id: int, member_id: int) -> list[int]:
+    """The person behind a member id: the member it was merged into (followed to the end),
+    first, then every member merged into that one, at any depth."""
+    member = _active_member(session, workspace_id, member_id)
+    seen = {member.id}
+    while member.merged_into_id is not None:
+        parent = repository.get_member(session, member.merged_into_id)
+        if parent is None or parent.id in seen:
+            break
+        seen.add(parent.id)
+        member = parent
+    family, frontier = [member.id], [member.id]
+    while frontier:
+        frontier = [m for m in repository.members_merged_into(session, frontier) if m not in family]
+        family += frontier
+    return family
+
+
+def workspace_of_member(session: Session, member_id: int) -> int | None:
+    member = repository.get_member(session, member_id)
+    return member.workspace_id if member is not None else None
+
+
+def wechat_ids_of(session: Session, member_ids: list[int]) -> list[str]:
+    """The openids, UnionIDs and external ids of these members (not their phones)."""
+    return [
+        value
+        for kind, value in repository.identity_values(session, member_ids)
+        if kind != IdentityKind.phone
+    ]
+
+
+def identity_values_of(session: Session, member_ids: list[int]) -> list[str]:
+    """Every identity value of these members: ids as they are, phones as their keyed hash."""
+    return [value for _kind, value in repository.identity_values(session, member_ids)]
+
+
+def mark_erased(session: Session, member_ids: list[int]) -> None:
+    repository.mark_erased(session, member_ids, clock.now())
+    session.flush()
+
+
 def merge_members(
     session: Session,
     workspace_id: int,
@@ -615,6 +657,7 @@ def _member_reads(session: Session, members: list[Member], reveal: bool) -> list
             attributes=m.attributes,
             created_at=m.created_at,
             identities=identities[m.id],
+            erased_at=m.erased_at,
         )
         for m in members
     ]
@@ -648,8 +691,11 @@ def search_members(
     query: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    within: Collection[int] | None = None,
 ) -> list[MemberRead]:
-    """Members by any identity; `query` guesses the kind (number, phone, or WeChat id)."""
+    """Members by any identity; `query` guesses the kind (number, phone, or WeChat id).
+
+    `within` limits the answer to these member ids (a sales rep's own members)."""
     if query:
         phone, openid, unionid, number = _guess(query)
     ids: list[int] | None = None
@@ -672,6 +718,8 @@ def search_members(
         if number is not None:
             hit = repository.get_member_by_number(session, workspace_id, number)
             ids += [hit.merged_into_id or hit.id] if hit else []
+    if within is not None:
+        ids = [i for i in ids if i in within] if ids is not None else list(within)
     members = list(
         repository.list_members(
             session, workspace_id, limit=min(limit, 200), offset=offset, member_ids=ids

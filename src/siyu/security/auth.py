@@ -1,15 +1,28 @@
-"""FastAPI dependencies naming the acting operator: bearer token, or console session + CSRF."""
+"""FastAPI dependencies naming the acting operator (bearer token, or console session + CSRF)
+and checking what their role permits.
+
+Every route declares what it needs with `require(...)`:
+
+    @router.get("/members/{member_id}")
+    def get_member(principal: Annotated[Principal, require(Permission.members_read)], ...)
+
+`require()` with no permission admits any signed-in operator (their own profile, sign-out).
+A route test walks every route of the application and fails on one that declares nothing.
+"""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
+from siyu.core.db import Database
 from siyu.core.errors import Forbidden, Unauthorized
 from siyu.core.http import DatabaseDep
 from siyu.security import service
+from siyu.security.permissions import Permission, allows
 from siyu.security.schemas import Principal
 
 SESSION_COOKIE = "siyu_session"
@@ -45,17 +58,78 @@ async def _form_csrf(request: Request) -> str | None:
     return None
 
 
+async def _check_csrf(request: Request, principal: Principal) -> None:
+    if principal.via == "session" and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER) or await _form_csrf(request)
+        if not sent or not hmac.compare_digest(sent, principal.csrf_token or ""):
+            raise Forbidden("auth.csrf_failed", "the form is stale or forged; reload the page")
+
+
 async def current_principal(
     request: Request, principal: Annotated[Principal | None, Depends(principal_or_none)]
 ) -> Principal:
     """The acting operator; cookie-authenticated writes must carry the session's CSRF token."""
     if principal is None:
         raise Unauthorized("auth.required", "sign in or send an API token")
-    if principal.via == "session" and request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER) or await _form_csrf(request)
-        if not sent or not hmac.compare_digest(sent, principal.csrf_token or ""):
-            raise Forbidden("auth.csrf_failed", "the form is stale or forged; reload the page")
+    await _check_csrf(request, principal)
     return principal
 
 
 Authenticated = Annotated[Principal, Depends(current_principal)]
+"""Signed in, with no permission declared: routes use `require(...)` instead (the route test
+refuses a route that checks no permission)."""
+
+
+def _audit_denial(db: Database, principal: Principal, permission: Permission, route: str) -> None:
+    with db.session_scope() as session:
+        service.record_audit(
+            session,
+            principal,
+            "security.denied",
+            target_type="route",
+            target_id=route,
+            detail={"permission": permission.value},
+        )
+
+
+class PermissionCheck:
+    """The dependency `require()` makes; the route test finds these in each route."""
+
+    def __init__(self, permissions: tuple[Permission, ...], *, csrf: bool = True) -> None:
+        self.permissions = permissions
+        self.csrf = csrf
+
+    async def __call__(
+        self, request: Request, principal: Annotated[Principal | None, Depends(principal_or_none)]
+    ) -> Principal:
+        if principal is None:
+            raise Unauthorized("auth.required", "sign in or send an API token")
+        if self.csrf:
+            await _check_csrf(request, principal)
+        for permission in self.permissions:
+            if not allows(principal.role, permission):
+                route = getattr(request.scope.get("route"), "path", request.url.path)
+                db: Database = request.app.state.database
+                await run_in_threadpool(_audit_denial, db, principal, permission, route)
+                raise Forbidden(
+                    "security.forbidden",
+                    f"your role ({principal.role}) may not do this",
+                    data={"permission": permission.value},
+                )
+        return principal
+
+    def __repr__(self) -> str:
+        return f"require({', '.join(p.value for p in self.permissions)})"
+
+
+def require(*permissions: Permission, csrf: bool = True) -> Any:
+    """`Annotated[Principal, require(Permission.x)]`: the operator, if their role allows `x`.
+
+    `csrf=False` is for a route that checks the CSRF token itself (a streamed upload must not
+    have its body parsed by a dependency).
+    """
+    return Depends(PermissionCheck(tuple(permissions), csrf=csrf))
+
+
+SignedIn = Annotated[Principal, require()]
+"""Any signed-in operator, whatever their role (their own profile, tokens, sign-out)."""

@@ -1,33 +1,47 @@
-"""Operator, console session and API token tables."""
+"""Operators, sessions and tokens; audit log, consents, assignments, erasure proofs, rotations."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.core.db import Base, BigId, IdPK
+from siyu.core.db import Base, BigId, IdPK, JSONType
+from siyu.core.privacy import Erasure
 
 
 class Role(enum.StrEnum):
     owner = "owner"
     admin = "admin"
     operator = "operator"
+    customer_service = "customer_service"
+    analyst = "analyst"
+    sales = "sales"
+
+
+class ConsentPurpose(enum.StrEnum):
+    phone = "phone"
+    subscription = "subscription"
+    marketing = "marketing"
+
+
+def _enum(cls: type[enum.StrEnum]) -> Enum:
+    return Enum(cls, native_enum=False, length=32, validate_strings=True)
 
 
 class Operator(Base):
     __tablename__ = "operators"
+    __erasure__ = Erasure.none("staff accounts, not members")
 
     id: Mapped[IdPK]
     workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=32, validate_strings=True)
-    )
+    role: Mapped[Role] = mapped_column(_enum(Role))
     disabled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
@@ -36,6 +50,7 @@ class OperatorSession(Base):
     """A console login. The cookie holds a random token; only its SHA-256 is stored."""
 
     __tablename__ = "operator_sessions"
+    __erasure__ = Erasure.none("staff sessions")
 
     id: Mapped[IdPK]
     operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"), index=True)
@@ -48,6 +63,7 @@ class OperatorSession(Base):
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __erasure__ = Erasure.none("staff API tokens")
 
     id: Mapped[IdPK]
     operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"), index=True)
@@ -57,3 +73,119 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """A failed sign-in, keyed by a hash of the email or of the client address.
+
+    Rows, not process memory: every worker and every restart sees the same lockout.
+    """
+
+    __tablename__ = "login_failures"
+    __erasure__ = Erasure.none("hashes of staff sign-in attempts")
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[IdPK]
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who read or changed what. Append-only: nothing updates or deletes these rows."""
+
+    __tablename__ = "audit_log"
+    __erasure__ = Erasure.keep(
+        member=(), reason="ids and action names only; who looked must outlive what they saw"
+    )
+    __table_args__ = (
+        Index("ix_audit_log_workspace_created", "workspace_id", "created_at"),
+        Index("ix_audit_log_action_created", "action", "created_at"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    # Ids, counts and codes only: never a phone, a name or a WeChat id.
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime]
+
+
+class MemberAssignment(Base):
+    """The sales rep who looks after a member; a sales rep sees only their own members."""
+
+    __tablename__ = "member_assignments"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (
+        UniqueConstraint("member_id"),
+        Index("ix_member_assignments_operator", "operator_id", "member_id"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"))
+    assigned_by: Mapped[str] = mapped_column(String(100))
+    assigned_at: Mapped[datetime]
+
+
+class Consent(Base):
+    """What a member authorized, when and through which entry; a withdrawal closes the row."""
+
+    __tablename__ = "consents"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (Index("ix_consents_member_purpose", "member_id", "purpose"),)
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    purpose: Mapped[ConsentPurpose] = mapped_column(_enum(ConsentPurpose))
+    entry: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(100))
+    granted_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_via: Mapped[str | None] = mapped_column(String(100))
+
+
+class ErasureRecord(Base):
+    """Proof of an erasure: which rows of which tables, never the data that was in them."""
+
+    __tablename__ = "erasure_records"
+    __erasure__ = Erasure.keep(member=("member_id",), reason="the proof holds ids and counts only")
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    member_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    requested_via: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    # {table: {"action": "delete" | "anonymize", "rows": n}}
+    tables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Keyed hashes of the identifiers erased: the operator can later confirm "this openid was
+    # erased" by hashing it again, and nobody can read an identifier out of them.
+    identifier_hashes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class KeyRotation(Base):
+    """A re-encryption run: per column, the last primary key rewritten, so that it resumes."""
+
+    __tablename__ = "key_rotations"
+    __erasure__ = Erasure.none("progress counters of key rotations")
+
+    id: Mapped[IdPK]
+    key_id: Mapped[str] = mapped_column(String(32))
+    # {"table.column": last primary key done (JSON scalar) | null}; a column in `done` is over.
+    cursors: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    done: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    rows_seen: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_rewritten: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from siyu.security.models import Role
+from siyu.security.models import ConsentPurpose, Role
 
 
 class Principal(BaseModel):
@@ -56,3 +57,59 @@ class Bootstrap(BaseModel):
     owner_email: str
     password: str | None  # shown once when generated; None when it came from settings
     created: bool
+
+
+class AuditRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    actor: str
+    actor_role: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    request_id: str | None
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+class ConsentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    member_id: int
+    purpose: ConsentPurpose
+    entry: str
+    actor: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_via: str | None
+
+
+class ErasureProof(BaseModel):
+    """What was erased, as ids, table names and counts; `digest` seals the record."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    member_id: int
+    member_ids: list[int]
+    requested_via: str
+    actor: str
+    tables: dict[str, Any]
+    identifier_hashes: list[str]
+    digest: str
+    created_at: datetime
+
+
+class RotationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    key_id: str
+    cursors: dict[str, Any]
+    done: list[str]
+    rows_seen: int
+    rows_rewritten: int
+    started_at: datetime
+    finished_at: datetime | None

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK
+from siyu.core.privacy import Erasure
 
 
 class PushStatus(enum.StrEnum):
@@ -22,6 +23,7 @@ class PushReceipt(Base):
     """One accepted push. The unique key makes WeChat's retries land on the same row."""
 
     __tablename__ = "wechat_pushes"
+    __erasure__ = Erasure.delete(member=("member_id",), wechat_ids=("openid",))
     __table_args__ = (
         UniqueConstraint("app_id", "dedupe_key"),
         Index("ix_wechat_pushes_app_received", "app_id", "received_at"),
@@ -60,6 +62,7 @@ class AccessToken(Base):
     """The current stable_token of an app, shared by every process."""
 
     __tablename__ = "wechat_access_tokens"
+    __erasure__ = Erasure.none("the apps' WeChat access tokens")
 
     appid: Mapped[str] = mapped_column(String(64), primary_key=True)
     token: Mapped[str] = mapped_column(EncryptedText("wechat_access_tokens.token"))
@@ -71,6 +74,9 @@ class MpSession(Base):
     """A Mini Program login: the token the MP sends back, and the session_key WeChat gave us."""
 
     __tablename__ = "mp_sessions"
+    __erasure__ = Erasure.delete(
+        member=("member_id",), wechat_ids=("openid",), private=("session_key", "token_hash")
+    )
 
     id: Mapped[IdPK]
     app_id: Mapped[int] = mapped_column(BigId, ForeignKey("apps.id"), index=True)

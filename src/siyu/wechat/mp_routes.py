@@ -1,13 +1,15 @@
-"""Mini Program API: log in with a wx.login code, bind the phone with a getPhoneNumber code."""
+"""Mini Program API: log in with a wx.login code, bind the phone with a getPhoneNumber code;
+the member's own consents, data export and erasure (authenticated by the MP session)."""
 
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 
 from siyu.core.http import DatabaseDep, SettingsDep
+from siyu.security.schemas import ConsentRead
 from siyu.wechat import mp
 from siyu.wechat.gateway import Gateway
 from siyu.wechat.tokens import gateway_for
@@ -56,3 +58,41 @@ def bind_phone(
     phone = mp.exchange_phone_code(wechat, principal, body.code)
     with db.session_scope() as session:
         return mp.bind_phone(session, principal, phone)
+
+
+Authorization = Annotated[str | None, Header()]
+
+
+@router.get("/{appid}/me/consents")
+def my_consents(
+    appid: str, db: DatabaseDep, authorization: Authorization = None
+) -> list[ConsentRead]:
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        return mp.my_consents(session, principal)
+
+
+@router.post("/{appid}/me/consents")
+def set_consent(
+    appid: str, body: mp.ConsentIn, db: DatabaseDep, authorization: Authorization = None
+) -> list[ConsentRead]:
+    """Grant or withdraw phone use, subscription messages or marketing."""
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        return mp.set_consent(session, principal, body)
+
+
+@router.get("/{appid}/me/export")
+def export_me(appid: str, db: DatabaseDep, authorization: Authorization = None) -> dict[str, Any]:
+    """Everything siyu holds about the caller, as JSON."""
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        return mp.export_me(session, principal)
+
+
+@router.post("/{appid}/me/erase")
+def erase_me(appid: str, db: DatabaseDep, authorization: Authorization = None) -> mp.MpErased:
+    """Erase the caller's personal data; the session token stops working."""
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        return mp.erase_me(session, principal)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK
+from siyu.core.privacy import Erasure
 
 
 class EntityKind(enum.StrEnum):
@@ -27,6 +28,7 @@ class AppKind(enum.StrEnum):
 
 class Workspace(Base):
     __tablename__ = "workspaces"
+    __erasure__ = Erasure.none("a brand's workspace")
 
     id: Mapped[IdPK]
     name: Mapped[str] = mapped_column(String(100))
@@ -37,6 +39,7 @@ class Workspace(Base):
 
 class Entity(Base):
     __tablename__ = "entities"
+    __erasure__ = Erasure.none("legal entities owning apps")
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     id: Mapped[IdPK]
@@ -50,6 +53,7 @@ class Entity(Base):
 
 class App(Base):
     __tablename__ = "apps"
+    __erasure__ = Erasure.none("the brand's app credentials")
 
     id: Mapped[IdPK]
     workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)

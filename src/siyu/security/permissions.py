@@ -1,0 +1,79 @@
+"""Roles and their permissions, as data: the one table every entrypoint consults."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from siyu.security.models import Role
+
+
+class Permission(enum.StrEnum):
+    # members
+    members_read = "members.read"  # list, search and open profiles (masked)
+    members_all = "members.all"  # every member of the workspace, not only those assigned
+    members_identifiers = "members.identifiers"  # UnionID, openid and external ids
+    members_phone = "members.phone"  # the full phone number (138****0000 otherwise)
+    members_timeline = "members.timeline"  # orders, enrollments, service records
+    members_merge = "members.merge"  # merge, undo, review list
+    members_assign = "members.assign"  # assign members to sales reps
+    members_erase = "members.erase"
+    members_export = "members.export"  # a member's own data, on their request
+    consents_read = "consents.read"
+    events_ingest = "events.ingest"
+    imports_manage = "imports.manage"
+    # aggregates
+    analytics_read = "analytics.read"  # overview figures and charts
+    # configuration and people
+    apps_read = "apps.read"
+    apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
+    operators_manage = "operators.manage"
+    audit_read = "audit.read"  # search and export the audit log
+    tokens_create = "tokens.create"  # one's own API tokens
+    keys_rotate = "keys.rotate"
+
+
+P = Permission
+
+# Not route gates: they widen what a route shows (every member rather than one's own, WeChat
+# ids, the full phone), or guard a command line tool (key rotation).
+SCOPES = frozenset({P.members_all, P.members_identifiers, P.members_phone, P.keys_rotate})
+
+_OPERATOR = frozenset(
+    {
+        P.members_read,
+        P.members_all,
+        P.members_identifiers,
+        P.members_timeline,
+        P.members_merge,
+        P.consents_read,
+        P.events_ingest,
+        P.imports_manage,
+        P.analytics_read,
+        P.apps_read,
+        P.tokens_create,
+    }
+)
+
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.owner: frozenset(Permission),
+    Role.admin: frozenset(Permission) - {P.keys_rotate},
+    Role.operator: _OPERATOR,
+    # Serves members: their orders, enrollments, service records; never their WeChat ids or
+    # full phone number.
+    Role.customer_service: frozenset(
+        {P.members_read, P.members_all, P.members_timeline, P.consents_read, P.tokens_create}
+    ),
+    # Figures only: aggregates and de-identified exports, no single member.
+    Role.analyst: frozenset({P.analytics_read, P.tokens_create}),
+    # Only the members assigned to them (no `members.all`).
+    Role.sales: frozenset({P.members_read, P.members_timeline, P.consents_read, P.tokens_create}),
+}
+
+
+def permissions_of(role: Role | str) -> frozenset[Permission]:
+    return ROLE_PERMISSIONS.get(Role(role), frozenset())
+
+
+def allows(role: Role | str, permission: Permission) -> bool:
+    return permission in permissions_of(role)

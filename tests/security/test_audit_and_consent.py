@@ -1,0 +1,186 @@
+"""The audit log (append-only, searchable, exported as CSV, free of personal data) and consents
+(granted through an entry, withdrawn, asked for by other domains)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from siyu.core.db import Database
+from siyu.identity import service as identity
+from siyu.security import service
+from siyu.security.models import ConsentPurpose, Role
+from siyu.security.schemas import Principal
+from siyu.workspaces.schemas import AppRead
+from tests.conftest import MP_APPID
+from tests.security.conftest import Staff, audit_actions
+from tests.security.people import MP_TOKEN, Person, make_person
+
+
+@pytest.fixture
+def person(
+    db: Database, workspace_id: int, mp_app: AppRead, oa_app: AppRead, owner: Principal
+) -> Person:
+    return make_person(db, workspace_id, mp_app, oa_app, owner)
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+def test_audit_detail_refuses_what_looks_like_a_phone(db: Database, owner: Principal) -> None:
+    with pytest.raises(ValueError, match="personal"), db.session_scope() as session:
+        service.record_audit(session, owner, "member.viewed", detail={"q": "138 0013 8000"})
+    assert audit_actions(db) == []
+
+
+def test_the_audit_log_has_no_route_that_writes(app_client: TestClient) -> None:
+    spec = app_client.get("/openapi.json").json()["paths"]
+    audit_paths = {p: set(v) for p, v in spec.items() if "audit" in p}
+    assert audit_paths == {"/api/audit": {"get"}}
+
+
+def test_postgresql_refuses_to_rewrite_the_audit_log(db: Database, owner: Principal) -> None:
+    if db.dialect == "sqlite":
+        pytest.skip("the trigger is PostgreSQL's; SQLite files are the operator's own")
+    with db.session_scope() as session:
+        service.record_audit(session, owner, "member.viewed", target_type="member", target_id=1)
+    for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text(statement))
+    assert audit_actions(db) == ["member.viewed"]
+
+
+def test_console_audit_page_searches_and_exports_csv(
+    db: Database, person: Person, app_client: TestClient, staff: dict[Role, Staff]
+) -> None:
+    admin = staff[Role.admin]
+    app_client.get(f"/api/members/{person.member_id}", headers=admin.headers)
+    # when the audit log is searched by action
+    page = app_client.get("/audit", params={"action": "member.viewed"}, headers=admin.headers)
+    # then the views are listed, in Chinese by default
+    assert page.status_code == 200
+    assert "查看会员资料" in page.text
+    assert f"member {person.member_id}" in page.text
+    # and the CSV export holds them, and is itself audited
+    exported = app_client.get(
+        "/audit.csv", params={"action": "member.viewed"}, headers=admin.headers
+    )
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
+    assert {r["action"] for r in rows} == {"member.viewed"}
+    assert len(rows) == 2  # the fixture's view and the admin's
+    assert "audit.exported" in audit_actions(db)
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised(
+    db: Database, api: TestClient, owner: Principal
+) -> None:
+    with db.session_scope() as session:
+        service.record_audit(
+            session, "=HYPERLINK(1)", "member.viewed", workspace_id=owner.workspace_id
+        )
+    exported = api.get("/audit.csv")
+    assert "'=HYPERLINK(1)" in exported.text
+
+
+def test_denials_are_audited(
+    db: Database, app_client: TestClient, staff: dict[Role, Staff]
+) -> None:
+    response = app_client.get("/api/audit", headers=staff[Role.analyst].headers)
+    assert response.status_code == 403
+    entries = app_client.get(
+        "/api/audit", params={"action": "security.denied"}, headers=staff[Role.owner].headers
+    ).json()
+    assert entries[0]["actor_role"] == "analyst"
+    assert entries[0]["target_id"] == "/api/audit"
+
+
+# --- consent -------------------------------------------------------------------------------
+
+
+def test_consent_is_granted_withdrawn_and_asked_for(
+    db: Database, person: Person, workspace_id: int
+) -> None:
+    with db.session_scope() as session:
+        assert service.has_consent(session, person.member_id, ConsentPurpose.marketing)
+        assert not service.has_consent(session, person.member_id, "subscription")
+        # a grant recorded on the member merged away counts for the person
+        service.grant_consent(
+            session,
+            workspace_id,
+            person.merged_id,
+            ConsentPurpose.subscription,
+            entry="oa:menu",
+            actor="test",
+        )
+    with db.session_scope() as session:
+        assert service.has_consent(session, person.member_id, ConsentPurpose.subscription)
+        withdrawn = service.withdraw_consent(
+            session, workspace_id, person.member_id, ConsentPurpose.subscription, via="console"
+        )
+    assert withdrawn == 1
+    with db.session_scope() as session:
+        assert not service.has_consent(session, person.member_id, ConsentPurpose.subscription)
+        assert not service.has_consent(session, 999_999, ConsentPurpose.marketing)
+        history = service.list_consents(session, workspace_id, person.member_id)
+    assert [(c.purpose, c.withdrawn_via) for c in history] == [
+        ("marketing", None),
+        ("subscription", "console"),
+    ]
+
+
+def test_a_member_manages_consent_from_the_mini_program(
+    db: Database, person: Person, app_client: TestClient
+) -> None:
+    headers = {"Authorization": f"Bearer {MP_TOKEN}"}
+    withdrawn = app_client.post(
+        f"/api/mp/{MP_APPID}/me/consents",
+        json={"purpose": "marketing", "granted": False},
+        headers=headers,
+    )
+    assert withdrawn.status_code == 200
+    assert withdrawn.json()[0]["withdrawn_via"] == f"mp:{MP_APPID}"
+    granted = app_client.post(
+        f"/api/mp/{MP_APPID}/me/consents",
+        json={"purpose": "subscription", "granted": True},
+        headers=headers,
+    )
+    assert granted.json()[-1]["entry"] == f"mp:{MP_APPID}"
+    with db.session_scope() as session:
+        assert not service.has_consent(session, person.member_id, ConsentPurpose.marketing)
+        assert service.has_consent(session, person.member_id, ConsentPurpose.subscription)
+
+
+def test_bad_consent_requests_change_nothing(
+    db: Database, person: Person, app_client: TestClient
+) -> None:
+    for body, headers in (
+        ({"purpose": "spam", "granted": True}, {"Authorization": f"Bearer {MP_TOKEN}"}),
+        ({"purpose": "marketing", "granted": False}, {"Authorization": "Bearer forged"}),
+        ({"purpose": "marketing", "granted": False}, {}),
+    ):
+        response = app_client.post(f"/api/mp/{MP_APPID}/me/consents", json=body, headers=headers)
+        assert response.status_code in (401, 422)
+    with db.session_scope() as session:
+        assert service.has_consent(session, person.member_id, ConsentPurpose.marketing)
+
+
+def test_consent_of_another_workspace_member_is_not_found(
+    db: Database, person: Person, owner: Principal
+) -> None:
+    from siyu.workspaces import service as workspaces
+
+    with db.session_scope() as session:
+        other = workspaces.create_workspace(session, "别家").id
+    with pytest.raises(Exception, match="not found"), db.session_scope() as session:
+        service.grant_consent(
+            session, other, person.member_id, ConsentPurpose.marketing, entry="x", actor="y"
+        )
+    with db.session_scope() as session:
+        assert len(identity.member_family(session, owner.workspace_id, person.member_id)) == 2

@@ -759,7 +759,6 @@ class PayWorld:
                 notification.url,
                 content=notification.body.encode(),
                 headers=headers,
-                timeout=NOTIFY_TIMEOUT,
             )
             status = response.status_code
         except httpx.HTTPError as exc:

@@ -986,7 +986,7 @@ def reconcile(session: Session, merchant_id: int, day: date, bill: str) -> Recon
                 PayOrder.paid_at >= start,
                 PayOrder.paid_at < end,
             )
-        )
+        ).all()
     )
     ours_refunded = dict(
         session.execute(
@@ -996,7 +996,7 @@ def reconcile(session: Session, merchant_id: int, day: date, bill: str) -> Recon
                 PayRefund.succeeded_at >= start,
                 PayRefund.succeeded_at < end,
             )
-        )
+        ).all()
     )
     differences = _differences("payment", ours_paid, theirs_paid)
     differences += _differences("refund", ours_refunded, theirs_refunded)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import date
+from functools import partial
 from typing import Any
 
 from siyu.core import clock

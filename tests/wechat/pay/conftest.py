@@ -190,8 +190,9 @@ def pay_env(
         update={"wechat_pay_api_base": url, "public_url": SIYU, "sandbox": True}
     )
     previous = queue.storage
-    queue.storage = MemoryStorage(f"siyu-pay-test-{uuid.uuid4().hex[:8]}")
     with TestClient(create_app(configured, db), base_url=SIYU) as client:
+        # After create_app, which points the queue at the settings' storage: private to us.
+        queue.storage = MemoryStorage(f"siyu-pay-test-{uuid.uuid4().hex[:8]}")
         pay = sandbox.state.pay = PayWorld(world, http=client, retry_scale=0)
         apiv3_key = secrets.token_hex(16)
         serial = secrets.token_hex(20).upper()

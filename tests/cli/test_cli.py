@@ -152,3 +152,24 @@ def test_refuses_default_secrets_outside_development(cli: CliRunner) -> None:
     result = cli.invoke(app, ["migrate"], env={"SIYU_ENV": "production", **unset})
     assert result.exit_code == 2
     assert "development defaults" in result.output
+
+
+def test_pay_reconcile_needs_a_merchant_and_a_date(cli: CliRunner, db: Database) -> None:
+    # without a merchant there is nothing to compare with
+    code, output = run(cli, "pay", "reconcile", "--date", "2026-11-19")
+    assert code == 1
+    assert "no WeChat Pay merchant" in output
+    # a date that is not one is refused before anything runs
+    assert run(cli, "pay", "reconcile", "--date", "19/11/2026")[0] == 2
+
+
+def test_bootstrap_demo_makes_a_merchant_whose_secrets_are_not_printed(
+    cli: CliRunner, db: Database
+) -> None:
+    from siyu.wechat.pay.models import PayMerchant
+
+    code, output = run(cli, "bootstrap", "--demo")
+    assert code == 0, output
+    assert "demo merchant" in output
+    assert "PRIVATE KEY" not in output
+    assert count(db, PayMerchant) == 1

@@ -32,6 +32,8 @@ from siyu.identity.routes import router as identity_router
 from siyu.security.routes import router as security_router
 from siyu.wechat.inbox import MAX_PUSH_BYTES
 from siyu.wechat.mp_routes import router as mp_router
+from siyu.wechat.pay import routes as pay_routes
+from siyu.wechat.pay.flows import configure_pay
 from siyu.wechat.routes import router as wechat_router
 from siyu.workspaces.routes import router as workspaces_router
 
@@ -181,6 +183,7 @@ def create_app(
     configure_crypto(settings)
     configure_queue(settings)
     install_settings(settings)
+    configure_pay(settings)
     db = database or database_for(settings)
     install_database(db)
 
@@ -216,6 +219,9 @@ def create_app(
         security_router,
         wechat_router,
         mp_router,
+        pay_routes.notify_router,
+        pay_routes.mp_router,
+        pay_routes.router,
         console_router,
         simulator_router,
     ):

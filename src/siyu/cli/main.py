@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from fastapi import FastAPI
@@ -31,6 +31,9 @@ from siyu.security.models import Role
 from siyu.security.permissions import Permission, allows
 from siyu.security.schemas import Principal
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 app = typer.Typer(
     help="siyu (私域): private-domain operations for the WeChat ecosystem.",
     no_args_is_help=True,
@@ -44,12 +47,16 @@ members_app = typer.Typer(help="Look members up.", no_args_is_help=True)
 keys_app = typer.Typer(help="Secrets and encryption keys.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for scripts.", no_args_is_help=True)
 operators_app = typer.Typer(help="Operators and their roles.", no_args_is_help=True)
+pay_app = typer.Typer(
+    help="WeChat Pay: reconciliation and the order/refund sweep.", no_args_is_help=True
+)
 app.add_typer(apps_app, name="apps")
 app.add_typer(import_app, name="import")
 app.add_typer(members_app, name="members")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(operators_app, name="operators")
+app.add_typer(pay_app, name="pay")
 app.add_typer(sandbox_cli.app, name="sandbox")
 
 out = Console()
@@ -73,6 +80,9 @@ def _setup() -> tuple[Settings, Database]:
         raise typer.Exit(2) from exc
     configure_logging(settings)
     configure_queue(settings)
+    from siyu.wechat.pay.flows import configure_pay
+
+    configure_pay(settings)
     return settings, database_for(settings)
 
 
@@ -160,6 +170,35 @@ def _demo_apps(db: Database, workspace_id: int) -> None:
                 ),
             )
             out.print(f"demo app: {created.kind} {created.appid} “{created.name}”")
+        _demo_merchant(session, workspace_id)
+
+
+def _demo_merchant(session: Session, workspace_id: int) -> None:
+    """A WeChat Pay merchant with fresh keys; `serve` introduces it to the sandbox, whose
+    platform key then replaces the placeholder."""
+    import secrets
+
+    from siyu.wechat import paycrypto
+    from siyu.wechat.pay import service as pay
+    from siyu.wechat.pay.schemas import MerchantCreate
+
+    settings = get_settings()
+    key = paycrypto.generate_private_key()
+    merchant = pay.add_merchant(
+        session,
+        workspace_id,
+        MerchantCreate(
+            mchid=f"19{secrets.randbelow(10**8):08d}",
+            name="示例商户",
+            apiv3_key=secrets.token_hex(16),
+            private_key=paycrypto.private_pem(key),
+            cert_serial_no=secrets.token_hex(20).upper(),
+            platform_public_key=paycrypto.public_pem(key),
+            platform_public_key_id="PUB_KEY_ID_PLACEHOLDER",
+        ),
+        default_notify_base=settings.public_url or f"http://{settings.host}:{settings.port}",
+    )
+    out.print(f"demo merchant: {merchant.mchid} “{merchant.name}”")
 
 
 @app.command()
@@ -207,6 +246,9 @@ def serve(
     default_base = Settings.model_fields["wechat_api_base"].default
     if settings.sandbox and settings.wechat_api_base == default_base:
         settings = settings.model_copy(update={"wechat_api_base": f"{url}/sandbox"})
+    default_pay = Settings.model_fields["wechat_pay_api_base"].default
+    if settings.sandbox and settings.wechat_pay_api_base == default_pay:
+        settings = settings.model_copy(update={"wechat_pay_api_base": f"{url}/sandbox"})
     application = create_app(settings, db, embedded_worker=worker)
     if settings.sandbox:
         _wire_sandbox(application, db, url)
@@ -248,6 +290,40 @@ def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
                 unionid_scope=f"workspace-{app.workspace_id}",
             )
         )
+    _wire_sandbox_pay(sandbox, db, apps)
+
+
+def _wire_sandbox_pay(sandbox: FastAPI, db: Database, apps: list[Any]) -> None:
+    """Introduce siyu's merchants to the sandbox's Pay and take its platform key in return."""
+    from siyu.sandbox.pay import MerchantSpec
+    from siyu.wechat import paycrypto
+    from siyu.wechat.pay import service as pay
+
+    with db.session_scope() as session:
+        merchants = pay.list_merchants(session)
+        keys = {m.id: pay.merchant_keys(session, m.id, "") for m in merchants}
+    for merchant in merchants:
+        secret = keys[merchant.id]
+        mps = [a.appid for a in apps if a.kind == "mp" and a.workspace_id == merchant.workspace_id]
+        registered = sandbox.state.pay.register(
+            MerchantSpec(
+                mchid=merchant.mchid,
+                name=merchant.name,
+                apiv3_key=secret.apiv3_key,
+                merchant_public_key=paycrypto.public_pem(
+                    paycrypto.load_private_key(secret.private_key)
+                ),
+                cert_serial_no=merchant.cert_serial_no,
+                appids=mps,
+            )
+        )
+        with db.session_scope() as session:
+            pay.set_platform_key(
+                session,
+                merchant.mchid,
+                sandbox.state.pay.platform_public_key(),
+                registered.platform_key_id,
+            )
 
 
 @app.command()
@@ -763,3 +839,66 @@ def members_export(
     except SiyuError as exc:
         raise _fail(exc) from exc
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@pay_app.command("reconcile")
+def pay_reconcile(
+    day: Annotated[
+        str | None, typer.Option("--date", help="the Beijing date (YYYY-MM-DD); default yesterday")
+    ] = None,
+) -> None:
+    """Compare siyu's payments and refunds of a day with each merchant's trade bill."""
+    from datetime import date, timedelta
+
+    from siyu.core import clock
+    from siyu.wechat.pay import flows
+    from siyu.wechat.pay import service as pay
+
+    _settings, db = _setup()
+    try:
+        wanted = (
+            date.fromisoformat(day)
+            if day
+            else (clock.now().astimezone(pay.BEIJING) - timedelta(days=1)).date()
+        )
+    except ValueError as exc:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from exc
+    with db.session_scope() as session:
+        merchants = pay.list_merchants(session)
+    if not merchants:
+        err.print("[yellow]no WeChat Pay merchant is configured[/yellow]")
+        raise typer.Exit(1)
+    differing = 0
+    for merchant in merchants:
+        try:
+            result = flows.reconcile_day(db, flows.clients(), merchant.id, wanted)
+        except SiyuError as exc:
+            raise _fail(exc) from exc
+        table = Table(f"{merchant.mchid} {wanted}", "number", "problem", "siyu", "merchant")
+        for diff in result.differences:
+            table.add_row(
+                diff["kind"],
+                diff["number"],
+                diff["problem"],
+                str(diff["siyu"]),
+                str(diff["merchant"]),
+            )
+        out.print(
+            f"{merchant.mchid}: {result.payments} payments, {result.refunds} refunds in the bill; "
+            f"{len(result.differences)} differences"
+        )
+        if result.differences:
+            out.print(table)
+        differing += len(result.differences)
+    if differing:
+        raise typer.Exit(3)
+
+
+@pay_app.command("sweep")
+def pay_sweep() -> None:
+    """Query late orders and refunds now and resend due refunds (the job does it every minute)."""
+    from siyu.wechat.pay import flows
+
+    _settings, db = _setup()
+    done = flows.sweep(db, flows.clients())
+    out.print(", ".join(f"{k}={v}" for k, v in vars(done).items()))

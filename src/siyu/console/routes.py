@@ -7,6 +7,7 @@ import csv
 import io
 import uuid
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -58,6 +59,9 @@ from siyu.security.auth import (
 from siyu.security.models import Role
 from siyu.security.permissions import Permission, allows
 from siyu.security.schemas import Principal
+from siyu.wechat.pay import service as pay
+from siyu.wechat.pay import tasks as pay_tasks
+from siyu.wechat.pay.models import RefundStatus
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import AppKind, EntityKind
 from siyu.workspaces.schemas import AES_KEY, AppCreate
@@ -320,6 +324,7 @@ def _member_context(session: Session, principal: Principal, member_id: int) -> d
     numbers = {mid: identity.get_member(session, ws, mid).number for mid in related}
     numbers[member.id] = member.number
     return {
+        **_payments_context(session, ws, member.id),
         "active": "members",
         "member": member,
         "merges": merges,
@@ -462,6 +467,96 @@ def undo_merge(
         ).number
     context["notice"] = translator(request)("member.merge.undo_done", merged=merged_number)
     return render(request, "_member_detail.html", context)
+
+
+# --- payments ------------------------------------------------------------------------------
+
+PAYMENTS_PAGE = 100
+ATTENTION = (RefundStatus.pending, RefundStatus.abnormal, RefundStatus.failed)
+
+
+def _payments_context(session: Session, workspace_id: int, member_id: int) -> dict[str, Any]:
+    orders = pay.list_orders(session, workspace_id, member_ids=[member_id], limit=PAYMENTS_PAGE)
+    refunds: dict[int, list[Any]] = {}
+    for refund in pay.list_refunds(session, workspace_id, order_ids=[o.id for o in orders]):
+        refunds.setdefault(refund.order_id, []).insert(0, refund)
+    return {"orders": orders, "refunds": refunds, "notice_order": None}
+
+
+def _fen(text: str) -> int:
+    """Yuan as staff type them ("3", "3.5", "3.50") → fen; anything else is refused."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+        raise Invalid("pay.invalid_amount", "amounts are yuan with at most two decimals")
+    return int(value * 100)
+
+
+@router.get("/payments")
+def payments_page(
+    request: Request,
+    principal: Annotated[Principal, require(Permission.payments_read)],
+    db: DatabaseDep,
+) -> Response:
+    ws = principal.workspace_id
+    with db.session_scope() as session:
+        orders = pay.list_orders(session, ws, limit=PAYMENTS_PAGE)
+        refunds = pay.list_refunds(session, ws, statuses=ATTENTION)
+        attention = [r for r in refunds if r.status != RefundStatus.pending or r.last_error]
+        numbers = {
+            mid: identity.get_member(session, ws, mid).number
+            for mid in {o.member_id for o in orders}
+        }
+        context = {
+            "active": "payments",
+            "orders": orders,
+            "attention": attention,
+            "numbers": numbers,
+            "refused": pay.list_refused(session, ws, limit=50),
+            "reconciliations": pay.list_reconciliations(session, ws),
+        }
+    return render(request, "payments.html", context)
+
+
+@router.post("/payments/orders/{order_id}/refund")
+def staff_refund_form(
+    request: Request,
+    order_id: int,
+    principal: Annotated[Principal, require(Permission.payments_refund)],
+    db: DatabaseDep,
+    amount: Annotated[str, Form(max_length=32)] = "",
+    reason: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """A staff refund from the member page (CSRF-checked, reason required, audited);
+    the job sends it to WeChat Pay."""
+    ws = principal.workspace_id
+    try:
+        fen = _fen(amount)
+        with db.session_scope() as session:
+            refund = pay.refund_by_staff(
+                session, ws, order_id, fen, reason, operator_id=principal.operator_id
+            )
+            security.record_audit(
+                session,
+                principal,
+                "pay.refund_requested",
+                target_type="order",
+                target_id=order_id,
+                detail={"refund_id": refund.id, "amount_fen": fen},
+            )
+            pay_tasks.enqueue_refund(session, refund.id)
+            member_id = pay.get_order(session, ws, order_id).member_id
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#order-{order_id}-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = _payments_context(session, ws, member_id)
+    context["notice"] = translator(request)("pay.refund.requested", amount=f"{fen / 100:.2f}")
+    context["notice_order"] = order_id
+    return render(request, "_member_payments.html", context)
 
 
 # --- review --------------------------------------------------------------------------------

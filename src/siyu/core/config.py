@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # accounts not bound to an Open Platform account: the call would only spend quota.
     fetch_follower_unionid: bool = True
     mp_session_hours: int = Field(default=24 * 7, ge=1, le=24 * 90)
+    # WeChat Pay v3's host (backup: api2.mch.weixin.qq.com); the sandbox's URL in development.
+    wechat_pay_api_base: str = "https://api.mch.weixin.qq.com"
+    # siyu's address as WeChat reaches it (Pay's notify_url); default http://host:port.
+    public_url: str | None = None
+    # How long a Pay order may be paid (time_expire); WeChat allows 1 minute to 90 days.
+    pay_order_minutes: int = Field(default=120, ge=1, le=90 * 24 * 60)
     # Serve the sandbox WeChat inside `siyu serve` under /sandbox (development and demos).
     sandbox: bool = False
 

@@ -11,6 +11,7 @@ from sqlalchemy.types import TypeDecorator
 import siyu.identity.models
 import siyu.security.models
 import siyu.wechat.models
+import siyu.wechat.pay.models
 import siyu.workspaces.models  # noqa: F401 - register every table on Base.metadata
 from siyu.core.config import get_settings
 from siyu.core.db import Base, create_engine

@@ -9,8 +9,9 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from siyu.sandbox import admin, routes
+from siyu.sandbox import admin, pay_routes, routes
 from siyu.sandbox.errors import WeChatError
+from siyu.sandbox.pay import PayWorld
 from siyu.sandbox.push import PushClient
 from siyu.sandbox.users import Population
 from siyu.sandbox.world import SandboxWorld
@@ -29,20 +30,24 @@ def create_sandbox_app(
     *,
     http: httpx.Client | None = None,
     siyu_url: str | None = None,
+    pay: PayWorld | None = None,
 ) -> FastAPI:
     """An app serving WeChat's paths over `world`.
 
-    `http` carries pushes to siyu and the MP client's calls (tests pass a mock transport);
-    `siyu_url` is where simulated MP clients log in when an action names no URL.
+    `http` carries pushes and Pay notifications to siyu and the MP client's calls (tests pass
+    a mock transport); `siyu_url` is where simulated MP clients log in when an action names no
+    URL; `pay` is the Pay side (tests pass one to compress retries or inject faults).
     """
     world = world if world is not None else SandboxWorld()
     pusher = PushClient(http)
+    pay = pay if pay is not None else PayWorld(world, http)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         if http is None:
             pusher.close()
+        pay.stop()
 
     app = FastAPI(
         title="siyu sandbox WeChat",
@@ -53,10 +58,13 @@ def create_sandbox_app(
     )
     app.state.world = world
     app.state.pusher = pusher
-    app.state.population = Population(world, pusher, siyu_url=siyu_url)
+    app.state.pay = pay
+    app.state.population = Population(world, pusher, siyu_url=siyu_url, pay=pay)
     app.add_exception_handler(WeChatError, _wechat_error)
     app.include_router(routes.router)
+    app.include_router(pay_routes.router)
     app.include_router(admin.router)
+    app.include_router(pay_routes.admin)
     return app
 
 
@@ -66,4 +74,6 @@ def mount_sandbox(
     """Serve the sandbox inside `parent` at `/sandbox` (point `Settings.wechat_api_base` there)."""
     sandbox = create_sandbox_app(world, siyu_url=siyu_url)
     parent.mount(MOUNT_PREFIX, sandbox)
+    # A mounted app's lifespan does not run: Pay's retries and refunds tick in a thread.
+    sandbox.state.pay.start()
     return sandbox

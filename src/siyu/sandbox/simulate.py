@@ -31,6 +31,8 @@ P_MP_LOGIN = 0.35
 P_BIND_PHONE = 0.3  # a logged-in user shares the phone number, once
 P_SUBSCRIBE = 0.08
 P_SHARE = 0.04
+P_CHECKOUT = 0.06  # a logged-in user opens the demo checkout…
+P_ABANDON = 0.3  # …and closes the payment sheet instead of paying
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,9 @@ def _mp_day(
         )
     if rng.random() < P_SHARE:
         acts.append(Action(kind="share", uid=uid, appid=mp))
+    if siyu and mp in person.logged_in and rng.random() < P_CHECKOUT:
+        kind = "abandon_payment" if rng.random() < P_ABANDON else "pay"
+        acts.append(Action(kind=kind, uid=uid, appid=mp, siyu_url=siyu))
     return acts
 
 

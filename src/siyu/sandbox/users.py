@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from siyu.sandbox.errors import WeChatError
 from siyu.sandbox.messaging import open_grant
+from siyu.sandbox.pay import PayError, PayWorld
 from siyu.sandbox.push import (
     ENVELOPE_KEYS,
     PUSH_TIMEOUT,
@@ -36,6 +37,8 @@ ActionKind = Literal[
     "bind_phone",
     "accept_subscribe",
     "share",
+    "pay",
+    "abandon_payment",
 ]
 
 
@@ -53,6 +56,7 @@ class Action(BaseModel):
     rejected: list[str] = Field(default_factory=list)
     path: str = "pages/index/index"
     siyu_url: str | None = None
+    out_trade_no: str = ""  # pay this order of siyu's (default: siyu's demo checkout)
 
 
 class Outcome(BaseModel):
@@ -85,11 +89,13 @@ class Population:
         *,
         http: httpx.Client | None = None,
         siyu_url: str | None = None,
+        pay: PayWorld | None = None,
     ) -> None:
         self.world = world
         self.pusher = pusher or PushClient(http)
         self.http = http or self.pusher.http
         self.siyu_url = siyu_url
+        self.pay_world = pay or PayWorld(world, self.http)
 
     def perform(self, action: Action) -> Outcome:
         handlers: dict[str, Callable[[Action], Outcome]] = {
@@ -104,6 +110,8 @@ class Population:
             "bind_phone": self.bind_phone,
             "accept_subscribe": self.accept_subscribe,
             "share": self.share,
+            "pay": self.pay,
+            "abandon_payment": self.pay,
         }
         if action.at is not None:
             self.world.set_time(action.at)
@@ -344,6 +352,34 @@ class Population:
             }
             account.shares.append(share)
         return self._outcome(action, True, data=share)
+
+    def pay(self, action: Action) -> Outcome:
+        """The MP asks siyu for wx.requestPayment's parameters; the user pays or closes it."""
+        with self.world.lock:
+            account, user, openid = self._mp_user(action)
+            token = user.mp_sessions.get(account.appid)
+        if token is None:
+            raise ActionRefused("the user has no siyu session in this Mini Program: log in first")
+        endpoint = (
+            f"pay/orders/{action.out_trade_no}/payment" if action.out_trade_no else "pay/demo-order"
+        )
+        asked = self._call_siyu(action, endpoint, {}, {"Authorization": f"Bearer {token}"})
+        params = asked.data.get("response")
+        if not asked.ok or not isinstance(params, dict):
+            return asked
+        if action.kind == "abandon_payment":
+            return self._outcome(action, True, data={"params": params, "paid": False})
+        try:
+            notification = self.pay_world.pay(openid, {k: str(v) for k, v in params.items()})
+        except PayError as exc:
+            return self._outcome(action, False, error=f"{exc.code}: {exc.message}")
+        delivered = self.pay_world.deliver(notification)
+        return self._outcome(
+            action,
+            True,
+            attempts=1,
+            data={"params": params, "paid": True, "acknowledged": delivered},
+        )
 
     # -- delivery --------------------------------------------------------------------------
 

@@ -24,6 +24,10 @@ class Permission(enum.StrEnum):
     imports_manage = "imports.manage"
     # aggregates
     analytics_read = "analytics.read"  # overview figures and charts
+    # WeChat Pay
+    payments_read = "payments.read"  # orders, refunds, refused notifications, reconciliation
+    payments_manage = "payments.manage"  # create orders; merchant credentials need apps.manage
+    payments_refund = "payments.refund"  # staff refunds (a reason is required and audited)
     # configuration and people
     apps_read = "apps.read"
     apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
@@ -52,6 +56,9 @@ _OPERATOR = frozenset(
         P.analytics_read,
         P.apps_read,
         P.tokens_create,
+        P.payments_read,
+        P.payments_manage,
+        P.payments_refund,
     }
 )
 
@@ -62,7 +69,14 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     # Serves members: their orders, enrollments, service records; never their WeChat ids or
     # full phone number.
     Role.customer_service: frozenset(
-        {P.members_read, P.members_all, P.members_timeline, P.consents_read, P.tokens_create}
+        {
+            P.members_read,
+            P.members_all,
+            P.members_timeline,
+            P.consents_read,
+            P.tokens_create,
+            P.payments_read,
+        }
     ),
     # Figures only: aggregates and de-identified exports, no single member.
     Role.analyst: frozenset({P.analytics_read, P.tokens_create}),

@@ -1,0 +1,1 @@
+"""WeChat Pay v3: merchants, JSAPI orders, notifications, refunds and reconciliation."""

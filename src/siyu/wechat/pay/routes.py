@@ -1,0 +1,253 @@
+"""Pay's HTTP surface: WeChat Pay's notifications, the Mini Program's payment parameters,
+and the staff API (merchants, orders, refunds, refused notifications, reconciliations)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from siyu.core.db import Database
+from siyu.core.errors import SiyuError
+from siyu.core.http import DatabaseDep, SettingsDep
+from siyu.core.logging import get_logger
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+from siyu.wechat import mp
+from siyu.wechat.pay import flows, service
+from siyu.wechat.pay.models import OrderStatus
+from siyu.wechat.pay.schemas import (
+    MerchantCreate,
+    MerchantRead,
+    NotificationLogRead,
+    OrderCreate,
+    OrderRead,
+    PaymentParams,
+    ReconciliationRead,
+    RefundCreate,
+    RefundRead,
+)
+
+MAX_NOTIFICATION_BYTES = 64 * 1024
+DEMO_AMOUNT = 990  # fen: the sandbox demo checkout's deposit
+log = get_logger(__name__)
+
+notify_router = APIRouter(prefix="/wechat/pay", tags=["wechat pay"])
+mp_router = APIRouter(prefix="/api/mp", tags=["mini program"])
+PayReader = Annotated[Principal, require(Permission.payments_read)]
+PayManager = Annotated[Principal, require(Permission.payments_manage)]
+Refunder = Annotated[Principal, require(Permission.payments_refund)]
+MerchantAdmin = Annotated[Principal, require(Permission.apps_manage)]
+
+router = APIRouter(prefix="/api/pay", tags=["pay"])
+
+
+# --- WeChat Pay → siyu -----------------------------------------------------------------------
+
+
+def _fail(status: int, message: str) -> JSONResponse:
+    # WeChat's failure answer: 4xx/5xx with {"code": "FAIL", "message": …}; it retries later.
+    return JSONResponse({"code": "FAIL", "message": message}, status_code=status)
+
+
+def _receive(db: Database, mchid: str, headers: dict[str, str], body: bytes) -> Response:
+    try:
+        with db.session_scope() as session:
+            outcome = service.handle_notification(session, mchid, headers, body)
+    except SiyuError as exc:
+        service.NOTIFICATIONS.labels("refused").inc()
+        log.warning("pay_notification_refused", mchid=mchid, code=exc.code, status=exc.status)
+        # The refusal rolled everything back; only the log line for staff is written.
+        with db.session_scope() as session:
+            service.log_refusal(session, mchid, exc, body)
+        return _fail(exc.status, f"{exc.code}: {exc.message}")
+    log.info("pay_notification", mchid=mchid, outcome=outcome)
+    return Response(status_code=204)
+
+
+@notify_router.post("/notify/{mchid}")
+async def notify(mchid: str, request: Request, db: DatabaseDep) -> Response:
+    """WeChat Pay's notifications (payments, refunds): verified, opened, applied once.
+
+    204 acknowledges (a repeated delivery too); a refusal answers FAIL with a 4xx status and
+    changes nothing but the log of refused notifications.
+    """
+    body = await request.body()
+    if len(body) > MAX_NOTIFICATION_BYTES:
+        return _fail(413, "too large")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return await run_in_threadpool(_receive, db, mchid[:32], headers, body)
+
+
+# --- the Mini Program ------------------------------------------------------------------------
+
+
+@mp_router.post("/{appid}/pay/orders/{out_trade_no}/payment")
+def order_payment(
+    appid: str,
+    out_trade_no: str,
+    db: DatabaseDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> PaymentParams:
+    """wx.requestPayment's parameters for one of the caller's orders."""
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        order = service.find_order(session, principal.app.workspace_id, out_trade_no)
+    return flows.payment_params(
+        db, flows.clients(), principal.app.workspace_id, order.id, member_id=principal.member_id
+    )
+
+
+@mp_router.post("/{appid}/pay/demo-order")
+def demo_order(
+    appid: str,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> PaymentParams:
+    """The sandbox's demo checkout (only with SIYU_SANDBOX): a 9.90 deposit for today."""
+    if not settings.sandbox:
+        raise SiyuError(
+            "pay.demo_disabled", "the demo checkout exists only in the sandbox", status=404
+        )
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        ws = principal.app.workspace_id
+        order = service.open_order(
+            session,
+            ws,
+            appid=appid,
+            member_id=principal.member_id,
+            amount=DEMO_AMOUNT,
+            description="示例活动押金",
+            reference=f"demo:{principal.member_id}:{principal.session_id}",
+            order_minutes=settings.pay_order_minutes,
+            openid=principal.openid,
+        )
+    return flows.payment_params(db, flows.clients(), ws, order.id, member_id=principal.member_id)
+
+
+# --- staff API -------------------------------------------------------------------------------
+
+
+@router.post("/merchants", status_code=201)
+def add_merchant(
+    body: MerchantCreate, principal: MerchantAdmin, db: DatabaseDep, settings: SettingsDep
+) -> MerchantRead:
+    """Register a WeChat Pay merchant (its secrets are stored encrypted, never shown again)."""
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    with db.session_scope() as session:
+        return service.add_merchant(session, principal.workspace_id, body, default_notify_base=base)
+
+
+@router.get("/merchants")
+def list_merchants(principal: PayReader, db: DatabaseDep) -> list[MerchantRead]:
+    with db.session_scope() as session:
+        return service.list_merchants(session, principal.workspace_id)
+
+
+@router.post("/orders", status_code=201)
+def create_order(
+    body: OrderCreate, principal: PayManager, db: DatabaseDep, settings: SettingsDep
+) -> OrderRead:
+    """Open an order for a member (the same `reference` again returns the open order)."""
+    with db.session_scope() as session:
+        return service.open_order(
+            session,
+            principal.workspace_id,
+            appid=body.appid,
+            member_id=body.member_id,
+            amount=body.amount,
+            description=body.description,
+            reference=body.reference,
+            order_minutes=settings.pay_order_minutes,
+            mchid=body.mchid,
+        )
+
+
+@router.get("/orders")
+def list_orders(
+    principal: PayReader,
+    db: DatabaseDep,
+    member_id: Annotated[int | None, Query(gt=0)] = None,
+    status: OrderStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[OrderRead]:
+    with db.session_scope() as session:
+        return service.list_orders(
+            session,
+            principal.workspace_id,
+            member_ids=[member_id] if member_id else None,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
+
+
+@router.get("/orders/{order_id}")
+def get_order(order_id: int, principal: PayReader, db: DatabaseDep) -> OrderRead:
+    with db.session_scope() as session:
+        return service.get_order(session, principal.workspace_id, order_id)
+
+
+@router.post("/orders/{order_id}/payment")
+def order_payment_params(order_id: int, principal: PayManager, db: DatabaseDep) -> PaymentParams:
+    """wx.requestPayment's parameters, for a server that hands them to its Mini Program."""
+    return flows.payment_params(db, flows.clients(), principal.workspace_id, order_id)
+
+
+@router.get("/orders/{order_id}/refunds")
+def order_refunds(order_id: int, principal: PayReader, db: DatabaseDep) -> list[RefundRead]:
+    with db.session_scope() as session:
+        service.get_order(session, principal.workspace_id, order_id)
+        return service.list_refunds(session, principal.workspace_id, order_ids=[order_id])
+
+
+@router.post("/orders/{order_id}/refunds", status_code=202)
+def staff_refund(
+    order_id: int, body: RefundCreate, principal: Refunder, db: DatabaseDep
+) -> RefundRead:
+    """A staff refund (reason required): recorded, then sent by a job with a fixed
+    out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later."""
+    from siyu.wechat.pay import tasks
+
+    with db.session_scope() as session:
+        refund = service.refund_by_staff(
+            session,
+            principal.workspace_id,
+            order_id,
+            body.amount,
+            body.reason,
+            operator_id=principal.operator_id,
+        )
+        security.record_audit(
+            session,
+            principal,
+            "pay.refund_requested",
+            target_type="order",
+            target_id=order_id,
+            detail={"refund_id": refund.id, "amount_fen": body.amount},
+        )
+        tasks.enqueue_refund(session, refund.id)
+    return refund
+
+
+@router.get("/notifications/refused")
+def refused_notifications(
+    principal: PayReader,
+    db: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[NotificationLogRead]:
+    with db.session_scope() as session:
+        return service.list_refused(session, principal.workspace_id, limit)
+
+
+@router.get("/reconciliations")
+def reconciliations(principal: PayReader, db: DatabaseDep) -> list[ReconciliationRead]:
+    with db.session_scope() as session:
+        return service.list_reconciliations(session, principal.workspace_id)

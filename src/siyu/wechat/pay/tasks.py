@@ -1,0 +1,54 @@
+"""Pay jobs: send refunds, sweep late orders and refunds, reconcile yesterday's bills."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from huey import crontab
+from sqlalchemy.orm import Session
+
+from siyu.core import clock
+from siyu.core.db import get_database
+from siyu.core.jobs import enqueue_after_commit, queue
+from siyu.core.logging import get_logger
+from siyu.wechat.pay import flows, service
+
+log = get_logger(__name__)
+
+
+@queue.task()
+def send_refund(refund_id: int) -> None:
+    """One try; a failed try leaves the refund pending with its next time (the sweep resends)."""
+    flows.submit_refund(get_database(), flows.clients(), refund_id)
+
+
+def enqueue_refund(session: Session, refund_id: int) -> None:
+    enqueue_after_commit(session, send_refund, refund_id)
+
+
+@queue.periodic_task(crontab(minute="*"))
+def pay_sweep() -> None:
+    done = flows.sweep(get_database(), flows.clients())
+    if done.orders_checked or done.refunds_sent or done.refunds_queried or done.errors:
+        log.info("pay_sweep", **vars(done))
+
+
+# WeChat Pay's bills of a day are ready the next morning (Beijing); 02:30 UTC is 10:30 there.
+@queue.periodic_task(crontab(minute="30", hour="2"))
+def reconcile_yesterday() -> None:
+    db = get_database()
+    day = (clock.now().astimezone(service.BEIJING) - timedelta(days=1)).date()
+    with db.session_scope() as session:
+        merchants = service.list_merchants(session)
+    for merchant in merchants:
+        try:
+            result = flows.reconcile_day(db, flows.clients(), merchant.id, day)
+        except Exception:
+            log.exception("pay_reconcile_failed", mchid=merchant.mchid, day=day.isoformat())
+            continue
+        log.info(
+            "pay_reconciled",
+            mchid=merchant.mchid,
+            day=day.isoformat(),
+            differences=len(result.differences),
+        )

@@ -1,0 +1,231 @@
+"""Refunds: staff ask with a reason; one out_refund_no per refund, so money leaves once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from siyu.core.errors import SiyuError
+from siyu.security.models import AuditEntry
+from siyu.wechat.pay import flows, service
+from siyu.wechat.pay.models import PayOrder, PayRefund, RefundStatus
+from siyu.wechat.pay.schemas import OrderRead
+
+from .conftest import MCHID, PayEnv
+
+
+def paid(env: PayEnv, amount: int = 990, reference: str = "activity:1") -> OrderRead:
+    order = env.order(amount, reference=reference)
+    env.pay_order(order)
+    return order
+
+
+def refund_row(env: PayEnv, refund_id: int) -> PayRefund:
+    with env.db.session_scope() as session:
+        row = session.get(PayRefund, refund_id)
+        assert row is not None
+        return row
+
+
+def ask(staff: TestClient, order_id: int, amount: int, reason: str = "活动取消") -> dict[str, Any]:
+    response = staff.post(
+        f"/api/pay/orders/{order_id}/refunds", json={"amount": amount, "reason": reason}
+    )
+    return {**response.json(), "http": response.status_code}
+
+
+def test_a_staff_partial_refund_reaches_the_merchant_ledger_exactly(
+    pay_env: PayEnv, staff: TestClient, owner: object
+) -> None:
+    # given a paid order of 9.90
+    order = paid(pay_env)
+    # when staff refund 3.00 of it with a reason
+    answer = ask(staff, order.id, 300, "打卡 14 天，退部分押金")
+    assert answer["http"] == 202
+    assert answer["amount"] == 300
+    assert pay_env.drain() == 1  # the job sends it
+    pay_env.pay.tick()  # WeChat settles it and notifies siyu
+    # then the refund succeeded once, on both sides
+    row = refund_row(pay_env, answer["id"])
+    assert row.status == "succeeded"
+    assert row.reason == "打卡 14 天，退部分押金"
+    assert row.operator_id is not None
+    ledger = pay_env.ledger()
+    assert ledger["refunded_total"] == 300
+    assert [r["out_refund_no"] for r in ledger["refunds"]] == [row.out_refund_no]
+    with pay_env.db.session_scope() as session:
+        stored = session.get(PayOrder, order.id)
+        assert stored is not None
+        assert stored.refunded == 300
+    [event] = pay_env.events("pay.refunded")
+    assert event.props["amount"] == 300
+    # and the audit log says who asked for how much (not why: free text stays on the refund)
+    with pay_env.db.session_scope() as session:
+        [entry] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "pay.refund_requested")
+        ).all()
+        assert (entry.target_type, entry.target_id) == ("order", str(order.id))
+        assert entry.detail == {"refund_id": answer["id"], "amount_fen": 300}
+
+
+def test_a_refund_whose_answer_is_lost_is_sent_again_and_leaves_once(pay_env: PayEnv) -> None:
+    # given WeChat accepts a refund but the answer never arrives (then once more a 500)
+    order = paid(pay_env)
+    pay_env.pay.inject("refund", "error_after")
+    pay_env.pay.inject("refund", "error_before")
+    with pay_env.db.session_scope() as session:
+        refund = service.request_refund(session, pay_env.workspace_id, order.id, 990, "退款")
+    # when siyu sends it, and the sweep sends it again later with the same out_refund_no
+    first = flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    assert first is not None
+    assert first.status == "pending"
+    assert first.last_error is not None
+    for _ in range(3):
+        pay_env.clock.advance(timedelta(minutes=5))
+        flows.sweep(pay_env.db, flows.clients())
+    pay_env.pay.tick()
+    # then the money left once, and siyu knows it succeeded
+    ledger = pay_env.ledger()
+    assert len(ledger["refunds"]) == 1
+    assert ledger["refunded_total"] == 990
+    row = refund_row(pay_env, refund.id)
+    assert row.status == "succeeded"
+    assert row.attempts == 3
+    assert len(pay_env.events("pay.refunded")) == 1
+
+
+def test_insufficient_balance_is_surfaced_and_retried(pay_env: PayEnv) -> None:
+    # given the merchant's balance cannot cover the refund
+    order = paid(pay_env)
+    pay_env.pay.inject("refund", "not_enough")
+    with pay_env.db.session_scope() as session:
+        refund = service.request_refund(session, pay_env.workspace_id, order.id, 500, "退款")
+    # when siyu sends it
+    answer = flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    # then staff see why it waits, and the next try (balance topped up) goes through
+    assert answer is not None
+    assert answer.status == "pending"
+    assert answer.last_error is not None
+    assert answer.last_error.startswith("NOT_ENOUGH")
+    with pay_env.db.session_scope() as session:
+        waiting = service.list_refunds(
+            session, pay_env.workspace_id, statuses=[RefundStatus.pending]
+        )
+        assert [r.id for r in waiting] == [refund.id]
+    pay_env.clock.advance(timedelta(minutes=2))
+    flows.sweep(pay_env.db, flows.clients())
+    pay_env.pay.tick()
+    assert refund_row(pay_env, refund.id).status == "succeeded"
+
+
+def test_an_abnormal_refund_is_surfaced(pay_env: PayEnv) -> None:
+    order = paid(pay_env)
+    pay_env.pay.merchant(MCHID).abnormal_openids.add(pay_env.openid)
+    with pay_env.db.session_scope() as session:
+        refund = service.request_refund(session, pay_env.workspace_id, order.id, 990, "退款")
+    flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    pay_env.pay.tick()
+    assert refund_row(pay_env, refund.id).status == "abnormal"
+    assert pay_env.events("pay.refunded") == []
+
+
+def test_a_refund_outcome_without_notification_is_learned_by_query(pay_env: PayEnv) -> None:
+    # given a refund whose notification never reaches siyu
+    order = paid(pay_env)
+    with pay_env.db.session_scope() as session:
+        refund = service.request_refund(session, pay_env.workspace_id, order.id, 100, "退款")
+    flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    pay_env.pay.settle_refunds()
+    pay_env.pay.outbox.clear()
+    assert refund_row(pay_env, refund.id).status == "processing"
+    # when the sweep runs after the outcome was due
+    pay_env.clock.advance(timedelta(minutes=11))
+    done = flows.sweep(pay_env.db, flows.clients())
+    # then siyu asked and knows
+    assert done.refunds_queried == 1
+    assert refund_row(pay_env, refund.id).status == "succeeded"
+    assert len(pay_env.events("pay.refunded")) == 1
+
+
+def refused(
+    env: PayEnv,
+    staff: TestClient,
+    order_id: int,
+    amount: int,
+    code: str,
+    status: int,
+    reason: str = "退款",
+) -> None:
+    before = env.counts()
+    answer = ask(staff, order_id, amount, reason)
+    assert (answer["http"], answer["code"]) == (status, code)
+    assert env.counts() == before
+    assert env.drain() == 0
+
+
+def test_a_refund_above_what_was_paid_is_refused(pay_env: PayEnv, staff: TestClient) -> None:
+    order = paid(pay_env)
+    refused(pay_env, staff, order.id, 991, "pay.refund_exceeds_paid", 409)
+    assert ask(staff, order.id, 600)["http"] == 202
+    assert pay_env.drain() == 1
+    refused(pay_env, staff, order.id, 391, "pay.refund_exceeds_paid", 409)
+
+
+def test_a_refund_after_a_year_is_refused(pay_env: PayEnv, staff: TestClient) -> None:
+    order = paid(pay_env)
+    pay_env.clock.advance(timedelta(days=366))
+    refused(pay_env, staff, order.id, 100, "pay.refund_too_late", 409)
+
+
+def test_an_unpaid_order_cannot_be_refunded(pay_env: PayEnv, staff: TestClient) -> None:
+    order = pay_env.order(990)
+    refused(pay_env, staff, order.id, 100, "pay.order_not_paid", 409)
+
+
+def test_a_staff_refund_needs_a_reason(pay_env: PayEnv, staff: TestClient) -> None:
+    order = paid(pay_env)
+    refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="")
+    refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="很" * 81)
+    with pay_env.db.session_scope() as session, pytest.raises(SiyuError) as refusal:
+        service.refund_by_staff(session, pay_env.workspace_id, order.id, 100, "  ", operator_id=1)
+    assert refusal.value.code == "pay.refund_reason_required"
+
+
+def test_an_order_is_refunded_at_most_fifty_times(pay_env: PayEnv, staff: TestClient) -> None:
+    order = paid(pay_env, amount=5000)
+    for _ in range(50):
+        assert ask(staff, order.id, 1)["http"] == 202
+    pay_env.drain()  # only the first goes through now: WeChat wants a minute between refunds
+    refused(pay_env, staff, order.id, 1, "pay.too_many_refunds", 409)
+
+
+def test_the_sandbox_enforces_the_refund_rules_itself(pay_env: PayEnv) -> None:
+    # given refunds siyu would never send: the sandbox refuses them as WeChat would
+    order = paid(pay_env)
+    merchant = pay_env.pay.merchant(MCHID)
+    body = {"out_trade_no": order.out_trade_no, "amount": {"refund": 991, "total": 990}}
+    from siyu.sandbox.pay import PayError
+
+    with pytest.raises(PayError) as too_much:
+        pay_env.pay.refund(merchant, {**body, "out_refund_no": "R1"})
+    assert too_much.value.code == "INVALID_REQUEST"
+    pay_env.pay.refund(
+        merchant, {**body, "out_refund_no": "R2", "amount": {"refund": 1, "total": 990}}
+    )
+    with pytest.raises(PayError) as too_soon:
+        pay_env.pay.refund(
+            merchant, {**body, "out_refund_no": "R3", "amount": {"refund": 1, "total": 990}}
+        )
+    assert too_soon.value.code == "FREQUENCY_LIMITED"
+    pay_env.clock.advance(timedelta(days=366))
+    with pytest.raises(PayError) as too_late:
+        pay_env.pay.refund(
+            merchant, {**body, "out_refund_no": "R4", "amount": {"refund": 1, "total": 990}}
+        )
+    assert too_late.value.code == "INVALID_REQUEST"
+    with pay_env.db.session_scope() as session:
+        assert session.scalars(select(PayRefund)).all() == []

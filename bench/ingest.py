@@ -8,8 +8,10 @@ Every figure is measured in this run next to its baseline, so the ratios hold on
   a. PostgreSQL import (`EventImport`, one transaction per chunk like `siyu import-events`)
      against a psycopg COPY of the same rows into a bare table with the same columns;
   b. the same import into a fresh SQLite file against sqlite3 executemany into a bare table;
-  c. 100,000 first logins through `identity.service.resolve_member`, committed every 1000,
-     against plain executemany INSERTs of as many member rows;
+  c. 100,000 first logins through `identity.service.resolve_members` in batches of 1000 (a
+     CRM or follower sync, `POST /api/members/resolve`), each batch committed, against plain
+     executemany INSERTs of as many member rows; and 5,000 more one by one through
+     `resolve_member`, as the Mini Program's login endpoint resolves each person;
   d. the import's peak memory: each import runs in a child process that does only the import
      and reports its own RSS high-water mark (`ru_maxrss`).
 
@@ -462,8 +464,10 @@ class AutoAnalyze:
             self.last = rows
 
 
-def bench_resolve(logins: int, seed: int) -> tuple[float, float]:
-    """(resolves/s through resolve_member, member rows/s of plain executemany INSERTs)."""
+def bench_resolve(logins: int, seed: int, single: int) -> tuple[float, float, float]:
+    """(resolves/s through `resolve_members` in batches of 1000, resolves/s one by one through
+    `resolve_member` over the first `single` logins, member rows/s of plain executemany INSERTs).
+    """
     from siyu.identity import service
     from siyu.identity.schemas import PersonRef
 
@@ -488,13 +492,27 @@ def bench_resolve(logins: int, seed: int) -> tuple[float, float]:
         for first in range(0, logins, RESOLVE_BATCH):
             started = time.perf_counter()
             with db.session_scope() as session:
-                for person in people[first : first + RESOLVE_BATCH]:
-                    service.resolve_member(session, app, person)
+                service.resolve_members(session, app, people[first : first + RESOLVE_BATCH])
             elapsed += time.perf_counter() - started
             analyze.after(first + RESOLVE_BATCH)  # untimed, as autovacuum works aside
-        resolves = logins / elapsed
+        batched = logins / elapsed
         with db.session_scope() as session:
             assert service.count_members(session, workspace_id) == logins
+        # One by one, as the Mini Program's login endpoint resolves each person.
+        ones = [
+            PersonRef(
+                appid=MP_APPID,
+                openid=_wechat_id(seed, "single", i),
+                unionid=_wechat_id(seed, "single-union", i),
+            )
+            for i in range(single)
+        ]
+        started = time.perf_counter()
+        for first in range(0, single, RESOLVE_BATCH):
+            with db.session_scope() as session:
+                for person in ones[first : first + RESOLVE_BATCH]:
+                    service.resolve_member(session, app, person)
+        one_by_one = single / (time.perf_counter() - started)
     finally:
         db.dispose()
     # Baseline: the member rows alone, inserted by executemany in the same batches.
@@ -514,7 +532,7 @@ def bench_resolve(logins: int, seed: int) -> tuple[float, float]:
             conn.commit()
         inserts = logins / (time.perf_counter() - started)
     drop_pg(PG_RESOLVE_DB)
-    return resolves, inserts
+    return batched, one_by_one, inserts
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -643,9 +661,11 @@ def main() -> int:
                 Path(f"{file}{suffix}").unlink(missing_ok=True)
         if "resolve" not in args.skip:
             logins = args.logins or args.members
-            resolves, inserts = bench_resolve(logins, args.seed)
+            single = min(logins, 5000)
+            resolves, one_by_one, inserts = bench_resolve(logins, args.seed, single)
             print(
-                f"[c] {logins:,} first logins: {resolves:,.0f} resolves/s; baseline "
+                f"[c] {logins:,} first logins in batches of {RESOLVE_BATCH}: {resolves:,.0f} "
+                f"resolves/s; {single:,} more one by one: {one_by_one:,.0f}/s; baseline "
                 f"executemany member INSERTs {inserts:,.0f} rows/s; "
                 f"ratio {resolves / inserts:.3f}",
                 flush=True,
@@ -657,6 +677,15 @@ def main() -> int:
                     f"{inserts:,.0f} rows/s (member INSERTs)",
                     f"{resolves / inserts:.3f}",
                     _verdict(resolves >= TARGET_RESOLVE, f">= {TARGET_RESOLVE:,}/s"),
+                )
+            )
+            rows.append(
+                (
+                    "   the same, one by one",
+                    f"{one_by_one:,.0f} resolves/s",
+                    "-",
+                    f"{one_by_one / inserts:.3f}",
+                    "-",
                 )
             )
     finally:

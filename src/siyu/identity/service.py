@@ -127,8 +127,10 @@ class _Resolution:
         found = repository.find_identities(self.session, self.workspace_id, self.keys.values())
         owner = {IdentityKind(row.kind): row.member_id for row in found}
         member_id = self._anchor(owner) or self._phone_link(owner.get(IdentityKind.phone))
+        created: Member | None = None
         if member_id is None:
-            member_id = self._create().id
+            created = self._create()
+            member_id = created.id
         self._attach_missing(member_id, owner)
         if self.person.phone is not None:
             # Look again: a merge above may have moved the phone to the survivor.
@@ -138,7 +140,9 @@ class _Resolution:
                 self.session, member_id, self.person.phone, phone_owner.get(key), actor=self.actor
             )
             self.merged += [loser] if loser is not None else []
-        member = repository.get_member(self.session, member_id)
+        member = created if created is not None and created.id == member_id else None
+        if member is None:
+            member = repository.get_member(self.session, member_id)
         assert member is not None
         return ResolvedMember(
             id=member.id, number=member.number, created=self.created, merged_ids=self.merged
@@ -215,12 +219,32 @@ class _Resolution:
         return member
 
     def _attach_missing(self, member_id: int, owner: dict[IdentityKind, int]) -> None:
+        missing = []
         for kind, key in self.keys.items():
             if kind is IdentityKind.phone or kind in owner:
                 continue
-            if kind is IdentityKind.unionid and _unionid_of(self.session, member_id):
+            if (
+                kind is IdentityKind.unionid
+                and not self.created
+                and _unionid_of(self.session, member_id)
+            ):
                 continue  # a conflict was recorded; a member keeps one UnionID
-            _add_identity(self.session, self.workspace_id, member_id, key)
+            missing.append(key)
+        now = clock.now()
+        # One flush for all of them: one INSERT statement rather than one per identity.
+        self.session.add_all(
+            Identity(
+                workspace_id=self.workspace_id,
+                member_id=member_id,
+                kind=kind,
+                scope=scope,
+                value=value,
+                secret=None,
+                created_at=now,
+            )
+            for kind, scope, value in missing
+        )
+        self.session.flush()
 
 
 def _add_identity(

@@ -160,6 +160,11 @@ def seed_members(db: Database, members: int, seed: int) -> int:
     for chunk in chunked(lines):
         with db.session_scope() as session:
             importer.import_chunk(session, chunk)
+    # This server runs without autovacuum: without statistics the page's queries would be
+    # planned for empty tables (a production server has them analyzed by autovacuum).
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE members, identities")
+        conn.commit()
     return ws
 
 

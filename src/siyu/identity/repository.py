@@ -442,3 +442,59 @@ def copy_tags(session: Session, from_member: int, to_member: int) -> None:
         add_tags(
             session, survivor.workspace_id, [to_member], tag, actor="merge", now=survivor.created_at
         )
+
+
+def deidentified_page(
+    session: Session, workspace_id: int, *, after_id: int, limit: int
+) -> list[tuple[int, datetime, int, datetime | None, datetime | None, int, int]]:
+    """Active members after `after_id`, by id, with figures only: (id, created_at, events,
+    first event, last event, apps seen, tags)."""
+    members = session.execute(
+        select(Member.id, Member.created_at)
+        .where(
+            Member.workspace_id == workspace_id,
+            Member.status == MemberStatus.active,
+            Member.id > after_id,
+        )
+        .order_by(Member.id)
+        .limit(limit)
+    ).all()
+    ids = [m.id for m in members]
+    if not ids:
+        return []
+    events = {
+        row.member_id: row
+        for row in session.execute(
+            select(
+                TimelineEvent.member_id,
+                func.count().label("n"),
+                func.min(TimelineEvent.ts).label("first"),
+                func.max(TimelineEvent.ts).label("last"),
+                func.count(func.distinct(TimelineEvent.app_id)).label("apps"),
+            )
+            .where(TimelineEvent.member_id.in_(ids))
+            .group_by(TimelineEvent.member_id)
+        )
+    }
+    tags = dict(
+        session.execute(
+            select(MemberTag.member_id, func.count())
+            .where(MemberTag.member_id.in_(ids))
+            .group_by(MemberTag.member_id)
+        ).all()
+    )
+    rows = []
+    for member_id, created_at in members:
+        event = events.get(member_id)
+        rows.append(
+            (
+                member_id,
+                created_at,
+                int(event.n) if event else 0,
+                event.first if event else None,
+                event.last if event else None,
+                int(event.apps) if event else 0,
+                int(tags.get(member_id, 0)),
+            )
+        )
+    return rows

@@ -6,9 +6,13 @@ other member is a 404, as if it did not exist), and identifiers are shown as the
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from siyu.core.errors import Invalid
@@ -43,6 +47,7 @@ Analyst = Annotated[Principal, require(Permission.analytics_read)]
 Tagger = Annotated[Principal, require(Permission.members_tag)]
 Resolver = Annotated[Principal, require(Permission.events_ingest)]
 RESOLVE_MAX = 1000
+CSV_FLUSH_BYTES = 64 * 1024
 
 
 class TagRequest(BaseModel):
@@ -168,6 +173,33 @@ def timeline(
         return service.get_timeline(
             session, principal.workspace_id, member_id, limit=limit, cursor=cursor
         )
+
+
+@router.get("/exports/members-deidentified.csv", tags=["analytics"])
+def export_deidentified(principal: Analyst, db: DatabaseDep) -> StreamingResponse:
+    """Every member as figures only (pseudonym, dates, counts), streamed as CSV; audited."""
+    with db.session_scope() as session:
+        security.record_audit(session, principal, "export.deidentified_members")
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(service.DEIDENTIFIED_COLUMNS)
+        with db.session_scope() as session:
+            for row in service.deidentified_members(session, principal.workspace_id):
+                writer.writerow(row)
+                if buffer.tell() > CSV_FLUSH_BYTES:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = "members-deidentified.csv"
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.post("/members/resolve", tags=["members"])

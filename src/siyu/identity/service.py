@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -1004,3 +1004,40 @@ def members_with_tag(session: Session, workspace_id: int, tag: str) -> list[int]
 def tag_counts(session: Session, workspace_id: int) -> dict[str, int]:
     """Every tag of the workspace with how many members carry it."""
     return repository.tag_counts(session, workspace_id)
+
+
+# --- de-identified export ------------------------------------------------------------------
+
+DEIDENTIFIED_COLUMNS = (
+    "pseudonym",
+    "joined_on",
+    "events",
+    "first_event_on",
+    "last_event_on",
+    "apps",
+    "tags",
+)
+
+
+def deidentified_members(
+    session: Session, workspace_id: int, *, page: int = 1000
+) -> Iterator[tuple[str, ...]]:
+    """Every active member as figures an analyst may hold: a keyed pseudonym (stable within this
+    install, meaningless outside it; not the member number, which staff can look up), dates to
+    the day, counts. No identifier, phone, tag name or event content."""
+    after = 0
+    while True:
+        rows = repository.deidentified_page(session, workspace_id, after_id=after, limit=page)
+        if not rows:
+            return
+        for member_id, joined, events, first, last, apps, tags in rows:
+            yield (
+                hasher().digest(str(member_id), "deidentified.member")[:16],
+                joined.date().isoformat(),
+                str(events),
+                first.date().isoformat() if first else "",
+                last.date().isoformat() if last else "",
+                str(apps),
+                str(tags),
+            )
+        after = rows[-1][0]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
 from siyu.core.errors import Invalid, SiyuError
-from siyu.identity import service
+from siyu.identity import ingest, service
 from siyu.identity.models import Member, TimelineEvent
 from siyu.identity.schemas import PersonRef
 from siyu.workspaces.schemas import AppRead
@@ -111,6 +112,23 @@ def test_oversized_props_are_refused(db: Database, mp_app: AppRead) -> None:
         )
     assert "props exceed" in caught.value.data["errors"][0]["reason"]
     assert counts(db) == (0, 0)
+
+
+def test_a_number_beyond_64_bits_in_props_is_refused_not_a_crash(
+    db: Database, mp_app: AppRead
+) -> None:
+    # given an import line whose props hold an integer JSON allows but storage cannot
+    line = orjson.dumps(event(0, props={})).replace(
+        b'"props":{}', b'"props":{"n":123456789012345678901234567890}'
+    )
+    importer = ingest.EventImport(mp_app.workspace_id)
+    # when it is imported beside a good line
+    with db.session_scope() as session:
+        report = importer.import_chunk(session, [(1, line), (2, orjson.dumps(event(1)))])
+    # then that line is rejected with the reason, and the other one kept
+    assert [(r.line, r.code) for r in report.rejected] == [(1, "events.invalid")]
+    assert "64-bit" in report.rejected[0].reason
+    assert counts(db) == (1, 1)
 
 
 def test_search_by_every_identity(db: Database, mp_app: AppRead) -> None:

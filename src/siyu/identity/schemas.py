@@ -139,7 +139,11 @@ class EventIn(PersonRef):
     @field_validator("props")
     @classmethod
     def _props_size(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(value)) > PROPS_MAX_BYTES:
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+            raise ValueError(f"props cannot be stored: {exc}") from exc
+        if size > PROPS_MAX_BYTES:
             raise ValueError(f"props exceed {PROPS_MAX_BYTES} bytes")
         return value
 

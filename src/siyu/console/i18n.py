@@ -349,6 +349,12 @@ ZH: dict[str, str] = {
     "error.console.upload_too_large": "文件超过 2 GiB 上限。",
     "error.console.upload_invalid": "上传内容不完整或格式有误，请重新上传。",
     "nav.simulator": "模拟微信",
+    "member.tags": "标签",
+    "member.no_tags": "还没有标签",
+    "member.tag_add": "添加标签",
+    "member.tag_placeholder": "如：黑名单、21天打卡",
+    "member.untag": "去掉标签 {tag}",
+    "error.identity.invalid_tag": "标签为 1–64 个字符，不能换行。",
     "simulator.title": "模拟微信",
     "simulator.intro": (
         "沙箱里的模拟用户：他们关注、发消息、扫码、登录小程序，并真正收到我们发出的每一条消息。"
@@ -773,6 +779,12 @@ EN: dict[str, str] = {
     "error.console.upload_too_large": "The file exceeds the 2 GiB limit.",
     "error.console.upload_invalid": "The upload was incomplete or malformed; upload it again.",
     "nav.simulator": "Simulated WeChat",
+    "member.tags": "Tags",
+    "member.no_tags": "No tags yet",
+    "member.tag_add": "Add tag",
+    "member.tag_placeholder": "e.g. blacklist, 21-day challenge",
+    "member.untag": "Remove tag {tag}",
+    "error.identity.invalid_tag": "A tag is 1–64 characters on one line.",
     "simulator.title": "Simulated WeChat",
     "simulator.intro": (
         "The sandbox's simulated users: they follow, write, scan and log in to the Mini "

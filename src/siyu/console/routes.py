@@ -335,6 +335,7 @@ def _member_context(session: Session, principal: Principal, member_id: int) -> d
         "consents": consents,
         "operators": operators,
         "assignee": security.assignee_of(session, member.id),
+        "tags": identity.member_tags(session, member.id),
         "notice": None,
     }
 
@@ -418,6 +419,52 @@ def assign_member(
         context = _member_context(session, principal, member_id)
     context["notice"] = translator(request)("member.assigned_done")
     return render(request, "_member_detail.html", context)
+
+
+def _change_tag(
+    request: Request, principal: Principal, db: Database, member_id: int, tag: str, *, add: bool
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            security.ensure_member_visible(session, principal, member_id)
+            ws = principal.workspace_id
+            if add:
+                identity.tag_members(session, ws, [member_id], tag, actor=principal.actor)
+            else:
+                identity.untag_members(session, ws, [member_id], tag)
+            action = "member.tagged" if add else "member.untagged"
+            security.record_audit(
+                session, principal, action, target_type="member", target_id=member_id
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#tags-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = _member_context(session, principal, member_id)
+    return render(request, "_member_detail.html", context)
+
+
+@router.post("/members/{member_id}/tags")
+def tag_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_tag)],
+    db: DatabaseDep,
+    tag: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    return _change_tag(request, principal, db, member_id, tag, add=True)
+
+
+@router.post("/members/{member_id}/tags/remove")
+def untag_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_tag)],
+    db: DatabaseDep,
+    tag: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    return _change_tag(request, principal, db, member_id, tag, add=False)
 
 
 @router.get("/members/{member_id}/timeline")

@@ -122,6 +122,25 @@ class MemberMerge(Base):
     undone_by: Mapped[str | None] = mapped_column(String(100))
 
 
+class MemberTag(Base):
+    """A label staff or rules put on a member ("blacklist", "21天打卡", a channel's tags)."""
+
+    __tablename__ = "member_tags"
+    # Operators' labels about a person: they go with the person.
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (
+        UniqueConstraint("member_id", "tag"),
+        Index("ix_member_tags_workspace_tag", "workspace_id", "tag"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    tag: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
 class MergeConflict(Base):
     """Evidence that two members may be one person, which a person must judge."""
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.identity.models import (
@@ -16,6 +16,7 @@ from siyu.identity.models import (
     Member,
     MemberMerge,
     MemberStatus,
+    MemberTag,
     MergeConflict,
     TimelineEvent,
 )
@@ -365,3 +366,79 @@ def identity_values(session: Session, member_ids: Sequence[int]) -> list[tuple[I
 
 def mark_erased(session: Session, member_ids: Sequence[int], at: datetime) -> None:
     session.execute(update(Member).where(Member.id.in_(list(member_ids))).values(erased_at=at))
+
+
+def tags_of(session: Session, member_ids: Iterable[int]) -> dict[int, list[str]]:
+    rows = session.execute(
+        select(MemberTag.member_id, MemberTag.tag)
+        .where(MemberTag.member_id.in_(list(member_ids)))
+        .order_by(MemberTag.tag)
+    )
+    found: dict[int, list[str]] = {}
+    for member_id, tag in rows:
+        found.setdefault(member_id, []).append(tag)
+    return found
+
+
+def add_tags(
+    session: Session,
+    workspace_id: int,
+    member_ids: Iterable[int],
+    tag: str,
+    *,
+    actor: str,
+    now: datetime,
+) -> int:
+    """Tag the members not tagged yet; how many were."""
+    ids = set(member_ids)
+    have = set(
+        session.scalars(
+            select(MemberTag.member_id).where(
+                MemberTag.member_id.in_(list(ids)), MemberTag.tag == tag
+            )
+        )
+    )
+    new = sorted(ids - have)
+    session.add_all(
+        MemberTag(workspace_id=workspace_id, member_id=m, tag=tag, created_by=actor, created_at=now)
+        for m in new
+    )
+    session.flush()
+    return len(new)
+
+
+def remove_tags(session: Session, member_ids: Iterable[int], tag: str) -> int:
+    result = session.execute(
+        delete(MemberTag).where(MemberTag.member_id.in_(list(member_ids)), MemberTag.tag == tag)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def members_with_tag(session: Session, workspace_id: int, tag: str) -> list[int]:
+    return list(
+        session.scalars(
+            select(MemberTag.member_id)
+            .where(MemberTag.workspace_id == workspace_id, MemberTag.tag == tag)
+            .order_by(MemberTag.member_id)
+        )
+    )
+
+
+def tag_counts(session: Session, workspace_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(MemberTag.tag, func.count())
+        .where(MemberTag.workspace_id == workspace_id)
+        .group_by(MemberTag.tag)
+        .order_by(MemberTag.tag)
+    )
+    return {tag: int(count) for tag, count in rows}
+
+
+def copy_tags(session: Session, from_member: int, to_member: int) -> None:
+    """The merged member's tags onto the survivor (those it lacks); the merged keep theirs."""
+    survivor = session.get(Member, to_member)
+    assert survivor is not None
+    for tag in tags_of(session, [from_member]).get(from_member, []):
+        add_tags(
+            session, survivor.workspace_id, [to_member], tag, actor="merge", now=survivor.created_at
+        )

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from siyu.core.errors import Invalid
 from siyu.core.http import DatabaseDep
 from siyu.identity import service
 from siyu.identity.models import ConflictStatus
@@ -21,6 +22,8 @@ from siyu.identity.schemas import (
     MemberRead,
     MergeRead,
     Overview,
+    PersonRef,
+    ResolvedMember,
     TimelinePage,
     normalize_phone,
 )
@@ -28,6 +31,7 @@ from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
+from siyu.workspaces import service as workspaces
 
 router = APIRouter(prefix="/api", tags=["members"])
 
@@ -36,6 +40,23 @@ Reader = Annotated[Principal, require(Permission.members_read)]
 TimelineReader = Annotated[Principal, require(Permission.members_timeline)]
 Merger = Annotated[Principal, require(Permission.members_merge)]
 Analyst = Annotated[Principal, require(Permission.analytics_read)]
+Tagger = Annotated[Principal, require(Permission.members_tag)]
+Resolver = Annotated[Principal, require(Permission.events_ingest)]
+RESOLVE_MAX = 1000
+
+
+class TagRequest(BaseModel):
+    tag: str = Field(min_length=1, max_length=64, examples=["blacklist"])
+
+
+class TagsChanged(BaseModel):
+    member_id: int
+    tags: list[str]
+
+
+class ResolveBatch(BaseModel):
+    appid: str = Field(min_length=2, max_length=64)
+    people: list[dict[str, Any]] = Field(min_length=1, max_length=RESOLVE_MAX)
 
 
 class MergeRequest(BaseModel):
@@ -147,6 +168,59 @@ def timeline(
         return service.get_timeline(
             session, principal.workspace_id, member_id, limit=limit, cursor=cursor
         )
+
+
+@router.post("/members/resolve", tags=["members"])
+def resolve_members(
+    body: ResolveBatch, principal: Resolver, db: DatabaseDep
+) -> list[ResolvedMember]:
+    """Resolve up to 1,000 people of one app to members at once (a CRM or follower sync):
+    each as the identity hub resolves one, in order; all or nothing."""
+    people = []
+    errors = []
+    for index, raw in enumerate(body.people):
+        try:
+            people.append(PersonRef.model_validate({**raw, "appid": body.appid}))
+        except ValidationError as exc:
+            errors.append({"line": index, "code": "identity.invalid_person", "reason": str(exc)})
+    if errors:
+        raise Invalid(
+            "identity.invalid_batch", f"{len(errors)} people are invalid", data={"errors": errors}
+        )
+    with db.session_scope() as session:
+        app = workspaces.get_app_by_appid(session, body.appid, principal.workspace_id)
+        return service.resolve_members(session, app, people)
+
+
+@router.post("/members/{member_id}/tags", tags=["members"])
+def tag_member(member_id: int, body: TagRequest, principal: Tagger, db: DatabaseDep) -> TagsChanged:
+    with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
+        service.tag_members(
+            session, principal.workspace_id, [member_id], body.tag, actor=principal.actor
+        )
+        security.record_audit(
+            session, principal, "member.tagged", target_type="member", target_id=member_id
+        )
+        return TagsChanged(member_id=member_id, tags=service.member_tags(session, member_id))
+
+
+@router.delete("/members/{member_id}/tags/{tag}", tags=["members"])
+def untag_member(member_id: int, tag: str, principal: Tagger, db: DatabaseDep) -> TagsChanged:
+    with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
+        service.untag_members(session, principal.workspace_id, [member_id], tag)
+        security.record_audit(
+            session, principal, "member.untagged", target_type="member", target_id=member_id
+        )
+        return TagsChanged(member_id=member_id, tags=service.member_tags(session, member_id))
+
+
+@router.get("/tags", tags=["members"])
+def tags(principal: Reader, db: DatabaseDep) -> dict[str, int]:
+    """Every tag of the workspace and how many members carry it."""
+    with db.session_scope() as session:
+        return service.tag_counts(session, principal.workspace_id)
 
 
 @router.get("/members/{member_id}/merges")

@@ -351,6 +351,7 @@ def _merge(
     survivor_before, merged_before = dict(survivor.attributes), dict(merged.attributes)
     moved = repository.move_identities(session, merged.id, survivor.id)
     repository.move_events(session, merged.id, survivor.id)
+    repository.copy_tags(session, merged.id, survivor.id)
     # The survivor's own attributes win; the merged member's fill the gaps.
     survivor.attributes = {**merged_before, **survivor_before}
     merged.status = MemberStatus.merged
@@ -1029,3 +1030,56 @@ def members_active_since(
         .distinct()
     )
     return set(session.scalars(query))
+
+
+# --- tags ----------------------------------------------------------------------------------
+
+TAG_MAX = 64
+
+
+def _clean_tag(tag: str) -> str:
+    cleaned = tag.strip()
+    if not cleaned or len(cleaned) > TAG_MAX or any(ch in cleaned for ch in "\n\r\t"):
+        raise Invalid("identity.invalid_tag", f"a tag is 1–{TAG_MAX} characters on one line")
+    return cleaned
+
+
+def _members_of(session: Session, workspace_id: int, member_ids: Collection[int]) -> list[int]:
+    """The members named, each followed to its survivor if it was merged; unknown ids refused."""
+    found = []
+    for member_id in member_ids:
+        member = repository.get_member(session, member_id)
+        if member is None or member.workspace_id != workspace_id:
+            raise NotFound("identity.member_not_found", f"member {member_id} not found")
+        found.append(member.merged_into_id or member.id)
+    return found
+
+
+def tag_members(
+    session: Session, workspace_id: int, member_ids: Collection[int], tag: str, *, actor: str
+) -> int:
+    """Put a tag on members (idempotent: already tagged ones are left); how many were new."""
+    cleaned = _clean_tag(tag)
+    ids = _members_of(session, workspace_id, member_ids)
+    return repository.add_tags(session, workspace_id, ids, cleaned, actor=actor, now=clock.now())
+
+
+def untag_members(
+    session: Session, workspace_id: int, member_ids: Collection[int], tag: str
+) -> int:
+    """Take a tag off members; how many had it."""
+    ids = _members_of(session, workspace_id, member_ids)
+    return repository.remove_tags(session, ids, _clean_tag(tag))
+
+
+def member_tags(session: Session, member_id: int) -> list[str]:
+    return repository.tags_of(session, [member_id]).get(member_id, [])
+
+
+def members_with_tag(session: Session, workspace_id: int, tag: str) -> list[int]:
+    return repository.members_with_tag(session, workspace_id, tag.strip())
+
+
+def tag_counts(session: Session, workspace_id: int) -> dict[str, int]:
+    """Every tag of the workspace with how many members carry it."""
+    return repository.tag_counts(session, workspace_id)

@@ -16,6 +16,7 @@ class Permission(enum.StrEnum):
     members_phone = "members.phone"  # the full phone number (138****0000 otherwise)
     members_timeline = "members.timeline"  # orders, enrollments, service records
     members_merge = "members.merge"  # merge, undo, review list
+    members_tag = "members.tag"  # put tags on members and take them off
     members_assign = "members.assign"  # assign members to sales reps
     members_erase = "members.erase"
     members_export = "members.export"  # a member's own data, on their request
@@ -55,6 +56,7 @@ _OPERATOR = frozenset(
         P.members_identifiers,
         P.members_timeline,
         P.members_merge,
+        P.members_tag,
         P.consents_read,
         P.events_ingest,
         P.imports_manage,

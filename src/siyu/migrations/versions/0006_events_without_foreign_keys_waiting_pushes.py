@@ -1,4 +1,4 @@
-"""events without foreign keys; partial index of the pushes still waiting for their job
+"""events without foreign keys; partial index of waiting pushes; member tags
 
 Revision ID: 0006
 Revises: 0005
@@ -25,6 +25,32 @@ WAITING = sa.text("status = 'received'")
 
 
 def upgrade() -> None:
+    op.create_table(
+        "member_tags",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "workspace_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "member_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("tag", sa.String(length=64), nullable=False),
+        sa.Column("created_by", sa.String(length=100), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_member_tags_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name=op.f("fk_member_tags_workspace_id_workspaces")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_member_tags")),
+        sa.UniqueConstraint("member_id", "tag", name=op.f("uq_member_tags_member_id_tag")),
+    )
+    op.create_index(
+        "ix_member_tags_workspace_tag", "member_tags", ["workspace_id", "tag"], unique=False
+    )
     with op.batch_alter_table("events") as batch:
         for name, _column, _target in EVENT_KEYS:
             batch.drop_constraint(name, type_="foreignkey")
@@ -38,6 +64,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_member_tags_workspace_tag", table_name="member_tags")
+    op.drop_table("member_tags")
     op.drop_index("ix_wechat_pushes_waiting", table_name="wechat_pushes")
     with op.batch_alter_table("events") as batch:
         for name, column, target in EVENT_KEYS:

@@ -104,7 +104,9 @@ class Campaign:
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    def enroll(self, member: Member, activity_id: int, channel: str | None = None) -> httpx.Response:
+    def enroll(
+        self, member: Member, activity_id: int, channel: str | None = None
+    ) -> httpx.Response:
         return self.env.client.post(
             f"/api/mp/{MP_APPID}/activities/{activity_id}/enrollments",
             json={"channel": channel},
@@ -136,5 +138,5 @@ class Campaign:
 
 
 @pytest.fixture
-def campaign(pay_env: PayEnv, staff: TestClient) -> Campaign:
+def campaign(pay_env: PayEnv, staff: TestClient) -> Campaign:  # noqa: F811
     return Campaign(pay_env, staff)

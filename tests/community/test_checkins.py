@@ -78,7 +78,9 @@ def test_unenrolled_members_and_bad_evidence_are_refused(campaign: Campaign) -> 
     answer = campaign.check_in(member, activity["id"])
     assert (answer.status_code, answer.json()["code"]) == (422, "community.evidence_required")
     # a file that is not an image
-    answer = campaign.check_in(member, activity["id"], image=("a.png", b"MZ" + b"0" * 99, "image/png"))
+    answer = campaign.check_in(
+        member, activity["id"], image=("a.png", b"MZ" + b"0" * 99, "image/png")
+    )
     assert (answer.status_code, answer.json()["code"]) == (422, "community.image_type")
     # an image over the limit
     limit = campaign.env.client.app.state.settings.checkin_image_max_bytes  # type: ignore[attr-defined]

@@ -105,9 +105,7 @@ def test_a_draft_activity_refuses_and_a_free_one_enrolls_without_paying(
 ) -> None:
     series = campaign.theme_series()
     draft = campaign.activity(series, code="DRAFT", status="draft")
-    free = campaign.activity(
-        series, code="FREE", deposit=0, refund_rule="none", status="open"
-    )
+    free = campaign.activity(series, code="FREE", deposit=0, refund_rule="none", status="open")
     member = campaign.member()
     assert campaign.enroll(member, draft["id"]).json()["code"] == "community.enrollment_closed"
     answer = campaign.enroll(member, free["id"]).json()

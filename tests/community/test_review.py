@@ -66,7 +66,13 @@ def as_history(campaign: Campaign, code: str) -> list[dict[str, Any]]:
             openids[member_id] = next(i.value for i in member.identities if i.kind == "openid")
     events = []
     for row in rows:
-        if row.name not in ("activity.enroll", "activity.checkin", "group.join", "pay.paid", "pay.refunded"):
+        if row.name not in (
+            "activity.enroll",
+            "activity.checkin",
+            "group.join",
+            "pay.paid",
+            "pay.refunded",
+        ):
             continue
         props = {k: v for k, v in row.props.items() if k in ("amount", "day")}
         events.append(

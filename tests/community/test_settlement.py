@@ -5,10 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from siyu.community import tasks
-from siyu.community.models import Enrollment, SettlementLine
-from siyu.community.service import refund_for
-from siyu.community.models import RefundRule
+from siyu.community.models import Enrollment, RefundRule, SettlementLine
 from siyu.community.schemas import ActivityRead
+from siyu.community.service import refund_for
 from siyu.security.models import AuditEntry
 
 from .conftest import END, START, Campaign, Member, beijing

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import worker
+from siyu.community import routes as community_routes
 from siyu.console.routes import router as console_router
 from siyu.console.routes import static_files
 from siyu.console.simulator import router as simulator_router
@@ -224,6 +225,9 @@ def create_app(
         mp_router,
         pay_routes.mp_router,
         pay_routes.router,
+        community_routes.router,
+        community_routes.members_router,
+        community_routes.mp_router,
         console_router,
         simulator_router,
     ):

@@ -47,6 +47,7 @@ members_app = typer.Typer(help="Look members up.", no_args_is_help=True)
 keys_app = typer.Typer(help="Secrets and encryption keys.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for scripts.", no_args_is_help=True)
 operators_app = typer.Typer(help="Operators and their roles.", no_args_is_help=True)
+report_app = typer.Typer(help="Reviews (复盘) of campaigns.", no_args_is_help=True)
 pay_app = typer.Typer(
     help="WeChat Pay: reconciliation and the order/refund sweep.", no_args_is_help=True
 )
@@ -57,6 +58,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(operators_app, name="operators")
 app.add_typer(pay_app, name="pay")
+app.add_typer(report_app, name="report")
 app.add_typer(sandbox_cli.app, name="sandbox")
 
 out = Console()
@@ -480,6 +482,105 @@ def import_events(
         with report.open("w", encoding="utf-8") as fh:
             for error in result.rejected:
                 fh.write(json.dumps(error.model_dump(), ensure_ascii=False) + "\n")
+
+
+@import_app.command("activities")
+def import_activities(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="a JSON list of activities"
+        ),
+    ],
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Load past (or future) activity definitions: all of them, or none when one is invalid.
+    Their events come with `siyu import events` (props.code names the activity)."""
+    from siyu.community.imports import import_activities as load
+    from siyu.security import service as security
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    principal = _acting(db, workspace_id, as_email, Permission.community_manage)
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        err.print(f"[red]community.import_not_json[/red]: {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        with db.session_scope() as session:
+            result = load(session, workspace_id, raw)
+            security.record_audit(
+                session,
+                principal,
+                "community.activities_imported",
+                workspace_id=workspace_id,
+                detail=result.model_dump(),
+            )
+    except SiyuError as exc:
+        for error in (exc.data or {}).get("errors", [])[:50] if isinstance(exc.data, dict) else []:
+            err.print(f"  #{error['index']}: {error['reason']}")
+        raise _fail(exc) from exc
+    out.print(
+        f"[green]{result.created} created[/green], {result.updated} updated; "
+        f"{result.themes} themes, {result.series} series, {result.groups} groups new"
+    )
+
+
+@report_app.command("activity")
+def report_activity(
+    code: Annotated[str, typer.Argument(help="the activity's code")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    previous: Annotated[
+        str | None, typer.Option(help="compare with this activity (default: the series' last)")
+    ] = None,
+    active_after_days: Annotated[int, typer.Option(min=0, max=365)] = 7,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """The review (复盘) of an activity: enrollments, money, check-ins, completion, retention."""
+    from siyu.community import review
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    _acting(db, workspace_id, as_email, Permission.community_read)
+    try:
+        with db.session_scope() as session:
+            result = review.activity_review(
+                session,
+                workspace_id,
+                code,
+                previous=previous,
+                active_after_days=active_after_days,
+            )
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        return
+    table = Table(title=f"{result.code} {result.title} ({result.starts_on} – {result.ends_on})")
+    table.add_column("指标 metric")
+    table.add_column("值 value", justify="right")
+    rows = [
+        ("报名 enrollments", str(result.enrollments)),
+        ("渠道 by channel", ", ".join(f"{k} {v}" for k, v in result.by_channel.items())),
+        ("收款 paid (¥)", f"{result.paid_total / 100:.2f}"),
+        ("退款 refunded (¥)", f"{result.refunded_total / 100:.2f}"),
+        ("完成 completed", f"{result.completed} ({result.completion_rate:.0%})"),
+        (f"{result.active_after_days} 天后活跃 active after", str(result.active_after)),
+        ("群内 in group", str(result.group_members)),
+    ]
+    if result.retention is not None:
+        r = result.retention
+        rows += [
+            (f"来自 from {r.previous}", f"{r.re_enrolled} ({r.re_enrollment_rate:.0%})"),
+            ("留存未报名 stayed", f"{r.stayed} (群 group {r.stayed_in_group})"),
+            ("流失 lost", str(r.lost)),
+        ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
 
 
 @members_app.command("show")

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # How long a Pay order may be paid (time_expire); WeChat allows 1 minute to 90 days.
     pay_order_minutes: int = Field(default=120, ge=1, le=90 * 24 * 60)
+    # Check-in photos from the Mini Program (JPEG, PNG, GIF, WebP) up to this size.
+    checkin_image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
     # Serve the sandbox WeChat inside `siyu serve` under /sandbox (development and demos).
     sandbox: bool = False
 

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -951,6 +952,108 @@ def parse_events(
             continue
         parsed.append((index, (event, app)))
     return parsed, errors
+
+
+# --- event tallies (campaign reviews read the timeline, imported or native alike) --------
+
+
+def _event_day(session: Session, tz: str) -> Any:
+    """The event's calendar day in `tz`, as SQL (dates on PostgreSQL, ISO text on SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone(tz, TimelineEvent.ts))
+    offset = datetime.now(ZoneInfo(tz)).utcoffset() or timedelta(0)  # fixed for Beijing
+    hours = int(offset.total_seconds() // 3600)
+    return func.date(TimelineEvent.ts, f"{hours:+d} hours")
+
+
+def tally_coded_events(  # noqa: PLR0917 - a query's natural arguments
+    session: Session,
+    workspace_id: int,
+    names: Sequence[str],
+    codes: Sequence[str],
+    since: datetime,
+    until: datetime,
+    *,
+    tz: str = "Asia/Shanghai",
+) -> list[tuple[str, str, int, str | None, int, int]]:
+    """Events whose props carry one of `codes`, per (code, name, member, channel):
+    (code, name, member_id, channel, distinct days, events)."""
+    code = TimelineEvent.props["code"].as_string()
+    day = _event_day(session, tz)
+    query = (
+        select(
+            code,
+            TimelineEvent.name,
+            TimelineEvent.member_id,
+            TimelineEvent.channel,
+            func.count(func.distinct(day)),
+            func.count(),
+        )
+        .where(
+            TimelineEvent.workspace_id == workspace_id,
+            TimelineEvent.name.in_(list(names)),
+            TimelineEvent.ts >= since,
+            TimelineEvent.ts < until,
+            code.in_(list(codes)),
+        )
+        .group_by(code, TimelineEvent.name, TimelineEvent.member_id, TimelineEvent.channel)
+    )
+    return [(c, n, m, ch, d, e) for c, n, m, ch, d, e in session.execute(query)]
+
+
+def tally_coded_days(  # noqa: PLR0917 - a query's natural arguments
+    session: Session,
+    workspace_id: int,
+    name: str,
+    code: str,
+    since: datetime,
+    until: datetime,
+    *,
+    tz: str = "Asia/Shanghai",
+) -> dict[str, int]:
+    """Distinct members with a `name` event of `code`, per calendar day (ISO date → count)."""
+    day = _event_day(session, tz)
+    query = (
+        select(day, func.count(func.distinct(TimelineEvent.member_id)))
+        .where(
+            TimelineEvent.workspace_id == workspace_id,
+            TimelineEvent.name == name,
+            TimelineEvent.ts >= since,
+            TimelineEvent.ts < until,
+            TimelineEvent.props["code"].as_string() == code,
+        )
+        .group_by(day)
+    )
+    return {str(d)[:10]: n for d, n in session.execute(query)}
+
+
+def event_props(
+    session: Session, workspace_id: int, names: Sequence[str], since: datetime, until: datetime
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(member_id, name, props) of the workspace's `names` events in [since, until)."""
+    query = select(TimelineEvent.member_id, TimelineEvent.name, TimelineEvent.props).where(
+        TimelineEvent.workspace_id == workspace_id,
+        TimelineEvent.name.in_(list(names)),
+        TimelineEvent.ts >= since,
+        TimelineEvent.ts < until,
+    )
+    return [(m, n, p or {}) for m, n, p in session.execute(query)]
+
+
+def members_active_since(
+    session: Session, workspace_id: int, prefix: str, since: datetime
+) -> set[int]:
+    """Members with an event named `prefix`… (e.g. "mp.") at or after `since`."""
+    query = (
+        select(TimelineEvent.member_id)
+        .where(
+            TimelineEvent.workspace_id == workspace_id,
+            TimelineEvent.ts >= since,
+            TimelineEvent.name.like(f"{prefix}%"),
+        )
+        .distinct()
+    )
+    return set(session.scalars(query))
 
 
 # --- tags ----------------------------------------------------------------------------------

@@ -29,6 +29,11 @@ class Permission(enum.StrEnum):
     payments_read = "payments.read"  # orders, refunds, refused notifications, reconciliation
     payments_manage = "payments.manage"  # create orders; merchant credentials need apps.manage
     payments_refund = "payments.refund"  # staff refunds (a reason is required and audited)
+    # community campaigns
+    community_read = "community.read"  # the matrix, activities, enrollments, check-ins, review
+    community_manage = "community.manage"  # edit the matrix, groups, reject check-ins
+    community_settle = "community.settle"  # confirm a settlement: refunds leave (audited)
+    members_notes = "members.notes"  # write service records on a member
     # configuration and people
     apps_read = "apps.read"
     apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
@@ -61,6 +66,10 @@ _OPERATOR = frozenset(
         P.payments_read,
         P.payments_manage,
         P.payments_refund,
+        P.community_read,
+        P.community_manage,
+        P.community_settle,
+        P.members_notes,
     }
 )
 
@@ -78,12 +87,16 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             P.consents_read,
             P.tokens_create,
             P.payments_read,
+            P.community_read,
+            P.members_notes,
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.
     Role.analyst: frozenset({P.analytics_read, P.tokens_create}),
     # Only the members assigned to them (no `members.all`).
-    Role.sales: frozenset({P.members_read, P.members_timeline, P.consents_read, P.tokens_create}),
+    Role.sales: frozenset(
+        {P.members_read, P.members_timeline, P.consents_read, P.tokens_create, P.members_notes}
+    ),
 }
 
 

@@ -283,3 +283,34 @@ def erase_me(session: Session, principal: MpPrincipal) -> MpErased:
         session, workspace_id, member_id, actor=_actor(principal), via="member"
     )
     return MpErased(erased=True, erasure_id=proof.id, digest=proof.digest)
+
+
+def open_user_data(
+    session: Session, principal: MpPrincipal, encrypted_data: str, iv: str
+) -> dict[str, object]:
+    """Open data the Mini Program got sealed with the session_key (e.g. wx.getShareInfo's
+    openGId): AES-128-CBC, PKCS#7, base64 key/iv/data; the watermark must name this app."""
+    import base64
+    import binascii
+    import json
+
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    row = session.get(MpSession, principal.session_id)
+    if row is None:
+        raise Unauthorized("wechat.mp_session_required", "unknown Mini Program session; log in")
+    bad = Invalid("wechat.bad_encrypted_data", "the encrypted data does not open with this session")
+    try:
+        key, vector = base64.b64decode(row.session_key), base64.b64decode(iv)
+        sealed = base64.b64decode(encrypted_data, validate=True)
+        decryptor = Cipher(algorithms.AES(key), modes.CBC(vector)).decryptor()
+        padded = decryptor.update(sealed) + decryptor.finalize()
+        unpadder = padding.PKCS7(128).unpadder()
+        data = json.loads(unpadder.update(padded) + unpadder.finalize())
+    except (ValueError, binascii.Error, TypeError):
+        raise bad from None
+    watermark = data.get("watermark") if isinstance(data, dict) else None
+    if not isinstance(watermark, dict) or watermark.get("appid") != principal.app.appid:
+        raise bad
+    return dict(data)

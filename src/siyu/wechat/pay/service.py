@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core import clock
 from siyu.core.errors import Conflict, Invalid, NotFound, SiyuError
+from siyu.core.events import DomainEvent, bus
 from siyu.identity import service as identity
 from siyu.wechat import paycrypto
 from siyu.wechat.pay.client import MerchantKeys, PayCallError, PayUnavailable
@@ -76,6 +77,30 @@ _OUT_NO = string.ascii_uppercase + string.digits
 NOTIFICATIONS = Counter(
     "siyu_wechat_pay_notifications_total", "Pay notifications answered, by outcome", ["outcome"]
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPaid(DomainEvent):
+    """An order became paid (published once, inside the transaction that marks it paid)."""
+
+    workspace_id: int
+    order_id: int
+    member_id: int
+    reference: str
+    amount: int
+    paid_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefundSettled(DomainEvent):
+    """A refund reached a final or staff-visible state: succeeded, abnormal, closed, failed."""
+
+    workspace_id: int
+    refund_id: int
+    order_id: int
+    reference: str
+    amount: int
+    status: str
 
 
 class PayRefused(SiyuError):
@@ -575,10 +600,15 @@ def apply_transaction(
             "transaction_id": transaction_id,
             "amount": order.amount,
             "description": order.description,
+            "reference": order.reference,
             "source": source,
         },
     )
     session.flush()
+    bus.publish(
+        session,
+        OrderPaid(order.workspace_id, order.id, member_id, order.reference, order.amount, paid_at),
+    )
     NOTIFICATIONS.labels("processed").inc()
     return "processed"
 
@@ -757,6 +787,9 @@ def record_refund_answer(
     refund.last_error = f"{error.code}: {error.message}"[:255]
     if not isinstance(error, PayUnavailable) and error.code in REFUND_FINAL:
         refund.status, refund.next_attempt_at = RefundStatus.failed, None
+        order = session.get(PayOrder, refund.order_id)
+        assert order is not None
+        _refund_settled(session, refund, order)
     else:
         # NOT_ENOUGH, FREQUENCY_LIMITED, SYSTEM_ERROR, timeouts: the same call, later.
         step = REFUND_RETRY[min(refund.attempts - 1, len(REFUND_RETRY) - 1)]
@@ -827,11 +860,28 @@ def apply_refund_state(
                 "out_refund_no": refund.out_refund_no,
                 "amount": refund.amount,
                 "reason": refund.reason,
+                "reference": order.reference,
                 "source": source,
             },
         )
     session.flush()
+    if state != RefundStatus.processing:
+        _refund_settled(session, refund, order)
     return "processed"
+
+
+def _refund_settled(session: Session, refund: PayRefund, order: PayOrder) -> None:
+    bus.publish(
+        session,
+        RefundSettled(
+            refund.workspace_id,
+            refund.id,
+            order.id,
+            order.reference,
+            refund.amount,
+            str(refund.status),
+        ),
+    )
 
 
 # --- reconciliation ----------------------------------------------------------------------
@@ -1041,3 +1091,17 @@ def list_reconciliations(
         .limit(limit)
     )
     return [ReconciliationRead.model_validate(r) for r in session.scalars(query)]
+
+
+def refund_states(session: Session, refund_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """Each refund's state and last error, by id (for views joining their own ledgers)."""
+    found: dict[int, tuple[str, str | None]] = {}
+    ids = list(refund_ids)
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            select(PayRefund.id, PayRefund.status, PayRefund.last_error).where(
+                PayRefund.id.in_(ids[start : start + 5000])
+            )
+        )
+        found.update({rid: (str(status), error) for rid, status, error in rows})
+    return found

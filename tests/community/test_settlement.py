@@ -1,0 +1,132 @@
+"""Settlement: refunds by the rule, shown to staff, sent through Pay once; never twice."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from siyu.community import tasks
+from siyu.community.models import Enrollment, RefundRule, SettlementLine
+from siyu.community.schemas import ActivityRead
+from siyu.community.service import refund_for
+from siyu.security.models import AuditEntry
+
+from .conftest import END, START, Campaign, Member, beijing
+
+
+def ran(campaign: Campaign, days: dict[int, int]) -> tuple[dict[str, object], list[Member]]:
+    """An activity where member i checked in on days[i] of its 3 days, then ended."""
+    activity = campaign.activity()
+    members = [campaign.member(i) for i in range(len(days))]
+    for member in members:
+        campaign.enrolled(member, activity["id"])
+    for offset, day in enumerate((START, "2026-11-22", END)):
+        campaign.at(beijing(day))
+        for i, member in enumerate(members):
+            if days[i] > offset:
+                assert campaign.check_in(member, activity["id"]).status_code == 201
+    return activity, members
+
+
+def statuses(campaign: Campaign) -> list[str]:
+    with campaign.env.db.session_scope() as session:
+        return [str(s) for s in session.scalars(select(Enrollment.status).order_by(Enrollment.id))]
+
+
+def test_settlement_refunds_by_the_rule_through_pay_and_never_twice(campaign: Campaign) -> None:
+    # given three members who checked in 3, 1 and 0 of 3 days (proportional refund of 9.90)
+    activity, _members = ran(campaign, {0: 3, 1: 1, 2: 0})
+    url = f"/api/community/activities/{activity['id']}/settlement"
+    # before the end, there is nothing to settle
+    early = campaign.staff.post(url)
+    assert (early.status_code, early.json()["code"]) == (409, "community.activity_not_ended")
+    # when it ended, staff compute the settlement and see who gets what, and why
+    campaign.at(beijing("2026-11-24"))
+    draft = campaign.staff.post(url).json()
+    assert draft["status"] == "draft"
+    assert [(line["checkins"], line["refund"]) for line in draft["lines"]] == [
+        (3, 990),
+        (1, 330),
+        (0, 0),
+    ]
+    assert draft["total_refund"] == 1320
+    assert campaign.env.counts()["refunds"] == 0  # nothing paid before confirmation
+    # and confirm it; the jobs send the refunds and WeChat settles them
+    confirmed = campaign.staff.post(f"{url}/confirm")
+    assert confirmed.status_code == 202, confirmed.text
+    assert campaign.env.drain() == 1
+    campaign.env.pay.tick()
+    # then the sandbox's ledger shows exactly the two refunds
+    ledger = campaign.env.ledger()
+    assert ledger["refunded_total"] == 1320
+    assert len(ledger["refunds"]) == 2
+    assert statuses(campaign) == ["refunded", "refunded", "failed"]
+    view = campaign.staff.get(url).json()
+    assert view["outcome"] == {"succeeded": 2}
+    # when staff confirm again, or the jobs run again, nothing more leaves
+    again = campaign.staff.post(f"{url}/confirm")
+    assert (again.status_code, again.json()["code"]) == (409, "community.already_settled")
+    recompute = campaign.staff.post(url)
+    assert recompute.json()["code"] == "community.already_settled"
+    with campaign.env.db.session_scope() as session:
+        ids = [r for r in session.scalars(select(SettlementLine.refund_id)) if r is not None]
+    tasks.send_refunds.call_local(ids)
+    campaign.env.pay.tick()
+    assert campaign.env.ledger()["refunded_total"] == 1320
+    assert len(campaign.env.ledger()["refunds"]) == 2
+    # and the confirmation is in the audit log, with the total
+    with campaign.env.db.session_scope() as session:
+        [entry] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "community.settlement_confirmed")
+        ).all()
+        assert entry.detail == {"refunds": 2, "total_refund_fen": 1320}
+
+
+def test_a_refund_the_merchant_cannot_pay_is_shown_to_staff_and_retried_once_sent(
+    campaign: Campaign,
+) -> None:
+    activity, _members = ran(campaign, {0: 3})
+    url = f"/api/community/activities/{activity['id']}/settlement"
+    campaign.at(beijing("2026-11-24"))
+    campaign.staff.post(url)
+    # given the merchant's balance is short on the first try
+    campaign.env.pay.inject("refund", "not_enough")
+    campaign.staff.post(f"{url}/confirm")
+    campaign.env.drain()
+    # then staff see the refund waiting, with WeChat's reason
+    problems = campaign.staff.get(url, params={"problems": True}).json()
+    [line] = problems["lines"]
+    assert line["refund_status"] == "pending"
+    assert "NOT_ENOUGH" in line["refund_error"]
+    assert campaign.env.ledger()["refunded_total"] == 0
+    # and Pay's sweep resends the same refund later, which then succeeds once
+    from siyu.wechat.pay import flows
+
+    campaign.env.clock.advance(__import__("datetime").timedelta(minutes=5))
+    flows.sweep(campaign.env.db, flows.clients())
+    campaign.env.pay.tick()
+    assert campaign.env.ledger()["refunded_total"] == 990
+    assert campaign.staff.get(url).json()["outcome"] == {"succeeded": 1}
+
+
+def test_refund_rules() -> None:
+    base = {
+        "id": 1, "series_id": 1, "code": "A", "title": "t", "status": "open",
+        "starts_on": "2026-11-21", "ends_on": "2026-12-10", "capacity": None, "fee": 100,
+        "deposit": 2000, "checkin_days_required": 20, "window_start": 0, "window_end": 1440,
+        "evidence": "either", "refund_n": None, "refund_table": [], "imported": False,
+    }  # fmt: skip
+
+    def rule(name: RefundRule, **extra: object) -> ActivityRead:
+        return ActivityRead.model_validate({**base, "refund_rule": name, **extra})
+
+    assert refund_for(rule(RefundRule.full_at_n, refund_n=18), 18, 2100)[0] == 2000
+    assert refund_for(rule(RefundRule.full_at_n, refund_n=18), 17, 2100)[0] == 0
+    assert refund_for(rule(RefundRule.proportional), 5, 2100)[0] == 500
+    assert refund_for(rule(RefundRule.proportional), 25, 2100)[0] == 2000  # capped at required
+    assert refund_for(rule(RefundRule.none), 20, 2100)[0] == 0
+    table = [{"min_days": 10, "percent": 50}, {"min_days": 20, "percent": 100}]
+    assert refund_for(rule(RefundRule.table, refund_table=table), 9, 2100)[0] == 0
+    assert refund_for(rule(RefundRule.table, refund_table=table), 15, 2100)[0] == 1000
+    assert refund_for(rule(RefundRule.table, refund_table=table), 20, 2100)[0] == 2000
+    # never more than was paid
+    assert refund_for(rule(RefundRule.proportional), 20, 1500)[0] == 1500

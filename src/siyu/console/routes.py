@@ -546,10 +546,17 @@ def payments_page(
     request: Request,
     principal: Annotated[Principal, require(Permission.payments_read)],
     db: DatabaseDep,
+    activity: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
     ws = principal.workspace_id
+    code = activity.strip()
     with db.session_scope() as session:
-        orders = pay.list_orders(session, ws, limit=PAYMENTS_PAGE)
+        orders = pay.list_orders(
+            session,
+            ws,
+            reference_prefix=f"activity:{code}:" if code else None,
+            limit=PAYMENTS_PAGE,
+        )
         refunds = pay.list_refunds(session, ws, statuses=ATTENTION)
         attention = [r for r in refunds if r.status != RefundStatus.pending or r.last_error]
         numbers = {
@@ -559,6 +566,11 @@ def payments_page(
         context = {
             "active": "payments",
             "orders": orders,
+            "activity": code,
+            "totals": {
+                "paid": sum(o.amount for o in orders if o.status == "paid"),
+                "refunded": sum(o.refunded for o in orders),
+            },
             "attention": attention,
             "numbers": numbers,
             "refused": pay.list_refused(session, ws, limit=50),

@@ -96,3 +96,24 @@ def test_the_payments_page_lists_refused_notifications(
     page = client.get("/payments")
     assert page.status_code == 200
     assert re.search(r"pay\.(bad_signature|unknown_serial)", page.text)
+
+
+def test_orders_of_one_activity_with_what_was_taken(
+    pay_env: PayEnv, browser: tuple[TestClient, str]
+) -> None:
+    client, _csrf = browser
+    # given a paid order for activity 21d, an unpaid one for it, and one for another activity
+    pay_env.pay_order(pay_env.order(990, reference="activity:21d:1"))
+    pay_env.order(500, reference="activity:21d:2")
+    pay_env.pay_order(pay_env.order(1200, reference="activity:7d:1"))
+    # when staff filter the payments page by the activity's code
+    page = client.get("/payments", params={"activity": "21d"})
+    # then only its orders are listed, with the money taken
+    assert page.status_code == 200
+    assert page.text.count('<tr><td class="nowrap muted">') == 2
+    assert "¥9.90" in page.text
+    assert "¥12.00" not in page.text
+    assert "已收 ¥9.90" in page.text
+    # and the API answers the same
+    api = client.get("/api/pay/orders", params={"activity": "21d"})
+    assert sorted(o["amount"] for o in api.json()) == [500, 990]

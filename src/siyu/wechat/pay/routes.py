@@ -175,15 +175,18 @@ def list_orders(
     db: DatabaseDep,
     member_id: Annotated[int | None, Query(gt=0)] = None,
     status: OrderStatus | None = None,
+    activity: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[OrderRead]:
+    """Orders, newest first: of a member, in a status, or for an activity (by its code)."""
     with db.session_scope() as session:
         return service.list_orders(
             session,
             principal.workspace_id,
             member_ids=[member_id] if member_id else None,
             status=status,
+            reference_prefix=f"activity:{activity}:" if activity else None,
             limit=limit,
             offset=offset,
         )

@@ -330,12 +330,16 @@ def list_orders(
     *,
     member_ids: Sequence[int] | None = None,
     status: OrderStatus | None = None,
+    reference_prefix: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[OrderRead]:
+    """Orders, newest first; `reference_prefix` selects what they paid for ("activity:21d:")."""
     query = select(PayOrder).where(PayOrder.workspace_id == workspace_id)
     if member_ids is not None:
         query = query.where(PayOrder.member_id.in_(member_ids))
+    if reference_prefix:
+        query = query.where(PayOrder.reference.startswith(reference_prefix, autoescape=True))
     if status is not None:
         query = query.where(PayOrder.status == status)
     query = query.order_by(PayOrder.created_at.desc(), PayOrder.id.desc()).limit(limit)

@@ -783,7 +783,9 @@ EN: dict[str, str] = {
     "error.console.upload_invalid": "The upload was incomplete or malformed; upload it again.",
     "nav.simulator": "Simulated WeChat",
     "pay.filter_activity": "Filter orders by activity code",
-    "pay.activity_totals": "Activity {code}: ¥{paid} taken, ¥{refunded} refunded (orders on this page)",
+    "pay.activity_totals": (
+        "Activity {code}: ¥{paid} taken, ¥{refunded} refunded (orders on this page)"
+    ),
     "overview.export_deidentified": "Export de-identified members (CSV)",
     "member.tags": "Tags",
     "member.no_tags": "No tags yet",

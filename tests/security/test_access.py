@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from siyu.core.db import Database
-from siyu.security.models import Role
+from siyu.security.models import AuditEntry, Role
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
@@ -99,6 +100,16 @@ def test_sales_see_only_their_members(
     )
     assert app_client.get("/api/members", headers=other_rep.headers).json() == []
     assert row_counts(db, without=("audit_log",)) == before
+    # and each of those refusals is audited, naming the member, as any other denial
+    with db.session_scope() as session:
+        denied = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "security.denied",
+                AuditEntry.target_type == "member",
+                AuditEntry.actor == other_rep.principal.actor,
+            )
+        ).all()
+    assert [e.target_id for e in denied] == [str(person.member_id)] * 5
 
 
 def test_another_workspace_cannot_reach_our_rows(

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -87,6 +88,8 @@ def _wants_page(request: Request) -> bool:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SiyuError)
     async def siyu_error(request: Request, exc: SiyuError) -> Response:
+        if exc.on_refused is not None:
+            await run_in_threadpool(exc.refused)
         if exc.code == "auth.required" and not request.url.path.startswith("/api"):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         return _error(exc.status, exc.code, exc.message, exc.data)

@@ -134,6 +134,7 @@ def render(
 
 def error_response(request: Request, exc: SiyuError, *, target: str = "#flash") -> Response:
     """A refusal as the console shows it: a page, or for htmx a message in `target`."""
+    exc.refused()  # what the refusal leaves behind (an audit entry), its transaction over
     if exc.code == "auth.required":
         login = f"/login?next={quote(here(request), safe='')}"
         if is_htmx(request):

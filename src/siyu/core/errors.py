@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
 class SiyuError(Exception):
-    """A refusal the caller can act on. `code` is stable; `message` is for people."""
+    """A refusal the caller can act on. `code` is stable; `message` is for people.
+
+    `on_refused` is what the refusal must leave behind although its transaction is rolled
+    back (an audit entry): the entrypoint that renders the refusal runs it, once.
+    """
 
     def __init__(self, code: str, message: str, *, status: int = 400, data: Any = None) -> None:
         super().__init__(message)
@@ -14,6 +19,13 @@ class SiyuError(Exception):
         self.message = message
         self.status = status
         self.data = data
+        self.on_refused: Callable[[], None] | None = None
+
+    def refused(self) -> None:
+        """Run `on_refused` (after the refused transaction ended); a second call does nothing."""
+        hook, self.on_refused = self.on_refused, None
+        if hook is not None:
+            hook()
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "data": self.data}

@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -15,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
+from siyu.core.db import get_database
 from siyu.core.errors import Conflict, Forbidden, Invalid, NotFound, SiyuError, Unauthorized
 from siyu.core.logging import request_id
 from siyu.identity import service as identity
@@ -473,7 +475,23 @@ def ensure_member_visible(session: Session, principal: Principal, member_id: int
     """404, like a member that does not exist, for one outside the principal's members."""
     visible = visible_members(session, principal)
     if visible is not None and member_id not in visible:
-        raise NotFound("identity.member_not_found", f"member {member_id} not found")
+        hidden = NotFound("identity.member_not_found", f"member {member_id} not found")
+        # A denial like any other, though it looks like a missing member: audited, in a
+        # transaction of its own once the request's is rolled back.
+        hidden.on_refused = partial(_audit_hidden_member, principal, member_id)
+        raise hidden
+
+
+def _audit_hidden_member(principal: Principal, member_id: int) -> None:
+    with get_database().session_scope() as session:
+        record_audit(
+            session,
+            principal,
+            "security.denied",
+            target_type="member",
+            target_id=member_id,
+            detail={"reason": "not_assigned"},
+        )
 
 
 def _present_identity(identity_read: IdentityRead, principal: Principal) -> IdentityRead:

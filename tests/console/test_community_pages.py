@@ -13,27 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from siyu.community.models import Activity, Checkin, ServiceRecord, Series, Theme
+from siyu.community.models import Activity, Checkin, Series, ServiceRecord, Theme
 from siyu.core.db import Database
 from siyu.security.models import AuditEntry, Role
 from siyu.security.schemas import Principal
-from tests.community.conftest import (  # noqa: F401 - fixtures reused
-    END,
-    START,
-    Campaign,
-    Member,
-    beijing,
-    campaign,
-)
+from tests.community.conftest import END, START, Campaign, Member, beijing
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
 from tests.security.conftest import make_staff
-from tests.wechat.pay.conftest import (  # noqa: F401 - fixtures reused
-    SIYU,
-    merchant_key,
-    pay_env,
-    pay_server,
-    staff,
-)
+from tests.wechat.pay.conftest import SIYU
 
 HTMX = {"HX-Request": "true"}
 
@@ -61,7 +48,7 @@ SignIn = Callable[[], Browser]
 
 
 @pytest.fixture
-def sign_in(campaign: Campaign, owner: Principal) -> SignIn:  # noqa: F811
+def sign_in(campaign: Campaign, owner: Principal) -> SignIn:
     """Sign the owner in now (after moving the frozen clock, a session would have expired)."""
     return lambda: _signed_in(campaign)
 
@@ -71,7 +58,7 @@ def browser(sign_in: SignIn) -> Browser:
     return sign_in()
 
 
-def _signed_in(campaign: Campaign) -> Browser:  # noqa: F811
+def _signed_in(campaign: Campaign) -> Browser:
     client = TestClient(campaign.env.client.app, base_url=SIYU)
     login = _token(client.get("/login").text, r'name="csrf_token" value="([^"]+)"')
     signed = client.post(
@@ -111,7 +98,7 @@ def _editor(series_id: int, **fields: str) -> dict[str, str]:
     }
 
 
-def ran(campaign: Campaign, days: dict[int, int]) -> tuple[dict[str, Any], list[Member]]:  # noqa: F811
+def ran(campaign: Campaign, days: dict[int, int]) -> tuple[dict[str, Any], list[Member]]:
     """An activity where member i paid 9.90 and checked in on days[i] of its 3 days."""
     activity = campaign.activity()
     members = [campaign.member(i) for i in range(len(days))]
@@ -128,7 +115,7 @@ def ran(campaign: Campaign, days: dict[int, int]) -> tuple[dict[str, Any], list[
 # --- the matrix and the activity editor ----------------------------------------------------
 
 
-def test_operator_builds_the_matrix_with_the_forms(browser: Browser, campaign: Campaign) -> None:  # noqa: F811
+def test_operator_builds_the_matrix_with_the_forms(browser: Browser, campaign: Campaign) -> None:
     db = campaign.env.db
     # given an empty matrix
     assert "还没有主题" in browser.client.get("/community").text
@@ -175,7 +162,7 @@ def test_operator_builds_the_matrix_with_the_forms(browser: Browser, campaign: C
 )
 def test_a_bad_activity_shows_the_error_by_its_field_and_writes_nothing(
     browser: Browser,
-    campaign: Campaign,  # noqa: F811
+    campaign: Campaign,
     fields: dict[str, str],
     field: str,
     message: str,
@@ -196,7 +183,7 @@ def test_a_bad_activity_shows_the_error_by_its_field_and_writes_nothing(
 
 def test_a_taken_code_is_refused_with_its_stable_code(
     browser: Browser,
-    campaign: Campaign,  # noqa: F811
+    campaign: Campaign,
 ) -> None:
     # given an activity VOC1
     activity = campaign.activity()
@@ -224,7 +211,7 @@ def test_a_taken_code_is_refused_with_its_stable_code(
 
 def test_activity_page_shows_enrollments_checkins_and_the_daily_chart(
     sign_in: SignIn,
-    campaign: Campaign,  # noqa: F811
+    campaign: Campaign,
 ) -> None:
     # given two members who paid and checked in 3 and 1 times
     activity, _members = ran(campaign, {0: 3, 1: 1})
@@ -237,7 +224,8 @@ def test_activity_page_shows_enrollments_checkins_and_the_daily_chart(
     assert "¥9.90" in page.text
     assert "3 / 3" in page.text
     assert "1 / 3" in page.text
-    assert '"11-21"' in page.text and '"11-23"' in page.text
+    assert '"11-21"' in page.text
+    assert '"11-23"' in page.text
     assert "data-chart=" in page.text
     # and each accepted check-in has a reject button
     assert len(re.findall(r'hx-post="/community/checkins/[0-9]+/reject"', page.text)) == 4
@@ -245,7 +233,7 @@ def test_activity_page_shows_enrollments_checkins_and_the_daily_chart(
 
 def test_rejecting_a_checkin_stops_it_counting_and_needs_a_reason(
     sign_in: SignIn,
-    campaign: Campaign,  # noqa: F811
+    campaign: Campaign,
 ) -> None:
     activity, _members = ran(campaign, {0: 2})
     browser = sign_in()
@@ -273,7 +261,7 @@ def test_rejecting_a_checkin_stops_it_counting_and_needs_a_reason(
 
 def test_settlement_compute_then_confirm_refunds_once(
     sign_in: SignIn,
-    campaign: Campaign,  # noqa: F811
+    campaign: Campaign,
 ) -> None:
     # given members who checked in 3, 1 and 0 of 3 days (proportional refund of 9.90)
     activity, _members = ran(campaign, {0: 3, 1: 1, 2: 0})
@@ -327,7 +315,7 @@ def test_settlement_compute_then_confirm_refunds_once(
 
 def test_review_page_shows_rates_channels_money_and_retention(
     sign_in: SignIn,
-    campaign: Campaign,  # noqa: F811
+    campaign: Campaign,
 ) -> None:
     # given a first activity, then a second one in the same series that one member re-joins
     first, members = ran(campaign, {0: 3, 1: 2})
@@ -345,7 +333,8 @@ def test_review_page_shows_rates_channels_money_and_retention(
     assert "50.0%" in page.text
     assert "¥9.90" in page.text
     assert page.text.count("data-chart=") == 3
-    assert "续报" in page.text and "流失" in page.text
+    assert "续报" in page.text
+    assert "流失" in page.text
     # and the first one's review has no previous activity
     first_page = browser.client.get(f"/community/activities/{first['id']}/review")
     assert "没有上一期活动" in first_page.text
@@ -355,7 +344,7 @@ def test_review_page_shows_rates_channels_money_and_retention(
 # --- service records -----------------------------------------------------------------------
 
 
-def test_service_records_on_the_profile(browser: Browser, campaign: Campaign) -> None:  # noqa: F811
+def test_service_records_on_the_profile(browser: Browser, campaign: Campaign) -> None:
     member_id = campaign.env.member_id
     # given the profile shows an empty service record section with its form
     profile = browser.client.get(f"/members/{member_id}")
@@ -381,7 +370,7 @@ def test_service_records_on_the_profile(browser: Browser, campaign: Campaign) ->
 
 
 def test_roles_without_the_permission_get_403_and_nothing_changes(
-    campaign: Campaign,  # noqa: F811
+    campaign: Campaign,
     workspace_id: int,
 ) -> None:
     db = campaign.env.db
@@ -415,9 +404,30 @@ def test_roles_without_the_permission_get_403_and_nothing_changes(
 
 def test_a_form_without_the_csrf_token_changes_nothing(
     browser: Browser, campaign: Campaign
-) -> None:  # noqa: F811
+) -> None:
     answer = browser.client.post(
         "/community/themes", data={"name": "英语"}, headers=HTMX, follow_redirects=False
     )
     assert answer.status_code == 403
     assert _count(campaign.env.db, Theme) == 0
+
+
+def test_a_refund_the_merchant_cannot_pay_is_highlighted(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given a settled activity whose refund WeChat Pay refused for want of balance
+    activity, _members = ran(campaign, {0: 3})
+    campaign.at(beijing("2026-11-24", 1))
+    browser = sign_in()
+    url = f"/community/activities/{activity['id']}/settlement"
+    browser.post(url, {})
+    campaign.env.pay.inject("refund", "not_enough")
+    assert browser.post(f"{url}/confirm", {"confirm": activity["code"]}).status_code == 200
+    campaign.env.drain()
+    # when the operator opens the settlement
+    page = browser.client.get(url)
+    # then the problem is counted and its row highlighted with WeChat's reason
+    assert "1 笔退款需要处理" in page.text
+    assert 'class="problem attention"' in page.text
+    assert "NOT_ENOUGH" in page.text

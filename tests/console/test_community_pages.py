@@ -206,6 +206,30 @@ def test_a_taken_code_is_refused_with_its_stable_code(
     assert 'id="err-theme_name"' in empty.text
 
 
+def test_the_operator_opens_a_draft_activity_and_a_bad_window_changes_nothing(
+    browser: Browser,
+    campaign: Campaign,
+) -> None:
+    # given a draft activity
+    activity = campaign.activity(status="draft")
+    url = f"/community/activities/{activity['id']}"
+    assert 'action="' + url + '"' in browser.client.get(url).text
+    # when the window sent ends before it starts
+    bad = browser.post(url, {"status": "open", "window_start": "20:00", "window_end": "08:00"})
+    # then it is refused with its code and the activity is unchanged
+    assert bad.status_code == 422
+    assert "community.invalid_window" in bad.text
+    assert (
+        campaign.staff.get(f"/api/community{url[len('/community') :]}").json()["status"] == "draft"
+    )
+    # when the operator opens it with a capacity
+    done = browser.post(url, {"status": "open", "capacity": "30", "window_start": "06:00"})
+    # then the page reloads and the activity is open for enrollment
+    assert (done.status_code, done.headers["HX-Redirect"]) == (204, url)
+    changed = campaign.staff.get(f"/api/community/activities/{activity['id']}").json()
+    assert (changed["status"], changed["capacity"], changed["window_start"]) == ("open", 30, 360)
+
+
 # --- an activity: enrollments, check-ins ---------------------------------------------------
 
 

@@ -17,11 +17,13 @@ from siyu.community.models import ActivityStatus, Evidence, RefundRule
 from siyu.community.schemas import (
     ActivityCreate,
     ActivityRead,
+    ActivityUpdate,
     RejectIn,
     SeriesCreate,
     ServiceRecordIn,
     SettlementRead,
     ThemeCreate,
+    hhmm,
 )
 from siyu.console.i18n import Translator
 from siyu.console.routes import _member_context
@@ -415,8 +417,56 @@ def activity_page(
             "chart": _rate_chart(tr, activity, found.checkin_rate_by_day),
             "yuan": _yuan,
             "shown": ENROLLMENTS_SHOWN,
+            "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
+            "hhmm": hhmm,
         }
     return render(request, "community_activity.html", context)
+
+
+@router.post("/community/activities/{activity_id}")
+def update_activity(
+    request: Request,
+    activity_id: int,
+    principal: Manager,
+    db: DatabaseDep,
+    title: Annotated[str, Form(max_length=200)] = "",
+    status: Form32 = "",
+    capacity: Form32 = "",
+    window_start: Form32 = "",
+    window_end: Form32 = "",
+) -> Response:
+    """What may change once people enrolled: title, status (open, close), capacity, window."""
+    tr = translator(request)
+    sent = {
+        "title": title,
+        "status": status,
+        "capacity": capacity,
+        "window_start": window_start,
+        "window_end": window_end,
+    }
+    try:
+        data = ActivityUpdate.model_validate({k: v.strip() for k, v in sent.items() if v.strip()})
+        with db.session_scope() as session:
+            service.update_activity(session, principal.workspace_id, activity_id, data)
+            security.record_audit(
+                session,
+                principal,
+                "community.activity_updated",
+                target_type="activity",
+                target_id=activity_id,
+                detail={"fields": sorted(data.model_dump(exclude_unset=True))},
+            )
+    except ValidationError as exc:
+        where = next((str(e["loc"][0]) for e in exc.errors() if e["loc"]), "title")
+        context = {"message": tr(f"community.invalid.{where}"), "code": "request.invalid"}
+        headers = {"HX-Retarget": "#activity-edit-msg", "HX-Reswap": "innerHTML"}
+        return render(request, "_error.html", context, status=422, headers=headers)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#activity-edit-msg")
+    page = f"/community/activities/{activity_id}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": page})
+    return RedirectResponse(page, status_code=303)
 
 
 @router.post("/community/checkins/{checkin_id}/reject")

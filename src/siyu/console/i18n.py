@@ -944,6 +944,12 @@ COMMUNITY_MESSAGES: dict[str, tuple[str, str]] = {
     "community.free": ("免费", "Free"),
     "community.waitlisted": ("候补", "waitlisted"),
     "community.add": ("添加", "Add"),
+    "community.edit": ("修改活动", "Edit the activity"),
+    "community.save": ("保存", "Save"),
+    "community.edit_hint": (
+        "时间和金额在有人报名后不能修改。",
+        "The period and the money are fixed once anyone enrolled.",
+    ),
     "community.add_theme": ("添加主题", "Add a theme"),
     "community.add_series": ("添加系列", "Add a series"),
     "community.add_activity": ("添加活动", "Add an activity"),

@@ -22,7 +22,10 @@ curl -fsS "$URL/healthz" >/dev/null || { echo "siyu did not start on $URL" >&2; 
 
 if [ "${SIYU_SANDBOX:-true}" = "true" ] && [ "${SIYU_SIMULATE:-true}" = "true" ]; then
   echo "simulating a week of 40 users through the sandbox WeChat…"
-  "$BIN/siyu" sandbox simulate --users 40 --days 7 --siyu "$URL" || true
+  # --campaign: logged-in users enroll in the demo activity, pay its deposit through the
+  # sandbox's Pay, and check in today; `siyu demo community` replays the earlier days.
+  "$BIN/siyu" sandbox simulate --users 40 --days 7 --campaign --siyu "$URL" || true
+  "$BIN/siyu" demo community || true
   echo "console: $URL/  (new simulated users keep arriving every 30 s; Ctrl-C to stop)"
   seed=100
   while kill -0 "$server" 2>/dev/null; do

@@ -7,6 +7,13 @@ from pathlib import Path
 import pytest
 
 from siyu.core.config import Settings
+from tests.community.conftest import campaign  # noqa: F401 - the community pages' fixtures
+from tests.wechat.pay.conftest import (  # noqa: F401
+    merchant_key,
+    pay_env,
+    pay_server,
+    staff,
+)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import worker
 from siyu.community import routes as community_routes
+from siyu.console.community import router as community_console_router
 from siyu.console.routes import router as console_router
 from siyu.console.routes import static_files
 from siyu.console.simulator import router as simulator_router
@@ -232,6 +233,7 @@ def create_app(
         community_routes.members_router,
         community_routes.mp_router,
         console_router,
+        community_console_router,
         simulator_router,
     ):
         app.include_router(router)

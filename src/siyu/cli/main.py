@@ -60,6 +60,8 @@ app.add_typer(operators_app, name="operators")
 app.add_typer(pay_app, name="pay")
 app.add_typer(report_app, name="report")
 app.add_typer(sandbox_cli.app, name="sandbox")
+demo_app = typer.Typer(help="The demo of `make run` (sandbox only).", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 
 out = Console()
 err = Console(stderr=True)
@@ -175,6 +177,16 @@ def _demo_apps(db: Database, workspace_id: int) -> None:
         _demo_merchant(session, workspace_id)
 
 
+def _demo_community(db: Database, workspace_id: int) -> None:
+    """A theme, a series, a past activity (history) and an open one, for sandbox users."""
+    from siyu.community import demo
+
+    with db.session_scope() as session:
+        created = demo.create_matrix(session, workspace_id)
+    if created is not None:
+        out.print(f"demo activity: {created.code} “{created.title}” (open, deposit ¥9.90)")
+
+
 def _demo_merchant(session: Session, workspace_id: int) -> None:
     """A WeChat Pay merchant with fresh keys; `serve` introduces it to the sandbox, whose
     platform key then replaces the placeholder."""
@@ -214,6 +226,7 @@ def bootstrap(
     workspace_id = _workspace_id(db, None)
     if demo:
         _demo_apps(db, workspace_id)
+        _demo_community(db, workspace_id)
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     with db.session_scope() as session:
         result = security.bootstrap_owner(session, workspace_id, settings.admin_email, password)
@@ -581,6 +594,33 @@ def report_activity(
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)
+
+
+@demo_app.command("community")
+def demo_community(
+    seed: Annotated[int, typer.Option(help="Same seed, same demo.")] = 8,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+) -> None:
+    """Replay what the sandbox cannot: the demo activity's past days of check-ins (siyu takes a
+    check-in for its own today) and the previous activity as history, for the review."""
+    from siyu.community import demo, service
+
+    settings, db = _setup()
+    if not settings.sandbox:
+        err.print("[red]demo.sandbox_only[/red]: the demo runs with SIYU_SANDBOX=true only")
+        raise typer.Exit(2)
+    workspace_id = _workspace_id(db, workspace)
+    try:
+        with db.session_scope() as session:
+            current = service.get_activity_by_code(session, workspace_id, demo.CURRENT)
+            checkins = demo.replay_checkins(session, workspace_id, current, seed)
+            history = demo.replay_history(session, workspace_id, seed)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    out.print(
+        f"demo: {checkins} past check-ins in {demo.CURRENT}; "
+        f"{history} members in the history of {demo.PREVIOUS}"
+    )
 
 
 @members_app.command("show")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from siyu.community import service as community
 from siyu.console.i18n import LANG_COOKIE, LANGUAGES, Translator
 from siyu.console.uploads import Upload, receive_upload
 from siyu.console.web import (
@@ -323,8 +324,17 @@ def _member_context(session: Session, principal: Principal, member_id: int) -> d
         related.add(member.merged_into_id)
     numbers = {mid: identity.get_member(session, ws, mid).number for mid in related}
     numbers[member.id] = member.number
+    records = (
+        community.service_records(session, ws, member.id)
+        if allows(principal.role, Permission.members_timeline)
+        else None
+    )
+    writers = {o.id: o.name for o in security.list_operators(session, ws)} if records else {}
     return {
         **_payments_context(session, ws, member.id),
+        "service_records": records,
+        "writers": writers,
+        "record_kinds": ("note", "call", "visit", "complaint"),
         "active": "members",
         "member": member,
         "merges": merges,

@@ -45,6 +45,9 @@ def simulate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same scenario.")] = 7,
     live: Annotated[bool, typer.Option(help="Act now instead of replaying past days.")] = False,
+    campaign: Annotated[
+        bool, typer.Option(help="Also enroll (and pay) in siyu's open activity and check in.")
+    ] = False,
 ) -> None:
     """Play users who follow, message, click, scan and log in, as real pushes to siyu."""
     sandbox_url = sandbox or siyu.rstrip("/") + MOUNT_PREFIX
@@ -57,7 +60,14 @@ def simulate(
 
         try:
             summary = simulate_remote(
-                sandbox_url, users, days, siyu, progress, seed=seed, backfill=not live
+                sandbox_url,
+                users,
+                days,
+                siyu,
+                progress,
+                seed=seed,
+                backfill=not live,
+                campaign=campaign,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc

@@ -33,6 +33,12 @@ P_SUBSCRIBE = 0.08
 P_SHARE = 0.04
 P_CHECKOUT = 0.06  # a logged-in user opens the demo checkout…
 P_ABANDON = 0.3  # …and closes the payment sheet instead of paying
+# With `campaign`: a logged-in user enrolls in the open activity (paying its deposit), and an
+# enrolled one checks in on the scenario's last day (siyu takes a check-in for its own today).
+P_ENROLL = 0.3
+P_CHECKIN = 0.8
+CHANNELS = ("poster", "group", "friend", "oa_menu")
+CHECKIN_TEXTS = ["今天背了 50 个单词", "打卡！", "复习了昨天的词", "完成今日任务"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,12 @@ class Landscape:
     menu_keys: dict[str, list[str]] = field(default_factory=dict)
     tickets: dict[str, list[str]] = field(default_factory=dict)
     templates: dict[str, list[str]] = field(default_factory=dict)
+    campaign: bool = False  # enroll in siyu's open activity and check in
 
 
-def landscape_of(accounts: list[dict[str, Any]], now: datetime) -> Landscape:
+def landscape_of(
+    accounts: list[dict[str, Any]], now: datetime, *, campaign: bool = False
+) -> Landscape:
     """From `/sandbox-admin/accounts` views (or the same shape built locally)."""
     oa = [a["appid"] for a in accounts if a["kind"] != "mp"]
     mp = [a["appid"] for a in accounts if a["kind"] == "mp"]
@@ -62,7 +71,7 @@ def landscape_of(accounts: list[dict[str, Any]], now: datetime) -> Landscape:
     templates = {
         a["appid"]: [t["template_id"] for t in a.get("templates", [])] for a in mp_views(accounts)
     }
-    return Landscape(oa, mp, keys, tickets, templates)
+    return Landscape(oa, mp, keys, tickets, templates, campaign)
 
 
 def mp_views(accounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,6 +90,7 @@ class _Person:
     left: set[str] = field(default_factory=set)
     logged_in: set[str] = field(default_factory=set)
     phoned: set[str] = field(default_factory=set)
+    enrolled: set[str] = field(default_factory=set)
 
 
 def plan(
@@ -93,6 +103,8 @@ def plan(
     for day in range(days):
         today: list[Action] = []
         for person in people:
+            if land.campaign:  # before the day's own actions: logged in on an earlier day
+                today += _campaign_day(person, land, rng, siyu_url, last=day == days - 1)
             today += _day_of(person, land, rng, siyu_url)
         for action in today:
             action.at = start + timedelta(days=day, seconds=rng.randrange(86_400))
@@ -154,6 +166,23 @@ def _mp_day(
     if siyu and mp in person.logged_in and rng.random() < P_CHECKOUT:
         kind = "abandon_payment" if rng.random() < P_ABANDON else "pay"
         acts.append(Action(kind=kind, uid=uid, appid=mp, siyu_url=siyu))
+    return acts
+
+
+def _campaign_day(
+    person: _Person, land: Landscape, rng: random.Random, siyu: str | None, *, last: bool
+) -> list[Action]:
+    uid, acts = person.uid, []
+    for mp in land.mp:
+        if not siyu or mp not in person.logged_in:
+            continue
+        if mp in person.enrolled and last and rng.random() < P_CHECKIN:
+            text = rng.choice(CHECKIN_TEXTS)
+            acts.append(Action(kind="checkin", uid=uid, appid=mp, siyu_url=siyu, text=text))
+        elif mp not in person.enrolled and rng.random() < P_ENROLL:
+            channel = rng.choice(CHANNELS)
+            acts.append(Action(kind="enroll", uid=uid, appid=mp, siyu_url=siyu, channel=channel))
+            person.enrolled.add(mp)
     return acts
 
 
@@ -241,6 +270,7 @@ def run(
     seed: int = 7,
     progress: Progress | None = None,
     backfill: bool = True,
+    campaign: bool = False,
 ) -> Summary:
     """Play the scenario. With `backfill` the days end now (history for the console);
     without, every action happens at the present moment, one after another."""
@@ -248,7 +278,7 @@ def run(
     if not accounts:
         raise ValueError("no accounts registered in the sandbox: register siyu's apps first")
     now = clock.now()
-    land = landscape_of(accounts, now)
+    land = landscape_of(accounts, now, campaign=campaign)
     uids = actor.add_users(users, seed)
     actions = plan(uids, days, land, now - timedelta(days=days), seed=seed, siyu_url=siyu_url)
     summary = Summary()
@@ -301,6 +331,7 @@ def simulate_remote(
     *,
     seed: int = 7,
     backfill: bool = True,
+    campaign: bool = False,
 ) -> Summary:
     """Run the scenario against a sandbox server (standalone, or mounted in siyu)."""
     actor = RemoteActor(sandbox_url)
@@ -313,6 +344,7 @@ def simulate_remote(
             seed=seed,
             progress=progress,
             backfill=backfill,
+            campaign=campaign,
         )
     finally:
         actor.close()

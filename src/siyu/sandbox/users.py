@@ -39,6 +39,8 @@ ActionKind = Literal[
     "share",
     "pay",
     "abandon_payment",
+    "enroll",
+    "checkin",
 ]
 
 
@@ -57,6 +59,7 @@ class Action(BaseModel):
     path: str = "pages/index/index"
     siyu_url: str | None = None
     out_trade_no: str = ""  # pay this order of siyu's (default: siyu's demo checkout)
+    channel: str = ""  # where an enrollment came from (a poster, a group, a friend…)
 
 
 class Outcome(BaseModel):
@@ -112,6 +115,8 @@ class Population:
             "share": self.share,
             "pay": self.pay,
             "abandon_payment": self.pay,
+            "enroll": self.enroll,
+            "checkin": self.check_in,
         }
         if action.at is not None:
             self.world.set_time(action.at)
@@ -379,6 +384,79 @@ class Population:
             True,
             attempts=1,
             data={"params": params, "paid": True, "acknowledged": delivered},
+        )
+
+    def _session(self, action: Action) -> tuple[str, dict[str, str]]:
+        with self.world.lock:
+            account, user, openid = self._mp_user(action)
+            token = user.mp_sessions.get(account.appid)
+        if token is None:
+            raise ActionRefused("the user has no siyu session in this Mini Program: log in first")
+        return openid, {"Authorization": f"Bearer {token}"}
+
+    def _open_activity(self, action: Action, headers: dict[str, str]) -> int:
+        """The Mini Program's activity list (siyu's `GET /api/mp/{appid}/activities`): the
+        latest activity open for enrollment."""
+        base = action.siyu_url or self.siyu_url
+        if not base:
+            raise ActionRefused("no siyu URL for the Mini Program client")
+        url = f"{base.rstrip('/')}/api/mp/{action.appid}/activities"
+        try:
+            response = self.http.get(url, headers=headers, timeout=PUSH_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise ActionRefused(f"{type(exc).__name__}: {exc}") from exc
+        listed = _json_or_text(response)
+        if not response.is_success or not isinstance(listed, list) or not listed:
+            raise ActionRefused("no activity is open for enrollment")
+        return int(listed[-1]["id"])
+
+    def enroll(self, action: Action) -> Outcome:
+        """The member enrolls in the open activity; when money is due, siyu answers with
+        wx.requestPayment's parameters and the user pays through the sandbox's Pay."""
+        openid, headers = self._session(action)
+        activity_id = self._open_activity(action, headers)
+        asked = self._call_siyu(
+            action,
+            f"activities/{activity_id}/enrollments",
+            {"channel": action.channel} if action.channel else {},
+            headers,
+        )
+        answer = asked.data.get("response")
+        if not asked.ok or not isinstance(answer, dict):
+            return asked
+        params = answer.get("payment")
+        if not isinstance(params, dict):  # free, or waitlisted: nothing to pay
+            return self._outcome(action, True, data={"enrollment": answer.get("enrollment")})
+        try:
+            notification = self.pay_world.pay(openid, {k: str(v) for k, v in params.items()})
+        except PayError as exc:
+            return self._outcome(action, False, error=f"{exc.code}: {exc.message}")
+        delivered = self.pay_world.deliver(notification)
+        return self._outcome(
+            action, True, data={"activity_id": activity_id, "paid": True, "acknowledged": delivered}
+        )
+
+    def check_in(self, action: Action) -> Outcome:
+        """Today's check-in in the open activity (multipart `text`, as the Mini Program's
+        wx.uploadFile sends it); siyu takes one per member per day inside the window."""
+        _openid, headers = self._session(action)
+        activity_id = self._open_activity(action, headers)
+        base = str(action.siyu_url or self.siyu_url)
+        url = f"{base.rstrip('/')}/api/mp/{action.appid}/activities/{activity_id}/checkins"
+        try:
+            response = self.http.post(
+                url,
+                data={"text": action.text or "今天背完了"},
+                headers=headers,
+                timeout=PUSH_TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            return self._outcome(action, False, error=f"{type(exc).__name__}: {exc}")
+        return self._outcome(
+            action,
+            response.is_success,
+            status=response.status_code,
+            data={"response": _json_or_text(response)},
         )
 
     # -- delivery --------------------------------------------------------------------------

@@ -22,6 +22,11 @@
       el.dataset.ready = "1";
       var data = JSON.parse(el.dataset.chart);
       var chart = window.echarts.init(el);
+      if (data.option) {  // a page that built its whole ECharts option on the server
+        chart.setOption(data.option);
+        window.addEventListener("resize", function () { chart.resize(); });
+        return;
+      }
       chart.setOption({
         color: ["#07a35a", "#3370ff"],
         tooltip: { trigger: "axis" },

@@ -1,0 +1,734 @@
+"""Console pages of community campaigns: the matrix and the activity editor, an activity's
+enrollments and check-ins, the settlement with its confirmation, the review (复盘) with charts,
+and service records on a member's profile. Permissions are the community API's own."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.responses import RedirectResponse, Response
+
+from siyu.community import review, service, tasks
+from siyu.community.models import ActivityStatus, Evidence, RefundRule
+from siyu.community.schemas import (
+    ActivityCreate,
+    ActivityRead,
+    ActivityUpdate,
+    RejectIn,
+    SeriesCreate,
+    ServiceRecordIn,
+    SettlementRead,
+    ThemeCreate,
+    hhmm,
+)
+from siyu.console.i18n import Translator
+from siyu.console.routes import _member_context
+from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
+from siyu.core.db import Database
+from siyu.core.errors import Invalid, NotFound, SiyuError
+from siyu.core.http import DatabaseDep
+from siyu.identity import service as identity
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+Reader = Annotated[Principal, require(Permission.community_read)]
+Manager = Annotated[Principal, require(Permission.community_manage)]
+Settler = Annotated[Principal, require(Permission.community_settle)]
+NoteWriter = Annotated[Principal, require(Permission.members_notes)]
+
+ENROLLMENTS_SHOWN = 200
+CHECKINS_SHOWN = 100
+SETTLEMENT_LINES_SHOWN = 500
+TROUBLE = ("failed", "abnormal", "closed")
+ACTIVITY_FIELDS = (
+    "series_id",
+    "code",
+    "title",
+    "status",
+    "starts_on",
+    "ends_on",
+    "capacity",
+    "fee",
+    "deposit",
+    "checkin_days_required",
+    "window_start",
+    "window_end",
+    "evidence",
+    "refund_rule",
+    "refund_n",
+)
+# Model-level refusals of the activity editor, by the words of its validator → the field.
+WHOLE_FORM = {
+    "ends_on is before": "ends_on",
+    "at most 366 days": "ends_on",
+    "more check-in days": "checkin_days_required",
+    "daily window": "window_end",
+    "table refund rule": "refund_rule",
+    "needs a deposit": "deposit",
+}
+
+Form64 = Annotated[str, Form(max_length=64)]
+Form32 = Annotated[str, Form(max_length=32)]
+
+
+class FormRefused(Exception):
+    """A form value the console cannot even hand to the service (e.g. yuan with 3 decimals)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+def _fen(text: str) -> int:
+    """Yuan as staff type them ("9.9", "9.90", "" for none) → integer fen."""
+    text = text.strip()
+    if not text:
+        return 0
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+        raise ValueError(text)
+    return int(value * 100)
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+# --- the matrix ----------------------------------------------------------------------------
+
+
+def _matrix_context(session: Session, workspace_id: int) -> dict[str, Any]:
+    themes = service.matrix(session, workspace_id)
+    counts = {
+        a.id: service.enrollment_counts(session, a.id)
+        for t in themes
+        for s in t.series
+        for a in s.activities
+    }
+    return {
+        "active": "community",
+        "themes": themes,
+        "counts": counts,
+        "series_options": [(t.theme, s.series) for t in themes for s in t.series],
+        "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
+        "evidences": list(Evidence),
+        "rules": list(RefundRule),
+        "form": {},
+        "errors": {},
+        "form_error": None,
+        "which": None,
+        "notice": None,
+        "yuan": _yuan,
+    }
+
+
+def _matrix_answer(
+    request: Request,
+    db: Database,
+    principal: Principal,
+    *,
+    which: str,
+    notice: str | None = None,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    refused: SiyuError | None = None,
+) -> Response:
+    tr = translator(request)
+    failed = bool(errors) or refused is not None
+    if not failed and not is_htmx(request):
+        return RedirectResponse("/community", status_code=303)
+    with db.session_scope() as session:
+        context = _matrix_context(session, principal.workspace_id)
+    context.update(which=which, notice=notice, form=form or {}, errors=errors or {})
+    status = 200
+    if failed:
+        code = refused.code if refused is not None else "request.invalid"
+        message = (
+            tr.error(refused.code, refused.message)
+            if refused is not None
+            else tr("community.form_invalid")
+        )
+        context["form_error"] = {"code": code, "message": message}
+        status = refused.status if refused is not None else 422
+    name = "_community_matrix.html" if is_htmx(request) else "community.html"
+    return render(request, name, context, status=status)
+
+
+def _field_errors(exc: ValidationError, tr: Translator) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        where = str(error["loc"][0]) if error["loc"] else ""
+        if not where:
+            message = str(error["msg"])
+            where = next((f for words, f in WHOLE_FORM.items() if words in message), "title")
+        errors.setdefault(where, tr(f"community.invalid.{where}"))
+    return errors
+
+
+@router.get("/community")
+def matrix_page(request: Request, principal: Reader, db: DatabaseDep) -> Response:
+    with db.session_scope() as session:
+        context = _matrix_context(session, principal.workspace_id)
+    return render(request, "community.html", context)
+
+
+@router.post("/community/themes")
+def add_theme(request: Request, principal: Manager, db: DatabaseDep, name: Form64 = "") -> Response:
+    tr = translator(request)
+    try:
+        data = ThemeCreate(name=name.strip())
+        with db.session_scope() as session:
+            theme = service.create_theme(session, principal.workspace_id, data)
+            security.record_audit(
+                session,
+                principal,
+                "community.theme_created",
+                target_type="theme",
+                target_id=theme.id,
+            )
+    except ValidationError:
+        errors = {"theme_name": tr("community.invalid.name")}
+        return _matrix_answer(
+            request, db, principal, which="theme", form={"theme_name": name}, errors=errors
+        )
+    except SiyuError as exc:
+        return _matrix_answer(
+            request, db, principal, which="theme", form={"theme_name": name}, refused=exc
+        )
+    notice = tr("community.theme_added", name=theme.name)
+    return _matrix_answer(request, db, principal, which="theme", notice=notice)
+
+
+@router.post("/community/series")
+def add_series(
+    request: Request,
+    principal: Manager,
+    db: DatabaseDep,
+    theme_id: Form32 = "",
+    name: Form64 = "",
+) -> Response:
+    tr = translator(request)
+    form = {"theme_id": theme_id, "series_name": name}
+    try:
+        data = SeriesCreate.model_validate({"theme_id": theme_id or 0, "name": name.strip()})
+        with db.session_scope() as session:
+            series = service.create_series(session, principal.workspace_id, data)
+            security.record_audit(
+                session,
+                principal,
+                "community.series_created",
+                target_type="series",
+                target_id=series.id,
+            )
+    except ValidationError as exc:
+        errors = {
+            "theme_id" if e["loc"] and e["loc"][0] == "theme_id" else "series_name": tr(
+                "community.invalid.theme_id"
+                if e["loc"] and e["loc"][0] == "theme_id"
+                else "community.invalid.name"
+            )
+            for e in exc.errors()
+        }
+        return _matrix_answer(request, db, principal, which="series", form=form, errors=errors)
+    except SiyuError as exc:
+        return _matrix_answer(request, db, principal, which="series", form=form, refused=exc)
+    notice = tr("community.series_added", name=series.name)
+    return _matrix_answer(request, db, principal, which="series", notice=notice)
+
+
+def _activity_input(sent: dict[str, str], tr: Translator) -> ActivityCreate:
+    """The editor's fields (money in yuan, empty meaning none) → the API's ActivityCreate."""
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {}
+    for key in ("fee", "deposit"):
+        try:
+            body[key] = _fen(sent[key])
+        except ValueError:
+            errors[key] = tr("community.invalid.amount")
+    if errors:
+        raise FormRefused(errors)
+    for key in ACTIVITY_FIELDS:
+        if key in ("fee", "deposit"):
+            continue
+        value = sent[key].strip()
+        if value or key not in ("capacity", "refund_n", "window_start", "window_end"):
+            body[key] = value
+    if body.get("series_id") == "":
+        body["series_id"] = 0
+    return ActivityCreate.model_validate(body)
+
+
+@router.post("/community/activities")
+def add_activity(
+    request: Request,
+    principal: Manager,
+    db: DatabaseDep,
+    series_id: Form32 = "",
+    code: Form64 = "",
+    title: Annotated[str, Form(max_length=200)] = "",
+    status: Form32 = "draft",
+    starts_on: Form32 = "",
+    ends_on: Form32 = "",
+    capacity: Form32 = "",
+    fee: Form32 = "",
+    deposit: Form32 = "",
+    checkin_days_required: Form32 = "",
+    window_start: Form32 = "",
+    window_end: Form32 = "",
+    evidence: Form32 = "either",
+    refund_rule: Form32 = "none",
+    refund_n: Form32 = "",
+) -> Response:
+    """The activity editor: period, capacity, fee and deposit (yuan), check-in and refund rules."""
+    tr = translator(request)
+    sent = {
+        "series_id": series_id,
+        "code": code,
+        "title": title,
+        "status": status,
+        "starts_on": starts_on,
+        "ends_on": ends_on,
+        "capacity": capacity,
+        "fee": fee,
+        "deposit": deposit,
+        "checkin_days_required": checkin_days_required,
+        "window_start": window_start,
+        "window_end": window_end,
+        "evidence": evidence,
+        "refund_rule": refund_rule,
+        "refund_n": refund_n,
+    }
+    try:
+        data = _activity_input(sent, tr)
+        if data.status == ActivityStatus.settled:
+            raise FormRefused({"status": tr("community.invalid.status")})
+        with db.session_scope() as session:
+            activity = service.create_activity(session, principal.workspace_id, data)
+            security.record_audit(
+                session,
+                principal,
+                "community.activity_created",
+                target_type="activity",
+                target_id=activity.id,
+                detail={"fee": activity.fee, "deposit": activity.deposit},
+            )
+    except FormRefused as exc:
+        return _matrix_answer(
+            request, db, principal, which="activity", form=sent, errors=exc.errors
+        )
+    except ValidationError as exc:
+        errors = _field_errors(exc, tr)
+        return _matrix_answer(request, db, principal, which="activity", form=sent, errors=errors)
+    except SiyuError as exc:
+        errors = {"code": tr.error(exc.code, exc.message)} if "exists" in exc.code else {}
+        return _matrix_answer(
+            request, db, principal, which="activity", form=sent, errors=errors, refused=exc
+        )
+    notice = tr("community.activity_added", code=activity.code, title=activity.title)
+    return _matrix_answer(request, db, principal, which="activity", notice=notice)
+
+
+# --- an activity: enrollments, check-ins ---------------------------------------------------
+
+
+def _numbers(session: Session, workspace_id: int, member_ids: set[int]) -> dict[int, int]:
+    return {mid: identity.get_member(session, workspace_id, mid).number for mid in member_ids}
+
+
+def _rate_chart(tr: Translator, activity: ActivityRead, rates: list[Any]) -> dict[str, Any]:
+    """ECharts option: members who checked in each day, and the rate (percent)."""
+    return {
+        "option": {
+            "color": ["#07a35a", "#3370ff"],
+            "tooltip": {"trigger": "axis"},
+            "legend": {
+                "top": 0,
+                "data": [tr("community.chart.members"), tr("community.chart.rate")],
+            },
+            "grid": {"left": 48, "right": 56, "top": 48, "bottom": 28},
+            "xAxis": {"type": "category", "data": [r.day.isoformat()[5:] for r in rates]},
+            "yAxis": [
+                {"type": "value", "name": tr("community.chart.members"), "minInterval": 1},
+                {
+                    "type": "value",
+                    "name": "%",
+                    "max": 100,
+                    "splitLine": {"show": False},
+                },
+            ],
+            "series": [
+                {
+                    "name": tr("community.chart.members"),
+                    "type": "bar",
+                    "barMaxWidth": 18,
+                    "data": [r.members for r in rates],
+                },
+                {
+                    "name": tr("community.chart.rate"),
+                    "type": "line",
+                    "yAxisIndex": 1,
+                    "smooth": True,
+                    "data": [round(r.rate * 100, 1) for r in rates],
+                },
+            ],
+        }
+    }
+
+
+def _checkins_context(
+    session: Session, workspace_id: int, activity: ActivityRead
+) -> dict[str, Any]:
+    checkins = service.list_checkins(session, workspace_id, activity.id, limit=CHECKINS_SHOWN)
+    return {
+        "activity": activity,
+        "checkins": checkins,
+        "checkin_numbers": _numbers(session, workspace_id, {c.member_id for c in checkins}),
+        "notice": None,
+    }
+
+
+@router.get("/community/activities/{activity_id}")
+def activity_page(
+    request: Request, activity_id: int, principal: Reader, db: DatabaseDep
+) -> Response:
+    ws = principal.workspace_id
+    tr = translator(request)
+    with db.session_scope() as session:
+        activity = service.get_activity(session, ws, activity_id)
+        enrollments = service.list_enrollments(session, ws, activity.id, limit=ENROLLMENTS_SHOWN)
+        found = review.activity_review(session, ws, activity.code)
+        context = {
+            **_checkins_context(session, ws, activity),
+            "active": "community",
+            "series": service.get_series(session, ws, activity.series_id),
+            "counts": service.enrollment_counts(session, activity.id),
+            "enrollments": enrollments,
+            "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
+            "chart": _rate_chart(tr, activity, found.checkin_rate_by_day),
+            "yuan": _yuan,
+            "shown": ENROLLMENTS_SHOWN,
+            "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
+            "hhmm": hhmm,
+        }
+    return render(request, "community_activity.html", context)
+
+
+@router.post("/community/activities/{activity_id}")
+def update_activity(
+    request: Request,
+    activity_id: int,
+    principal: Manager,
+    db: DatabaseDep,
+    title: Annotated[str, Form(max_length=200)] = "",
+    status: Form32 = "",
+    capacity: Form32 = "",
+    window_start: Form32 = "",
+    window_end: Form32 = "",
+) -> Response:
+    """What may change once people enrolled: title, status (open, close), capacity, window."""
+    tr = translator(request)
+    sent = {
+        "title": title,
+        "status": status,
+        "capacity": capacity,
+        "window_start": window_start,
+        "window_end": window_end,
+    }
+    try:
+        data = ActivityUpdate.model_validate({k: v.strip() for k, v in sent.items() if v.strip()})
+        with db.session_scope() as session:
+            service.update_activity(session, principal.workspace_id, activity_id, data)
+            security.record_audit(
+                session,
+                principal,
+                "community.activity_updated",
+                target_type="activity",
+                target_id=activity_id,
+                detail={"fields": sorted(data.model_dump(exclude_unset=True))},
+            )
+    except ValidationError as exc:
+        where = next((str(e["loc"][0]) for e in exc.errors() if e["loc"]), "title")
+        context = {"message": tr(f"community.invalid.{where}"), "code": "request.invalid"}
+        headers = {"HX-Retarget": "#activity-edit-msg", "HX-Reswap": "innerHTML"}
+        return render(request, "_error.html", context, status=422, headers=headers)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#activity-edit-msg")
+    page = f"/community/activities/{activity_id}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": page})
+    return RedirectResponse(page, status_code=303)
+
+
+@router.post("/community/checkins/{checkin_id}/reject")
+def reject_checkin(
+    request: Request,
+    checkin_id: int,
+    principal: Manager,
+    db: DatabaseDep,
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Staff reject a check-in's evidence: it stops counting toward the refund (audited)."""
+    ws = principal.workspace_id
+    try:
+        try:
+            body = RejectIn(reason=reason.strip())
+        except ValidationError:
+            raise Invalid("community.reject_reason_required", "give the reason") from None
+        with db.session_scope() as session:
+            checkin = service.reject_checkin(
+                session, ws, checkin_id, body.reason, operator_id=principal.operator_id
+            )
+            security.record_audit(
+                session,
+                principal,
+                "community.checkin_rejected",
+                target_type="checkin",
+                target_id=checkin_id,
+                detail={"member_id": checkin.member_id},
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#checkin-{checkin_id}-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/community/activities/{checkin.activity_id}", status_code=303)
+    with db.session_scope() as session:
+        activity = service.get_activity(session, ws, checkin.activity_id)
+        context = _checkins_context(session, ws, activity)
+    context["notice"] = translator(request)("community.checkin_rejected")
+    return render(request, "_community_checkins.html", context)
+
+
+# --- settlement ----------------------------------------------------------------------------
+
+
+def _settlement_context(session: Session, workspace_id: int, activity_id: int) -> dict[str, Any]:
+    activity = service.get_activity(session, workspace_id, activity_id)
+    settlement: SettlementRead | None
+    try:
+        settlement = service.settlement_view(
+            session, workspace_id, activity.id, limit=SETTLEMENT_LINES_SHOWN
+        )
+    except NotFound:
+        settlement = None
+    lines = settlement.lines if settlement else []
+    problems = [
+        line
+        for line in lines
+        if line.refund_status in TROUBLE or (line.refund_status and line.refund_error)
+    ]
+    return {
+        "active": "community",
+        "activity": activity,
+        "settlement": settlement,
+        "problems": {line.id for line in problems},
+        "problem_count": len(problems),
+        "numbers": _numbers(session, workspace_id, {line.member_id for line in lines}),
+        "yuan": _yuan,
+        "notice": None,
+        "shown": SETTLEMENT_LINES_SHOWN,
+    }
+
+
+def _settlement_answer(
+    request: Request, db: Database, principal: Principal, activity_id: int, notice: str
+) -> Response:
+    if not is_htmx(request):
+        return RedirectResponse(f"/community/activities/{activity_id}/settlement", status_code=303)
+    with db.session_scope() as session:
+        context = _settlement_context(session, principal.workspace_id, activity_id)
+    context["notice"] = notice
+    return render(request, "_community_settlement.html", context)
+
+
+@router.get("/community/activities/{activity_id}/settlement")
+def settlement_page(
+    request: Request, activity_id: int, principal: Reader, db: DatabaseDep
+) -> Response:
+    with db.session_scope() as session:
+        context = _settlement_context(session, principal.workspace_id, activity_id)
+    return render(request, "community_settlement.html", context)
+
+
+@router.post("/community/activities/{activity_id}/settlement")
+def compute_settlement(
+    request: Request, activity_id: int, principal: Settler, db: DatabaseDep
+) -> Response:
+    """Compute (or recompute) who gets what back, and why. Nothing is paid."""
+    try:
+        with db.session_scope() as session:
+            service.compute_settlement(session, principal.workspace_id, activity_id)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#settlement-msg")
+    notice = translator(request)("community.settlement.computed")
+    return _settlement_answer(request, db, principal, activity_id, notice)
+
+
+@router.post("/community/activities/{activity_id}/settlement/confirm")
+def confirm_settlement(
+    request: Request,
+    activity_id: int,
+    principal: Settler,
+    db: DatabaseDep,
+    confirm: Form32 = "",
+) -> Response:
+    """Confirm after typing the activity's code: refunds are recorded in Pay (fixed
+    out_refund_no) and sent by jobs. A second confirmation is refused: money leaves once."""
+    ws = principal.workspace_id
+    try:
+        with db.session_scope() as session:
+            activity = service.get_activity(session, ws, activity_id)
+            if confirm.strip() != activity.code:
+                raise Invalid(
+                    "console.settlement_unconfirmed", "type the activity's code to confirm"
+                )
+            done = service.confirm_settlement(
+                session, ws, activity_id, operator_id=principal.operator_id
+            )
+            security.record_audit(
+                session,
+                principal,
+                "community.settlement_confirmed",
+                target_type="activity",
+                target_id=activity_id,
+                detail={
+                    "refunds": len(done.refund_ids),
+                    "total_refund_fen": done.settlement.total_refund,
+                },
+            )
+            tasks.enqueue_refunds(session, done.refund_ids)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#settlement-msg")
+    notice = translator(request)(
+        "community.settlement.confirmed_done",
+        refunds=len(done.refund_ids),
+        amount=_yuan(done.settlement.total_refund),
+    )
+    return _settlement_answer(request, db, principal, activity_id, notice)
+
+
+# --- the review (复盘) ----------------------------------------------------------------------
+
+
+def _review_charts(tr: Translator, found: Any, activity: ActivityRead) -> dict[str, Any]:
+    channels = [
+        {"name": tr.label("community.channel", name), "value": n}
+        for name, n in found.by_channel.items()
+    ]
+    charts: dict[str, Any] = {
+        "rate": _rate_chart(tr, activity, found.checkin_rate_by_day),
+        "channels": {
+            "option": {
+                "tooltip": {"trigger": "item"},
+                "legend": {"bottom": 0},
+                "series": [
+                    {
+                        "type": "pie",
+                        "radius": ["35%", "65%"],
+                        "data": channels,
+                        "label": {"formatter": "{b}: {c}"},
+                    }
+                ],
+            }
+        },
+        "retention": None,
+    }
+    kept = found.retention
+    if kept is not None:
+        names = [
+            tr("community.review.previous_members"),
+            tr("community.review.re_enrolled"),
+            tr("community.review.stayed"),
+            tr("community.review.lost"),
+        ]
+        charts["retention"] = {
+            "option": {
+                "color": ["#3370ff"],
+                "tooltip": {"trigger": "axis"},
+                "grid": {"left": 48, "right": 24, "top": 24, "bottom": 28},
+                "xAxis": {"type": "category", "data": names},
+                "yAxis": {"type": "value", "minInterval": 1},
+                "series": [
+                    {
+                        "type": "bar",
+                        "barMaxWidth": 40,
+                        "data": [
+                            kept.previous_members,
+                            {"value": kept.re_enrolled, "itemStyle": {"color": "#07a35a"}},
+                            {"value": kept.stayed, "itemStyle": {"color": "#f0a020"}},
+                            {"value": kept.lost, "itemStyle": {"color": "#d54941"}},
+                        ],
+                        "label": {"show": True, "position": "top"},
+                    }
+                ],
+            }
+        }
+    return charts
+
+
+@router.get("/community/activities/{activity_id}/review")
+def review_page(request: Request, activity_id: int, principal: Reader, db: DatabaseDep) -> Response:
+    ws = principal.workspace_id
+    tr = translator(request)
+    with db.session_scope() as session:
+        activity = service.get_activity(session, ws, activity_id)
+        found = review.activity_review(session, ws, activity.code)
+    context = {
+        "active": "community",
+        "activity": activity,
+        "r": found,
+        "charts": _review_charts(tr, found, activity),
+        "yuan": _yuan,
+    }
+    return render(request, "community_review.html", context)
+
+
+# --- service records on the member's profile -----------------------------------------------
+
+
+@router.post("/members/{member_id}/service-records")
+def add_service_record(
+    request: Request,
+    member_id: int,
+    principal: NoteWriter,
+    db: DatabaseDep,
+    kind: Form32 = "note",
+    text: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """A staff note on the member (who, when, what), shown on the profile; audited."""
+    try:
+        try:
+            body = ServiceRecordIn(kind=kind, text=text)
+        except ValidationError:
+            raise Invalid(
+                "community.invalid_service_record", "a note is 1–2000 characters"
+            ) from None
+        with db.session_scope() as session:
+            security.ensure_member_visible(session, principal, member_id)
+            record = service.add_service_record(
+                session, principal.workspace_id, member_id, body, operator_id=principal.operator_id
+            )
+            security.record_audit(
+                session,
+                principal,
+                "members.note_added",
+                target_type="member",
+                target_id=member_id,
+                detail={"record_id": record.id, "kind": record.kind},
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#notes-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = _member_context(session, principal, member_id)
+    context["notice"] = translator(request)("member.note_added")
+    return render(request, "_member_detail.html", context)

@@ -1,0 +1,457 @@
+"""Console pages of community campaigns: the matrix and the activity editor, an activity's
+enrollments and check-in review, the settlement with its confirmation, the review, and
+service records on the member's profile — against the sandbox's WeChat Pay."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from siyu.community.models import Activity, Checkin, Series, ServiceRecord, Theme
+from siyu.core.db import Database
+from siyu.security.models import AuditEntry, Role
+from siyu.security.schemas import Principal
+from tests.community.conftest import END, START, Campaign, Member, beijing
+from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
+from tests.security.conftest import make_staff
+from tests.wechat.pay.conftest import SIYU
+
+HTMX = {"HX-Request": "true"}
+
+
+@dataclass
+class Browser:
+    """The owner signed in to the console (session cookie and its CSRF token)."""
+
+    client: TestClient
+    csrf: str
+
+    def post(self, path: str, data: dict[str, str], *, htmx: bool = True) -> Any:
+        headers = {**HTMX, "X-CSRF-Token": self.csrf} if htmx else {}
+        body = data if htmx else {**data, "csrf_token": self.csrf}
+        return self.client.post(path, data=body, headers=headers, follow_redirects=False)
+
+
+def _token(html: str, pattern: str) -> str:
+    match = re.search(pattern, html)
+    assert match is not None
+    return match.group(1)
+
+
+SignIn = Callable[[], Browser]
+
+
+@pytest.fixture
+def sign_in(campaign: Campaign, owner: Principal) -> SignIn:
+    """Sign the owner in now (after moving the frozen clock, a session would have expired)."""
+    return lambda: _signed_in(campaign)
+
+
+@pytest.fixture
+def browser(sign_in: SignIn) -> Browser:
+    return sign_in()
+
+
+def _signed_in(campaign: Campaign) -> Browser:
+    client = TestClient(campaign.env.client.app, base_url=SIYU)
+    login = _token(client.get("/login").text, r'name="csrf_token" value="([^"]+)"')
+    signed = client.post(
+        "/login",
+        data={"email": OWNER_EMAIL, "password": OWNER_PASSWORD, "csrf_token": login, "next": "/"},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303
+    page = client.get("/community")
+    assert page.status_code == 200
+    return Browser(client, _token(page.text, r'"X-CSRF-Token": "([^"]+)"'))
+
+
+def _count(db: Database, model: Any) -> int:
+    with db.session_scope() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _editor(series_id: int, **fields: str) -> dict[str, str]:
+    return {
+        "series_id": str(series_id),
+        "code": "VOC2",
+        "title": "词汇打卡第二期",
+        "status": "open",
+        "starts_on": "2026-12-01",
+        "ends_on": "2026-12-21",
+        "capacity": "200",
+        "fee": "",
+        "deposit": "9.9",
+        "checkin_days_required": "14",
+        "window_start": "06:00",
+        "window_end": "23:00",
+        "evidence": "either",
+        "refund_rule": "full_at_n",
+        "refund_n": "",
+        **fields,
+    }
+
+
+def ran(campaign: Campaign, days: dict[int, int]) -> tuple[dict[str, Any], list[Member]]:
+    """An activity where member i paid 9.90 and checked in on days[i] of its 3 days."""
+    activity = campaign.activity()
+    members = [campaign.member(i) for i in range(len(days))]
+    for member in members:
+        campaign.enrolled(member, activity["id"], channel="poster")
+    for offset, day in enumerate((START, "2026-11-22", END)):
+        campaign.at(beijing(day))
+        for i, member in enumerate(members):
+            if days[i] > offset:
+                assert campaign.check_in(member, activity["id"]).status_code == 201
+    return activity, members
+
+
+# --- the matrix and the activity editor ----------------------------------------------------
+
+
+def test_operator_builds_the_matrix_with_the_forms(browser: Browser, campaign: Campaign) -> None:
+    db = campaign.env.db
+    # given an empty matrix
+    assert "还没有主题" in browser.client.get("/community").text
+    # when the operator adds a theme, a series and an activity with the deposit in yuan
+    theme = browser.post("/community/themes", {"name": "英语"})
+    assert theme.status_code == 200
+    assert "已添加主题“英语”" in theme.text
+    with db.session_scope() as session:
+        theme_id = session.scalar(select(Theme.id))
+    series = browser.post("/community/series", {"theme_id": str(theme_id), "name": "21 天词汇"})
+    assert "已添加系列“21 天词汇”" in series.text
+    with db.session_scope() as session:
+        series_id = int(session.scalar(select(Series.id)) or 0)
+    added = browser.post("/community/activities", _editor(series_id))
+    # then the matrix lists it, and the deposit is stored in fen
+    assert added.status_code == 200, added.text
+    assert "已添加活动 VOC2" in added.text
+    assert "押金 ¥9.90" in added.text
+    with db.session_scope() as session:
+        activity = session.scalars(select(Activity)).one()
+        assert (activity.deposit, activity.fee, activity.capacity) == (990, 0, 200)
+        assert (activity.window_start, activity.window_end) == (360, 23 * 60)
+        assert activity.refund_rule == "full_at_n"
+        actions = list(session.scalars(select(AuditEntry.action)))
+    assert {"community.theme_created", "community.series_created"} <= set(actions)
+    assert "community.activity_created" in actions
+    # and without JavaScript, a form answers with a redirect back to the matrix
+    plain = browser.post("/community/themes", {"name": "数学"}, htmx=False)
+    assert (plain.status_code, plain.headers["location"]) == (303, "/community")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"deposit": "9.999"}, "deposit", "最多两位小数"),
+        ({"deposit": "-1"}, "deposit", "不能为负"),
+        ({"ends_on": "2026-11-30"}, "ends_on", "结束日期不能早于开始日期"),
+        ({"checkin_days_required": "40"}, "checkin_days_required", "不能多于活动天数"),
+        ({"window_end": "05:00"}, "window_end", "结束要晚于开始"),
+        ({"code": "空格 code"}, "code", "编号为字母"),
+        ({"deposit": "", "refund_rule": "proportional"}, "deposit", "有退款规则时需要押金"),
+        ({"capacity": "0"}, "capacity", "正整数"),
+    ],
+)
+def test_a_bad_activity_shows_the_error_by_its_field_and_writes_nothing(
+    browser: Browser,
+    campaign: Campaign,
+    fields: dict[str, str],
+    field: str,
+    message: str,
+) -> None:
+    # given a series
+    series_id = campaign.theme_series()
+    before = _count(campaign.env.db, Activity)
+    # when the editor is sent with a bad value
+    answer = browser.post("/community/activities", _editor(series_id, **fields))
+    # then the field shows its error, the form keeps what was typed, and nothing is written
+    assert answer.status_code == 422, answer.text
+    assert f'id="err-{field}"' in answer.text
+    assert message in answer.text
+    assert "request.invalid" in answer.text
+    assert 'value="词汇打卡第二期"' in answer.text
+    assert _count(campaign.env.db, Activity) == before
+
+
+def test_a_taken_code_is_refused_with_its_stable_code(
+    browser: Browser,
+    campaign: Campaign,
+) -> None:
+    # given an activity VOC1
+    activity = campaign.activity()
+    # when the editor sends the same code
+    answer = browser.post(
+        "/community/activities", _editor(activity["series_id"], code=activity["code"])
+    )
+    # then it is a conflict, translated, with its code; nothing more is written
+    assert answer.status_code == 409
+    assert "这个活动编号已经用过了" in answer.text
+    assert "community.activity_exists" in answer.text
+    assert _count(campaign.env.db, Activity) == 1
+    # and a theme named twice is refused the same way
+    browser.post("/community/themes", {"name": "数学"})
+    again = browser.post("/community/themes", {"name": "数学"})
+    assert again.status_code == 409
+    assert "community.theme_exists" in again.text
+    empty = browser.post("/community/themes", {"name": "  "})
+    assert empty.status_code == 422
+    assert 'id="err-theme_name"' in empty.text
+
+
+def test_the_operator_opens_a_draft_activity_and_a_bad_window_changes_nothing(
+    browser: Browser,
+    campaign: Campaign,
+) -> None:
+    # given a draft activity
+    activity = campaign.activity(status="draft")
+    url = f"/community/activities/{activity['id']}"
+    assert 'action="' + url + '"' in browser.client.get(url).text
+    # when the window sent ends before it starts
+    bad = browser.post(url, {"status": "open", "window_start": "20:00", "window_end": "08:00"})
+    # then it is refused with its code and the activity is unchanged
+    assert bad.status_code == 422
+    assert "community.invalid_window" in bad.text
+    assert (
+        campaign.staff.get(f"/api/community{url[len('/community') :]}").json()["status"] == "draft"
+    )
+    # when the operator opens it with a capacity
+    done = browser.post(url, {"status": "open", "capacity": "30", "window_start": "06:00"})
+    # then the page reloads and the activity is open for enrollment
+    assert (done.status_code, done.headers["HX-Redirect"]) == (204, url)
+    changed = campaign.staff.get(f"/api/community/activities/{activity['id']}").json()
+    assert (changed["status"], changed["capacity"], changed["window_start"]) == ("open", 30, 360)
+
+
+# --- an activity: enrollments, check-ins ---------------------------------------------------
+
+
+def test_activity_page_shows_enrollments_checkins_and_the_daily_chart(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given two members who paid and checked in 3 and 1 times
+    activity, _members = ran(campaign, {0: 3, 1: 1})
+    browser = sign_in()
+    # when the operator opens the activity
+    page = browser.client.get(f"/community/activities/{activity['id']}")
+    # then the enrollments show state, paid, check-ins and streak, and the chart has the days
+    assert page.status_code == 200
+    assert page.text.count("已报名") >= 2
+    assert "¥9.90" in page.text
+    assert "3 / 3" in page.text
+    assert "1 / 3" in page.text
+    assert '"11-21"' in page.text
+    assert '"11-23"' in page.text
+    assert "data-chart=" in page.text
+    # and each accepted check-in has a reject button
+    assert len(re.findall(r'hx-post="/community/checkins/[0-9]+/reject"', page.text)) == 4
+
+
+def test_rejecting_a_checkin_stops_it_counting_and_needs_a_reason(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    activity, _members = ran(campaign, {0: 2})
+    browser = sign_in()
+    with campaign.env.db.session_scope() as session:
+        checkin_id = int(session.scalar(select(func.min(Checkin.id))) or 0)
+    # when the operator rejects without a reason, nothing changes
+    bare = browser.post(f"/community/checkins/{checkin_id}/reject", {"reason": " "})
+    assert bare.status_code == 422
+    assert "community.reject_reason_required" in bare.text
+    # when with a reason, the check-in is rejected and the member's count goes down
+    done = browser.post(f"/community/checkins/{checkin_id}/reject", {"reason": "图片与打卡无关"})
+    assert done.status_code == 200
+    assert "已驳回这次打卡" in done.text
+    assert "图片与打卡无关" in done.text
+    enrollments = campaign.staff.get(f"/api/community/activities/{activity['id']}/enrollments")
+    assert enrollments.json()[0]["checkins"] == 1
+    # and rejecting it again is refused with its code
+    again = browser.post(f"/community/checkins/{checkin_id}/reject", {"reason": "again"})
+    assert again.status_code == 409
+    assert "community.checkin_already_rejected" in again.text
+
+
+# --- settlement ----------------------------------------------------------------------------
+
+
+def test_settlement_compute_then_confirm_refunds_once(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given members who checked in 3, 1 and 0 of 3 days (proportional refund of 9.90)
+    activity, _members = ran(campaign, {0: 3, 1: 1, 2: 0})
+    campaign.at(beijing(END, 20))
+    browser = sign_in()
+    url = f"/community/activities/{activity['id']}/settlement"
+    assert "还没有结算" in browser.client.get(url).text
+    # before the end, computing is refused with its reason
+    early = browser.post(url, {})
+    assert early.status_code == 409
+    assert "community.activity_not_ended" in early.text
+    # when it ended, the operator computes: who gets what, and why; nothing is paid
+    campaign.at(beijing("2026-11-24", 1))
+    draft = browser.post(url, {})
+    assert draft.status_code == 200
+    assert "¥13.20" in draft.text
+    assert "1/3 of the deposit" in draft.text
+    assert 'name="confirm"' in draft.text
+    assert "hx-confirm=" in draft.text
+    assert campaign.env.counts()["refunds"] == 0
+    # a confirmation without the activity's code is refused, and nothing leaves
+    wrong = browser.post(f"{url}/confirm", {"confirm": "nope"})
+    assert wrong.status_code == 422
+    assert "console.settlement_unconfirmed" in wrong.text
+    assert campaign.env.counts()["refunds"] == 0
+    # when confirmed, the refunds go out through Pay
+    confirmed = browser.post(f"{url}/confirm", {"confirm": activity["code"]})
+    assert confirmed.status_code == 200, confirmed.text
+    assert "2 笔退款" in confirmed.text
+    assert campaign.env.drain() == 1
+    campaign.env.pay.tick()
+    # and when confirmed a second time, it is refused: nothing is refunded twice
+    twice = browser.post(f"{url}/confirm", {"confirm": activity["code"]})
+    assert twice.status_code == 409
+    assert "community.already_settled" in twice.text
+    campaign.env.drain()
+    campaign.env.pay.tick()
+    ledger = campaign.env.ledger()
+    assert ledger["refunded_total"] == 1320
+    assert len(ledger["refunds"]) == 2
+    # then the page shows the refunds' statuses from Pay
+    page = browser.client.get(url)
+    assert "已退款 2" in page.text
+    assert page.text.count("<td>已退款") == 2
+    assert "需要处理" not in page.text
+    assert "已确认" in page.text
+
+
+# --- the review ----------------------------------------------------------------------------
+
+
+def test_review_page_shows_rates_channels_money_and_retention(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given a first activity, then a second one in the same series that one member re-joins
+    first, members = ran(campaign, {0: 3, 1: 2})
+    campaign.at(beijing("2026-11-24", 9))
+    second = campaign.activity(
+        first["series_id"], code="VOC2", starts_on="2026-11-25", ends_on="2026-11-27"
+    )
+    campaign.enrolled(members[0], second["id"], channel="group")
+    browser = sign_in()
+    # when the operator opens the second one's review
+    page = browser.client.get(f"/community/activities/{second['id']}/review")
+    # then the cards, the charts and the retention from VOC1 are there
+    assert page.status_code == 200, page.text
+    assert "来自 VOC1 的续报率" in page.text
+    assert "50.0%" in page.text
+    assert "¥9.90" in page.text
+    assert page.text.count("data-chart=") == 3
+    assert "续报" in page.text
+    assert "流失" in page.text
+    # and the first one's review has no previous activity
+    first_page = browser.client.get(f"/community/activities/{first['id']}/review")
+    assert "没有上一期活动" in first_page.text
+    assert "¥19.80" in first_page.text
+
+
+# --- service records -----------------------------------------------------------------------
+
+
+def test_service_records_on_the_profile(browser: Browser, campaign: Campaign) -> None:
+    member_id = campaign.env.member_id
+    # given the profile shows an empty service record section with its form
+    profile = browser.client.get(f"/members/{member_id}")
+    assert "还没有服务记录" in profile.text
+    assert f'action="/members/{member_id}/service-records"' in profile.text
+    # when an empty note is sent, it is refused and nothing is written
+    empty = browser.post(f"/members/{member_id}/service-records", {"kind": "note", "text": "  "})
+    assert empty.status_code == 422
+    assert "community.invalid_service_record" in empty.text
+    assert _count(campaign.env.db, ServiceRecord) == 0
+    # when a note is written
+    added = browser.post(
+        f"/members/{member_id}/service-records", {"kind": "call", "text": "回访：下期想报名"}
+    )
+    # then it is on the profile with who wrote it and its kind
+    assert added.status_code == 200
+    assert "回访：下期想报名" in added.text
+    assert "电话" in added.text
+    assert _count(campaign.env.db, ServiceRecord) == 1
+
+
+# --- permissions and CSRF ------------------------------------------------------------------
+
+
+def test_roles_without_the_permission_get_403_and_nothing_changes(
+    campaign: Campaign,
+    workspace_id: int,
+) -> None:
+    db = campaign.env.db
+    activity, _members = ran(campaign, {0: 1})
+    campaign.at(beijing("2026-11-24"))
+    analyst = make_staff(db, workspace_id, Role.analyst)
+    service = make_staff(db, workspace_id, Role.customer_service, "cs@example.com")
+    client = TestClient(campaign.env.client.app, base_url=SIYU)
+    aid = activity["id"]
+    refused = [
+        (analyst, "GET", "/community"),
+        (analyst, "GET", f"/community/activities/{aid}"),
+        (analyst, "GET", f"/community/activities/{aid}/review"),
+        (service, "POST", "/community/themes"),
+        (service, "POST", "/community/activities"),
+        (service, "POST", f"/community/activities/{aid}/settlement"),
+        (service, "POST", f"/community/activities/{aid}/settlement/confirm"),
+        (analyst, "POST", f"/members/{campaign.env.member_id}/service-records"),
+    ]
+    before = (_count(db, Theme), _count(db, Activity), _count(db, ServiceRecord))
+    for who, method, path in refused:
+        data = {"name": "x", "confirm": activity["code"], "text": "x"}
+        answer = client.request(method, path, headers=who.headers, data=data)
+        assert answer.status_code == 403, (path, answer.status_code)
+        assert '<code class="code">security.forbidden</code>' in answer.text
+    assert (_count(db, Theme), _count(db, Activity), _count(db, ServiceRecord)) == before
+    assert campaign.env.counts()["refunds"] == 0
+    # and customer service may read what its role allows
+    assert client.get(f"/community/activities/{aid}", headers=service.headers).status_code == 200
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(
+    browser: Browser, campaign: Campaign
+) -> None:
+    answer = browser.client.post(
+        "/community/themes", data={"name": "英语"}, headers=HTMX, follow_redirects=False
+    )
+    assert answer.status_code == 403
+    assert _count(campaign.env.db, Theme) == 0
+
+
+def test_a_refund_the_merchant_cannot_pay_is_highlighted(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given a settled activity whose refund WeChat Pay refused for want of balance
+    activity, _members = ran(campaign, {0: 3})
+    campaign.at(beijing("2026-11-24", 1))
+    browser = sign_in()
+    url = f"/community/activities/{activity['id']}/settlement"
+    browser.post(url, {})
+    campaign.env.pay.inject("refund", "not_enough")
+    assert browser.post(f"{url}/confirm", {"confirm": activity["code"]}).status_code == 200
+    campaign.env.drain()
+    # when the operator opens the settlement
+    page = browser.client.get(url)
+    # then the problem is counted and its row highlighted with WeChat's reason
+    assert "1 笔退款需要处理" in page.text
+    assert 'class="problem attention"' in page.text
+    assert "NOT_ENOUGH" in page.text

@@ -29,6 +29,10 @@ from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
 from siyu.identity.routes import router as identity_router
+from siyu.reach import autoreply as reach_autoreply
+from siyu.reach import service as reach_service
+from siyu.reach.routes import autoreply_router as reach_autoreply_router
+from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
 from siyu.wechat.inbox import MAX_PUSH_BYTES
 from siyu.wechat.mp_routes import router as mp_router
@@ -186,6 +190,9 @@ def create_app(
     configure_pay(settings)
     db = database or database_for(settings)
     install_database(db)
+    # Reach feeds its quota ledger from the pushes and answers them by the auto-reply rules.
+    reach_service.install_subscribers()
+    reach_autoreply.install()
 
     @asynccontextmanager
     async def lifespan(running: FastAPI) -> AsyncIterator[None]:
@@ -222,6 +229,8 @@ def create_app(
         pay_routes.notify_router,
         pay_routes.mp_router,
         pay_routes.router,
+        reach_router,
+        reach_autoreply_router,
         console_router,
         simulator_router,
     ):

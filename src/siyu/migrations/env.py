@@ -9,6 +9,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.types import TypeDecorator
 
 import siyu.identity.models
+import siyu.reach.models
 import siyu.security.models
 import siyu.wechat.models
 import siyu.wechat.pay.models

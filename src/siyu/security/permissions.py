@@ -29,6 +29,11 @@ class Permission(enum.StrEnum):
     payments_read = "payments.read"  # orders, refunds, refused notifications, reconciliation
     payments_manage = "payments.manage"  # create orders; merchant credentials need apps.manage
     payments_refund = "payments.refund"  # staff refunds (a reason is required and audited)
+    # reach: notices, broadcasts, auto-replies
+    reach_read = "reach.read"  # send log, ledger, preferences, templates, broadcasts
+    reach_send = "reach.send"  # notify a member, broadcast to an audience, set preferences
+    reach_manage = "reach.manage"  # templates and the sending policy
+    autoreply_manage = "autoreply.manage"  # keyword, follow and default replies
     # configuration and people
     apps_read = "apps.read"
     apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
@@ -61,6 +66,10 @@ _OPERATOR = frozenset(
         P.payments_read,
         P.payments_manage,
         P.payments_refund,
+        P.reach_read,
+        P.reach_send,
+        P.reach_manage,
+        P.autoreply_manage,
     }
 )
 
@@ -78,6 +87,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             P.consents_read,
             P.tokens_create,
             P.payments_read,
+            P.reach_read,
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.

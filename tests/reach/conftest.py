@@ -49,7 +49,7 @@ def fresh_rule_cache() -> Iterator[None]:
     autoreply._cache.clear()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def jobs_call_the_sandbox(
     settings: Settings, sandbox_server: tuple[object, str], request: pytest.FixtureRequest
 ) -> Iterator[None]:
@@ -223,7 +223,10 @@ class Person:
 
 @pytest.fixture
 def person(
-    world: SandboxWorld, push: Deliver, request: pytest.FixtureRequest
+    world: SandboxWorld,
+    push: Deliver,
+    request: pytest.FixtureRequest,
+    jobs_call_the_sandbox: None,
 ) -> Callable[[], Person]:
     oa_chat, mp_chat = request.getfixturevalue("oa"), request.getfixturevalue("mp")
     return lambda: Person(world, push, oa_chat, mp_chat)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import worker
+from siyu.console.reach import router as console_reach_router
 from siyu.console.routes import router as console_router
 from siyu.console.routes import static_files
 from siyu.console.simulator import router as simulator_router
@@ -232,6 +233,7 @@ def create_app(
         reach_router,
         reach_autoreply_router,
         console_router,
+        console_reach_router,
         simulator_router,
     ):
         app.include_router(router)

@@ -454,7 +454,9 @@ def delete_rule(session: Session, workspace_id: int, rule_id: int, actor: Princi
     )
 
 
-def test_message(session: Session, workspace_id: int, appid: str, message: str) -> RuleTestResult:
+def explain_message(
+    session: Session, workspace_id: int, appid: str, message: str
+) -> RuleTestResult:
     """Which rule a text message hits in this app, and the reply it would get."""
     app = workspaces.get_app_by_appid(session, appid, workspace_id)
     matcher = matcher_for(session, app.id)

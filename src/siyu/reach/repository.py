@@ -324,3 +324,23 @@ def list_rules(session: Session, workspace_id: int) -> list[AutoReplyRule]:
             .order_by(AutoReplyRule.app_id, AutoReplyRule.priority, AutoReplyRule.id)
         )
     )
+
+
+def status_counts(
+    session: Session, workspace_id: int, since: datetime
+) -> list[tuple[str, str, int]]:
+    rows = session.execute(
+        select(ReachSend.status, ReachSend.reason, func.count(ReachSend.id))
+        .where(ReachSend.workspace_id == workspace_id, ReachSend.created_at >= since)
+        .group_by(ReachSend.status, ReachSend.reason)
+    )
+    return [(str(status), reason or "", int(count)) for status, reason, count in rows]
+
+
+def sends_before(
+    session: Session, workspace_id: int, before_id: int | None, limit: int
+) -> list[ReachSend]:
+    query = select(ReachSend).where(ReachSend.workspace_id == workspace_id)
+    if before_id is not None:
+        query = query.where(ReachSend.id < before_id)
+    return list(session.scalars(query.order_by(ReachSend.id.desc()).limit(limit)))

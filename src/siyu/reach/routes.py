@@ -182,7 +182,7 @@ def delete_rule(rule_id: int, principal: RuleManager, db: DatabaseDep) -> None:
 
 
 @autoreply_router.post("/test")
-def test_rules(body: RuleTest, principal: RuleManager, db: DatabaseDep) -> RuleTestResult:
+def try_rules(body: RuleTest, principal: RuleManager, db: DatabaseDep) -> RuleTestResult:
     """Which rule a message hits, and the reply it gets (nothing is sent)."""
     with db.session_scope() as session:
-        return autoreply.test_message(session, principal.workspace_id, body.appid, body.message)
+        return autoreply.explain_message(session, principal.workspace_id, body.appid, body.message)

@@ -935,3 +935,20 @@ def advance_broadcast(session: Session, broadcast_id: int, limit: int | None = N
 
 def due_broadcasts(session: Session) -> list[int]:
     return repository.due_broadcasts(session, clock.now())
+
+
+def outcome_summary(session: Session, workspace_id: int, days: int = 7) -> list[tuple[str, int]]:
+    """Sends of the last `days` by outcome ("sent", "held: no_channel", "dropped: …")."""
+    since = clock.now() - timedelta(days=days)
+    counts: dict[str, int] = {}
+    for status, reason, count in repository.status_counts(session, workspace_id, since):
+        label = f"{status}: {reason}" if status in ("held", "dropped", "failed") else status
+        counts[label] = counts.get(label, 0) + count
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def sends_page(
+    session: Session, workspace_id: int, before_id: int | None, limit: int = 500
+) -> list[SendRead]:
+    rows = repository.sends_before(session, workspace_id, before_id, limit)
+    return [SendRead.model_validate(row) for row in rows]

@@ -22,6 +22,18 @@
       el.dataset.ready = "1";
       var data = JSON.parse(el.dataset.chart);
       var chart = window.echarts.init(el);
+      if (data.kind === "bars") {
+        chart.setOption({
+          color: ["#3370ff"],
+          tooltip: { trigger: "axis" },
+          grid: { left: 160, right: 24, top: 16, bottom: 24 },
+          xAxis: { type: "value", minInterval: 1 },
+          yAxis: { type: "category", data: data.categories, inverse: true },
+          series: [{ name: data.label, type: "bar", data: data.values, barMaxWidth: 18 }],
+        });
+        window.addEventListener("resize", function () { chart.resize(); });
+        return;
+      }
       chart.setOption({
         color: ["#07a35a", "#3370ff"],
         tooltip: { trigger: "axis" },

@@ -90,8 +90,11 @@ class Matcher:
     exact: dict[str, list[Rule]] = field(default_factory=dict)
     contains: dict[str, list[Rule]] = field(default_factory=dict)
     lengths: tuple[int, ...] = ()
+    contains_first: tuple[int, int] | None = None  # the best order among contains rules
     regex: list[Rule] = field(default_factory=list)
     any_regex: re.Pattern[str] | None = None
+    # Patterns anchored at the start are tried at position 0 only (`match`, not `search`).
+    anchored: bool = False
     follow: list[Rule] = field(default_factory=list)
     default: list[Rule] = field(default_factory=list)
 
@@ -110,8 +113,11 @@ class Matcher:
                 for keyword in rule.keywords:
                     index.setdefault(keyword, []).append(rule)
         matcher.lengths = tuple(sorted({len(k) for k in matcher.contains}))
+        orders = [rule.order for rules in matcher.contains.values() for rule in rules]
+        matcher.contains_first = min(orders) if orders else None
         sources = [p.pattern for rule in matcher.regex for p in rule.patterns]
         if sources:
+            matcher.anchored = all(s.startswith("^") and "(?m" not in s for s in sources)
             try:
                 matcher.any_regex = re.compile("|".join(f"(?:{s})" for s in sources))
             except re.error:  # e.g. the same group name in two patterns: check them one by one
@@ -132,13 +138,14 @@ class Matcher:
                     return
 
         consider(self.exact.get(text, []))
-        if self.contains:
+        first = self.contains_first
+        if first is not None and (best is None or first < best.order):
             for length in self.lengths:
                 for start in range(len(text) - length + 1):
                     hit = self.contains.get(text[start : start + length])
                     if hit:
                         consider(hit)
-        if self.regex and (self.any_regex is None or self.any_regex.search(message)):
+        if self.regex and (best is None or self.regex[0].order < best.order) and self._any(message):
             for rule in self.regex:
                 if best is not None and rule.order >= best.order:
                     break
@@ -146,6 +153,13 @@ class Matcher:
                     best = rule
                     break
         return best
+
+    def _any(self, message: str) -> bool:
+        """Whether some regex rule could match: one pass of the combined pattern."""
+        if self.any_regex is None:
+            return True
+        found = self.any_regex.match(message) if self.anchored else self.any_regex.search(message)
+        return found is not None
 
     def first_active(self, rules: list[Rule], now: datetime) -> Rule | None:
         return next((rule for rule in rules if rule.active(now)), None)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -65,6 +66,7 @@ from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import AppKind
 
 log = get_logger(__name__)
+T = TypeVar("T")
 CHANNEL_OF_KIND = {
     TemplateKind.mp_subscribe: "mp_subscribe",
     TemplateKind.oa_template: "oa_template",
@@ -122,6 +124,7 @@ def add_template(
         t.kind == data.kind for t in repository.templates_by_key(session, workspace_id, data.key)
     ):
         raise Conflict("reach.template_exists", f"{data.key} already has a {data.kind} form")
+    _forget_cached(session)
     row = ReachTemplate(
         workspace_id=workspace_id,
         key=data.key,
@@ -148,7 +151,11 @@ def list_templates(session: Session, workspace_id: int) -> list[TemplateRead]:
 
 
 def _templates(session: Session, workspace_id: int, key: str) -> list[ReachTemplate]:
-    found = repository.templates_by_key(session, workspace_id, key)
+    found = _cached(
+        session,
+        ("templates", workspace_id, key),
+        lambda: repository.templates_by_key(session, workspace_id, key),
+    )
     if not found:
         raise NotFound("reach.unknown_template", f"no template {key!r}")
     return found
@@ -181,9 +188,28 @@ def render(template: ReachTemplate, data: dict[str, str]) -> dict[str, str]:
 # --- policy and preferences -------------------------------------------------------------------
 
 
+_CACHE = "reach.cache"
+
+
+def _cached(session: Session, key: tuple[Any, ...], load: Callable[[], T]) -> T:
+    """A value read once per session: a broadcast notifies hundreds in one transaction."""
+    cache: dict[tuple[Any, ...], Any] = session.info.setdefault(_CACHE, {})
+    if key not in cache:
+        cache[key] = load()
+    value: T = cache[key]
+    return value
+
+
+def _forget_cached(session: Session) -> None:
+    session.info.pop(_CACHE, None)
+
+
 def get_policy(session: Session, workspace_id: int) -> policies.Policy:
-    row = repository.policy_row(session, workspace_id)
-    return policies.load(row.rules if row else None)
+    def load() -> policies.Policy:
+        row = repository.policy_row(session, workspace_id)
+        return policies.load(row.rules if row else None)
+
+    return _cached(session, ("policy", workspace_id), load)
 
 
 def set_policy(
@@ -195,6 +221,7 @@ def set_policy(
         policy = policies.Policy.model_validate(rules)
     except ValueError as exc:
         raise Invalid("reach.invalid_policy", str(exc).splitlines()[0]) from None
+    _forget_cached(session)
     row = repository.policy_row(session, workspace_id)
     stored = policy.model_dump(mode="json")
     if row is None:
@@ -533,11 +560,12 @@ def decide(
             send.status, send.reason, send.hold_until = SendStatus.held, "quiet_hours", quiet_until
         return
     by_channel = {CHANNEL_OF_KIND[t.kind]: t for t in templates}
+    ledger = repository.ledger_rows(session, family)
     for channel in policy.channels(send.urgency):
         template = by_channel.get(channel)
         if template is None:
             continue
-        openid = _reserve(session, template, family, now)
+        openid = _reserve(session, template, family, ledger, now)
         if openid is not None:
             send.status, send.channel, send.reason = SendStatus.queued, channel, None
             send.app_id, send.template_row_id, send.openid = template.app_id, template.id, openid
@@ -575,10 +603,14 @@ def _refusal(
 
 
 def _reserve(
-    session: Session, template: ReachTemplate, family: list[int], now: datetime
+    session: Session,
+    template: ReachTemplate,
+    family: list[int],
+    ledger: list[ReachLedger],
+    now: datetime,
 ) -> str | None:
     """The openid to send to, with the channel's quota spent; None if the ledger refuses."""
-    rows = [r for r in repository.ledger_rows(session, family) if r.app_id == template.app_id]
+    rows = [r for r in ledger if r.app_id == template.app_id]
     if not rows:
         return None
     if template.kind == TemplateKind.oa_template:

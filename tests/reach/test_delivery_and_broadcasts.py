@@ -182,3 +182,47 @@ def test_mp_credits_survive_in_the_ledger(
         ledger = service.get_ledger(session, workspace_id, member_of(db, p.mp_openid))
     assert [(c.template_id, c.left) for c in ledger.credits] == [(MP_TEMPLATE, 2)]
     assert MP_APPID in p.user.openids
+
+
+def test_an_oa_mass_broadcast_respects_four_a_month_and_never_sends_twice(
+    api: TestClient, db: Database, workspace_id: int, person: NewPerson, drain: Callable[[], int]
+) -> None:
+    # given three followers and one who does not follow, all tagged
+    people = [person() for _ in range(4)]
+    for p in people[:3]:
+        p.follow()
+    people[3].write()
+    members = [member_of(db, p.oa_openid) for p in people]
+    with db.session_scope() as session:
+        identity.tag_members(session, workspace_id, members, "全体", actor="test")
+
+    def broadcast(**audience: object) -> int:
+        body = {"name": "月报", "mass_appid": OA_APPID, "mass_text": "本月课程表", **audience}
+        created = api.post("/api/reach/broadcasts", json=body)
+        assert created.status_code == 201, created.text
+        tasks.run_broadcasts.call_local()
+        drain()
+        return int(created.json()["id"])
+
+    # when the first follower already had four broadcasts this month
+    for _ in range(4):
+        broadcast(member_ids=[members[0]])
+    last = broadcast(tag="全体")
+    # then the fifth reaches the other followers only, and the first's is dropped with why
+    assert [len(p.inbox()) for p in people] == [4, 1, 1, 0]
+    report = api.get(f"/api/reach/broadcasts/{last}").json()
+    assert report["total"] == 3  # the non-follower is not in a mass audience
+    assert report["outcomes"] == {"sent": 2, "dropped": 1}
+    dropped = api.get("/api/reach/sends", params={"broadcast_id": last, "status": "dropped"})
+    assert [s["reason"] for s in dropped.json()] == ["monthly_mass_cap"]
+    # and a mass job run again is answered 45065 by WeChat: nothing is sent twice
+    sent = [s for s in sends(db) if s.broadcast_id == last and s.status == SendStatus.sent]
+    with db.session_scope() as session:
+        for row in sent:
+            session.get(type(row), row.id).status = SendStatus.queued  # type: ignore[union-attr]
+    tasks.deliver_mass.call_local(last, [s.id for s in sent], "本月课程表")
+    assert [len(p.inbox()) for p in people] == [4, 1, 1, 0]
+    assert {s.status for s in sends(db) if s.broadcast_id == last} == {
+        SendStatus.sent,
+        SendStatus.dropped,
+    }

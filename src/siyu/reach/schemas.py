@@ -112,10 +112,15 @@ class LedgerRead(BaseModel):
 
 
 class BroadcastCreate(BaseModel):
+    """A notice by intent to each member of the audience (`template_key`), or an OA mass
+    broadcast (`mass_appid` and `mass_text`) to the audience's followers of that account."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
-    template_key: str = Field(pattern=KEY_PATTERN)
+    template_key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    mass_appid: str | None = Field(default=None, max_length=32)
+    mass_text: str | None = Field(default=None, min_length=1, max_length=2000)
     data: dict[str, str] = Field(default_factory=dict, max_length=30)
     category: str = Field(default="activity", max_length=32)
     urgency: Literal["urgent", "normal", "low"] = "normal"

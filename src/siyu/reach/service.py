@@ -73,6 +73,7 @@ CHANNEL_OF_KIND = {
     TemplateKind.customer_service: "customer_service",
 }
 MAX_ATTEMPTS = 5
+MASS = "mass"  # the channel (and template key) of OA mass broadcasts
 SENT_STATES = (SendStatus.sent, SendStatus.delivered)
 
 
@@ -837,11 +838,24 @@ def create_broadcast(
     policy = get_policy(session, workspace_id)
     if data.category not in policy.categories:
         raise Invalid("reach.unknown_category", f"unknown category {data.category!r}")
-    check_data(_templates(session, workspace_id, data.template_key), data.data)
     members: set[int] | None = None
     audience: dict[str, Any] = {}
+    values = dict(data.data)
+    if data.mass_appid is not None:
+        if data.template_key is not None or not data.mass_text:
+            raise Invalid("reach.invalid_broadcast", "a mass broadcast has a text, no template")
+        app = workspaces.get_app_by_appid(session, data.mass_appid, workspace_id)
+        if app.kind != AppKind.oa_service:
+            raise Invalid("reach.wrong_app", "mass broadcasts by list need a service account")
+        members = set(repository.followers(session, app.id))
+        audience["mass"], values = data.mass_appid, {"text": data.mass_text}
+    elif data.template_key is None:
+        raise Invalid("reach.invalid_broadcast", "name a template, or a mass broadcast's text")
+    else:
+        check_data(_templates(session, workspace_id, data.template_key), values)
     if data.tag is not None:
-        members = set(identity.members_with_tag(session, workspace_id, data.tag))
+        tagged = set(identity.members_with_tag(session, workspace_id, data.tag))
+        members = tagged if members is None else members & tagged
         audience["tag"] = data.tag
     if data.following_appid is not None:
         app = workspaces.get_app_by_appid(session, data.following_appid, workspace_id)
@@ -858,10 +872,10 @@ def create_broadcast(
     row = ReachBroadcast(
         workspace_id=workspace_id,
         name=data.name,
-        template_key=data.template_key,
+        template_key=data.template_key or MASS,
         category=data.category,
         urgency=data.urgency,
-        data=json.dumps(data.data, ensure_ascii=False),
+        data=json.dumps(values, ensure_ascii=False),
         audience=audience,
         member_ids=sorted(members),
         cursor=0,
@@ -879,7 +893,7 @@ def create_broadcast(
         "reach.broadcast_create",
         workspace_id,
         ("reach_broadcast", row.id),
-        detail={"audience": len(members), "template": data.template_key},
+        detail={"audience": len(members), "template": data.template_key or MASS},
     )
     return _broadcast_read(session, row)
 
@@ -941,9 +955,11 @@ def advance_broadcast(session: Session, broadcast_id: int, limit: int | None = N
     if row.scheduled_at > clock.now():
         return 0
     row.status = BroadcastStatus.running
-    batch = row.member_ids[row.cursor : row.cursor + (limit or row.per_minute)]
+    taken = row.member_ids[row.cursor : row.cursor + (limit or row.per_minute)]
     data = json.loads(row.data)
-    for member_id in batch:
+    if MASS in row.audience:
+        _advance_mass(session, row, taken, data["text"])
+    for member_id in [] if MASS in row.audience else taken:
         intent = Intent(
             member_id=member_id,
             template_key=row.template_key,
@@ -958,11 +974,84 @@ def advance_broadcast(session: Session, broadcast_id: int, limit: int | None = N
                 notify(session, row.workspace_id, intent)
         except SiyuError as exc:  # an erased or merged-away member: skipped, counted by log
             log.info("broadcast_member_skipped", broadcast_id=row.id, code=exc.code)
-    row.cursor += len(batch)
+    row.cursor += len(taken)
     if row.cursor >= len(row.member_ids):
         row.status, row.finished_at = BroadcastStatus.done, clock.now()
     session.flush()
-    return len(batch)
+    return len(taken)
+
+
+def _advance_mass(session: Session, row: ReachBroadcast, batch: list[int], text: str) -> None:
+    """One mass call for the batch's followers who still have room this month (4 a month
+    for a service account's follower, fact sheet §2.6); the others are dropped, with why."""
+    app = workspaces.get_app_by_appid(session, row.audience[MASS], row.workspace_id)
+    policy = get_policy(session, row.workspace_id)
+    now = clock.now()
+    month = _month(now)
+    queued: list[int] = []
+    for member_id in batch:
+        key = f"broadcast:{row.id}:{member_id}"
+        if repository.send_by_key(session, row.workspace_id, key) is not None:
+            continue  # a tick run twice
+        if identity.get_member(session, row.workspace_id, member_id).erased_at is not None:
+            continue
+        family = _survivor(session, row.workspace_id, member_id)
+        send = ReachSend(
+            workspace_id=row.workspace_id,
+            member_id=family[0],
+            dedupe_key=key,
+            template_key=MASS,
+            category=row.category,
+            urgency=row.urgency,
+            status=SendStatus.held,
+            channel=MASS,
+            app_id=app.id,
+            attempts=0,
+            broadcast_id=row.id,
+            created_at=now,
+        )
+        session.add(send)
+        session.flush()
+        reason = _refusal(session, send, policy, family, now)
+        fans = [
+            r for r in repository.ledger_rows(session, family) if r.app_id == app.id and r.following
+        ]
+        if reason is None and not fans:
+            reason = "not_following"
+        if reason is None:
+            ledger = fans[0]
+            if ledger.mass_month != month:
+                ledger.mass_month, ledger.mass_count = month, 0
+            if ledger.mass_count >= policies.MASS_PER_MONTH:
+                reason = "monthly_mass_cap"
+            else:
+                ledger.mass_count += 1
+                send.status, send.openid = SendStatus.queued, ledger.openid
+                queued.append(send.id)
+        if reason is not None:
+            _drop(session, send, reason, now)
+    session.flush()
+    if queued:
+        from siyu.reach import tasks
+
+        enqueue_after_commit(session, tasks.deliver_mass, row.id, queued, text)
+
+
+def claim_mass(session: Session, send_ids: list[int]) -> tuple[str, list[tuple[int, str]]]:
+    """The queued sends of one mass call, claimed: (appid, [(send id, openid)])."""
+    claimed: list[tuple[int, str]] = []
+    appid = ""
+    for send_id in send_ids:
+        send = repository.send_for_update(session, send_id)
+        if send is None or send.status != SendStatus.queued or not send.openid:
+            continue
+        assert send.app_id is not None
+        appid = workspaces.get_apps_by_id(session, [send.app_id])[send.app_id].appid
+        send.status = SendStatus.sending
+        send.attempts += 1
+        claimed.append((send.id, send.openid))
+    session.flush()
+    return appid, claimed
 
 
 def due_broadcasts(session: Session) -> list[int]:

@@ -120,6 +120,9 @@ def test_rules_are_added_and_tested_in_the_console(ui: Console, db: Database) ->
         data={"appid": "wxaaaaaaaaaaaaaaaa", "message": "明天的课表"},
     )
     assert "命中规则" in tested.text
+    page = ui.client.get("/autoreplies")
+    assert page.status_code == 200
+    assert "课程表见菜单" in page.text
     refused = ui.client.post(
         "/autoreplies",
         headers=ui.htmx(),

@@ -262,6 +262,8 @@ def _rules_context(db: Database, principal: Principal) -> dict[str, Any]:
             "rules": autoreply.list_rules(session, ws),
             "apps": apps,
             "app_names": {a.id: a.name for a in apps},
+            "message": "",
+            "tested": False,
         }
 
 

@@ -14,6 +14,7 @@ TASK_MODULES = (
     "siyu.wechat.tasks",
     "siyu.wechat.pay.tasks",
     "siyu.community.tasks",
+    "siyu.reach.tasks",
 )
 
 

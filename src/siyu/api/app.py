@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from siyu import worker
 from siyu.community import routes as community_routes
 from siyu.console.community import router as community_console_router
+from siyu.console.reach import router as console_reach_router
 from siyu.console.routes import router as console_router
 from siyu.console.routes import static_files
 from siyu.console.simulator import router as simulator_router
@@ -32,6 +33,10 @@ from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
 from siyu.identity.routes import router as identity_router
+from siyu.reach import autoreply as reach_autoreply
+from siyu.reach import service as reach_service
+from siyu.reach.routes import autoreply_router as reach_autoreply_router
+from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
 from siyu.wechat.inbox import MAX_PUSH_BYTES
 from siyu.wechat.mp_routes import router as mp_router
@@ -191,6 +196,9 @@ def create_app(
     configure_pay(settings)
     db = database or database_for(settings)
     install_database(db)
+    # Reach feeds its quota ledger from the pushes and answers them by the auto-reply rules.
+    reach_service.install_subscribers()
+    reach_autoreply.install()
 
     @asynccontextmanager
     async def lifespan(running: FastAPI) -> AsyncIterator[None]:
@@ -234,6 +242,9 @@ def create_app(
         community_routes.mp_router,
         console_router,
         community_console_router,
+        reach_router,
+        reach_autoreply_router,
+        console_reach_router,
         simulator_router,
     ):
         app.include_router(router)

@@ -59,6 +59,8 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(operators_app, name="operators")
 app.add_typer(pay_app, name="pay")
 app.add_typer(report_app, name="report")
+autoreply_app = typer.Typer(help="Auto-reply rules: add and test.", no_args_is_help=True)
+app.add_typer(autoreply_app, name="autoreply")
 app.add_typer(sandbox_cli.app, name="sandbox")
 demo_app = typer.Typer(help="The demo of `make run` (sandbox only).", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
@@ -1043,3 +1045,123 @@ def pay_sweep() -> None:
     _settings, db = _setup()
     done = flows.sweep(db, flows.clients())
     out.print(", ".join(f"{k}={v}" for k, v in vars(done).items()))
+
+
+# --- reach: auto-replies and notices ---------------------------------------------------------
+
+
+@autoreply_app.command("add")
+def autoreply_add(
+    appid: Annotated[str, typer.Argument(help="the OA or MP appid")],
+    keyword: Annotated[list[str], typer.Option("--keyword", help="a keyword (repeatable)")],
+    reply_text: Annotated[str, typer.Option("--reply-text", help="the text to answer")],
+    match: Annotated[str, typer.Option("--match", help="exact, contains or regex")] = "exact",
+    priority: Annotated[int, typer.Option(help="lower answers first")] = 100,
+    tag: Annotated[str | None, typer.Option(help="tag the member on a match")] = None,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Add a keyword rule answering with a text."""
+    from pydantic import ValidationError
+
+    from siyu.reach import autoreply
+    from siyu.reach.schemas import ReplyIn, RuleCreate
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    principal = _acting(db, workspace_id, as_email, Permission.autoreply_manage)
+    try:
+        body = RuleCreate(
+            appid=appid,
+            match=match,
+            keywords=keyword,
+            priority=priority,
+            reply=ReplyIn(type="text", content=reply_text),
+            tag=tag,
+        )
+        with db.session_scope() as session:
+            rule = autoreply.add_rule(session, workspace_id, body, principal)
+    except ValidationError as exc:
+        err.print(f"[red]autoreply.invalid_rule[/red]: {exc.errors()[0]['msg']}")
+        raise typer.Exit(1) from exc
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    out.print(f"rule {rule.id}: {rule.match} {', '.join(rule.keywords)} → {reply_text}")
+
+
+@autoreply_app.command("test")
+def autoreply_test(
+    appid: Annotated[str, typer.Argument(help="the OA or MP appid")],
+    message: Annotated[str, typer.Argument(help="what the user writes")],
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Print the rule a message hits and its reply, or that none does (exit 3)."""
+    from siyu.reach import autoreply
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    _acting(db, workspace_id, as_email, Permission.autoreply_manage)
+    try:
+        with db.session_scope() as session:
+            result = autoreply.explain_message(session, workspace_id, appid, message)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    if result.rule is None or result.reply is None:
+        out.print("no rule matches / 没有规则命中")
+        raise typer.Exit(3)
+    reply = result.reply
+    shown = reply.get("content") or reply.get("title") or reply.get("media_id") or ""
+    out.print(f"rule {result.rule.id} ({result.rule.name}, priority {result.rule.priority})")
+    out.print(f"reply {reply['type']}: {shown}")
+
+
+@app.command()
+def notify(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    template_key: Annotated[str, typer.Argument(help="the notice's template key")],
+    data: Annotated[str, typer.Option("--data", help='the values as JSON: {"course": "晨读"}')],
+    category: Annotated[str, typer.Option(help="transaction, service, activity…")] = "service",
+    urgency: Annotated[str, typer.Option(help="urgent, normal or low")] = "normal",
+    dedupe_key: Annotated[str | None, typer.Option("--dedupe-key")] = None,
+    workspace: Annotated[int | None, typer.Option(help="workspace id (default: the first)")] = None,
+    as_email: AsOption = None,
+) -> None:
+    """Send a notice by intent: print the channel chosen, or why it was held or dropped."""
+    from siyu.identity import service as identity
+    from siyu.reach import service
+
+    _settings, db = _setup()
+    workspace_id = _workspace_id(db, workspace)
+    principal = _acting(db, workspace_id, as_email, Permission.reach_send)
+    try:
+        values = json.loads(data)
+    except ValueError as exc:
+        err.print(f"[red]reach.invalid_data[/red]: --data is not JSON ({exc})")
+        raise typer.Exit(1) from exc
+    if not isinstance(values, dict) or urgency not in ("urgent", "normal", "low"):
+        err.print(
+            "[red]reach.invalid_data[/red]: --data is a JSON object; urgency urgent|normal|low"
+        )
+        raise typer.Exit(1)
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member_by_number(session, workspace_id, number)
+            intent = service.Intent(
+                member_id=member.id,
+                template_key=template_key,
+                data={str(k): str(v) for k, v in values.items()},
+                category=category,
+                urgency=urgency,
+                dedupe_key=dedupe_key,
+            )
+            sent = service.notify(session, workspace_id, intent, principal)
+    except SiyuError as exc:
+        raise _fail(exc) from exc
+    if sent.channel:
+        out.print(f"send {sent.id}: {sent.status} via {sent.channel}")
+    else:
+        until = f" until {sent.hold_until.isoformat()}" if sent.hold_until else ""
+        out.print(f"send {sent.id}: {sent.status} ({sent.reason}){until}")
+        if sent.status == "dropped":
+            raise typer.Exit(3)

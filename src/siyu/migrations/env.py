@@ -10,6 +10,7 @@ from sqlalchemy.types import TypeDecorator
 
 import siyu.community.models
 import siyu.identity.models
+import siyu.reach.models
 import siyu.security.models
 import siyu.wechat.models
 import siyu.wechat.pay.models

@@ -8,7 +8,7 @@ from typing import Any
 
 from siyu.sandbox.errors import WeChatError, ok
 from siyu.sandbox.rules import check_subscribe_data
-from siyu.sandbox.world import Account, Grant, SandboxWorld, SimUser
+from siyu.sandbox.world import QUOTA_ZONE, Account, Grant, SandboxWorld, SimUser
 
 # What a user action allows the account to send back (fact sheet §2.5 for OAs, §3 for MPs):
 # a message opens 48 h with 5 messages; a follow, a QR scan or a click/scancode menu opens 1 minute
@@ -158,3 +158,57 @@ def send_subscribe(
         content.update({k: body[k] for k in ("data", "page") if k in body})
         world.deliver(user, account.appid, "subscribe", "subscribe", content)
         return ok(msgid=world.next_msgid())
+
+
+# Mass broadcast (fact sheet §2.6): a service account's follower receives at most 4 a calendar
+# month, web and API together; beyond that the send "fails for that user" (the call succeeds
+# and the user is filtered out, counted in MASSSENDJOBFINISH's FilterCount). Sends by OpenID
+# list are for service accounts only; a clientmsgid already used answers 45065.
+MASS_PER_MONTH = 4
+MASS_TYPES = frozenset({"text", "mpnews", "image", "voice", "mpvideo", "wxcard"})
+
+
+@dataclass(frozen=True)
+class MassJob:
+    msg_id: int
+    total: int
+    sent: int
+    filtered: int
+
+
+def send_mass(world: SandboxWorld, account: Account, body: dict[str, Any]) -> MassJob:
+    """`POST /cgi-bin/message/mass/send`: to a list of followers, within their monthly four."""
+    with world.lock:
+        if account.spec.kind != "oa_service":
+            raise WeChatError(48001)
+        touser = body.get("touser")
+        if not isinstance(touser, list) or not touser:
+            raise WeChatError(44002)  # the list's size limits are unverified: none enforced
+        msgtype = body.get("msgtype")
+        if msgtype not in MASS_TYPES or not isinstance(body.get(msgtype), dict):
+            raise WeChatError(40008)
+        client_id = str(body.get("clientmsgid") or "")
+        if client_id and client_id in account.mass_client_ids:
+            raise WeChatError(45065)
+        month = world.now().astimezone(QUOTA_ZONE).strftime("%Y-%m")
+        msg_id = world.next_msgid()
+        sent = filtered = 0
+        for openid in touser:
+            try:
+                user = world.by_openid(str(openid), account.appid)
+            except WeChatError:
+                filtered += 1
+                continue
+            key = (account.appid, month)
+            if (
+                not user.following(account.appid)
+                or user.mass_received.get(key, 0) >= MASS_PER_MONTH
+            ):
+                filtered += 1
+                continue
+            user.mass_received[key] = user.mass_received.get(key, 0) + 1
+            world.deliver(user, account.appid, "mass", str(msgtype), dict(body[msgtype]))
+            sent += 1
+        if client_id:
+            account.mass_client_ids[client_id] = msg_id
+        return MassJob(msg_id, len(touser), sent, filtered)

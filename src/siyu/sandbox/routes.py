@@ -214,6 +214,13 @@ def finish_template_job(
     pusher.deliver(status_event)
 
 
+@router.post("/cgi-bin/message/mass/send")
+async def mass_send(request: Request) -> dict[str, object]:
+    account = oa_caller(request)
+    job = messaging.send_mass(world_of(request), account, await json_body(request))
+    return ok(msg_id=job.msg_id, msg_data_id=job.msg_id)
+
+
 @router.post("/cgi-bin/message/subscribe/send")
 async def subscribe_send(request: Request) -> dict[str, object]:
     account = caller(request)

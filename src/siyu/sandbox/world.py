@@ -135,6 +135,7 @@ class Account:
     stable_token: str | None = None
     last_force_refresh: datetime | None = None
     client_msg_ids: dict[tuple[str, str], tuple[int, datetime]] = field(default_factory=dict)
+    mass_client_ids: dict[str, int] = field(default_factory=dict)
     shares: list[dict[str, Any]] = field(default_factory=list)
     links: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -206,6 +207,8 @@ class SimUser:
     mp_sessions: dict[str, str] = field(default_factory=dict)  # siyu's MP session tokens
     blocks_templates: set[str] = field(default_factory=set)
     inbox: list[InboxItem] = field(default_factory=list)
+    # Mass broadcasts received, by (appid, calendar month in Beijing time "YYYY-MM").
+    mass_received: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def following(self, appid: str) -> bool:
         follow = self.follows.get(appid)

@@ -34,6 +34,11 @@ class Permission(enum.StrEnum):
     community_manage = "community.manage"  # edit the matrix, groups, reject check-ins
     community_settle = "community.settle"  # confirm a settlement: refunds leave (audited)
     members_notes = "members.notes"  # write service records on a member
+    # reach: notices, broadcasts, auto-replies
+    reach_read = "reach.read"  # send log, ledger, preferences, templates, broadcasts
+    reach_send = "reach.send"  # notify a member, broadcast to an audience, set preferences
+    reach_manage = "reach.manage"  # templates and the sending policy
+    autoreply_manage = "autoreply.manage"  # keyword, follow and default replies
     # configuration and people
     apps_read = "apps.read"
     apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
@@ -70,6 +75,10 @@ _OPERATOR = frozenset(
         P.community_manage,
         P.community_settle,
         P.members_notes,
+        P.reach_read,
+        P.reach_send,
+        P.reach_manage,
+        P.autoreply_manage,
     }
 )
 
@@ -89,6 +98,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             P.payments_read,
             P.community_read,
             P.members_notes,
+            P.reach_read,
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.

@@ -370,6 +370,11 @@ class MessageSent(WeChatModel):
     msgid: int | None = None
 
 
+class MassSent(WeChatModel):
+    msg_id: int | None = None
+    msg_data_id: int | None = None
+
+
 class UserInfo(WeChatModel):
     subscribe: int
     openid: str
@@ -732,6 +737,23 @@ class Gateway:
     def send_oa_subscribe_message(self, appid: str, message: OaSubscribeMessage) -> int | None:
         path = "/cgi-bin/message/subscribe/bizsend"
         return _read(MessageSent, self._post(appid, path, message.payload()), path).msgid
+
+    def send_mass_message(
+        self,
+        appid: str,
+        openids: Sequence[str],
+        msgtype: str,
+        body: dict[str, Any],
+        *,
+        clientmsgid: str | None = None,
+    ) -> int | None:
+        """A mass broadcast to a list of followers (service accounts); a `clientmsgid` sent
+        before answers 45065, which makes a retry safe."""
+        path = "/cgi-bin/message/mass/send"
+        payload: dict[str, Any] = {"touser": list(openids), "msgtype": msgtype, msgtype: body}
+        if clientmsgid:
+            payload["clientmsgid"] = clientmsgid
+        return _read(MassSent, self._post(appid, path, payload), path).msg_id
 
     # -- users and tags
 

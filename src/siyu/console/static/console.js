@@ -27,6 +27,18 @@
         window.addEventListener("resize", function () { chart.resize(); });
         return;
       }
+      if (data.kind === "bars") {
+        chart.setOption({
+          color: ["#3370ff"],
+          tooltip: { trigger: "axis" },
+          grid: { left: 160, right: 24, top: 16, bottom: 24 },
+          xAxis: { type: "value", minInterval: 1 },
+          yAxis: { type: "category", data: data.categories, inverse: true },
+          series: [{ name: data.label, type: "bar", data: data.values, barMaxWidth: 18 }],
+        });
+        window.addEventListener("resize", function () { chart.resize(); });
+        return;
+      }
       chart.setOption({
         color: ["#07a35a", "#3370ff"],
         tooltip: { trigger: "axis" },

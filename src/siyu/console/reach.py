@@ -1,0 +1,340 @@
+"""Console pages of reach: the send log (why each notice went where, or did not), notices to a
+segment (broadcasts) with pause/resume, the sending policy, auto-reply rules and their tester."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from siyu.console.web import ConsoleRoute, error_response, render, translator
+from siyu.core.db import Database
+from siyu.core.errors import Invalid, SiyuError
+from siyu.core.http import DatabaseDep
+from siyu.reach import autoreply, service
+from siyu.reach.models import SendStatus
+from siyu.reach.schemas import BroadcastCreate, ReplyIn, RuleCreate
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+from siyu.workspaces import service as workspaces
+
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+Reader = Annotated[Principal, require(Permission.reach_read)]
+Sender = Annotated[Principal, require(Permission.reach_send)]
+Manager = Annotated[Principal, require(Permission.reach_manage)]
+RuleManager = Annotated[Principal, require(Permission.autoreply_manage)]
+CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_BATCH = 500
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _reach_context(
+    request: Request, db: Database, principal: Principal, status: str
+) -> dict[str, Any]:
+    tr = translator(request)
+    wanted = SendStatus(status) if status in set(SendStatus) else None
+    with db.session_scope() as session:
+        ws = principal.workspace_id
+        sends = service.list_sends(session, ws, status=wanted, limit=100)
+        summary = service.outcome_summary(session, ws)
+        policy = service.get_policy(session, ws)
+        context = {
+            "active": "reach",
+            "sends": sends,
+            "status": status,
+            "statuses": [s.value for s in SendStatus],
+            "broadcasts": service.list_broadcasts(session, ws),
+            "templates": service.list_templates(session, ws),
+            "policy_json": json.dumps(policy.model_dump(mode="json"), ensure_ascii=False, indent=2),
+            "apps": {a.id: a.name for a in workspaces.list_apps(session, ws)},
+            "chart": {
+                "kind": "bars",
+                "categories": [label for label, _ in summary],
+                "values": [count for _, count in summary],
+                "label": tr("reach.chart_series"),
+            },
+        }
+    return context
+
+
+@router.get("/reach")
+def reach_page(
+    request: Request,
+    principal: Reader,
+    db: DatabaseDep,
+    status: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    return render(request, "reach.html", _reach_context(request, db, principal, status))
+
+
+def _data_lines(text: str) -> dict[str, str]:
+    """`name=value` lines (what operators type) into the notice's data."""
+    data: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise Invalid("reach.invalid_data", f"write each value as name=value: {line[:40]!r}")
+        data[name.strip()] = value.strip()
+    return data
+
+
+@router.post("/reach/broadcasts")
+def create_broadcast(
+    request: Request,
+    principal: Sender,
+    db: DatabaseDep,
+    name: Annotated[str, Form(max_length=100)] = "",
+    template_key: Annotated[str, Form(max_length=64)] = "",
+    data: Annotated[str, Form(max_length=4000)] = "",
+    category: Annotated[str, Form(max_length=32)] = "activity",
+    urgency: Annotated[str, Form(max_length=16)] = "normal",
+    tag: Annotated[str, Form(max_length=30)] = "",
+    following_appid: Annotated[str, Form(max_length=32)] = "",
+    per_minute: Annotated[int, Form(ge=1, le=100_000)] = 600,
+) -> Response:
+    """Send a notice to a segment: everyone with a tag (and/or following an OA)."""
+    try:
+        body = BroadcastCreate(
+            name=name.strip() or template_key,
+            template_key=template_key,
+            data=_data_lines(data),
+            category=category,
+            urgency=urgency,
+            tag=tag.strip() or None,
+            following_appid=following_appid.strip() or None,
+            per_minute=per_minute,
+        )
+        with db.session_scope() as session:
+            service.create_broadcast(session, principal.workspace_id, body, principal)
+    except ValidationError as exc:
+        problem = Invalid("reach.invalid_broadcast", str(exc.errors()[0]["msg"]))
+        return error_response(request, problem, target="#broadcast-msg")
+    except SiyuError as exc:
+        return error_response(request, exc, target="#broadcast-msg")
+    return RedirectResponse("/reach", status_code=303)
+
+
+@router.post("/reach/broadcasts/{broadcast_id}/pause")
+def pause_broadcast(
+    request: Request, broadcast_id: int, principal: Sender, db: DatabaseDep
+) -> Response:
+    return _pause(request, db, principal, broadcast_id, pause=True)
+
+
+@router.post("/reach/broadcasts/{broadcast_id}/resume")
+def resume_broadcast(
+    request: Request, broadcast_id: int, principal: Sender, db: DatabaseDep
+) -> Response:
+    return _pause(request, db, principal, broadcast_id, pause=False)
+
+
+def _pause(
+    request: Request, db: Database, principal: Principal, broadcast_id: int, *, pause: bool
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            service.pause_broadcast(
+                session, principal.workspace_id, broadcast_id, principal, pause=pause
+            )
+    except SiyuError as exc:
+        return error_response(request, exc)
+    return RedirectResponse("/reach", status_code=303)
+
+
+@router.post("/reach/policy")
+def set_policy(
+    request: Request,
+    principal: Manager,
+    db: DatabaseDep,
+    policy: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """The policy as JSON: channel order by urgency, holds, quiet hours, caps, consent."""
+    try:
+        rules = json.loads(policy) if policy.strip() else {}
+        if not isinstance(rules, dict):
+            raise Invalid("reach.invalid_policy", "the policy is a JSON object")
+        with db.session_scope() as session:
+            service.set_policy(session, principal.workspace_id, rules, principal)
+    except json.JSONDecodeError as exc:
+        problem = Invalid("reach.invalid_policy", f"not JSON: {exc.msg} (line {exc.lineno})")
+        return error_response(request, problem, target="#policy-msg")
+    except SiyuError as exc:
+        return error_response(request, exc, target="#policy-msg")
+    return RedirectResponse("/reach", status_code=303)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA) else text
+
+
+@router.get("/reach/sends.csv")
+def export_sends(principal: Reader, db: DatabaseDep) -> Response:
+    """The send log as CSV, streamed in batches (one short transaction per batch)."""
+    with db.session_scope() as session:
+        security.record_audit(session, principal, "reach.sends_exported")
+    columns = [
+        "id",
+        "created_utc",
+        "member_id",
+        "template",
+        "category",
+        "urgency",
+        "status",
+        "channel",
+        "reason",
+        "errcode",
+        "attempts",
+        "broadcast_id",
+        "sent_utc",
+    ]
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        yield "\ufeff" + buffer.getvalue()  # a BOM, so that Excel reads the UTF-8 as such
+        before: int | None = None
+        while True:
+            with db.session_scope() as session:
+                page = service.sends_page(session, principal.workspace_id, before, EXPORT_BATCH)
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            for s in page:
+                writer.writerow(
+                    [
+                        _cell(v)
+                        for v in (
+                            s.id,
+                            s.created_at.isoformat(),
+                            s.member_id,
+                            s.template_key,
+                            s.category,
+                            s.urgency,
+                            s.status,
+                            s.channel,
+                            s.reason,
+                            s.errcode,
+                            s.attempts,
+                            s.broadcast_id,
+                            s.sent_at.isoformat() if s.sent_at else "",
+                        )
+                    ]
+                )
+            yield buffer.getvalue()
+            if len(page) < EXPORT_BATCH:
+                return
+            before = page[-1].id
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="siyu-sends.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# --- auto-replies ------------------------------------------------------------------------------
+
+
+def _rules_context(db: Database, principal: Principal) -> dict[str, Any]:
+    with db.session_scope() as session:
+        ws = principal.workspace_id
+        apps = workspaces.list_apps(session, ws)
+        return {
+            "active": "autoreplies",
+            "rules": autoreply.list_rules(session, ws),
+            "apps": apps,
+            "app_names": {a.id: a.name for a in apps},
+            "message": "",
+            "tested": False,
+        }
+
+
+@router.get("/autoreplies")
+def autoreplies_page(request: Request, principal: RuleManager, db: DatabaseDep) -> Response:
+    return render(request, "autoreplies.html", _rules_context(db, principal))
+
+
+@router.post("/autoreplies")
+def add_rule(
+    request: Request,
+    principal: RuleManager,
+    db: DatabaseDep,
+    appid: Annotated[str, Form(max_length=32)] = "",
+    kind: Annotated[str, Form(max_length=16)] = "keyword",
+    match: Annotated[str, Form(max_length=16)] = "exact",
+    keywords: Annotated[str, Form(max_length=2000)] = "",
+    priority: Annotated[int, Form(ge=0, le=10_000)] = 100,
+    reply_text: Annotated[str, Form(max_length=2000)] = "",
+    tag: Annotated[str, Form(max_length=30)] = "",
+) -> Response:
+    """A text reply rule (other reply types through the API)."""
+    try:
+        body = RuleCreate(
+            appid=appid,
+            kind=kind,
+            match=match,
+            keywords=[k for k in keywords.splitlines() if k.strip()],
+            priority=priority,
+            reply=ReplyIn(type="text", content=reply_text),
+            tag=tag.strip() or None,
+        )
+        with db.session_scope() as session:
+            autoreply.add_rule(session, principal.workspace_id, body, principal)
+    except ValidationError as exc:
+        problem = Invalid("autoreply.invalid_rule", str(exc.errors()[0]["msg"]))
+        return error_response(request, problem, target="#rule-msg")
+    except SiyuError as exc:
+        return error_response(request, exc, target="#rule-msg")
+    return RedirectResponse("/autoreplies", status_code=303)
+
+
+@router.post("/autoreplies/{rule_id}/delete")
+def delete_rule(
+    request: Request, rule_id: int, principal: RuleManager, db: DatabaseDep
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            autoreply.delete_rule(session, principal.workspace_id, rule_id, principal)
+    except SiyuError as exc:
+        return error_response(request, exc)
+    return RedirectResponse("/autoreplies", status_code=303)
+
+
+@router.post("/autoreplies/test")
+def try_rules(
+    request: Request,
+    principal: RuleManager,
+    db: DatabaseDep,
+    appid: Annotated[str, Form(max_length=32)] = "",
+    message: Annotated[str, Form(max_length=2048)] = "",
+) -> Response:
+    """Which rule a message hits (nothing is sent)."""
+    try:
+        with db.session_scope() as session:
+            result = autoreply.explain_message(session, principal.workspace_id, appid, message)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#tester-result")
+    context = {"result": result, "message": message}
+    if _is_htmx(request):
+        return render(request, "_autoreply_test.html", context)
+    return render(
+        request, "autoreplies.html", {**_rules_context(db, principal), **context, "tested": True}
+    )

@@ -1,0 +1,1 @@
+"""Reach: quota-aware notices, unified preferences, broadcasts and auto-replies."""

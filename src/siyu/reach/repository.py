@@ -1,0 +1,346 @@
+"""Reach queries. Conditional updates reserve quota atomically: two notices racing for one
+member's last credit cannot both win it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from siyu.reach.models import (
+    AutoReplyRule,
+    ReachBroadcast,
+    ReachCredit,
+    ReachLedger,
+    ReachPolicy,
+    ReachPreference,
+    ReachSend,
+    ReachTemplate,
+    SendStatus,
+)
+
+COUNTED = (SendStatus.queued, SendStatus.sending, SendStatus.sent, SendStatus.delivered)
+
+
+def templates_by_key(session: Session, workspace_id: int, key: str) -> list[ReachTemplate]:
+    return list(
+        session.scalars(
+            select(ReachTemplate).where(
+                ReachTemplate.workspace_id == workspace_id, ReachTemplate.key == key
+            )
+        )
+    )
+
+
+def list_templates(session: Session, workspace_id: int) -> list[ReachTemplate]:
+    return list(
+        session.scalars(
+            select(ReachTemplate)
+            .where(ReachTemplate.workspace_id == workspace_id)
+            .order_by(ReachTemplate.key, ReachTemplate.kind)
+        )
+    )
+
+
+def get_template(session: Session, template_row_id: int) -> ReachTemplate | None:
+    return session.get(ReachTemplate, template_row_id)
+
+
+def ledger_rows(session: Session, member_ids: Sequence[int]) -> list[ReachLedger]:
+    return list(
+        session.scalars(
+            select(ReachLedger)
+            .where(ReachLedger.member_id.in_(list(member_ids)))
+            .order_by(ReachLedger.id)
+        )
+    )
+
+
+def ledger_row(session: Session, member_id: int, app_id: int) -> ReachLedger | None:
+    return session.scalars(
+        select(ReachLedger).where(ReachLedger.member_id == member_id, ReachLedger.app_id == app_id)
+    ).first()
+
+
+def ledger_for_update(
+    session: Session, workspace_id: int, member_id: int, app_id: int, *, openid: str, now: datetime
+) -> ReachLedger:
+    """The member's row for the app, created if missing (a racing creator wins; we reread)."""
+    row = ledger_row(session, member_id, app_id)
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = ReachLedger(
+                workspace_id=workspace_id,
+                member_id=member_id,
+                app_id=app_id,
+                openid=openid,
+                following=None,
+                window_used=0,
+                mass_month="",
+                mass_count=0,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return row
+    except IntegrityError:
+        found = ledger_row(session, member_id, app_id)
+        assert found is not None
+        return found
+
+
+def credit_row(
+    session: Session, member_id: int, app_id: int, template_id: str, now: datetime
+) -> ReachCredit:
+    found = session.scalars(
+        select(ReachCredit).where(
+            ReachCredit.member_id == member_id,
+            ReachCredit.app_id == app_id,
+            ReachCredit.template_id == template_id,
+        )
+    ).first()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            row = ReachCredit(
+                member_id=member_id,
+                app_id=app_id,
+                template_id=template_id,
+                granted=0,
+                used=0,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return row
+    except IntegrityError:
+        return credit_row(session, member_id, app_id, template_id, now)
+
+
+def credits_of(session: Session, member_ids: Sequence[int]) -> list[ReachCredit]:
+    return list(
+        session.scalars(
+            select(ReachCredit)
+            .where(ReachCredit.member_id.in_(list(member_ids)))
+            .order_by(ReachCredit.id)
+        )
+    )
+
+
+def take_credit(
+    session: Session, member_ids: Sequence[int], app_id: int, template_id: str, now: datetime
+) -> bool:
+    """Spend one unused credit of the template, if any is left."""
+    rows = session.execute(
+        select(ReachCredit.id).where(
+            ReachCredit.member_id.in_(list(member_ids)),
+            ReachCredit.app_id == app_id,
+            ReachCredit.template_id == template_id,
+            ReachCredit.used < ReachCredit.granted,
+        )
+    ).all()
+    for (credit_id,) in rows:
+        result = session.execute(
+            update(ReachCredit)
+            .where(ReachCredit.id == credit_id, ReachCredit.used < ReachCredit.granted)
+            .values(used=ReachCredit.used + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            return True
+    return False
+
+
+def take_window(session: Session, row: ReachLedger, quota: int, now: datetime) -> bool:
+    """Spend one customer-service message of the window the row saw open."""
+    result = session.execute(
+        update(ReachLedger)
+        .where(
+            ReachLedger.id == row.id,
+            ReachLedger.window_opened_at == row.window_opened_at,
+            ReachLedger.window_used < quota,
+        )
+        .values(window_used=ReachLedger.window_used + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(row)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def preference(session: Session, member_ids: Sequence[int]) -> list[ReachPreference]:
+    return list(
+        session.scalars(
+            select(ReachPreference).where(ReachPreference.member_id.in_(list(member_ids)))
+        )
+    )
+
+
+def policy_row(session: Session, workspace_id: int) -> ReachPolicy | None:
+    return session.scalars(
+        select(ReachPolicy).where(ReachPolicy.workspace_id == workspace_id)
+    ).first()
+
+
+def send_by_key(session: Session, workspace_id: int, dedupe_key: str) -> ReachSend | None:
+    return session.scalars(
+        select(ReachSend).where(
+            ReachSend.workspace_id == workspace_id, ReachSend.dedupe_key == dedupe_key
+        )
+    ).first()
+
+
+def send_for_update(session: Session, send_id: int) -> ReachSend | None:
+    return session.scalars(
+        select(ReachSend).where(ReachSend.id == send_id).with_for_update()
+    ).first()
+
+
+def send_by_msgid(session: Session, app_id: int, msgid: str) -> ReachSend | None:
+    return session.scalars(
+        select(ReachSend).where(ReachSend.msgid == msgid, ReachSend.app_id == app_id)
+    ).first()
+
+
+def count_recent(
+    session: Session, member_ids: Sequence[int], category: str, since: datetime
+) -> int:
+    return int(
+        session.scalar(
+            select(func.count(ReachSend.id)).where(
+                ReachSend.member_id.in_(list(member_ids)),
+                ReachSend.category == category,
+                ReachSend.status.in_(COUNTED),
+                ReachSend.created_at >= since,
+            )
+        )
+        or 0
+    )
+
+
+def held_sends(
+    session: Session, *, due_before: datetime | None = None, member_ids: Sequence[int] = ()
+) -> list[int]:
+    query = select(ReachSend.id).where(ReachSend.status == SendStatus.held)
+    if due_before is not None:
+        query = query.where(ReachSend.hold_until <= due_before)
+    if member_ids:
+        query = query.where(ReachSend.member_id.in_(list(member_ids)))
+    return list(session.scalars(query.order_by(ReachSend.id).limit(1000)))
+
+
+def list_sends(
+    session: Session,
+    workspace_id: int,
+    *,
+    member_id: int | None = None,
+    status: SendStatus | None = None,
+    broadcast_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[ReachSend]:
+    query = select(ReachSend).where(ReachSend.workspace_id == workspace_id)
+    if member_id is not None:
+        query = query.where(ReachSend.member_id == member_id)
+    if status is not None:
+        query = query.where(ReachSend.status == status)
+    if broadcast_id is not None:
+        query = query.where(ReachSend.broadcast_id == broadcast_id)
+    return list(session.scalars(query.order_by(ReachSend.id.desc()).limit(limit).offset(offset)))
+
+
+def outcome_counts(session: Session, broadcast_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(ReachSend.status, func.count(ReachSend.id))
+        .where(ReachSend.broadcast_id == broadcast_id)
+        .group_by(ReachSend.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+def followers(session: Session, app_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(ReachLedger.member_id)
+            .where(ReachLedger.app_id == app_id, ReachLedger.following.is_(True))
+            .order_by(ReachLedger.member_id)
+        )
+    )
+
+
+def broadcasts(session: Session, workspace_id: int) -> list[ReachBroadcast]:
+    return list(
+        session.scalars(
+            select(ReachBroadcast)
+            .where(ReachBroadcast.workspace_id == workspace_id)
+            .order_by(ReachBroadcast.id.desc())
+            .limit(200)
+        )
+    )
+
+
+def due_broadcasts(session: Session, now: datetime) -> list[int]:
+    from siyu.reach.models import BroadcastStatus
+
+    return list(
+        session.scalars(
+            select(ReachBroadcast.id).where(
+                ReachBroadcast.status.in_((BroadcastStatus.scheduled, BroadcastStatus.running)),
+                ReachBroadcast.scheduled_at <= now,
+            )
+        )
+    )
+
+
+def rules_of_app(session: Session, app_id: int) -> list[AutoReplyRule]:
+    return list(
+        session.scalars(
+            select(AutoReplyRule)
+            .where(AutoReplyRule.app_id == app_id, AutoReplyRule.enabled.is_(True))
+            .order_by(AutoReplyRule.priority, AutoReplyRule.id)
+        )
+    )
+
+
+def rules_version(session: Session, app_id: int) -> tuple[int, datetime | None]:
+    row = session.execute(
+        select(func.count(AutoReplyRule.id), func.max(AutoReplyRule.updated_at)).where(
+            AutoReplyRule.app_id == app_id
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
+def list_rules(session: Session, workspace_id: int) -> list[AutoReplyRule]:
+    return list(
+        session.scalars(
+            select(AutoReplyRule)
+            .where(AutoReplyRule.workspace_id == workspace_id)
+            .order_by(AutoReplyRule.app_id, AutoReplyRule.priority, AutoReplyRule.id)
+        )
+    )
+
+
+def status_counts(
+    session: Session, workspace_id: int, since: datetime
+) -> list[tuple[str, str, int]]:
+    rows = session.execute(
+        select(ReachSend.status, ReachSend.reason, func.count(ReachSend.id))
+        .where(ReachSend.workspace_id == workspace_id, ReachSend.created_at >= since)
+        .group_by(ReachSend.status, ReachSend.reason)
+    )
+    return [(str(status), reason or "", int(count)) for status, reason, count in rows]
+
+
+def sends_before(
+    session: Session, workspace_id: int, before_id: int | None, limit: int
+) -> list[ReachSend]:
+    query = select(ReachSend).where(ReachSend.workspace_id == workspace_id)
+    if before_id is not None:
+        query = query.where(ReachSend.id < before_id)
+    return list(session.scalars(query.order_by(ReachSend.id.desc()).limit(limit)))

@@ -1,0 +1,188 @@
+"""Reach's staff API: templates, notify, the send log, ledger, preferences, policy, broadcasts,
+auto-reply rules and their tester."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from siyu.core.http import DatabaseDep
+from siyu.reach import autoreply, service
+from siyu.reach.models import SendStatus
+from siyu.reach.schemas import (
+    BroadcastCreate,
+    BroadcastRead,
+    LedgerRead,
+    NotifyIn,
+    PreferencesIn,
+    PreferencesRead,
+    RuleCreate,
+    RuleRead,
+    RuleTest,
+    RuleTestResult,
+    SendRead,
+    TemplateCreate,
+    TemplateRead,
+)
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+
+router = APIRouter(prefix="/api/reach", tags=["reach"])
+autoreply_router = APIRouter(prefix="/api/autoreply", tags=["auto-replies"])
+
+Reader = Annotated[Principal, require(Permission.reach_read)]
+Sender = Annotated[Principal, require(Permission.reach_send)]
+Manager = Annotated[Principal, require(Permission.reach_manage)]
+RuleManager = Annotated[Principal, require(Permission.autoreply_manage)]
+
+
+@router.get("/templates")
+def list_templates(principal: Reader, db: DatabaseDep) -> list[TemplateRead]:
+    with db.session_scope() as session:
+        return service.list_templates(session, principal.workspace_id)
+
+
+@router.post("/templates", status_code=201)
+def add_template(body: TemplateCreate, principal: Manager, db: DatabaseDep) -> TemplateRead:
+    """One channel's form of a notice (OA template, MP subscribe template, or a text)."""
+    with db.session_scope() as session:
+        return service.add_template(session, principal.workspace_id, body, principal)
+
+
+@router.post("/notify")
+def notify(body: NotifyIn, principal: Sender, db: DatabaseDep) -> SendRead:
+    """Send by intent: the channel the ledger allows, or held/dropped with the reason."""
+    with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, body.member_id)
+        intent = service.Intent(
+            member_id=body.member_id,
+            template_key=body.template_key,
+            data=body.data,
+            category=body.category,
+            urgency=body.urgency,
+            dedupe_key=body.dedupe_key,
+        )
+        return service.notify(session, principal.workspace_id, intent, principal)
+
+
+@router.get("/sends")
+def list_sends(
+    principal: Reader,
+    db: DatabaseDep,
+    member_id: Annotated[int | None, Query(gt=0)] = None,
+    status: SendStatus | None = None,
+    broadcast_id: Annotated[int | None, Query(gt=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[SendRead]:
+    with db.session_scope() as session:
+        return service.list_sends(
+            session,
+            principal.workspace_id,
+            member_id=member_id,
+            status=status,
+            broadcast_id=broadcast_id,
+            limit=limit,
+            offset=offset,
+        )
+
+
+@router.get("/members/{member_id}/ledger")
+def member_ledger(member_id: int, principal: Reader, db: DatabaseDep) -> LedgerRead:
+    with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
+        return service.get_ledger(session, principal.workspace_id, member_id)
+
+
+@router.get("/members/{member_id}/preferences")
+def get_preferences(member_id: int, principal: Reader, db: DatabaseDep) -> PreferencesRead:
+    with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
+        return service.get_preferences(session, principal.workspace_id, member_id)
+
+
+@router.put("/members/{member_id}/preferences")
+def set_preferences(
+    member_id: int, body: PreferencesIn, principal: Sender, db: DatabaseDep
+) -> PreferencesRead:
+    with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
+        return service.set_preferences(session, principal.workspace_id, member_id, body, principal)
+
+
+@router.get("/policy")
+def get_policy(principal: Reader, db: DatabaseDep) -> dict[str, Any]:
+    with db.session_scope() as session:
+        return service.get_policy(session, principal.workspace_id).model_dump(mode="json")
+
+
+@router.put("/policy")
+def set_policy(
+    principal: Manager, db: DatabaseDep, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    with db.session_scope() as session:
+        policy = service.set_policy(session, principal.workspace_id, body, principal)
+        return policy.model_dump(mode="json")
+
+
+@router.post("/broadcasts", status_code=201)
+def create_broadcast(body: BroadcastCreate, principal: Sender, db: DatabaseDep) -> BroadcastRead:
+    """A notice to an audience (tag, followers, a list): scheduled, throttled, per recipient."""
+    with db.session_scope() as session:
+        return service.create_broadcast(session, principal.workspace_id, body, principal)
+
+
+@router.get("/broadcasts")
+def list_broadcasts(principal: Reader, db: DatabaseDep) -> list[BroadcastRead]:
+    with db.session_scope() as session:
+        return service.list_broadcasts(session, principal.workspace_id)
+
+
+@router.get("/broadcasts/{broadcast_id}")
+def get_broadcast(broadcast_id: int, principal: Reader, db: DatabaseDep) -> BroadcastRead:
+    with db.session_scope() as session:
+        return service.get_broadcast(session, principal.workspace_id, broadcast_id)
+
+
+@router.post("/broadcasts/{broadcast_id}/pause")
+def pause_broadcast(broadcast_id: int, principal: Sender, db: DatabaseDep) -> BroadcastRead:
+    with db.session_scope() as session:
+        return service.pause_broadcast(
+            session, principal.workspace_id, broadcast_id, principal, pause=True
+        )
+
+
+@router.post("/broadcasts/{broadcast_id}/resume")
+def resume_broadcast(broadcast_id: int, principal: Sender, db: DatabaseDep) -> BroadcastRead:
+    with db.session_scope() as session:
+        return service.pause_broadcast(
+            session, principal.workspace_id, broadcast_id, principal, pause=False
+        )
+
+
+@autoreply_router.get("/rules")
+def list_rules(principal: RuleManager, db: DatabaseDep) -> list[RuleRead]:
+    with db.session_scope() as session:
+        return autoreply.list_rules(session, principal.workspace_id)
+
+
+@autoreply_router.post("/rules", status_code=201)
+def add_rule(body: RuleCreate, principal: RuleManager, db: DatabaseDep) -> RuleRead:
+    with db.session_scope() as session:
+        return autoreply.add_rule(session, principal.workspace_id, body, principal)
+
+
+@autoreply_router.delete("/rules/{rule_id}", status_code=204)
+def delete_rule(rule_id: int, principal: RuleManager, db: DatabaseDep) -> None:
+    with db.session_scope() as session:
+        autoreply.delete_rule(session, principal.workspace_id, rule_id, principal)
+
+
+@autoreply_router.post("/test")
+def try_rules(body: RuleTest, principal: RuleManager, db: DatabaseDep) -> RuleTestResult:
+    """Which rule a message hits, and the reply it gets (nothing is sent)."""
+    with db.session_scope() as session:
+        return autoreply.explain_message(session, principal.workspace_id, body.appid, body.message)

@@ -1,0 +1,211 @@
+"""Reach's public shapes: what other domains, the API and the console exchange with it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from siyu.reach.models import (
+    BroadcastStatus,
+    MatchKind,
+    RuleKind,
+    SendStatus,
+    TemplateKind,
+)
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class TemplateCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=KEY_PATTERN)
+    kind: TemplateKind
+    appid: str = Field(min_length=1, max_length=32)
+    template_id: str = Field(default="", max_length=64)
+    title: str = Field(min_length=1, max_length=64)
+    fields: dict[str, str] = Field(default_factory=dict, max_length=20)
+    body: str = Field(default="", max_length=600)
+    page: str | None = Field(default=None, max_length=255)
+    url: str | None = Field(default=None, max_length=1024)
+
+
+class TemplateRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    key: str
+    kind: TemplateKind
+    app_id: int
+    template_id: str
+    title: str
+    fields: dict[str, str]
+    body: str
+    page: str | None
+    url: str | None
+
+
+class NotifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: int = Field(gt=0)
+    template_key: str = Field(pattern=KEY_PATTERN)
+    data: dict[str, str] = Field(default_factory=dict, max_length=30)
+    category: str = Field(default="service", max_length=32)
+    urgency: Literal["urgent", "normal", "low"] = "normal"
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class SendRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    member_id: int
+    dedupe_key: str
+    template_key: str
+    category: str
+    urgency: str
+    status: SendStatus
+    channel: str | None
+    app_id: int | None
+    reason: str | None
+    errcode: int | None
+    attempts: int
+    broadcast_id: int | None
+    hold_until: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    finished_at: datetime | None
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    muted: list[str] = Field(default_factory=list, max_length=20)
+    do_not_contact: bool = False
+
+
+class PreferencesRead(PreferencesIn):
+    member_id: int
+
+
+class LedgerRow(BaseModel):
+    app_id: int
+    following: bool | None
+    window_open_until: datetime | None
+    window_left: int
+    mass_this_month: int
+
+
+class CreditRow(BaseModel):
+    app_id: int
+    template_id: str
+    left: int
+
+
+class LedgerRead(BaseModel):
+    member_id: int
+    apps: list[LedgerRow]
+    credits: list[CreditRow]
+
+
+class BroadcastCreate(BaseModel):
+    """A notice by intent to each member of the audience (`template_key`), or an OA mass
+    broadcast (`mass_appid` and `mass_text`) to the audience's followers of that account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    template_key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    mass_appid: str | None = Field(default=None, max_length=32)
+    mass_text: str | None = Field(default=None, min_length=1, max_length=2000)
+    data: dict[str, str] = Field(default_factory=dict, max_length=30)
+    category: str = Field(default="activity", max_length=32)
+    urgency: Literal["urgent", "normal", "low"] = "normal"
+    tag: str | None = Field(default=None, min_length=1, max_length=30)
+    following_appid: str | None = Field(default=None, max_length=32)
+    member_ids: list[int] | None = Field(default=None, max_length=200_000)
+    scheduled_at: datetime | None = None
+    per_minute: int = Field(default=600, ge=1, le=100_000)
+
+
+class BroadcastRead(BaseModel):
+    id: int
+    name: str
+    template_key: str
+    category: str
+    status: BroadcastStatus
+    audience: dict[str, Any]
+    total: int
+    done: int
+    per_minute: int
+    scheduled_at: datetime
+    created_at: datetime
+    finished_at: datetime | None
+    outcomes: dict[str, int] = Field(default_factory=dict)
+
+
+class ReplyIn(BaseModel):
+    """What a rule answers: text, image, news, an MP card or a link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "image", "news", "mp_card", "link"]
+    content: str | None = Field(default=None, max_length=2000)
+    media_id: str | None = Field(default=None, max_length=128)
+    articles: list[dict[str, str]] | None = Field(default=None, max_length=8)
+    title: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=1024)
+    pic_url: str | None = Field(default=None, max_length=1024)
+    appid: str | None = Field(default=None, max_length=32)
+    pagepath: str | None = Field(default=None, max_length=255)
+    thumb_media_id: str | None = Field(default=None, max_length=128)
+
+
+class RuleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    appid: str = Field(min_length=1, max_length=32)
+    name: str = Field(default="", max_length=100)
+    kind: RuleKind = RuleKind.keyword
+    match: MatchKind = MatchKind.exact
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    priority: int = Field(default=100, ge=0, le=10_000)
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+    reply: ReplyIn
+    tag: str | None = Field(default=None, min_length=1, max_length=30)
+    # TODO(entries): a "handoff" action (start the MP → OA hand-off) belongs to the entries
+    # domain; a rule will name it here once entries offers the service call.
+
+
+class RuleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    app_id: int
+    name: str
+    kind: RuleKind
+    match: MatchKind
+    keywords: list[str]
+    priority: int
+    active_from: datetime | None
+    active_until: datetime | None
+    reply: dict[str, Any]
+    tag: str | None
+    enabled: bool
+
+
+class RuleTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    appid: str = Field(min_length=1, max_length=32)
+    message: str = Field(max_length=2048)
+
+
+class RuleTestResult(BaseModel):
+    rule: RuleRead | None
+    reply: dict[str, Any] | None

@@ -1,0 +1,176 @@
+"""Reach jobs: deliver a send (never twice), look again at held sends, advance broadcasts,
+answer Mini Program customer-service messages by the auto-reply rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huey import crontab
+
+from siyu.core.config import current_settings
+from siyu.core.db import get_database
+from siyu.core.errors import SiyuError
+from siyu.core.jobs import queue
+from siyu.core.logging import get_logger
+from siyu.reach import autoreply, service
+from siyu.wechat.gateway import (
+    CustomMessage,
+    QuotaExceeded,
+    SubscribeMessage,
+    SystemBusy,
+    TemplateMessage,
+    UserStateError,
+    WeChatError,
+    WeChatUnavailable,
+)
+from siyu.wechat.gateway import _ConnectFailed as ConnectFailed
+from siyu.wechat.tokens import shared_gateway
+
+log = get_logger(__name__)
+BACKOFF_S = 30
+MAX_BACKOFF_S = 3600
+
+service.install_subscribers()
+autoreply.install()
+
+
+def _backoff(attempt: int) -> int:
+    return int(min(BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S))
+
+
+def _call(out: service.Outbound) -> int | None:
+    gateway = shared_gateway(current_settings(), get_database())
+    if out.channel == "oa_template":
+        message = TemplateMessage(
+            touser=out.openid,
+            template_id=out.template_id,
+            data=out.values,
+            url=out.url,
+            # WeChat sends a (touser, client_msg_id) pair once: a retry cannot duplicate it.
+            client_msg_id=f"siyu-send-{out.send_id}",
+        )
+        return gateway.send_template_message(out.appid, message)
+    if out.channel == "mp_subscribe":
+        subscribe = SubscribeMessage(
+            touser=out.openid, template_id=out.template_id, data=out.values, page=out.page
+        )
+        return gateway.send_subscribe_message(out.appid, subscribe)
+    gateway.send_custom_message(out.appid, CustomMessage.text(out.openid, out.text))
+    return None
+
+
+def _may_retry(out: service.Outbound, exc: WeChatError) -> bool:
+    """Whether another try cannot make a second message: WeChat said it did not send (-1,
+    45009), the request never left, or the channel de-duplicates (client_msg_id)."""
+    if isinstance(exc, SystemBusy | QuotaExceeded | ConnectFailed):
+        return True
+    return out.channel == "oa_template" and isinstance(exc, WeChatUnavailable)
+
+
+@queue.task()
+def deliver(send_id: int) -> None:
+    """Send one queued notice. Claimed in one transaction, sent outside any, recorded in a
+    third: a job run twice finds the send claimed and sends nothing."""
+    db = get_database()
+    with db.session_scope() as session:
+        out = service.claim(session, send_id)
+    if out is None:
+        return
+    try:
+        msgid = _call(out)
+    except SiyuError as exc:  # the app has no AppSecret here: nothing can be sent
+        with db.session_scope() as session:
+            service.record_refused(session, send_id, 0, exc.code)
+        return
+    except WeChatError as exc:
+        if _may_retry(out, exc):
+            with db.session_scope() as session:
+                again = service.record_retry(session, send_id, exc.errcode)
+            if again:
+                deliver.schedule((send_id,), delay=_backoff(out.attempt))
+            return
+        reason = "refused" if isinstance(exc, UserStateError) else "error"
+        if isinstance(exc, WeChatUnavailable):
+            reason = "outcome_unknown"  # the request may have arrived: never sent twice
+        log.warning("reach_send_refused", send_id=send_id, errcode=exc.errcode)
+        with db.session_scope() as session:
+            service.record_refused(session, send_id, exc.errcode, reason)
+        return
+    with db.session_scope() as session:
+        service.record_sent(session, send_id, msgid)
+
+
+@queue.task()
+def deliver_mass(broadcast_id: int, send_ids: list[int], text: str) -> None:
+    """One OA mass call for a batch of a broadcast. Its clientmsgid is fixed by the batch, so
+    a retry that WeChat already honoured answers 45065: sent, not sent twice."""
+    db = get_database()
+    with db.session_scope() as session:
+        appid, claimed = service.claim_mass(session, send_ids)
+    if not claimed:
+        return
+    ids = [send_id for send_id, _openid in claimed]
+    try:
+        msg_id = shared_gateway(current_settings(), db).send_mass_message(
+            appid,
+            [openid for _send_id, openid in claimed],
+            "text",
+            {"content": text},
+            clientmsgid=f"siyu-b{broadcast_id}-{min(ids)}",
+        )
+    except WeChatError as exc:
+        if exc.errcode == 45065:
+            msg_id = None  # this very batch went out before
+        else:
+            with db.session_scope() as session:
+                for send_id in ids:
+                    if isinstance(exc, SystemBusy | QuotaExceeded | ConnectFailed):
+                        if service.record_retry(session, send_id, exc.errcode):
+                            continue
+                    else:
+                        service.record_refused(session, send_id, exc.errcode, "refused")
+            if isinstance(exc, SystemBusy | QuotaExceeded | ConnectFailed):
+                deliver_mass.schedule((broadcast_id, send_ids, text), delay=BACKOFF_S)
+            return
+    with db.session_scope() as session:
+        for send_id in ids:
+            service.record_sent(session, send_id, msg_id)
+
+
+@queue.task()
+def retry_held(member_id: int) -> None:
+    with get_database().session_scope() as session:
+        service.retry_held(session, service.held_of_member(session, member_id))
+
+
+@queue.periodic_task(crontab(minute="*"))
+def sweep_held() -> None:
+    """Held sends whose hold ended (quiet hours over, expiry reached) get another look."""
+    with get_database().session_scope() as session:
+        service.retry_held(session, service.held_due(session))
+
+
+@queue.periodic_task(crontab(minute="*"))
+def run_broadcasts() -> None:
+    """Each minute, every running broadcast notifies its next `per_minute` members."""
+    db = get_database()
+    with db.session_scope() as session:
+        due = service.due_broadcasts(session)
+    for broadcast_id in due:
+        with db.session_scope() as session:
+            service.advance_broadcast(session, broadcast_id)
+
+
+@queue.task(retries=3, retry_delay=10)
+def send_rule_reply(app_id: int, message: dict[str, Any]) -> None:
+    """An auto-reply through the customer-service API (Mini Programs, MP cards on an OA)."""
+    db = get_database()
+    with db.session_scope() as session:
+        appid = autoreply.appid_of(session, app_id)
+    outbound = CustomMessage.model_validate(message)
+    try:
+        shared_gateway(current_settings(), db).send_custom_message(appid, outbound)
+    except (SystemBusy, QuotaExceeded, ConnectFailed):
+        raise
+    except (WeChatError, SiyuError) as exc:
+        log.warning("autoreply_send_failed", appid=appid, error=str(exc)[:200])

@@ -1,0 +1,147 @@
+"""Console pages of reach: the send log with reasons, a notice to a segment, the policy, the
+CSV export, auto-reply rules and the tester."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from siyu.core.db import Database
+from siyu.identity import service as identity
+from siyu.reach import service
+from siyu.reach.models import AutoReplyRule, ReachBroadcast
+from siyu.reach.schemas import TemplateCreate
+from siyu.security.schemas import Principal
+from siyu.workspaces.schemas import AppRead
+from tests.conftest import openid
+from tests.console.test_console import Console, _event, _ingest, _session_csrf, _sign_in
+
+pytestmark = pytest.mark.usefixtures("oa_app", "mp_app")
+
+
+@pytest.fixture
+def ui(app_client: TestClient, owner: Principal) -> Console:
+    assert _sign_in(app_client).status_code == 303
+    return Console(app_client, _session_csrf(app_client.get("/").text))
+
+
+@pytest.fixture
+def members(db: Database, workspace_id: int, oa_app: AppRead) -> list[int]:
+    """Two known members (no follow, no window: nothing can reach them yet), one tagged."""
+    _ingest(db, workspace_id, _event(1), _event(2))
+    with db.session_scope() as session:
+        found = [
+            identity.search_members(session, workspace_id, openid=openid(n))[0].id for n in (1, 2)
+        ]
+        service.add_template(
+            session,
+            workspace_id,
+            TemplateCreate(
+                key="checkin",
+                kind="oa_template",
+                appid=oa_app.appid,
+                template_id="tpl-checkin",
+                title="打卡提醒",
+                fields={"thing1": "course"},
+            ),
+            "test",
+        )
+        identity.tag_members(session, workspace_id, found[:1], "晨读营", actor="test")
+    return found
+
+
+def count(db: Database, model: type) -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_a_notice_to_a_segment_shows_why_it_was_held(
+    ui: Console, db: Database, members: list[int]
+) -> None:
+    # when the operator sends a notice to the tag
+    response = ui.client.post(
+        "/reach/broadcasts",
+        data={
+            "csrf_token": ui.csrf,
+            "name": "开营",
+            "template_key": "checkin",
+            "tag": "晨读营",
+            "data": "course=晨读营",
+            "category": "activity",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    with db.session_scope() as session:
+        bid = session.scalars(select(ReachBroadcast.id)).one()
+        service.advance_broadcast(session, bid)
+    # then the page shows, per member, that it is held and why
+    page = ui.client.get("/reach")
+    assert page.status_code == 200
+    assert "开营" in page.text
+    assert "暂无可用渠道" in page.text  # held: no follow, no window, no credit
+    assert "data-chart" in page.text
+    # and the send log exports as CSV, reason included
+    export = ui.client.get("/reach/sends.csv")
+    assert export.status_code == 200
+    lines = export.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("id,created_utc,member_id")
+    assert len(lines) == 2
+    assert "no_channel" in lines[1]
+
+
+def test_a_notice_to_an_empty_segment_is_refused(ui: Console, db: Database) -> None:
+    response = ui.client.post(
+        "/reach/broadcasts",
+        headers=ui.htmx(),
+        data={"name": "空", "template_key": "checkin", "tag": "无人", "data": "course=x"},
+    )
+    assert response.status_code in (404, 422)
+    assert count(db, ReachBroadcast) == 0
+
+
+def test_rules_are_added_and_tested_in_the_console(ui: Console, db: Database) -> None:
+    added = ui.client.post(
+        "/autoreplies",
+        data={
+            "csrf_token": ui.csrf,
+            "appid": "wxaaaaaaaaaaaaaaaa",
+            "match": "contains",
+            "keywords": "课程\n课表",
+            "reply_text": "课程表见菜单",
+        },
+        follow_redirects=False,
+    )
+    assert added.status_code == 303
+    tested = ui.client.post(
+        "/autoreplies/test",
+        headers=ui.htmx(),
+        data={"appid": "wxaaaaaaaaaaaaaaaa", "message": "明天的课表"},
+    )
+    assert "命中规则" in tested.text
+    page = ui.client.get("/autoreplies")
+    assert page.status_code == 200
+    assert "课程表见菜单" in page.text
+    refused = ui.client.post(
+        "/autoreplies",
+        headers=ui.htmx(),
+        data={
+            "appid": "wxaaaaaaaaaaaaaaaa",
+            "match": "regex",
+            "keywords": "(a+)+$",
+            "reply_text": "x",
+        },
+    )
+    assert refused.status_code == 422
+    assert "灾难性回溯" in refused.text
+    assert count(db, AutoReplyRule) == 1
+
+
+def test_the_policy_is_edited_as_json(ui: Console) -> None:
+    bad = ui.client.post(
+        "/reach/policy", headers=ui.htmx(), data={"policy": '{"order": {"urgent": []}}'}
+    )
+    assert bad.status_code == 422
+    page = ui.client.get("/reach")
+    assert "quiet_hours" in page.text

@@ -1,0 +1,228 @@
+"""Delivery outcomes (retries that cannot duplicate, refusals that teach the ledger, job-finish
+events) and broadcasts to an audience: throttled, paused, resumed, outcomes per recipient."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from siyu.core import clock
+from siyu.core.clock import FrozenClock
+from siyu.core.config import Settings, install_settings
+from siyu.core.db import Database
+from siyu.identity import service as identity
+from siyu.reach import service, tasks
+from siyu.reach.models import SendStatus
+from tests.conftest import MP_APPID, OA_APPID
+from tests.reach.conftest import (
+    MP_TEMPLATE,
+    Person,
+    event_push,
+    member_of,
+    send_count,
+    sends,
+    timeline,
+)
+from tests.wechat.conftest import WeChat
+
+pytestmark = pytest.mark.usefixtures("templates")
+NewPerson = Callable[[], Person]
+
+
+@pytest.fixture(autouse=True)
+def daytime() -> Iterator[FrozenClock]:
+    with clock.use_clock(FrozenClock(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))) as c:
+        assert isinstance(c, FrozenClock)
+        yield c
+
+
+def notify(db: Database, workspace_id: int, member_id: int, key: str) -> service.SendRead:
+    intent = service.Intent(member_id, "checkin", {"course": "晨读"}, dedupe_key=key)
+    with db.session_scope() as session:
+        return service.notify(session, workspace_id, intent)
+
+
+def test_wechat_unreachable_is_retried_and_sends_once(
+    db: Database,
+    workspace_id: int,
+    person: NewPerson,
+    settings: Settings,
+    sandbox_server: tuple[object, str],
+) -> None:
+    # given a follower and a notice queued for the OA template
+    p = person()
+    p.follow()
+    send = notify(db, workspace_id, member_of(db, p.oa_openid), "r1")
+    # when the job runs while WeChat cannot be reached
+    install_settings(settings.model_copy(update={"wechat_api_base": "http://127.0.0.1:9"}))
+    tasks.deliver.call_local(send.id)
+    # then the send waits for another try, nothing was delivered
+    assert (sends(db)[0].status, sends(db)[0].attempts) == (SendStatus.queued, 1)
+    assert p.inbox() == []
+    # when the retry runs with WeChat back (twice, as a duplicated job would)
+    install_settings(settings.model_copy(update={"wechat_api_base": sandbox_server[1]}))
+    tasks.deliver.call_local(send.id)
+    tasks.deliver.call_local(send.id)
+    # then it was sent once
+    assert sends(db)[0].status == SendStatus.sent
+    assert p.inbox() == [(OA_APPID, "template")]
+
+
+def test_a_refusal_fails_the_send_and_corrects_the_ledger(
+    db: Database, workspace_id: int, person: NewPerson, drain: Callable[[], int]
+) -> None:
+    # given siyu heard an acceptance the sandbox never granted (a lost state)
+    p = person()
+    p.accept()
+    p.user.credits.clear()
+    member = member_of(db, p.mp_openid)
+    intent = service.Intent(member, "checkin", {"course": "晨读"}, urgency="urgent")
+    with db.session_scope() as session:
+        service.notify(session, workspace_id, intent)
+    # when the job sends it, WeChat answers 43101
+    drain()
+    row = sends(db)[0]
+    assert (row.status, row.errcode, row.reason) == (SendStatus.failed, 43101, "refused")
+    assert timeline(db)[-1][0] == "message.failed"
+    # and the ledger no longer counts that credit
+    with db.session_scope() as session:
+        ledger = service.get_ledger(session, workspace_id, member)
+    assert [c.left for c in ledger.credits] == [0]
+
+
+def test_template_job_finish_marks_delivery_and_user_blocks(
+    db: Database, workspace_id: int, person: NewPerson, drain: Callable[[], int], oa: WeChat
+) -> None:
+    p = person()
+    p.follow()
+    member = member_of(db, p.oa_openid)
+    for key in ("ok", "blocked"):
+        notify(db, workspace_id, member, key)
+    drain()
+    first, second = sends(db)
+    at = int(clock.now().timestamp())
+    for offset, row, status in ((1, first, "success"), (2, second, "failed:user block")):
+        finish = event_push(
+            p.oa_openid,
+            "TEMPLATESENDJOBFINISH",
+            CreateTime=at + offset,
+            MsgID=row.msgid,
+            Status=status,
+        )
+        assert oa.plain(finish).status_code == 200
+    drain()
+    assert [r.status for r in sends(db)] == [SendStatus.delivered, SendStatus.failed]
+    assert sends(db)[1].reason == "failed:userblock"
+
+
+# --- broadcasts ---------------------------------------------------------------------------------
+
+
+def test_a_broadcast_to_a_tag_is_throttled_paused_resumed_and_reported(
+    api: TestClient, db: Database, workspace_id: int, person: NewPerson, drain: Callable[[], int]
+) -> None:
+    # given three tagged followers and an untagged one
+    people = [person() for _ in range(4)]
+    for p in people:
+        p.follow()
+    members = [member_of(db, p.oa_openid) for p in people]
+    with db.session_scope() as session:
+        identity.tag_members(session, workspace_id, members[:3], "晨读营", actor="test")
+    # when a broadcast to the tag is created at 2 a minute
+    created = api.post(
+        "/api/reach/broadcasts",
+        json={
+            "name": "开营通知",
+            "template_key": "checkin",
+            "data": {"course": "晨读营"},
+            "tag": "晨读营",
+            "per_minute": 2,
+        },
+    )
+    assert created.status_code == 201, created.text
+    bid = created.json()["id"]
+    assert created.json()["total"] == 3
+    # then each minute's run notifies at most two
+    tasks.run_broadcasts.call_local()
+    assert send_count(db) == 2
+    # and a paused broadcast waits
+    assert api.post(f"/api/reach/broadcasts/{bid}/pause").json()["status"] == "paused"
+    tasks.run_broadcasts.call_local()
+    assert send_count(db) == 2
+    api.post(f"/api/reach/broadcasts/{bid}/resume")
+    tasks.run_broadcasts.call_local()
+    drain()
+    report = api.get(f"/api/reach/broadcasts/{bid}").json()
+    assert (report["status"], report["done"], report["outcomes"]) == ("done", 3, {"sent": 3})
+    # and only the tagged followers got it, once each
+    assert [len(p.inbox()) for p in people] == [1, 1, 1, 0]
+    per_recipient = api.get("/api/reach/sends", params={"broadcast_id": bid}).json()
+    assert sorted(s["member_id"] for s in per_recipient) == sorted(members[:3])
+
+
+def test_a_broadcast_to_nobody_is_refused(api: TestClient, db: Database) -> None:
+    response = api.post(
+        "/api/reach/broadcasts",
+        json={"name": "空", "template_key": "checkin", "data": {"course": "x"}, "tag": "无人"},
+    )
+    assert (response.status_code, response.json()["code"]) == (422, "reach.empty_audience")
+    assert api.get("/api/reach/broadcasts").json() == []
+
+
+def test_mp_credits_survive_in_the_ledger(
+    db: Database, workspace_id: int, person: NewPerson
+) -> None:
+    p = person()
+    p.accept()
+    p.accept()
+    with db.session_scope() as session:
+        ledger = service.get_ledger(session, workspace_id, member_of(db, p.mp_openid))
+    assert [(c.template_id, c.left) for c in ledger.credits] == [(MP_TEMPLATE, 2)]
+    assert MP_APPID in p.user.openids
+
+
+def test_an_oa_mass_broadcast_respects_four_a_month_and_never_sends_twice(
+    api: TestClient, db: Database, workspace_id: int, person: NewPerson, drain: Callable[[], int]
+) -> None:
+    # given three followers and one who does not follow, all tagged
+    people = [person() for _ in range(4)]
+    for p in people[:3]:
+        p.follow()
+    people[3].write()
+    members = [member_of(db, p.oa_openid) for p in people]
+    with db.session_scope() as session:
+        identity.tag_members(session, workspace_id, members, "全体", actor="test")
+
+    def broadcast(**audience: object) -> int:
+        body = {"name": "月报", "mass_appid": OA_APPID, "mass_text": "本月课程表", **audience}
+        created = api.post("/api/reach/broadcasts", json=body)
+        assert created.status_code == 201, created.text
+        tasks.run_broadcasts.call_local()
+        drain()
+        return int(created.json()["id"])
+
+    # when the first follower already had four broadcasts this month
+    for _ in range(4):
+        broadcast(member_ids=[members[0]])
+    last = broadcast(tag="全体")
+    # then the fifth reaches the other followers only, and the first's is dropped with why
+    assert [len(p.inbox()) for p in people] == [4, 1, 1, 0]
+    report = api.get(f"/api/reach/broadcasts/{last}").json()
+    assert report["total"] == 3  # the non-follower is not in a mass audience
+    assert report["outcomes"] == {"sent": 2, "dropped": 1}
+    dropped = api.get("/api/reach/sends", params={"broadcast_id": last, "status": "dropped"})
+    assert [s["reason"] for s in dropped.json()] == ["monthly_mass_cap"]
+    # and a mass job run again is answered 45065 by WeChat: nothing is sent twice
+    sent = [s for s in sends(db) if s.broadcast_id == last and s.status == SendStatus.sent]
+    with db.session_scope() as session:
+        for row in sent:
+            session.get(type(row), row.id).status = SendStatus.queued  # type: ignore[union-attr]
+    tasks.deliver_mass.call_local(last, [s.id for s in sent], "本月课程表")
+    assert [len(p.inbox()) for p in people] == [4, 1, 1, 0]
+    assert {s.status for s in sends(db) if s.broadcast_id == last} == {
+        SendStatus.sent,
+        SendStatus.dropped,
+    }

@@ -9,7 +9,12 @@ from huey.consumer import Consumer
 from siyu.core.jobs import queue
 
 # A consumer can only run tasks whose modules it imported; list every domain's tasks here.
-TASK_MODULES = ("siyu.identity.tasks", "siyu.wechat.tasks", "siyu.wechat.pay.tasks")
+TASK_MODULES = (
+    "siyu.identity.tasks",
+    "siyu.wechat.tasks",
+    "siyu.wechat.pay.tasks",
+    "siyu.entries.tasks",
+)
 
 
 def load_tasks() -> None:

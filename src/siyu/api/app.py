@@ -28,6 +28,8 @@ from siyu.core.db import Database, database_for, install_database
 from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
+from siyu.entries import arrivals as entry_arrivals
+from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
 from siyu.security.routes import router as security_router
 from siyu.wechat.inbox import MAX_PUSH_BYTES
@@ -184,6 +186,7 @@ def create_app(
     configure_queue(settings)
     install_settings(settings)
     configure_pay(settings)
+    entry_arrivals.install()  # arrivals on the bus, channel welcomes before other replies
     db = database or database_for(settings)
     install_database(db)
 
@@ -219,6 +222,7 @@ def create_app(
         security_router,
         wechat_router,
         mp_router,
+        entries_router,
         pay_routes.notify_router,
         pay_routes.mp_router,
         pay_routes.router,

@@ -8,6 +8,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.types import TypeDecorator
 
+import siyu.entries.models
 import siyu.identity.models
 import siyu.security.models
 import siyu.wechat.models

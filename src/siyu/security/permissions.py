@@ -29,6 +29,9 @@ class Permission(enum.StrEnum):
     payments_read = "payments.read"  # orders, refunds, refused notifications, reconciliation
     payments_manage = "payments.manage"  # create orders; merchant credentials need apps.manage
     payments_refund = "payments.refund"  # staff refunds (a reason is required and audited)
+    # entries and attribution
+    entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
+    entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus
     # configuration and people
     apps_read = "apps.read"
     apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
@@ -61,6 +64,8 @@ _OPERATOR = frozenset(
         P.payments_read,
         P.payments_manage,
         P.payments_refund,
+        P.entries_read,
+        P.entries_manage,
     }
 )
 
@@ -81,7 +86,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.
-    Role.analyst: frozenset({P.analytics_read, P.tokens_create}),
+    # Channel and menu reports are aggregates (counts per channel or button, never a member).
+    Role.analyst: frozenset({P.analytics_read, P.entries_read, P.tokens_create}),
     # Only the members assigned to them (no `members.all`).
     Role.sales: frozenset({P.members_read, P.members_timeline, P.consents_read, P.tokens_create}),
 }

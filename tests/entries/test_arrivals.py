@@ -178,7 +178,8 @@ def test_the_report_counts_scans_followers_members_unfollows_and_conversions(
         rows["metro"]["conversions"],
         rows["metro"]["precision"],
     ) == (4, 3, 3, 1, 3, 1, 0.3333)
-    assert rows["idle"]["scans"] == 0 and rows["idle"]["precision"] is None
+    assert rows["idle"]["scans"] == 0
+    assert rows["idle"]["precision"] is None
     # the CSV streams the same figures
     csv_text = manager.get("/api/entries/reports/channels.csv?event=pay.paid").text
     assert csv_text.startswith("\ufeffchannel_id,name,slug")

@@ -48,12 +48,14 @@ def test_a_temporary_qr_code_is_made_by_wechat_and_downloads_as_png_and_svg(
     # the sandbox WeChat made a QR_STR_SCENE code whose scene is the channel's slug
     qr = world.account(OA_APPID).qrcodes[code["ticket"]]
     assert (qr.action_name, qr.scene) == ("QR_STR_SCENE", "metro-poster")
-    assert code["expires_at"] is not None and not code["expired"]
+    assert code["expires_at"] is not None
+    assert not code["expired"]
     # and it prints at each size, as PNG and as SVG
     small = manager.get(f"/api/entries/codes/{code['id']}/image?size=430")
     large = manager.get(f"/api/entries/codes/{code['id']}/image?size=1280")
     svg = manager.get(f"/api/entries/codes/{code['id']}/image?format=svg")
-    assert small.content.startswith(PNG) and large.content.startswith(PNG)
+    assert small.content.startswith(PNG)
+    assert large.content.startswith(PNG)
     assert len(large.content) > len(small.content)
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in svg.content

@@ -70,9 +70,6 @@ def test_permanent_codes_are_counted_warned_and_refused_at_the_cap(
     manager.app.state.settings = settings.model_copy(
         update={"entries_permanent_qr_cap": 2, "entries_permanent_qr_warn_ratio": 0.5}
     )
-    from siyu.core.config import install_settings
-
-    install_settings(manager.app.state.settings)
     first = add_channel(manager, "oa_qr_permanent")
     assert first["warning"] is not None  # 1 of 2 is the warning threshold
     # asking again for the same channel reuses the code (no second one spent)

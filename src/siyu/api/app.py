@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import worker
+from siyu.console.entries import router as console_entries_router
 from siyu.console.routes import router as console_router
 from siyu.console.routes import static_files
 from siyu.console.simulator import router as simulator_router
@@ -227,6 +228,7 @@ def create_app(
         pay_routes.mp_router,
         pay_routes.router,
         console_router,
+        console_entries_router,
         simulator_router,
     ):
         app.include_router(router)

@@ -9,6 +9,7 @@ from datetime import timedelta
 import segno
 
 from siyu.core import clock
+from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
@@ -54,10 +55,11 @@ def issue_code(
     data: CodeCreate,
     *,
     actor: str,
+    settings: Settings | None = None,
 ) -> CodeIssued:
     """Record the code, ask WeChat for it, keep what WeChat answered (or forget the code)."""
     with db.session_scope() as session:
-        plan = service.plan_code(session, workspace_id, channel_id, data)
+        plan = service.plan_code(session, workspace_id, channel_id, data, settings)
     if plan.reused:
         with db.session_scope() as session:
             channel = service.get_channel(session, workspace_id, channel_id)

@@ -64,7 +64,9 @@ def list_associations(principal: Reader, db: DatabaseDep) -> list[AssociationRea
 
 
 @router.post("/associations", status_code=201)
-def link_apps(body: AssociationCreate, principal: Manager, db: DatabaseDep) -> AssociationRead:
+def link_apps(
+    body: AssociationCreate, principal: Manager, db: DatabaseDep, request: Request
+) -> AssociationRead:
     """Record an OA → MP link request; refused (409 `entries.limit.<name>`) past a limit."""
     with db.session_scope() as session:
         link = service.link_apps(
@@ -74,6 +76,7 @@ def link_apps(body: AssociationCreate, principal: Manager, db: DatabaseDep) -> A
             body.mp_appid,
             notify_followers=body.notify_followers,
             actor=principal.email,
+            settings=request.app.state.settings,
         )
         security.record_audit(
             session, principal, "entries.apps_linked", target_type="association",
@@ -132,8 +135,9 @@ def create_channel(
     if body.code is None:
         return channel
     return flows.issue_code(
-        db, gateway(request), principal.workspace_id, channel.id, body.code, actor=principal.email
-    )
+        db, gateway(request), principal.workspace_id, channel.id, body.code,
+        actor=principal.email, settings=request.app.state.settings,
+    )  # fmt: skip
 
 
 @router.get("/channels/{channel_id}")
@@ -158,8 +162,9 @@ def add_code(
     channel_id: int, body: CodeCreate, principal: Manager, db: DatabaseDep, request: Request
 ) -> CodeIssued:
     issued = flows.issue_code(
-        db, gateway(request), principal.workspace_id, channel_id, body, actor=principal.email
-    )
+        db, gateway(request), principal.workspace_id, channel_id, body,
+        actor=principal.email, settings=request.app.state.settings,
+    )  # fmt: skip
     with db.session_scope() as session:
         security.record_audit(
             session, principal, "entries.code_issued", target_type="code",

@@ -3,6 +3,7 @@ preview with source parameters, publishing through the gateway to the sandbox.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from siyu.sandbox.rules import validate_menu
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import MP_APPID, OA_APPID
+from tests.wechat.conftest import WeChat
 
 LINKED = {MP_APPID}
 MP_BUTTON = {
@@ -187,3 +189,44 @@ def test_publishing_after_the_link_was_refused_is_stopped_before_wechat(
     assert answer.status_code == 422
     assert answer.json()["data"]["rule"] == "miniprogram_unlinked"
     assert world.account(OA_APPID).menu in (None, [])
+
+
+def test_the_button_report_counts_clicks_members_and_conversions(
+    manager: TestClient,
+    oa_app: AppRead,
+    world: SandboxWorld,
+    oa: WeChat,
+    drain: Callable[[], int],
+    db: Database,
+) -> None:
+    from siyu.core import clock
+    from siyu.identity import service as identity
+    from siyu.identity.models import TimelineEvent
+    from tests.conftest import openid
+    from tests.entries.test_arrivals import event_push
+
+    menu = {
+        "button": [
+            {"type": "click", "name": "打卡", "key": "checkin"},
+            {"type": "view", "name": "官网", "url": "https://example.com/"},
+        ]
+    }
+    manager.post(f"/api/entries/menus/{OA_APPID}", json=menu)
+    assert manager.post(f"/api/entries/menus/{OA_APPID}/1/publish").status_code == 200
+    # two followers click 打卡 (one twice), one opens the site; the first pays afterwards
+    oa.plain(event_push(openid(1), "CLICK", "checkin"))
+    oa.plain(event_push(openid(1), "CLICK", "checkin", at=1763600060))
+    oa.plain(event_push(openid(2), "CLICK", "checkin"))
+    oa.plain(event_push(openid(3), "VIEW", "https://example.com/?from=menu&key=b2", MenuId="1"))
+    drain()
+    with db.session_scope() as session:
+        clicker = session.scalars(select(TimelineEvent).order_by(TimelineEvent.id)).first()
+        assert clicker is not None
+        identity.record_event(
+            session, clicker.workspace_id, clicker.member_id, "pay.paid", clock.now()
+        )
+    rows = manager.get(f"/api/entries/reports/menus/{OA_APPID}").json()["rows"]
+    assert [(r["key"], r["clicks"], r["members"], r["conversions"]) for r in rows] == [
+        ("checkin", 3, 2, 1),
+        ("b2", 1, 1, 0),
+    ]

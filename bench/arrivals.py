@@ -340,23 +340,28 @@ def load_rows(url: str, rows: int, channels: int, seed: int) -> None:
         base_member = 10_000_000
         with conn.cursor().copy(
             "COPY entry_arrivals (workspace_id, channel_id, app_id, member_id, kind, source_key,"
-            " new_follower, new_member, at, unfollowed_within_7d) FROM STDIN"
+            " new_follower, new_member, at, unfollowed_within_7d, first_in_channel) FROM STDIN"
         ) as copy:
+            seen: set[tuple[int, int]] = set()
             for n in range(rows):
                 at = start + timedelta(seconds=rng.randrange(300 * 86400))
                 follow = rng.random() < 0.7
+                channel, member = rng.choice(ids), base_member + rng.randrange(members)
+                first = (channel, member) not in seen
+                seen.add((channel, member))
                 copy.write_row(
                     (
                         workspace_id,
-                        rng.choice(ids),
+                        channel,
                         app_id,
-                        base_member + rng.randrange(members),
+                        member,
                         "subscribe" if follow else "scan",
                         f"bulk:{n}",
                         follow,
                         follow and rng.random() < 0.6,
                         at,
                         follow and rng.random() < 0.05,
+                        first,
                     )
                 )
         with conn.cursor().copy(
@@ -476,7 +481,7 @@ def main() -> int:
         )
         if welcomed != args.pushes:
             problems.append(f"{args.pushes - welcomed} pushes were not answered with a welcome")
-        drained = drain_jobs(url, args.pushes - len(failed), timeout=300)
+        drained = drain_jobs(url, args.pushes - len(failed), timeout=120 + args.pushes * 0.2)
         print(f"  processed in {drained:.1f}s by an embedded worker", flush=True)
         problems += compare(url, sent, channels)
         population.pusher.close()

@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.db import Base, BigId, IdPK, JSONType
@@ -125,6 +134,16 @@ class Arrival(Base):
         UniqueConstraint("workspace_id", "source_key"),
         Index("ix_entry_arrivals_workspace_at", "workspace_id", "at"),
         Index("ix_entry_arrivals_member", "member_id", "app_id"),
+        # One "first arrival" per member and channel: the report counts members and their
+        # conversions from these rows in the same pass as the other counts.
+        Index(
+            "uq_entry_arrivals_first",
+            "channel_id",
+            "member_id",
+            unique=True,
+            postgresql_where=text("first_in_channel"),
+            sqlite_where=text("first_in_channel"),
+        ),
     )
 
     id: Mapped[IdPK]
@@ -141,6 +160,7 @@ class Arrival(Base):
     at: Mapped[datetime]
     unfollowed_at: Mapped[datetime | None]
     unfollowed_within_7d: Mapped[bool] = mapped_column(default=False)
+    first_in_channel: Mapped[bool] = mapped_column(default=False)
 
 
 class Touch(Base):

@@ -26,7 +26,6 @@ from siyu.entries.schemas import (
     CodeIssued,
     MenuRead,
     MenuReport,
-    TouchRead,
 )
 from siyu.identity.schemas import CANONICAL_EVENTS
 from siyu.security import service as security
@@ -39,7 +38,6 @@ from siyu.wechat.tokens import shared_gateway
 router = APIRouter(prefix="/api/entries", tags=["entries"])
 Reader = Annotated[Principal, require(Permission.entries_read)]
 Manager = Annotated[Principal, require(Permission.entries_manage)]
-MemberReader = Annotated[Principal, require(Permission.members_read)]
 EventParam = Annotated[str, Query(max_length=64)]
 CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -191,13 +189,6 @@ def code_image(
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-@router.get("/members/{member_id}/touch")
-def member_touch(member_id: int, principal: MemberReader, db: DatabaseDep) -> TouchRead | None:
-    """The member's first and last channel."""
-    with db.session_scope() as session:
-        return service.touches_of(session, principal.workspace_id, member_id)
 
 
 # --- menus ---------------------------------------------------------------------------------

@@ -596,27 +596,55 @@ def record_arrival(
 ) -> bool:
     """Record one arrival (once per source_key): first touch kept, last touch moved, the
     channel's tags put on the member. False when this source was recorded before."""
-    arrival = Arrival(
-        workspace_id=workspace_id,
-        channel_id=hit.channel_id,
-        code_id=hit.code_id,
-        app_id=app_id,
-        member_id=member_id,
-        kind=kind,
-        source_key=source_key[:96],
-        new_follower=new_follower,
-        new_member=new_member,
-        at=at,
-    )
+    first = not _has_arrived(session, hit.channel_id, member_id)
+    fields: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "channel_id": hit.channel_id,
+        "code_id": hit.code_id,
+        "app_id": app_id,
+        "member_id": member_id,
+        "kind": kind,
+        "source_key": source_key[:96],
+        "new_follower": new_follower,
+        "new_member": new_member,
+        "at": at,
+    }
     try:
         with session.begin_nested():
-            session.add(arrival)
+            session.add(Arrival(**fields, first_in_channel=first))
     except IntegrityError:
-        return False
+        if _recorded(session, workspace_id, source_key[:96]) or not first:
+            return False
+        # Another arrival of the member on this channel was first by a hair.
+        try:
+            with session.begin_nested():
+                session.add(Arrival(**fields, first_in_channel=False))
+        except IntegrityError:
+            return False
     _touch(session, workspace_id, member_id, hit.channel_id, at)
     for tag in hit.tags:
         identity.tag_members(session, workspace_id, [member_id], tag, actor=f"channel:{hit.slug}")
     return True
+
+
+def _has_arrived(session: Session, channel_id: int, member_id: int) -> bool:
+    found = session.scalar(
+        select(Arrival.id).where(
+            Arrival.channel_id == channel_id,
+            Arrival.member_id == member_id,
+            Arrival.first_in_channel.is_(True),
+        )
+    )
+    return found is not None
+
+
+def _recorded(session: Session, workspace_id: int, source_key: str) -> bool:
+    found = session.scalar(
+        select(Arrival.id).where(
+            Arrival.workspace_id == workspace_id, Arrival.source_key == source_key
+        )
+    )
+    return found is not None
 
 
 def _touch(
@@ -845,6 +873,11 @@ def channel_report(
         where.append(Arrival.at >= since)
     if until is not None:
         where.append(Arrival.at < until)
+    conv = _conversions_by_member(session, workspace_id, event, until)
+    first = Arrival.first_in_channel
+    converted = and_(first, conv.c.last_ts.is_not(None), conv.c.last_ts >= Arrival.at)
+    # One pass over the arrivals: members (and their conversions) are counted on each one's
+    # first arrival on the channel, flagged when it was recorded.
     counts = {
         row.channel_id: row
         for row in session.execute(
@@ -854,38 +887,18 @@ def channel_report(
                 func.sum(case((Arrival.new_follower, 1), else_=0)).label("new_followers"),
                 func.sum(case((Arrival.new_member, 1), else_=0)).label("new_members"),
                 func.sum(case((Arrival.unfollowed_within_7d, 1), else_=0)).label("unfollows"),
+                func.sum(case((first, 1), else_=0)).label("members"),
+                func.sum(case((converted, 1), else_=0)).label("converted"),
             )
+            .select_from(Arrival)
+            .outerjoin(conv, and_(first, conv.c.member_id == Arrival.member_id))
             .where(*where)
             .group_by(Arrival.channel_id)
         )
     }
-    firsts = (
-        select(
-            Arrival.channel_id.label("channel_id"),
-            Arrival.member_id.label("member_id"),
-            func.min(Arrival.at).label("first_at"),
-        )
-        .where(*where)
-        .group_by(Arrival.channel_id, Arrival.member_id)
-        .subquery("firsts")
-    )
-    conv = _conversions_by_member(session, workspace_id, event, until)
-    converted = {
-        row.channel_id: (int(row.members), int(row.converted or 0))
-        for row in session.execute(
-            select(
-                firsts.c.channel_id,
-                func.count().label("members"),
-                func.sum(
-                    case(
-                        (and_(conv.c.last_ts.is_not(None), conv.c.last_ts >= firsts.c.first_at), 1),
-                        else_=0,
-                    )
-                ).label("converted"),
-            )
-            .select_from(firsts.outerjoin(conv, conv.c.member_id == firsts.c.member_id))
-            .group_by(firsts.c.channel_id)
-        )
+    converted_by = {
+        channel_id: (int(row.members or 0), int(row.converted or 0))
+        for channel_id, row in counts.items()
     }
     channels = session.scalars(
         select(Channel).where(Channel.workspace_id == workspace_id).order_by(Channel.id)
@@ -893,7 +906,7 @@ def channel_report(
     rows = []
     for channel in channels:
         c = counts.get(channel.id)
-        members, conversions = converted.get(channel.id, (0, 0))
+        members, conversions = converted_by.get(channel.id, (0, 0))
         rows.append(
             ChannelReportRow(
                 channel_id=channel.id,

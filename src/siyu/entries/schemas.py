@@ -129,14 +129,6 @@ class TouchRead(BaseModel):
     last_at: datetime
 
 
-class MenuIn(BaseModel):
-    """WeChat's menu JSON: `{"button": [...]}`; checked by `menu_rules.check_menu`."""
-
-    model_config = ConfigDict(extra="allow")
-
-    button: Any = None
-
-
 class MenuRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -189,11 +181,3 @@ class MenuReport(BaseModel):
     version: int | None
     conversion_event: str
     rows: list[MenuButtonReportRow]
-
-
-class LaunchIn(BaseModel):
-    """How the Mini Program was opened (wx.getLaunchOptionsSync / onShow options)."""
-
-    scene: str | None = Field(default=None, max_length=64)
-    path: str | None = Field(default=None, max_length=256)
-    query: dict[str, str] = Field(default_factory=dict, max_length=32)

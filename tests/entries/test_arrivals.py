@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.core import clock
+from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.entries.models import Arrival, ArrivalKind, Touch
 from siyu.identity import service as identity
@@ -218,3 +219,30 @@ def test_an_mp_launch_with_a_code_scene_is_an_arrival_counted_once(
     assert len(arrivals(db)) == 1
     # no session, no launch
     assert app_client.post(f"/api/mp/{MP_APPID}/launch", json=body).status_code == 401
+
+
+def test_a_welcome_past_the_reply_budget_goes_out_as_a_customer_service_message(
+    manager: TestClient,
+    client: TestClient,
+    oa: WeChat,
+    oa_app: AppRead,
+    db: Database,
+    drain: Callable[[], int],
+    world: SandboxWorld,
+    settings: Settings,
+) -> None:
+    from siyu.sandbox.messaging import open_grant
+    from tests.wechat.test_gateway_sandbox import follower
+
+    channel(manager, "late")
+    client.app.state.settings = settings.model_copy(update={"push_reply_budget_ms": 0})
+    user, user_openid = follower(world)
+    open_grant(world, user, OA_APPID, "scan")
+    # when the scan is answered "success" (no budget left for a passive reply)
+    answer = oa.plain(event_push(user_openid, "SCAN", "late"))
+    assert answer.text == "success"
+    drain()
+    # then the job sends the channel's welcome through the customer-service API
+    sent = [item.content for item in user.inbox if item.via == "custom"]
+    assert sent == [{"content": "欢迎，late！"}]
+    assert len(arrivals(db)) == 1

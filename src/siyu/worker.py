@@ -13,6 +13,7 @@ TASK_MODULES = (
     "siyu.identity.tasks",
     "siyu.wechat.tasks",
     "siyu.wechat.pay.tasks",
+    "siyu.entries.tasks",
     "siyu.community.tasks",
     "siyu.reach.tasks",
 )

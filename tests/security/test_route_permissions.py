@@ -37,6 +37,7 @@ PUBLIC = {
     ("POST", "/wechat/push/{appid}"): "WeChat's pushes, signed with the app's Token",
     ("POST", "/api/mp/{appid}/session"): "Mini Program login with a wx.login code",
     ("POST", "/api/mp/{appid}/phone"): "Mini Program session",
+    ("POST", "/api/mp/{appid}/launch"): "Mini Program session",
     ("GET", "/api/mp/{appid}/me/consents"): "Mini Program session",
     ("POST", "/api/mp/{appid}/me/consents"): "Mini Program session",
     ("GET", "/api/mp/{appid}/me/export"): "Mini Program session",

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from siyu import worker
 from siyu.community import routes as community_routes
 from siyu.console.community import router as community_console_router
+from siyu.console.entries import router as console_entries_router
 from siyu.console.reach import router as console_reach_router
 from siyu.console.routes import router as console_router
 from siyu.console.routes import static_files
@@ -32,6 +33,8 @@ from siyu.core.db import Database, database_for, install_database
 from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
+from siyu.entries import arrivals as entry_arrivals
+from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
 from siyu.reach import autoreply as reach_autoreply
 from siyu.reach import service as reach_service
@@ -194,6 +197,7 @@ def create_app(
     configure_queue(settings)
     install_settings(settings)
     configure_pay(settings)
+    entry_arrivals.install()  # arrivals on the bus, channel welcomes before other replies
     db = database or database_for(settings)
     install_database(db)
     # Reach feeds its quota ledger from the pushes and answers them by the auto-reply rules.
@@ -235,6 +239,7 @@ def create_app(
         workspaces_router,
         security_router,
         mp_router,
+        entries_router,
         pay_routes.mp_router,
         pay_routes.router,
         community_routes.router,
@@ -245,6 +250,7 @@ def create_app(
         reach_router,
         reach_autoreply_router,
         console_reach_router,
+        console_entries_router,
         simulator_router,
     ):
         app.include_router(router)

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from siyu.cli import entries as entries_cli
 from siyu.core.config import Settings, get_settings
 from siyu.core.crypto import configure_crypto, generate_data_key
 from siyu.core.db import Database, database_for
@@ -64,6 +65,9 @@ app.add_typer(autoreply_app, name="autoreply")
 app.add_typer(sandbox_cli.app, name="sandbox")
 demo_app = typer.Typer(help="The demo of `make run` (sandbox only).", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+app.add_typer(entries_cli.menus_app, name="menus")
+app.add_typer(entries_cli.channels_app, name="channels")
+apps_app.command("link")(entries_cli.apps_link)
 
 out = Console()
 err = Console(stderr=True)

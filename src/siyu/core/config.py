@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     checkin_image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024)
     # Serve the sandbox WeChat inside `siyu serve` under /sandbox (development and demos).
     sandbox: bool = False
+    # The platform's OA ↔ MP association limits (fact sheet §4; WeChat changes them, so they
+    # are settings): MPs one OA may link, of its own entity and of others; new links per
+    # month; OAs one MP may be linked to; MPs one entity may register (an individual
+    # business fewer).
+    entries_oa_same_entity_mps: int = Field(default=10, ge=0)
+    entries_oa_other_entity_mps: int = Field(default=3, ge=0)
+    entries_oa_links_per_month: int = Field(default=13, ge=0)
+    entries_mp_oas: int = Field(default=500, ge=0)
+    entries_entity_mps: int = Field(default=50, ge=0)
+    entries_individual_business_mps: int = Field(default=5, ge=0)
+    # Permanent parametric QR codes per OA (fact sheet §2.3), and the share of it at which
+    # creating one warns that the account is running out.
+    entries_permanent_qr_cap: int = Field(default=100_000, ge=0)
+    entries_permanent_qr_warn_ratio: float = Field(default=0.9, gt=0, le=1)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -29,6 +29,7 @@ CANONICAL_EVENTS = frozenset(
         "oa.menu_click",
         "oa.message",
         "mp.login",
+        "mp.launch",  # opened, with its launch scene/query (props) and channel
         "mp.page_view",
         "mp.share",
         "mp.subscribe_accept",

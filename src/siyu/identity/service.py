@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -767,6 +767,13 @@ def _guess(query: str) -> tuple[str | None, str | None, str | None, int | None]:
 
 def count_members(session: Session, workspace_id: int) -> int:
     return repository.count_members(session, workspace_id)
+
+
+def events_table() -> Table:
+    """The timeline's table, for other domains' read-only aggregate reports (no writes)."""
+    table = TimelineEvent.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def get_timeline(

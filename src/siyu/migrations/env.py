@@ -9,6 +9,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.types import TypeDecorator
 
 import siyu.community.models
+import siyu.entries.models
 import siyu.identity.models
 import siyu.reach.models
 import siyu.security.models

@@ -39,6 +39,9 @@ class Permission(enum.StrEnum):
     reach_send = "reach.send"  # notify a member, broadcast to an audience, set preferences
     reach_manage = "reach.manage"  # templates and the sending policy
     autoreply_manage = "autoreply.manage"  # keyword, follow and default replies
+    # entries and attribution
+    entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
+    entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus
     # configuration and people
     apps_read = "apps.read"
     apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
@@ -79,6 +82,8 @@ _OPERATOR = frozenset(
         P.reach_send,
         P.reach_manage,
         P.autoreply_manage,
+        P.entries_read,
+        P.entries_manage,
     }
 )
 
@@ -102,7 +107,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.
-    Role.analyst: frozenset({P.analytics_read, P.tokens_create}),
+    # Channel and menu reports are aggregates (counts per channel or button, never a member).
+    Role.analyst: frozenset({P.analytics_read, P.entries_read, P.tokens_create}),
     # Only the members assigned to them (no `members.all`).
     Role.sales: frozenset(
         {P.members_read, P.members_timeline, P.consents_read, P.tokens_create, P.members_notes}

@@ -89,6 +89,8 @@ ReplyHandler = Callable[[Session, AppRead, Push], Reply | None]
 LateReplySender = Callable[[Session, AppRead, Push, Reply], None]
 
 _reply_handlers: list[ReplyHandler] = []
+_reply_priorities: dict[ReplyHandler, int] = {}
+DEFAULT_REPLY_PRIORITY = 100
 # Passive-reply handlers run here so that one that overruns its budget cannot hold the answer.
 _reply_pool = ThreadPoolExecutor(max_workers=REPLY_THREADS, thread_name_prefix="siyu-push-reply")
 
@@ -134,18 +136,29 @@ class _Pending:
 # --- extension points ----------------------------------------------------------------------
 
 
-def register_reply_handler(handler: ReplyHandler) -> None:
+def register_reply_handler(
+    handler: ReplyHandler, *, priority: int = DEFAULT_REPLY_PRIORITY
+) -> None:
     """Add a passive-reply handler (auto-replies, follow greetings…); the first answer wins.
+
+    Handlers are asked in order of `priority` (lower first; equal ones in the order they were
+    registered), so that a specific answer (a channel's welcome for its own QR scene, priority
+    10) comes before a general one (the default follow reply), whatever the import order.
 
     A handler gets a session of its own whose writes are rolled back, and may be run twice for
     one push (two racing deliveries, or again by the job when it overran the budget): it must
     only read. Effects belong on the bus, whose handlers run once, in the processing job.
     """
+    if handler in _reply_priorities:
+        return
+    _reply_priorities[handler] = priority
     _reply_handlers.append(handler)
+    _reply_handlers.sort(key=_reply_priorities.__getitem__)  # stable: ties keep their order
 
 
 def unregister_reply_handler(handler: ReplyHandler) -> None:
     _reply_handlers.remove(handler)
+    del _reply_priorities[handler]
 
 
 def set_late_reply_sender(sender: LateReplySender | None) -> LateReplySender | None:

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import unquote
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core import clock
 from siyu.core.errors import Invalid, NotFound, SiyuError, Unauthorized
+from siyu.core.events import DomainEvent, bus
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef, mask_phone, normalize_phone
 from siyu.security import erasure
@@ -51,6 +53,34 @@ class MpSessionIssued(BaseModel):
     token: str
     member_number: int
     expires_at: datetime
+
+
+class LaunchIn(BaseModel):
+    """How the Mini Program was opened (wx.getLaunchOptionsSync / onShow): `query.scene` holds
+    an unlimited code's scene (fact sheet §3), `query.ch` a URL link's channel; `launch_id`
+    (any unique string the client makes per launch) lets a retried call count once."""
+
+    scene: int | None = Field(default=None, ge=0, le=100_000)  # WeChat's scene value (1047…)
+    path: str | None = Field(default=None, max_length=256)
+    query: dict[str, str] = Field(default_factory=dict, max_length=32)
+    launch_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class MpLaunchRecorded(BaseModel):
+    channel: str | None
+
+
+@dataclass(frozen=True)
+class MpLaunched(DomainEvent):
+    """A Mini Program launch carrying a channel (scene or query), published in the request's
+    transaction after `mp.launch` is on the timeline."""
+
+    workspace_id: int
+    app_id: int
+    member_id: int
+    channel: str
+    launch_key: str
+    at: datetime
 
 
 class MpPhoneBound(BaseModel):
@@ -153,6 +183,42 @@ def open_session(
     )
     session.flush()
     return MpSessionIssued(token=token, member_number=member.number, expires_at=expires_at)
+
+
+MAX_QUERY_VALUE = 256
+
+
+def launch_channel(data: LaunchIn) -> str | None:
+    """The channel a launch names: an unlimited code's `scene` query, else `ch`."""
+    for key in ("scene", "ch"):
+        value = (data.query.get(key) or "").strip()
+        if value:
+            return unquote(value)[:64]
+    return None
+
+
+def record_launch(session: Session, principal: MpPrincipal, data: LaunchIn) -> MpLaunchRecorded:
+    """`mp.launch` on the member's timeline (channel = the scene), and MpLaunched on the bus."""
+    app = principal.app
+    member_id = _current_member(session, app.workspace_id, principal.member_id)
+    channel = launch_channel(data)
+    now = clock.now()
+    props: dict[str, object] = {
+        "path": (data.path or "")[:256],
+        "scene": data.scene,
+        "query": {k[:32]: v[:MAX_QUERY_VALUE] for k, v in data.query.items()},
+    }
+    identity.record_event(
+        session, app.workspace_id, member_id, "mp.launch", now, app_id=app.id,
+        channel=channel, props=props,
+    )  # fmt: skip
+    if channel is not None:
+        key = data.launch_id or f"{principal.session_id}:{channel}:{int(now.timestamp()) // 60}"
+        bus.publish(
+            session,
+            MpLaunched(app.workspace_id, app.id, member_id, channel, f"launch:{key}", now),
+        )
+    return MpLaunchRecorded(channel=channel)
 
 
 def _bearer(authorization: str | None) -> str:

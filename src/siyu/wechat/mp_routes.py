@@ -96,3 +96,13 @@ def erase_me(appid: str, db: DatabaseDep, authorization: Authorization = None) -
     with db.session_scope() as session:
         principal = mp.authenticate(session, appid, authorization)
         return mp.erase_me(session, principal)
+
+
+@router.post("/{appid}/launch")
+def launch(
+    appid: str, body: mp.LaunchIn, db: DatabaseDep, authorization: Authorization = None
+) -> mp.MpLaunchRecorded:
+    """The Mini Program was opened (with a code's scene or a link's query): attribution."""
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        return mp.record_launch(session, principal, body)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
 from siyu.core.errors import Conflict, Invalid, NotFound
 from siyu.workspaces import repository
-from siyu.workspaces.models import App, Entity, Workspace
+from siyu.workspaces.models import App, Entity, EntityKind, Workspace
 from siyu.workspaces.schemas import AES_KEY, AppCreate, AppCredentials, AppRead, WorkspaceRead
 
 DEFAULT_WORKSPACE_NAME = "默认品牌"
@@ -138,3 +139,11 @@ def rotate_aes_key(session: Session, appid: str, new_key: str) -> AppRead:
 def take_member_numbers(session: Session, workspace_id: int, count: int = 1) -> int:
     """Reserve `count` consecutive member numbers and return the first."""
     return repository.take_member_numbers(session, workspace_id, count)
+
+
+def entity_kinds(session: Session, entity_ids: Sequence[int]) -> dict[int, EntityKind]:
+    """The kind (enterprise, individual business) of each entity named."""
+    if not entity_ids:
+        return {}
+    rows = session.execute(select(Entity.id, Entity.kind).where(Entity.id.in_(entity_ids)))
+    return {row[0]: row[1] for row in rows}

@@ -59,6 +59,28 @@
     });
   }
 
+  function initBarCharts(root) {
+    if (!window.echarts) return;
+    root.querySelectorAll("[data-bar-chart]").forEach(function (el) {
+      if (el.dataset.ready) return;
+      el.dataset.ready = "1";
+      var data = JSON.parse(el.dataset.barChart);
+      var chart = window.echarts.init(el);
+      chart.setOption({
+        color: ["#3370ff", "#07a35a", "#f5a623"],
+        tooltip: { trigger: "axis" },
+        legend: { top: 0, data: data.series.map(function (s) { return s.name; }) },
+        grid: { left: 48, right: 24, top: 48, bottom: 48 },
+        xAxis: { type: "category", data: data.names, axisLabel: { interval: 0, rotate: 20 } },
+        yAxis: { type: "value", minInterval: 1 },
+        series: data.series.map(function (s) {
+          return { name: s.name, type: "bar", data: s.data, barMaxWidth: 24 };
+        }),
+      });
+      window.addEventListener("resize", function () { chart.resize(); });
+    });
+  }
+
   function flash(message) {
     var box = document.getElementById("flash");
     if (!box) return;
@@ -69,8 +91,14 @@
     box.replaceChildren(div);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { initCharts(document); });
-  document.addEventListener("htmx:load", function (event) { initCharts(event.target); });
+  document.addEventListener("DOMContentLoaded", function () {
+    initCharts(document);
+    initBarCharts(document);
+  });
+  document.addEventListener("htmx:load", function (event) {
+    initCharts(event.target);
+    initBarCharts(event.target);
+  });
 
   document.addEventListener("htmx:sendError", function () {
     flash(document.body.dataset.networkError || "Network error");

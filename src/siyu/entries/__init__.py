@@ -1,0 +1,1 @@
+"""Entries and attribution: OA ↔ MP associations, menus, channel codes, arrivals, reports."""

@@ -1,0 +1,318 @@
+"""API for entries: associations, channels and codes, menus, reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+
+from siyu.core.errors import Invalid
+from siyu.core.http import DatabaseDep
+from siyu.entries import flows, service
+from siyu.entries.models import LinkStatus
+from siyu.entries.schemas import (
+    AssociationCreate,
+    AssociationRead,
+    ChannelCreate,
+    ChannelRead,
+    ChannelReport,
+    CodeCreate,
+    CodeIssued,
+    MenuRead,
+    MenuReport,
+)
+from siyu.identity.schemas import CANONICAL_EVENTS
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+from siyu.wechat.gateway import Gateway
+from siyu.wechat.tokens import shared_gateway
+
+router = APIRouter(prefix="/api/entries", tags=["entries"])
+Reader = Annotated[Principal, require(Permission.entries_read)]
+Manager = Annotated[Principal, require(Permission.entries_manage)]
+EventParam = Annotated[str, Query(max_length=64)]
+CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def gateway(request: Request) -> Gateway:
+    return shared_gateway(request.app.state.settings, request.app.state.database)
+
+
+def conversion_event(name: str) -> str:
+    if name not in CANONICAL_EVENTS:
+        raise Invalid("entries.unknown_event", f"{name!r} is not a canonical event (e.g. pay.paid)")
+    return name
+
+
+# --- associations --------------------------------------------------------------------------
+
+
+@router.get("/associations")
+def list_associations(principal: Reader, db: DatabaseDep) -> list[AssociationRead]:
+    with db.session_scope() as session:
+        return service.list_associations(session, principal.workspace_id)
+
+
+@router.post("/associations", status_code=201)
+def link_apps(
+    body: AssociationCreate, principal: Manager, db: DatabaseDep, request: Request
+) -> AssociationRead:
+    """Record an OA → MP link request; refused (409 `entries.limit.<name>`) past a limit."""
+    with db.session_scope() as session:
+        link = service.link_apps(
+            session,
+            principal.workspace_id,
+            body.oa_appid,
+            body.mp_appid,
+            notify_followers=body.notify_followers,
+            actor=principal.email,
+            settings=request.app.state.settings,
+        )
+        security.record_audit(
+            session, principal, "entries.apps_linked", target_type="association",
+            target_id=link.id, detail={"status": link.status},
+        )  # fmt: skip
+        return link
+
+
+class LinkStatusIn(BaseModel):
+    status: Literal["linked", "refused", "pending"]
+
+
+@router.post("/associations/{association_id}/status")
+def set_link_status(
+    association_id: int, body: LinkStatusIn, principal: Manager, db: DatabaseDep
+) -> AssociationRead:
+    """What the admins answered on WeChat: linked or refused."""
+    with db.session_scope() as session:
+        link = service.set_link_status(
+            session, principal.workspace_id, association_id, LinkStatus(body.status)
+        )
+        security.record_audit(
+            session, principal, "entries.link_status", target_type="association",
+            target_id=link.id, detail={"status": link.status},
+        )  # fmt: skip
+        return link
+
+
+# --- channels and codes --------------------------------------------------------------------
+
+
+class ChannelWithCode(ChannelCreate):
+    code: CodeCreate | None = None
+
+
+@router.get("/channels")
+def list_channels(principal: Reader, db: DatabaseDep) -> list[ChannelRead]:
+    with db.session_scope() as session:
+        return service.list_channels(session, principal.workspace_id)
+
+
+@router.post("/channels", status_code=201)
+def create_channel(
+    body: ChannelWithCode, principal: Manager, db: DatabaseDep, request: Request
+) -> ChannelRead | CodeIssued:
+    """A channel, and its first code when `code` is given (then the answer names the code)."""
+    data = ChannelCreate.model_validate(body.model_dump(exclude={"code"}))
+    with db.session_scope() as session:
+        channel = service.create_channel(
+            session, principal.workspace_id, data, actor=principal.email
+        )
+        security.record_audit(
+            session, principal, "entries.channel_created", target_type="channel",
+            target_id=channel.id,
+        )  # fmt: skip
+    if body.code is None:
+        return channel
+    return flows.issue_code(
+        db, gateway(request), principal.workspace_id, channel.id, body.code,
+        actor=principal.email, settings=request.app.state.settings,
+    )  # fmt: skip
+
+
+@router.get("/channels/{channel_id}")
+def get_channel(channel_id: int, principal: Reader, db: DatabaseDep) -> ChannelRead:
+    with db.session_scope() as session:
+        return service.get_channel(session, principal.workspace_id, channel_id)
+
+
+@router.post("/channels/{channel_id}/archive")
+def archive_channel(channel_id: int, principal: Manager, db: DatabaseDep) -> ChannelRead:
+    with db.session_scope() as session:
+        channel = service.archive_channel(session, principal.workspace_id, channel_id)
+        security.record_audit(
+            session, principal, "entries.channel_archived", target_type="channel",
+            target_id=channel_id,
+        )  # fmt: skip
+        return channel
+
+
+@router.post("/channels/{channel_id}/codes", status_code=201)
+def add_code(
+    channel_id: int, body: CodeCreate, principal: Manager, db: DatabaseDep, request: Request
+) -> CodeIssued:
+    issued = flows.issue_code(
+        db, gateway(request), principal.workspace_id, channel_id, body,
+        actor=principal.email, settings=request.app.state.settings,
+    )  # fmt: skip
+    with db.session_scope() as session:
+        security.record_audit(
+            session, principal, "entries.code_issued", target_type="code",
+            target_id=issued.code.id, detail={"kind": issued.code.kind},
+        )  # fmt: skip
+    return issued
+
+
+@router.get("/codes/{code_id}/image")
+def code_image(
+    code_id: int,
+    principal: Reader,
+    db: DatabaseDep,
+    fmt: Annotated[Literal["png", "svg"], Query(alias="format")] = "png",
+    size: int = 860,
+) -> Response:
+    """The code to print: PNG at 430, 860 or 1280 px, or SVG (OA codes and links)."""
+    with db.session_scope() as session:
+        code, image = service.get_code(session, principal.workspace_id, code_id)
+    body, media_type = flows.code_image(code.kind, code.url, image, fmt=fmt, size=size)
+    name = f"siyu-code-{code.id}-{code.scene}.{fmt}"
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# --- menus ---------------------------------------------------------------------------------
+
+
+@router.get("/menus/{appid}")
+def list_menus(appid: str, principal: Reader, db: DatabaseDep) -> list[MenuRead]:
+    with db.session_scope() as session:
+        return service.list_menus(session, principal.workspace_id, appid)
+
+
+@router.post("/menus/{appid}/preview")
+def preview_menu(
+    appid: str, principal: Reader, db: DatabaseDep, body: Annotated[Any, Body()] = None
+) -> dict[str, Any]:
+    """The menu as WeChat would get it, or 422 `entries.menu_invalid` naming rule and button."""
+    with db.session_scope() as session:
+        return {"button": service.preview_menu(session, principal.workspace_id, appid, body)}
+
+
+@router.post("/menus/{appid}", status_code=201)
+def save_menu(
+    appid: str, principal: Manager, db: DatabaseDep, body: Annotated[Any, Body()] = None
+) -> MenuRead:
+    with db.session_scope() as session:
+        menu = service.save_menu(
+            session, principal.workspace_id, appid, body, actor=principal.email
+        )
+        security.record_audit(
+            session, principal, "entries.menu_saved", target_type="menu", target_id=menu.id,
+            detail={"version": menu.version},
+        )  # fmt: skip
+        return menu
+
+
+@router.post("/menus/{appid}/{version}/publish")
+def publish_menu(
+    appid: str, version: int, principal: Manager, db: DatabaseDep, request: Request
+) -> MenuRead:
+    menu = flows.publish_menu(db, gateway(request), principal.workspace_id, appid, version)
+    with db.session_scope() as session:
+        security.record_audit(
+            session, principal, "entries.menu_published", target_type="menu", target_id=menu.id,
+            detail={"version": version},
+        )  # fmt: skip
+    return menu
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+@router.get("/reports/channels")
+def channel_report(
+    principal: Reader,
+    db: DatabaseDep,
+    event: EventParam = service.DEFAULT_CONVERSION,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ChannelReport:
+    with db.session_scope() as session:
+        return service.channel_report(
+            session, principal.workspace_id, event=conversion_event(event), since=since, until=until
+        )
+
+
+REPORT_COLUMNS = (
+    "channel_id",
+    "name",
+    "slug",
+    "group",
+    "status",
+    "scans",
+    "new_followers",
+    "new_members",
+    "unfollows_7d",
+    "arrived_members",
+    "conversions",
+    "precision",
+)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(CSV_FORMULA) else text
+
+
+def report_csv(report: ChannelReport) -> Iterator[str]:
+    """The report as CSV, row by row (a BOM first, so that Excel reads UTF-8)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(REPORT_COLUMNS)
+    yield "\ufeff" + buffer.getvalue()
+    for row in report.rows:
+        buffer.seek(0)
+        buffer.truncate()
+        data = row.model_dump()
+        writer.writerow([_cell(data[c]) for c in REPORT_COLUMNS])
+        yield buffer.getvalue()
+
+
+@router.get("/reports/channels.csv")
+def channel_report_csv(
+    principal: Reader,
+    db: DatabaseDep,
+    event: EventParam = service.DEFAULT_CONVERSION,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> StreamingResponse:
+    with db.session_scope() as session:
+        report = service.channel_report(
+            session, principal.workspace_id, event=conversion_event(event), since=since, until=until
+        )
+    return StreamingResponse(
+        report_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="siyu-channels.csv"'},
+    )
+
+
+@router.get("/reports/menus/{appid}")
+def menu_report(
+    appid: str, principal: Reader, db: DatabaseDep, event: EventParam = service.DEFAULT_CONVERSION
+) -> MenuReport:
+    with db.session_scope() as session:
+        return service.menu_report(
+            session, principal.workspace_id, appid, event=conversion_event(event)
+        )

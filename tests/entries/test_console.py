@@ -1,0 +1,91 @@
+"""Console pages for entries: an operator makes a channel with its code, downloads it, watches
+arrivals in the report and chart; the menu editor refuses what WeChat would refuse."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from siyu.core.db import Database
+from siyu.entries.models import MenuVersion
+from siyu.sandbox.world import SandboxWorld
+from siyu.workspaces.schemas import AppRead
+from tests.conftest import OA_APPID, openid
+from tests.console.test_console import Console, console  # noqa: F401 - fixture
+from tests.entries.test_arrivals import event_push
+from tests.wechat.conftest import WeChat
+
+
+def test_an_operator_makes_a_channel_downloads_its_qr_and_sees_arrivals(
+    console: Console,  # noqa: F811
+    oa: WeChat,
+    oa_app: AppRead,
+    world: SandboxWorld,
+    drain: Callable[[], int],
+) -> None:
+    client = console.client
+    made = client.post(
+        "/channels",
+        data={
+            "csrf_token": console.csrf,
+            "name": "地铁海报",
+            "slug": "metro",
+            "tags": "地铁，线下",
+            "welcome": "欢迎！",
+            "appid": OA_APPID,
+            "kind": "oa_qr_temp",
+            "days": "7",
+        },
+        follow_redirects=False,
+    )
+    assert made.status_code == 303, made.text
+    page = client.get(made.headers["location"])
+    assert "地铁海报" in page.text
+    download = re.search(r'href="(/api/entries/codes/\d+/image\?size=860)"', page.text)
+    assert download is not None
+    assert client.get(download.group(1)).content.startswith(b"\x89PNG")
+    # sandbox users scan it: the report and its chart show them
+    for n in (1, 2):
+        oa.plain(event_push(openid(n), "subscribe", "qrscene_metro"))
+    drain()
+    report = client.get("/channels")
+    assert "data-bar-chart" in report.text
+    chart = json.loads(
+        re.search(r"data-bar-chart='([^']+)'", report.text).group(1)  # type: ignore[union-attr]
+    )
+    assert chart["names"] == ["地铁海报"]
+    assert chart["series"][1]["data"] == [2]
+    csv_text = client.get("/channels.csv").text
+    assert ",metro,,active,2,2,2,0,2,0,0.0" in csv_text
+
+
+def test_the_menu_editor_refuses_what_wechat_would_and_saves_nothing(
+    console: Console,  # noqa: F811
+    oa_app: AppRead,
+    db: Database,
+) -> None:
+    too_long = {"button": [{"type": "click", "name": "这个名字太长了啊", "key": "k"}]}
+    answer = console.client.post(
+        "/menus",
+        data={
+            "csrf_token": console.csrf,
+            "appid": OA_APPID,
+            "menu": json.dumps(too_long, ensure_ascii=False),
+            "action": "save",
+        },
+    )
+    assert answer.status_code == 422
+    assert "button[1]" in answer.text
+    assert "name" in answer.text
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(MenuVersion)) == 0
+    good = {"button": [{"type": "view", "name": "官网", "url": "https://example.com/"}]}
+    preview = console.client.post(
+        "/menus",
+        data={"csrf_token": console.csrf, "appid": OA_APPID, "menu": json.dumps(good)},
+    )
+    assert preview.status_code == 200
+    assert "from=menu&amp;key=b1" in preview.text

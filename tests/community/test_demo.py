@@ -65,3 +65,34 @@ def test_demo_users_enroll_pay_check_in_and_the_review_shows_it(campaign: Campai
     assert found.retention is not None
     assert found.retention.previous == demo.PREVIOUS
     assert found.retention.re_enrolled == 1
+
+
+def test_the_operator_ends_the_demo_activity_and_the_refunds_reach_the_sandbox(
+    campaign: Campaign,
+) -> None:
+    env = campaign.env
+    # given the demo activity, its users enrolled and paid, and their earlier days replayed
+    campaign.at(beijing("2026-11-23", 9))
+    with env.db.session_scope() as session:
+        current = demo.create_matrix(session, env.workspace_id)
+    assert current is not None
+    for index in range(3):
+        member = campaign.member(index)
+        campaign.enrolled(member, current.id, channel="poster")
+    with env.db.session_scope() as session:
+        demo.replay_checkins(session, env.workspace_id, current, seed=8)
+        enrolled = service.list_enrollments(session, env.workspace_id, current.id)
+    url = f"/api/community/activities/{current.id}"
+    # when the operator ends it early, computes the settlement and confirms it
+    assert campaign.staff.post(f"{url}/end").status_code == 200
+    draft = campaign.staff.post(f"{url}/settlement").json()
+    assert campaign.staff.post(f"{url}/settlement/confirm").status_code == 202
+    env.drain()
+    env.pay.tick()
+    # then each member gets the deposit back by the rule, and the sandbox's Pay paid exactly that
+    expected = {e.member_id: (990 if e.checkins >= demo.REQUIRED else 0) for e in enrolled}
+    assert {line["member_id"]: line["refund"] for line in draft["lines"]} == expected
+    assert sum(expected.values()) > 0  # the replay makes someone diligent enough
+    ledger = env.ledger()
+    assert ledger["refunded_total"] == draft["total_refund"] == sum(expected.values())
+    assert len(ledger["refunds"]) == sum(1 for v in expected.values() if v)

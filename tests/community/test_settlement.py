@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from siyu.community import tasks
-from siyu.community.models import Enrollment, RefundRule, SettlementLine
+from siyu.community.models import Activity, Enrollment, RefundRule, SettlementLine
 from siyu.community.schemas import ActivityRead
 from siyu.community.service import refund_for
 from siyu.security.models import AuditEntry
@@ -130,3 +130,52 @@ def test_refund_rules() -> None:
     assert refund_for(rule(RefundRule.table, refund_table=table), 20, 2100)[0] == 2000
     # never more than was paid
     assert refund_for(rule(RefundRule.proportional), 20, 1500)[0] == 1500
+
+
+def activity_row(campaign: Campaign, activity_id: int) -> tuple[str, str]:
+    with campaign.env.db.session_scope() as session:
+        row = session.get(Activity, activity_id)
+        assert row is not None
+        return str(row.status), row.ends_on.isoformat()
+
+
+def test_ending_early_stops_check_ins_and_lets_staff_settle_today(campaign: Campaign) -> None:
+    # given members who checked in on the first two of three days (today is the second)
+    activity = campaign.activity()
+    members = [campaign.member(i) for i in range(2)]
+    for member in members:
+        campaign.enrolled(member, activity["id"])
+    for day in (START, "2026-11-22"):
+        campaign.at(beijing(day))
+        assert campaign.check_in(members[0], activity["id"]).status_code == 201
+    url = f"/api/community/activities/{activity['id']}"
+    # when staff end the activity early, twice (a double click)
+    ended = campaign.staff.post(f"{url}/end")
+    again = campaign.staff.post(f"{url}/end")
+    # then it ended yesterday and closed; the second is refused and changes nothing
+    assert ended.status_code == 200, ended.text
+    assert (ended.json()["ends_on"], ended.json()["status"]) == ("2026-11-21", "closed")
+    assert (again.status_code, again.json()["code"]) == (409, "community.activity_already_ended")
+    assert activity_row(campaign, activity["id"]) == ("closed", "2026-11-21")
+    # and a check-in now is too late, while today's accepted one still counts
+    late = campaign.check_in(members[1], activity["id"])
+    assert (late.status_code, late.json()["code"]) == (409, "community.checkin_too_late")
+    draft = campaign.staff.post(f"{url}/settlement").json()
+    assert [line["checkins"] for line in draft["lines"]] == [2, 0]
+    # and the change is in the audit log, with the days cut
+    with campaign.env.db.session_scope() as session:
+        [entry] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "community.activity_ended_early")
+        ).all()
+        assert entry.detail == {"days_cut": 2}
+
+
+def test_an_activity_that_has_not_run_a_day_cannot_end_early(campaign: Campaign) -> None:
+    # given an activity whose first day is today
+    activity = campaign.activity()
+    campaign.at(beijing(START))
+    # when staff try to end it early
+    refused = campaign.staff.post(f"/api/community/activities/{activity['id']}/end")
+    # then it is refused with the reason, and the period is unchanged
+    assert (refused.status_code, refused.json()["code"]) == (409, "community.activity_not_started")
+    assert activity_row(campaign, activity["id"]) == ("open", END)

@@ -332,6 +332,40 @@ def test_settlement_compute_then_confirm_refunds_once(
     assert page.text.count("<td>已退款") == 2
     assert "需要处理" not in page.text
     assert "已确认" in page.text
+    # and the simulated WeChat shows the money on the sandbox merchant's account
+    sandbox = browser.client.get("/simulator")
+    assert sandbox.status_code == 200
+    assert "退款（2 笔）" in sandbox.text
+    assert "¥13.20" in sandbox.text
+    assert sandbox.text.count("<td>SUCCESS</td>") == 2
+
+
+def test_the_operator_ends_an_activity_early_then_computes_its_settlement(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given a member who checked in on the first two of three days, on the second day
+    activity, _members = ran(campaign, {0: 2})
+    campaign.at(beijing("2026-11-22", 20))
+    browser = sign_in()
+    url = f"/community/activities/{activity['id']}"
+    # the settlement page offers to end it early, asking first
+    page = browser.client.get(f"{url}/settlement").text
+    assert "提前结束活动" in page
+    assert f'hx-post="{url}/end"' in page
+    # when the operator ends it
+    ended = browser.post(f"{url}/end", {})
+    # then it ended yesterday: the page says so, stops offering it, and computing works today
+    assert ended.status_code == 200, ended.text
+    assert "活动已于 2026-11-21 结束" in ended.text
+    assert f'hx-post="{url}/end"' not in ended.text
+    draft = browser.post(f"{url}/settlement", {})
+    assert draft.status_code == 200
+    assert "¥6.60" in draft.text  # 2 of 3 days of the 9.90 deposit, proportionally
+    # and ending it again is refused with its reason
+    again = browser.post(f"{url}/end", {})
+    assert again.status_code == 409
+    assert "community.activity_already_ended" in again.text
 
 
 # --- the review ----------------------------------------------------------------------------
@@ -412,6 +446,7 @@ def test_roles_without_the_permission_get_403_and_nothing_changes(
         (service, "POST", "/community/activities"),
         (service, "POST", f"/community/activities/{aid}/settlement"),
         (service, "POST", f"/community/activities/{aid}/settlement/confirm"),
+        (service, "POST", f"/community/activities/{aid}/end"),
         (analyst, "POST", f"/members/{campaign.env.member_id}/service-records"),
     ]
     before = (_count(db, Theme), _count(db, Activity), _count(db, ServiceRecord))

@@ -7,7 +7,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.core import clock
+from siyu.core.config import Settings
 from siyu.core.db import Database
+from siyu.entries import service as entries
+from siyu.entries.models import ChannelCode, CodeKind
+from siyu.entries.schemas import ChannelCreate
 from siyu.identity import service as identity
 from siyu.reach import service
 from siyu.reach.models import AutoReplyRule, ReachBroadcast
@@ -145,3 +150,50 @@ def test_the_policy_is_edited_as_json(ui: Console) -> None:
     assert bad.status_code == 422
     page = ui.client.get("/reach")
     assert "quiet_hours" in page.text
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """WeChat users open hand-off pages at siyu's public URL."""
+    return settings.model_copy(update={"public_url": "https://siyu.example.com"})
+
+
+def test_a_hand_off_rule_is_added_in_the_console_for_a_channel_with_an_oa_code(
+    ui: Console, db: Database, workspace_id: int, oa_app: AppRead, mp_app: AppRead
+) -> None:
+    # given a channel whose OA QR code WeChat issued
+    with db.session_scope() as session:
+        made = entries.create_channel(
+            session, workspace_id, ChannelCreate(name="转公众号", slug="handoff"), actor="test"
+        )
+        session.add(
+            ChannelCode(
+                workspace_id=workspace_id,
+                channel_id=made.id,
+                app_id=oa_app.id,
+                kind=CodeKind.oa_qr_permanent,
+                scene="handoff",
+                ticket="t-1",
+                url="http://weixin.qq.com/q/handoff",
+                created_at=clock.now(),
+            )
+        )
+    # the form offers it
+    assert f'<option value="{made.id}">转公众号</option>' in ui.client.get("/autoreplies").text
+    # when the operator hands "公众号" in the Mini Program off to it
+    added = ui.client.post(
+        "/autoreplies",
+        data={
+            "csrf_token": ui.csrf,
+            "appid": mp_app.appid,
+            "keywords": "公众号",
+            "reply_text": "关注我们的公众号",
+            "handoff_channel": str(made.id),
+        },
+        follow_redirects=False,
+    )
+    # then the rule answers with the hand-off card, titled with the reply text
+    assert added.status_code == 303, added.text
+    with db.session_scope() as session:
+        [rule] = session.scalars(select(AutoReplyRule)).all()
+        assert rule.reply == {"type": "handoff", "channel_id": made.id, "title": "关注我们的公众号"}

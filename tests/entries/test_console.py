@@ -10,7 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from siyu.core.db import Database
-from siyu.entries.models import MenuVersion
+from siyu.entries.models import Article, MenuVersion
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import OA_APPID, openid
@@ -89,3 +89,37 @@ def test_the_menu_editor_refuses_what_wechat_would_and_saves_nothing(
     )
     assert preview.status_code == 200
     assert "from=menu&amp;key=b1" in preview.text
+
+
+def test_an_operator_registers_an_article_and_a_bad_link_changes_nothing(
+    console: Console,  # noqa: F811
+    oa_app: AppRead,
+    db: Database,
+) -> None:
+    client = console.client
+    # when the operator registers an OA article
+    made = client.post(
+        "/articles",
+        data={
+            "csrf_token": console.csrf,
+            "oa_appid": OA_APPID,
+            "title": "打卡攻略",
+            "url": "https://mp.weixin.qq.com/s/AbC",
+        },
+        follow_redirects=False,
+    )
+    # then the report lists it with its attribution, next to the follow conversion
+    assert made.status_code == 303, made.text
+    page = client.get("/channels").text
+    assert "打卡攻略" in page
+    assert re.search(r"from=article&amp;id=\d+", page)
+    assert "小程序 → 公众号关注转化" in page
+    # and a link that is not an OA article's is refused; nothing more is written
+    bad = client.post(
+        "/articles",
+        data={"csrf_token": console.csrf, "oa_appid": OA_APPID, "title": "x", "url": "https://e.x"},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 422
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Article)) == 1

@@ -34,6 +34,8 @@ from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
 from siyu.entries import arrivals as entry_arrivals
+from siyu.entries.routes import mp_router as entries_mp_router
+from siyu.entries.routes import public as entries_public_router
 from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
 from siyu.reach import autoreply as reach_autoreply
@@ -240,6 +242,8 @@ def create_app(
         security_router,
         mp_router,
         entries_router,
+        entries_public_router,
+        entries_mp_router,
         pay_routes.mp_router,
         pay_routes.router,
         community_routes.router,

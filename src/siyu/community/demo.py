@@ -88,7 +88,7 @@ def create_matrix(session: Session, workspace_id: int) -> ActivityRead | None:
                 "code": CURRENT,
                 "status": "open",
                 **_fields(
-                    "21 天单词打卡·第二期", today - timedelta(days=6), today + timedelta(days=14)
+                    "21 天单词打卡·第二期", today - timedelta(days=19), today + timedelta(days=1)
                 ),
             }
         ),

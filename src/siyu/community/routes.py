@@ -182,6 +182,23 @@ def update_activity(
         return activity
 
 
+@router.post("/activities/{activity_id}/end")
+def end_activity_early(activity_id: int, principal: Settler, db: DatabaseDep) -> ActivityRead:
+    """End the activity yesterday: enrollment and check-ins stop and it can be settled today."""
+    with db.session_scope() as session:
+        before = service.get_activity(session, principal.workspace_id, activity_id)
+        activity = service.end_activity_early(session, principal.workspace_id, activity_id)
+        security.record_audit(
+            session,
+            principal,
+            "community.activity_ended_early",
+            target_type="activity",
+            target_id=activity_id,
+            detail={"days_cut": (before.ends_on - activity.ends_on).days},  # dates read as phones
+        )
+        return activity
+
+
 @router.get("/activities/{activity_id}/enrollments")
 def list_enrollments(
     activity_id: int,

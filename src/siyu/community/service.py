@@ -249,6 +249,32 @@ def update_activity(
     return ActivityRead.model_validate(activity)
 
 
+def end_activity_early(session: Session, workspace_id: int, activity_id: int) -> ActivityRead:
+    """End an activity before its last day: its period ends yesterday (Beijing), enrollment
+    closes and check-ins stop, so that it can be settled today.
+
+    Check-ins already accepted today stay counted: they were made while the activity ran.
+    """
+    activity = _activity(session, workspace_id, activity_id, lock=True)
+    if activity.status == ActivityStatus.settled:
+        raise Conflict("community.already_settled", f"{activity.code} is settled already")
+    yesterday = today() - timedelta(days=1)
+    if activity.ends_on <= yesterday:
+        raise Conflict(
+            "community.activity_already_ended", f"{activity.code} ended on {activity.ends_on}"
+        )
+    if activity.starts_on > yesterday:
+        raise Conflict(
+            "community.activity_not_started",
+            f"{activity.code} has not run a whole day (it starts on {activity.starts_on}); "
+            "set it back to draft instead",
+        )
+    activity.ends_on, activity.status = yesterday, ActivityStatus.closed
+    activity.updated_at = clock.now()
+    session.flush()
+    return ActivityRead.model_validate(activity)
+
+
 @dataclass
 class MatrixSeries:
     series: SeriesRead

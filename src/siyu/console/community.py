@@ -4,6 +4,7 @@ and service records on a member's profile. Permissions are the community API's o
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -525,9 +526,13 @@ def _settlement_context(session: Session, workspace_id: int, activity_id: int) -
         for line in lines
         if line.refund_status in TROUBLE or (line.refund_status and line.refund_error)
     ]
+    yesterday = service.today() - timedelta(days=1)
     return {
         "active": "community",
         "activity": activity,
+        # ending early is offered while the activity runs and has run a whole day
+        "can_end": activity.status != ActivityStatus.settled
+        and activity.starts_on <= yesterday < activity.ends_on,
         "settlement": settlement,
         "problems": {line.id for line in problems},
         "problem_count": len(problems),
@@ -569,6 +574,29 @@ def compute_settlement(
     except SiyuError as exc:
         return error_response(request, exc, target="#settlement-msg")
     notice = translator(request)("community.settlement.computed")
+    return _settlement_answer(request, db, principal, activity_id, notice)
+
+
+@router.post("/community/activities/{activity_id}/end")
+def end_activity_early(
+    request: Request, activity_id: int, principal: Settler, db: DatabaseDep
+) -> Response:
+    """End the activity yesterday, so that it can be settled today."""
+    try:
+        with db.session_scope() as session:
+            before = service.get_activity(session, principal.workspace_id, activity_id)
+            ended = service.end_activity_early(session, principal.workspace_id, activity_id)
+            security.record_audit(
+                session,
+                principal,
+                "community.activity_ended_early",
+                target_type="activity",
+                target_id=activity_id,
+                detail={"days_cut": (before.ends_on - ended.ends_on).days},  # dates read as phones
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#settlement-msg")
+    notice = translator(request)("community.end.done", day=str(ended.ends_on))
     return _settlement_answer(request, db, principal, activity_id, notice)
 
 

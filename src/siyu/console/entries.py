@@ -16,7 +16,7 @@ from siyu.core.http import DatabaseDep
 from siyu.entries import flows, service
 from siyu.entries.models import CodeKind
 from siyu.entries.routes import conversion_event, gateway, report_csv
-from siyu.entries.schemas import ChannelCreate, CodeCreate
+from siyu.entries.schemas import ArticleCreate, ChannelCreate, CodeCreate
 from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
@@ -51,6 +51,8 @@ def channels_page(
     with db.session_scope() as session:
         report = service.channel_report(session, principal.workspace_id, event=event)
         channels = {c.id: c for c in service.list_channels(session, principal.workspace_id)}
+        conversion = service.follow_conversion(session, principal.workspace_id)
+        articles = service.article_report(session, principal.workspace_id, event=event)
     tr = translator(request)
     chart = {
         "names": [r.name for r in report.rows],
@@ -73,6 +75,9 @@ def channels_page(
         "events": CONVERSION_CHOICES,
         "apps": apps,
         "code_kinds": list(CodeKind),
+        "conversion": conversion,
+        "articles": articles,
+        "oa_apps": [a for a in apps if a.kind in OA_KINDS],
     }
     return render(request, "entries_channels.html", context)
 
@@ -143,6 +148,28 @@ def create_channel(
             settings=request.app.state.settings,
         )
     return RedirectResponse(f"/channels/{channel.id}", status_code=303)
+
+
+@router.post("/articles")
+def add_article(
+    principal: Manager,
+    db: DatabaseDep,
+    oa_appid: Annotated[str, Form(max_length=64)] = "",
+    title: Annotated[str, Form(max_length=64)] = "",
+    url: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """Register an OA article for the Mini Program to open, with attribution."""
+    try:
+        data = ArticleCreate(oa_appid=oa_appid, title=title, url=url)
+    except ValueError as exc:
+        raise Invalid("request.invalid", str(exc)[:300]) from exc
+    with db.session_scope() as session:
+        article = service.add_article(session, principal.workspace_id, data, actor=principal.email)
+        security.record_audit(
+            session, principal, "entries.article_added", target_type="article",
+            target_id=article.id,
+        )  # fmt: skip
+    return RedirectResponse("/channels#articles", status_code=303)
 
 
 @router.get("/channels/{channel_id}")

@@ -385,6 +385,14 @@ ZH: dict[str, str] = {
     "simulator.credits": "订阅消息额度",
     "simulator.more": "下一页",
     "simulator.back": "返回模拟用户",
+    "simulator.ledger": "沙箱微信支付 · 商户 {mchid}",
+    "simulator.ledger_intro": "沙箱商户账上的收款与退款，即用户实际收到的钱；与结算页核对。",
+    "simulator.ledger_paid": "收款（{n} 笔）",
+    "simulator.ledger_refunded": "退款（{n} 笔）",
+    "simulator.ledger_balance": "商户余额",
+    "simulator.ledger_amount": "退款金额",
+    "simulator.ledger_status": "状态",
+    "simulator.ledger_no_refunds": "还没有退款。",
     "via.custom": "客服消息",
     "via.template": "模板消息",
     "via.subscribe": "订阅消息",
@@ -822,6 +830,17 @@ EN: dict[str, str] = {
     "simulator.credits": "Subscribe-message credits",
     "simulator.more": "Next page",
     "simulator.back": "Back to simulated users",
+    "simulator.ledger": "Sandbox WeChat Pay · merchant {mchid}",
+    "simulator.ledger_intro": (
+        "Payments and refunds on the sandbox merchant's account: the money users actually "
+        "received. Compare with the settlement."
+    ),
+    "simulator.ledger_paid": "Payments ({n})",
+    "simulator.ledger_refunded": "Refunds ({n})",
+    "simulator.ledger_balance": "Merchant balance",
+    "simulator.ledger_amount": "Refund",
+    "simulator.ledger_status": "Status",
+    "simulator.ledger_no_refunds": "No refund yet.",
     "via.custom": "Customer service",
     "via.template": "Template message",
     "via.subscribe": "Subscribe message",
@@ -1132,6 +1151,22 @@ COMMUNITY_MESSAGES: dict[str, tuple[str, str]] = {
         "已确认：{refunds} 笔退款，共 ¥{amount}，正在通过微信支付退还。",
         "Confirmed: {refunds} refunds, ¥{amount} in all, going out through WeChat Pay.",
     ),
+    "community.end.title": ("提前结束活动", "End the activity early"),
+    "community.end.hint": (
+        "原定 {day} 结束。提前结束后活动在昨天结束：不再接受报名和打卡，今天即可结算；"
+        "已通过的打卡照常计入。",
+        "Planned to end on {day}. Ending early makes it end yesterday: enrollment and "
+        "check-ins stop and it can be settled today; accepted check-ins still count.",
+    ),
+    "community.end.prompt": (
+        "确定提前结束活动 {code}？结束后不能恢复打卡。",
+        "End {code} now? Check-ins cannot resume afterwards.",
+    ),
+    "community.end.submit": ("提前结束", "End now"),
+    "community.end.done": (
+        "活动已于 {day} 结束，现在可以计算结算。",
+        "The activity ended on {day}: compute the settlement now.",
+    ),
     "community.review.title": ("复盘", "Review"),
     "community.review.enrollments": ("报名人数", "Enrollments"),
     "community.review.completion": ("完成率", "Completion rate"),
@@ -1205,6 +1240,30 @@ COMMUNITY_MESSAGES: dict[str, tuple[str, str]] = {
     "error.community.activity_not_ended": (
         "活动还没结束，不能结算。",
         "The activity has not ended yet.",
+    ),
+    "error.entries.article_exists": (
+        "这篇文章已经登记过了。",
+        "This article is registered already.",
+    ),
+    "error.entries.article_oa_not_linked": (
+        "小程序只能打开已关联公众号的文章。",
+        "The Mini Program opens only articles of OAs linked to it.",
+    ),
+    "error.entries.handoff_without_oa_code": (
+        "这个渠道没有有效的公众号二维码，无法转到公众号。",
+        "This channel has no current OA QR code to hand off to.",
+    ),
+    "error.entries.public_url_missing": (
+        "请先设置 SIYU_PUBLIC_URL：用户在那里打开转公众号页面。",
+        "Set SIYU_PUBLIC_URL first: users open the hand-off page there.",
+    ),
+    "error.community.activity_already_ended": (
+        "活动已经结束了。",
+        "The activity has ended already.",
+    ),
+    "error.community.activity_not_started": (
+        "活动还没进行满一天，不能提前结束；可以改回草稿。",
+        "The activity has not run a whole day: set it back to draft instead.",
     ),
     "error.community.no_settlement": ("请先计算结算。", "Compute the settlement first."),
     "error.community.invalid_window": (
@@ -1326,6 +1385,13 @@ REACH_LABELS: dict[str, tuple[str, str]] = {
     "autoreply.field.priority": ("优先级（小者优先）", "Priority (lower first)"),
     "autoreply.field.tag": ("命中后打标签", "Tag on match"),
     "autoreply.field.reply_text": ("回复文字", "Reply text"),
+    "autoreply.field.handoff": ("转到公众号（渠道）", "Hand off to the OA (channel)"),
+    "autoreply.field.handoff_hint": (
+        "仅小程序客服：回复一张打开该渠道公众号二维码的链接卡片，回复文字作卡片标题；"
+        "经此关注计入该渠道。",
+        "Mini Programs only: answers with a link card to the channel's OA QR code, the reply "
+        "text as its title; follows through it count for the channel.",
+    ),
     "autoreply.kind.keyword": ("关键词", "Keyword"),
     "autoreply.kind.follow": ("关注回复", "Follow reply"),
     "autoreply.kind.default": ("默认回复", "Default reply"),
@@ -1374,6 +1440,39 @@ ENTRIES_LABELS: dict[str, tuple[str, str]] = {
     "channels.col.unfollows": ("7 日内取关", "Unfollowed in 7 days"),
     "channels.col.members": ("到达会员", "Members arrived"),
     "channels.col.conversions": ("转化", "Conversions"),
+    "channels.follow_conversion": (
+        "小程序 → 公众号关注转化",
+        "Mini Program → OA follow conversion",
+    ),
+    "channels.follow_conversion_hint": (
+        "每对已关联的小程序与公众号：用过小程序的会员中，之后关注了公众号的比例。",
+        "Per linked pair: of the members who used the Mini Program, the share who then "
+        "followed the OA.",
+    ),
+    "channels.follow_conversion_none": (
+        "还没有已关联的小程序与公众号。",
+        "No Mini Program is linked to an OA yet.",
+    ),
+    "channels.col.mp": ("小程序", "Mini Program"),
+    "channels.col.oa": ("公众号", "OA"),
+    "channels.col.mp_members": ("小程序会员", "MP members"),
+    "channels.col.followed_after": ("之后关注", "Followed after"),
+    "channels.col.rate": ("转化率", "Rate"),
+    "articles.title": ("文章复用", "Article reuse"),
+    "articles.hint": (
+        "登记公众号文章，小程序用 web-view 打开（关联公众号的文章无需业务域名），"
+        "页面带上 from=article&id=… 计入来源。",
+        "Register OA articles; the Mini Program opens them in a web-view (a linked OA's "
+        "articles need no business domain) with from=article&id=… for attribution.",
+    ),
+    "articles.none": ("还没有登记文章。", "No article registered yet."),
+    "articles.col.title": ("标题", "Title"),
+    "articles.col.query": ("来源参数", "Attribution"),
+    "articles.col.opens": ("打开次数", "Opens"),
+    "articles.col.members": ("打开人数", "Members"),
+    "articles.field.oa": ("公众号", "OA"),
+    "articles.field.url": ("文章链接", "Article link"),
+    "articles.submit": ("登记文章", "Register"),
     "channels.col.precision": ("精准度", "Precision"),
     "channels.field.name": ("名称", "Name"),
     "channels.field.slug": ("场景值（留空自动生成）", "Scene (blank: generated)"),

@@ -18,6 +18,7 @@ from siyu.console.web import ConsoleRoute, error_response, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import Invalid, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.entries import service as entries
 from siyu.reach import autoreply, service
 from siyu.reach.models import SendStatus
 from siyu.reach.schemas import BroadcastCreate, ReplyIn, RuleCreate
@@ -261,6 +262,7 @@ def _rules_context(db: Database, principal: Principal) -> dict[str, Any]:
             "active": "autoreplies",
             "rules": autoreply.list_rules(session, ws),
             "apps": apps,
+            "channels": [c for c in entries.list_channels(session, ws) if c.status == "active"],
             "app_names": {a.id: a.name for a in apps},
             "message": "",
             "tested": False,
@@ -284,16 +286,22 @@ def add_rule(
     priority: Annotated[int, Form(ge=0, le=10_000)] = 100,
     reply_text: Annotated[str, Form(max_length=2000)] = "",
     tag: Annotated[str, Form(max_length=30)] = "",
+    handoff_channel: Annotated[int, Form(ge=0, le=2**62)] = 0,
 ) -> Response:
-    """A text reply rule (other reply types through the API)."""
+    """A text reply rule, or a hand-off (the text as its card's title); others through the API."""
     try:
+        reply = (
+            ReplyIn(type="handoff", channel_id=handoff_channel, title=reply_text.strip()[:64])
+            if handoff_channel
+            else ReplyIn(type="text", content=reply_text)
+        )
         body = RuleCreate(
             appid=appid,
             kind=kind,
             match=match,
             keywords=[k for k in keywords.splitlines() if k.strip()],
             priority=priority,
-            reply=ReplyIn(type="text", content=reply_text),
+            reply=reply,
             tag=tag.strip() or None,
         )
         with db.session_scope() as session:

@@ -12,14 +12,16 @@ from starlette.responses import Response
 
 from siyu.console.web import ConsoleRoute, render
 from siyu.core.errors import NotFound
-from siyu.core.http import SettingsDep
+from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
+from siyu.wechat.pay import service as pay
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 USERS_PAGE = 50
+REFUNDS_SHOWN = 20
 TIMEOUT_S = 5.0
 UID = r"^u[0-9]{1,9}$"
 
@@ -42,6 +44,35 @@ def _admin_get(base: str, path: str, params: dict[str, Any] | None = None) -> An
     return response.json()
 
 
+def _ledger(base: str, mchid: str) -> dict[str, Any] | None:
+    """The sandbox Pay's account of one merchant: totals and its latest refunds, each with the
+    payer's openid (from the order it refunds)."""
+    try:
+        ledger = _admin_get(base, f"/pay/merchants/{mchid}/ledger")
+    except NotFound:
+        return None  # registered in siyu, not (yet) in this sandbox
+    payers = {o["out_trade_no"]: o.get("payer", {}).get("openid") for o in ledger["orders"]}
+    refunds = sorted(ledger["refunds"], key=lambda r: r["create_time"], reverse=True)
+    return {
+        "mchid": mchid,
+        "balance": ledger["balance"],
+        "paid_total": ledger["paid_total"],
+        "refunded_total": ledger["refunded_total"],
+        "payments": sum(1 for o in ledger["orders"] if o.get("transaction_id")),
+        "refund_count": len(refunds),
+        "refunds": [
+            {
+                "out_refund_no": r["out_refund_no"],
+                "openid": payers.get(r["out_trade_no"]),
+                "amount": r["amount"]["refund"],
+                "status": r["status"],
+                "at": datetime.fromisoformat(r["create_time"]),
+            }
+            for r in refunds[:REFUNDS_SHOWN]
+        ],
+    }
+
+
 def _unavailable(request: Request, settings_base: str, reason: str | None) -> Response:
     context = {"active": "simulator", "off": reason is None, "base": settings_base}
     return render(request, "simulator.html", {**context, "reason": reason, "users": []})
@@ -50,8 +81,10 @@ def _unavailable(request: Request, settings_base: str, reason: str | None) -> Re
 @router.get("/simulator")
 def simulator_page(
     request: Request,
+    *,
     principal: Annotated[Principal, require(Permission.apps_read)],
     settings: SettingsDep,
+    db: DatabaseDep,
     q: Annotated[str, Query(max_length=64)] = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
@@ -64,9 +97,13 @@ def simulator_page(
     try:
         users = _admin_get(base, "/users", params)
         accounts = _admin_get(base, "/accounts")
+        with db.session_scope() as session:
+            mchids = [m.mchid for m in pay.list_merchants(session, principal.workspace_id)]
+        ledgers = [_ledger(settings.wechat_pay_api_base, mchid) for mchid in mchids]
     except SandboxUnreachable as exc:
         return _unavailable(request, base, str(exc))
     context = {
+        "ledgers": [ledger for ledger in ledgers if ledger is not None],
         "active": "simulator",
         "off": False,
         "reason": None,

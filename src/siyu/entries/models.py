@@ -1,4 +1,4 @@
-"""Entries: OA ↔ MP associations, menus, channels and their codes, arrivals and touches."""
+"""Entries: OA ↔ MP associations, menus, channels and their codes, arrivals, touches, articles."""
 
 from __future__ import annotations
 
@@ -198,3 +198,20 @@ class MenuVersion(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
+
+
+class Article(Base):
+    """An OA article registered for reuse: the Mini Program opens it in a web-view (articles of
+    a linked OA need no business domain), with `from=article&id=…` for attribution."""
+
+    __tablename__ = "entry_articles"
+    __erasure__ = Erasure.none("the brand's own articles")
+    __table_args__ = (UniqueConstraint("workspace_id", "url"),)
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    oa_app_id: Mapped[int] = mapped_column(BigId, ForeignKey("apps.id"))
+    title: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]

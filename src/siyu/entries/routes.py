@@ -6,10 +6,11 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
+from html import escape
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from siyu.core.errors import Invalid
@@ -17,6 +18,11 @@ from siyu.core.http import DatabaseDep
 from siyu.entries import flows, service
 from siyu.entries.models import LinkStatus
 from siyu.entries.schemas import (
+    ArticleCreate,
+    ArticleOpened,
+    ArticleOpenIn,
+    ArticleRead,
+    ArticleReportRow,
     AssociationCreate,
     AssociationRead,
     ChannelCreate,
@@ -24,6 +30,7 @@ from siyu.entries.schemas import (
     ChannelReport,
     CodeCreate,
     CodeIssued,
+    FollowConversion,
     MenuRead,
     MenuReport,
 )
@@ -32,10 +39,16 @@ from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
+from siyu.wechat import mp
 from siyu.wechat.gateway import Gateway
 from siyu.wechat.tokens import shared_gateway
 
 router = APIRouter(prefix="/api/entries", tags=["entries"])
+# What WeChat users open: the MP → OA hand-off page, its token signed (no staff session).
+public = APIRouter(tags=["entries"])
+# What the Mini Program calls, with its session.
+mp_router = APIRouter(prefix="/api/mp", tags=["mini program"])
+Authorization = Annotated[str | None, Header()]
 Reader = Annotated[Principal, require(Permission.entries_read)]
 Manager = Annotated[Principal, require(Permission.entries_manage)]
 EventParam = Annotated[str, Query(max_length=64)]
@@ -254,6 +267,29 @@ def channel_report(
         )
 
 
+@router.get("/reports/articles")
+def article_report(
+    principal: Reader, db: DatabaseDep, event: EventParam = service.DEFAULT_CONVERSION
+) -> list[ArticleReportRow]:
+    """Per registered article: opens from the Mini Program, members, conversions after."""
+    with db.session_scope() as session:
+        return service.article_report(
+            session, principal.workspace_id, event=conversion_event(event)
+        )
+
+
+@router.get("/reports/follow-conversion")
+def follow_conversion(
+    principal: Reader,
+    db: DatabaseDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[FollowConversion]:
+    """Per linked MP → OA pair: MP members of the period and how many then followed the OA."""
+    with db.session_scope() as session:
+        return service.follow_conversion(session, principal.workspace_id, since=since, until=until)
+
+
 REPORT_COLUMNS = (
     "channel_id",
     "name",
@@ -315,4 +351,91 @@ def menu_report(
     with db.session_scope() as session:
         return service.menu_report(
             session, principal.workspace_id, appid, event=conversion_event(event)
+        )
+
+
+# --- the hand-off page (public) -------------------------------------------------------------
+
+TOKEN = Annotated[str, Path(min_length=3, max_length=64, pattern=r"^[0-9]+-[0-9a-f]+$")]
+
+
+@public.get("/q/{token}", response_class=HTMLResponse)
+def handoff_page(token: TOKEN, request: Request, db: DatabaseDep) -> HTMLResponse:
+    """A page a Mini Program user opens from the hand-off card: the OA's QR code to long-press."""
+    with db.session_scope() as session:
+        page = service.open_handoff(session, token, request.app.state.settings)
+    name = escape(page.account_name)
+    body = f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>关注{name}</title>
+<style>body{{font-family:system-ui,sans-serif;text-align:center;margin:2rem 1rem;color:#222}}
+img{{width:min(80vw,320px);height:auto}}p{{color:#666}}</style></head>
+<body><h1>{name}</h1>
+<img src="/q/{token}/qr.png" alt="{name} 二维码">
+<p>长按识别二维码，关注公众号</p></body></html>"""
+    return HTMLResponse(body)
+
+
+@public.get("/q/{token}/qr.png")
+def handoff_image(token: TOKEN, request: Request, db: DatabaseDep) -> Response:
+    with db.session_scope() as session:
+        page = service.open_handoff(session, token, request.app.state.settings)
+    body, media_type = flows.code_image(
+        page.code.kind, page.code.url, page.image, fmt="png", size=430
+    )
+    return Response(body, media_type=media_type, headers={"Cache-Control": "max-age=300"})
+
+
+# --- article reuse ---------------------------------------------------------------------------
+
+
+@router.post("/articles", status_code=201)
+def add_article(body: ArticleCreate, principal: Manager, db: DatabaseDep) -> ArticleRead:
+    """Register an OA article for the Mini Program to open, with attribution."""
+    with db.session_scope() as session:
+        article = service.add_article(session, principal.workspace_id, body, actor=principal.email)
+        security.record_audit(
+            session,
+            principal,
+            "entries.article_added",
+            target_type="article",
+            target_id=article.id,
+        )
+        return article
+
+
+@router.get("/articles")
+def list_articles(principal: Reader, db: DatabaseDep) -> list[ArticleRead]:
+    with db.session_scope() as session:
+        return service.list_articles(session, principal.workspace_id)
+
+
+@mp_router.get("/{appid}/articles")
+def mp_articles(
+    appid: str, db: DatabaseDep, authorization: Authorization = None
+) -> list[ArticleRead]:
+    """The articles this Mini Program may open (of OAs linked to it), each with its query."""
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        return service.articles_for_mp(session, principal.app)
+
+
+@mp_router.post("/{appid}/articles/{article_id}/open")
+def open_article(
+    appid: str,
+    article_id: int,
+    db: DatabaseDep,
+    body: ArticleOpenIn | None = None,
+    authorization: Authorization = None,
+) -> ArticleOpened:
+    """The Mini Program opened an article in its web-view: attributed on the timeline."""
+    with db.session_scope() as session:
+        principal = mp.authenticate(session, appid, authorization)
+        return service.record_article_open(
+            session,
+            principal.app,
+            principal.member_id,
+            article_id,
+            body.open_id if body else None,
         )

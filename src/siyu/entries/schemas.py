@@ -181,3 +181,64 @@ class MenuReport(BaseModel):
     version: int | None
     conversion_event: str
     rows: list[MenuButtonReportRow]
+
+
+# A Mini Program's web-view opens articles of a linked OA without a business domain; other
+# pages need one (developers.weixin.qq.com/miniprogram/dev/component/web-view.html, `src`).
+ARTICLE_URL = re.compile(r"^https://mp\.weixin\.qq\.com/[\x21-\x7e]{1,1000}$")
+
+
+class ArticleCreate(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    oa_appid: str = Field(min_length=2, max_length=64)
+    title: str = Field(min_length=1, max_length=64)
+    url: str = Field(max_length=1024)
+
+    @field_validator("url")
+    @classmethod
+    def _article_url(cls, value: str) -> str:
+        if not ARTICLE_URL.match(value):
+            raise ValueError("an OA article's link: https://mp.weixin.qq.com/…")
+        return value
+
+
+class ArticleRead(BaseModel):
+    id: int
+    oa_appid: str
+    title: str
+    url: str
+    # What the Mini Program's page carries when it opens the article (attribution).
+    query: str
+    created_at: datetime
+
+
+class ArticleOpenIn(BaseModel):
+    """`open_id`: any unique string the client makes per open, so that a retry counts once."""
+
+    open_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class ArticleOpened(BaseModel):
+    article_id: int
+    url: str
+    recorded: bool  # False: the same open again (a retry or a double tap)
+
+
+class ArticleReportRow(BaseModel):
+    article_id: int
+    title: str
+    opens: int
+    members: int
+    conversions: int
+
+
+class FollowConversion(BaseModel):
+    """Of the members who used the Mini Program in the period, how many followed the OA at or
+    after their first visit: the MP → OA follow conversion."""
+
+    mp_appid: str
+    oa_appid: str
+    mp_members: int
+    followed_after: int
+    rate: float | None

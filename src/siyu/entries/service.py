@@ -6,11 +6,13 @@ transaction) and in jobs.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from hashlib import sha256
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +28,7 @@ from siyu.entries import menu_rules
 from siyu.entries.models import (
     Arrival,
     ArrivalKind,
+    Article,
     Association,
     Channel,
     ChannelCode,
@@ -37,6 +40,10 @@ from siyu.entries.models import (
     Touch,
 )
 from siyu.entries.schemas import (
+    ArticleCreate,
+    ArticleOpened,
+    ArticleRead,
+    ArticleReportRow,
     AssociationRead,
     ChannelCreate,
     ChannelRead,
@@ -44,6 +51,7 @@ from siyu.entries.schemas import (
     ChannelReportRow,
     CodeCreate,
     CodeRead,
+    FollowConversion,
     MenuButtonReportRow,
     MenuRead,
     MenuReport,
@@ -525,6 +533,82 @@ def get_code(session: Session, workspace_id: int, code_id: int) -> tuple[CodeRea
     return _code_read(code, appid, clock.now()), code.image
 
 
+# --- MP → OA hand-off ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Where a hand-off card leads: a public page of siyu showing the channel's OA QR code,
+    so that a follow through it is attributed to that channel by its scene."""
+
+    channel_id: int
+    code_id: int
+    oa_appid: str
+    url: str
+    image_url: str
+
+
+def _handoff_signature(code_id: int, settings: Settings) -> str:
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, f"handoff:{code_id}".encode(), sha256).hexdigest()[:24]
+
+
+def handoff_for(
+    session: Session, workspace_id: int, channel_id: int, settings: Settings | None = None
+) -> Handoff:
+    """The hand-off target of a channel: its newest OA QR code that has not expired."""
+    settings = settings or current_settings()
+    channel = _channel(session, workspace_id, channel_id)
+    if channel.status == ChannelStatus.archived:
+        raise Conflict("entries.channel_archived", f"channel {channel.name!r} is archived")
+    now = clock.now()
+    codes = [
+        c
+        for c in _codes_of(session, [channel.id]).get(channel.id, [])
+        if c.kind in OA_CODES and c.url and (c.expires_at is None or c.expires_at > now)
+    ]
+    if not codes:
+        raise Conflict(
+            "entries.handoff_without_oa_code",
+            f"channel {channel.name!r} has no current OA QR code to hand off to",
+        )
+    code = max(codes, key=lambda c: (c.created_at, c.id))
+    base = (settings.public_url or "").rstrip("/")
+    if not base:
+        raise Conflict(
+            "entries.public_url_missing",
+            "set SIYU_PUBLIC_URL: WeChat users open the hand-off page there",
+        )
+    page = f"{base}/q/{code.id}-{_handoff_signature(code.id, settings)}"
+    appid = workspaces.get_apps_by_id(session, [code.app_id])[code.app_id].appid
+    return Handoff(channel.id, code.id, appid, page, f"{page}/qr.png")
+
+
+@dataclass(frozen=True)
+class HandoffPage:
+    code: CodeRead
+    image: bytes | None
+    account_name: str
+
+
+def open_handoff(session: Session, token: str, settings: Settings | None = None) -> HandoffPage:
+    """The code behind a hand-off page's token; an unknown, forged or expired one is a 404."""
+    settings = settings or current_settings()
+    missing = NotFound("entries.handoff_not_found", "this QR code is no longer available")
+    code_id, _, signature = token.partition("-")
+    if not code_id.isdigit() or len(code_id) > 18:
+        raise missing
+    expected = _handoff_signature(int(code_id), settings)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        raise missing
+    code = session.get(ChannelCode, int(code_id))
+    now = clock.now()
+    if code is None or code.kind not in OA_CODES or _code_read(code, "", now).expired:
+        raise missing
+    app = workspaces.get_apps_by_id(session, [code.app_id])[code.app_id]
+    return HandoffPage(_code_read(code, app.appid, now), code.image, app.name or app.appid)
+
+
 # --- arrivals and attribution --------------------------------------------------------------
 
 
@@ -998,3 +1082,227 @@ def menu_report(
             )
         )
     return MenuReport(appid=appid, version=menu.version, conversion_event=event, rows=rows)
+
+
+# --- article reuse ---------------------------------------------------------------------------
+
+ARTICLE_OPEN_DEDUPE = timedelta(minutes=1)  # a double tap without open_id counts once
+
+
+def _article_read(row: Article, appid: str) -> ArticleRead:
+    return ArticleRead(
+        id=row.id,
+        oa_appid=appid,
+        title=row.title,
+        url=row.url,
+        query=f"from=article&id={row.id}",
+        created_at=row.created_at,
+    )
+
+
+def add_article(
+    session: Session, workspace_id: int, data: ArticleCreate, *, actor: str
+) -> ArticleRead:
+    oa = _oa(session, workspace_id, data.oa_appid)
+    row = Article(
+        workspace_id=workspace_id,
+        oa_app_id=oa.id,
+        title=data.title,
+        url=data.url,
+        created_by=actor,
+        created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise Conflict("entries.article_exists", "this article is registered already") from exc
+    return _article_read(row, oa.appid)
+
+
+def list_articles(session: Session, workspace_id: int) -> list[ArticleRead]:
+    rows = session.scalars(
+        select(Article).where(Article.workspace_id == workspace_id).order_by(Article.id.desc())
+    ).all()
+    apps = workspaces.get_apps_by_id(session, list({r.oa_app_id for r in rows}))
+    return [_article_read(r, apps[r.oa_app_id].appid) for r in rows]
+
+
+def _linked_oa_ids(session: Session, mp_app_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Association.oa_app_id).where(
+                Association.mp_app_id == mp_app_id, Association.status == LinkStatus.linked
+            )
+        )
+    )
+
+
+def articles_for_mp(session: Session, mp: AppRead) -> list[ArticleRead]:
+    """The articles this Mini Program may open: those of the OAs linked to it."""
+    oa_ids = _linked_oa_ids(session, mp.id)
+    rows = session.scalars(
+        select(Article)
+        .where(Article.workspace_id == mp.workspace_id, Article.oa_app_id.in_(oa_ids or [0]))
+        .order_by(Article.id.desc())
+    ).all()
+    apps = workspaces.get_apps_by_id(session, oa_ids)
+    return [_article_read(r, apps[r.oa_app_id].appid) for r in rows]
+
+
+def record_article_open(
+    session: Session, mp: AppRead, member_id: int, article_id: int, open_id: str | None
+) -> ArticleOpened:
+    """`mp.page_view` with `from=article&id=…` on the member's timeline; the same open again
+    (same open_id, or within a minute without one) is not counted twice."""
+    row = session.get(Article, article_id)
+    if row is None or row.workspace_id != mp.workspace_id:
+        raise NotFound("entries.article_not_found", f"no article {article_id}")
+    if row.oa_app_id not in _linked_oa_ids(session, mp.id):
+        raise Conflict(
+            "entries.article_oa_not_linked",
+            "the Mini Program opens only articles of OAs linked to it",
+        )
+    now = clock.now()
+    table = identity.events_table()
+    seen = select(table.c.id).where(
+        table.c.workspace_id == mp.workspace_id,
+        table.c.member_id == member_id,
+        table.c.name == "mp.page_view",
+        table.c.app_id == mp.id,
+        table.c.props["article_id"].as_integer() == article_id,
+    )
+    if open_id is not None:
+        seen = seen.where(table.c.props["open_id"].as_string() == open_id)
+    else:
+        seen = seen.where(table.c.ts >= now - ARTICLE_OPEN_DEDUPE)
+    if session.scalar(seen.limit(1)) is not None:
+        return ArticleOpened(article_id=row.id, url=row.url, recorded=False)
+    props: dict[str, Any] = {"from": "article", "article_id": row.id, "path": row.url[:256]}
+    if open_id is not None:
+        props["open_id"] = open_id
+    identity.record_event(
+        session, mp.workspace_id, member_id, "mp.page_view", now, app_id=mp.id, props=props
+    )
+    return ArticleOpened(article_id=row.id, url=row.url, recorded=True)
+
+
+def article_report(
+    session: Session, workspace_id: int, *, event: str = DEFAULT_CONVERSION
+) -> list[ArticleReportRow]:
+    """Per article: opens from the Mini Program, members who opened it, and how many of them
+    did `event` after their first open."""
+    table = identity.events_table()
+    article_col = table.c.props["article_id"].as_integer()
+    opens = (
+        select(
+            article_col.label("article_id"),
+            table.c.member_id.label("member_id"),
+            func.count().label("opens"),
+            func.min(table.c.ts).label("first_at"),
+        )
+        .where(
+            table.c.workspace_id == workspace_id,
+            table.c.name == "mp.page_view",
+            table.c.props["from"].as_string() == "article",
+        )
+        .group_by(article_col, table.c.member_id)
+        .subquery("opens")
+    )
+    conv = _conversions_by_member(session, workspace_id, event, None)
+    per_article = {
+        row.article_id: row
+        for row in session.execute(
+            select(
+                opens.c.article_id,
+                func.sum(opens.c.opens).label("opens"),
+                func.count().label("members"),
+                func.sum(
+                    case(
+                        (and_(conv.c.last_ts.is_not(None), conv.c.last_ts >= opens.c.first_at), 1),
+                        else_=0,
+                    )
+                ).label("converted"),
+            )
+            .select_from(opens.outerjoin(conv, conv.c.member_id == opens.c.member_id))
+            .group_by(opens.c.article_id)
+        )
+    }
+    rows = []
+    for article in list_articles(session, workspace_id):
+        hit = per_article.get(article.id)
+        rows.append(
+            ArticleReportRow(
+                article_id=article.id,
+                title=article.title,
+                opens=int(hit.opens) if hit else 0,
+                members=int(hit.members) if hit else 0,
+                conversions=int(hit.converted or 0) if hit else 0,
+            )
+        )
+    return rows
+
+
+# --- MP → OA follow conversion ---------------------------------------------------------------
+
+MP_ACTIVITY = ("mp.login", "mp.launch", "mp.page_view", "mp.message", "mp.contact")
+
+
+def follow_conversion(
+    session: Session,
+    workspace_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[FollowConversion]:
+    """Per linked MP → OA pair: members active in the MP in the period, and how many of them
+    followed the OA at or after their first MP visit of the period."""
+    table = identity.events_table()
+    answer = []
+    for link in list_associations(session, workspace_id):
+        if link.status != LinkStatus.linked:
+            continue
+        mp = workspaces.get_app_by_appid(session, link.mp_appid, workspace_id)
+        oa = workspaces.get_app_by_appid(session, link.oa_appid, workspace_id)
+        where = [
+            table.c.workspace_id == workspace_id,
+            table.c.app_id == mp.id,
+            table.c.name.in_(MP_ACTIVITY),
+        ]
+        if since is not None:
+            where.append(table.c.ts >= since)
+        if until is not None:
+            where.append(table.c.ts < until)
+        visits = (
+            select(table.c.member_id.label("member_id"), func.min(table.c.ts).label("first_at"))
+            .where(*where)
+            .group_by(table.c.member_id)
+            .subquery("visits")
+        )
+        follows = (
+            select(table.c.member_id.label("member_id"), func.max(table.c.ts).label("last_at"))
+            .where(
+                table.c.workspace_id == workspace_id,
+                table.c.app_id == oa.id,
+                table.c.name == "oa.subscribe",
+            )
+            .group_by(table.c.member_id)
+            .subquery("follows")
+        )
+        members, followed = session.execute(
+            select(
+                func.count(),
+                func.sum(case((follows.c.last_at >= visits.c.first_at, 1), else_=0)),
+            ).select_from(visits.outerjoin(follows, follows.c.member_id == visits.c.member_id))
+        ).one()
+        followed = int(followed or 0)
+        answer.append(
+            FollowConversion(
+                mp_appid=mp.appid,
+                oa_appid=oa.appid,
+                mp_members=int(members),
+                followed_after=followed,
+                rate=round(followed / members, 4) if members else None,
+            )
+        )
+    return answer

@@ -3,10 +3,8 @@
 Rules are compiled per app into a `Matcher` and cached until the app's rules change. The
 passive-reply handler only reads (the inbox's contract); what a rule *does* — tag the member,
 answer a Mini Program or send an MP card through the customer-service API — happens in a bus
-subscriber, once, inside the push's processing job.
-
-TODO(entries): the MP → OA hand-off action of a rule belongs to the entries domain; once it
-offers a service call, `on_push` invokes it for rules that name it.
+subscriber, once, inside the push's processing job. A hand-off rule answers with a link card
+to the OA QR code of an entries channel, so that the follow it brings is attributed there.
 """
 
 from __future__ import annotations
@@ -23,9 +21,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
-from siyu.core.errors import Invalid, NotFound
+from siyu.core.errors import Invalid, NotFound, SiyuError
 from siyu.core.events import bus
 from siyu.core.jobs import enqueue_after_commit
+from siyu.core.logging import get_logger
+from siyu.entries import service as entries
 from siyu.identity import service as identity
 from siyu.reach import repository
 from siyu.reach.models import AutoReplyRule, MatchKind, RuleKind
@@ -51,6 +51,7 @@ from siyu.workspaces.models import AppKind
 from siyu.workspaces.schemas import AppRead
 
 KEYWORD_MAX = 30
+log = get_logger(__name__)
 
 
 def _norm(text: str) -> str:
@@ -330,11 +331,31 @@ def on_push(session: Session, push: Push) -> None:
         )
     app = workspaces.get_apps_by_id(session, [push.app_id])[push.app_id]
     if app.kind == AppKind.mp or rule.reply.get("type") == "mp_card":
-        message = cs_message(push.openid, rule.reply)
+        message = cs_message(push.openid, _resolved(session, push.workspace_id, rule))
         if message is not None:
             from siyu.reach import tasks
 
             enqueue_after_commit(session, tasks.send_rule_reply, app.id, message.model_dump())
+
+
+def _resolved(session: Session, workspace_id: int, rule: Rule) -> dict[str, Any]:
+    """A hand-off becomes a link card to its channel's current OA QR code page; a channel that
+    lost its code since the rule was made sends nothing (logged), rather than a dead link."""
+    reply = rule.reply
+    if reply.get("type") != "handoff":
+        return reply
+    try:
+        target = entries.handoff_for(session, workspace_id, int(reply["channel_id"]))
+    except SiyuError as exc:
+        log.warning("autoreply_handoff_unavailable", rule_id=rule.id, code=exc.code)
+        return {}
+    return {
+        "type": "link",
+        "title": reply["title"],
+        "description": reply.get("description") or "",
+        "url": target.url,
+        "pic_url": target.image_url,
+    }
 
 
 _installed: set[str] = set()  # what this process wired already
@@ -361,9 +382,19 @@ def appid_of(session: Session, app_id: int) -> str:
 # --- managing rules ---------------------------------------------------------------------------
 
 
-def _check_reply(reply: ReplyIn, app: AppRead) -> None:
+def _check_reply(session: Session, reply: ReplyIn, app: AppRead) -> None:
     missing: list[str] = []
     match reply.type:
+        case "handoff":
+            if app.kind != AppKind.mp:
+                raise Invalid(
+                    "autoreply.invalid_reply",
+                    "the hand-off answers in a Mini Program's customer-service chat",
+                )
+            if not (reply.channel_id and reply.title):
+                missing = ["channel_id", "title"]
+            else:  # refused now, with the reason, rather than silently at the first message
+                entries.handoff_for(session, app.workspace_id, reply.channel_id)
         case "text":
             missing = [] if reply.content else ["content"]
         case "image":
@@ -412,7 +443,7 @@ def add_rule(
 ) -> RuleRead:
     app = workspaces.get_app_by_appid(session, data.appid, workspace_id)
     keywords = _check_keywords(data, app)
-    _check_reply(data.reply, app)
+    _check_reply(session, data.reply, app)
     if data.active_from and data.active_until and data.active_from >= data.active_until:
         raise Invalid("autoreply.invalid_rule", "active_from must be before active_until")
     now = clock.now()

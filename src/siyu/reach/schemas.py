@@ -148,11 +148,12 @@ class BroadcastRead(BaseModel):
 
 
 class ReplyIn(BaseModel):
-    """What a rule answers: text, image, news, an MP card or a link."""
+    """What a rule answers: text, image, news, an MP card, a link, or the MP → OA hand-off (a
+    link card to the OA QR code of an entries channel, `channel_id`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["text", "image", "news", "mp_card", "link"]
+    type: Literal["text", "image", "news", "mp_card", "link", "handoff"]
     content: str | None = Field(default=None, max_length=2000)
     media_id: str | None = Field(default=None, max_length=128)
     articles: list[dict[str, str]] | None = Field(default=None, max_length=8)
@@ -163,6 +164,7 @@ class ReplyIn(BaseModel):
     appid: str | None = Field(default=None, max_length=32)
     pagepath: str | None = Field(default=None, max_length=255)
     thumb_media_id: str | None = Field(default=None, max_length=128)
+    channel_id: int | None = Field(default=None, ge=1, le=2**62)
 
 
 class RuleCreate(BaseModel):
@@ -178,8 +180,6 @@ class RuleCreate(BaseModel):
     active_until: datetime | None = None
     reply: ReplyIn
     tag: str | None = Field(default=None, min_length=1, max_length=30)
-    # TODO(entries): a "handoff" action (start the MP → OA hand-off) belongs to the entries
-    # domain; a rule will name it here once entries offers the service call.
 
 
 class RuleRead(BaseModel):

@@ -15,7 +15,6 @@ from siyu.sandbox.messaging import open_grant
 from siyu.sandbox.pay import PayError, PayWorld
 from siyu.sandbox.push import (
     ENVELOPE_KEYS,
-    PUSH_TIMEOUT,
     UNAVAILABLE,
     Delivery,
     Push,
@@ -96,6 +95,9 @@ class Population:
     ) -> None:
         self.world = world
         self.pusher = pusher or PushClient(http)
+        # The Mini Program's calls to siyu take the client's timeout: wx.request's default and
+        # maximum are 60 s (developers.weixin.qq.com/miniprogram/dev/framework/ability/
+        # network.html). Pushes keep WeChat's 5 s, in the PushClient.
         self.http = http or self.pusher.http
         self.siyu_url = siyu_url
         self.pay_world = pay or PayWorld(world, self.http)
@@ -301,7 +303,7 @@ class Population:
             raise ActionRefused("no siyu URL for the Mini Program client")
         url = f"{base.rstrip('/')}/api/mp/{action.appid}/{endpoint}"
         try:
-            response = self.http.post(url, json=body, headers=headers, timeout=PUSH_TIMEOUT)
+            response = self.http.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             return self._outcome(action, False, error=f"{type(exc).__name__}: {exc}")
         answer = _json_or_text(response)
@@ -402,7 +404,7 @@ class Population:
             raise ActionRefused("no siyu URL for the Mini Program client")
         url = f"{base.rstrip('/')}/api/mp/{action.appid}/activities"
         try:
-            response = self.http.get(url, headers=headers, timeout=PUSH_TIMEOUT)
+            response = self.http.get(url, headers=headers)
         except httpx.HTTPError as exc:
             raise ActionRefused(f"{type(exc).__name__}: {exc}") from exc
         listed = _json_or_text(response)
@@ -448,7 +450,6 @@ class Population:
                 url,
                 data={"text": action.text or "今天背完了"},
                 headers=headers,
-                timeout=PUSH_TIMEOUT,
             )
         except httpx.HTTPError as exc:
             return self._outcome(action, False, error=f"{type(exc).__name__}: {exc}")

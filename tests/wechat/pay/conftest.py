@@ -187,7 +187,12 @@ def pay_env(
     user = world.create_users(1, seed=3)[0]
     openid = world.openid(user, MP_APPID)
     configured = settings.model_copy(
-        update={"wechat_pay_api_base": url, "public_url": SIYU, "sandbox": True}
+        update={
+            "wechat_api_base": url,
+            "wechat_pay_api_base": url,
+            "public_url": SIYU,
+            "sandbox": True,
+        }
     )
     previous = queue.storage
     with TestClient(create_app(configured, db), base_url=SIYU) as client:

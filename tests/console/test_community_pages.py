@@ -4,6 +4,7 @@ service records on the member's profile — against the sandbox's WeChat Pay."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 
 from siyu.community.models import Activity, Checkin, Series, ServiceRecord, Theme
 from siyu.core.db import Database
+from siyu.identity import service as identity
 from siyu.security.models import AuditEntry, Role
 from siyu.security.schemas import Principal
 from tests.community.conftest import END, START, Campaign, Member, beijing
@@ -142,6 +144,16 @@ def test_operator_builds_the_matrix_with_the_forms(browser: Browser, campaign: C
         actions = list(session.scalars(select(AuditEntry.action)))
     assert {"community.theme_created", "community.series_created"} <= set(actions)
     assert "community.activity_created" in actions
+    # and an activity refunding by steps takes them as check-ins:percent
+    steps = _editor(series_id, code="VOC3", refund_rule="table", refund_table="7:30，14：60 21:100")
+    assert browser.post("/community/activities", steps).status_code == 200
+    with db.session_scope() as session:
+        stepped = session.scalars(select(Activity).where(Activity.code == "VOC3")).one()
+        assert stepped.refund_table == [
+            {"min_days": 7, "percent": 30},
+            {"min_days": 14, "percent": 60},
+            {"min_days": 21, "percent": 100},
+        ]
     # and without JavaScript, a form answers with a redirect back to the matrix
     plain = browser.post("/community/themes", {"name": "数学"}, htmx=False)
     assert (plain.status_code, plain.headers["location"]) == (303, "/community")
@@ -158,6 +170,8 @@ def test_operator_builds_the_matrix_with_the_forms(browser: Browser, campaign: C
         ({"code": "空格 code"}, "code", "编号为字母"),
         ({"deposit": "", "refund_rule": "proportional"}, "deposit", "有退款规则时需要押金"),
         ({"capacity": "0"}, "capacity", "正整数"),
+        ({"refund_rule": "table", "refund_table": "7:abc"}, "refund_table", "打卡数:百分比"),
+        ({"refund_rule": "table"}, "refund_rule", "请选择退款规则"),
     ],
 )
 def test_a_bad_activity_shows_the_error_by_its_field_and_writes_nothing(
@@ -397,6 +411,65 @@ def test_review_page_shows_rates_channels_money_and_retention(
     first_page = browser.client.get(f"/community/activities/{first['id']}/review")
     assert "没有上一期活动" in first_page.text
     assert "¥19.80" in first_page.text
+    # and the series review sets them side by side, linked from the matrix
+    series_url = f"/community/series/{first['series_id']}/review"
+    assert series_url in browser.client.get("/community").text
+    series = browser.client.get(series_url)
+    assert series.status_code == 200, series.text
+    chart = json.loads(
+        re.search(r"data-chart='([^']+)'", series.text).group(1)  # type: ignore[union-attr]
+    )
+    assert chart["option"]["xAxis"]["data"] == ["VOC1", "VOC2"]
+    assert chart["option"]["series"][0]["data"] == [2, 1]  # enrollments
+    assert chart["option"]["series"][2]["data"] == [None, 50.0]  # re-enrollment, %
+    assert '50.0% <span class="muted">(1/2)</span>' in series.text
+    # an unknown series is a 404
+    assert browser.client.get("/community/series/999999/review").status_code == 404
+
+
+# --- groups --------------------------------------------------------------------------------
+
+
+def test_the_operator_keeps_a_group_members_posts_and_state(
+    browser: Browser, campaign: Campaign
+) -> None:
+    # given an activity; the operator records its group on the activity's page
+    activity = campaign.activity()
+    page = f"/community/activities/{activity['id']}"
+    assert "登记活动群" in browser.client.get(page).text
+    made = browser.post(f"{page}/group", {"name": "词汇一期群"}, htmx=False)
+    assert made.status_code == 303, made.text
+    url = made.headers["location"]
+    group = {"id": int(url.rsplit("/", 1)[1])}
+    assert url in browser.client.get("/community").text
+    assert "登记活动群" not in browser.client.get(page).text
+    with campaign.env.db.session_scope() as session:
+        number = identity.get_member(
+            session, campaign.env.workspace_id, campaign.env.member_id
+        ).number
+    # when the operator adds a member by number (twice) and records a post
+    for _ in range(2):
+        added = browser.post(f"{url}/members", {"number": str(number)})
+        assert added.status_code == 204, added.text
+    posted = browser.post(f"{url}/posts", {"kind": "notice", "content": "明早 7 点开始打卡"})
+    assert posted.status_code == 204, posted.text
+    # then the page shows the member by number and the post
+    page = browser.client.get(url).text
+    assert f'href="/members/{campaign.env.member_id}">{number}</a>' in page
+    assert "明早 7 点开始打卡" in page
+    assert "1 位成员" in page
+    # when it is archived, a post is refused with its reason and nothing is recorded
+    assert browser.post(f"{url}/state", {"state": "archived"}).status_code == 204
+    late = browser.post(f"{url}/posts", {"content": "还在吗"})
+    assert late.status_code == 409
+    assert "community.group_closed" in late.text
+    # and a number that is no member's, or no number, is refused
+    unknown = browser.post(f"{url}/members", {"number": "99999999"})
+    assert (unknown.status_code, "identity.member_not_found" in unknown.text) == (404, True)
+    assert browser.post(f"{url}/members", {"number": "abc"}).status_code == 422
+    assert browser.post(f"{url}/state", {"state": "gone"}).status_code == 422
+    posts = campaign.staff.get(f"/api/community/groups/{group['id']}/posts").json()
+    assert [p["content"] for p in posts] == ["明早 7 点开始打卡"]
 
 
 # --- service records -----------------------------------------------------------------------
@@ -447,6 +520,9 @@ def test_roles_without_the_permission_get_403_and_nothing_changes(
         (service, "POST", f"/community/activities/{aid}/settlement"),
         (service, "POST", f"/community/activities/{aid}/settlement/confirm"),
         (service, "POST", f"/community/activities/{aid}/end"),
+        (service, "POST", "/community/groups/1/posts"),
+        (service, "POST", "/community/groups/1/state"),
+        (service, "POST", "/community/groups/1/members"),
         (analyst, "POST", f"/members/{campaign.env.member_id}/service-records"),
     ]
     before = (_count(db, Theme), _count(db, Activity), _count(db, ServiceRecord))

@@ -915,6 +915,10 @@ def _group_read(session: Session, group: Group) -> GroupRead:
     return read
 
 
+def get_group(session: Session, workspace_id: int, group_id: int) -> GroupRead:
+    return _group_read(session, _group(session, workspace_id, group_id))
+
+
 def create_group(session: Session, workspace_id: int, data: GroupCreate) -> GroupRead:
     if data.activity_id is not None:
         _activity(session, workspace_id, data.activity_id)

@@ -4,6 +4,7 @@ and service records on a member's profile. Permissions are the community API's o
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -14,13 +15,16 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from siyu.community import review, service, tasks
-from siyu.community.models import ActivityStatus, Evidence, RefundRule
+from siyu.community.models import ActivityStatus, Evidence, GroupState, RefundRule
 from siyu.community.schemas import (
     ActivityCreate,
     ActivityRead,
     ActivityUpdate,
+    GroupCreate,
+    GroupPostIn,
     RejectIn,
     SeriesCreate,
+    SeriesReview,
     ServiceRecordIn,
     SettlementRead,
     ThemeCreate,
@@ -266,7 +270,23 @@ def _activity_input(sent: dict[str, str], tr: Translator) -> ActivityCreate:
             body[key] = value
     if body.get("series_id") == "":
         body["series_id"] = 0
+    if sent.get("refund_table", "").strip():
+        try:
+            body["refund_table"] = _refund_steps(sent["refund_table"])
+        except ValueError:
+            raise FormRefused({"refund_table": tr("community.invalid.refund_table")}) from None
     return ActivityCreate.model_validate(body)
+
+
+def _refund_steps(text: str) -> list[dict[str, int]]:
+    """ "7:30, 14:60, 21:100" (check-ins:percent, full-width punctuation too) → the steps."""
+    steps = []
+    for part in re.split(r"[,，;；\s]+", text.strip()):
+        if not part:
+            continue
+        days, _, percent = part.replace("：", ":").partition(":")
+        steps.append({"min_days": int(days), "percent": int(percent)})
+    return steps
 
 
 @router.post("/community/activities")
@@ -289,6 +309,7 @@ def add_activity(
     evidence: Form32 = "either",
     refund_rule: Form32 = "none",
     refund_n: Form32 = "",
+    refund_table: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     """The activity editor: period, capacity, fee and deposit (yuan), check-in and refund rules."""
     tr = translator(request)
@@ -308,6 +329,7 @@ def add_activity(
         "evidence": evidence,
         "refund_rule": refund_rule,
         "refund_n": refund_n,
+        "refund_table": refund_table,
     }
     try:
         data = _activity_input(sent, tr)
@@ -420,8 +442,30 @@ def activity_page(
             "shown": ENROLLMENTS_SHOWN,
             "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
             "hhmm": hhmm,
+            "groups": [g for g in service.list_groups(session, ws) if g.activity_id == activity.id],
         }
     return render(request, "community_activity.html", context)
+
+
+@router.post("/community/activities/{activity_id}/group")
+def create_activity_group(
+    request: Request, activity_id: int, principal: Manager, db: DatabaseDep, name: Form64 = ""
+) -> Response:
+    """The activity's WeChat group, recorded (the group itself is made in WeChat)."""
+    try:
+        data = GroupCreate(name=name.strip(), activity_id=activity_id)
+    except ValidationError:
+        return error_response(request, Invalid("request.invalid", "give the group's name"))
+    try:
+        with db.session_scope() as session:
+            group = service.create_group(session, principal.workspace_id, data)
+            security.record_audit(
+                session, principal, "community.group_created", target_type="group",
+                target_id=group.id,
+            )  # fmt: skip
+    except SiyuError as exc:
+        return error_response(request, exc)
+    return RedirectResponse(f"/community/groups/{group.id}", status_code=303)
 
 
 @router.post("/community/activities/{activity_id}")
@@ -720,6 +764,185 @@ def review_page(request: Request, activity_id: int, principal: Reader, db: Datab
 
 
 # --- service records on the member's profile -----------------------------------------------
+
+
+def _series_chart(tr: Translator, found: SeriesReview) -> dict[str, Any]:
+    """Activity after activity: enrollments and completions (bars), re-enrollment rate (line)."""
+    codes = [a.code for a in found.activities]
+    rates = [
+        round(a.retention.re_enrollment_rate * 100, 1) if a.retention else None
+        for a in found.activities
+    ]
+    return {
+        "option": {
+            "color": ["#3370ff", "#07a35a", "#f0a020"],
+            "tooltip": {"trigger": "axis"},
+            "legend": {"top": 0},
+            "grid": {"left": 48, "right": 48, "top": 36, "bottom": 28},
+            "xAxis": {"type": "category", "data": codes},
+            "yAxis": [
+                {"type": "value", "minInterval": 1},
+                {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
+            ],
+            "series": [
+                {
+                    "name": tr("community.review.enrollments"),
+                    "type": "bar",
+                    "barMaxWidth": 32,
+                    "data": [a.enrollments for a in found.activities],
+                },
+                {
+                    "name": tr("community.review.completion"),
+                    "type": "bar",
+                    "barMaxWidth": 32,
+                    "data": [a.completed for a in found.activities],
+                },
+                {
+                    "name": tr("community.series.re_enrollment"),
+                    "type": "line",
+                    "yAxisIndex": 1,
+                    "connectNulls": True,
+                    "data": rates,
+                },
+            ],
+        }
+    }
+
+
+@router.get("/community/series/{series_id}/review")
+def series_review_page(
+    request: Request, series_id: int, principal: Reader, db: DatabaseDep
+) -> Response:
+    """The series' activities side by side: who came, who finished, who came back."""
+    with db.session_scope() as session:
+        found = review.series_review(session, principal.workspace_id, series_id)
+        ids = {
+            a.code: a.id
+            for a in service.list_activities(session, principal.workspace_id, series_id=series_id)
+        }
+    context = {
+        "active": "community",
+        "r": found,
+        "ids": ids,
+        "chart": _series_chart(translator(request), found),
+        "yuan": _yuan,
+    }
+    return render(request, "community_series_review.html", context)
+
+
+# --- groups --------------------------------------------------------------------------------
+
+GROUP_MEMBERS_SHOWN = 200
+
+
+@router.get("/community/groups/{group_id}")
+def group_page(request: Request, group_id: int, principal: Reader, db: DatabaseDep) -> Response:
+    """A group: its state, its members (by 学号) and the posts the team made in it."""
+    ws = principal.workspace_id
+    with db.session_scope() as session:
+        group = service.get_group(session, ws, group_id)
+        members = service.group_members(session, ws, group_id)[:GROUP_MEMBERS_SHOWN]
+        parent = (
+            service.get_activity(session, ws, group.activity_id)
+            if group.activity_id is not None
+            else None
+        )
+        context = {
+            "active": "community",
+            "group": group,
+            "activity": parent,
+            "series": service.get_series(
+                session, ws, parent.series_id if parent else group.series_id or 0
+            ),
+            "members": members,
+            "numbers": _numbers(session, ws, set(members)),
+            "posts": service.list_posts(session, ws, group_id, limit=50),
+            "states": list(GroupState),
+            "shown": GROUP_MEMBERS_SHOWN,
+        }
+    return render(request, "community_group.html", context)
+
+
+def _group_answer(request: Request, group_id: int) -> Response:
+    page = f"/community/groups/{group_id}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": page})
+    return RedirectResponse(page, status_code=303)
+
+
+@router.post("/community/groups/{group_id}/state")
+def set_group_state(
+    request: Request, group_id: int, principal: Manager, db: DatabaseDep, state: Form32 = ""
+) -> Response:
+    try:
+        chosen = GroupState(state)
+    except ValueError:
+        return error_response(
+            request, Invalid("request.invalid", "choose a group state"), target="#group-msg"
+        )
+    try:
+        with db.session_scope() as session:
+            service.set_group_state(session, principal.workspace_id, group_id, chosen)
+            security.record_audit(
+                session, principal, "community.group_state", target_type="group",
+                target_id=group_id, detail={"state": str(chosen)},
+            )  # fmt: skip
+    except SiyuError as exc:
+        return error_response(request, exc, target="#group-msg")
+    return _group_answer(request, group_id)
+
+
+@router.post("/community/groups/{group_id}/members")
+def add_group_member(
+    request: Request, group_id: int, principal: Manager, db: DatabaseDep, number: Form32 = ""
+) -> Response:
+    """Staff add a member by 学号 (membership from share tickets arrives by itself)."""
+    ws = principal.workspace_id
+    try:
+        if not number.strip().isdigit():
+            raise Invalid("console.member_number", "type the member's number (学号)")
+        with db.session_scope() as session:
+            member = identity.get_member_by_number(session, ws, int(number.strip()))
+            security.ensure_member_visible(session, principal, member.id)
+            _group, changed = service.join_group(session, ws, group_id, member.id, source="staff")
+            if changed:
+                security.record_audit(
+                    session, principal, "community.group_member_added", target_type="group",
+                    target_id=group_id, detail={"member_id": member.id},
+                )  # fmt: skip
+    except SiyuError as exc:
+        return error_response(request, exc, target="#group-msg")
+    return _group_answer(request, group_id)
+
+
+@router.post("/community/groups/{group_id}/posts")
+def post_to_group(
+    request: Request,
+    group_id: int,
+    principal: Manager,
+    db: DatabaseDep,
+    kind: Form32 = "text",
+    content: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Record a post the team made in the group (WeChat has no API to post into a group)."""
+    try:
+        data = GroupPostIn(kind=kind, content=content.strip())
+    except ValidationError:
+        return error_response(
+            request, Invalid("request.invalid", "write what was posted"), target="#group-msg"
+        )
+    try:
+        with db.session_scope() as session:
+            post = service.post_to_group(
+                session, principal.workspace_id, group_id, data, operator_id=principal.operator_id
+            )
+            security.record_audit(
+                session, principal, "community.group_post", target_type="group",
+                target_id=group_id, detail={"post_id": post.id},
+            )  # fmt: skip
+    except SiyuError as exc:
+        return error_response(request, exc, target="#group-msg")
+    return _group_answer(request, group_id)
 
 
 @router.post("/members/{member_id}/service-records")

@@ -197,3 +197,21 @@ def test_a_hand_off_rule_is_added_in_the_console_for_a_channel_with_an_oa_code(
     with db.session_scope() as session:
         [rule] = session.scalars(select(AutoReplyRule)).all()
         assert rule.reply == {"type": "handoff", "channel_id": made.id, "title": "关注我们的公众号"}
+
+
+def test_an_oa_mass_broadcast_is_offered_and_an_empty_one_refused(
+    ui: Console, db: Database, members: list[int], oa_app: AppRead
+) -> None:
+    # the reach page offers the OA mass broadcast for the service account
+    page = ui.client.get("/reach").text
+    assert 'action="/reach/mass"' in page
+    assert f'<option value="{oa_app.appid}">' in page
+    # when the operator broadcasts while nobody follows it, it is refused and nothing written
+    refused = ui.client.post(
+        "/reach/mass",
+        headers=ui.htmx(),
+        data={"name": "早报", "mass_appid": oa_app.appid, "mass_text": "今日单词"},
+    )
+    assert refused.status_code == 422
+    assert "reach.empty_audience" in refused.text
+    assert count(db, ReachBroadcast) == 0

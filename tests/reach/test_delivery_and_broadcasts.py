@@ -4,18 +4,24 @@ events) and broadcasts to an audience: throttled, paused, resumed, outcomes per 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from siyu.core import clock
 from siyu.core.clock import FrozenClock
-from siyu.core.config import Settings, install_settings
+from siyu.core.config import Settings, current_settings, install_settings
 from siyu.core.db import Database
 from siyu.identity import service as identity
 from siyu.reach import service, tasks
 from siyu.reach.models import SendStatus
+from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld
+from siyu.wechat.gateway import WeChatError
+from siyu.wechat.tokens import gateway_for
+from siyu.workspaces import service as workspaces
+from siyu.workspaces.models import AppKind
+from siyu.workspaces.schemas import AppCreate
 from tests.conftest import MP_APPID, OA_APPID
 from tests.reach.conftest import (
     MP_TEMPLATE,
@@ -226,3 +232,57 @@ def test_an_oa_mass_broadcast_respects_four_a_month_and_never_sends_twice(
         SendStatus.sent,
         SendStatus.dropped,
     }
+
+
+SUB_APPID = "wx5b5b5b5b5b5b5b5b"
+
+
+def test_a_subscription_account_broadcasts_to_all_once_a_day(
+    api: TestClient,
+    db: Database,
+    workspace_id: int,
+    world: SandboxWorld,
+    client: TestClient,
+    push: Callable[[WeChat, str], None],
+    drain: Callable[[], int],
+    jobs_call_the_sandbox: None,
+    daytime: FrozenClock,
+) -> None:
+    # given a subscription account with two followers (and a user who does not follow)
+    world.register(AccountSpec(appid=SUB_APPID, secret="s" * 32, kind="oa_subscription"))
+    with db.session_scope() as session:
+        workspaces.add_app(
+            session,
+            workspace_id,
+            AppCreate(
+                kind=AppKind.oa_subscription, appid=SUB_APPID, name="订阅号",
+                entity="示例教育科技有限公司", secret="s" * 32, token="pushtoken", aes_key="a" * 43,
+            ),
+        )  # fmt: skip
+    users = world.create_users(3)
+    chat = WeChat(client, SUB_APPID)
+    for user in users[:2]:
+        user.follows[SUB_APPID] = Follow(True, world.now(), "ADD_SCENE_SEARCH")
+        push(chat, event_push(world.openid(user, SUB_APPID), "subscribe"))
+    body = {"name": "早报", "mass_appid": SUB_APPID, "mass_text": "今日单词：resilience"}
+    # when the operator broadcasts, and the jobs run twice
+    created = api.post("/api/reach/broadcasts", json=body)
+    assert created.status_code == 201, created.text
+    for _ in range(2):
+        tasks.run_broadcasts.call_local()
+        drain()
+    # then both followers got it once, in one sendall; the other user nothing
+    assert [len([i for i in u.inbox if i.via == "mass"]) for u in users] == [1, 1, 0]
+    report = api.get(f"/api/reach/broadcasts/{created.json()['id']}").json()
+    assert (report["status"], report["outcomes"]) == ("done", {"sent": 2})
+    # and a second one the same day, or one to a tag, is refused: nothing more is written
+    again = api.post("/api/reach/broadcasts", json={**body, "name": "晚报"})
+    assert (again.status_code, again.json()["code"]) == (409, "reach.daily_mass_used")
+    tagged = api.post("/api/reach/broadcasts", json={**body, "tag": "全体"})
+    assert (tagged.status_code, tagged.json()["code"]) == (422, "reach.invalid_broadcast")
+    assert len(api.get("/api/reach/broadcasts").json()) == 1
+    # and the sandbox itself refuses a second sendall that day, as WeChat does (45028)
+    daytime.advance(timedelta(hours=1))
+    with pytest.raises(WeChatError) as refused:
+        gateway_for(current_settings(), db).send_mass_to_all(SUB_APPID, "text", {"content": "再来"})
+    assert refused.value.errcode == 45028

@@ -1312,6 +1312,10 @@ COMMUNITY_MESSAGES: dict[str, tuple[str, str]] = {
         "This group is archived or dissolved.",
     ),
     "error.console.member_number": ("请输入学号。", "Type the member's number."),
+    "error.reach.daily_mass_used": (
+        "订阅号今天已经群发过了（每天一次），请明天再发。",
+        "This subscription account broadcast today already (once a day).",
+    ),
     "error.community.activity_already_ended": (
         "活动已经结束了。",
         "The activity has ended already.",
@@ -1352,6 +1356,15 @@ REACH_LABELS: dict[str, tuple[str, str]] = {
     "reach.chart_series": ("条数", "Notices"),
     "reach.no_sends": ("还没有发送记录。", "Nothing sent yet."),
     "reach.broadcast_new": ("向人群发送通知", "Send a notice to a segment"),
+    "reach.mass_new": ("公众号群发", "OA mass broadcast"),
+    "reach.mass_hint": (
+        "服务号：发给关注者（可按标签），每人每月最多 4 条；订阅号：每天一次，发给全部关注者。",
+        "Service account: to its followers (a tag may narrow it), four a month each at most; "
+        "subscription account: once a day, to all its followers.",
+    ),
+    "reach.field.account": ("公众号", "Account"),
+    "reach.field.mass_text": ("群发内容", "Text"),
+    "reach.mass_send": ("群发", "Broadcast"),
     "reach.broadcast_send": ("创建并发送", "Create and send"),
     "reach.broadcasts": ("群发任务", "Broadcasts"),
     "reach.no_broadcasts": ("还没有群发任务。", "No broadcast yet."),

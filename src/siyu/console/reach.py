@@ -27,6 +27,7 @@ from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
+from siyu.workspaces.models import AppKind
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[Principal, require(Permission.reach_read)]
@@ -60,6 +61,11 @@ def _reach_context(
             "templates": service.list_templates(session, ws),
             "policy_json": json.dumps(policy.model_dump(mode="json"), ensure_ascii=False, indent=2),
             "apps": {a.id: a.name for a in workspaces.list_apps(session, ws)},
+            "oa_apps": [
+                a
+                for a in workspaces.list_apps(session, ws)
+                if a.kind in (AppKind.oa_service, AppKind.oa_subscription)
+            ],
             "chart": {
                 "kind": "bars",
                 "categories": [label for label, _ in summary],
@@ -126,6 +132,35 @@ def create_broadcast(
         return error_response(request, problem, target="#broadcast-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#broadcast-msg")
+    return RedirectResponse("/reach", status_code=303)
+
+
+@router.post("/reach/mass")
+def create_mass_broadcast(
+    request: Request,
+    principal: Sender,
+    db: DatabaseDep,
+    name: Annotated[str, Form(max_length=100)] = "",
+    mass_appid: Annotated[str, Form(max_length=32)] = "",
+    mass_text: Annotated[str, Form(max_length=2000)] = "",
+    tag: Annotated[str, Form(max_length=30)] = "",
+) -> Response:
+    """An OA mass broadcast: a service account's followers (by tag, at most four a month each),
+    or all of a subscription account's followers (once a day)."""
+    try:
+        body = BroadcastCreate(
+            name=name.strip() or "群发",
+            mass_appid=mass_appid,
+            mass_text=mass_text.strip() or None,
+            tag=tag.strip() or None,
+        )
+        with db.session_scope() as session:
+            service.create_broadcast(session, principal.workspace_id, body, principal)
+    except ValidationError as exc:
+        problem = Invalid("reach.invalid_broadcast", str(exc.errors()[0]["msg"]))
+        return error_response(request, problem, target="#mass-msg")
+    except SiyuError as exc:
+        return error_response(request, exc, target="#mass-msg")
     return RedirectResponse("/reach", status_code=303)
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -64,6 +64,7 @@ from siyu.wechat.schemas import (
 )
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import AppKind
+from siyu.workspaces.schemas import AppRead
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -845,8 +846,11 @@ def create_broadcast(
         if data.template_key is not None or not data.mass_text:
             raise Invalid("reach.invalid_broadcast", "a mass broadcast has a text, no template")
         app = workspaces.get_app_by_appid(session, data.mass_appid, workspace_id)
-        if app.kind != AppKind.oa_service:
-            raise Invalid("reach.wrong_app", "mass broadcasts by list need a service account")
+        if app.kind == AppKind.oa_subscription:
+            _check_subscription_mass(session, workspace_id, app, data)
+            audience["to_all"] = True
+        elif app.kind != AppKind.oa_service:
+            raise Invalid("reach.wrong_app", "mass broadcasts come from an Official Account")
         members = set(repository.followers(session, app.id))
         audience["mass"], values = data.mass_appid, {"text": data.mass_text}
     elif data.template_key is None:
@@ -896,6 +900,29 @@ def create_broadcast(
         detail={"audience": len(members), "template": data.template_key or MASS},
     )
     return _broadcast_read(session, row)
+
+
+def _check_subscription_mass(
+    session: Session, workspace_id: int, app: AppRead, data: BroadcastCreate
+) -> None:
+    """A subscription account broadcasts once a day, to all its followers by `sendall` (fact
+    sheet §2.6): no list, no tag of ours, and not twice on one Beijing day."""
+    if data.tag is not None or data.following_appid is not None or data.member_ids is not None:
+        raise Invalid(
+            "reach.invalid_broadcast",
+            "a subscription account broadcasts to all its followers at once: no tag, no list",
+        )
+    now = clock.now()
+    zone = policies.MONTH_ZONE  # Beijing
+    day_start = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    for row in repository.broadcasts(session, workspace_id):
+        sent_today = (row.scheduled_at or row.created_at) >= day_start
+        if row.audience.get("mass") == app.appid and row.audience.get("to_all") and sent_today:
+            raise Conflict(
+                "reach.daily_mass_used",
+                f"{app.name or app.appid} broadcast today already (once a day); "
+                "schedule it for tomorrow",
+            )
 
 
 def _broadcast(session: Session, workspace_id: int, broadcast_id: int) -> ReachBroadcast:
@@ -955,7 +982,9 @@ def advance_broadcast(session: Session, broadcast_id: int, limit: int | None = N
     if row.scheduled_at > clock.now():
         return 0
     row.status = BroadcastStatus.running
-    taken = row.member_ids[row.cursor : row.cursor + (limit or row.per_minute)]
+    # A sendall reaches every follower in one call: the whole audience at once.
+    step = len(row.member_ids) if row.audience.get("to_all") else limit or row.per_minute
+    taken = row.member_ids[row.cursor : row.cursor + step]
     data = json.loads(row.data)
     if MASS in row.audience:
         _advance_mass(session, row, taken, data["text"])
@@ -985,6 +1014,7 @@ def _advance_mass(session: Session, row: ReachBroadcast, batch: list[int], text:
     """One mass call for the batch's followers who still have room this month (4 a month
     for a service account's follower, fact sheet §2.6); the others are dropped, with why."""
     app = workspaces.get_app_by_appid(session, row.audience[MASS], row.workspace_id)
+    to_all = bool(row.audience.get("to_all"))
     policy = get_policy(session, row.workspace_id)
     now = clock.now()
     month = _month(now)
@@ -1022,7 +1052,10 @@ def _advance_mass(session: Session, row: ReachBroadcast, batch: list[int], text:
             ledger = fans[0]
             if ledger.mass_month != month:
                 ledger.mass_month, ledger.mass_count = month, 0
-            if ledger.mass_count >= policies.MASS_PER_MONTH:
+            if to_all and app.kind == AppKind.oa_subscription:
+                send.status, send.openid = SendStatus.queued, ledger.openid  # no monthly cap
+                queued.append(send.id)
+            elif ledger.mass_count >= policies.MASS_PER_MONTH:
                 reason = "monthly_mass_cap"
             else:
                 ledger.mass_count += 1
@@ -1034,7 +1067,8 @@ def _advance_mass(session: Session, row: ReachBroadcast, batch: list[int], text:
     if queued:
         from siyu.reach import tasks
 
-        enqueue_after_commit(session, tasks.deliver_mass, row.id, queued, text)
+        deliver = tasks.deliver_mass_all if to_all else tasks.deliver_mass
+        enqueue_after_commit(session, deliver, row.id, queued, text)
 
 
 def claim_mass(session: Session, send_ids: list[int]) -> tuple[str, list[tuple[int, str]]]:

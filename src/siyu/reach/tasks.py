@@ -138,6 +138,39 @@ def deliver_mass(broadcast_id: int, send_ids: list[int], text: str) -> None:
 
 
 @queue.task()
+def deliver_mass_all(broadcast_id: int, send_ids: list[int], text: str) -> None:
+    """A subscription account's broadcast: one `sendall` to all its followers. Its clientmsgid
+    is the broadcast's, so a retry that WeChat already honoured answers 45065: not twice."""
+    db = get_database()
+    with db.session_scope() as session:
+        appid, claimed = service.claim_mass(session, send_ids)
+    if not claimed:
+        return
+    ids = [send_id for send_id, _openid in claimed]
+    try:
+        msg_id = shared_gateway(current_settings(), db).send_mass_to_all(
+            appid, "text", {"content": text}, clientmsgid=f"siyu-b{broadcast_id}"
+        )
+    except WeChatError as exc:
+        if exc.errcode == 45065:
+            msg_id = None  # it went out before
+        else:
+            transient = isinstance(exc, SystemBusy | QuotaExceeded | ConnectFailed)
+            with db.session_scope() as session:
+                for send_id in ids:
+                    if transient:
+                        service.record_retry(session, send_id, exc.errcode)
+                    else:
+                        service.record_refused(session, send_id, exc.errcode, "refused")
+            if transient:
+                deliver_mass_all.schedule((broadcast_id, send_ids, text), delay=BACKOFF_S)
+            return
+    with db.session_scope() as session:
+        for send_id in ids:
+            service.record_sent(session, send_id, msg_id)
+
+
+@queue.task()
 def retry_held(member_id: int) -> None:
     with get_database().session_scope() as session:
         service.retry_held(session, service.held_of_member(session, member_id))

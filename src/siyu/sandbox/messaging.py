@@ -212,3 +212,50 @@ def send_mass(world: SandboxWorld, account: Account, body: dict[str, Any]) -> Ma
         if client_id:
             account.mass_client_ids[client_id] = msg_id
         return MassJob(msg_id, len(touser), sent, filtered)
+
+
+def send_mass_all(world: SandboxWorld, account: Account, body: dict[str, Any]) -> MassJob:
+    """`POST /cgi-bin/message/mass/sendall`: to every follower (`is_to_all`) or a tag's. A
+    subscription account sends one a day; a service account one to all a day, and each of its
+    followers receives at most four a month (fact sheet §2.6)."""
+    with world.lock:
+        if not account.spec.kind.startswith("oa_"):
+            raise WeChatError(48001)
+        found = body.get("filter")
+        if not isinstance(found, dict):
+            raise WeChatError(44002)
+        to_all = found.get("is_to_all") is True
+        tag_id = found.get("tag_id")
+        if not to_all and not isinstance(tag_id, int):
+            raise WeChatError(44002)
+        msgtype = body.get("msgtype")
+        if msgtype not in MASS_TYPES or not isinstance(body.get(msgtype), dict):
+            raise WeChatError(40008)
+        client_id = str(body.get("clientmsgid") or "")
+        if client_id and client_id in account.mass_client_ids:
+            raise WeChatError(45065)
+        today = world.now().astimezone(QUOTA_ZONE).date()
+        daily = account.spec.kind == "oa_subscription" or to_all
+        if daily and today in account.mass_all_days:
+            raise WeChatError(45028)
+        monthly = account.spec.kind == "oa_service"
+        month = today.strftime("%Y-%m")
+        msg_id = world.next_msgid()
+        total = sent = 0
+        for user in world.users.values():
+            if not user.following(account.appid):
+                continue
+            if not to_all and tag_id not in user.tags.get(account.appid, set()):
+                continue
+            total += 1
+            key = (account.appid, month)
+            if monthly and user.mass_received.get(key, 0) >= MASS_PER_MONTH:
+                continue
+            user.mass_received[key] = user.mass_received.get(key, 0) + 1
+            world.deliver(user, account.appid, "mass", str(msgtype), dict(body[msgtype]))
+            sent += 1
+        if daily:
+            account.mass_all_days.add(today)
+        if client_id:
+            account.mass_client_ids[client_id] = msg_id
+        return MassJob(msg_id, total, sent, total - sent)

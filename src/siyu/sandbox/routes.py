@@ -221,6 +221,13 @@ async def mass_send(request: Request) -> dict[str, object]:
     return ok(msg_id=job.msg_id, msg_data_id=job.msg_id)
 
 
+@router.post("/cgi-bin/message/mass/sendall")
+async def mass_sendall(request: Request) -> dict[str, object]:
+    account = oa_caller(request)
+    job = messaging.send_mass_all(world_of(request), account, await json_body(request))
+    return ok(msg_id=job.msg_id, msg_data_id=job.msg_id)
+
+
 @router.post("/cgi-bin/message/subscribe/send")
 async def subscribe_send(request: Request) -> dict[str, object]:
     account = caller(request)

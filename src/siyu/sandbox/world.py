@@ -136,6 +136,8 @@ class Account:
     last_force_refresh: datetime | None = None
     client_msg_ids: dict[tuple[str, str], tuple[int, datetime]] = field(default_factory=dict)
     mass_client_ids: dict[str, int] = field(default_factory=dict)
+    # Days (Beijing) of a sendall to all followers: once a day (fact sheet §2.6).
+    mass_all_days: set[date] = field(default_factory=set)
     shares: list[dict[str, Any]] = field(default_factory=list)
     links: dict[str, dict[str, str]] = field(default_factory=dict)
 

@@ -755,6 +755,26 @@ class Gateway:
             payload["clientmsgid"] = clientmsgid
         return _read(MassSent, self._post(appid, path, payload), path).msg_id
 
+    def send_mass_to_all(
+        self,
+        appid: str,
+        msgtype: str,
+        body: dict[str, Any],
+        *,
+        tag_id: int | None = None,
+        clientmsgid: str | None = None,
+    ) -> int | None:
+        """A mass broadcast by `sendall`: to every follower, or to a tag's (subscription
+        accounts broadcast this way, once a day; 45028 when the day's is spent)."""
+        path = "/cgi-bin/message/mass/sendall"
+        found: dict[str, Any] = {"is_to_all": tag_id is None}
+        if tag_id is not None:
+            found["tag_id"] = tag_id
+        payload: dict[str, Any] = {"filter": found, "msgtype": msgtype, msgtype: body}
+        if clientmsgid:
+            payload["clientmsgid"] = clientmsgid
+        return _read(MassSent, self._post(appid, path, payload), path).msg_id
+
     # -- users and tags
 
     def get_user_info(self, appid: str, openid: str, lang: str = "zh_CN") -> UserInfo:

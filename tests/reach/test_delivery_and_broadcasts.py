@@ -13,6 +13,7 @@ from siyu.core import clock
 from siyu.core.clock import FrozenClock
 from siyu.core.config import Settings, current_settings, install_settings
 from siyu.core.db import Database
+from siyu.core.jobs import queue
 from siyu.identity import service as identity
 from siyu.reach import service, tasks
 from siyu.reach.models import SendStatus
@@ -286,3 +287,44 @@ def test_a_subscription_account_broadcasts_to_all_once_a_day(
     with pytest.raises(WeChatError) as refused:
         gateway_for(current_settings(), db).send_mass_to_all(SUB_APPID, "text", {"content": "再来"})
     assert refused.value.errcode == 45028
+
+
+def test_the_sweep_marks_interrupted_sends_and_redelivers_lost_ones_once(
+    db: Database,
+    workspace_id: int,
+    person: NewPerson,
+    drain: Callable[[], int],
+    daytime: FrozenClock,
+) -> None:
+    # given two followers: one's send was claimed by a worker that died mid-call,
+    # the other's delivery job was lost before it ran
+    interrupted, lost = person(), person()
+    for p in (interrupted, lost):
+        p.follow()
+    first = notify(db, workspace_id, member_of(db, interrupted.oa_openid), "s1")
+    second = notify(db, workspace_id, member_of(db, lost.oa_openid), "s2")
+    queue.flush()  # both jobs lost
+    with db.session_scope() as session:
+        assert service.claim(session, first.id) is not None
+    # when the sweep runs before the limits, nothing changes
+    tasks.sweep_stuck_sends.call_local()
+    drain()
+    assert {s.id: s.status for s in sends(db)} == {
+        first.id: SendStatus.sending,
+        second.id: SendStatus.queued,
+    }
+    # when it runs past them, twice
+    daytime.advance(timedelta(hours=3))
+    for _ in range(2):
+        tasks.sweep_stuck_sends.call_local()
+        drain()
+    # then the interrupted one failed with an unknown outcome (never sent twice), on the
+    # timeline, and the lost one went out once
+    rows = {s.id: s for s in sends(db)}
+    assert (rows[first.id].status, rows[first.id].reason) == (SendStatus.failed, "outcome_unknown")
+    assert rows[second.id].status == SendStatus.sent
+    assert (interrupted.inbox(), lost.inbox()) == ([], [(OA_APPID, "template")])
+    assert [(name, props["send_id"], props.get("reason")) for name, props in timeline(db)] == [
+        ("message.failed", first.id, "outcome_unknown"),
+        ("message.sent", second.id, None),
+    ]

@@ -178,6 +178,8 @@ class ReachSend(Base):
     broadcast_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("reach_broadcasts.id"))
     hold_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # When a job last claimed it: a send left "sending" long after was interrupted.
+    claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -344,3 +344,32 @@ def sends_before(
     if before_id is not None:
         query = query.where(ReachSend.id < before_id)
     return list(session.scalars(query.order_by(ReachSend.id.desc()).limit(limit)))
+
+
+def sends_claimed_before(session: Session, before: datetime, limit: int) -> list[ReachSend]:
+    """Sends still "sending" whose claim is older than `before`, locked."""
+    query = (
+        select(ReachSend)
+        .where(ReachSend.status == SendStatus.sending, ReachSend.claimed_at < before)
+        .order_by(ReachSend.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(query))
+
+
+def sends_queued_before(session: Session, before: datetime, mass: str, limit: int) -> list[int]:
+    """Ids of single sends queued (made or last claimed) before `before`; mass sends go by
+    batch and are left to their broadcast."""
+    last = func.coalesce(ReachSend.claimed_at, ReachSend.created_at)
+    query = (
+        select(ReachSend.id)
+        .where(
+            ReachSend.status == SendStatus.queued,
+            last < before,
+            or_(ReachSend.channel.is_(None), ReachSend.channel != mass),
+        )
+        .order_by(ReachSend.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))

@@ -749,7 +749,7 @@ def claim(session: Session, send_id: int) -> Outbound | None:
         return None
     app = workspaces.get_apps_by_id(session, [send.app_id])[send.app_id]
     data: dict[str, str] = json.loads(send.data or "{}")
-    send.status = SendStatus.sending
+    send.status, send.claimed_at = SendStatus.sending, clock.now()
     send.attempts += 1
     session.flush()
     body = ""
@@ -810,6 +810,23 @@ def _fail(session: Session, send: ReachSend, reason: str) -> None:
     send.status, send.reason, send.finished_at = SendStatus.failed, reason[:64], clock.now()
     session.flush()
     _timeline(session, send, "message.failed", {"reason": send.reason, "errcode": send.errcode})
+
+
+# A job claims, calls WeChat (seconds) and records; a send "sending" this long after its claim
+# lost its worker, and one "queued" this long (beyond every backoff) lost its job.
+INTERRUPTED_AFTER = timedelta(minutes=15)
+LOST_AFTER = timedelta(hours=2)
+
+
+def sweep_stuck_sends(session: Session, limit: int = 500) -> list[int]:
+    """Sends a dead worker left behind: "sending" ones become failed with `outcome_unknown`
+    (the request may have reached WeChat: never sent twice); the ids of "queued" ones whose
+    job was lost are returned, to be delivered again (their claim keeps that safe)."""
+    now = clock.now()
+    for send in repository.sends_claimed_before(session, now - INTERRUPTED_AFTER, limit):
+        log.warning("reach_send_interrupted", send_id=send.id)
+        _fail(session, send, "outcome_unknown")
+    return repository.sends_queued_before(session, now - LOST_AFTER, MASS, limit)
 
 
 def _correct_ledger(session: Session, send: ReachSend, errcode: int) -> None:
@@ -1081,7 +1098,7 @@ def claim_mass(session: Session, send_ids: list[int]) -> tuple[str, list[tuple[i
             continue
         assert send.app_id is not None
         appid = workspaces.get_apps_by_id(session, [send.app_id])[send.app_id].appid
-        send.status = SendStatus.sending
+        send.status, send.claimed_at = SendStatus.sending, clock.now()
         send.attempts += 1
         claimed.append((send.id, send.openid))
     session.flush()

@@ -170,6 +170,15 @@ def deliver_mass_all(broadcast_id: int, send_ids: list[int], text: str) -> None:
             service.record_sent(session, send_id, msg_id)
 
 
+@queue.periodic_task(crontab(minute="*/5"))
+def sweep_stuck_sends() -> None:
+    """What a dead worker left: interrupted sends marked, lost jobs enqueued again."""
+    with get_database().session_scope() as session:
+        lost = service.sweep_stuck_sends(session)
+    for send_id in lost:
+        deliver(send_id)
+
+
 @queue.task()
 def retry_held(member_id: int) -> None:
     with get_database().session_scope() as session:

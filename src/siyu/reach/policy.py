@@ -24,6 +24,11 @@ WINDOW_MARGIN = timedelta(minutes=10)
 # Broadcasts: a service account's follower receives at most 4 a calendar month (fact sheet §2.6).
 MASS_PER_MONTH = 4
 MONTH_ZONE = ZoneInfo("Asia/Shanghai")
+# The Mini Program's template messages before 2020-01-10 (fact sheet §3, template-message.html):
+# a form submit allowed 1 message within 7 days, a payment (prepay_id) 3 within 7 days.
+LEGACY_WINDOW = timedelta(days=7)
+LEGACY_PER_FORM = 1
+LEGACY_PER_PAYMENT = 3
 
 
 class Cap(BaseModel):
@@ -86,6 +91,9 @@ class Policy(BaseModel):
         }
     )
     consent_required: list[str] = Field(default_factory=lambda: ["marketing"])
+    # Mini Programs whose history is read under the pre-2020 template-message rules. WeChat
+    # retired those sends on 2020-01-10, so notify never picks them: they are reported only.
+    legacy_template_apps: list[str] = Field(default_factory=list, max_length=50)
     categories: list[str] = Field(default_factory=lambda: list(CATEGORIES))
 
     @field_validator("order")
@@ -117,3 +125,53 @@ DEFAULT = Policy()
 
 def load(rules: dict[str, Any] | None) -> Policy:
     return Policy.model_validate(rules) if rules else DEFAULT
+
+
+class LegacyTally(BaseModel):
+    """What the pre-2020 rules allowed one member (or a sum of members)."""
+
+    form_submits: int = 0
+    payments: int = 0
+    granted: int = 0  # messages the submits and payments allowed
+    used: int = 0  # template messages sent within an allowance
+    unmet: int = 0  # template messages sent with no allowance left: the rules refused those
+    expired: int = 0  # allowances that lapsed unused
+    left: int = 0  # allowances still usable at the end
+
+    def add(self, other: LegacyTally) -> None:
+        for name in LegacyTally.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def legacy_tally(
+    forms: list[datetime], payments: list[datetime], sends: list[datetime], until: datetime
+) -> LegacyTally:
+    """Replay one member's history: each send spends the allowance that lapses first."""
+    tally = LegacyTally(form_submits=len(forms), payments=len(payments))
+    grants = sorted(
+        [(at, LEGACY_PER_FORM) for at in forms] + [(at, LEGACY_PER_PAYMENT) for at in payments]
+    )
+    tally.granted = sum(count for _at, count in grants)
+    live: list[list[Any]] = []  # [lapses_at, remaining], in grant order = lapse order
+    position = 0
+    for sent_at in sorted(sends):
+        while position < len(grants) and grants[position][0] <= sent_at:
+            at, count = grants[position]
+            live.append([at + LEGACY_WINDOW, count])
+            position += 1
+        while live and live[0][0] <= sent_at:
+            tally.expired += live.pop(0)[1]
+        if live:
+            live[0][1] -= 1
+            tally.used += 1
+            if live[0][1] == 0:
+                live.pop(0)
+        else:
+            tally.unmet += 1
+    live += [[at + LEGACY_WINDOW, count] for at, count in grants[position:]]
+    for lapses_at, remaining in live:
+        if lapses_at <= until:
+            tally.expired += remaining
+        else:
+            tally.left += remaining
+    return tally

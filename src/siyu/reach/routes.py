@@ -3,6 +3,7 @@ auto-reply rules and their tester."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
@@ -14,6 +15,7 @@ from siyu.reach.schemas import (
     BroadcastCreate,
     BroadcastRead,
     LedgerRead,
+    LegacyReport,
     NotifyIn,
     PreferencesIn,
     PreferencesRead,
@@ -111,6 +113,19 @@ def set_preferences(
     with db.session_scope() as session:
         security.ensure_member_visible(session, principal, member_id)
         return service.set_preferences(session, principal.workspace_id, member_id, body, principal)
+
+
+@router.get("/legacy-report")
+def legacy_report(
+    principal: Reader,
+    db: DatabaseDep,
+    appid: Annotated[str, Query(min_length=2, max_length=32)],
+    since: datetime,
+    until: datetime,
+) -> LegacyReport:
+    """The pre-2020 Mini Program template-message rules replayed over a period's history."""
+    with db.session_scope() as session:
+        return service.legacy_report(session, principal.workspace_id, appid, since, until)
 
 
 @router.get("/policy")

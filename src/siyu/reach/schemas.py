@@ -14,6 +14,7 @@ from siyu.reach.models import (
     SendStatus,
     TemplateKind,
 )
+from siyu.reach.policy import LegacyTally
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -209,3 +210,14 @@ class RuleTest(BaseModel):
 class RuleTestResult(BaseModel):
     rule: RuleRead | None
     reply: dict[str, Any] | None
+
+
+class LegacyReport(BaseModel):
+    """The pre-2020 Mini Program template-message rules over a period's history: a form
+    submit allowed 1 message within 7 days, a payment 3."""
+
+    appid: str
+    since: datetime
+    until: datetime
+    members: int
+    totals: LegacyTally

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,7 @@ from siyu.reach.schemas import (
     CreditRow,
     LedgerRead,
     LedgerRow,
+    LegacyReport,
     PreferencesIn,
     PreferencesRead,
     SendRead,
@@ -1124,3 +1126,47 @@ def sends_page(
 ) -> list[SendRead]:
     rows = repository.sends_before(session, workspace_id, before_id, limit)
     return [SendRead.model_validate(row) for row in rows]
+
+
+# --- the pre-2020 template-message rules, over history ---------------------------------------
+
+LEGACY_SENT_CHANNELS = ("mp_template", "mp_template_legacy")  # as imported histories name them
+
+
+def legacy_report(
+    session: Session, workspace_id: int, appid: str, since: datetime, until: datetime
+) -> LegacyReport:
+    """Replay the period's form submits, payments and template messages of a Mini Program the
+    policy reads under the old rules: what they allowed, what was used, what lapsed, and the
+    sends the rules would have refused."""
+    if until <= since:
+        raise Invalid("reach.invalid_period", "until must be after since")
+    if appid not in get_policy(session, workspace_id).legacy_template_apps:
+        raise Conflict(
+            "reach.legacy_rules_off",
+            f"{appid} is not read under the old template rules: add it to the policy's "
+            "legacy_template_apps",
+        )
+    app = workspaces.get_app_by_appid(session, appid, workspace_id)
+    table = identity.events_table()
+    channel = table.c.props["channel"].as_string()
+    rows = session.execute(
+        select(table.c.member_id, table.c.name, table.c.ts).where(
+            table.c.workspace_id == workspace_id,
+            table.c.app_id == app.id,
+            table.c.ts >= since,
+            table.c.ts < until,
+            or_(
+                table.c.name.in_(("mp.form_submit", "pay.paid")),
+                and_(table.c.name == "message.sent", channel.in_(LEGACY_SENT_CHANNELS)),
+            ),
+        )
+    )
+    history: dict[int, tuple[list[datetime], list[datetime], list[datetime]]] = {}
+    for member_id, name, ts in rows:
+        forms, payments, sends = history.setdefault(member_id, ([], [], []))
+        {"mp.form_submit": forms, "pay.paid": payments}.get(name, sends).append(ts)
+    totals = policies.LegacyTally()
+    for forms, payments, sends in history.values():
+        totals.add(policies.legacy_tally(forms, payments, sends, until))
+    return LegacyReport(appid=appid, since=since, until=until, members=len(history), totals=totals)

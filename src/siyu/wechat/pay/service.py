@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -661,59 +661,121 @@ def request_refund(
     requested_by: str = ACTOR,
 ) -> RefundRead:
     """Record a refund to be sent (the job sends it); refused when WeChat's rules forbid it."""
-    order = session.scalars(
-        select(PayOrder).where(PayOrder.id == order_id).with_for_update()
-    ).first()
-    if order is None or order.workspace_id != workspace_id:
-        raise NotFound("pay.order_not_found", f"no order {order_id}")
-    if amount <= 0:
-        raise Invalid("pay.invalid_amount", "amounts are positive integers of fen")
+    [made] = request_refunds(
+        session,
+        workspace_id,
+        [RefundAsk(order_id, amount)],
+        reason,
+        operator_id=operator_id,
+        requested_by=requested_by,
+    )
+    return made
+
+
+@dataclass(frozen=True)
+class RefundAsk:
+    order_id: int
+    amount: int
+
+
+REFUND_BATCH = 1000
+LIVE_REFUNDS = (
+    RefundStatus.pending,
+    RefundStatus.processing,
+    RefundStatus.succeeded,
+    RefundStatus.abnormal,
+)
+
+
+def request_refunds(
+    session: Session,
+    workspace_id: int,
+    asks: Sequence[RefundAsk],
+    reason: str,
+    *,
+    operator_id: int | None = None,
+    requested_by: str = ACTOR,
+) -> list[RefundRead]:
+    """Record many refunds at once (a settlement's), each checked by WeChat's rules as
+    `request_refund` checks one; one refused refuses them all. In the order asked."""
     if len(reason) > 80:
         raise Invalid("pay.refund_reason_too_long", "the reason is at most 80 characters")
+    now = clock.now()
+    made: list[RefundRead] = []
+    for start in range(0, len(asks), REFUND_BATCH):
+        chunk = asks[start : start + REFUND_BATCH]
+        ids = sorted({ask.order_id for ask in chunk})
+        orders = {
+            o.id: o
+            for o in session.scalars(
+                select(PayOrder).where(PayOrder.id.in_(ids)).order_by(PayOrder.id).with_for_update()
+            )
+        }
+        taken: dict[int, tuple[int, int]] = {
+            order_id: (int(count), int(total))
+            for order_id, count, total in session.execute(
+                select(
+                    PayRefund.order_id, func.count(), func.coalesce(func.sum(PayRefund.amount), 0)
+                )
+                .where(PayRefund.order_id.in_(ids), PayRefund.status.in_(LIVE_REFUNDS))
+                .group_by(PayRefund.order_id)
+            )
+        }
+        rows = []
+        for ask in chunk:
+            order = _refundable(orders.get(ask.order_id), workspace_id, ask, now)
+            count, total = taken.get(order.id, (0, 0))
+            _check_room(order, ask.amount, count, total)
+            taken[order.id] = (count + 1, total + ask.amount)  # the same order twice in a batch
+            rows.append(
+                {
+                    "workspace_id": workspace_id,
+                    "merchant_id": order.merchant_id,
+                    "order_id": order.id,
+                    "out_refund_no": out_no("RF", 28),
+                    "amount": ask.amount,
+                    "reason": reason,
+                    "status": RefundStatus.pending,
+                    "operator_id": operator_id,
+                    "requested_by": requested_by,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        inserted = session.scalars(
+            insert(PayRefund).returning(PayRefund, sort_by_parameter_order=True), rows
+        )
+        made += [_refund_read(refund) for refund in inserted]
+    return made
+
+
+def _refundable(
+    order: PayOrder | None, workspace_id: int, ask: RefundAsk, now: datetime
+) -> PayOrder:
+    if order is None or order.workspace_id != workspace_id:
+        raise NotFound("pay.order_not_found", f"no order {ask.order_id}")
+    if ask.amount <= 0:
+        raise Invalid("pay.invalid_amount", "amounts are positive integers of fen")
     if order.status != OrderStatus.paid or order.paid_at is None:
         raise Conflict("pay.order_not_paid", f"order {order.out_trade_no} is not paid")
-    now = clock.now()
     if now > order.paid_at + REFUND_WINDOW:
         raise Conflict(
             "pay.refund_too_late", "WeChat Pay refunds only within a year of the payment"
         )
-    live = [
-        RefundStatus.pending,
-        RefundStatus.processing,
-        RefundStatus.succeeded,
-        RefundStatus.abnormal,
-    ]
-    count, taken = session.execute(
-        select(func.count(), func.coalesce(func.sum(PayRefund.amount), 0)).where(
-            PayRefund.order_id == order.id, PayRefund.status.in_(live)
-        )
-    ).one()
+    return order
+
+
+def _check_room(order: PayOrder, amount: int, count: int, taken: int) -> None:
     if count >= MAX_REFUNDS:
         raise Conflict("pay.too_many_refunds", f"an order is refunded at most {MAX_REFUNDS} times")
     if taken + amount > order.amount:
         raise Conflict(
             "pay.refund_exceeds_paid",
             f"{amount} fen would bring refunds to {taken + amount} of {order.amount} fen paid",
-            data={"paid": order.amount, "refunded_or_pending": int(taken)},
+            data={"paid": order.amount, "refunded_or_pending": taken},
         )
-    refund = PayRefund(
-        workspace_id=workspace_id,
-        merchant_id=order.merchant_id,
-        order_id=order.id,
-        out_refund_no=out_no("RF", 28),
-        amount=amount,
-        reason=reason,
-        status=RefundStatus.pending,
-        operator_id=operator_id,
-        requested_by=requested_by,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(refund)
-    session.flush()
-    return _refund_read(refund)
 
 
 def list_refunds(

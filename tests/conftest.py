@@ -71,6 +71,18 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked postgres_only proves what only PostgreSQL can show: its SQLite variant is
+    not collected (deselected, and counted so), rather than run to skip."""
+    kept, dropped = [], []
+    for item in items:
+        on_sqlite = "[sqlite" in item.nodeid
+        (dropped if on_sqlite and item.get_closest_marker("postgres_only") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def backend_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -4,6 +4,7 @@ follower's UnionID through user/info."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -212,3 +213,30 @@ def test_a_user_who_is_no_follower_keeps_their_openid_member(
     # then the member has the openid and no UnionID
     assert owner_of(db, IdentityKind.unionid, stranger.unionid) is None
     assert owner_of(db, IdentityKind.openid, openid) is not None
+
+
+def test_an_unreachable_wechat_retries_the_unionid_job_then_gives_up_without_a_traceback(
+    settings: Settings,
+    oa_app: AppRead,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given WeChat cannot be reached
+    install_settings(settings.model_copy(update={"wechat_api_base": "http://127.0.0.1:9"}))
+    from siyu.wechat import tasks
+
+    queue.enqueue(tasks.fetch_follower_unionid.s(oa_app.id, "o9AgO5Kd5ggOC-bXrbNODIiE3bGY"))
+    # when the job runs, and each retry it schedules runs too
+    runs = 0
+    while (job := queue.dequeue() or next(iter(queue.read_schedule(_far())), None)) is not None:
+        runs += 1
+        assert runs < 10, "retried without end"
+        queue.execute(job, timestamp=_far())  # as if each retry's delay had passed
+    # then it ran once and three times more, and ended without an unhandled exception
+    assert runs == 4
+    assert "Unhandled exception" not in caplog.text
+
+
+def _far() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2100, 1, 1, tzinfo=UTC).replace(tzinfo=None)

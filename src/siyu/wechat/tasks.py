@@ -6,6 +6,7 @@ from typing import Any
 
 from huey import crontab
 from huey.api import Task
+from huey.exceptions import RetryTask
 
 from siyu.core import clock
 from siyu.core.config import current_settings
@@ -16,7 +17,14 @@ from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
 from siyu.wechat import inbox
-from siyu.wechat.gateway import CustomMessage, UserStateError, WeChatError, WeChatUnavailable
+from siyu.wechat.gateway import (
+    CustomMessage,
+    SystemBusy,
+    TokenInvalid,
+    UserStateError,
+    WeChatError,
+    WeChatUnavailable,
+)
 from siyu.wechat.tokens import shared_gateway
 from siyu.workspaces import service as workspaces
 
@@ -97,8 +105,8 @@ def send_late_reply(
         )
 
 
-@queue.task(retries=3, retry_delay=30)
-def fetch_follower_unionid(app_id: int, openid: str) -> None:
+@queue.task(retries=3, retry_delay=30, context=True)
+def fetch_follower_unionid(app_id: int, openid: str, task: Task | None = None) -> None:
     """Ask WeChat for an OA follower's UnionID and give it to the identity hub, which joins the
     follower to the member holding that UnionID (e.g. from the Mini Program's login).
 
@@ -116,11 +124,25 @@ def fetch_follower_unionid(app_id: int, openid: str) -> None:
     except UserStateError as exc:  # 40003: not (or no longer) this account's follower
         log.info("follower_unionid_unavailable", appid=app.appid, errcode=exc.errcode)
         return
+    except (WeChatUnavailable, SystemBusy, TokenInvalid) as exc:  # busy, unreachable, stale
+        _retry_later(task, "follower_unionid", app.appid, exc)
+        return
     if not info.unionid:
         return
     person = PersonRef(appid=app.appid, openid=openid, unionid=info.unionid)
     with db.session_scope() as session:
         identity.resolve_member(session, app, person)
+
+
+def _retry_later(task: Task | None, what: str, appid: str, exc: Exception) -> None:
+    """A transient WeChat failure: try again later, with a warning instead of a traceback,
+    as many times as the task's retries allow."""
+    if task is None or task.retries <= 0:
+        log.warning(f"{what}_given_up", appid=appid, error=str(exc)[:200])
+        return
+    log.warning(f"{what}_retry", appid=appid, error=str(exc)[:200], retries=task.retries)
+    task.retries -= 1  # RetryTask puts one back, the requeue takes one: one spent
+    raise RetryTask(delay=task.retry_delay or 30) from exc
 
 
 @queue.periodic_task(crontab(minute="*"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -271,6 +272,14 @@ def followers(session: Session, app_id: int) -> list[int]:
             .order_by(ReachLedger.member_id)
         )
     )
+
+
+def audiences_since(session: Session, workspace_id: int, since: datetime) -> list[dict[str, Any]]:
+    """The audiences of the broadcasts scheduled since `since` (not their member lists)."""
+    query = select(ReachBroadcast.audience).where(
+        ReachBroadcast.workspace_id == workspace_id, ReachBroadcast.scheduled_at >= since
+    )
+    return list(session.scalars(query))
 
 
 def broadcasts(session: Session, workspace_id: int) -> list[ReachBroadcast]:

@@ -934,9 +934,8 @@ def _check_subscription_mass(
     now = clock.now()
     zone = policies.MONTH_ZONE  # Beijing
     day_start = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
-    for row in repository.broadcasts(session, workspace_id):
-        sent_today = (row.scheduled_at or row.created_at) >= day_start
-        if row.audience.get("mass") == app.appid and row.audience.get("to_all") and sent_today:
+    for audience in repository.audiences_since(session, workspace_id, day_start):
+        if audience.get("mass") == app.appid and audience.get("to_all"):
             raise Conflict(
                 "reach.daily_mass_used",
                 f"{app.name or app.appid} broadcast today already (once a day); "

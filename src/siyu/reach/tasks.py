@@ -104,57 +104,39 @@ def deliver(send_id: int) -> None:
 def deliver_mass(broadcast_id: int, send_ids: list[int], text: str) -> None:
     """One OA mass call for a batch of a broadcast. Its clientmsgid is fixed by the batch, so
     a retry that WeChat already honoured answers 45065: sent, not sent twice."""
-    db = get_database()
-    with db.session_scope() as session:
-        appid, claimed = service.claim_mass(session, send_ids)
-    if not claimed:
-        return
-    ids = [send_id for send_id, _openid in claimed]
-    try:
-        msg_id = shared_gateway(current_settings(), db).send_mass_message(
-            appid,
-            [openid for _send_id, openid in claimed],
-            "text",
-            {"content": text},
-            clientmsgid=f"siyu-b{broadcast_id}-{min(ids)}",
-        )
-    except WeChatError as exc:
-        if exc.errcode == 45065:
-            msg_id = None  # this very batch went out before
-        else:
-            with db.session_scope() as session:
-                for send_id in ids:
-                    if isinstance(exc, SystemBusy | QuotaExceeded | ConnectFailed):
-                        if service.record_retry(session, send_id, exc.errcode):
-                            continue
-                    else:
-                        service.record_refused(session, send_id, exc.errcode, "refused")
-            if isinstance(exc, SystemBusy | QuotaExceeded | ConnectFailed):
-                deliver_mass.schedule((broadcast_id, send_ids, text), delay=BACKOFF_S)
-            return
-    with db.session_scope() as session:
-        for send_id in ids:
-            service.record_sent(session, send_id, msg_id)
+    _deliver_mass(deliver_mass, broadcast_id, send_ids, text, to_all=False)
 
 
 @queue.task()
 def deliver_mass_all(broadcast_id: int, send_ids: list[int], text: str) -> None:
     """A subscription account's broadcast: one `sendall` to all its followers. Its clientmsgid
     is the broadcast's, so a retry that WeChat already honoured answers 45065: not twice."""
+    _deliver_mass(deliver_mass_all, broadcast_id, send_ids, text, to_all=True)
+
+
+def _deliver_mass(
+    task: Any, broadcast_id: int, send_ids: list[int], text: str, *, to_all: bool
+) -> None:
     db = get_database()
     with db.session_scope() as session:
         appid, claimed = service.claim_mass(session, send_ids)
     if not claimed:
         return
     ids = [send_id for send_id, _openid in claimed]
+    gateway = shared_gateway(current_settings(), db)
     try:
-        msg_id = shared_gateway(current_settings(), db).send_mass_to_all(
-            appid, "text", {"content": text}, clientmsgid=f"siyu-b{broadcast_id}"
-        )
-    except WeChatError as exc:
-        if exc.errcode == 45065:
-            msg_id = None  # it went out before
+        if to_all:
+            msg_id = gateway.send_mass_to_all(
+                appid, "text", {"content": text}, clientmsgid=f"siyu-b{broadcast_id}"
+            )
         else:
+            openids = [openid for _send_id, openid in claimed]
+            msg_id = gateway.send_mass_message(
+                appid, openids, "text", {"content": text},
+                clientmsgid=f"siyu-b{broadcast_id}-{min(ids)}",
+            )  # fmt: skip
+    except WeChatError as exc:
+        if exc.errcode != 45065:  # 45065: this very call went out before
             transient = isinstance(exc, SystemBusy | QuotaExceeded | ConnectFailed)
             with db.session_scope() as session:
                 for send_id in ids:
@@ -163,8 +145,9 @@ def deliver_mass_all(broadcast_id: int, send_ids: list[int], text: str) -> None:
                     else:
                         service.record_refused(session, send_id, exc.errcode, "refused")
             if transient:
-                deliver_mass_all.schedule((broadcast_id, send_ids, text), delay=BACKOFF_S)
+                task.schedule((broadcast_id, send_ids, text), delay=BACKOFF_S)
             return
+        msg_id = None
     with db.session_scope() as session:
         for send_id in ids:
             service.record_sent(session, send_id, msg_id)

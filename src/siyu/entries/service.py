@@ -942,6 +942,38 @@ def _conversions_by_member(
     )
 
 
+def _converted_after_first(
+    session: Session, workspace_id: int, key_col: Any, where: list[Any], event: str
+) -> dict[Any, Any]:
+    """Per key of the events matching `where`: how many (events), by how many members, and
+    how many of those did `event` after their first one (converted)."""
+    table = identity.events_table()
+    firsts = (
+        select(
+            key_col.label("key"),
+            table.c.member_id.label("member_id"),
+            func.count().label("events"),
+            func.min(table.c.ts).label("first_at"),
+        )
+        .where(*where)
+        .group_by(key_col, table.c.member_id)
+        .subquery("firsts")
+    )
+    conv = _conversions_by_member(session, workspace_id, event, None)
+    after = and_(conv.c.last_ts.is_not(None), conv.c.last_ts >= firsts.c.first_at)
+    query = (
+        select(
+            firsts.c.key,
+            func.sum(firsts.c.events).label("events"),
+            func.count().label("members"),
+            func.sum(case((after, 1), else_=0)).label("converted"),
+        )
+        .select_from(firsts.outerjoin(conv, conv.c.member_id == firsts.c.member_id))
+        .group_by(firsts.c.key)
+    )
+    return {row.key: row for row in session.execute(query)}
+
+
 def channel_report(
     session: Session,
     workspace_id: int,
@@ -1037,36 +1069,9 @@ def menu_report(
         (where_, b, menu_rules.click_key(b)) for where_, b in menu_rules.walk(menu.published)
     ]
     keys = [k for _, _, k in buttons if k]
-    clicks = (
-        select(
-            key_col.label("key"),
-            table.c.member_id.label("member_id"),
-            func.count().label("clicks"),
-            func.min(table.c.ts).label("first_at"),
-        )
-        .where(*where, key_col.in_(keys or [""]))
-        .group_by(key_col, table.c.member_id)
-        .subquery("clicks")
+    per_key = _converted_after_first(
+        session, workspace_id, key_col, [*where, key_col.in_(keys or [""])], event
     )
-    conv = _conversions_by_member(session, workspace_id, event, None)
-    per_key = {
-        row.key: row
-        for row in session.execute(
-            select(
-                clicks.c.key,
-                func.sum(clicks.c.clicks).label("clicks"),
-                func.count().label("members"),
-                func.sum(
-                    case(
-                        (and_(conv.c.last_ts.is_not(None), conv.c.last_ts >= clicks.c.first_at), 1),
-                        else_=0,
-                    )
-                ).label("converted"),
-            )
-            .select_from(clicks.outerjoin(conv, conv.c.member_id == clicks.c.member_id))
-            .group_by(clicks.c.key)
-        )
-    }
     rows = []
     for where_, button, key in buttons:
         hit = per_key.get(key) if key else None
@@ -1076,7 +1081,7 @@ def menu_report(
                 name=str(button.get("name", "")),
                 type=str(button.get("type", "")),
                 key=menu_rules.button_key(button, where_),
-                clicks=int(hit.clicks) if hit else 0,
+                clicks=int(hit.events) if hit else 0,
                 members=int(hit.members) if hit else 0,
                 conversions=int(hit.converted or 0) if hit else 0,
             )
@@ -1194,40 +1199,12 @@ def article_report(
     did `event` after their first open."""
     table = identity.events_table()
     article_col = table.c.props["article_id"].as_integer()
-    opens = (
-        select(
-            article_col.label("article_id"),
-            table.c.member_id.label("member_id"),
-            func.count().label("opens"),
-            func.min(table.c.ts).label("first_at"),
-        )
-        .where(
-            table.c.workspace_id == workspace_id,
-            table.c.name == "mp.page_view",
-            table.c.props["from"].as_string() == "article",
-        )
-        .group_by(article_col, table.c.member_id)
-        .subquery("opens")
-    )
-    conv = _conversions_by_member(session, workspace_id, event, None)
-    per_article = {
-        row.article_id: row
-        for row in session.execute(
-            select(
-                opens.c.article_id,
-                func.sum(opens.c.opens).label("opens"),
-                func.count().label("members"),
-                func.sum(
-                    case(
-                        (and_(conv.c.last_ts.is_not(None), conv.c.last_ts >= opens.c.first_at), 1),
-                        else_=0,
-                    )
-                ).label("converted"),
-            )
-            .select_from(opens.outerjoin(conv, conv.c.member_id == opens.c.member_id))
-            .group_by(opens.c.article_id)
-        )
-    }
+    where = [
+        table.c.workspace_id == workspace_id,
+        table.c.name == "mp.page_view",
+        table.c.props["from"].as_string() == "article",
+    ]
+    per_article = _converted_after_first(session, workspace_id, article_col, where, event)
     rows = []
     for article in list_articles(session, workspace_id):
         hit = per_article.get(article.id)
@@ -1235,7 +1212,7 @@ def article_report(
             ArticleReportRow(
                 article_id=article.id,
                 title=article.title,
-                opens=int(hit.opens) if hit else 0,
+                opens=int(hit.events) if hit else 0,
                 members=int(hit.members) if hit else 0,
                 conversions=int(hit.converted or 0) if hit else 0,
             )

@@ -240,12 +240,11 @@ def prepare(url: str) -> int:
 
 def child_import(url: str, path: Path, workspace_id: int) -> dict[str, Any]:
     """Import the file the way `siyu import-events` does; runs alone in its own process."""
-    from siyu.identity.ingest import EventImport, chunked, read_lines
+    from siyu.identity.ingest import chunked, pipelined_import, read_lines
 
     db = Database(url)
-    importer = EventImport(workspace_id)
     started = time.perf_counter()
-    with path.open("rb") as stream:
+    with path.open("rb") as stream, pipelined_import(db, workspace_id) as importer:
         for chunk in chunked(read_lines(stream)):
             with db.session_scope() as session:
                 importer.import_chunk(session, chunk)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from siyu.core.db import Database
 from siyu.identity import ingest, service
-from siyu.identity.ingest import EventImport, chunked, read_lines
+from siyu.identity.ingest import EventImport, chunked, pipelined_import, read_lines
 from siyu.identity.models import Identity, Member, MemberMerge, MergeConflict, TimelineEvent
 from siyu.identity.schemas import IngestReport
 from siyu.workspaces import service as workspaces
@@ -102,6 +102,17 @@ def _import(
     for lines in chunked(read_lines(data), chunk):
         with db.session_scope() as session:
             importer.import_chunk(session, lines)
+    return importer.report
+
+
+def _import_pipelined(
+    db: Database, workspace_id: int, data: list[bytes], *, chunk: int = 10
+) -> IngestReport:
+    """As the CLI and the upload job import: events written beside the next chunk."""
+    with pipelined_import(db, workspace_id) as importer:
+        for lines in chunked(read_lines(data), chunk):
+            with db.session_scope() as session:
+                importer.import_chunk(session, lines)
     return importer.report
 
 
@@ -192,7 +203,14 @@ class _Counting:
 
 
 @pytest.mark.parametrize(
-    ("seed", "chunk", "cache_size"), [(7, 10, ingest.CACHE_SIZE), (7, 10, 3), (11, 37, 50)]
+    ("seed", "chunk", "cache_size", "pipelined"),
+    [
+        (7, 10, ingest.CACHE_SIZE, False),
+        (7, 10, 3, False),
+        (11, 37, 50, False),
+        (7, 10, ingest.CACHE_SIZE, True),
+        (11, 37, 50, True),
+    ],
 )
 def test_fast_path_makes_the_members_of_the_slow_path(
     db: Database,
@@ -203,6 +221,7 @@ def test_fast_path_makes_the_members_of_the_slow_path(
     seed: int,
     chunk: int,
     cache_size: int,
+    pipelined: bool,
 ) -> None:
     monkeypatch.setattr(ingest, "CACHE_SIZE", cache_size)
     lines = _scenario(seed)
@@ -212,7 +231,11 @@ def test_fast_path_makes_the_members_of_the_slow_path(
     )
     slow_calls, resolves.calls = resolves.calls, 0
     fast_workspace = _fast_workspace(db)
-    fast = _import(db, fast_workspace, _jsonl(lines, FAST_MP, FAST_OA), fast=True, chunk=chunk)
+    data = _jsonl(lines, FAST_MP, FAST_OA)
+    if pipelined:
+        fast = _import_pipelined(db, fast_workspace, data, chunk=chunk)
+    else:
+        fast = _import(db, fast_workspace, data, fast=True, chunk=chunk)
 
     expected = _snapshot(db, workspace_id, slow, {mp_app.appid: "MP", oa_app.appid: "OA"})
     got = _snapshot(db, fast_workspace, fast, {FAST_MP: "MP", FAST_OA: "OA"})

@@ -463,12 +463,11 @@ def import_events(
     as_email: AsOption = None,
 ) -> None:
     """Import events of any size: valid lines are kept, rejected ones reported by line number."""
-    from siyu.identity.ingest import EventImport, chunked, read_lines
+    from siyu.identity.ingest import chunked, pipelined_import, read_lines
 
     _settings, db = _setup()
     workspace_id = _workspace_id(db, workspace)
     _acting(db, workspace_id, as_email, Permission.events_ingest)
-    importer = EventImport(workspace_id)
     progress = Progress(
         TextColumn("[bold]导入 import"),
         BarColumn(),
@@ -478,7 +477,11 @@ def import_events(
         console=err,
         disable=not err.is_terminal,
     )
-    with file.open("rb") as stream, progress:
+    with (
+        file.open("rb") as stream,
+        progress,
+        pipelined_import(db, workspace_id) as importer,
+    ):
         task = progress.add_task("import", total=file.stat().st_size)
         for chunk in chunked(read_lines(stream)):
             with db.session_scope() as session:

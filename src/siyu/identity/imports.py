@@ -12,7 +12,7 @@ from siyu.core import clock
 from siyu.core.db import Database
 from siyu.core.errors import NotFound
 from siyu.core.logging import get_logger
-from siyu.identity.ingest import EventImport, chunked, read_lines
+from siyu.identity.ingest import chunked, pipelined_import, read_lines
 from siyu.identity.models import ImportRun, ImportStatus
 from siyu.identity.schemas import ImportRead
 
@@ -76,9 +76,8 @@ def run_import(db: Database, import_id: int) -> None:
     run = _claim(db, import_id)
     if run is None:
         return
-    importer = EventImport(run.workspace_id)
     try:
-        with open(run.path, "rb") as stream:
+        with open(run.path, "rb") as stream, pipelined_import(db, run.workspace_id) as importer:
             for chunk in chunked(read_lines(stream)):
                 with db.session_scope() as session:
                     result = importer.import_chunk(session, chunk)

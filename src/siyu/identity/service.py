@@ -44,6 +44,7 @@ from siyu.identity.schemas import (
     ResolvedMember,
     TimelineEventRead,
     TimelinePage,
+    latest_event_time,
     mask_phone,
     normalize_phone,
 )
@@ -932,12 +933,13 @@ def parse_events(
     apps: dict[str, AppRead | None] = {}
     parsed: list[tuple[int, tuple[EventIn, AppRead]]] = []
     errors: list[LineError] = []
+    context = {"latest": latest_event_time()}
     for index, item in items:
         try:
             event = (
-                EventIn.model_validate_json(item)
+                EventIn.model_validate_json(item, context=context)
                 if isinstance(item, (str, bytes))
-                else EventIn.model_validate(item)
+                else EventIn.model_validate(item, context=context)
             )
         except ValidationError as exc:
             errors.append(LineError(line=index, code="events.invalid", reason=_first_error(exc)))

@@ -1,0 +1,242 @@
+"""Bulk writes: binary COPY on PostgreSQL, executemany on SQLite, and a pipelined event writer."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from psycopg.types.json import set_json_dumps
+from sqlalchemy import JSON, Connection, Dialect, FromClause, event
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.types import TypeEngine
+
+from siyu.core.db import Database
+
+_PENDING = "siyu.identity.pending_event_writes"
+
+
+def insert_rows(
+    connection: Connection, table: FromClause, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Rows into a table in bulk (binary COPY on PostgreSQL, executemany on SQLite), each value
+    converted by its column's own bind processor, as an ORM insert would."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    # JSON goes as the object to binary COPY (psycopg dumps it with orjson below) and as
+    # orjson's text to SQLite, whose own processor would take the slower json module.
+    json = _same if dialect.name == "postgresql" else _json_text
+    process = [
+        json if isinstance(table.c[name].type, JSON) else _processor(table.c[name].type, dialect)
+        for name in columns
+    ]
+    columns_of = list(zip(*rows, strict=True))  # column by column: map() runs in C
+    values = list(
+        zip(
+            *(_converted(column, p) for p, column in zip(process, columns_of, strict=True)),
+            strict=True,
+        )
+    )
+    driver: Any = connection.connection.driver_connection
+    names = ", ".join(columns)
+    name = table.name  # type: ignore[attr-defined]
+    if dialect.name == "postgresql":
+        # Binary COPY spares the server parsing every number, timestamp and JSON text back
+        # from text: a third less of its time per row, and less of ours formatting them.
+        types = _column_types(driver, name, columns)
+        with driver.cursor() as cursor:
+            set_json_dumps(orjson.dumps, cursor)
+            with cursor.copy(f"COPY {name} ({names}) FROM STDIN (FORMAT BINARY)") as out:
+                out.set_types(types)
+                for row in values:
+                    out.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    driver.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", values)  # noqa: S608 - our own table and columns
+
+
+def _converted(column: tuple[Any, ...], process: Callable[[Any], Any]) -> Sequence[Any]:
+    """A column's values through its bind processor; once for a column of one value (the
+    time received, the workspace), which a chunk repeats on every row."""
+    if process is _same:
+        return column
+    first = column[0]
+    if all(value is first for value in column):
+        return (process(first),) * len(column)
+    return list(map(process, column))
+
+
+_PG_TYPES: dict[tuple[str, str], int] = {}
+
+
+def _column_types(driver: Any, table: str, columns: Sequence[str]) -> list[int]:
+    """The server's type oid of each column, which binary COPY must send exactly (the same
+    on every database migrated by us: builtin types only, so they are asked once)."""
+    missing = [c for c in columns if (table, c) not in _PG_TYPES]
+    if missing:
+        found = driver.execute(
+            "SELECT attname, atttypid::int FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attname = ANY(%s)",
+            (table, missing),
+        ).fetchall()
+        _PG_TYPES.update(((table, column), oid) for column, oid in found)
+    return [_PG_TYPES[(table, c)] for c in columns]
+
+
+def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    process = type_.bind_processor(dialect)
+    return process if process is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# --- the pipelined writer ------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Write:
+    """One chunk's rows, written at once and committed when the chunk's transaction is."""
+
+    table: FromClause
+    columns: Sequence[str]
+    rows: list[tuple[Any, ...]]
+    transaction: SessionTransaction
+    decided: threading.Event = field(default_factory=threading.Event)
+    commit: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def decide(self, commit: bool) -> None:
+        self.commit = commit
+        self.decided.set()
+
+
+class PipelinedWriter:
+    """Writes each chunk's rows on a connection of its own while the caller goes on with the
+    next chunk, so that the database server's work overlaps ours (two cores, not one).
+
+    A write is committed right after the transaction that handed it over commits, and rolled
+    back if that transaction is: the rows refer to members created in it. `settle()` waits
+    until every write handed over so far is committed: call it before anything that may update
+    rows already handed over (a merge moves a member's events), or read them.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._writes: queue.Queue[_Write | None] = queue.Queue(maxsize=1)
+        self._unsettled: list[_Write] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="siyu-pipelined-writer", daemon=True)
+        self._thread.start()
+
+    def accepts(self, session: Session) -> bool:
+        """Whether rows of this session's transaction can be handed over: one write a
+        transaction, since a second would wait for a commit that waits for it."""
+        return not session.info.get(_PENDING)
+
+    def submit(
+        self,
+        session: Session,
+        table: FromClause,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Hand over rows to be written beside the caller's next work, and committed with the
+        session's current transaction."""
+        self._raise_failure()
+        if not self.accepts(session):
+            raise RuntimeError("one pipelined write a transaction")
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        if transaction is None:
+            raise RuntimeError("submit inside the transaction the rows belong to")
+        write = _Write(table, columns, rows, transaction)
+        session.info.setdefault(_PENDING, []).append(write)
+        self._unsettled = [w for w in self._unsettled if not w.done.is_set()]
+        self._unsettled.append(write)
+        self._writes.put(write)
+
+    def settle(self) -> None:
+        """Wait until every write handed over so far is committed or rolled back."""
+        for write in self._unsettled:
+            write.done.wait()
+        self._unsettled = []
+        self._raise_failure()
+
+    def close(self, *, quietly: bool = False) -> None:
+        """Finish the writes handed over, then stop (the last one waits for its commit);
+        raise if one failed, unless `quietly` (another error is being raised)."""
+        self._writes.put(None)
+        self._thread.join()
+        if not quietly:
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("writing events failed; the import stops") from self._error
+
+    def _run(self) -> None:
+        while (write := self._writes.get()) is not None:
+            try:
+                if self._error is None:
+                    self._write(write)
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                write.done.set()
+
+    def _write(self, write: _Write) -> None:
+        with self._db.engine.connect() as connection:
+            transaction = connection.begin()  # COPY goes to the driver: begin here, not lazily
+            insert_rows(connection, write.table, write.columns, write.rows)
+            write.decided.wait()
+            if write.commit:
+                transaction.commit()
+            else:
+                transaction.rollback()
+
+
+def _settle_ended(session: Session, commit: bool, ended: SessionTransaction | None) -> None:
+    pending: list[_Write] = session.info.get(_PENDING, [])
+    keep: list[_Write] = []
+    for write in pending:
+        if ended is None or _within(write.transaction, ended):
+            write.decide(commit)
+        else:
+            keep.append(write)
+    session.info[_PENDING] = keep
+
+
+def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_commit")
+def _commit_writes(session: Session) -> None:
+    if session.info.get(_PENDING):
+        _settle_ended(session, True, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _roll_back_writes(session: Session, previous: SessionTransaction) -> None:
+    if session.info.get(_PENDING):
+        _settle_ended(session, False, previous)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_undecided(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without a commit (a close, say): its writes go too.
+    if transaction.parent is None and session.info.get(_PENDING):
+        _settle_ended(session, False, None)

@@ -182,11 +182,15 @@ def test_a_rolled_back_chunk_takes_its_events_with_it(
 def test_a_failed_write_stops_the_import(
     db: Database, workspace_id: int, mp_app: AppRead, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a writer whose write fails (the connection dropped, say)
-    def failing(*_args: Any) -> None:
-        raise ConnectionError("server closed the connection")
+    # Given a writer whose write fails (its connection dropped, say)
+    send = bulk._send_copy
 
-    monkeypatch.setattr(bulk, "insert_rows", failing)
+    def failing(*args: Any) -> None:
+        if threading.current_thread().name == "siyu-pipelined-writer":
+            raise ConnectionError("server closed the connection")
+        send(*args)
+
+    monkeypatch.setattr(bulk, "_send_copy", failing)
     chunks = list(chunked(read_lines(_lines(1, 30, mp_app.appid)), 20))
     # When the import goes on to the next chunk
     with (  # noqa: PT012 - the failure shows at the chunk after the write

@@ -75,6 +75,7 @@ def test_batch_with_one_bad_event_writes_nothing(db: Database, mp_app: AppRead) 
         event(1, ts="2026-11-01T08:00:00"),
         event(2, event="nope.nope"),
         event(3, appid="wxffffffffffffffff"),
+        event(4, openid="o-x!"),
     ]
     with pytest.raises(Invalid) as caught, db.session_scope() as session:
         service.ingest_events(session, mp_app.workspace_id, batch)
@@ -84,8 +85,14 @@ def test_batch_with_one_bad_event_writes_nothing(db: Database, mp_app: AppRead) 
         (1, "events.invalid"),
         (2, "events.invalid"),
         (3, "workspaces.unknown_app"),
+        (4, "events.invalid"),
     ]
     assert "timezone" in errors[0]["reason"]
+    # Names and ids are checked by pydantic's own code; the reasons still speak to a person.
+    assert errors[1]["reason"] == (
+        "event: unknown event 'nope.nope'; see the canonical events in the docs"
+    )
+    assert errors[3]["reason"] == "openid: must be 6–64 characters of letters, digits, '_' or '-'"
     assert counts(db) == (0, 0)
 
 
@@ -100,8 +107,13 @@ def test_event_far_in_the_future_is_refused(
     db: Database, mp_app: AppRead, frozen_clock: FrozenClock
 ) -> None:
     future = (frozen_clock.now() + timedelta(days=2)).isoformat()
-    with pytest.raises(Invalid), db.session_scope() as session:
-        service.ingest_events(session, mp_app.workspace_id, [event(0, ts=future)])
+    almost = (frozen_clock.now() + timedelta(hours=23)).isoformat()
+    with pytest.raises(Invalid) as caught, db.session_scope() as session:
+        service.ingest_events(
+            session, mp_app.workspace_id, [event(0, ts=almost), event(1, ts=future)]
+        )
+    assert [e["line"] for e in caught.value.data["errors"]] == [1]
+    assert "more than a day in the future" in caught.value.data["errors"][0]["reason"]
     assert counts(db) == (0, 0)
 
 

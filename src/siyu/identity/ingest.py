@@ -172,13 +172,11 @@ class EventImport:
                 resolved = self._resolve_slow(session, events, attempt)
         else:
             resolved = self._resolve_slow(session, events, attempt)
-        # A later line of this chunk may have merged an earlier line's member away.
-        rows = [(event, app, self._follow(member_id)) for event, app, member_id in resolved]
-        if rows:
-            self._write_events(session, rows, clock.now())
-            bus.publish(session, service.EventsRecorded(self.workspace_id, len(rows)))
+        if resolved:
+            self._write_events(session, resolved, clock.now())
+            bus.publish(session, service.EventsRecorded(self.workspace_id, len(resolved)))
         chunk = IngestReport(
-            accepted=len(rows),
+            accepted=len(resolved),
             members_created=attempt.members_created,
             rejected=sorted(attempt.errors, key=lambda e: e.line),
         )
@@ -444,11 +442,12 @@ class EventImport:
         self, session: Session, rows: list[tuple[EventIn, AppRead, int]], received: datetime
     ) -> None:
         session.flush()
+        follow = self._follow  # a later line of the chunk may have merged a member away
         values = [
             (
                 self.workspace_id,
-                member_id,
-                member_id,
+                (member := follow(member_id)),
+                member,
                 app.id,
                 event.event,
                 event.ts,

@@ -44,6 +44,7 @@ from siyu.identity.schemas import (
     ResolvedMember,
     TimelineEventRead,
     TimelinePage,
+    error_reason,
     latest_event_time,
     mask_phone,
     normalize_phone,
@@ -873,12 +874,13 @@ def record_event(
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else str(err["msg"])
+    return f"{where}: {error_reason(err)}" if where else error_reason(err)
 
 
 def _errors(exc: ValidationError) -> list[dict[str, str]]:
     return [
-        {"field": ".".join(str(p) for p in e["loc"]), "reason": str(e["msg"])} for e in exc.errors()
+        {"field": ".".join(str(p) for p in e["loc"]), "reason": error_reason(e)}
+        for e in exc.errors()
     ]
 
 

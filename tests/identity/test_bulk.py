@@ -207,6 +207,35 @@ def test_a_failed_write_stops_the_import(
 
 
 @pytest.mark.postgres_only
+def test_an_error_before_the_chunk_transaction_ends_does_not_hang(
+    db: Database, workspace_id: int, mp_app: AppRead
+) -> None:
+    # Given a chunk imported in a session the caller has not ended yet
+    chunk = next(chunked(read_lines(_lines(1, 5, mp_app.appid)), 20))
+    session = db.sessions()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with pipelined_import(db, workspace_id) as importer:
+                importer.import_chunk(session, chunk)
+                raise RuntimeError("the entrypoint failed")
+        except RuntimeError as exc:
+            failed.append(exc)
+
+    # When the import stops on an error before that transaction ends
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=60)  # a guard against a hang, not a timing
+    session.rollback()
+    session.close()
+    # Then it stopped without waiting for the commit, and its events were rolled back
+    assert not worker.is_alive()
+    assert [str(e) for e in failed] == ["the entrypoint failed"]
+    assert _count(db, TimelineEvent, workspace_id) == 0
+
+
+@pytest.mark.postgres_only
 def test_a_second_write_in_one_transaction_is_written_in_it(
     db: Database, workspace_id: int, mp_app: AppRead
 ) -> None:

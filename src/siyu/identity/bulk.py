@@ -227,7 +227,12 @@ class PipelinedWriter:
 
     def close(self, *, quietly: bool = False) -> None:
         """Finish the writes handed over, then stop (the last one waits for its commit);
-        raise if one failed, unless `quietly` (another error is being raised)."""
+        raise if one failed, unless `quietly` (another error is being raised: then a write
+        whose transaction has not ended yet is rolled back rather than waited for)."""
+        if quietly:
+            for write in self._unsettled:
+                if not write.decided.is_set():
+                    write.decide(False)
         self._writes.put(None)
         self._thread.join()
         if not quietly:

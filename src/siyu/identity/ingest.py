@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import TypeVar
 
 from sqlalchemy import text
@@ -68,21 +69,19 @@ P = TypeVar("P", bound=PersonRef)
 
 def read_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Numbered non-blank lines (1-based), never holding more than one in memory."""
-    for number, line in enumerate(stream, start=1):
-        if line.strip():
-            yield number, line
+    return filter(_not_blank, enumerate(stream, start=1))  # in C: a line costs no frame
+
+
+def _not_blank(item: tuple[int, bytes]) -> bool:
+    return bool(item[1].strip())
 
 
 def chunked(
-    lines: Iterator[tuple[int, bytes]], size: int = CHUNK_LINES
+    lines: Iterable[tuple[int, bytes]], size: int = CHUNK_LINES
 ) -> Iterator[list[tuple[int, bytes]]]:
-    chunk: list[tuple[int, bytes]] = []
-    for item in lines:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
+    """Lists of `size` lines (the last one shorter), taken in C."""
+    rest = iter(lines)
+    while chunk := list(islice(rest, size)):
         yield chunk
 
 

@@ -936,12 +936,13 @@ def parse_events(
     parsed: list[tuple[int, tuple[EventIn, AppRead]]] = []
     errors: list[LineError] = []
     context = {"latest": latest_event_time()}
+    validator = EventIn.__pydantic_validator__  # straight to pydantic-core: no wrapper a line
     for index, item in items:
         try:
-            event = (
-                EventIn.model_validate_json(item, context=context)
+            event: EventIn = (
+                validator.validate_json(item, context=context)
                 if isinstance(item, (str, bytes))
-                else EventIn.model_validate(item, context=context)
+                else validator.validate_python(item, context=context)
             )
         except ValidationError as exc:
             errors.append(LineError(line=index, code="events.invalid", reason=_first_error(exc)))

@@ -5,8 +5,10 @@
 
 Every figure is measured in this run next to its baseline, so the ratios hold on any machine:
 
-  a. PostgreSQL import (`EventImport`, one transaction per chunk like `siyu import-events`)
-     against a psycopg COPY of the same rows into a bare table with the same columns;
+  a. PostgreSQL import (`pipelined_import`, one transaction per chunk, exactly as `siyu import
+     events` and the console's upload job run it) against a psycopg COPY of the same rows into
+     a bare table with the same columns, and a binary COPY of them into a copy of `events` with
+     its key and indexes (what the server alone can take on one connection);
   b. the same import into a fresh SQLite file against sqlite3 executemany into a bare table;
   c. 100,000 first logins through `identity.service.resolve_members` in batches of 1000 (a
      CRM or follower sync, `POST /api/members/resolve`), each batch committed, against plain

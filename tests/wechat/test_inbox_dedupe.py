@@ -293,6 +293,49 @@ def test_handlers_decline_in_turn_and_the_first_answer_wins(
     assert "<![CDATA[second]]>" in oa.open_reply(oa.secure(text_push(openid(1), 9600)).text)
 
 
+def test_a_handler_is_asked_only_about_the_pushes_it_answers(
+    oa: WeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a handler of text messages only, and a reply pool that counts what it is given
+    asked: list[type[Push]] = []
+
+    def texts(_session: Any, _app: AppRead, push: Push) -> Reply | None:
+        asked.append(type(push))
+        return TextReply("文字")
+
+    pool, submitted = inbox._reply_pool, []
+
+    class Counting:
+        def submit(self, work: Callable[[], None]) -> Any:
+            submitted.append(work)
+            return pool.submit(work)
+
+    monkeypatch.setattr(inbox, "_reply_pool", Counting())
+    inbox.register_reply_handler(texts, answers=(TextMessage,))
+    try:
+        # when a menu click and a text message arrive
+        click = oa.plain(
+            cdata_xml(
+                {
+                    "ToUserName": "gh",
+                    "FromUserName": openid(1),
+                    "CreateTime": 1714112445,
+                    "MsgType": "event",
+                    "Event": "CLICK",
+                    "EventKey": "menu_1",
+                }
+            )
+        )
+        message = oa.plain(text_push(openid(1), 9650))
+    finally:
+        inbox.unregister_reply_handler(texts)
+    # then the click, which no handler answers, was answered without the reply pool
+    assert click.text == "success"
+    assert "<![CDATA[文字]]>" in message.text
+    assert asked == [TextMessage]
+    assert len(submitted) == 1
+
+
 # --- jobs that fail or get lost ------------------------------------------------------------
 
 

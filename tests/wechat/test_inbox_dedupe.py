@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
@@ -376,6 +376,28 @@ def test_a_push_whose_job_was_lost_is_processed_by_the_sweep(
     assert drain() == 1
     assert receipts(db)[0].status == PushStatus.processed
     assert counts(db) == Counts(pushes=1, members=1, events=1)
+
+
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_the_writer_stores_on_a_new_connection_when_its_own_died(
+    oa: WeChat, db: Database, drain: Callable[[], int]
+) -> None:
+    # given a writer that keeps its database connection between batches
+    assert oa.plain(text_push(openid(1), 9950)).text == "success"
+    # when the database drops every other connection (as a restart would)
+    with db.engine.connect() as admin:
+        dropped = admin.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert dropped
+    # then the next push is still stored and answered, not refused with a 500
+    response = oa.plain(text_push(openid(1), 9951))
+    assert (response.status_code, response.text) == (200, "success")
+    assert drain() == 2
+    assert counts(db) == Counts(pushes=2, members=1, events=2)
 
 
 def test_the_inbox_can_be_called_from_a_thread_too(

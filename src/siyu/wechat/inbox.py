@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import orjson
 from prometheus_client import Counter, Histogram
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -606,6 +608,7 @@ class _Writer:
         self._waiting: SimpleQueue[_Pending] = SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        self._held: Connection | None = None
 
     def submit(self, pending: _Pending) -> None:
         self._waiting.put(pending)
@@ -615,27 +618,62 @@ class _Writer:
                 threading.Thread(target=self._run, name="siyu-push-writer", daemon=True).start()
 
     def _run(self) -> None:
-        while True:
-            try:
-                first = self._waiting.get(timeout=WRITER_IDLE_S)
-            except Empty:
-                with self._lock:  # submit() puts before it looks at _running: none is lost
-                    if self._waiting.empty():
-                        self._running = False
-                        return
-                continue
-            batch = [first]
-            while len(batch) < BATCH_MAX:
+        try:
+            while True:
                 try:
-                    batch.append(self._waiting.get_nowait())
+                    first = self._waiting.get(timeout=WRITER_IDLE_S)
                 except Empty:
-                    break
-            self._write(batch)
+                    with self._lock:  # submit() puts before it looks at _running: none is lost
+                        if self._waiting.empty():
+                            self._running = False
+                            return
+                    continue
+                batch = [first]
+                while len(batch) < BATCH_MAX:
+                    try:
+                        batch.append(self._waiting.get_nowait())
+                    except Empty:
+                        break
+                self._write(batch)
+        finally:
+            self._release()
+
+    def _store(
+        self, batch: list[_Pending]
+    ) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
+        if self._held is None:
+            # Kept while pushes keep coming: a checkout per batch costs a ping round trip.
+            connection = self._db.engine.connect()
+            if connection.dialect.name == "postgresql":
+                # A batch is one INSERT (… ON CONFLICT DO NOTHING), atomic by itself:
+                # autocommit spares the BEGIN and COMMIT round trips.
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._held = connection
+        try:
+            with Session(self._held) as session:
+                stored = store_pushes(session, batch)
+                session.commit()
+            return stored
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
-            with self._db.session_scope() as session:
-                outcomes, job = store_pushes(session, batch)
+            try:
+                outcomes, job = self._store(batch)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The kept connection died (the database restarted): once more, on a new one.
+                # Storing is idempotent: had the first try committed, its pushes come back as
+                # stored before, and the periodic sweep enqueues their job.
+                outcomes, job = self._store(batch)
         except Exception as exc:  # the requests answer 500; WeChat delivers them again
             log.exception("push_store_failed", count=len(batch))
             _settle(batch, [exc] * len(batch))

@@ -69,6 +69,25 @@ def test_a_retried_message_gets_the_same_answer_and_is_processed_once(
     assert counts(db) == Counts(pushes=1, members=1, events=1)
 
 
+def test_a_stored_push_is_encrypted_at_rest_and_reads_back_whole(
+    oa: WeChat, db: Database, reply_with: ReplyWith, frozen_clock: FrozenClock
+) -> None:
+    # given a message answered with an echo
+    reply_with(echo)
+    answer = oa.secure(text_push(openid(1), 9010, "住址：某路 1 号")).text
+    # then the database holds neither the message nor the answer in the clear
+    with db.engine.connect() as conn:
+        raw = conn.execute(text("SELECT payload, reply, status FROM wechat_pushes")).one()
+    assert "某路" not in raw.payload
+    assert answer not in raw.reply
+    assert raw.status == "received"
+    # and the inbox reads them back as they were, with the acceptance time of the clock
+    [row] = receipts(db)
+    assert "某路" in row.payload
+    assert row.reply == answer
+    assert row.received_at == frozen_clock.now()
+
+
 def test_a_retried_event_is_stored_once(oa: WeChat, db: Database, drain: Callable[[], int]) -> None:
     follow = cdata_xml(
         {

@@ -650,10 +650,8 @@ class _Writer:
                 connection.execution_options(isolation_level="AUTOCOMMIT")
             self._held = connection
         try:
-            with Session(self._held) as session:
-                stored = store_pushes(session, batch)
-                session.commit()
-            return stored
+            with self._held.begin():  # commits (a no-op in autocommit)
+                return store_pushes(self._held, batch)
         except BaseException:
             self._release()
             raise
@@ -727,7 +725,7 @@ def _enqueue_processing(push_ids: list[int], late: list[int]) -> None:
 
 
 def store_pushes(
-    session: Session, batch: Sequence[_Pending]
+    connection: Connection, batch: Sequence[_Pending]
 ) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
     """Store the pushes not stored before; for each, the answer to give and if it was a retry,
     and the (push ids, ids to answer late) of the processing job to enqueue after commit.
@@ -741,8 +739,8 @@ def store_pushes(
     now = clock.now()
     # One order for every writer: two processes inserting overlapping batches cannot deadlock.
     rows = [_row(firsts[key], now) for key in sorted(firsts)]
-    inserted = repository.insert_receipts(session, rows)
-    earlier = repository.find_replies(session, [k for k in firsts if k not in inserted])
+    inserted = repository.insert_receipts(connection, rows)
+    earlier = repository.find_replies(connection, [k for k in firsts if k not in inserted])
     outcomes = []
     for pending in batch:
         if pending.key in inserted:

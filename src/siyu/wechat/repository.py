@@ -27,7 +27,9 @@ from sqlalchemy.sql import Executable
 from siyu.wechat.models import PushReceipt, PushStatus
 
 
-def insert_receipts(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+def insert_receipts(
+    connection: Connection, rows: list[dict[str, Any]]
+) -> dict[tuple[int, str], int]:
     """Insert the pushes whose (app, dedupe key) is not there yet; their ids by that key.
 
     ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit or roll back
@@ -37,7 +39,6 @@ def insert_receipts(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[
     """
     if not rows:
         return {}
-    connection = session.connection()
     if connection.dialect.name == "postgresql":
         result = connection.execute(_insert_from_json(), {"rows": _json_rows(connection, rows)})
     else:
@@ -111,12 +112,12 @@ def _as_is(value: Any) -> Any:
 
 
 def find_replies(
-    session: Session, keys: Sequence[tuple[int, str]]
+    connection: Connection, keys: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], str | None]:
     """The answers stored with these (app, dedupe key) pushes."""
     if not keys:
         return {}
-    rows = session.execute(
+    rows = connection.execute(
         select(PushReceipt.app_id, PushReceipt.dedupe_key, PushReceipt.reply).where(
             tuple_(PushReceipt.app_id, PushReceipt.dedupe_key).in_(keys)
         )

@@ -42,11 +42,11 @@ from siyu.reach import service as reach_service
 from siyu.reach.routes import autoreply_router as reach_autoreply_router
 from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
+from siyu.wechat import routes as wechat_routes
 from siyu.wechat.inbox import MAX_PUSH_BYTES
 from siyu.wechat.mp_routes import router as mp_router
 from siyu.wechat.pay import routes as pay_routes
 from siyu.wechat.pay.flows import configure_pay
-from siyu.wechat.routes import router as wechat_router
 from siyu.workspaces.routes import router as workspaces_router
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -253,8 +253,8 @@ def create_app(
     app.add_middleware(ObserveRequests, settings=settings)
     # WeChat's pushes and notifications first: routes are matched in order, and these are the
     # requests that come by the thousand and must be answered within WeChat's 5 s.
+    wechat_routes.add_routes(app)
     for router in (
-        wechat_router,
         pay_routes.notify_router,
         identity_router,
         workspaces_router,

@@ -441,3 +441,47 @@ def test_the_inbox_can_be_called_from_a_thread_too(
     assert (second.body, second.duplicate) == ("success", True)
     assert drain() == 1
     assert counts(db) == Counts(pushes=1, members=1, events=1)
+
+
+def test_called_from_a_thread_too_a_handler_over_budget_is_answered_later(
+    oa: WeChat,
+    oa_app: AppRead,
+    db: Database,
+    client: TestClient,
+    drain: Callable[[], int],
+    reply_with: ReplyWith,
+) -> None:
+    # given the inbox used from a thread, a budget of 100 ms and a handler blocked past it
+    settings = client.app.state.settings.model_copy(update={"push_reply_budget_ms": 100})  # type: ignore[attr-defined]
+    box = inbox.Inbox(db, settings)
+    release = threading.Event()
+    first_call = True
+
+    def slow(push: Push) -> Reply | None:
+        nonlocal first_call
+        if first_call:
+            first_call = False
+            release.wait(timeout=10)
+        return TextReply("慢")
+
+    reply_with(slow)
+    sent: list[Reply] = []
+    previous = inbox.set_late_reply_sender(lambda _s, _a, _p, reply: sent.append(reply))
+    encrypt, msg_signature = oa.seal(text_push(openid(1), 9960))
+    params = {
+        "timestamp": oa.timestamp,
+        "nonce": oa.nonce,
+        "encrypt_type": "aes",
+        "msg_signature": msg_signature,
+    }
+    body = f"<xml><ToUserName>gh</ToUserName><Encrypt>{encrypt}</Encrypt></xml>".encode()
+    try:
+        # when a message arrives, then "success" comes while the handler is still blocked
+        assert box.receive(oa_app.appid, params, body).body == "success"
+        release.set()
+        # and the job answers through the late-reply sender
+        assert drain() == 1
+    finally:
+        release.set()
+        inbox.set_late_reply_sender(previous)
+    assert sent == [TextReply("慢")]

@@ -189,13 +189,17 @@ class _Ticket:
 
     def over_budget(self) -> None:
         """The budget ran out: answer `success` now, and let the job ask the handlers again."""
-        if self.claim():
-            log.warning(
-                "push_reply_over_budget",
-                appid=self.endpoint.app.appid,
-                budget_ms=self.inbox.settings.push_reply_budget_ms,
-            )
+        if not self.claim():
+            return
+        log.warning(
+            "push_reply_over_budget",
+            appid=self.endpoint.app.appid,
+            budget_ms=self.inbox.settings.push_reply_budget_ms,
+        )
+        try:
             self.inbox._store(self.endpoint, self.opened, None, True, self.waiter)
+        except Exception as exc:  # from a timer of the loop: nobody else would tell the request
+            self.waiter.fail(exc)
 
     def _ask(self) -> Reply | None:
         app = self.endpoint.app

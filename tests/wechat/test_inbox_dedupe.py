@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
@@ -67,6 +67,25 @@ def test_a_retried_message_gets_the_same_answer_and_is_processed_once(
     assert "收到：第一次" in oa.open_reply(first.text)
     assert drain() == 0
     assert counts(db) == Counts(pushes=1, members=1, events=1)
+
+
+def test_a_stored_push_is_encrypted_at_rest_and_reads_back_whole(
+    oa: WeChat, db: Database, reply_with: ReplyWith, frozen_clock: FrozenClock
+) -> None:
+    # given a message answered with an echo
+    reply_with(echo)
+    answer = oa.secure(text_push(openid(1), 9010, "住址：某路 1 号")).text
+    # then the database holds neither the message nor the answer in the clear
+    with db.engine.connect() as conn:
+        raw = conn.execute(text("SELECT payload, reply, status FROM wechat_pushes")).one()
+    assert "某路" not in raw.payload
+    assert answer not in raw.reply
+    assert raw.status == "received"
+    # and the inbox reads them back as they were, with the acceptance time of the clock
+    [row] = receipts(db)
+    assert "某路" in row.payload
+    assert row.reply == answer
+    assert row.received_at == frozen_clock.now()
 
 
 def test_a_retried_event_is_stored_once(oa: WeChat, db: Database, drain: Callable[[], int]) -> None:
@@ -293,6 +312,49 @@ def test_handlers_decline_in_turn_and_the_first_answer_wins(
     assert "<![CDATA[second]]>" in oa.open_reply(oa.secure(text_push(openid(1), 9600)).text)
 
 
+def test_a_handler_is_asked_only_about_the_pushes_it_answers(
+    oa: WeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a handler of text messages only, and a reply pool that counts what it is given
+    asked: list[type[Push]] = []
+
+    def texts(_session: Any, _app: AppRead, push: Push) -> Reply | None:
+        asked.append(type(push))
+        return TextReply("文字")
+
+    pool, submitted = inbox._reply_pool, []
+
+    class Counting:
+        def submit(self, work: Callable[[], None]) -> Any:
+            submitted.append(work)
+            return pool.submit(work)
+
+    monkeypatch.setattr(inbox, "_reply_pool", Counting())
+    inbox.register_reply_handler(texts, answers=(TextMessage,))
+    try:
+        # when a menu click and a text message arrive
+        click = oa.plain(
+            cdata_xml(
+                {
+                    "ToUserName": "gh",
+                    "FromUserName": openid(1),
+                    "CreateTime": 1714112445,
+                    "MsgType": "event",
+                    "Event": "CLICK",
+                    "EventKey": "menu_1",
+                }
+            )
+        )
+        message = oa.plain(text_push(openid(1), 9650))
+    finally:
+        inbox.unregister_reply_handler(texts)
+    # then the click, which no handler answers, was answered without the reply pool
+    assert click.text == "success"
+    assert "<![CDATA[文字]]>" in message.text
+    assert asked == [TextMessage]
+    assert len(submitted) == 1
+
+
 # --- jobs that fail or get lost ------------------------------------------------------------
 
 
@@ -335,6 +397,28 @@ def test_a_push_whose_job_was_lost_is_processed_by_the_sweep(
     assert counts(db) == Counts(pushes=1, members=1, events=1)
 
 
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
+def test_the_writer_stores_on_a_new_connection_when_its_own_died(
+    oa: WeChat, db: Database, drain: Callable[[], int]
+) -> None:
+    # given a writer that keeps its database connection between batches
+    assert oa.plain(text_push(openid(1), 9950)).text == "success"
+    # when the database drops every other connection (as a restart would)
+    with db.engine.connect() as admin:
+        dropped = admin.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert dropped
+    # then the next push is still stored and answered, not refused with a 500
+    response = oa.plain(text_push(openid(1), 9951))
+    assert (response.status_code, response.text) == (200, "success")
+    assert drain() == 2
+    assert counts(db) == Counts(pushes=2, members=1, events=2)
+
+
 def test_the_inbox_can_be_called_from_a_thread_too(
     oa: WeChat, oa_app: AppRead, db: Database, client: TestClient, drain: Callable[[], int]
 ) -> None:
@@ -357,3 +441,47 @@ def test_the_inbox_can_be_called_from_a_thread_too(
     assert (second.body, second.duplicate) == ("success", True)
     assert drain() == 1
     assert counts(db) == Counts(pushes=1, members=1, events=1)
+
+
+def test_called_from_a_thread_too_a_handler_over_budget_is_answered_later(
+    oa: WeChat,
+    oa_app: AppRead,
+    db: Database,
+    client: TestClient,
+    drain: Callable[[], int],
+    reply_with: ReplyWith,
+) -> None:
+    # given the inbox used from a thread, a budget of 100 ms and a handler blocked past it
+    settings = client.app.state.settings.model_copy(update={"push_reply_budget_ms": 100})  # type: ignore[attr-defined]
+    box = inbox.Inbox(db, settings)
+    release = threading.Event()
+    first_call = True
+
+    def slow(push: Push) -> Reply | None:
+        nonlocal first_call
+        if first_call:
+            first_call = False
+            release.wait(timeout=10)
+        return TextReply("慢")
+
+    reply_with(slow)
+    sent: list[Reply] = []
+    previous = inbox.set_late_reply_sender(lambda _s, _a, _p, reply: sent.append(reply))
+    encrypt, msg_signature = oa.seal(text_push(openid(1), 9960))
+    params = {
+        "timestamp": oa.timestamp,
+        "nonce": oa.nonce,
+        "encrypt_type": "aes",
+        "msg_signature": msg_signature,
+    }
+    body = f"<xml><ToUserName>gh</ToUserName><Encrypt>{encrypt}</Encrypt></xml>".encode()
+    try:
+        # when a message arrives, then "success" comes while the handler is still blocked
+        assert box.receive(oa_app.appid, params, body).body == "success"
+        release.set()
+        # and the job answers through the late-reply sender
+        assert drain() == 1
+    finally:
+        release.set()
+        inbox.set_late_reply_sender(previous)
+    assert sent == [TextReply("慢")]

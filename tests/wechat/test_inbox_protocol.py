@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 import pytest
 import xmltodict
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from starlette.routing import Route
 
 from siyu.core.db import Database
 from siyu.wechat.models import PushReceipt, PushStatus
@@ -64,6 +66,17 @@ def stored(db: Database) -> list[PushReceipt]:
 
 
 # --- official vectors ----------------------------------------------------------------------
+
+
+def test_the_push_endpoint_is_matched_ahead_of_every_router(client: TestClient) -> None:
+    # a route of the application itself, not of an included router (matched twice more)
+    routes = client.app.router.routes  # type: ignore[attr-defined]
+    first_router = next(i for i, r in enumerate(routes) if not isinstance(r, Route))
+    pushes = [r for r in routes[:first_router] if isinstance(r, APIRoute)]
+    assert {(r.path, m) for r in pushes for m in r.methods} == {
+        ("/wechat/push/{appid}", "GET"),
+        ("/wechat/push/{appid}", "POST"),
+    }
 
 
 def test_url_check_answers_echostr(client: TestClient, doc_app: AppRead, db: Database) -> None:

@@ -123,4 +123,6 @@ def install() -> None:
     bus.subscribe(ScanEvent, _on_scan)
     bus.subscribe(UnsubscribeEvent, _on_unsubscribe)
     bus.subscribe(MpLaunched, _on_launch)
-    inbox.register_reply_handler(channel_welcome, priority=WELCOME_PRIORITY)
+    inbox.register_reply_handler(
+        channel_welcome, priority=WELCOME_PRIORITY, answers=(SubscribeEvent, ScanEvent)
+    )

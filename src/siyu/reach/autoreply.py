@@ -370,7 +370,8 @@ def install() -> None:
     if "autoreply" in _installed:
         return
     _installed.add("autoreply")
-    inbox.register_reply_handler(reply_handler)
+    # Keyword and default replies answer messages, the follow reply a follow: nothing else.
+    inbox.register_reply_handler(reply_handler, answers=(Message, SubscribeEvent))
     bus.subscribe(Message, on_push)
     bus.subscribe(SubscribeEvent, on_push)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import threading
@@ -17,6 +18,8 @@ from typing import Any, TypeVar
 
 import orjson
 from prometheus_client import Counter, Histogram
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -88,8 +91,13 @@ T = TypeVar("T")
 ReplyHandler = Callable[[Session, AppRead, Push], Reply | None]
 LateReplySender = Callable[[Session, AppRead, Push, Reply], None]
 
+Outcome = tuple[str, bool]  # the answer to give, and whether the push was stored before
+_Settled = tuple[asyncio.Future[Outcome] | Future[Outcome], Outcome | BaseException]
+
 _reply_handlers: list[ReplyHandler] = []
 _reply_priorities: dict[ReplyHandler, int] = {}
+_reply_answers: dict[ReplyHandler, tuple[type[Push], ...]] = {}
+_handlers_by_type: dict[type[Push], tuple[ReplyHandler, ...]] = {}
 DEFAULT_REPLY_PRIORITY = 100
 # Passive-reply handlers run here so that one that overruns its budget cannot hold the answer.
 _reply_pool = ThreadPoolExecutor(max_workers=REPLY_THREADS, thread_name_prefix="siyu-push-reply")
@@ -118,6 +126,22 @@ class _Opened:
     nonce: str
 
 
+@dataclass(frozen=True)
+class _Waiter:
+    """Where a request waits for its push's outcome: a future of its event loop, or (called
+    from a thread) a future of its own."""
+
+    loop: asyncio.AbstractEventLoop | None
+    done: asyncio.Future[Outcome] | Future[Outcome]
+
+    def fail(self, exc: BaseException) -> None:
+        """From any thread."""
+        if self.loop is None:
+            _resolve(self.done, exc)
+        else:
+            _wake(self.loop, [(self.done, exc)])
+
+
 @dataclass
 class _Pending:
     """A push waiting to be stored, and the answer to give once it is (or was, earlier)."""
@@ -126,24 +150,84 @@ class _Pending:
     push: Push
     answer: str
     late: bool
-    done: Future[tuple[str, bool]] = field(default_factory=Future)
+    waiter: _Waiter
 
     @property
     def key(self) -> tuple[int, str]:
         return self.app.id, self.push.dedupe_key
 
 
+@dataclass
+class _Ticket:
+    """A push opened and waiting for a passive reply, then to be stored.
+
+    The handlers run in the reply pool, which renders their answer and hands the push to the
+    writer itself: the request is woken once, when the push is stored, not also in between.
+    Whoever claims the ticket first passes the push on: the reply pool with the handlers'
+    answer, or the budget's timer with none (the job answers late); the other one drops it.
+    """
+
+    inbox: Inbox
+    endpoint: _Endpoint
+    opened: _Opened
+    handlers: tuple[ReplyHandler, ...]
+    waiter: _Waiter
+    context: contextvars.Context  # the request's, so that the request id follows into logs
+    _claim: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self) -> bool:
+        return self._claim.acquire(blocking=False)
+
+    def reply(self) -> None:
+        """In the reply pool: the first handler's answer, passed on if the budget is not out."""
+        try:
+            reply = self.context.run(self._ask)
+            if self.claim():
+                self.inbox._store(self.endpoint, self.opened, reply, False, self.waiter)
+        except BaseException as exc:  # never leave the request waiting
+            self.waiter.fail(exc)
+
+    def over_budget(self) -> None:
+        """The budget ran out: answer `success` now, and let the job ask the handlers again."""
+        if not self.claim():
+            return
+        log.warning(
+            "push_reply_over_budget",
+            appid=self.endpoint.app.appid,
+            budget_ms=self.inbox.settings.push_reply_budget_ms,
+        )
+        try:
+            self.inbox._store(self.endpoint, self.opened, None, True, self.waiter)
+        except Exception as exc:  # from a timer of the loop: nobody else would tell the request
+            self.waiter.fail(exc)
+
+    def _ask(self) -> Reply | None:
+        app = self.endpoint.app
+        try:
+            return _reply_in_own_session(self.inbox.db, app, self.opened.push, self.handlers)
+        except Exception:
+            log.exception("push_reply_handler_failed", appid=app.appid)
+            return None
+
+
 # --- extension points ----------------------------------------------------------------------
 
 
 def register_reply_handler(
-    handler: ReplyHandler, *, priority: int = DEFAULT_REPLY_PRIORITY
+    handler: ReplyHandler,
+    *,
+    priority: int = DEFAULT_REPLY_PRIORITY,
+    answers: Sequence[type[Push]] = (Push,),
 ) -> None:
     """Add a passive-reply handler (auto-replies, follow greetings…); the first answer wins.
 
     Handlers are asked in order of `priority` (lower first; equal ones in the order they were
     registered), so that a specific answer (a channel's welcome for its own QR scene, priority
     10) comes before a general one (the default follow reply), whatever the import order.
+
+    `answers` names the push types the handler may answer (and their subclasses); it is asked
+    about no other. A push that no handler answers is stored and answered at once, without a
+    trip through the reply pool.
 
     A handler gets a session of its own whose writes are rolled back, and may be run twice for
     one push (two racing deliveries, or again by the job when it overran the budget): it must
@@ -152,13 +236,27 @@ def register_reply_handler(
     if handler in _reply_priorities:
         return
     _reply_priorities[handler] = priority
+    _reply_answers[handler] = tuple(answers)
     _reply_handlers.append(handler)
     _reply_handlers.sort(key=_reply_priorities.__getitem__)  # stable: ties keep their order
+    _handlers_by_type.clear()
 
 
 def unregister_reply_handler(handler: ReplyHandler) -> None:
     _reply_handlers.remove(handler)
     del _reply_priorities[handler]
+    del _reply_answers[handler]
+    _handlers_by_type.clear()
+
+
+def reply_handlers_for(push: Push) -> tuple[ReplyHandler, ...]:
+    """The handlers that may answer this push, in the order they are asked."""
+    kind = type(push)
+    handlers = _handlers_by_type.get(kind)
+    if handlers is None:
+        handlers = tuple(h for h in _reply_handlers if issubclass(kind, _reply_answers[h]))
+        _handlers_by_type[kind] = handlers
+    return handlers
 
 
 def set_late_reply_sender(sender: LateReplySender | None) -> LateReplySender | None:
@@ -287,10 +385,14 @@ class Inbox:
         if len(body) > MAX_PUSH_BYTES:
             raise _too_large()
         endpoint, opened = self._verified(appid, lambda e: _open(e, params, body))
-        reply, late = _passive_reply(self.db, self.settings, endpoint.app, opened.push)
-        pending = self._pending(endpoint, opened, reply, late)
-        self._writer.submit(pending)
-        return _answered(*pending.done.result())
+        done: Future[Outcome] = Future()
+        ticket = self._start(endpoint, opened, _Waiter(None, done))
+        if ticket is not None:
+            try:
+                return _answered(*done.result(timeout=self._budget_s))
+            except FutureTimeout:
+                ticket.over_budget()
+        return _answered(*done.result())
 
     async def receive_async(self, appid: str, params: Mapping[str, str], body: bytes) -> Answer:
         """`receive` for the event loop: the CPU work here, the waits off the loop."""
@@ -304,10 +406,44 @@ class Inbox:
         if found is None:  # a lookup: off the event loop
             found = await run_in_threadpool(self._verified_fresh, appid, check)
         endpoint, opened = found
-        reply, late = await _passive_reply_async(self.db, self.settings, endpoint.app, opened.push)
-        pending = self._pending(endpoint, opened, reply, late)
-        self._writer.submit(pending)
-        return _answered(*await asyncio.wrap_future(pending.done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Outcome] = loop.create_future()
+        ticket = self._start(endpoint, opened, _Waiter(loop, done))
+        timer = None if ticket is None else loop.call_later(self._budget_s, ticket.over_budget)
+        try:
+            return _answered(*await done)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    # -- on to the reply pool and the writer
+
+    @property
+    def _budget_s(self) -> float:
+        return self.settings.push_reply_budget_ms / 1000
+
+    def _start(self, endpoint: _Endpoint, opened: _Opened, waiter: _Waiter) -> _Ticket | None:
+        """Hand the push to the reply pool when a handler may answer it (the ticket, for the
+        budget's timer), else straight to the writer (None)."""
+        handlers = reply_handlers_for(opened.push)
+        if not handlers or self.settings.push_reply_budget_ms <= 0:
+            # Without a budget the handlers are asked by the job, which answers late.
+            self._store(endpoint, opened, None, bool(handlers), waiter)
+            return None
+        ticket = _Ticket(self, endpoint, opened, handlers, waiter, contextvars.copy_context())
+        _reply_pool.submit(ticket.reply)
+        return ticket
+
+    def _store(
+        self,
+        endpoint: _Endpoint,
+        opened: _Opened,
+        reply: Reply | None,
+        late: bool,
+        waiter: _Waiter,
+    ) -> None:
+        answer = _render(endpoint.crypto, opened, reply, clock.now())
+        self._writer.submit(_Pending(endpoint.app, opened.push, answer, late, waiter))
 
     # -- credentials
 
@@ -335,12 +471,6 @@ class Inbox:
         if self._ttl > 0:
             self._kept[appid] = (time.monotonic(), endpoint)
         return endpoint, check(endpoint)
-
-    def _pending(
-        self, endpoint: _Endpoint, opened: _Opened, reply: Reply | None, late: bool
-    ) -> _Pending:
-        answer = _render(endpoint.crypto, opened, reply, clock.now())
-        return _Pending(endpoint.app, opened.push, answer, late)
 
 
 def _answered(body: str, duplicate: bool) -> Answer:
@@ -425,54 +555,6 @@ def _decrypt(crypto: PushCrypto, encrypt: str) -> tuple[bytes, int]:
 # --- passive replies -----------------------------------------------------------------------
 
 
-def _passive_reply(
-    db: Database, settings: Settings, app: AppRead, push: Push
-) -> tuple[Reply | None, bool]:
-    """A handler's reply within the budget; `late` when the budget ran out before one came."""
-    future = _start_reply(db, settings, app, push)
-    if future is None:
-        return None, bool(_reply_handlers)
-    try:
-        return future.result(timeout=settings.push_reply_budget_ms / 1000), False
-    except FutureTimeout:
-        return _over_budget(app, settings)
-    except Exception:
-        log.exception("push_reply_handler_failed", appid=app.appid)
-        return None, False
-
-
-async def _passive_reply_async(
-    db: Database, settings: Settings, app: AppRead, push: Push
-) -> tuple[Reply | None, bool]:
-    future = _start_reply(db, settings, app, push)
-    if future is None:
-        return None, bool(_reply_handlers)
-    try:
-        budget = settings.push_reply_budget_ms / 1000
-        return await asyncio.wait_for(asyncio.wrap_future(future), budget), False
-    except TimeoutError:
-        return _over_budget(app, settings)
-    except Exception:
-        log.exception("push_reply_handler_failed", appid=app.appid)
-        return None, False
-
-
-def _start_reply(
-    db: Database, settings: Settings, app: AppRead, push: Push
-) -> Future[Reply | None] | None:
-    """The handlers at work in the reply pool; None when none is registered or no budget."""
-    handlers = tuple(_reply_handlers)
-    if not handlers or settings.push_reply_budget_ms <= 0:
-        return None
-    run = contextvars.copy_context().run  # the request id follows into the handler's logs
-    return _reply_pool.submit(run, _reply_in_own_session, db, app, push, handlers)
-
-
-def _over_budget(app: AppRead, settings: Settings) -> tuple[Reply | None, bool]:
-    log.warning("push_reply_over_budget", appid=app.appid, budget_ms=settings.push_reply_budget_ms)
-    return None, True
-
-
 def _reply_in_own_session(
     db: Database, app: AppRead, push: Push, handlers: tuple[ReplyHandler, ...]
 ) -> Reply | None:
@@ -530,6 +612,7 @@ class _Writer:
         self._waiting: SimpleQueue[_Pending] = SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        self._held: Connection | None = None
 
     def submit(self, pending: _Pending) -> None:
         self._waiting.put(pending)
@@ -539,36 +622,101 @@ class _Writer:
                 threading.Thread(target=self._run, name="siyu-push-writer", daemon=True).start()
 
     def _run(self) -> None:
-        while True:
-            try:
-                first = self._waiting.get(timeout=WRITER_IDLE_S)
-            except Empty:
-                with self._lock:  # submit() puts before it looks at _running: none is lost
-                    if self._waiting.empty():
-                        self._running = False
-                        return
-                continue
-            batch = [first]
-            while len(batch) < BATCH_MAX:
+        try:
+            while True:
                 try:
-                    batch.append(self._waiting.get_nowait())
+                    first = self._waiting.get(timeout=WRITER_IDLE_S)
                 except Empty:
-                    break
-            self._write(batch)
+                    with self._lock:  # submit() puts before it looks at _running: none is lost
+                        if self._waiting.empty():
+                            self._running = False
+                            return
+                    continue
+                batch = [first]
+                while len(batch) < BATCH_MAX:
+                    try:
+                        batch.append(self._waiting.get_nowait())
+                    except Empty:
+                        break
+                self._write(batch)
+        finally:
+            self._release()
+
+    def _store(
+        self, batch: list[_Pending]
+    ) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
+        if self._held is None:
+            # Kept while pushes keep coming: a checkout per batch costs a ping round trip.
+            connection = self._db.engine.connect()
+            if connection.dialect.name == "postgresql":
+                # A batch is one INSERT (… ON CONFLICT DO NOTHING), atomic by itself:
+                # autocommit spares the BEGIN and COMMIT round trips.
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._held = connection
+        try:
+            with self._held.begin():  # commits (a no-op in autocommit)
+                return store_pushes(self._held, batch)
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
-            with self._db.session_scope() as session:
-                outcomes, job = store_pushes(session, batch)
+            try:
+                outcomes, job = self._store(batch)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The kept connection died (the database restarted): once more, on a new one.
+                # Storing is idempotent: had the first try committed, its pushes come back as
+                # stored before, and the periodic sweep enqueues their job.
+                outcomes, job = self._store(batch)
         except Exception as exc:  # the requests answer 500; WeChat delivers them again
             log.exception("push_store_failed", count=len(batch))
-            for pending in batch:
-                pending.done.set_exception(exc)
+            _settle(batch, [exc] * len(batch))
             return
         if job is not None:  # were the process to die before this, the periodic sweep finds them
             _enqueue_processing(*job)
-        for pending, outcome in zip(batch, outcomes, strict=True):  # only after the commit
-            pending.done.set_result(outcome)
+        _settle(batch, outcomes)  # only after the commit
+
+
+def _settle(batch: Sequence[_Pending], outcomes: Sequence[Outcome | BaseException]) -> None:
+    """Tell the waiting requests: each event loop in one call, so woken once per batch."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        waiter = pending.waiter
+        if waiter.loop is None:
+            _resolve(waiter.done, outcome)
+        else:
+            on_loops.setdefault(waiter.loop, []).append((waiter.done, outcome))
+    for loop, settled in on_loops.items():
+        _wake(loop, settled)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, settled: list[_Settled]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody waits now
+        loop.call_soon_threadsafe(_resolve_all, settled)
+
+
+def _resolve_all(settled: list[_Settled]) -> None:
+    for done, outcome in settled:
+        _resolve(done, outcome)
+
+
+def _resolve(
+    done: asyncio.Future[Outcome] | Future[Outcome], outcome: Outcome | BaseException
+) -> None:
+    if done.done():  # the request was cancelled (the client went away)
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
 
 
 def _enqueue_processing(push_ids: list[int], late: list[int]) -> None:
@@ -581,8 +729,8 @@ def _enqueue_processing(push_ids: list[int], late: list[int]) -> None:
 
 
 def store_pushes(
-    session: Session, batch: Sequence[_Pending]
-) -> tuple[list[tuple[str, bool]], tuple[list[int], list[int]] | None]:
+    connection: Connection, batch: Sequence[_Pending]
+) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
     """Store the pushes not stored before; for each, the answer to give and if it was a retry,
     and the (push ids, ids to answer late) of the processing job to enqueue after commit.
 
@@ -595,8 +743,8 @@ def store_pushes(
     now = clock.now()
     # One order for every writer: two processes inserting overlapping batches cannot deadlock.
     rows = [_row(firsts[key], now) for key in sorted(firsts)]
-    inserted = repository.insert_receipts(session, rows)
-    earlier = repository.find_replies(session, [k for k in firsts if k not in inserted])
+    inserted = repository.insert_receipts(connection, rows)
+    earlier = repository.find_replies(connection, [k for k in firsts if k not in inserted])
     outcomes = []
     for pending in batch:
         if pending.key in inserted:
@@ -739,7 +887,7 @@ def _answer_late(session: Session, app: AppRead, push: Push) -> None:
     """A reply that missed the budget goes through the customer-service API, if wired."""
     savepoint = session.begin_nested()
     try:
-        reply = _first_reply(session, app, push, tuple(_reply_handlers))
+        reply = _first_reply(session, app, push, reply_handlers_for(push))
     finally:
         savepoint.rollback()  # handlers only read (see register_reply_handler)
     if reply is None:

@@ -12,7 +12,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Engine, Integer, Met
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -100,6 +100,17 @@ def create_engine(url: str) -> Engine:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return sa_create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def within_transaction(
+    transaction: SessionTransaction | None, ancestor: SessionTransaction
+) -> bool:
+    """Whether `transaction` is `ancestor` or nested in it (what its rollback undoes)."""
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 class Database:

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from siyu.core.config import Settings
+from siyu.core.db import within_transaction
 from siyu.core.logging import request_id
 
 QUEUE_NAME = "siyu"
@@ -90,19 +91,13 @@ def _forget_request_id(_task: Task, _value: Any, _exc: BaseException | None) -> 
     request_id.set(None)  # worker threads are reused: never leak one job's id into the next
 
 
-def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
-    while transaction is not None:
-        if transaction is ancestor:
-            return True
-        transaction = transaction.parent
-    return False
-
-
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
     pending: list[_PendingJob] = session.info.get(_PENDING, [])
     if pending:
-        session.info[_PENDING] = [j for j in pending if not _within(j.transaction, previous)]
+        session.info[_PENDING] = [
+            j for j in pending if not within_transaction(j.transaction, previous)
+        ]
 
 
 @event.listens_for(Session, "after_commit")

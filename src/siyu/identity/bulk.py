@@ -19,7 +19,7 @@ from sqlalchemy import JSON, Connection, Dialect, FromClause, event
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.types import TypeEngine
 
-from siyu.core.db import Database, UTCDateTime
+from siyu.core.db import Database, UTCDateTime, within_transaction
 
 _PENDING = "siyu.identity.pending_event_writes"
 
@@ -267,19 +267,11 @@ def _settle_ended(session: Session, commit: bool, ended: SessionTransaction | No
     pending: list[_Write] = session.info.get(_PENDING, [])
     keep: list[_Write] = []
     for write in pending:
-        if ended is None or _within(write.transaction, ended):
+        if ended is None or within_transaction(write.transaction, ended):
             write.decide(commit)
         else:
             keep.append(write)
     session.info[_PENDING] = keep
-
-
-def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
-    while transaction is not None:
-        if transaction is ancestor:
-            return True
-        transaction = transaction.parent
-    return False
 
 
 @event.listens_for(Session, "after_commit")

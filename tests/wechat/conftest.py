@@ -99,6 +99,20 @@ class WeChat:
         envelope = xmltodict.parse(crypto.encrypt_message(message, self.nonce, self.timestamp))
         return envelope["xml"]["Encrypt"], envelope["xml"]["MsgSignature"]
 
+    def sealed(self, message: str) -> tuple[dict[str, str], bytes]:
+        """The query and XML body of a secure-mode push, for calling the inbox directly."""
+        encrypt, msg_signature = self.seal(message)
+        params = {
+            "timestamp": self.timestamp,
+            "nonce": self.nonce,
+            "encrypt_type": "aes",
+            "msg_signature": msg_signature,
+        }
+        return (
+            params,
+            f"<xml><ToUserName>gh</ToUserName><Encrypt>{encrypt}</Encrypt></xml>".encode(),
+        )
+
     def secure(
         self,
         message: str,

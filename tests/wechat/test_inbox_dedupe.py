@@ -184,14 +184,7 @@ def test_racing_deliveries_to_several_processes_are_accepted_once(
     reply_with(in_step)
     settings = client.app.state.settings  # type: ignore[attr-defined]
     boxes = [inbox.Inbox(db, settings) for _ in range(THREADS)]
-    encrypt, msg_signature = oa.seal(text_push(openid(1), 9150, "多进程"))
-    params = {
-        "timestamp": oa.timestamp,
-        "nonce": oa.nonce,
-        "encrypt_type": "aes",
-        "msg_signature": msg_signature,
-    }
-    body = f"<xml><ToUserName>gh</ToUserName><Encrypt>{encrypt}</Encrypt></xml>".encode()
+    params, body = oa.sealed(text_push(openid(1), 9150, "多进程"))
 
     # when they all store the same push at once: the unique key decides, in PostgreSQL
     answers = at_once(THREADS, lambda i: boxes[i].receive(oa_app.appid, params, body))
@@ -425,14 +418,7 @@ def test_the_inbox_can_be_called_from_a_thread_too(
     # given the inbox used directly, outside the event loop (as a script or the sandbox might)
     box = inbox.Inbox(db, client.app.state.settings)  # type: ignore[attr-defined]
     push = text_push(openid(1), 9900)
-    encrypt, msg_signature = oa.seal(push)
-    params = {
-        "timestamp": oa.timestamp,
-        "nonce": oa.nonce,
-        "encrypt_type": "aes",
-        "msg_signature": msg_signature,
-    }
-    body = f"<xml><ToUserName>gh</ToUserName><Encrypt>{encrypt}</Encrypt></xml>".encode()
+    params, body = oa.sealed(push)
     # when the same push is received twice
     first = box.receive(oa_app.appid, params, body)
     second = box.receive(oa_app.appid, params, body)
@@ -467,14 +453,7 @@ def test_called_from_a_thread_too_a_handler_over_budget_is_answered_later(
     reply_with(slow)
     sent: list[Reply] = []
     previous = inbox.set_late_reply_sender(lambda _s, _a, _p, reply: sent.append(reply))
-    encrypt, msg_signature = oa.seal(text_push(openid(1), 9960))
-    params = {
-        "timestamp": oa.timestamp,
-        "nonce": oa.nonce,
-        "encrypt_type": "aes",
-        "msg_signature": msg_signature,
-    }
-    body = f"<xml><ToUserName>gh</ToUserName><Encrypt>{encrypt}</Encrypt></xml>".encode()
+    params, body = oa.sealed(text_push(openid(1), 9960))
     try:
         # when a message arrives, then "success" comes while the handler is still blocked
         assert box.receive(oa_app.appid, params, body).body == "success"

@@ -303,14 +303,7 @@ def test_push_sealed_for_another_appid_is_400(oa: WeChat, db: Database) -> None:
     # given a correctly signed push whose encrypted payload names another appid
     stranger = WeChat(oa.client, oa.appid)
     stranger.appid = "wx0000000000000000"
-    encrypt, msg_signature = stranger.seal(text_push(openid(1), 1))
-    params = {
-        "timestamp": oa.timestamp,
-        "nonce": oa.nonce,
-        "encrypt_type": "aes",
-        "msg_signature": msg_signature,
-    }
-    body = f"<xml><ToUserName>gh</ToUserName><Encrypt>{encrypt}</Encrypt></xml>"
+    params, body = stranger.sealed(text_push(openid(1), 1))
     response = oa.client.post(oa.url, params=params, content=body)
     assert response.status_code == 400
     assert response.json()["code"] == "wechat.appid_mismatch"

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.core.config import Settings, install_settings
@@ -27,9 +28,11 @@ from siyu.wechat.schemas import (
     TextReply,
     TransferCustomerServiceReply,
 )
-from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
-from tests.wechat.conftest import WeChat, cdata_xml, text_push
+from siyu.workspaces import service as workspaces
+from siyu.workspaces.models import AppKind
+from siyu.workspaces.schemas import AppCreate, AppRead
+from tests.conftest import MP_APPID, OA_APPID, openid
+from tests.wechat.conftest import AES_KEY, TOKEN, WeChat, cdata_xml, text_push
 from tests.wechat.test_gateway_sandbox import (  # noqa: F401 - fixtures
     follower,
     sandbox_server_fixture,
@@ -213,6 +216,29 @@ def test_a_user_who_is_no_follower_keeps_their_openid_member(
     # then the member has the openid and no UnionID
     assert owner_of(db, IdentityKind.unionid, stranger.unionid) is None
     assert owner_of(db, IdentityKind.openid, openid) is not None
+
+
+def test_an_app_without_an_appsecret_asks_wechat_nothing(
+    client: TestClient, db: Database, workspace_id: int, drain: Callable[[], int]
+) -> None:
+    # given an OA that takes pushes (Token, EncodingAESKey) but has no AppSecret here
+    with db.session_scope() as session:
+        app = workspaces.add_app(
+            session,
+            workspace_id,
+            AppCreate(
+                kind=AppKind.oa_service,
+                appid="wx5ec7e7a1c0ffee00",
+                name="只收消息的服务号",
+                token=TOKEN,
+                aes_key=AES_KEY,
+            ),
+        )
+    # when a new follower's subscribe arrives
+    WeChat(client, app.appid).plain(subscribe_push(openid(1), 1714112445))
+    # then only the processing job runs: no user/info job, which could only give up
+    assert drain() == 1
+    assert owner_of(db, IdentityKind.openid, openid(1)) is not None
 
 
 def test_an_unreachable_wechat_retries_the_unionid_job_then_gives_up_without_a_traceback(

@@ -826,10 +826,14 @@ def _member_for(session: Session, app: AppRead, push: Push) -> tuple[int | None,
 
 def _may_hold_unionid(app: AppRead, push: Push, first_seen: bool) -> bool:
     """Whether to ask user/info for an OA follower's UnionID: pushes carry only the openid, and
-    the UnionID is what joins the follower to the member the Mini Program already knows."""
+    the UnionID is what joins the follower to the member the Mini Program already knows.
+
+    Not for an app without an AppSecret: no access token, so the job could only give up, one
+    job and one log line for every new member of an install that only takes pushes."""
     return (
         current_settings().fetch_follower_unionid
         and app.kind in OA_KINDS
+        and app.has_secret
         and (first_seen or isinstance(push, SubscribeEvent))
     )
 

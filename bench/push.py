@@ -7,7 +7,9 @@
 Secure-mode, encrypted text messages (signed with msg_signature, sealed with the app's
 EncodingAESKey) are POSTed over loopback HTTP/1.1 keep-alive connections by a small asyncio
 load generator in this process, with bounded concurrency, at three servers taking turns on
-the same slices of the load in this run, each `uvicorn --workers 2`:
+the same slices of the load in this run, each `uvicorn --workers 2`. Each server's
+connections are opened once, one at a time during its warm-up, so that both of its workers
+get a share (each worker's CPU use is printed beside its rate):
 
   a. bare (the baseline of the target): a minimal FastAPI app, one route holding the
      credentials in memory; it verifies, decrypts, parses and answers with an encrypted echo,
@@ -23,8 +25,8 @@ the load, the push jobs are run by an embedded worker, then the script checks th
 message was stored once, processed once (one timeline event each), and that every duplicate
 delivery got the very same bytes as the first.
 
-Prints requests/s of each, the ratio siyu/bare (target >= 50%), p50/p99 latency (target:
-siyu p99 < 100 ms).
+Prints requests/s of each with its workers' CPU use, the ratio siyu/bare (target >= 50%),
+p50/p99 latency (target: siyu p99 < 100 ms).
 """
 
 from __future__ import annotations
@@ -244,43 +246,130 @@ class Result:
     seconds: float
 
 
+class Connection:
+    """One keep-alive connection of the load generator, kept for the whole run."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def exchange(self, data: bytes) -> tuple[int, bytes]:
+        self.writer.write(data)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in lines
+            if line.lower().startswith("content-length:")
+        )
+        body = await self.reader.readexactly(length)
+        if any(line.lower() == "connection: close" for line in lines):
+            raise RuntimeError("the server closed a keep-alive connection")
+        return status, body
+
+
 async def _client(
-    port: int, requests: list[Delivery], results: list[Result | None], cursor: list[int]
+    connection: Connection,
+    requests: list[Delivery],
+    results: list[Result | None],
+    cursor: list[int],
+    answered: asyncio.Event | None = None,
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while cursor[0] < len(requests):
-            index = cursor[0]
-            cursor[0] += 1
-            started = time.perf_counter()
-            writer.write(requests[index].data)
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ", 2)[1])
-            length = next(
-                int(line.split(":", 1)[1])
-                for line in lines
-                if line.lower().startswith("content-length:")
-            )
-            body = await reader.readexactly(length)
-            results[index] = Result(status, body, time.perf_counter() - started)
-            if any(line.lower() == "connection: close" for line in lines):
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    finally:
-        writer.close()
+    while cursor[0] < len(requests):
+        index = cursor[0]
+        cursor[0] += 1
+        started = time.perf_counter()
+        status, body = await connection.exchange(requests[index].data)
+        results[index] = Result(status, body, time.perf_counter() - started)
+        if answered is not None:
+            answered.set()
 
 
 async def _load(
-    port: int, requests: list[Delivery], concurrency: int
+    connections: list[Connection], requests: list[Delivery]
 ) -> tuple[list[Result], float]:
     results: list[Result | None] = [None] * len(requests)
     cursor = [0]
     started = time.perf_counter()
-    await asyncio.gather(*(_client(port, requests, results, cursor) for _ in range(concurrency)))
+    await asyncio.gather(*(_client(c, requests, results, cursor) for c in connections))
     elapsed = time.perf_counter() - started
     assert all(r is not None for r in results)
     return [r for r in results if r is not None], elapsed
+
+
+async def _connect_under_load(
+    port: int, warmup: list[Delivery], concurrency: int
+) -> tuple[list[Connection], list[Result]]:
+    """Open the connections one at a time while the ones already open keep the server busy.
+
+    The workers share one listening socket, and the worker that accepts a connection serves it
+    for good. Opened all at once, the connections mostly go to whichever worker woke first (it
+    accepts every one waiting): a run of one busy worker and one idle one. Opened one by one
+    under load, each new one tends to go to the worker less busy at that moment, as it would in
+    production, where connections come and go all the time.
+    """
+    results: list[Result | None] = [None] * len(warmup)
+    cursor = [0]
+    answered = asyncio.Event()
+    connections: list[Connection] = []
+    clients: list[asyncio.Task[None]] = []
+    step = max(1, len(warmup) // (2 * concurrency))  # half the warm-up goes on joining
+    for _ in range(concurrency):
+        connections.append(Connection(*await asyncio.open_connection("127.0.0.1", port)))
+        client = _client(connections[-1], warmup, results, cursor, answered)
+        clients.append(asyncio.create_task(client))
+        until = min(len(warmup), cursor[0] + step)
+        while cursor[0] < until:  # then a client is still at work, and will answer
+            answered.clear()
+            await answered.wait()
+    await asyncio.gather(*clients)
+    assert all(r is not None for r in results)
+    return connections, [r for r in results if r is not None]
+
+
+async def _rounds(
+    ports: dict[str, int],
+    warmup: list[Delivery],
+    measured: list[Delivery],
+    concurrency: int,
+    rounds: int,
+    workers: dict[str, list[int]],
+) -> dict[str, Run]:
+    out: dict[str, Run] = {}
+    pools: dict[str, list[Connection]] = {}
+    for name, port in ports.items():
+        pools[name], early = await _connect_under_load(port, warmup, concurrency)
+        out[name] = Run(early, [], 0.0, [0.0] * len(workers[name]))
+    size = -(-len(measured) // rounds)
+    try:
+        for turn, start in enumerate(range(0, len(measured), size)):
+            names = list(ports) if turn % 2 == 0 else list(reversed(ports))
+            for name in names:
+                before = _cpu_seconds(workers[name])
+                results, seconds = await _load(pools[name], measured[start : start + size])
+                run = out[name]
+                run.measured += results
+                run.seconds += seconds
+                spent = _cpu_seconds(workers[name])
+                run.worker_cpu = [
+                    t + b - a for t, a, b in zip(run.worker_cpu, before, spent, strict=True)
+                ]
+    finally:
+        for pool in pools.values():
+            for connection in pool:
+                connection.writer.close()
+    return out
+
+
+@dataclass
+class Run:
+    """One server's results: warm-up, measured, the seconds the latter took, and the CPU
+    seconds each of its workers spent on them."""
+
+    warmup: list[Result]
+    measured: list[Result]
+    seconds: float
+    worker_cpu: list[float]
 
 
 def run_rounds(
@@ -289,26 +378,29 @@ def run_rounds(
     measured: list[Delivery],
     concurrency: int,
     rounds: int,
-) -> dict[str, tuple[list[Result], list[Result], float]]:
-    """Per server: warm-up results, measured results, and the seconds the latter took.
+    workers: dict[str, list[int]],
+) -> dict[str, Run]:
+    """Per server: its run. The servers take turns on the same slices of the deliveries, so
+    that a noisy neighbour slows both alike instead of whichever happened to run at the time."""
+    return asyncio.run(_rounds(ports, warmup, measured, concurrency, rounds, workers))
 
-    The servers take turns on the same slices of the deliveries, so that a noisy neighbour
-    slows both alike instead of whichever happened to run at the time.
-    """
-    out: dict[str, tuple[list[Result], list[Result], float]] = {}
-    for name, port in ports.items():
-        early, _ = asyncio.run(_load(port, warmup, concurrency))
-        out[name] = (early, [], 0.0)
-    size = -(-len(measured) // rounds)
-    for turn, start in enumerate(range(0, len(measured), size)):
-        names = list(ports) if turn % 2 == 0 else list(reversed(ports))
-        for name in names:
-            results, seconds = asyncio.run(
-                _load(ports[name], measured[start : start + size], concurrency)
-            )
-            early, before, total = out[name]
-            out[name] = (early, before + results, total + seconds)
+
+def _cpu_seconds(pids: list[int]) -> list[float]:
+    """User + system CPU seconds of each process so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = []
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out.append((int(fields[11]) + int(fields[12])) / tick)
     return out
+
+
+def worker_pids(server: subprocess.Popen[bytes]) -> list[int]:
+    """The uvicorn worker processes of a server (children of its supervisor)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return sorted(
+        int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
 
 
 # --- servers -------------------------------------------------------------------------------
@@ -359,6 +451,8 @@ def serve(factory: str, port: int) -> None:
         workers=2,
         access_log=False,
         log_level="warning",
+        # The load generator's connections idle while the other servers take their turn.
+        timeout_keep_alive=3600,
     )
 
 
@@ -555,13 +649,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(name: str, results: list[Result], seconds: float) -> float:
+def report(name: str, results: list[Result], seconds: float, worker_cpu: list[float]) -> float:
     rate = len(results) / seconds
     latencies = [r.seconds * 1000 for r in results]
     print(
         f"  {name:<5} {rate:8,.0f} req/s   p50 {_percentile(latencies, 0.5):6.1f} ms   "
         f"p99 {_percentile(latencies, 0.99):6.1f} ms   ({len(results):,} requests "
-        f"in {seconds:.1f}s)",
+        f"in {seconds:.1f}s); workers' CPU " + " + ".join(f"{t / seconds:.0%}" for t in worker_cpu),
         flush=True,
     )
     return rate
@@ -622,15 +716,19 @@ def main() -> int:
         ports = {name: free_port() for name in factories}
         servers = [start_server(factories[name], ports[name], env) for name in factories]
         try:
-            runs = run_rounds(ports, warmup, measured, args.concurrency, args.rounds)
+            workers = {
+                name: worker_pids(server) for name, server in zip(factories, servers, strict=True)
+            }
+            runs = run_rounds(ports, warmup, measured, args.concurrency, args.rounds, workers)
         finally:
             for server in servers:
                 stop_server(server)
-        early, siyu_results, _ = runs["siyu"]
+        early, siyu_results = runs["siyu"].warmup, runs["siyu"].measured
 
         print("push endpoint, secure mode, encrypted text messages:")
         rates = {
-            name: report(name, results, seconds) for name, (_, results, seconds) in runs.items()
+            name: report(name, run.measured, run.seconds, run.worker_cpu)
+            for name, run in runs.items()
         }
         ratio = rates["siyu"] / rates["bare"]
         p99 = _percentile([r.seconds * 1000 for r in siyu_results], 0.99)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -144,6 +145,24 @@ def db(settings: Settings, _databases: dict[str, Database]) -> Iterator[Database
 @pytest.fixture
 def frozen_clock() -> Iterator[FrozenClock]:
     with clock_module.use_clock(FrozenClock(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))) as c:
+        assert isinstance(c, FrozenClock)
+        yield c
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def daytime_clock() -> Iterator[FrozenClock]:
+    """Now, or if now falls in the default quiet hours (22:00-08:00 in Beijing) the last 21:00
+    before it: for tests whose sends the quiet hours would hold, whenever the suite runs. At
+    most 11 hours back, so what other fixtures dated by the wall clock stays valid."""
+    now = datetime.now(UTC)
+    local = now.astimezone(BEIJING)
+    if not 8 <= local.hour < 22:
+        evening = local.replace(hour=21, minute=0, second=0, microsecond=0)
+        now = (evening if local.hour >= 22 else evening - timedelta(days=1)).astimezone(UTC)
+    with clock_module.use_clock(FrozenClock(now)) as c:
         assert isinstance(c, FrozenClock)
         yield c
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
 from siyu.identity import service as identity
 from siyu.reach import service
@@ -35,6 +36,7 @@ def test_autoreply_add_and_test(cli: CliRunner, oa_app: AppRead, owner: Principa
 
 
 def test_notify_prints_the_channel_or_why_it_was_held(
+    daytime_clock: FrozenClock,
     cli: CliRunner,
     db: Database,
     workspace_id: int,
@@ -42,7 +44,8 @@ def test_notify_prints_the_channel_or_why_it_was_held(
     oa_app: AppRead,
     owner: Principal,
 ) -> None:
-    # given a member nothing can reach yet, and a notice with an OA form
+    # given a member nothing can reach yet, a notice with an OA form, and a time outside the
+    # default quiet hours (which would hold the notice for themselves)
     with db.session_scope() as session:
         service.add_template(
             session,

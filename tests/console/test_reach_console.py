@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from siyu.core import clock
+from siyu.core.clock import FrozenClock
 from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.entries import service as entries
@@ -62,8 +63,9 @@ def count(db: Database, model: type) -> int:
 
 
 def test_a_notice_to_a_segment_shows_why_it_was_held(
-    ui: Console, db: Database, members: list[int]
+    daytime_clock: FrozenClock, ui: Console, db: Database, members: list[int]
 ) -> None:
+    # given a time outside the default quiet hours (else the notice is held for those)
     # when the operator sends a notice to the tag
     response = ui.client.post(
         "/reach/broadcasts",

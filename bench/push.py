@@ -327,7 +327,7 @@ async def _connect_under_load(
     return connections, [r for r in results if r is not None]
 
 
-async def _rounds(
+async def run_rounds(
     ports: dict[str, int],
     warmup: list[Delivery],
     measured: list[Delivery],
@@ -335,6 +335,8 @@ async def _rounds(
     rounds: int,
     workers: dict[str, list[int]],
 ) -> dict[str, Run]:
+    """Per server: its run. The servers take turns on the same slices of the deliveries, so
+    that a noisy neighbour slows both alike instead of whichever happened to run at the time."""
     out: dict[str, Run] = {}
     pools: dict[str, list[Connection]] = {}
     for name, port in ports.items():
@@ -370,19 +372,6 @@ class Run:
     measured: list[Result]
     seconds: float
     worker_cpu: list[float]
-
-
-def run_rounds(
-    ports: dict[str, int],
-    warmup: list[Delivery],
-    measured: list[Delivery],
-    concurrency: int,
-    rounds: int,
-    workers: dict[str, list[int]],
-) -> dict[str, Run]:
-    """Per server: its run. The servers take turns on the same slices of the deliveries, so
-    that a noisy neighbour slows both alike instead of whichever happened to run at the time."""
-    return asyncio.run(_rounds(ports, warmup, measured, concurrency, rounds, workers))
 
 
 def _cpu_seconds(pids: list[int]) -> list[float]:
@@ -719,7 +708,9 @@ def main() -> int:
             workers = {
                 name: worker_pids(server) for name, server in zip(factories, servers, strict=True)
             }
-            runs = run_rounds(ports, warmup, measured, args.concurrency, args.rounds, workers)
+            runs = asyncio.run(
+                run_rounds(ports, warmup, measured, args.concurrency, args.rounds, workers)
+            )
         finally:
             for server in servers:
                 stop_server(server)

@@ -6,9 +6,11 @@ implementation none of us wrote, which also opens our encrypted replies.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import xmltodict
@@ -423,6 +425,43 @@ def test_chunked_body_over_one_megabyte_is_413(oa: WeChat, db: Database) -> None
         content=chunks(),
     )
     assert response.status_code == 413
+    assert counts(db) == NOTHING
+
+
+def test_a_sender_gone_mid_body_is_400_and_nothing_is_stored(oa: WeChat, db: Database) -> None:
+    # given a push whose sender goes away after the first part of its body
+    body = text_push(openid(1), 1).encode()
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": body[:20], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"/wechat/push/{oa.appid}",
+        "raw_path": f"/wechat/push/{oa.appid}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"text/xml")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    # when it reaches the endpoint
+    asyncio.run(oa.client.app(scope, receive, send))  # type: ignore[attr-defined]
+    # then it is refused as incomplete, not a 500, and nothing is written
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"])["code"] == "request.incomplete"
     assert counts(db) == NOTHING
 
 

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from siyu import wiring
 from siyu.api.app import create_app
 from siyu.core import clock as clock_module
 from siyu.core.clock import FrozenClock
@@ -34,6 +35,9 @@ OWNER_PASSWORD = "correct horse battery"
 MP_APPID = "wx0123456789abcdef"
 OA_APPID = "wxaaaaaaaaaaaaaaaa"
 
+
+# The process is wired as the app and the worker wire theirs: subscribers, replies and jobs.
+wiring.wire()
 
 # Tests name every setting they need; a developer's environment or .env must not leak in.
 for _name in [n for n in os.environ if n.startswith("SIYU_") and n != "SIYU_TEST_PG"]:

@@ -1,27 +1,11 @@
-"""The job worker entrypoint: registers every domain's tasks and runs Huey consumers."""
+"""The job worker entrypoint: wires the process (every domain's jobs) and runs Huey consumers."""
 
 from __future__ import annotations
 
-import importlib
-
 from huey.consumer import Consumer
 
+from siyu import wiring
 from siyu.core.jobs import queue
-
-# A consumer can only run tasks whose modules it imported; list every domain's tasks here.
-TASK_MODULES = (
-    "siyu.identity.tasks",
-    "siyu.wechat.tasks",
-    "siyu.wechat.pay.tasks",
-    "siyu.entries.tasks",
-    "siyu.community.tasks",
-    "siyu.reach.tasks",
-)
-
-
-def load_tasks() -> None:
-    for module in TASK_MODULES:
-        importlib.import_module(module)
 
 
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
@@ -35,6 +19,6 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
 
 def consumer(workers: int, *, embedded: bool = False) -> Consumer:
     """Worker threads over the configured queue storage (SQLite file or Redis)."""
-    load_tasks()
+    wiring.wire()
     cls = EmbeddedConsumer if embedded else Consumer
     return cls(queue, workers=workers, worker_type="thread", periodic=True)

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from siyu import worker
+from siyu import wiring, worker
 from siyu.community import routes as community_routes
 from siyu.console.community import router as community_console_router
 from siyu.console.entries import router as console_entries_router
@@ -33,13 +33,10 @@ from siyu.core.db import Database, database_for, install_database
 from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
-from siyu.entries import arrivals as entry_arrivals
 from siyu.entries.routes import mp_router as entries_mp_router
 from siyu.entries.routes import public as entries_public_router
 from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
-from siyu.reach import autoreply as reach_autoreply
-from siyu.reach import service as reach_service
 from siyu.reach.routes import autoreply_router as reach_autoreply_router
 from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
@@ -233,12 +230,9 @@ def create_app(
     configure_queue(settings)
     install_settings(settings)
     configure_pay(settings)
-    entry_arrivals.install()  # arrivals on the bus, channel welcomes before other replies
     db = database or database_for(settings)
     install_database(db)
-    # Reach feeds its quota ledger from the pushes and answers them by the auto-reply rules.
-    reach_service.install_subscribers()
-    reach_autoreply.install()
+    wiring.wire()
 
     @asynccontextmanager
     async def lifespan(running: FastAPI) -> AsyncIterator[None]:

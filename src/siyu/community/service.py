@@ -60,7 +60,6 @@ from siyu.community.schemas import (
 )
 from siyu.core import clock
 from siyu.core.errors import Conflict, Forbidden, Invalid, NotFound
-from siyu.core.events import bus
 from siyu.identity import service as identity
 from siyu.wechat.pay import service as pay
 
@@ -494,9 +493,6 @@ def on_refund_settled(session: Session, event: pay.RefundSettled) -> None:
         .values(status=EnrollmentStatus.refunded, updated_at=clock.now())
     )
 
-
-bus.subscribe(pay.OrderPaid, on_order_paid)
-bus.subscribe(pay.RefundSettled, on_refund_settled)
 
 
 def list_enrollments(

@@ -159,7 +159,7 @@ def _matrix_answer(
     if failed:
         code = refused.code if refused is not None else "request.invalid"
         message = (
-            tr.error(refused.code, refused.message)
+            tr.refusal(refused)
             if refused is not None
             else tr("community.form_invalid")
         )
@@ -353,7 +353,7 @@ def add_activity(
         errors = _field_errors(exc, tr)
         return _matrix_answer(request, db, principal, which="activity", form=sent, errors=errors)
     except SiyuError as exc:
-        errors = {"code": tr.error(exc.code, exc.message)} if "exists" in exc.code else {}
+        errors = {"code": tr.refusal(exc)} if "exists" in exc.code else {}
         return _matrix_answer(
             request, db, principal, which="activity", form=sent, errors=errors, refused=exc
         )

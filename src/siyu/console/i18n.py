@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
+
+from siyu.core.errors import SiyuError, error_code
 
 LANG_COOKIE = "siyu_lang"
 DEFAULT_LANG = "zh-CN"
@@ -1615,10 +1619,19 @@ class Translator:
     def has(self, key: str) -> bool:
         return key in self.catalog
 
-    def error(self, code: str, fallback: str) -> str:
-        """A refusal in this language; a code without a translation keeps the service's words."""
+    def error(self, code: str, fallback: str, params: Mapping[str, Any] | None = None) -> str:
+        """A refusal in this language: in Chinese the code's listed text (its domain's
+        `errors.py`), in English the service's own words."""
         key = f"error.{code}"
-        return self(key) if key in self.catalog else self("error.generic", message=fallback)
+        if self.lang == "zh-CN" and (listed := error_code(code)) is not None:
+            return listed.text(params)
+        if key in self.catalog:
+            return self(key)
+        return self("error.generic", message=fallback)
+
+    def refusal(self, exc: SiyuError) -> str:
+        """`error()` for a raised refusal."""
+        return self.error(exc.code, exc.message, exc.params)
 
     def label(self, prefix: str, value: object) -> str:
         """The label of an enum-like value (`app.kind.mp`), or the raw value when unknown."""

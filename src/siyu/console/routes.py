@@ -114,7 +114,7 @@ def _login_page(
     if error is not None:
         shown = {
             "code": error.code,
-            "message": translator(request).error(error.code, error.message),
+            "message": translator(request).refusal(error),
         }
     response = render(
         request,
@@ -868,7 +868,7 @@ def add_app(
     except SiyuError as exc:
         refused = exc
         if exc.code == "workspaces.app_exists":
-            errors = {"appid": tr.error(exc.code, exc.message)}
+            errors = {"appid": tr.refusal(exc)}
     if errors or refused is not None:
         context = _apps_context(db, principal)
         # Secrets are never sent back to the browser, not even the ones just typed.
@@ -876,7 +876,7 @@ def add_app(
         context["errors"] = errors
         code = refused.code if refused is not None else "request.invalid"
         message = (
-            tr.error(refused.code, refused.message)
+            tr.refusal(refused)
             if refused is not None
             else tr("apps.form_invalid")
         )

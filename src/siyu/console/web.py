@@ -141,7 +141,7 @@ def error_response(request: Request, exc: SiyuError, *, target: str = "#flash") 
             return Response(status_code=401, headers={"HX-Redirect": login})
         return RedirectResponse(login, status_code=303)
     tr = translator(request)
-    context = {"message": tr.error(exc.code, exc.message), "code": exc.code, "status": exc.status}
+    context = {"message": tr.refusal(exc), "code": exc.code, "status": exc.status}
     if is_htmx(request):
         headers = {"HX-Retarget": target, "HX-Reswap": "innerHTML"}
         return render(request, "_error.html", context, status=exc.status, headers=headers)

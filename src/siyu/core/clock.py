@@ -6,6 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Operators, quotas and "once a day" rules live on Beijing days; storage stays in UTC.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 class Clock(Protocol):

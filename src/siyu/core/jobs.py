@@ -1,12 +1,18 @@
-"""Huey jobs on embedded SQLite or Redis storage, enqueued only after commit."""
+"""Huey jobs on embedded SQLite or Redis storage, registered and enqueued by name after commit.
+
+A domain's `tasks.py` declares its jobs with `@job("community.send_refunds")`; services enqueue
+them by that name (`enqueue(session, "community.send_refunds", ids)`), so a service never
+imports its tasks and tasks may import services. `siyu.wiring` imports every tasks module.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from huey import Huey
-from huey.api import Task
+from huey.api import Task, TaskWrapper
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
@@ -55,6 +61,56 @@ def queue_kind() -> str:
 
 def queue_depth() -> int:
     return int(ensure_queue().pending_count())
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+_JOBS: dict[str, TaskWrapper] = {}
+
+
+def job(name: str, *, periodic: Any = None, **options: Any) -> Callable[[F], TaskWrapper]:
+    """Register a function as the job `name` ("<domain>.<verb>"); `periodic` takes a crontab.
+
+    `options` are Huey's (retries, retry_delay, context, ...). A name is registered once.
+    """
+
+    def register(fn: F) -> TaskWrapper:
+        if name in _JOBS:
+            raise ValueError(f"job {name} is registered twice")
+        if periodic is not None:
+            wrapper = queue.periodic_task(periodic, name=name, **options)(fn)
+        else:
+            wrapper = queue.task(name=name, **options)(fn)
+        _JOBS[name] = wrapper
+        return wrapper
+
+    return register
+
+
+def job_named(name: str) -> TaskWrapper:
+    """The registered job; a name nobody registered is a wiring bug, said plainly."""
+    try:
+        return _JOBS[name]
+    except KeyError:
+        raise LookupError(
+            f"no job named {name!r}: is its tasks module listed in siyu.wiring.TASK_MODULES?"
+        ) from None
+
+
+def job_names() -> list[str]:
+    return sorted(_JOBS)
+
+
+def enqueue(session: Session, name: str, *args: Any, **kwargs: Any) -> None:
+    """Enqueue the job `name` once this session's transaction commits (see below)."""
+    enqueue_after_commit(session, job_named(name), *args, **kwargs)
+
+
+def enqueue_now(name: str, *args: Any, **kwargs: Any) -> None:
+    """Enqueue the job `name` at once, outside any transaction (what it needs is committed)."""
+    task = job_named(name).s(*args, **kwargs)
+    if rid := request_id.get():
+        task.id = f"{rid}{_RID_SEP}{task.id}"
+    ensure_queue().enqueue(task)
 
 
 @dataclass(frozen=True)
@@ -117,4 +173,15 @@ def _drop_unsent(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING, None)
 
 
-__all__ = ["configure_queue", "enqueue_after_commit", "queue", "queue_depth", "storage_for"]
+__all__ = [
+    "configure_queue",
+    "enqueue",
+    "enqueue_after_commit",
+    "enqueue_now",
+    "job",
+    "job_named",
+    "job_names",
+    "queue",
+    "queue_depth",
+    "storage_for",
+]

@@ -1,7 +1,7 @@
 """Arrivals: pushes and Mini Program launches that name a channel become attributed arrivals,
 and a follow or scan of a channel's code is answered with the channel's welcome.
 
-`install()` wires the bus subscribers (they run in the push-processing job, once per push) and
+`siyu.wiring` subscribes the handlers below (they run in the push-processing job, once per push) and
 the passive-reply handler (it runs in the web process within the reply budget, and only reads;
 the inbox sends it through the customer-service API when the budget ran out).
 """
@@ -12,26 +12,19 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from siyu.core.events import bus
 from siyu.entries import service
 from siyu.entries.models import ArrivalKind
 from siyu.identity import service as identity
 from siyu.identity.service import MemberCreated
-from siyu.wechat import inbox
 from siyu.wechat.mp import MpLaunched
 from siyu.wechat.schemas import Push, Reply, ScanEvent, SubscribeEvent, TextReply, UnsubscribeEvent
 from siyu.workspaces.schemas import AppRead
 
-# Before the reach domain's default follow reply (priority 100): a channel's own scene gets the
-# channel's welcome, every other follow falls through to the default.
-WELCOME_PRIORITY = 10
 NEW_MEMBERS = "siyu.entries.new_members"
 NEW_MEMBER_WINDOW = timedelta(minutes=30)
 
-_installed: list[bool] = []  # once per process
 
-
-def _remember_new_member(session: Session, event: MemberCreated) -> None:
+def remember_new_member(session: Session, event: MemberCreated) -> None:
     # Published by the identity hub when resolve_member creates one, in the same transaction
     # and before the push itself is published: it tells a new member from a returning one.
     session.info.setdefault(NEW_MEMBERS, set()).add(event.member_id)
@@ -62,21 +55,21 @@ def _on_follow_or_scan(session: Session, push: SubscribeEvent | ScanEvent) -> No
     )
 
 
-def _on_subscribe(session: Session, push: SubscribeEvent) -> None:
+def on_subscribe(session: Session, push: SubscribeEvent) -> None:
     _on_follow_or_scan(session, push)
 
 
-def _on_scan(session: Session, push: ScanEvent) -> None:
+def on_scan(session: Session, push: ScanEvent) -> None:
     _on_follow_or_scan(session, push)
 
 
-def _on_unsubscribe(session: Session, push: UnsubscribeEvent) -> None:
+def on_unsubscribe(session: Session, push: UnsubscribeEvent) -> None:
     if push.member_id is None or push.app_id is None:
         return
     service.record_unfollow(session, push.app_id, push.member_id, push.create_time)
 
 
-def _on_launch(session: Session, event: MpLaunched) -> None:
+def on_launch(session: Session, event: MpLaunched) -> None:
     hit = service.channel_for_scene(
         session, event.app_id, event.channel
     ) or service.channel_by_slug(session, event.workspace_id, event.channel)
@@ -111,18 +104,3 @@ def channel_welcome(session: Session, app: AppRead, push: Push) -> Reply | None:
     if hit is None or not hit.welcome:
         return None
     return TextReply(hit.welcome)
-
-
-def install() -> None:
-    """Subscribe the arrival handlers and register the welcome reply (once per process)."""
-    if _installed:
-        return
-    _installed.append(True)
-    bus.subscribe(MemberCreated, _remember_new_member)
-    bus.subscribe(SubscribeEvent, _on_subscribe)
-    bus.subscribe(ScanEvent, _on_scan)
-    bus.subscribe(UnsubscribeEvent, _on_unsubscribe)
-    bus.subscribe(MpLaunched, _on_launch)
-    inbox.register_reply_handler(
-        channel_welcome, priority=WELCOME_PRIORITY, answers=(SubscribeEvent, ScanEvent)
-    )

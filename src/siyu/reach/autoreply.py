@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from siyu.core import clock
 from siyu.core.errors import Invalid, NotFound, SiyuError
-from siyu.core.events import bus
 from siyu.core.jobs import enqueue_after_commit
 from siyu.core.logging import get_logger
 from siyu.entries import service as entries
@@ -33,7 +32,6 @@ from siyu.reach.rules import regex_problem
 from siyu.reach.schemas import ReplyIn, RuleCreate, RuleRead, RuleTestResult
 from siyu.security import service as security
 from siyu.security.schemas import Principal
-from siyu.wechat import inbox
 from siyu.wechat.gateway import CustomMessage
 from siyu.wechat.schemas import (
     Article,
@@ -356,24 +354,6 @@ def _resolved(session: Session, workspace_id: int, rule: Rule) -> dict[str, Any]
         "url": target.url,
         "pic_url": target.image_url,
     }
-
-
-_installed: set[str] = set()  # what this process wired already
-
-
-def install() -> None:
-    """Register the reply handler and the bus subscriber (once per process).
-
-    Order matters: the entries domain's channel welcome must be registered before this
-    handler, so that it answers the follows that came through a channel.
-    """
-    if "autoreply" in _installed:
-        return
-    _installed.add("autoreply")
-    # Keyword and default replies answer messages, the follow reply a follow: nothing else.
-    inbox.register_reply_handler(reply_handler, answers=(Message, SubscribeEvent))
-    bus.subscribe(Message, on_push)
-    bus.subscribe(SubscribeEvent, on_push)
 
 
 def appid_of(session: Session, app_id: int) -> str:

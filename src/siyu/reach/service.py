@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from siyu.core import clock
 from siyu.core.errors import Conflict, Invalid, NotFound, SiyuError
-from siyu.core.events import bus
 from siyu.core.jobs import enqueue_after_commit
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
@@ -394,23 +393,6 @@ def on_subscribe_sent(session: Session, push: SubscribeMsgSentEvent) -> None:
             _timeline(session, send, "message.failed", {"errcode": delivery.error_code})
         send.finished_at = clock.now()
     session.flush()
-
-
-_installed: set[str] = set()  # what this process wired already
-
-
-def install_subscribers() -> None:
-    """Feed the ledger from the pushes (once per process; the worker and the app call it)."""
-    if "ledger" in _installed:
-        return
-    _installed.add("ledger")
-    bus.subscribe(Message, on_message)
-    bus.subscribe(SubscribeEvent, on_follow)
-    bus.subscribe(UnsubscribeEvent, on_unfollow)
-    bus.subscribe(SubscribeMsgPopupEvent, on_subscribe_popup)
-    bus.subscribe(SubscribeMsgChangeEvent, on_subscribe_change)
-    bus.subscribe(TemplateSendJobFinishEvent, on_template_finished)
-    bus.subscribe(SubscribeMsgSentEvent, on_subscribe_sent)
 
 
 def _release_held(session: Session, member_id: int | None) -> None:

@@ -30,8 +30,6 @@ log = get_logger(__name__)
 BACKOFF_S = 30
 MAX_BACKOFF_S = 3600
 
-service.install_subscribers()
-autoreply.install()
 
 
 def _backoff(attempt: int) -> int:

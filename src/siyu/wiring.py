@@ -1,0 +1,114 @@
+"""How a siyu process is wired: every bus subscriber and passive-reply handler, in the order
+they run, and every module that declares jobs. The app factory, the worker and the CLI call
+`wire()`; nothing subscribes or registers itself at import.
+
+Order is part of behaviour: handlers of one event run in the order of `SUBSCRIBERS` (inside the
+publisher's transaction); reply handlers are asked by priority, lower first, and the first
+answer wins (a channel's own welcome, 10, before the general follow and keyword replies, 100).
+`tests/test_wiring.py` pins both tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from siyu.community import service as community
+from siyu.core.events import DomainEvent, bus
+from siyu.entries import arrivals as entries
+from siyu.identity.service import MemberCreated
+from siyu.reach import autoreply
+from siyu.reach import service as reach
+from siyu.wechat import inbox
+from siyu.wechat.inbox import ReplyHandler
+from siyu.wechat.mp import MpLaunched
+from siyu.wechat.pay import service as pay
+from siyu.wechat.schemas import (
+    Message,
+    Push,
+    ScanEvent,
+    SubscribeEvent,
+    SubscribeMsgChangeEvent,
+    SubscribeMsgPopupEvent,
+    SubscribeMsgSentEvent,
+    TemplateSendJobFinishEvent,
+    UnsubscribeEvent,
+)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """`handler` runs for every `event` published (and for its subclasses)."""
+
+    event: type[DomainEvent]
+    handler: Callable[[Session, Any], None]
+
+
+@dataclass(frozen=True)
+class ReplyRegistration:
+    """`handler` may answer the pushes of `answers`; asked in order of `priority`."""
+
+    priority: int
+    handler: ReplyHandler
+    answers: Sequence[type[Push]]
+
+
+SUBSCRIBERS: tuple[Subscriber, ...] = (
+    # Arrivals first: the member's channel is known before anyone greets or counts them.
+    Subscriber(MemberCreated, entries.remember_new_member),
+    Subscriber(SubscribeEvent, entries.on_subscribe),
+    Subscriber(ScanEvent, entries.on_scan),
+    Subscriber(UnsubscribeEvent, entries.on_unsubscribe),
+    Subscriber(MpLaunched, entries.on_launch),
+    # Paid enrollments and refunds of community activities.
+    Subscriber(pay.OrderPaid, community.on_order_paid),
+    Subscriber(pay.RefundSettled, community.on_refund_settled),
+    # Reach's quota ledger and subscribe credits, fed by the pushes.
+    Subscriber(Message, reach.on_message),
+    Subscriber(SubscribeEvent, reach.on_follow),
+    Subscriber(UnsubscribeEvent, reach.on_unfollow),
+    Subscriber(SubscribeMsgPopupEvent, reach.on_subscribe_popup),
+    Subscriber(SubscribeMsgChangeEvent, reach.on_subscribe_change),
+    Subscriber(TemplateSendJobFinishEvent, reach.on_template_finished),
+    Subscriber(SubscribeMsgSentEvent, reach.on_subscribe_sent),
+    # Auto-replies the budget missed are sent by a job: after the ledger saw the message.
+    Subscriber(Message, autoreply.on_push),
+    Subscriber(SubscribeEvent, autoreply.on_push),
+)
+
+REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
+    ReplyRegistration(10, entries.channel_welcome, (SubscribeEvent, ScanEvent)),
+    ReplyRegistration(100, autoreply.reply_handler, (Message, SubscribeEvent)),
+)
+
+# A consumer runs only the jobs whose modules it imported; every module with `@job` is here.
+TASK_MODULES: tuple[str, ...] = (
+    "siyu.identity.tasks",
+    "siyu.wechat.tasks",
+    "siyu.wechat.pay.tasks",
+    "siyu.community.tasks",
+    "siyu.reach.tasks",
+)
+
+_wired = False
+
+
+def wire() -> None:
+    """Subscribe, register and load the jobs: once per process, whoever asks first."""
+    global _wired  # noqa: PLW0603 - once per process, like the engine
+    if _wired:
+        return
+    _wired = True
+    for subscriber in SUBSCRIBERS:
+        bus.subscribe(subscriber.event, subscriber.handler)
+    for reply in REPLY_HANDLERS:
+        inbox.register_reply_handler(reply.handler, priority=reply.priority, answers=reply.answers)
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+
+
+__all__ = ["REPLY_HANDLERS", "SUBSCRIBERS", "TASK_MODULES", "wire"]

@@ -1,0 +1,1 @@
+"""Helpers tests import (plain functions and classes); fixtures live in `tests/fixtures/`."""

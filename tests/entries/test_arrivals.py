@@ -15,7 +15,8 @@ from sqlalchemy import select
 from siyu.core import clock
 from siyu.core.config import Settings
 from siyu.core.db import Database
-from siyu.entries.models import Arrival, ArrivalKind, Touch
+from siyu.entries.enums import ArrivalKind
+from siyu.entries.models import Arrival, Touch
 from siyu.identity import service as identity
 from siyu.identity.models import TimelineEvent
 from siyu.sandbox.world import SandboxWorld

@@ -10,7 +10,8 @@ from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.entries import service
-from siyu.entries.models import Association, LinkStatus
+from siyu.entries.enums import LinkStatus
+from siyu.entries.models import Association
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import AppKind, EntityKind
 from siyu.workspaces.schemas import AppCreate, AppRead

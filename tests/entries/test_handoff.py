@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from siyu.core.config import Settings, install_settings
 from siyu.core.db import Database
-from siyu.entries.models import Arrival, ArrivalKind
+from siyu.entries.enums import ArrivalKind
+from siyu.entries.models import Arrival
 from siyu.reach.models import AutoReplyRule
 from siyu.sandbox.messaging import open_grant
 from siyu.sandbox.world import SandboxWorld

@@ -20,40 +20,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.db import Base, BigId, IdPK, JSONType
 from siyu.core.privacy import Erasure
+from siyu.entries.enums import ArrivalKind, ChannelStatus, CodeKind, LinkStatus, MenuStatus
 
 
 def _enum(cls: type[enum.StrEnum]) -> Enum:
     return Enum(cls, native_enum=False, length=32, validate_strings=True)
-
-
-class LinkStatus(enum.StrEnum):
-    pending = "pending"
-    linked = "linked"
-    refused = "refused"
-
-
-class CodeKind(enum.StrEnum):
-    oa_qr_temp = "oa_qr_temp"
-    oa_qr_permanent = "oa_qr_permanent"
-    mp_code = "mp_code"
-    url_link = "url_link"
-
-
-class ChannelStatus(enum.StrEnum):
-    active = "active"
-    archived = "archived"
-
-
-class ArrivalKind(enum.StrEnum):
-    subscribe = "subscribe"  # a follow through a parametric QR code
-    scan = "scan"  # a follower's scan
-    launch = "launch"  # a Mini Program opened with the channel's scene or query
-
-
-class MenuStatus(enum.StrEnum):
-    draft = "draft"
-    published = "published"
-    failed = "failed"
 
 
 class Association(Base):

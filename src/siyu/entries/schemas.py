@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from siyu.entries.models import ArrivalKind, ChannelStatus, CodeKind, LinkStatus, MenuStatus
+from siyu.entries.enums import ArrivalKind, ChannelStatus, CodeKind, LinkStatus, MenuStatus
 
 # A channel's slug is the scene its codes carry: it must fit an MP code's scene (≤32 visible
 # characters, fact sheet §3) and an OA QR's scene_str (≤64), so the stricter rule holds.

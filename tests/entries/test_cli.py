@@ -8,15 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from siyu.cli.main import app
 from siyu.core.config import Settings, get_settings
 from siyu.core.db import Database
+from siyu.entries.models import Association, Channel, MenuVersion
 from siyu.sandbox.world import SandboxWorld
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import MP_APPID, OA_APPID
+from tests.entries.test_audit import audited
 
 MENU = {"button": [{"type": "view", "name": "官网", "url": "https://example.com/"}]}
 
@@ -104,3 +107,30 @@ def test_channels_add_prints_the_code_path_and_the_report_as_json(
         cli.invoke(app, ["channels", "add", "x", "--app", OA_APPID, "--kind", "nope"]).exit_code
         == 2
     )
+
+
+def test_each_command_is_audited_as_the_operator_it_acts_as(
+    cli: CliRunner, oa_app: AppRead, mp_app: AppRead, db: Database, tmp_path: Path
+) -> None:
+    who = ("operator:0", "owner")  # without --as, a command acts with the owner's role
+    menu = tmp_path / "menu.json"
+    menu.write_text(json.dumps(MENU), encoding="utf-8")
+    # when the owner links the apps, publishes a menu file and makes a channel with its code
+    for args in (
+        ["apps", "link", OA_APPID, MP_APPID],
+        ["menus", "publish", OA_APPID, str(menu)],
+        ["channels", "add", "地铁", "--app", OA_APPID, "--kind", "oa-qr-temp", "--slug", "metro"],
+    ):
+        done = cli.invoke(app, args)
+        assert done.exit_code == 0, done.output
+    # then each command is audited once: publishing a file audits the publication (not the
+    # version it saved), making a channel audits the channel (its first code is part of it)
+    with db.session_scope() as session:
+        link = session.scalar(select(Association.id))
+        version = session.scalar(select(MenuVersion.id))
+        channel = session.scalar(select(Channel.id))
+    assert audited(db) == [
+        ("entries.apps_linked", *who, "association", str(link), {"status": "pending"}),
+        ("entries.menu_published", *who, "menu", str(version), {"version": 1}),
+        ("entries.channel_created", *who, "channel", str(channel), {}),
+    ]

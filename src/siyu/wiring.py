@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from siyu.community import service as community
 from siyu.core.events import DomainEvent, bus
-from siyu.entries import arrivals as entries
+from siyu.entries import service as entries
 from siyu.identity.service import MemberCreated
 from siyu.reach import autoreply
 from siyu.reach import service as reach

@@ -3,6 +3,7 @@ preview with source parameters, publishing through the gateway to the sandbox.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -11,8 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from siyu.core.db import Database
-from siyu.entries import menu_rules
+from siyu.core.errors import error_code
 from siyu.entries.models import MenuVersion
+from siyu.entries.service import menu_rules
 from siyu.sandbox.errors import WeChatError
 from siyu.sandbox.rules import validate_menu
 from siyu.sandbox.world import SandboxWorld
@@ -111,6 +113,31 @@ def test_rules_agree_with_the_sandbox_and_name_rule_and_button(
     assert (broken.errcode if broken else None) == sandbox_code
     assert (broken.rule if broken else None) == rule
     assert (broken.button if broken else None) == button
+
+
+@pytest.mark.parametrize(("menu", "rule", "button"), [c for c in CASES if c[1]])
+def test_a_broken_rule_reads_in_chinese_naming_the_button_where_people_count_it(
+    menu: dict[str, Any], rule: str, button: str
+) -> None:
+    broken = menu_rules.check_menu(menu, LINKED)
+    assert broken is not None
+    refusal = broken.error()
+    listed = error_code(refusal.code)
+    assert listed is not None
+    text = listed.text(refusal.params)
+    # the operator reads where the button is (as people count), its path and what is wrong
+    place = "菜单" if button == "button" else "第 1 个按钮"
+    if ".sub_button" in button:
+        place += "的第 1 个子按钮"
+    assert text.startswith(f"{place}（{button}）：")
+    assert "…" not in text  # every slot filled
+    assert re.search(r"[\u4e00-\u9fff]", text.split("：", 1)[1])  # the problem, in Chinese
+    # and the API keeps its English message and data
+    assert (refusal.code, refusal.status) == ("entries.menu_invalid", 422)
+    assert refusal.message == f"{button}: {broken.message}"
+    assert refusal.data == {
+        "rule": rule, "button": button, "limit": broken.limit, "errcode": broken.errcode
+    }  # fmt: skip
 
 
 def test_source_parameters_are_appended_to_view_and_miniprogram_buttons() -> None:

@@ -47,7 +47,6 @@ def apps_link(
     """Record an OA → MP link; exit 1 naming the platform limit that refuses it."""
     from siyu.core.errors import SiyuError
     from siyu.entries import service
-    from siyu.security import service as security
     from siyu.security.permissions import Permission
 
     main = _main()
@@ -58,11 +57,7 @@ def apps_link(
         with db.session_scope() as session:
             link = service.link_apps(
                 session, workspace_id, oa_appid, mp_appid, notify_followers=notify,
-                actor=principal.email, settings=settings,
-            )  # fmt: skip
-            security.record_audit(
-                session, principal, "entries.apps_linked", target_type="association",
-                target_id=link.id, detail={"status": link.status},
+                actor=principal, settings=settings,
             )  # fmt: skip
     except SiyuError as exc:
         limit = (exc.data or {}).get("limit") if isinstance(exc.data, dict) else None
@@ -84,10 +79,8 @@ def menus_publish(
     """Check, save as a new version and publish a menu; exit 1 naming the broken rule and
     button (nothing is published)."""
     from siyu.core.errors import SiyuError
-    from siyu.entries import flows, service
-    from siyu.security import service as security
+    from siyu.entries import service
     from siyu.security.permissions import Permission
-    from siyu.wechat.tokens import shared_gateway
 
     main = _main()
     settings, db = main._setup()
@@ -99,16 +92,9 @@ def menus_publish(
     try:
         workspace_id = main._workspace_id(db, workspace)
         principal = main._acting(db, workspace_id, as_email, Permission.entries_manage)
-        with db.session_scope() as session:
-            saved = service.save_menu(session, workspace_id, appid, body, actor=principal.email)
-        menu = flows.publish_menu(
-            db, shared_gateway(settings, db), workspace_id, appid, saved.version
+        menu = service.publish_new_menu(
+            db, workspace_id, appid, body, actor=principal, settings=settings
         )
-        with db.session_scope() as session:
-            security.record_audit(
-                session, principal, "entries.menu_published", target_type="menu",
-                target_id=menu.id, detail={"version": menu.version},
-            )  # fmt: skip
     except SiyuError as exc:
         data = exc.data if isinstance(exc.data, dict) else {}
         if data.get("rule"):
@@ -136,12 +122,10 @@ def channels_add(
     from pydantic import ValidationError
 
     from siyu.core.errors import SiyuError
-    from siyu.entries import flows, service
-    from siyu.entries.models import CodeKind
-    from siyu.entries.schemas import ChannelCreate, CodeCreate
-    from siyu.security import service as security
+    from siyu.entries import service
+    from siyu.entries.enums import CodeKind
+    from siyu.entries.schemas import ChannelCreate, CodeCreate, CodeIssued
     from siyu.security.permissions import Permission
-    from siyu.wechat.tokens import shared_gateway
 
     main = _main()
     if kind not in CODE_KINDS:
@@ -158,24 +142,18 @@ def channels_add(
     try:
         workspace_id = main._workspace_id(db, workspace)
         principal = main._acting(db, workspace_id, as_email, Permission.entries_manage)
-        with db.session_scope() as session:
-            channel = service.create_channel(session, workspace_id, data, actor=principal.email)
-            security.record_audit(
-                session, principal, "entries.channel_created", target_type="channel",
-                target_id=channel.id,
-            )  # fmt: skip
-        issued = flows.issue_code(
-            db, shared_gateway(settings, db), workspace_id, channel.id, code,
-            actor=principal.email, settings=settings,
-        )  # fmt: skip
+        issued = service.create_channel_with_code(
+            db, workspace_id, data, code, actor=principal, settings=settings
+        )
+        assert isinstance(issued, CodeIssued)  # a code was asked for
         with db.session_scope() as session:
             _code, image = service.get_code(session, workspace_id, issued.code.id)
     except SiyuError as exc:
         raise main._fail(exc) from exc
     folder = out or settings.data_dir / "codes"
     folder.mkdir(parents=True, exist_ok=True)
-    body, _media = flows.code_image(
-        issued.code.kind, issued.code.url, image, fmt="png", size=flows.PRINT_SIZES[-1]
+    body, _media = service.code_image(
+        issued.code.kind, issued.code.url, image, fmt="png", size=service.PRINT_SIZES[-1]
     )
     path = folder / f"{issued.channel.slug}-{issued.code.id}.png"
     path.write_bytes(body)
@@ -198,7 +176,6 @@ def channels_report(
     """Per channel: scans, new followers and members, unfollows in 7 days, conversions."""
     from siyu.core.errors import SiyuError
     from siyu.entries import service
-    from siyu.entries.routes import conversion_event
     from siyu.security.permissions import Permission
 
     main = _main()
@@ -207,7 +184,9 @@ def channels_report(
         workspace_id = main._workspace_id(db, workspace)
         main._acting(db, workspace_id, as_email, Permission.entries_read)
         with db.session_scope() as session:
-            report = service.channel_report(session, workspace_id, event=conversion_event(event))
+            report = service.channel_report(
+                session, workspace_id, event=service.conversion_event(event)
+            )
     except SiyuError as exc:
         raise main._fail(exc) from exc
     if as_json:

@@ -11,12 +11,11 @@ from fastapi.responses import StreamingResponse
 from starlette.responses import RedirectResponse, Response
 
 from siyu.console.web import ConsoleRoute, render, translator
-from siyu.core.errors import Invalid, SiyuError
+from siyu.core.errors import REQUEST_INVALID, SiyuError
 from siyu.core.http import DatabaseDep
-from siyu.entries import flows, service
-from siyu.entries.models import CodeKind
-from siyu.entries.routes import conversion_event, gateway, report_csv
-from siyu.entries.schemas import ArticleCreate, ChannelCreate, CodeCreate
+from siyu.entries import errors, service
+from siyu.entries.enums import CodeKind
+from siyu.entries.schemas import ArticleCreate, ChannelCreate, CodeCreate, CodeIssued
 from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
@@ -47,7 +46,7 @@ def _apps(db: Any, workspace_id: int) -> list[Any]:
 def channels_page(
     request: Request, principal: Reader, db: DatabaseDep, event: EventQuery = "pay.paid"
 ) -> Response:
-    event = conversion_event(event)
+    event = service.conversion_event(event)
     with db.session_scope() as session:
         report = service.channel_report(session, principal.workspace_id, event=event)
         channels = {c.id: c for c in service.list_channels(session, principal.workspace_id)}
@@ -86,10 +85,10 @@ def channels_page(
 def channels_csv(principal: Reader, db: DatabaseDep, event: EventQuery = "pay.paid") -> Response:
     with db.session_scope() as session:
         report = service.channel_report(
-            session, principal.workspace_id, event=conversion_event(event)
+            session, principal.workspace_id, event=service.conversion_event(event)
         )
     return StreamingResponse(
-        report_csv(report),
+        service.channel_report_csv(report),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="siyu-channels.csv"',
@@ -128,26 +127,13 @@ def create_channel(
         )
         code = CodeCreate(appid=appid, kind=CodeKind(kind), expire_days=days) if appid else None
     except (ValueError, SiyuError) as exc:
-        raise Invalid("request.invalid", str(exc)[:300]) from exc
-    with db.session_scope() as session:
-        channel = service.create_channel(
-            session, principal.workspace_id, data, actor=principal.email
-        )
-        security.record_audit(
-            session, principal, "entries.channel_created", target_type="channel",
-            target_id=channel.id,
-        )  # fmt: skip
-    if code is not None:
-        flows.issue_code(
-            db,
-            gateway(request),
-            principal.workspace_id,
-            channel.id,
-            code,
-            actor=principal.email,
-            settings=request.app.state.settings,
-        )
-    return RedirectResponse(f"/channels/{channel.id}", status_code=303)
+        raise REQUEST_INVALID(str(exc)[:300]) from exc
+    made = service.create_channel_with_code(
+        db, principal.workspace_id, data, code,
+        actor=principal, settings=request.app.state.settings,
+    )  # fmt: skip
+    channel_id = made.channel.id if isinstance(made, CodeIssued) else made.id
+    return RedirectResponse(f"/channels/{channel_id}", status_code=303)
 
 
 @router.post("/articles")
@@ -162,13 +148,9 @@ def add_article(
     try:
         data = ArticleCreate(oa_appid=oa_appid, title=title, url=url)
     except ValueError as exc:
-        raise Invalid("request.invalid", str(exc)[:300]) from exc
+        raise REQUEST_INVALID(str(exc)[:300]) from exc
     with db.session_scope() as session:
-        article = service.add_article(session, principal.workspace_id, data, actor=principal.email)
-        security.record_audit(
-            session, principal, "entries.article_added", target_type="article",
-            target_id=article.id,
-        )  # fmt: skip
+        service.add_article(session, principal.workspace_id, data, actor=principal)
     return RedirectResponse("/channels#articles", status_code=303)
 
 
@@ -184,7 +166,7 @@ def channel_page(request: Request, channel_id: int, principal: Reader, db: Datab
         "arrivals": arrivals,
         "apps": apps,
         "code_kinds": list(CodeKind),
-        "sizes": flows.PRINT_SIZES,
+        "sizes": service.PRINT_SIZES,
     }
     return render(request, "entries_channel.html", context)
 
@@ -202,32 +184,18 @@ def add_code(
     try:
         code = CodeCreate(appid=appid, kind=CodeKind(kind), expire_days=days)
     except ValueError as exc:
-        raise Invalid("request.invalid", str(exc)[:300]) from exc
-    issued = flows.issue_code(
-        db,
-        gateway(request),
-        principal.workspace_id,
-        channel_id,
-        code,
-        actor=principal.email,
-        settings=request.app.state.settings,
-    )
-    with db.session_scope() as session:
-        security.record_audit(
-            session, principal, "entries.code_issued", target_type="code",
-            target_id=issued.code.id, detail={"kind": issued.code.kind},
-        )  # fmt: skip
+        raise REQUEST_INVALID(str(exc)[:300]) from exc
+    service.issue_code(
+        db, principal.workspace_id, channel_id, code,
+        actor=principal, settings=request.app.state.settings,
+    )  # fmt: skip
     return RedirectResponse(f"/channels/{channel_id}", status_code=303)
 
 
 @router.post("/channels/{channel_id}/archive")
 def archive_channel(channel_id: int, principal: Manager, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
-        service.archive_channel(session, principal.workspace_id, channel_id)
-        security.record_audit(
-            session, principal, "entries.channel_archived", target_type="channel",
-            target_id=channel_id,
-        )  # fmt: skip
+        service.archive_channel(session, principal.workspace_id, channel_id, actor=principal)
     return RedirectResponse(f"/channels/{channel_id}", status_code=303)
 
 
@@ -274,8 +242,10 @@ def menus_page(
 def _menu_json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
-        raise Invalid("entries.menu_not_json", f"the menu is not JSON: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise errors.MENU_NOT_JSON(
+            f"the menu is not JSON: {exc}", line=exc.lineno, column=exc.colno
+        ) from exc
 
 
 @router.post("/menus")
@@ -295,13 +265,7 @@ def menu_action(
     if action == "save":
         security.require_permission(principal, Permission.entries_manage)
         with db.session_scope() as session:
-            saved = service.save_menu(
-                session, principal.workspace_id, appid, body, actor=principal.email
-            )
-            security.record_audit(
-                session, principal, "entries.menu_saved", target_type="menu",
-                target_id=saved.id, detail={"version": saved.version},
-            )  # fmt: skip
+            saved = service.save_menu(session, principal.workspace_id, appid, body, actor=principal)
         context = _menus_context(db, principal, appid)
         context["notice"] = tr("menus.saved", version=saved.version)
     else:
@@ -315,12 +279,10 @@ def menu_action(
 def publish_menu(
     request: Request, appid: str, version: int, principal: Manager, db: DatabaseDep
 ) -> Response:
-    menu = flows.publish_menu(db, gateway(request), principal.workspace_id, appid, version)
-    with db.session_scope() as session:
-        security.record_audit(
-            session, principal, "entries.menu_published", target_type="menu", target_id=menu.id,
-            detail={"version": version},
-        )  # fmt: skip
+    service.publish_menu(
+        db, principal.workspace_id, appid, version,
+        actor=principal, settings=request.app.state.settings,
+    )  # fmt: skip
     context = _menus_context(db, principal, appid)
     context["notice"] = translator(request)("menus.published", version=version)
     return render(request, "entries_menus.html", context)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import datetime
 from html import escape
 from typing import Annotated, Any, Literal
@@ -13,10 +10,9 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
-from siyu.core.errors import Invalid
 from siyu.core.http import DatabaseDep
-from siyu.entries import flows, service
-from siyu.entries.models import LinkStatus
+from siyu.entries import service
+from siyu.entries.enums import LinkStatus
 from siyu.entries.schemas import (
     ArticleCreate,
     ArticleOpened,
@@ -34,14 +30,10 @@ from siyu.entries.schemas import (
     MenuRead,
     MenuReport,
 )
-from siyu.identity.schemas import CANONICAL_EVENTS
-from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import mp
-from siyu.wechat.gateway import Gateway
-from siyu.wechat.tokens import shared_gateway
 
 router = APIRouter(prefix="/api/entries", tags=["entries"])
 # What WeChat users open: the MP → OA hand-off page, its token signed (no staff session).
@@ -52,17 +44,6 @@ Authorization = Annotated[str | None, Header()]
 Reader = Annotated[Principal, require(Permission.entries_read)]
 Manager = Annotated[Principal, require(Permission.entries_manage)]
 EventParam = Annotated[str, Query(max_length=64)]
-CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def gateway(request: Request) -> Gateway:
-    return shared_gateway(request.app.state.settings, request.app.state.database)
-
-
-def conversion_event(name: str) -> str:
-    if name not in CANONICAL_EVENTS:
-        raise Invalid("entries.unknown_event", f"{name!r} is not a canonical event (e.g. pay.paid)")
-    return name
 
 
 # --- associations --------------------------------------------------------------------------
@@ -80,20 +61,15 @@ def link_apps(
 ) -> AssociationRead:
     """Record an OA → MP link request; refused (409 `entries.limit.<name>`) past a limit."""
     with db.session_scope() as session:
-        link = service.link_apps(
+        return service.link_apps(
             session,
             principal.workspace_id,
             body.oa_appid,
             body.mp_appid,
             notify_followers=body.notify_followers,
-            actor=principal.email,
+            actor=principal,
             settings=request.app.state.settings,
         )
-        security.record_audit(
-            session, principal, "entries.apps_linked", target_type="association",
-            target_id=link.id, detail={"status": link.status},
-        )  # fmt: skip
-        return link
 
 
 class LinkStatusIn(BaseModel):
@@ -106,14 +82,10 @@ def set_link_status(
 ) -> AssociationRead:
     """What the admins answered on WeChat: linked or refused."""
     with db.session_scope() as session:
-        link = service.set_link_status(
-            session, principal.workspace_id, association_id, LinkStatus(body.status)
-        )
-        security.record_audit(
-            session, principal, "entries.link_status", target_type="association",
-            target_id=link.id, detail={"status": link.status},
+        return service.set_link_status(
+            session, principal.workspace_id, association_id, LinkStatus(body.status),
+            actor=principal,
         )  # fmt: skip
-        return link
 
 
 # --- channels and codes --------------------------------------------------------------------
@@ -135,19 +107,9 @@ def create_channel(
 ) -> ChannelRead | CodeIssued:
     """A channel, and its first code when `code` is given (then the answer names the code)."""
     data = ChannelCreate.model_validate(body.model_dump(exclude={"code"}))
-    with db.session_scope() as session:
-        channel = service.create_channel(
-            session, principal.workspace_id, data, actor=principal.email
-        )
-        security.record_audit(
-            session, principal, "entries.channel_created", target_type="channel",
-            target_id=channel.id,
-        )  # fmt: skip
-    if body.code is None:
-        return channel
-    return flows.issue_code(
-        db, gateway(request), principal.workspace_id, channel.id, body.code,
-        actor=principal.email, settings=request.app.state.settings,
+    return service.create_channel_with_code(
+        db, principal.workspace_id, data, body.code,
+        actor=principal, settings=request.app.state.settings,
     )  # fmt: skip
 
 
@@ -160,28 +122,17 @@ def get_channel(channel_id: int, principal: Reader, db: DatabaseDep) -> ChannelR
 @router.post("/channels/{channel_id}/archive")
 def archive_channel(channel_id: int, principal: Manager, db: DatabaseDep) -> ChannelRead:
     with db.session_scope() as session:
-        channel = service.archive_channel(session, principal.workspace_id, channel_id)
-        security.record_audit(
-            session, principal, "entries.channel_archived", target_type="channel",
-            target_id=channel_id,
-        )  # fmt: skip
-        return channel
+        return service.archive_channel(session, principal.workspace_id, channel_id, actor=principal)
 
 
 @router.post("/channels/{channel_id}/codes", status_code=201)
 def add_code(
     channel_id: int, body: CodeCreate, principal: Manager, db: DatabaseDep, request: Request
 ) -> CodeIssued:
-    issued = flows.issue_code(
-        db, gateway(request), principal.workspace_id, channel_id, body,
-        actor=principal.email, settings=request.app.state.settings,
+    return service.issue_code(
+        db, principal.workspace_id, channel_id, body,
+        actor=principal, settings=request.app.state.settings,
     )  # fmt: skip
-    with db.session_scope() as session:
-        security.record_audit(
-            session, principal, "entries.code_issued", target_type="code",
-            target_id=issued.code.id, detail={"kind": issued.code.kind},
-        )  # fmt: skip
-    return issued
 
 
 @router.get("/codes/{code_id}/image")
@@ -195,7 +146,7 @@ def code_image(
     """The code to print: PNG at 430, 860 or 1280 px, or SVG (OA codes and links)."""
     with db.session_scope() as session:
         code, image = service.get_code(session, principal.workspace_id, code_id)
-    body, media_type = flows.code_image(code.kind, code.url, image, fmt=fmt, size=size)
+    body, media_type = service.code_image(code.kind, code.url, image, fmt=fmt, size=size)
     name = f"siyu-code-{code.id}-{code.scene}.{fmt}"
     return Response(
         body,
@@ -227,27 +178,17 @@ def save_menu(
     appid: str, principal: Manager, db: DatabaseDep, body: Annotated[Any, Body()] = None
 ) -> MenuRead:
     with db.session_scope() as session:
-        menu = service.save_menu(
-            session, principal.workspace_id, appid, body, actor=principal.email
-        )
-        security.record_audit(
-            session, principal, "entries.menu_saved", target_type="menu", target_id=menu.id,
-            detail={"version": menu.version},
-        )  # fmt: skip
-        return menu
+        return service.save_menu(session, principal.workspace_id, appid, body, actor=principal)
 
 
 @router.post("/menus/{appid}/{version}/publish")
 def publish_menu(
     appid: str, version: int, principal: Manager, db: DatabaseDep, request: Request
 ) -> MenuRead:
-    menu = flows.publish_menu(db, gateway(request), principal.workspace_id, appid, version)
-    with db.session_scope() as session:
-        security.record_audit(
-            session, principal, "entries.menu_published", target_type="menu", target_id=menu.id,
-            detail={"version": version},
-        )  # fmt: skip
-    return menu
+    return service.publish_menu(
+        db, principal.workspace_id, appid, version,
+        actor=principal, settings=request.app.state.settings,
+    )  # fmt: skip
 
 
 # --- reports -------------------------------------------------------------------------------
@@ -263,7 +204,11 @@ def channel_report(
 ) -> ChannelReport:
     with db.session_scope() as session:
         return service.channel_report(
-            session, principal.workspace_id, event=conversion_event(event), since=since, until=until
+            session,
+            principal.workspace_id,
+            event=service.conversion_event(event),
+            since=since,
+            until=until,
         )
 
 
@@ -274,7 +219,7 @@ def article_report(
     """Per registered article: opens from the Mini Program, members, conversions after."""
     with db.session_scope() as session:
         return service.article_report(
-            session, principal.workspace_id, event=conversion_event(event)
+            session, principal.workspace_id, event=service.conversion_event(event)
         )
 
 
@@ -290,41 +235,6 @@ def follow_conversion(
         return service.follow_conversion(session, principal.workspace_id, since=since, until=until)
 
 
-REPORT_COLUMNS = (
-    "channel_id",
-    "name",
-    "slug",
-    "group",
-    "status",
-    "scans",
-    "new_followers",
-    "new_members",
-    "unfollows_7d",
-    "arrived_members",
-    "conversions",
-    "precision",
-)
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA) else text
-
-
-def report_csv(report: ChannelReport) -> Iterator[str]:
-    """The report as CSV, row by row (a BOM first, so that Excel reads UTF-8)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(REPORT_COLUMNS)
-    yield "\ufeff" + buffer.getvalue()
-    for row in report.rows:
-        buffer.seek(0)
-        buffer.truncate()
-        data = row.model_dump()
-        writer.writerow([_cell(data[c]) for c in REPORT_COLUMNS])
-        yield buffer.getvalue()
-
-
 @router.get("/reports/channels.csv")
 def channel_report_csv(
     principal: Reader,
@@ -335,10 +245,14 @@ def channel_report_csv(
 ) -> StreamingResponse:
     with db.session_scope() as session:
         report = service.channel_report(
-            session, principal.workspace_id, event=conversion_event(event), since=since, until=until
+            session,
+            principal.workspace_id,
+            event=service.conversion_event(event),
+            since=since,
+            until=until,
         )
     return StreamingResponse(
-        report_csv(report),
+        service.channel_report_csv(report),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="siyu-channels.csv"'},
     )
@@ -350,7 +264,7 @@ def menu_report(
 ) -> MenuReport:
     with db.session_scope() as session:
         return service.menu_report(
-            session, principal.workspace_id, appid, event=conversion_event(event)
+            session, principal.workspace_id, appid, event=service.conversion_event(event)
         )
 
 
@@ -381,7 +295,7 @@ img{{width:min(80vw,320px);height:auto}}p{{color:#666}}</style></head>
 def handoff_image(token: TOKEN, request: Request, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         page = service.open_handoff(session, token, request.app.state.settings)
-    body, media_type = flows.code_image(
+    body, media_type = service.code_image(
         page.code.kind, page.code.url, page.image, fmt="png", size=430
     )
     return Response(body, media_type=media_type, headers={"Cache-Control": "max-age=300"})
@@ -394,15 +308,7 @@ def handoff_image(token: TOKEN, request: Request, db: DatabaseDep) -> Response:
 def add_article(body: ArticleCreate, principal: Manager, db: DatabaseDep) -> ArticleRead:
     """Register an OA article for the Mini Program to open, with attribution."""
     with db.session_scope() as session:
-        article = service.add_article(session, principal.workspace_id, body, actor=principal.email)
-        security.record_audit(
-            session,
-            principal,
-            "entries.article_added",
-            target_type="article",
-            target_id=article.id,
-        )
-        return article
+        return service.add_article(session, principal.workspace_id, body, actor=principal)
 
 
 @router.get("/articles")

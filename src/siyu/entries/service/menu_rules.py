@@ -4,7 +4,8 @@ The same rules as the sandbox's `validate_menu` (src/siyu/sandbox/rules.py; the 
 be imported from here), with WeChat's error codes, but the refusal names the rule and the button
 so that an operator can fix it: 1–3 top buttons, ≤5 sub-buttons, names ≤16 bytes (top) and ≤60
 bytes (sub), keys ≤128 bytes, urls ≤1024 bytes, miniprogram buttons only for linked Mini
-Programs and with a fallback url. A test holds the two validators to the same verdicts.
+Programs and with a fallback url. A test holds the two validators to the same verdicts. Each
+refusal says what is wrong twice: in English for the API, in Chinese for the console.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from siyu.core.errors import Invalid
+from siyu.core.errors import SiyuError
+from siyu.entries import errors
 
 BUTTON_TYPES = frozenset(
     {
@@ -65,6 +67,10 @@ CODES = {
 }
 
 
+FIELD_NAMES = {"name": "名称", "key": "key 值", "url": "链接"}  # how the console names them
+_NOT_AN_OBJECT = ("a button is an object", "按钮应是一个 JSON 对象")
+
+
 @dataclass(frozen=True)
 class MenuRuleBroken:
     rule: str
@@ -72,10 +78,10 @@ class MenuRuleBroken:
     message: str
     errcode: int
     limit: int | None = None
+    problem: str = ""  # the message in Chinese
 
-    def error(self) -> Invalid:
-        return Invalid(
-            "entries.menu_invalid",
+    def error(self) -> SiyuError:
+        return errors.MENU_INVALID(
             f"{self.button}: {self.message}",
             data={
                 "rule": self.rule,
@@ -83,7 +89,18 @@ class MenuRuleBroken:
                 "limit": self.limit,
                 "errcode": self.errcode,
             },
+            place=place(self.button),
+            button=self.button,
+            problem=self.problem,
         )
+
+
+def place(button: str) -> str:
+    """Where a button is, as an operator counts: "第 2 个按钮的第 3 个子按钮" ("菜单": the menu)."""
+    top, *sub = re.findall(r"\[(\d+)\]", button)[:2] or [""]
+    if not top:
+        return "菜单"
+    return f"第 {top} 个按钮" + (f"的第 {sub[0]} 个子按钮" if sub else "")
 
 
 def _bytes(value: object) -> int | None:
@@ -95,17 +112,28 @@ class _Checker:
         self.linked_mps = linked_mps
 
     def fail(
-        self, rule: str, where: str, sub: bool, message: str, limit: int | None = None
+        self,
+        rule: str,
+        where: str,
+        sub: bool,
+        message: tuple[str, str],
+        limit: int | None = None,
     ) -> MenuRuleBroken:
-        return MenuRuleBroken(rule, where, message, CODES[rule][1 if sub else 0], limit)
+        """`message`: (English, Chinese)."""
+        english, chinese = message
+        return MenuRuleBroken(rule, where, english, CODES[rule][1 if sub else 0], limit, chinese)
 
     def within(
         self, button: dict[str, Any], field: str, most: int, rule: str, *, where: str, sub: bool
     ) -> MenuRuleBroken | None:
         size = _bytes(button.get(field))
         if size is None or not 1 <= size <= most:
-            shown = "missing" if size is None or size == 0 else f"{size} bytes"
-            return self.fail(rule, where, sub, f"{field} is {shown}; 1–{most} bytes", most)
+            missing = size is None or size == 0
+            shown = "missing" if missing else f"{size} bytes"
+            named = f"{FIELD_NAMES.get(field, field)}（{field}）"
+            zh = f"{named}缺失" if missing else f"{named}为 {size} 字节"
+            message = (f"{field} is {shown}; 1–{most} bytes", f"{zh}，应为 1–{most} 字节")
+            return self.fail(rule, where, sub, message, most)
         return None
 
     def menu(self, body: object) -> MenuRuleBroken | None:
@@ -116,13 +144,16 @@ class _Checker:
                 "buttons",
                 "button",
                 False,
-                f"a menu has 1–{MAX_TOP_BUTTONS} top buttons, not {count}",
+                (
+                    f"a menu has 1–{MAX_TOP_BUTTONS} top buttons, not {count}",
+                    f"一级按钮应有 1–{MAX_TOP_BUTTONS} 个，这里有 {count} 个",
+                ),
                 MAX_TOP_BUTTONS,
             )
         for i, button in enumerate(buttons, 1):
             where = f"button[{i}]"
             if not isinstance(button, dict):
-                return self.fail("buttons", where, False, "a button is an object")
+                return self.fail("buttons", where, False, _NOT_AN_OBJECT)
             broken = self.within(
                 button, "name", TOP_NAME_BYTES, "name_bytes", where=where, sub=False
             )
@@ -141,15 +172,20 @@ class _Checker:
                 "buttons",
                 parent,
                 True,
-                f"a top button holds at most {MAX_SUB_BUTTONS} sub buttons, not {count}",
+                (
+                    f"a top button holds at most {MAX_SUB_BUTTONS} sub buttons, not {count}",
+                    f"一级按钮下最多 {MAX_SUB_BUTTONS} 个子按钮，这里有 {count} 个",
+                ),
                 MAX_SUB_BUTTONS,
             )
         for j, sub in enumerate(subs, 1):
             where = f"{parent}.sub_button[{j}]"
             if not isinstance(sub, dict):
-                return self.fail("buttons", where, True, "a button is an object")
+                return self.fail("buttons", where, True, _NOT_AN_OBJECT)
             if sub.get("sub_button"):
-                return self.fail("levels", where, True, "menus have two levels only")
+                return self.fail(
+                    "levels", where, True, ("menus have two levels only", "菜单只有两级")
+                )
             broken = self.within(sub, "name", SUB_NAME_BYTES, "name_bytes", where=where, sub=True)
             if broken or (broken := self.action(sub, where, True)):
                 return broken
@@ -158,7 +194,12 @@ class _Checker:
     def action(self, button: dict[str, Any], where: str, sub: bool) -> MenuRuleBroken | None:
         kind = button.get("type")
         if kind not in BUTTON_TYPES:
-            return self.fail("type", where, sub, f"type {kind!r} is not a WeChat button type")
+            return self.fail(
+                "type",
+                where,
+                sub,
+                (f"type {kind!r} is not a WeChat button type", f"类型 {kind!r} 不是微信的按钮类型"),
+            )
         if kind in KEY_TYPES:
             return self.within(button, "key", MAX_KEY_BYTES, "key_bytes", where=where, sub=sub)
         if kind == "view":
@@ -173,17 +214,38 @@ class _Checker:
                     "miniprogram_unlinked",
                     where,
                     sub,
-                    f"Mini Program {button.get('appid')!r} is not linked to this account",
+                    (
+                        f"Mini Program {button.get('appid')!r} is not linked to this account",
+                        f"小程序 {button.get('appid')} 未关联到这个公众号",
+                    ),
                 )
             if not isinstance(button.get("pagepath"), str) or not button["pagepath"]:
-                return self.fail("pagepath", where, sub, "a miniprogram button needs a pagepath")
+                return self.fail(
+                    "pagepath",
+                    where,
+                    sub,
+                    (
+                        "a miniprogram button needs a pagepath",
+                        "小程序按钮需要 pagepath（小程序页面）",
+                    ),
+                )
             return None
         if kind in ("media_id", "view_limited"):
             if not isinstance(button.get("media_id"), str) or not button["media_id"]:
-                return self.fail("media_id", where, sub, f"a {kind} button needs a media_id")
+                return self.fail(
+                    "media_id",
+                    where,
+                    sub,
+                    (f"a {kind} button needs a media_id", f"{kind} 类型的按钮需要 media_id"),
+                )
             return None
         if not isinstance(button.get("article_id"), str) or not button["article_id"]:
-            return self.fail("article_id", where, sub, f"a {kind} button needs an article_id")
+            return self.fail(
+                "article_id",
+                where,
+                sub,
+                (f"a {kind} button needs an article_id", f"{kind} 类型的按钮需要 article_id"),
+            )
         return None
 
 

@@ -126,10 +126,10 @@ def test_a_broken_rule_reads_in_chinese_naming_the_button_where_people_count_it(
     assert listed is not None
     text = listed.text(refusal.params)
     # the operator reads where the button is (as people count), its path and what is wrong
-    place = "菜单" if button == "button" else "第 1 个按钮"
+    place = "" if button == "button" else "第 1 个按钮"
     if ".sub_button" in button:
         place += "的第 1 个子按钮"
-    assert text.startswith(f"{place}（{button}）：")
+    assert text.startswith(f"菜单{place}（{button}）不符合微信的规则：")
     assert "…" not in text  # every slot filled
     assert re.search(r"[\u4e00-\u9fff]", text.split("：", 1)[1])  # the problem, in Chinese
     # and the API keeps its English message and data

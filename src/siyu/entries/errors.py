@@ -85,9 +85,12 @@ PUBLIC_URL_MISSING = _codes.add(
 HANDOFF_NOT_FOUND = _codes.add("handoff_not_found", 404, "这个二维码已经失效。", api_only=True)
 
 # --- menus ---------------------------------------------------------------------------------
-# `place` reads "第 2 个按钮" (or "第 2 个按钮的第 3 个子按钮"), `button` is the API's path
-# ("button[2].sub_button[3]"), `problem` the broken rule in Chinese (see menu_rules).
-MENU_INVALID = _codes.add("menu_invalid", 422, "{place}（{button}）：{problem}。")
+# `place` reads "第 2 个按钮" (or "第 2 个按钮的第 3 个子按钮", or nothing: the whole menu),
+# `button` is the API's path ("button[2].sub_button[3]"), `problem` the broken rule in
+# Chinese (see menu_rules).
+MENU_INVALID = _codes.add(
+    "menu_invalid", 422, "菜单{place}（{button}）不符合微信的规则：{problem}。"
+)
 MENU_NOT_JSON = _codes.add(
     "menu_not_json", 422, "菜单不是有效的 JSON（第 {line} 行第 {column} 列附近）。"
 )

@@ -96,10 +96,10 @@ class MenuRuleBroken:
 
 
 def place(button: str) -> str:
-    """Where a button is, as an operator counts: "第 2 个按钮的第 3 个子按钮" ("菜单": the menu)."""
+    """Where a button is, as an operator counts: "第 2 个按钮的第 3 个子按钮" ("": the menu)."""
     top, *sub = re.findall(r"\[(\d+)\]", button)[:2] or [""]
     if not top:
-        return "菜单"
+        return ""
     return f"第 {top} 个按钮" + (f"的第 {sub[0]} 个子按钮" if sub else "")
 
 

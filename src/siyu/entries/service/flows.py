@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import overload
 
 from siyu.core import clock
 from siyu.core.config import Settings, current_settings
@@ -51,11 +52,50 @@ def _gateway(db: Database, settings: Settings | None, gateway: Gateway | None) -
     return gateway or shared_gateway(settings or current_settings(), db)
 
 
+@overload
 def create_channel_with_code(
     db: Database,
     workspace_id: int,
     data: ChannelCreate,
-    code: CodeCreate | None = None,
+    code: CodeCreate,
+    *,
+    actor: Actor,
+    settings: Settings | None = None,
+    gateway: Gateway | None = None,
+) -> CodeIssued: ...
+
+
+@overload
+def create_channel_with_code(
+    db: Database,
+    workspace_id: int,
+    data: ChannelCreate,
+    code: None,
+    *,
+    actor: Actor,
+    settings: Settings | None = None,
+    gateway: Gateway | None = None,
+) -> ChannelRead: ...
+
+
+@overload
+def create_channel_with_code(
+    db: Database,
+    workspace_id: int,
+    data: ChannelCreate,
+    code: CodeCreate | None,
+    *,
+    actor: Actor,
+    settings: Settings | None = None,
+    gateway: Gateway | None = None,
+) -> ChannelRead | CodeIssued: ...
+
+
+def create_channel_with_code(
+    db: Database,
+    workspace_id: int,
+    data: ChannelCreate,
+    code: CodeCreate | None,
     *,
     actor: Actor,
     settings: Settings | None = None,

@@ -12,14 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from siyu.core.config import Settings, get_settings
-from siyu.core.crypto import configure_crypto
-from siyu.core.db import Database, database_for
 from siyu.core.errors import SiyuError
-from siyu.core.jobs import configure_queue
-from siyu.core.logging import configure_logging
 
 if TYPE_CHECKING:
+    from siyu.core.config import Settings
+    from siyu.core.db import Database
     from siyu.security.permissions import Permission
     from siyu.security.schemas import Principal
 
@@ -36,6 +33,12 @@ AsOption = Annotated[
 def setup() -> tuple[Settings, Database]:
     """Read the settings, configure the process (crypto, logs, queue, Pay) and wire it, so that
     jobs a command enqueues by name resolve; exit 2 on a configuration error."""
+    from siyu.core.config import get_settings
+    from siyu.core.crypto import configure_crypto
+    from siyu.core.db import database_for
+    from siyu.core.jobs import configure_queue
+    from siyu.core.logging import configure_logging
+
     try:
         settings = get_settings()
         configure_crypto(settings)

@@ -12,7 +12,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from siyu.cli.common import AsOption, WorkspaceOption, acting, choose_workspace, err, out, setup
-from siyu.core.crypto import configure_crypto, generate_data_key
 from siyu.security.permissions import Permission
 
 if TYPE_CHECKING:
@@ -25,6 +24,8 @@ keys_app = typer.Typer(help="Secrets and encryption keys.", no_args_is_help=True
 def keys_generate() -> None:
     """Print a fresh set of secrets for `.env` (never reuse the development defaults)."""
     import secrets
+
+    from siyu.core.crypto import generate_data_key
 
     sys.stdout.write(
         f"SIYU_SECRET_KEY={secrets.token_urlsafe(32)}\n"
@@ -44,6 +45,8 @@ def _add_data_key(settings: Settings, env_file: Path) -> Settings:
     import secrets
 
     from pydantic import SecretStr
+
+    from siyu.core.crypto import configure_crypto, generate_data_key
 
     current = settings.data_keys.get_secret_value()
     spec = f"k{secrets.token_hex(3)}:{generate_data_key()},{current}"
@@ -74,7 +77,7 @@ def keys_rotate(
     import secrets
 
     import siyu.api.app  # noqa: F401 - every model, so that every encrypted column is found
-    from siyu.core.crypto import cipher
+    from siyu.core.crypto import cipher, generate_data_key
     from siyu.security import rotation
 
     settings, db = setup()

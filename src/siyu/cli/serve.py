@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from siyu.cli.common import choose_workspace, out, setup
-from siyu.core.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -70,6 +69,7 @@ def _demo_merchant(session: Session, workspace_id: int) -> None:
     platform key then replaces the placeholder."""
     import secrets
 
+    from siyu.core.config import get_settings
     from siyu.wechat import paycrypto
     from siyu.wechat.pay import service as pay
     from siyu.wechat.pay.schemas import MerchantCreate
@@ -130,6 +130,7 @@ def serve(
     import uvicorn
 
     from siyu.api.app import create_app
+    from siyu.core.config import Settings
 
     settings, db = setup()
     host, port = host or settings.host, port or settings.port

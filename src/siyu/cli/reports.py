@@ -10,6 +10,7 @@ from rich.table import Table
 
 from siyu.cli.common import AsOption, WorkspaceOption, acting, choose_workspace, fail, out, setup
 from siyu.core.errors import SiyuError
+from siyu.core.money import format_yuan
 from siyu.security.permissions import Permission
 
 report_app = typer.Typer(help="Reviews (复盘) of campaigns.", no_args_is_help=True)
@@ -52,8 +53,8 @@ def report_activity(
     rows = [
         ("报名 enrollments", str(result.enrollments)),
         ("渠道 by channel", ", ".join(f"{k} {v}" for k, v in result.by_channel.items())),
-        ("收款 paid (¥)", f"{result.paid_total / 100:.2f}"),
-        ("退款 refunded (¥)", f"{result.refunded_total / 100:.2f}"),
+        ("收款 paid (¥)", format_yuan(result.paid_total)),
+        ("退款 refunded (¥)", format_yuan(result.refunded_total)),
         ("完成 completed", f"{result.completed} ({result.completion_rate:.0%})"),
         (f"{result.active_after_days} 天后活跃 active after", str(result.active_after)),
         ("群内 in group", str(result.group_members)),

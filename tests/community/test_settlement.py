@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from siyu.community import tasks
-from siyu.community.models import Activity, Enrollment, RefundRule, SettlementLine
+from siyu.community.enums import RefundRule
+from siyu.community.models import Activity, Enrollment, SettlementLine
 from siyu.community.schemas import ActivityRead
 from siyu.community.service import refund_for
 from siyu.security.models import AuditEntry

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -14,8 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from siyu.community import review, service, tasks
-from siyu.community.models import ActivityStatus, Evidence, GroupState, RefundRule
+from siyu.community import errors, service
+from siyu.community.enums import ActivityStatus, Evidence, GroupState, RefundRule
 from siyu.community.schemas import (
     ActivityCreate,
     ActivityRead,
@@ -34,8 +33,9 @@ from siyu.console.i18n import Translator
 from siyu.console.routes import _member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import Invalid, NotFound, SiyuError
+from siyu.core.errors import REQUEST_INVALID, ErrorCatalog, NotFound, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.money import format_yuan, parse_yuan
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -79,6 +79,13 @@ WHOLE_FORM = {
     "needs a deposit": "deposit",
 }
 
+# Refusals of the community pages themselves (no service raises them).
+_console = ErrorCatalog("console")
+SETTLEMENT_UNCONFIRMED = _console.add(
+    "settlement_unconfirmed", 422, "请输入正确的活动编号以确认结算。"
+)
+MEMBER_NUMBER = _console.add("member_number", 422, "请输入学号。")
+
 Form64 = Annotated[str, Form(max_length=64)]
 Form32 = Annotated[str, Form(max_length=32)]
 
@@ -89,24 +96,6 @@ class FormRefused(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(", ".join(errors))
         self.errors = errors
-
-
-def _fen(text: str) -> int:
-    """Yuan as staff type them ("9.9", "9.90", "" for none) → integer fen."""
-    text = text.strip()
-    if not text:
-        return 0
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal(-1)
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        raise ValueError(text)
-    return int(value * 100)
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen / 100:.2f}"
 
 
 # --- the matrix ----------------------------------------------------------------------------
@@ -133,7 +122,7 @@ def _matrix_context(session: Session, workspace_id: int) -> dict[str, Any]:
         "form_error": None,
         "which": None,
         "notice": None,
-        "yuan": _yuan,
+        "yuan": format_yuan,
     }
 
 
@@ -158,11 +147,7 @@ def _matrix_answer(
     status = 200
     if failed:
         code = refused.code if refused is not None else "request.invalid"
-        message = (
-            tr.refusal(refused)
-            if refused is not None
-            else tr("community.form_invalid")
-        )
+        message = tr.refusal(refused) if refused is not None else tr("community.form_invalid")
         context["form_error"] = {"code": code, "message": message}
         status = refused.status if refused is not None else 422
     name = "_community_matrix.html" if is_htmx(request) else "community.html"
@@ -193,14 +178,7 @@ def add_theme(request: Request, principal: Manager, db: DatabaseDep, name: Form6
     try:
         data = ThemeCreate(name=name.strip())
         with db.session_scope() as session:
-            theme = service.create_theme(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.theme_created",
-                target_type="theme",
-                target_id=theme.id,
-            )
+            theme = service.create_theme(session, principal.workspace_id, data, actor=principal)
     except ValidationError:
         errors = {"theme_name": tr("community.invalid.name")}
         return _matrix_answer(
@@ -227,14 +205,7 @@ def add_series(
     try:
         data = SeriesCreate.model_validate({"theme_id": theme_id or 0, "name": name.strip()})
         with db.session_scope() as session:
-            series = service.create_series(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.series_created",
-                target_type="series",
-                target_id=series.id,
-            )
+            series = service.create_series(session, principal.workspace_id, data, actor=principal)
     except ValidationError as exc:
         errors = {
             "theme_id" if e["loc"] and e["loc"][0] == "theme_id" else "series_name": tr(
@@ -257,7 +228,7 @@ def _activity_input(sent: dict[str, str], tr: Translator) -> ActivityCreate:
     body: dict[str, Any] = {}
     for key in ("fee", "deposit"):
         try:
-            body[key] = _fen(sent[key])
+            body[key] = parse_yuan(sent[key], blank=0)  # empty: none
         except ValueError:
             errors[key] = tr("community.invalid.amount")
     if errors:
@@ -336,14 +307,8 @@ def add_activity(
         if data.status == ActivityStatus.settled:
             raise FormRefused({"status": tr("community.invalid.status")})
         with db.session_scope() as session:
-            activity = service.create_activity(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.activity_created",
-                target_type="activity",
-                target_id=activity.id,
-                detail={"fee": activity.fee, "deposit": activity.deposit},
+            activity = service.create_activity(
+                session, principal.workspace_id, data, actor=principal
             )
     except FormRefused as exc:
         return _matrix_answer(
@@ -429,7 +394,7 @@ def activity_page(
     with db.session_scope() as session:
         activity = service.get_activity(session, ws, activity_id)
         enrollments = service.list_enrollments(session, ws, activity.id, limit=ENROLLMENTS_SHOWN)
-        found = review.activity_review(session, ws, activity.code)
+        found = service.activity_review(session, ws, activity.code)
         context = {
             **_checkins_context(session, ws, activity),
             "active": "community",
@@ -438,7 +403,7 @@ def activity_page(
             "enrollments": enrollments,
             "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
             "chart": _rate_chart(tr, activity, found.checkin_rate_by_day),
-            "yuan": _yuan,
+            "yuan": format_yuan,
             "shown": ENROLLMENTS_SHOWN,
             "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
             "hhmm": hhmm,
@@ -455,14 +420,10 @@ def create_activity_group(
     try:
         data = GroupCreate(name=name.strip(), activity_id=activity_id)
     except ValidationError:
-        return error_response(request, Invalid("request.invalid", "give the group's name"))
+        return error_response(request, REQUEST_INVALID("give the group's name"))
     try:
         with db.session_scope() as session:
-            group = service.create_group(session, principal.workspace_id, data)
-            security.record_audit(
-                session, principal, "community.group_created", target_type="group",
-                target_id=group.id,
-            )  # fmt: skip
+            group = service.create_group(session, principal.workspace_id, data, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc)
     return RedirectResponse(f"/community/groups/{group.id}", status_code=303)
@@ -492,14 +453,8 @@ def update_activity(
     try:
         data = ActivityUpdate.model_validate({k: v.strip() for k, v in sent.items() if v.strip()})
         with db.session_scope() as session:
-            service.update_activity(session, principal.workspace_id, activity_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.activity_updated",
-                target_type="activity",
-                target_id=activity_id,
-                detail={"fields": sorted(data.model_dump(exclude_unset=True))},
+            service.update_activity(
+                session, principal.workspace_id, activity_id, data, actor=principal
             )
     except ValidationError as exc:
         where = next((str(e["loc"][0]) for e in exc.errors() if e["loc"]), "title")
@@ -528,19 +483,9 @@ def reject_checkin(
         try:
             body = RejectIn(reason=reason.strip())
         except ValidationError:
-            raise Invalid("community.reject_reason_required", "give the reason") from None
+            raise errors.REJECT_REASON_REQUIRED("give the reason") from None
         with db.session_scope() as session:
-            checkin = service.reject_checkin(
-                session, ws, checkin_id, body.reason, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session,
-                principal,
-                "community.checkin_rejected",
-                target_type="checkin",
-                target_id=checkin_id,
-                detail={"member_id": checkin.member_id},
-            )
+            checkin = service.reject_checkin(session, ws, checkin_id, body.reason, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target=f"#checkin-{checkin_id}-msg")
     if not is_htmx(request):
@@ -581,7 +526,7 @@ def _settlement_context(session: Session, workspace_id: int, activity_id: int) -
         "problems": {line.id for line in problems},
         "problem_count": len(problems),
         "numbers": _numbers(session, workspace_id, {line.member_id for line in lines}),
-        "yuan": _yuan,
+        "yuan": format_yuan,
         "notice": None,
         "shown": SETTLEMENT_LINES_SHOWN,
     }
@@ -628,15 +573,8 @@ def end_activity_early(
     """End the activity yesterday, so that it can be settled today."""
     try:
         with db.session_scope() as session:
-            before = service.get_activity(session, principal.workspace_id, activity_id)
-            ended = service.end_activity_early(session, principal.workspace_id, activity_id)
-            security.record_audit(
-                session,
-                principal,
-                "community.activity_ended_early",
-                target_type="activity",
-                target_id=activity_id,
-                detail={"days_cut": (before.ends_on - ended.ends_on).days},  # dates read as phones
+            ended = service.end_activity_early(
+                session, principal.workspace_id, activity_id, actor=principal
             )
     except SiyuError as exc:
         return error_response(request, exc, target="#settlement-msg")
@@ -659,30 +597,14 @@ def confirm_settlement(
         with db.session_scope() as session:
             activity = service.get_activity(session, ws, activity_id)
             if confirm.strip() != activity.code:
-                raise Invalid(
-                    "console.settlement_unconfirmed", "type the activity's code to confirm"
-                )
-            done = service.confirm_settlement(
-                session, ws, activity_id, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session,
-                principal,
-                "community.settlement_confirmed",
-                target_type="activity",
-                target_id=activity_id,
-                detail={
-                    "refunds": len(done.refund_ids),
-                    "total_refund_fen": done.settlement.total_refund,
-                },
-            )
-            tasks.enqueue_refunds(session, done.refund_ids)
+                raise SETTLEMENT_UNCONFIRMED("type the activity's code to confirm")
+            done = service.confirm_settlement(session, ws, activity_id, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#settlement-msg")
     notice = translator(request)(
         "community.settlement.confirmed_done",
         refunds=len(done.refund_ids),
-        amount=_yuan(done.settlement.total_refund),
+        amount=format_yuan(done.settlement.total_refund),
     )
     return _settlement_answer(request, db, principal, activity_id, notice)
 
@@ -752,13 +674,13 @@ def review_page(request: Request, activity_id: int, principal: Reader, db: Datab
     tr = translator(request)
     with db.session_scope() as session:
         activity = service.get_activity(session, ws, activity_id)
-        found = review.activity_review(session, ws, activity.code)
+        found = service.activity_review(session, ws, activity.code)
     context = {
         "active": "community",
         "activity": activity,
         "r": found,
         "charts": _review_charts(tr, found, activity),
-        "yuan": _yuan,
+        "yuan": format_yuan,
     }
     return render(request, "community_review.html", context)
 
@@ -815,7 +737,7 @@ def series_review_page(
 ) -> Response:
     """The series' activities side by side: who came, who finished, who came back."""
     with db.session_scope() as session:
-        found = review.series_review(session, principal.workspace_id, series_id)
+        found = service.series_review(session, principal.workspace_id, series_id)
         ids = {
             a.code: a.id
             for a in service.list_activities(session, principal.workspace_id, series_id=series_id)
@@ -825,7 +747,7 @@ def series_review_page(
         "r": found,
         "ids": ids,
         "chart": _series_chart(translator(request), found),
-        "yuan": _yuan,
+        "yuan": format_yuan,
     }
     return render(request, "community_series_review.html", context)
 
@@ -877,16 +799,12 @@ def set_group_state(
     try:
         chosen = GroupState(state)
     except ValueError:
-        return error_response(
-            request, Invalid("request.invalid", "choose a group state"), target="#group-msg"
-        )
+        return error_response(request, REQUEST_INVALID("choose a group state"), target="#group-msg")
     try:
         with db.session_scope() as session:
-            service.set_group_state(session, principal.workspace_id, group_id, chosen)
-            security.record_audit(
-                session, principal, "community.group_state", target_type="group",
-                target_id=group_id, detail={"state": str(chosen)},
-            )  # fmt: skip
+            service.set_group_state(
+                session, principal.workspace_id, group_id, chosen, actor=principal
+            )
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")
     return _group_answer(request, group_id)
@@ -900,16 +818,11 @@ def add_group_member(
     ws = principal.workspace_id
     try:
         if not number.strip().isdigit():
-            raise Invalid("console.member_number", "type the member's number (学号)")
+            raise MEMBER_NUMBER("type the member's number (学号)")
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, ws, int(number.strip()))
             security.ensure_member_visible(session, principal, member.id)
-            _group, changed = service.join_group(session, ws, group_id, member.id, source="staff")
-            if changed:
-                security.record_audit(
-                    session, principal, "community.group_member_added", target_type="group",
-                    target_id=group_id, detail={"member_id": member.id},
-                )  # fmt: skip
+            service.add_group_member(session, ws, group_id, member.id, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")
     return _group_answer(request, group_id)
@@ -929,17 +842,11 @@ def post_to_group(
         data = GroupPostIn(kind=kind, content=content.strip())
     except ValidationError:
         return error_response(
-            request, Invalid("request.invalid", "write what was posted"), target="#group-msg"
+            request, REQUEST_INVALID("write what was posted"), target="#group-msg"
         )
     try:
         with db.session_scope() as session:
-            post = service.post_to_group(
-                session, principal.workspace_id, group_id, data, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session, principal, "community.group_post", target_type="group",
-                target_id=group_id, detail={"post_id": post.id},
-            )  # fmt: skip
+            service.post_to_group(session, principal.workspace_id, group_id, data, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")
     return _group_answer(request, group_id)
@@ -959,21 +866,10 @@ def add_service_record(
         try:
             body = ServiceRecordIn(kind=kind, text=text)
         except ValidationError:
-            raise Invalid(
-                "community.invalid_service_record", "a note is 1–2000 characters"
-            ) from None
+            raise errors.INVALID_SERVICE_RECORD("a note is 1–2000 characters") from None
         with db.session_scope() as session:
-            security.ensure_member_visible(session, principal, member_id)
-            record = service.add_service_record(
-                session, principal.workspace_id, member_id, body, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session,
-                principal,
-                "members.note_added",
-                target_type="member",
-                target_id=member_id,
-                detail={"record_id": record.id, "kind": record.kind},
+            service.add_service_record(
+                session, principal.workspace_id, member_id, body, actor=principal
             )
     except SiyuError as exc:
         return error_response(request, exc, target="#notes-msg")

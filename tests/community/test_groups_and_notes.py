@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from sqlalchemy import select
 
+from siyu.security.models import AuditEntry
 from tests.conftest import MP_APPID
 
 from .conftest import SESSION_KEY, Campaign
@@ -77,6 +80,17 @@ def test_staff_manage_group_states_and_posts(campaign: Campaign) -> None:
     late = campaign.staff.post(f"/api/community/groups/{gid}/posts", json={"content": "x"})
     assert late.json()["code"] == "community.group_closed"
     assert len(campaign.staff.get(f"/api/community/groups/{gid}/posts").json()) == 1
+    # and the post and the state, not the refusals, are in the audit log (as the console's are)
+    assert audited(campaign, "community.group_post") == [(str(gid), {"post_id": post.json()["id"]})]
+    assert audited(campaign, "community.group_state") == [(str(gid), {"state": "dissolved"})]
+
+
+def audited(campaign: Campaign, action: str) -> list[tuple[str | None, dict[str, Any]]]:
+    with campaign.env.db.session_scope() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        )
+        return [(entry.target_id, dict(entry.detail)) for entry in entries]
 
 
 def test_service_records_are_kept_on_the_member(campaign: Campaign) -> None:

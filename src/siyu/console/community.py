@@ -4,7 +4,6 @@ and service records on a member's profile. Permissions are the community API's o
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -16,26 +15,25 @@ from starlette.responses import RedirectResponse, Response
 from siyu.community import errors, service
 from siyu.community.enums import ActivityStatus, Evidence, GroupState, RefundRule
 from siyu.community.schemas import (
-    ActivityCreate,
     ActivityRead,
     ActivityUpdate,
     GroupCreate,
     GroupPostIn,
     RejectIn,
     SeriesCreate,
-    SeriesReview,
     ServiceRecordIn,
     SettlementRead,
     ThemeCreate,
     hhmm,
 )
-from siyu.console.i18n import Translator
+from siyu.console import community_charts as charts
+from siyu.console import community_forms as forms
 from siyu.console.routes import _member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import REQUEST_INVALID, ErrorCatalog, NotFound, SiyuError
 from siyu.core.http import DatabaseDep
-from siyu.core.money import format_yuan, parse_yuan
+from siyu.core.money import format_yuan
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -52,32 +50,6 @@ ENROLLMENTS_SHOWN = 200
 CHECKINS_SHOWN = 100
 SETTLEMENT_LINES_SHOWN = 500
 TROUBLE = ("failed", "abnormal", "closed")
-ACTIVITY_FIELDS = (
-    "series_id",
-    "code",
-    "title",
-    "status",
-    "starts_on",
-    "ends_on",
-    "capacity",
-    "fee",
-    "deposit",
-    "checkin_days_required",
-    "window_start",
-    "window_end",
-    "evidence",
-    "refund_rule",
-    "refund_n",
-)
-# Model-level refusals of the activity editor, by the words of its validator → the field.
-WHOLE_FORM = {
-    "ends_on is before": "ends_on",
-    "at most 366 days": "ends_on",
-    "more check-in days": "checkin_days_required",
-    "daily window": "window_end",
-    "table refund rule": "refund_rule",
-    "needs a deposit": "deposit",
-}
 
 # Refusals of the community pages themselves (no service raises them).
 _console = ErrorCatalog("console")
@@ -88,14 +60,6 @@ MEMBER_NUMBER = _console.add("member_number", 422, "请输入学号。")
 
 Form64 = Annotated[str, Form(max_length=64)]
 Form32 = Annotated[str, Form(max_length=32)]
-
-
-class FormRefused(Exception):
-    """A form value the console cannot even hand to the service (e.g. yuan with 3 decimals)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(", ".join(errors))
-        self.errors = errors
 
 
 # --- the matrix ----------------------------------------------------------------------------
@@ -152,17 +116,6 @@ def _matrix_answer(
         status = refused.status if refused is not None else 422
     name = "_community_matrix.html" if is_htmx(request) else "community.html"
     return render(request, name, context, status=status)
-
-
-def _field_errors(exc: ValidationError, tr: Translator) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        where = str(error["loc"][0]) if error["loc"] else ""
-        if not where:
-            message = str(error["msg"])
-            where = next((f for words, f in WHOLE_FORM.items() if words in message), "title")
-        errors.setdefault(where, tr(f"community.invalid.{where}"))
-    return errors
 
 
 @router.get("/community")
@@ -222,44 +175,6 @@ def add_series(
     return _matrix_answer(request, db, principal, which="series", notice=notice)
 
 
-def _activity_input(sent: dict[str, str], tr: Translator) -> ActivityCreate:
-    """The editor's fields (money in yuan, empty meaning none) → the API's ActivityCreate."""
-    errors: dict[str, str] = {}
-    body: dict[str, Any] = {}
-    for key in ("fee", "deposit"):
-        try:
-            body[key] = parse_yuan(sent[key], blank=0)  # empty: none
-        except ValueError:
-            errors[key] = tr("community.invalid.amount")
-    if errors:
-        raise FormRefused(errors)
-    for key in ACTIVITY_FIELDS:
-        if key in ("fee", "deposit"):
-            continue
-        value = sent[key].strip()
-        if value or key not in ("capacity", "refund_n", "window_start", "window_end"):
-            body[key] = value
-    if body.get("series_id") == "":
-        body["series_id"] = 0
-    if sent.get("refund_table", "").strip():
-        try:
-            body["refund_table"] = _refund_steps(sent["refund_table"])
-        except ValueError:
-            raise FormRefused({"refund_table": tr("community.invalid.refund_table")}) from None
-    return ActivityCreate.model_validate(body)
-
-
-def _refund_steps(text: str) -> list[dict[str, int]]:
-    """ "7:30, 14:60, 21:100" (check-ins:percent, full-width punctuation too) → the steps."""
-    steps = []
-    for part in re.split(r"[,，;；\s]+", text.strip()):
-        if not part:
-            continue
-        days, _, percent = part.replace("：", ":").partition(":")
-        steps.append({"min_days": int(days), "percent": int(percent)})
-    return steps
-
-
 @router.post("/community/activities")
 def add_activity(
     request: Request,
@@ -303,19 +218,19 @@ def add_activity(
         "refund_table": refund_table,
     }
     try:
-        data = _activity_input(sent, tr)
+        data = forms.activity_input(sent, tr)
         if data.status == ActivityStatus.settled:
-            raise FormRefused({"status": tr("community.invalid.status")})
+            raise forms.FormRefused({"status": tr("community.invalid.status")})
         with db.session_scope() as session:
             activity = service.create_activity(
                 session, principal.workspace_id, data, actor=principal
             )
-    except FormRefused as exc:
+    except forms.FormRefused as exc:
         return _matrix_answer(
             request, db, principal, which="activity", form=sent, errors=exc.errors
         )
     except ValidationError as exc:
-        errors = _field_errors(exc, tr)
+        errors = forms.field_errors(exc, tr)
         return _matrix_answer(request, db, principal, which="activity", form=sent, errors=errors)
     except SiyuError as exc:
         errors = {"code": tr.refusal(exc)} if "exists" in exc.code else {}
@@ -331,46 +246,6 @@ def add_activity(
 
 def _numbers(session: Session, workspace_id: int, member_ids: set[int]) -> dict[int, int]:
     return {mid: identity.get_member(session, workspace_id, mid).number for mid in member_ids}
-
-
-def _rate_chart(tr: Translator, activity: ActivityRead, rates: list[Any]) -> dict[str, Any]:
-    """ECharts option: members who checked in each day, and the rate (percent)."""
-    return {
-        "option": {
-            "color": ["#07a35a", "#3370ff"],
-            "tooltip": {"trigger": "axis"},
-            "legend": {
-                "top": 0,
-                "data": [tr("community.chart.members"), tr("community.chart.rate")],
-            },
-            "grid": {"left": 48, "right": 56, "top": 48, "bottom": 28},
-            "xAxis": {"type": "category", "data": [r.day.isoformat()[5:] for r in rates]},
-            "yAxis": [
-                {"type": "value", "name": tr("community.chart.members"), "minInterval": 1},
-                {
-                    "type": "value",
-                    "name": "%",
-                    "max": 100,
-                    "splitLine": {"show": False},
-                },
-            ],
-            "series": [
-                {
-                    "name": tr("community.chart.members"),
-                    "type": "bar",
-                    "barMaxWidth": 18,
-                    "data": [r.members for r in rates],
-                },
-                {
-                    "name": tr("community.chart.rate"),
-                    "type": "line",
-                    "yAxisIndex": 1,
-                    "smooth": True,
-                    "data": [round(r.rate * 100, 1) for r in rates],
-                },
-            ],
-        }
-    }
 
 
 def _checkins_context(
@@ -402,7 +277,7 @@ def activity_page(
             "counts": service.enrollment_counts(session, activity.id),
             "enrollments": enrollments,
             "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
-            "chart": _rate_chart(tr, activity, found.checkin_rate_by_day),
+            "chart": charts.rate_chart(tr, activity, found.checkin_rate_by_day),
             "yuan": format_yuan,
             "shown": ENROLLMENTS_SHOWN,
             "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
@@ -612,62 +487,6 @@ def confirm_settlement(
 # --- the review (复盘) ----------------------------------------------------------------------
 
 
-def _review_charts(tr: Translator, found: Any, activity: ActivityRead) -> dict[str, Any]:
-    channels = [
-        {"name": tr.label("community.channel", name), "value": n}
-        for name, n in found.by_channel.items()
-    ]
-    charts: dict[str, Any] = {
-        "rate": _rate_chart(tr, activity, found.checkin_rate_by_day),
-        "channels": {
-            "option": {
-                "tooltip": {"trigger": "item"},
-                "legend": {"bottom": 0},
-                "series": [
-                    {
-                        "type": "pie",
-                        "radius": ["35%", "65%"],
-                        "data": channels,
-                        "label": {"formatter": "{b}: {c}"},
-                    }
-                ],
-            }
-        },
-        "retention": None,
-    }
-    kept = found.retention
-    if kept is not None:
-        names = [
-            tr("community.review.previous_members"),
-            tr("community.review.re_enrolled"),
-            tr("community.review.stayed"),
-            tr("community.review.lost"),
-        ]
-        charts["retention"] = {
-            "option": {
-                "color": ["#3370ff"],
-                "tooltip": {"trigger": "axis"},
-                "grid": {"left": 48, "right": 24, "top": 24, "bottom": 28},
-                "xAxis": {"type": "category", "data": names},
-                "yAxis": {"type": "value", "minInterval": 1},
-                "series": [
-                    {
-                        "type": "bar",
-                        "barMaxWidth": 40,
-                        "data": [
-                            kept.previous_members,
-                            {"value": kept.re_enrolled, "itemStyle": {"color": "#07a35a"}},
-                            {"value": kept.stayed, "itemStyle": {"color": "#f0a020"}},
-                            {"value": kept.lost, "itemStyle": {"color": "#d54941"}},
-                        ],
-                        "label": {"show": True, "position": "top"},
-                    }
-                ],
-            }
-        }
-    return charts
-
-
 @router.get("/community/activities/{activity_id}/review")
 def review_page(request: Request, activity_id: int, principal: Reader, db: DatabaseDep) -> Response:
     ws = principal.workspace_id
@@ -679,56 +498,10 @@ def review_page(request: Request, activity_id: int, principal: Reader, db: Datab
         "active": "community",
         "activity": activity,
         "r": found,
-        "charts": _review_charts(tr, found, activity),
+        "charts": charts.review_charts(tr, found, activity),
         "yuan": format_yuan,
     }
     return render(request, "community_review.html", context)
-
-
-# --- service records on the member's profile -----------------------------------------------
-
-
-def _series_chart(tr: Translator, found: SeriesReview) -> dict[str, Any]:
-    """Activity after activity: enrollments and completions (bars), re-enrollment rate (line)."""
-    codes = [a.code for a in found.activities]
-    rates = [
-        round(a.retention.re_enrollment_rate * 100, 1) if a.retention else None
-        for a in found.activities
-    ]
-    return {
-        "option": {
-            "color": ["#3370ff", "#07a35a", "#f0a020"],
-            "tooltip": {"trigger": "axis"},
-            "legend": {"top": 0},
-            "grid": {"left": 48, "right": 48, "top": 36, "bottom": 28},
-            "xAxis": {"type": "category", "data": codes},
-            "yAxis": [
-                {"type": "value", "minInterval": 1},
-                {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
-            ],
-            "series": [
-                {
-                    "name": tr("community.review.enrollments"),
-                    "type": "bar",
-                    "barMaxWidth": 32,
-                    "data": [a.enrollments for a in found.activities],
-                },
-                {
-                    "name": tr("community.review.completion"),
-                    "type": "bar",
-                    "barMaxWidth": 32,
-                    "data": [a.completed for a in found.activities],
-                },
-                {
-                    "name": tr("community.series.re_enrollment"),
-                    "type": "line",
-                    "yAxisIndex": 1,
-                    "connectNulls": True,
-                    "data": rates,
-                },
-            ],
-        }
-    }
 
 
 @router.get("/community/series/{series_id}/review")
@@ -746,7 +519,7 @@ def series_review_page(
         "active": "community",
         "r": found,
         "ids": ids,
-        "chart": _series_chart(translator(request), found),
+        "chart": charts.series_chart(translator(request), found),
         "yuan": format_yuan,
     }
     return render(request, "community_series_review.html", context)
@@ -850,6 +623,9 @@ def post_to_group(
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")
     return _group_answer(request, group_id)
+
+
+# --- service records on the member's profile -----------------------------------------------
 
 
 @router.post("/members/{member_id}/service-records")

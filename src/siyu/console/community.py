@@ -28,7 +28,7 @@ from siyu.community.schemas import (
 )
 from siyu.console import community_charts as charts
 from siyu.console import community_forms as forms
-from siyu.console.routes import _member_context
+from siyu.console.common import member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import REQUEST_INVALID, ErrorCatalog, NotFound, SiyuError
@@ -652,6 +652,6 @@ def add_service_record(
     if not is_htmx(request):
         return RedirectResponse(f"/members/{member_id}", status_code=303)
     with db.session_scope() as session:
-        context = _member_context(session, principal, member_id)
+        context = member_context(session, principal, member_id)
     context["notice"] = translator(request)("member.note_added")
     return render(request, "_member_detail.html", context)

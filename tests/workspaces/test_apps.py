@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from siyu.core.db import Database
 from siyu.core.errors import Conflict, NotFound
 from siyu.workspaces import service
-from siyu.workspaces.models import App, AppKind, Entity
+from siyu.workspaces.enums import AppKind
+from siyu.workspaces.models import App, Entity
 from siyu.workspaces.schemas import AppCreate
 from tests.conftest import MP_APPID
 

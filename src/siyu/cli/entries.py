@@ -48,7 +48,7 @@ def apps_link(
     from siyu.core.errors import SiyuError
     from siyu.entries import service
     from siyu.security import service as security
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     main = _main()
     settings, db = main._setup()
@@ -86,7 +86,7 @@ def menus_publish(
     from siyu.core.errors import SiyuError
     from siyu.entries import flows, service
     from siyu.security import service as security
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
     from siyu.wechat.tokens import shared_gateway
 
     main = _main()
@@ -140,7 +140,7 @@ def channels_add(
     from siyu.entries.models import CodeKind
     from siyu.entries.schemas import ChannelCreate, CodeCreate
     from siyu.security import service as security
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
     from siyu.wechat.tokens import shared_gateway
 
     main = _main()
@@ -199,7 +199,7 @@ def channels_report(
     from siyu.core.errors import SiyuError
     from siyu.entries import service
     from siyu.entries.routes import conversion_event
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     main = _main()
     _settings, db = main._setup()

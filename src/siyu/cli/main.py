@@ -24,12 +24,11 @@ from siyu.cli import entries as entries_cli
 from siyu.core.config import Settings, get_settings
 from siyu.core.crypto import configure_crypto, generate_data_key
 from siyu.core.db import Database, database_for
-from siyu.core.errors import Forbidden, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.jobs import configure_queue
 from siyu.core.logging import configure_logging
 from siyu.sandbox import cli as sandbox_cli
-from siyu.security.models import Role
-from siyu.security.permissions import Permission, allows
+from siyu.security.enums import Permission, Role
 from siyu.security.schemas import Principal
 
 if TYPE_CHECKING:
@@ -159,7 +158,7 @@ def _demo_apps(db: Database, workspace_id: int) -> None:
     import secrets
 
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
 
     with db.session_scope() as session:
@@ -376,9 +375,8 @@ def apps_add(
     """Register an app."""
     from pydantic import ValidationError
 
-    from siyu.security import service as security
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import EntityKind
+    from siyu.workspaces.enums import EntityKind
     from siyu.workspaces.schemas import AppCreate
 
     if kind not in KINDS:
@@ -408,15 +406,7 @@ def apps_add(
         workspace_id = _workspace_id(db, workspace)
         principal = _acting(db, workspace_id, as_email, Permission.apps_manage)
         with db.session_scope() as session:
-            created = workspaces.add_app(session, workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "app.added",
-                target_type="app",
-                target_id=created.id,
-                detail={"kind": created.kind.value},
-            )
+            created = workspaces.add_app(session, workspace_id, data, actor=principal)
     except SiyuError as exc:
         raise _fail(exc) from exc
     out.print(f"[green]✓[/green] {created.kind} {created.appid} “{created.name}” (id {created.id})")
@@ -463,7 +453,7 @@ def import_events(
     as_email: AsOption = None,
 ) -> None:
     """Import events of any size: valid lines are kept, rejected ones reported by line number."""
-    from siyu.identity.ingest import chunked, pipelined_import, read_lines
+    from siyu.identity import service as identity
 
     _settings, db = _setup()
     workspace_id = _workspace_id(db, workspace)
@@ -477,17 +467,14 @@ def import_events(
         console=err,
         disable=not err.is_terminal,
     )
-    with (
-        file.open("rb") as stream,
-        progress,
-        pipelined_import(db, workspace_id) as importer,
-    ):
+    with file.open("rb") as stream, progress:
         task = progress.add_task("import", total=file.stat().st_size)
-        for chunk in chunked(read_lines(stream)):
-            with db.session_scope() as session:
-                importer.import_chunk(session, chunk)
-            progress.update(task, completed=stream.tell())
-    result = importer.report
+        result = identity.import_stream(
+            db,
+            workspace_id,
+            stream,
+            after_chunk=lambda _session, _report: progress.update(task, completed=stream.tell()),
+        )
     out.print(
         f"[green]imported {result.accepted}[/green] events, "
         f"{result.members_created} new members, "
@@ -641,7 +628,6 @@ def members_show(
 ) -> None:
     """Show a member's identities and timeline; exit status 1 when there is no such member."""
     from siyu.identity import service as identity
-    from siyu.security import service as security
     from siyu.workspaces import service as workspaces
 
     _settings, db = _setup()
@@ -649,13 +635,7 @@ def members_show(
     principal = _acting(db, workspace_id, as_email, Permission.members_read)
     try:
         with db.session_scope() as session:
-            member = security.present_member(
-                identity.get_member_by_number(session, workspace_id, number), principal
-            )
-            security.ensure_member_visible(session, principal, member.id)
-            security.record_audit(
-                session, principal, "member.viewed", target_type="member", target_id=member.id
-            )
+            member = identity.view_member_by_number(session, principal, number)
             timeline = identity.get_timeline(
                 session, workspace_id, member.merged_into_id or member.id, limit=events
             )
@@ -714,8 +694,6 @@ def tokens_create(
             if operator is None:
                 err.print(f"[red]no operator {email}[/red]")
                 raise typer.Exit(1)
-            if not allows(operator.role, Permission.tokens_create):
-                raise Forbidden("security.forbidden", f"a {operator.role} may not hold API tokens")
             token = security.create_api_token(session, operator.id, name)
     except SiyuError as exc:
         raise _fail(exc) from exc
@@ -767,12 +745,12 @@ def keys_rotate(
 
     import siyu.api.app  # noqa: F401 - every model, so that every encrypted column is found
     from siyu.core.crypto import cipher
-    from siyu.security import rotation
+    from siyu.security import service as security
 
     settings, db = _setup()
     principal = _acting(db, _workspace_id(db, workspace), as_email, Permission.keys_rotate)
     with db.session_scope() as session:
-        run = rotation.unfinished(session)
+        run = security.unfinished_rotation(session)
     resuming = run is not None and run.key_id == cipher().current
     if add_key and not resuming:
         if not env_file.exists() or "SIYU_DATA_KEYS=" not in env_file.read_text("utf-8"):
@@ -788,8 +766,8 @@ def keys_rotate(
             "restart the other siyu processes so that they know it"
         )
     with db.session_scope() as session:
-        started = rotation.start(session, principal.actor)
-        total = sum(rotation.totals(session).values())
+        started = security.start_rotation(session, principal.actor)
+        total = sum(security.rotation_totals(session).values())
     progress = Progress(
         TextColumn("[bold]轮换密钥 rotate"),
         BarColumn(),
@@ -804,13 +782,13 @@ def keys_rotate(
         task = progress.add_task("rotate", total=total, completed=started.rows_seen, column="")
         while True:
             with db.session_scope() as session:
-                result = rotation.step(session, started.id, batch)
+                result = security.rotation_step(session, started.id, batch)
             if result.column is None:
                 break
             rewritten += result.rewritten
             progress.update(task, advance=result.seen, column=result.column)
     with db.session_scope() as session:
-        left = {k: v for k, v in rotation.pending(session).items() if v}
+        left = {k: v for k, v in security.rotation_pending(session).items() if v}
     out.print(
         f"[green]✓[/green] {rewritten:,} values re-encrypted under {started.key_id}"
         + (f"; [yellow]still under older keys[/yellow]: {left}" if left else "")
@@ -822,12 +800,12 @@ def keys_status() -> None:
     """How many values of each encrypted column are not under the current key."""
     import siyu.api.app  # noqa: F401 - every model
     from siyu.core.crypto import cipher
-    from siyu.security import rotation
+    from siyu.security import service as security
 
     _settings, db = _setup()
     with db.session_scope() as session:
-        pending = rotation.pending(session)
-        totals = rotation.totals(session)
+        pending = security.rotation_pending(session)
+        totals = security.rotation_totals(session)
     table = Table("column", "values", f"not under {cipher().current}")
     for name in sorted(totals):
         table.add_row(name, f"{totals[name]:,}", f"{pending[name]:,}")
@@ -945,7 +923,6 @@ def members_erase(
     """Erase a member's personal data in every table (counts and amounts stay); print the proof."""
     import siyu.api.app  # noqa: F401 - every model, so that every table is erased
     from siyu.identity import service as identity
-    from siyu.security import erasure
 
     _settings, db = _setup()
     workspace_id = _workspace_id(db, workspace)
@@ -956,7 +933,7 @@ def members_erase(
     try:
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, workspace_id, number)
-            proof = erasure.erase_member(
+            proof = identity.erase_member(
                 session, workspace_id, member.id, actor=principal.actor, via="staff"
             )
     except SiyuError as exc:
@@ -973,8 +950,6 @@ def members_export(
     """Print everything siyu holds about a member as JSON (their access request)."""
     import siyu.api.app  # noqa: F401 - every model
     from siyu.identity import service as identity
-    from siyu.security import erasure
-    from siyu.security import service as security
 
     _settings, db = _setup()
     workspace_id = _workspace_id(db, workspace)
@@ -982,10 +957,7 @@ def members_export(
     try:
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, workspace_id, number)
-            data = erasure.export_member(session, workspace_id, member.id)
-            security.record_audit(
-                session, principal, "member.exported", target_type="member", target_id=member.id
-            )
+            data = identity.export_member(session, workspace_id, member.id, actor=principal)
     except SiyuError as exc:
         raise _fail(exc) from exc
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

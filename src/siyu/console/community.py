@@ -39,7 +39,7 @@ from siyu.core.http import DatabaseDep
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -158,11 +158,7 @@ def _matrix_answer(
     status = 200
     if failed:
         code = refused.code if refused is not None else "request.invalid"
-        message = (
-            tr.refusal(refused)
-            if refused is not None
-            else tr("community.form_invalid")
-        )
+        message = tr.refusal(refused) if refused is not None else tr("community.form_invalid")
         context["form_error"] = {"code": code, "message": message}
         status = refused.status if refused is not None else 422
     name = "_community_matrix.html" if is_htmx(request) else "community.html"
@@ -903,7 +899,7 @@ def add_group_member(
             raise Invalid("console.member_number", "type the member's number (学号)")
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, ws, int(number.strip()))
-            security.ensure_member_visible(session, principal, member.id)
+            identity.ensure_member_visible(session, principal, member.id)
             _group, changed = service.join_group(session, ws, group_id, member.id, source="staff")
             if changed:
                 security.record_audit(
@@ -963,7 +959,7 @@ def add_service_record(
                 "community.invalid_service_record", "a note is 1–2000 characters"
             ) from None
         with db.session_scope() as session:
-            security.ensure_member_visible(session, principal, member_id)
+            identity.ensure_member_visible(session, principal, member_id)
             record = service.add_service_record(
                 session, principal.workspace_id, member_id, body, operator_id=principal.operator_id
             )

@@ -41,14 +41,10 @@ from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.core.errors import Forbidden, Invalid, SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
-from siyu.core.jobs import enqueue_after_commit
-from siyu.identity import imports as identity_imports
 from siyu.identity import service as identity
-from siyu.identity.models import ConflictStatus, ImportStatus
-from siyu.identity.routes import audit_merge, is_phone
+from siyu.identity.enums import ConflictStatus, ImportStatus
 from siyu.identity.schemas import MemberRead
-from siyu.identity.tasks import run_import
-from siyu.security import erasure
+from siyu.security import errors as security_errors
 from siyu.security import service as security
 from siyu.security.auth import (
     CSRF_HEADER,
@@ -57,14 +53,14 @@ from siyu.security.auth import (
     principal_or_none,
     require,
 )
-from siyu.security.models import Role
-from siyu.security.permissions import Permission, allows
+from siyu.security.enums import Permission, Role
 from siyu.security.schemas import Principal
+from siyu.security.service import allows
 from siyu.wechat.pay import service as pay
 from siyu.wechat.pay import tasks as pay_tasks
 from siyu.wechat.pay.models import RefundStatus
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind
 from siyu.workspaces.schemas import AES_KEY, AppCreate
 
 STATIC = Path(__file__).parent / "static"
@@ -161,28 +157,26 @@ def login(
     client = request.client.host if request.client else None
     try:
         with db.session_scope() as session:
-            principal = security.authenticate(session, email, password, client=client)
-            fresh = security.start_session(session, principal, settings.session_hours)
-            if previous := request.cookies.get(SESSION_COOKIE):
-                security.end_session(session, previous)
-            security.record_audit(
+            signed_in = security.sign_in(
                 session,
-                principal,
-                "operator.signed_in",
-                target_type="operator",
-                target_id=principal.operator_id,
+                email,
+                password,
+                hours=settings.session_hours,
+                client=client,
+                previous_token=request.cookies.get(SESSION_COOKIE),
             )
     except SiyuError as exc:
-        if exc.code == "security.bad_credentials":
-            # Apart from the refused attempt's transaction, which rolled back.
-            with db.session_scope() as session:
-                security.record_login_failure(session, email, client)
+        exc.refused()  # a wrong password counts towards the lockout, apart from this attempt
         return _login_page(
             request, settings, next_url=target, email=email, error=exc, status=exc.status
         )
     response = RedirectResponse(target, status_code=303)
     set_cookie(
-        response, settings, SESSION_COOKIE, fresh.token, max_age=settings.session_hours * 3600
+        response,
+        settings,
+        SESSION_COOKIE,
+        signed_in.session.token,
+        max_age=settings.session_hours * 3600,
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
@@ -260,25 +254,11 @@ def members_page(
 ) -> Response:
     query = q.strip()
     with db.session_scope() as session:
-        found = identity.search_members(
-            session,
-            principal.workspace_id,
-            query=query or None,
-            limit=MEMBERS_PAGE + 1,
-            offset=offset,
-            within=security.visible_members(session, principal),
+        found = identity.find_members(
+            session, principal, query=query or None, limit=MEMBERS_PAGE, offset=offset
         )
-        if is_phone(query):
-            security.record_audit(
-                session,
-                principal,
-                "member.phone_searched",
-                target_type="member",
-                detail={"results": min(len(found), MEMBERS_PAGE)},
-            )
-        found = security.present_members(found, principal)
         apps = _app_names(session, principal.workspace_id)
-    members, more = found[:MEMBERS_PAGE], len(found) > MEMBERS_PAGE
+    members, more = found.members, found.more
     # Every search is an exact identity match, so one hit is the member the operator meant.
     if query and len(members) == 1 and offset == 0 and not is_htmx(request):
         return RedirectResponse(f"/members/{members[0].id}", status_code=303)
@@ -295,13 +275,15 @@ def members_page(
     return render(request, name, context)
 
 
-def _member_context(session: Session, principal: Principal, member_id: int) -> dict[str, Any]:
+def _member_context(
+    session: Session, principal: Principal, member_id: int, *, viewed: bool = False
+) -> dict[str, Any]:
+    """The profile page's context; `viewed` when the operator opens it (audited), not when
+    it is shown again after a change they made."""
     ws = principal.workspace_id
-    security.ensure_member_visible(session, principal, member_id)
     reveal = allows(principal.role, Permission.members_phone)
-    member = security.present_member(
-        identity.get_member(session, ws, member_id, reveal_phone=reveal), principal
-    )
+    read = identity.view_member if viewed else identity.member_for
+    member = read(session, principal, member_id, reveal_phone=reveal)
     can_merge = allows(principal.role, Permission.members_merge)
     merges = identity.list_merges(session, ws, member_id) if can_merge else []
     timeline = (
@@ -310,7 +292,7 @@ def _member_context(session: Session, principal: Principal, member_id: int) -> d
         else None
     )
     consents = (
-        security.list_consents(session, ws, member_id)
+        identity.list_consents(session, ws, member_id)
         if allows(principal.role, Permission.consents_read)
         else []
     )
@@ -344,7 +326,7 @@ def _member_context(session: Session, principal: Principal, member_id: int) -> d
         "reveal": reveal,
         "consents": consents,
         "operators": operators,
-        "assignee": security.assignee_of(session, member.id),
+        "assignee": identity.assignee_of(session, member.id),
         "tags": identity.member_tags(session, member.id),
         "notice": None,
     }
@@ -353,10 +335,7 @@ def _member_context(session: Session, principal: Principal, member_id: int) -> d
 @router.get("/members/{member_id}")
 def member_page(request: Request, member_id: int, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
-        context = _member_context(session, principal, member_id)
-        security.record_audit(
-            session, principal, "member.viewed", target_type="member", target_id=member_id
-        )
+        context = _member_context(session, principal, member_id, viewed=True)
     return render(request, "member.html", context)
 
 
@@ -374,7 +353,7 @@ def erase_member(
             member = identity.get_member(session, principal.workspace_id, member_id)
             if confirm.strip() != str(member.number):
                 raise Invalid("console.erase_unconfirmed", "type the member number to confirm")
-            erasure.erase_member(
+            identity.erase_member(
                 session, principal.workspace_id, member_id, actor=principal.actor, via="staff"
             )
     except SiyuError as exc:
@@ -395,10 +374,7 @@ def export_member(
 ) -> Response:
     """The member's own data as a JSON download (for their access request)."""
     with db.session_scope() as session:
-        data = erasure.export_member(session, principal.workspace_id, member_id)
-        security.record_audit(
-            session, principal, "member.exported", target_type="member", target_id=member_id
-        )
+        data = identity.export_member(session, principal.workspace_id, member_id, actor=principal)
     body = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     return Response(
         body,
@@ -420,7 +396,7 @@ def assign_member(
 ) -> Response:
     try:
         with db.session_scope() as session:
-            security.assign_member(session, principal, member_id, operator_id or None)
+            identity.assign_member(session, principal, member_id, operator_id or None)
     except SiyuError as exc:
         return error_response(request, exc, target="#assign-msg")
     if not is_htmx(request):
@@ -436,16 +412,8 @@ def _change_tag(
 ) -> Response:
     try:
         with db.session_scope() as session:
-            security.ensure_member_visible(session, principal, member_id)
-            ws = principal.workspace_id
-            if add:
-                identity.tag_members(session, ws, [member_id], tag, actor=principal.actor)
-            else:
-                identity.untag_members(session, ws, [member_id], tag)
-            action = "member.tagged" if add else "member.untagged"
-            security.record_audit(
-                session, principal, action, target_type="member", target_id=member_id
-            )
+            change = identity.tag_member if add else identity.untag_member
+            change(session, principal, member_id, tag)
     except SiyuError as exc:
         return error_response(request, exc, target="#tags-msg")
     if not is_htmx(request):
@@ -486,7 +454,7 @@ def member_timeline(
     cursor: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
+        identity.ensure_member_visible(session, principal, member_id)
         page = identity.get_timeline(
             session, principal.workspace_id, member_id, limit=TIMELINE_PAGE, cursor=cursor or None
         )
@@ -502,17 +470,7 @@ def undo_merge(
 ) -> Response:
     try:
         with db.session_scope() as session:
-            undone = identity.undo_merge(
-                session, principal.workspace_id, merge_id, actor=principal.actor
-            )
-            security.record_audit(
-                session,
-                principal,
-                "member.merge_undone",
-                target_type="merge",
-                target_id=merge_id,
-                detail={"survivor_id": undone.survivor_id, "merged_id": undone.merged_id},
-            )
+            undone = identity.undo_merge(session, principal, merge_id)
     except SiyuError as exc:
         return error_response(request, exc, target=f"#merge-{merge_id}-msg")
     if not is_htmx(request):
@@ -668,10 +626,7 @@ def review_merge(
     ws = principal.workspace_id
     try:
         with db.session_scope() as session:
-            done = identity.merge_members(
-                session, ws, survivor, merged, actor=principal.actor, conflict_id=conflict_id
-            )
-            audit_merge(session, principal, done)
+            identity.merge_members(session, principal, survivor, merged, conflict_id=conflict_id)
             numbers = _members_by_id(session, ws, {survivor, merged})
     except SiyuError as exc:
         return error_response(request, exc, target=f"#conflict-{conflict_id}-msg")
@@ -688,14 +643,7 @@ def review_dismiss(
     ws = principal.workspace_id
     try:
         with db.session_scope() as session:
-            conflict = identity.dismiss_conflict(session, ws, conflict_id, actor=principal.actor)
-            security.record_audit(
-                session,
-                principal,
-                "conflict.dismissed",
-                target_type="conflict",
-                target_id=conflict_id,
-            )
+            conflict = identity.dismiss_conflict(session, principal, conflict_id)
             pair = _members_by_id(session, ws, {conflict.member_a_id, conflict.member_b_id})
     except SiyuError as exc:
         return error_response(request, exc, target=f"#conflict-{conflict_id}-msg")
@@ -712,7 +660,7 @@ def review_dismiss(
 
 def _runs_context(db: Database, workspace_id: int) -> dict[str, Any]:
     with db.session_scope() as session:
-        runs = identity_imports.list_imports(session, workspace_id)
+        runs = identity.list_imports(session, workspace_id)
     active = any(r.status in (ImportStatus.queued, ImportStatus.running) for r in runs)
     return {"active": "imports", "runs": runs, "polling": active, "notice": None}
 
@@ -729,15 +677,13 @@ def import_runs(request: Request, principal: Importer, db: DatabaseDep) -> Respo
 
 def _record_import(db: Database, principal: Principal, upload: Upload) -> None:
     with db.session_scope() as session:
-        run = identity_imports.create_import(
+        identity.start_import(
             session,
-            principal.workspace_id,
+            principal,
             filename=upload.filename or upload.path.name,
             path=str(upload.path.resolve()),
             size=upload.size,
-            actor=principal.actor,
         )
-        enqueue_after_commit(session, run_import, run.id)
 
 
 @router.post("/imports")
@@ -854,15 +800,7 @@ def add_app(
             }
         )
         with db.session_scope() as session:
-            added = workspaces.add_app(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "app.added",
-                target_type="app",
-                target_id=added.id,
-                detail={"kind": added.kind.value},
-            )
+            added = workspaces.add_app(session, principal.workspace_id, data, actor=principal)
     except ValidationError as exc:
         errors = _field_errors(exc, sent, tr)
     except SiyuError as exc:
@@ -875,11 +813,7 @@ def add_app(
         context["form"] = {k: v for k, v in sent.items() if k not in SECRET_FIELDS}
         context["errors"] = errors
         code = refused.code if refused is not None else "request.invalid"
-        message = (
-            tr.refusal(refused)
-            if refused is not None
-            else tr("apps.form_invalid")
-        )
+        message = tr.refusal(refused) if refused is not None else tr("apps.form_invalid")
         context["form_error"] = {"code": code, "message": message}
         status = refused.status if refused is not None else 422
         return render(
@@ -1016,38 +950,25 @@ def audit_export(
         ]
     )
     with db.session_scope() as session:
-        before: int | None = None
-        written = 0
-        while written < AUDIT_EXPORT_MAX:
-            rows = security.search_audit(
-                session, principal.workspace_id, **filters, before_id=before, limit=500
-            )
-            for e in rows:
-                writer.writerow(
-                    [
-                        _csv_cell(v)
-                        for v in (
-                            e.id,
-                            e.created_at.isoformat(),
-                            e.actor,
-                            e.actor_role,
-                            e.action,
-                            e.target_type,
-                            e.target_id,
-                            e.request_id,
-                            orjson.dumps(e.detail).decode(),
-                        )
-                    ]
+        rows = security.export_audit(
+            session, principal, asked=params, max_rows=AUDIT_EXPORT_MAX, **filters
+        )
+    for e in rows:
+        writer.writerow(
+            [
+                _csv_cell(v)
+                for v in (
+                    e.id,
+                    e.created_at.isoformat(),
+                    e.actor,
+                    e.actor_role,
+                    e.action,
+                    e.target_type,
+                    e.target_id,
+                    e.request_id,
+                    orjson.dumps(e.detail).decode(),
                 )
-            written += len(rows)
-            if len(rows) < 500:
-                break
-            before = rows[-1].id
-        security.record_audit(
-            session,
-            principal,
-            "audit.exported",
-            detail={"rows": written, **{k: v for k, v in params.items() if v and k != "actor"}},
+            ]
         )
     return Response(
         "\ufeff" + buffer.getvalue(),  # a BOM, so that Excel reads the UTF-8 as such
@@ -1103,7 +1024,7 @@ def add_operator(
 ) -> Response:
     try:
         if role not in Role.__members__:
-            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+            raise security_errors.INVALID_ROLE(f"unknown role {role!r}")
         with db.session_scope() as session:
             created = security.add_operator(
                 session, principal, email, password, name=name, role=Role(role)
@@ -1124,7 +1045,7 @@ def change_operator_role(
 ) -> Response:
     try:
         if role not in Role.__members__:
-            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+            raise security_errors.INVALID_ROLE(f"unknown role {role!r}")
         with db.session_scope() as session:
             changed = security.change_role(session, principal, operator_id, Role(role))
     except SiyuError as exc:

@@ -61,4 +61,4 @@ def take_member_numbers(session: Session, workspace_id: int, count: int) -> int:
 
 def entity_kinds(session: Session, entity_ids: Sequence[int]) -> dict[int, EntityKind]:
     rows = session.execute(select(Entity.id, Entity.kind).where(Entity.id.in_(entity_ids)))
-    return dict(rows.tuples().all())
+    return {row.id: row.kind for row in rows}

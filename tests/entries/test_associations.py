@@ -13,7 +13,7 @@ from siyu.entries import service
 from siyu.entries.enums import LinkStatus
 from siyu.entries.models import Association
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.conftest import MP_APPID, OA_APPID
 

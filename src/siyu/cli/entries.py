@@ -45,7 +45,7 @@ def apps_link(
     """Record an OA → MP link; exit 1 naming the platform limit that refuses it."""
     from siyu.core.errors import SiyuError
     from siyu.entries import service
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     settings, db = setup()
     try:
@@ -77,7 +77,7 @@ def menus_publish(
     button (nothing is published)."""
     from siyu.core.errors import SiyuError
     from siyu.entries import service
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     settings, db = setup()
     try:
@@ -121,7 +121,7 @@ def channels_add(
     from siyu.entries import service
     from siyu.entries.enums import CodeKind
     from siyu.entries.schemas import ChannelCreate, CodeCreate
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     if kind not in CODE_KINDS:
         err.print(f"[red]unknown kind {kind!r}[/red]; use one of {', '.join(CODE_KINDS)}")
@@ -171,7 +171,7 @@ def channels_report(
     """Per channel: scans, new followers and members, unfollows in 7 days, conversions."""
     from siyu.core.errors import SiyuError
     from siyu.entries import service
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     _settings, db = setup()
     try:

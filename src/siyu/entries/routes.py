@@ -31,7 +31,7 @@ from siyu.entries.schemas import (
     MenuReport,
 )
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import mp
 

@@ -17,7 +17,7 @@ from siyu.entries.models import Association
 from siyu.entries.schemas import AssociationRead
 from siyu.entries.service.common import Actor, audit, created_by, mini_program, official_account
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind
 from siyu.workspaces.schemas import AppRead
 
 

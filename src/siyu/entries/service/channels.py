@@ -28,7 +28,7 @@ from siyu.entries.service.common import (
     created_by,
 )
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 log = get_logger(__name__)

@@ -12,7 +12,7 @@ from siyu.entries.enums import CodeKind
 from siyu.security import service as security
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 OA_KINDS = frozenset({AppKind.oa_service, AppKind.oa_subscription})

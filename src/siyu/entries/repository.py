@@ -121,7 +121,7 @@ def list_channels(session: Session, workspace_id: int) -> Sequence[Channel]:
 
 def channel_names(session: Session, channel_ids: Sequence[int]) -> dict[int, str]:
     rows = session.execute(select(Channel.id, Channel.name).where(Channel.id.in_(channel_ids)))
-    return dict(rows.tuples().all())
+    return {row.id: row.name for row in rows}
 
 
 def codes_of(session: Session, channel_ids: Sequence[int]) -> dict[int, list[ChannelCode]]:

@@ -26,13 +26,13 @@ from starlette.concurrency import run_in_threadpool
 from siyu.core import clock
 from siyu.core.config import Settings, current_settings
 from siyu.core.db import Database
-from siyu.core.errors import NotFound, SiyuError, Unauthorized
+from siyu.core.errors import REQUEST_TOO_LARGE, SiyuError
 from siyu.core.events import bus
 from siyu.core.jobs import enqueue_after_commit, ensure_queue
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import CANONICAL_EVENTS, WECHAT_ID, PersonRef
-from siyu.wechat import repository
+from siyu.wechat import errors, repository
 from siyu.wechat.crypto import AppIdMismatch, BadSignature, PushCrypto, PushCryptoError
 from siyu.wechat.gateway import CustomMessage
 from siyu.wechat.models import PushStatus
@@ -74,7 +74,7 @@ STALE_BATCH = 500
 ENDPOINT_TTL = 10.0  # seconds an app's push credentials are kept in memory
 # Refusals that a changed Token or EncodingAESKey would explain: worth a fresh look.
 CREDENTIAL_ERRORS = frozenset(
-    {"wechat.bad_signature", "wechat.undecryptable", "wechat.appid_mismatch"}
+    {errors.BAD_SIGNATURE.code, errors.UNDECRYPTABLE.code, errors.APPID_MISMATCH.code}
 )
 BATCH_MAX = 64  # pushes stored in one transaction
 REPLY_THREADS = 8  # passive-reply handlers at work at once, per process
@@ -334,17 +334,15 @@ _late_reply_sender: LateReplySender | None = queue_customer_service_reply
 
 
 def _malformed(message: str) -> SiyuError:
-    return SiyuError("wechat.malformed_push", message, status=400)
+    return errors.MALFORMED_PUSH(message)
 
 
 def _bad_signature() -> SiyuError:
-    return Unauthorized("wechat.bad_signature", "the push's signature does not match the Token")
+    return errors.BAD_SIGNATURE("the push's signature does not match the Token")
 
 
 def _too_large() -> SiyuError:
-    return SiyuError(
-        "request.too_large", f"pushes are limited to {MAX_PUSH_BYTES} bytes", status=413
-    )
+    return REQUEST_TOO_LARGE(f"pushes are limited to {MAX_PUSH_BYTES} bytes", limit=MAX_PUSH_BYTES)
 
 
 # --- the inbox of one application instance -------------------------------------------------
@@ -481,8 +479,8 @@ def _answered(body: str, duplicate: bool) -> Answer:
 def _endpoint(session: Session, appid: str) -> _Endpoint:
     credentials = workspaces.get_app_credentials(session, appid)
     if credentials.kind not in PUSH_KINDS or not credentials.token:
-        raise NotFound(
-            "wechat.push_not_configured", f"app {appid} takes no pushes: give it a Token first"
+        raise errors.PUSH_NOT_CONFIGURED(
+            f"app {appid} takes no pushes: give it a Token first", appid=appid
         )
     keys = [k for k in (credentials.aes_key, credentials.previous_aes_key) if k]
     app = workspaces.get_app_by_appid(session, appid)
@@ -540,14 +538,10 @@ def _decrypt(crypto: PushCrypto, encrypt: str) -> tuple[bytes, int]:
     try:
         opened = crypto.decrypt(encrypt)
     except AppIdMismatch as exc:
-        raise SiyuError(
-            "wechat.appid_mismatch", "the push is addressed to another appid", status=400
-        ) from exc
+        raise errors.APPID_MISMATCH("the push is addressed to another appid") from exc
     except PushCryptoError as exc:
-        raise SiyuError(
-            "wechat.undecryptable",
-            "neither the current nor the previous EncodingAESKey opens the push",
-            status=400,
+        raise errors.UNDECRYPTABLE(
+            "neither the current nor the previous EncodingAESKey opens the push"
         ) from exc
     return opened.message, opened.key_index
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
-from siyu.core.errors import Invalid, NotFound, SiyuError, Unauthorized
+from siyu.core.errors import Invalid, NotFound, SiyuError
 from siyu.core.events import DomainEvent, bus
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef, mask_phone, normalize_phone
@@ -21,6 +21,7 @@ from siyu.security import erasure
 from siyu.security import service as security
 from siyu.security.models import ConsentPurpose
 from siyu.security.schemas import ConsentRead
+from siyu.wechat import errors
 from siyu.wechat.gateway import (
     Code2Session,
     CodeUsed,
@@ -112,14 +113,12 @@ def mp_app(session: Session, appid: str) -> MpApp:
     """The Mini Program `appid` names, with its AppSecret (404 unknown, 400 not an MP)."""
     app = workspaces.get_app_by_appid(session, appid)
     if app.kind != AppKind.mp:
-        raise SiyuError(
-            "wechat.not_mini_program", f"app {appid} is a {app.kind}, not a Mini Program"
+        raise errors.NOT_MINI_PROGRAM(
+            f"app {appid} is a {app.kind}, not a Mini Program", appid=appid
         )
     secret = workspaces.get_app_credentials(session, appid).secret
     if secret is None:
-        raise SiyuError(
-            "wechat.app_without_secret", f"app {appid} has no AppSecret configured", status=409
-        )
+        raise errors.APP_WITHOUT_SECRET(f"app {appid} has no AppSecret configured", appid=appid)
     return MpApp(app=app, secret=secret)
 
 
@@ -127,29 +126,18 @@ def refusal(exc: WeChatError) -> SiyuError:
     """What a WeChat refusal of a client's code means for that client."""
     data = {"errcode": exc.errcode}
     if isinstance(exc, InvalidCode):
-        return SiyuError(
-            "wechat.invalid_code",
-            "the code is invalid or expired (codes live 5 minutes)",
-            data=data,
+        return errors.INVALID_CODE(
+            "the code is invalid or expired (codes live 5 minutes)", data=data
         )
     if isinstance(exc, CodeUsed):
-        return SiyuError("wechat.code_used", "the code was already used; get a new one", data=data)
+        return errors.CODE_USED("the code was already used; get a new one", data=data)
     if isinstance(exc, RateLimited):
-        return SiyuError(
-            "wechat.rate_limited",
-            "WeChat limits this user's logins; retry in a minute",
-            status=429,
-            data=data,
-        )
+        return errors.RATE_LIMITED("WeChat limits this user's logins; retry in a minute", data=data)
     if isinstance(exc, UserBlocked):
-        return SiyuError(
-            "wechat.user_blocked", "WeChat blocks this user's login", status=403, data=data
-        )
+        return errors.USER_BLOCKED("WeChat blocks this user's login", data=data)
     if isinstance(exc, WeChatUnavailable):
-        return SiyuError("wechat.unavailable", "WeChat cannot be reached", status=503, data=data)
-    return SiyuError(
-        "wechat.upstream_error", f"WeChat refused: {exc.errcode}", status=502, data=data
-    )
+        return errors.UNAVAILABLE("WeChat cannot be reached", data=data)
+    return errors.UPSTREAM_ERROR(f"WeChat refused: {exc.errcode}", data=data, errcode=exc.errcode)
 
 
 def exchange_login_code(gateway: Gateway, app: MpApp, code: str) -> Code2Session:
@@ -224,9 +212,7 @@ def record_launch(session: Session, principal: MpPrincipal, data: LaunchIn) -> M
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized(
-            "wechat.mp_session_required", "send the Mini Program session token as a Bearer token"
-        )
+        raise errors.MP_SESSION_REQUIRED("send the Mini Program session token as a Bearer token")
     return token.strip()
 
 
@@ -240,9 +226,9 @@ def authenticate(session: Session, appid: str, authorization: str | None) -> MpP
         )
     ).one_or_none()
     if row is None:
-        raise Unauthorized("wechat.mp_session_required", "unknown Mini Program session; log in")
+        raise errors.MP_SESSION_REQUIRED("unknown Mini Program session; log in")
     if row.expires_at <= clock.now():
-        raise Unauthorized("wechat.mp_session_expired", "the Mini Program session expired; log in")
+        raise errors.MP_SESSION_EXPIRED("the Mini Program session expired; log in")
     return MpPrincipal(session_id=row.id, app=app, member_id=row.member_id, openid=row.openid)
 
 
@@ -365,8 +351,8 @@ def open_user_data(
 
     row = session.get(MpSession, principal.session_id)
     if row is None:
-        raise Unauthorized("wechat.mp_session_required", "unknown Mini Program session; log in")
-    bad = Invalid("wechat.bad_encrypted_data", "the encrypted data does not open with this session")
+        raise errors.MP_SESSION_REQUIRED("unknown Mini Program session; log in")
+    bad = errors.BAD_ENCRYPTED_DATA("the encrypted data does not open with this session")
     try:
         key, vector = base64.b64decode(row.session_key), base64.b64decode(iv)
         sealed = base64.b64decode(encrypted_data, validate=True)

@@ -15,9 +15,9 @@ from typing import Any
 from siyu.core import clock
 from siyu.core.config import Settings
 from siyu.core.db import Database
-from siyu.core.errors import Conflict, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
-from siyu.wechat.pay import service
+from siyu.wechat.pay import errors, service
 from siyu.wechat.pay.client import ClientCache, PayCallError, PayClient, PayUnavailable
 from siyu.wechat.pay.schemas import PaymentParams, ReconciliationRead, RefundRead
 
@@ -45,14 +45,9 @@ def clients() -> ClientCache:
 def upstream(exc: PayCallError) -> SiyuError:
     data = {"wechat_status": exc.status, "wechat_code": exc.code}
     if isinstance(exc, PayUnavailable):
-        return SiyuError(
-            "pay.unavailable", f"WeChat Pay cannot be reached: {exc.code}", status=503, data=data
-        )
-    return SiyuError(
-        "pay.upstream_refused",
-        f"WeChat Pay refused: {exc.code} {exc.message}",
-        status=502,
-        data=data,
+        return errors.UNAVAILABLE(f"WeChat Pay cannot be reached: {exc.code}", data=data)
+    return errors.UPSTREAM_REFUSED(
+        f"WeChat Pay refused: {exc.code} {exc.message}", data=data, wechat_code=exc.code
     )
 
 
@@ -83,7 +78,7 @@ def payment_params(
             if exc.code == "ORDERPAID":
                 with db.session_scope() as session:
                     service.order_paid_elsewhere(session, order_id)
-                raise Conflict("pay.order_paid", "WeChat Pay says this order is paid") from exc
+                raise errors.ORDER_PAID("WeChat Pay says this order is paid") from exc
             raise upstream(exc) from exc
         with db.session_scope() as session:
             service.record_prepay(session, order_id, prepay_id, issued)

@@ -18,7 +18,7 @@ from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import mp
-from siyu.wechat.pay import flows, service
+from siyu.wechat.pay import errors, flows, service
 from siyu.wechat.pay.models import OrderStatus
 from siyu.wechat.pay.schemas import (
     MerchantCreate,
@@ -111,9 +111,7 @@ def demo_order(
 ) -> PaymentParams:
     """The sandbox's demo checkout (only with SIYU_SANDBOX): a 9.90 deposit for today."""
     if not settings.sandbox:
-        raise SiyuError(
-            "pay.demo_disabled", "the demo checkout exists only in the sandbox", status=404
-        )
+        raise errors.DEMO_DISABLED("the demo checkout exists only in the sandbox")
     with db.session_scope() as session:
         principal = mp.authenticate(session, appid, authorization)
         ws = principal.app.workspace_id

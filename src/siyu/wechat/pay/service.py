@@ -23,10 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
-from siyu.core.errors import Conflict, Invalid, NotFound, SiyuError
+from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.events import DomainEvent, bus
 from siyu.identity import service as identity
 from siyu.wechat import paycrypto
+from siyu.wechat.pay import errors
 from siyu.wechat.pay.client import MerchantKeys, PayCallError, PayUnavailable
 from siyu.wechat.pay.models import (
     OrderStatus,
@@ -104,17 +105,12 @@ class RefundSettled(DomainEvent):
 
 
 class PayRefused(SiyuError):
-    """A notification refused: answered with WeChat's FAIL body, logged for staff."""
+    """A notification refused: answered with WeChat's FAIL body, logged for staff (with the
+    order it names, when it names one)."""
 
-    def __init__(
-        self, code: str, message: str, *, status: int, out_trade_no: str | None = None
-    ) -> None:
-        super().__init__(code, message, status=status)
+    def __init__(self, code: ErrorCode, message: str, *, out_trade_no: str | None = None) -> None:
+        super().__init__(code.code, message, status=code.status)
         self.out_trade_no = out_trade_no
-
-
-def _refused(code: str, message: str, status: int, out_trade_no: str | None = None) -> PayRefused:
-    return PayRefused(code, message, status=status, out_trade_no=out_trade_no)
 
 
 def out_no(prefix: str, length: int = 24) -> str:
@@ -132,7 +128,9 @@ def add_merchant(
 ) -> MerchantRead:
     workspaces.get_workspace(session, workspace_id)
     if session.scalar(select(PayMerchant.id).where(PayMerchant.mchid == data.mchid)):
-        raise Conflict("pay.merchant_exists", f"merchant {data.mchid} is already registered")
+        raise errors.MERCHANT_EXISTS(
+            f"merchant {data.mchid} is already registered", mchid=data.mchid
+        )
     notify_url = data.notify_url or notify_url_for(default_notify_base, data.mchid)
     merchant = PayMerchant(
         workspace_id=workspace_id,
@@ -151,8 +149,8 @@ def add_merchant(
             session.add(merchant)
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(
-            "pay.merchant_exists", f"merchant {data.mchid} is already registered"
+        raise errors.MERCHANT_EXISTS(
+            f"merchant {data.mchid} is already registered", mchid=data.mchid
         ) from exc
     return MerchantRead.model_validate(merchant)
 
@@ -180,7 +178,7 @@ def list_merchants(session: Session, workspace_id: int | None = None) -> list[Me
 def _merchant_by_mchid(session: Session, mchid: str) -> PayMerchant:
     merchant = session.scalar(select(PayMerchant).where(PayMerchant.mchid == mchid))
     if merchant is None:
-        raise NotFound("pay.unknown_merchant", f"no merchant {mchid}")
+        raise errors.UNKNOWN_MERCHANT(f"no merchant {mchid}", mchid=mchid)
     return merchant
 
 
@@ -190,14 +188,14 @@ def _workspace_merchant(session: Session, workspace_id: int, mchid: str | None) 
         query = query.where(PayMerchant.mchid == mchid)
     merchant = session.scalars(query.order_by(PayMerchant.id)).first()
     if merchant is None:
-        raise Conflict("pay.no_merchant", "no WeChat Pay merchant is configured for this workspace")
+        raise errors.NO_MERCHANT("no WeChat Pay merchant is configured for this workspace")
     return merchant
 
 
 def merchant_keys(session: Session, merchant_id: int, appid: str) -> MerchantKeys:
     merchant = session.get(PayMerchant, merchant_id)
     if merchant is None:
-        raise NotFound("pay.unknown_merchant", f"no merchant {merchant_id}")
+        raise errors.UNKNOWN_MERCHANT(f"no merchant {merchant_id}", mchid=merchant_id)
     return MerchantKeys(
         mchid=merchant.mchid,
         appid=appid,
@@ -222,9 +220,10 @@ def _openid_of(session: Session, app: AppRead, member_id: int) -> str:
     for ident in member.identities:
         if ident.kind == "openid" and ident.appid == app.appid and ident.value:
             return ident.value
-    raise Conflict(
-        "pay.member_without_openid",
+    raise errors.MEMBER_WITHOUT_OPENID(
         f"member {member.number} has no openid in {app.appid}: they must log in there first",
+        number=member.number,
+        appid=app.appid,
     )
 
 
@@ -248,10 +247,10 @@ def open_order(
     is refused (`pay.order_paid`), and so is asking again with another amount or description.
     """
     if amount <= 0:
-        raise Invalid("pay.invalid_amount", "amounts are positive integers of fen")
+        raise errors.INVALID_AMOUNT("amounts are positive integers of fen")
     app = workspaces.get_app_by_appid(session, appid, workspace_id)
     if app.kind != AppKind.mp:
-        raise SiyuError("pay.not_mini_program", f"app {appid} is not a Mini Program")
+        raise errors.NOT_MINI_PROGRAM(f"app {appid} is not a Mini Program", appid=appid)
     merchant = _workspace_merchant(session, workspace_id, mchid)
     openid = openid or _openid_of(session, app, member_id)
     now = clock.now()
@@ -265,8 +264,8 @@ def open_order(
         ).first()
         if latest is not None:
             if latest.status == OrderStatus.paid:
-                raise Conflict(
-                    "pay.order_paid", f"{reference} is paid already (order {latest.out_trade_no})"
+                raise errors.ORDER_PAID(
+                    f"{reference} is paid already (order {latest.out_trade_no})"
                 )
             if latest.status == OrderStatus.pending and latest.time_expire > now + PREPAY_MARGIN:
                 if (latest.amount, latest.description, latest.member_id) != (
@@ -274,10 +273,10 @@ def open_order(
                     description,
                     member_id,
                 ):
-                    raise Conflict(
-                        "pay.order_changed",
+                    raise errors.ORDER_CHANGED(
                         f"{reference} has an open order with another amount, description or "
                         "member; it must expire first",
+                        reference=reference,
                     )
                 return _order_read(latest)
         order = PayOrder(
@@ -303,13 +302,13 @@ def open_order(
         except IntegrityError:  # a concurrent request made this attempt: read it
             continue
         return _order_read(order)
-    raise Conflict("pay.order_contention", "too many concurrent requests for this order; retry")
+    raise errors.ORDER_CONTENTION("too many concurrent requests for this order; retry")
 
 
 def get_order(session: Session, workspace_id: int, order_id: int) -> OrderRead:
     order = session.get(PayOrder, order_id)
     if order is None or order.workspace_id != workspace_id:
-        raise NotFound("pay.order_not_found", f"no order {order_id}")
+        raise errors.ORDER_NOT_FOUND(f"no order {order_id}")
     return _order_read(order)
 
 
@@ -320,7 +319,7 @@ def find_order(session: Session, workspace_id: int, out_trade_no: str) -> OrderR
         )
     ).first()
     if order is None:
-        raise NotFound("pay.order_not_found", f"no order {out_trade_no}")
+        raise errors.ORDER_NOT_FOUND(f"no order {out_trade_no}")
     return _order_read(order)
 
 
@@ -365,14 +364,14 @@ def payment_call(
     """The jsapi call of an order, and its prepay_id if one is still fresh (no call needed)."""
     order = session.get(PayOrder, order_id)
     if order is None or order.workspace_id != workspace_id:
-        raise NotFound("pay.order_not_found", f"no order {order_id}")
+        raise errors.ORDER_NOT_FOUND(f"no order {order_id}")
     if member_id is not None and order.member_id != member_id:
-        raise SiyuError("pay.not_your_order", "this order belongs to another member", status=403)
+        raise errors.NOT_YOUR_ORDER("this order belongs to another member")
     now = clock.now()
     if order.status == OrderStatus.paid:
-        raise Conflict("pay.order_paid", f"order {order.out_trade_no} is paid already")
+        raise errors.ORDER_PAID(f"order {order.out_trade_no} is paid already")
     if order.status == OrderStatus.closed or order.time_expire <= now:
-        raise Conflict("pay.order_closed", f"order {order.out_trade_no} expired; open a new one")
+        raise errors.ORDER_CLOSED(f"order {order.out_trade_no} expired; open a new one")
     app = workspaces.get_apps_by_id(session, [order.app_id])[order.app_id]
     call = PrepayCall(
         order_id=order.id,
@@ -422,10 +421,10 @@ def open_notification(
     """
     kind = _header(headers, "Wechatpay-Signature-Type")
     if kind and kind != paycrypto.SCHEMA:
-        raise _refused("pay.bad_signature", f"unsupported signature type {kind}", 401)
+        raise PayRefused(errors.BAD_SIGNATURE, f"unsupported signature type {kind}")
     serial = _header(headers, "Wechatpay-Serial")
     if serial != merchant.platform_public_key_id:
-        raise _refused("pay.unknown_serial", f"not signed with the key {serial!r} we hold", 401)
+        raise PayRefused(errors.UNKNOWN_SERIAL, f"not signed with the key {serial!r} we hold")
     stamp, nonce_str = _header(headers, "Wechatpay-Timestamp"), _header(headers, "Wechatpay-Nonce")
     signature = _header(headers, "Wechatpay-Signature")
     text = body.decode("utf-8", errors="replace")
@@ -433,18 +432,14 @@ def open_notification(
     if not (stamp and nonce_str and signature) or not paycrypto.check_response(
         key, signature, stamp, nonce_str, text
     ):
-        raise _refused("pay.bad_signature", "the signature does not match WeChat Pay's key", 401)
+        raise PayRefused(errors.BAD_SIGNATURE, "the signature does not match WeChat Pay's key")
     if not stamp.isdigit() or abs(clock.now().timestamp() - int(stamp)) > NOTIFY_SKEW.seconds:
-        raise _refused(
-            "pay.stale_notification", "the signed timestamp is not recent: a replay", 401
-        )
+        raise PayRefused(errors.STALE_NOTIFICATION, "the signed timestamp is not recent: a replay")
     try:
         envelope = json.loads(text)
         resource = envelope["resource"]
         if resource.get("algorithm") != "AEAD_AES_256_GCM":
-            raise _refused(
-                "pay.undecryptable", f"unknown algorithm {resource.get('algorithm')}", 400
-            )
+            raise PayRefused(errors.UNDECRYPTABLE, f"unknown algorithm {resource.get('algorithm')}")
         plain = paycrypto.open_sealed(
             merchant.apiv3_key,
             str(resource["ciphertext"]),
@@ -452,15 +447,15 @@ def open_notification(
             str(resource["nonce"]),
         )
     except paycrypto.PayCryptoError as exc:
-        raise _refused("pay.undecryptable", str(exc), 400) from None
+        raise PayRefused(errors.UNDECRYPTABLE, str(exc)) from None
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise _refused("pay.malformed_notification", "not a WeChat Pay notification", 400) from None
+        raise PayRefused(errors.MALFORMED_NOTIFICATION, "not a WeChat Pay notification") from None
     try:
         data = json.loads(plain)
     except ValueError:
-        raise _refused("pay.malformed_notification", "the resource is not JSON", 400) from None
+        raise PayRefused(errors.MALFORMED_NOTIFICATION, "the resource is not JSON") from None
     if not isinstance(data, dict) or not isinstance(envelope, dict):
-        raise _refused("pay.malformed_notification", "the resource is not an object", 400)
+        raise PayRefused(errors.MALFORMED_NOTIFICATION, "the resource is not an object")
     return envelope, data
 
 
@@ -470,10 +465,10 @@ def handle_notification(
     """Apply one notification; "processed", "duplicate" or "ignored". Raises `PayRefused`."""
     merchant = session.scalar(select(PayMerchant).where(PayMerchant.mchid == mchid))
     if merchant is None:
-        raise _refused("pay.unknown_merchant", f"no merchant {mchid}", 404)
+        raise PayRefused(errors.UNKNOWN_MERCHANT, f"no merchant {mchid}")
     envelope, data = open_notification(merchant, headers, body)
     if data.get("mchid") != mchid:
-        raise _refused("pay.merchant_mismatch", "the notification names another merchant", 400)
+        raise PayRefused(errors.MERCHANT_MISMATCH, "the notification names another merchant")
     event = str(envelope.get("event_type", ""))
     if event == "TRANSACTION.SUCCESS":
         return apply_transaction(session, merchant, data, source="notification")
@@ -557,32 +552,32 @@ def apply_transaction(
         .with_for_update()
     ).first()
     if order is None:
-        raise _refused("pay.unknown_order", f"no order {out_trade_no!r}", 404, out_trade_no)
+        raise PayRefused(
+            errors.UNKNOWN_ORDER, f"no order {out_trade_no!r}", out_trade_no=out_trade_no
+        )
     if data.get("trade_state") != "SUCCESS":
         return "ignored"
     amount = data.get("amount")
     total = amount.get("total") if isinstance(amount, dict) else None
     if total != order.amount:
-        raise _refused(
-            "pay.amount_mismatch",
+        raise PayRefused(
+            errors.AMOUNT_MISMATCH,
             f"paid {total} fen for an order of {order.amount} fen",
-            409,
-            out_trade_no,
+            out_trade_no=out_trade_no,
         )
     payer = data.get("payer")
     openid = payer.get("openid") if isinstance(payer, dict) else None
     if openid is not None and openid != order.openid:
-        raise _refused(
-            "pay.payer_mismatch", "paid by another openid than ordered", 409, out_trade_no
+        raise PayRefused(
+            errors.PAYER_MISMATCH, "paid by another openid than ordered", out_trade_no=out_trade_no
         )
     transaction_id = str(data.get("transaction_id", ""))
     if order.status == OrderStatus.paid:
         if order.transaction_id != transaction_id:
-            raise _refused(
-                "pay.transaction_mismatch",
+            raise PayRefused(
+                errors.TRANSACTION_MISMATCH,
                 "the order is paid by another transaction",
-                409,
-                out_trade_no,
+                out_trade_no=out_trade_no,
             )
         NOTIFICATIONS.labels("duplicate").inc()
         return "duplicate"
@@ -638,7 +633,7 @@ def refund_by_staff(
     This is the one place staff refunds enter: audit and permission checks belong here.
     """
     if not reason.strip():
-        raise Invalid("pay.refund_reason_required", "a staff refund needs a reason")
+        raise errors.REFUND_REASON_REQUIRED("a staff refund needs a reason")
     return request_refund(
         session,
         workspace_id,
@@ -699,7 +694,7 @@ def request_refunds(
     """Record many refunds at once (a settlement's), each checked by WeChat's rules as
     `request_refund` checks one; one refused refuses them all. In the order asked."""
     if len(reason) > 80:
-        raise Invalid("pay.refund_reason_too_long", "the reason is at most 80 characters")
+        raise errors.REFUND_REASON_TOO_LONG("the reason is at most 80 characters")
     now = clock.now()
     made: list[RefundRead] = []
     for start in range(0, len(asks), REFUND_BATCH):
@@ -755,24 +750,23 @@ def _refundable(
     order: PayOrder | None, workspace_id: int, ask: RefundAsk, now: datetime
 ) -> PayOrder:
     if order is None or order.workspace_id != workspace_id:
-        raise NotFound("pay.order_not_found", f"no order {ask.order_id}")
+        raise errors.ORDER_NOT_FOUND(f"no order {ask.order_id}")
     if ask.amount <= 0:
-        raise Invalid("pay.invalid_amount", "amounts are positive integers of fen")
+        raise errors.INVALID_AMOUNT("amounts are positive integers of fen")
     if order.status != OrderStatus.paid or order.paid_at is None:
-        raise Conflict("pay.order_not_paid", f"order {order.out_trade_no} is not paid")
+        raise errors.ORDER_NOT_PAID(f"order {order.out_trade_no} is not paid")
     if now > order.paid_at + REFUND_WINDOW:
-        raise Conflict(
-            "pay.refund_too_late", "WeChat Pay refunds only within a year of the payment"
-        )
+        raise errors.REFUND_TOO_LATE("WeChat Pay refunds only within a year of the payment")
     return order
 
 
 def _check_room(order: PayOrder, amount: int, count: int, taken: int) -> None:
     if count >= MAX_REFUNDS:
-        raise Conflict("pay.too_many_refunds", f"an order is refunded at most {MAX_REFUNDS} times")
+        raise errors.TOO_MANY_REFUNDS(
+            f"an order is refunded at most {MAX_REFUNDS} times", limit=MAX_REFUNDS
+        )
     if taken + amount > order.amount:
-        raise Conflict(
-            "pay.refund_exceeds_paid",
+        raise errors.REFUND_EXCEEDS_PAID(
             f"{amount} fen would bring refunds to {taken + amount} of {order.amount} fen paid",
             data={"paid": order.amount, "refunded_or_pending": taken},
         )
@@ -883,23 +877,22 @@ def apply_refund_state(
         .with_for_update()
     ).first()
     if refund is None:
-        raise _refused("pay.unknown_refund", f"no refund {out_refund_no!r}", 404)
+        raise PayRefused(errors.UNKNOWN_REFUND, f"no refund {out_refund_no!r}")
     order = session.scalars(
         select(PayOrder).where(PayOrder.id == refund.order_id).with_for_update()
     ).one()
     amount = data.get("amount")
     refunded = amount.get("refund") if isinstance(amount, dict) else None
     if refunded != refund.amount or data.get("out_trade_no") != order.out_trade_no:
-        raise _refused(
-            "pay.amount_mismatch",
+        raise PayRefused(
+            errors.AMOUNT_MISMATCH,
             f"refund of {refunded} fen reported for a refund of {refund.amount} fen",
-            409,
-            order.out_trade_no,
+            out_trade_no=order.out_trade_no,
         )
     state = _REFUND_STATES.get(str(data.get("status")))
     if state is None:
-        raise _refused(
-            "pay.malformed_notification", f"unknown refund state {data.get('status')}", 400
+        raise PayRefused(
+            errors.MALFORMED_NOTIFICATION, f"unknown refund state {data.get('status')}"
         )
     if refund.status in (RefundStatus.succeeded, state):
         if isinstance(data.get("refund_id"), str) and refund.refund_id is None:

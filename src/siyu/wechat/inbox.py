@@ -23,12 +23,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from siyu.core import clock
+from siyu.core import clock, jobs
 from siyu.core.config import Settings, current_settings
 from siyu.core.db import Database
 from siyu.core.errors import REQUEST_TOO_LARGE, SiyuError
 from siyu.core.events import bus
-from siyu.core.jobs import enqueue_after_commit, ensure_queue
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import CANONICAL_EVENTS, WECHAT_ID, PersonRef
@@ -316,14 +315,17 @@ def customer_service_message(openid: str, reply: Reply) -> CustomMessage | None:
 def queue_customer_service_reply(session: Session, app: AppRead, push: Push, reply: Reply) -> None:
     """The default late-reply sender: a job sends it through the customer-service API once the
     processing transaction has committed (never an HTTP call inside an open transaction)."""
-    from siyu.wechat import tasks
-
     message = customer_service_message(push.openid, reply)
     if message is None:
         log.info("push_late_reply_skipped", appid=app.appid, reason="no customer-service form")
         return
-    enqueue_after_commit(
-        session, tasks.send_late_reply, app.id, push.member_id, push.push_id, message.model_dump()
+    jobs.enqueue(
+        session,
+        "wechat.send_late_reply",
+        app.id,
+        push.member_id,
+        push.push_id,
+        message.model_dump(),
     )
 
 
@@ -714,10 +716,8 @@ def _resolve(
 
 
 def _enqueue_processing(push_ids: list[int], late: list[int]) -> None:
-    from siyu.wechat import tasks  # tasks import this module
-
     try:
-        ensure_queue().enqueue(tasks.process_pushes.s(push_ids, late))
+        jobs.enqueue_now("wechat.process_pushes", push_ids, late)
     except Exception:
         log.exception("push_enqueue_failed", count=len(push_ids))
 
@@ -779,9 +779,7 @@ def process(session: Session, push_id: int, *, answer_late: bool = False) -> boo
     push = build_push(app.appid, orjson.loads(receipt.payload)["push"])
     member_id, first_seen = _member_for(session, app, push)
     if member_id is not None and _may_hold_unionid(app, push, first_seen):
-        from siyu.wechat import tasks
-
-        enqueue_after_commit(session, tasks.fetch_follower_unionid, app.id, push.openid)
+        jobs.enqueue(session, "wechat.fetch_follower_unionid", app.id, push.openid)
     push = dataclasses.replace(
         push, workspace_id=app.workspace_id, app_id=app.id, push_id=receipt.id, member_id=member_id
     )
@@ -902,11 +900,9 @@ def mark_failed(session: Session, push_id: int) -> None:
 
 def requeue_stale(session: Session) -> int:
     """Enqueue again the pushes whose job was lost (a crash between commit and enqueue)."""
-    from siyu.wechat import tasks
-
     stale = repository.stale_receipts(session, clock.now() - STALE_AFTER, STALE_BATCH)
     if stale:
-        enqueue_after_commit(session, tasks.process_pushes, list(stale))
+        jobs.enqueue(session, "wechat.process_pushes", list(stale))
         log.warning("push_jobs_requeued", count=len(stale))
     return len(stale)
 

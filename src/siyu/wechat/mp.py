@@ -23,17 +23,16 @@ from siyu.security.models import ConsentPurpose
 from siyu.security.schemas import ConsentRead
 from siyu.wechat import errors
 from siyu.wechat.gateway import (
-    Code2Session,
     CodeUsed,
     Gateway,
     InvalidCode,
-    PhoneInfo,
     RateLimited,
     UserBlocked,
     WeChatError,
     WeChatUnavailable,
 )
 from siyu.wechat.models import MpSession
+from siyu.wechat.schemas import Code2Session, PhoneInfo
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.models import AppKind
 from siyu.workspaces.schemas import AppRead

@@ -18,13 +18,13 @@ from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
 from siyu.wechat import inbox
 from siyu.wechat.gateway import (
-    CustomMessage,
     SystemBusy,
     TokenInvalid,
     UserStateError,
     WeChatError,
     WeChatUnavailable,
 )
+from siyu.wechat.schemas import CustomMessage
 from siyu.wechat.tokens import shared_gateway
 from siyu.workspaces import service as workspaces
 

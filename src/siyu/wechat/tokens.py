@@ -22,8 +22,9 @@ from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
 from siyu.wechat import errors
-from siyu.wechat.gateway import Gateway, StableToken, Transport
+from siyu.wechat.gateway import Gateway, Transport
 from siyu.wechat.models import AccessToken
+from siyu.wechat.schemas import StableToken
 from siyu.workspaces import service as workspaces
 
 # stable_token in normal mode renews 5 minutes before expiry and never hands out a token with

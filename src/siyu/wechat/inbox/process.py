@@ -20,11 +20,11 @@ from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import CANONICAL_EVENTS, WECHAT_ID, PersonRef
 from siyu.wechat import repository
-from siyu.wechat.gateway import CustomMessage
 from siyu.wechat.inbox.handlers import first_reply, reply_handlers_for
 from siyu.wechat.inbox.writer import PROCESS_JOB
 from siyu.wechat.models import PushStatus
 from siyu.wechat.schemas import (
+    CustomMessage,
     ImageReply,
     MassSendJobFinishEvent,
     MenuEvent,

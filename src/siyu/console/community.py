@@ -158,11 +158,7 @@ def _matrix_answer(
     status = 200
     if failed:
         code = refused.code if refused is not None else "request.invalid"
-        message = (
-            tr.refusal(refused)
-            if refused is not None
-            else tr("community.form_invalid")
-        )
+        message = tr.refusal(refused) if refused is not None else tr("community.form_invalid")
         context["form_error"] = {"code": code, "message": message}
         status = refused.status if refused is not None else 422
     name = "_community_matrix.html" if is_htmx(request) else "community.html"

@@ -875,11 +875,7 @@ def add_app(
         context["form"] = {k: v for k, v in sent.items() if k not in SECRET_FIELDS}
         context["errors"] = errors
         code = refused.code if refused is not None else "request.invalid"
-        message = (
-            tr.refusal(refused)
-            if refused is not None
-            else tr("apps.form_invalid")
-        )
+        message = tr.refusal(refused) if refused is not None else tr("apps.form_invalid")
         context["form_error"] = {"code": code, "message": message}
         status = refused.status if refused is not None else 422
         return render(

@@ -31,7 +31,6 @@ BACKOFF_S = 30
 MAX_BACKOFF_S = 3600
 
 
-
 def _backoff(attempt: int) -> int:
     return int(min(BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S))
 

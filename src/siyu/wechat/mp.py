@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
@@ -21,7 +20,7 @@ from siyu.security import erasure
 from siyu.security import service as security
 from siyu.security.models import ConsentPurpose
 from siyu.security.schemas import ConsentRead
-from siyu.wechat import errors
+from siyu.wechat import errors, repository
 from siyu.wechat.gateway import (
     CodeUsed,
     Gateway,
@@ -219,11 +218,7 @@ def authenticate(session: Session, appid: str, authorization: str | None) -> MpP
     """The Mini Program session behind a Bearer token (401 when missing, unknown or expired)."""
     app = workspaces.get_app_by_appid(session, appid)
     token = _bearer(authorization)
-    row = session.scalars(
-        select(MpSession).where(
-            MpSession.token_hash == token_hash(token), MpSession.app_id == app.id
-        )
-    ).one_or_none()
+    row = repository.find_mp_session(session, app.id, token_hash(token))
     if row is None:
         raise errors.MP_SESSION_REQUIRED("unknown Mini Program session; log in")
     if row.expires_at <= clock.now():

@@ -17,7 +17,7 @@ from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
-from siyu.wechat import mp
+from siyu.wechat import service as wechat
 from siyu.wechat.pay import errors, flows, service
 from siyu.wechat.pay.models import OrderStatus
 from siyu.wechat.pay.schemas import (
@@ -95,7 +95,7 @@ def order_payment(
 ) -> PaymentParams:
     """wx.requestPayment's parameters for one of the caller's orders."""
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         order = service.find_order(session, principal.app.workspace_id, out_trade_no)
     return flows.payment_params(
         db, flows.clients(), principal.app.workspace_id, order.id, member_id=principal.member_id
@@ -113,7 +113,7 @@ def demo_order(
     if not settings.sandbox:
         raise errors.DEMO_DISABLED("the demo checkout exists only in the sandbox")
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         ws = principal.app.workspace_id
         order = service.open_order(
             session,

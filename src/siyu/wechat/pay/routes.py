@@ -18,8 +18,8 @@ from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import service as wechat
-from siyu.wechat.pay import errors, flows, service
-from siyu.wechat.pay.models import OrderStatus
+from siyu.wechat.pay import errors, service
+from siyu.wechat.pay.enums import OrderStatus
 from siyu.wechat.pay.schemas import (
     MerchantCreate,
     MerchantRead,
@@ -97,8 +97,8 @@ def order_payment(
     with db.session_scope() as session:
         principal = wechat.authenticate(session, appid, authorization)
         order = service.find_order(session, principal.app.workspace_id, out_trade_no)
-    return flows.payment_params(
-        db, flows.clients(), principal.app.workspace_id, order.id, member_id=principal.member_id
+    return service.payment_params(
+        db, service.clients(), principal.app.workspace_id, order.id, member_id=principal.member_id
     )
 
 
@@ -126,7 +126,9 @@ def demo_order(
             order_minutes=settings.pay_order_minutes,
             openid=principal.openid,
         )
-    return flows.payment_params(db, flows.clients(), ws, order.id, member_id=principal.member_id)
+    return service.payment_params(
+        db, service.clients(), ws, order.id, member_id=principal.member_id
+    )
 
 
 # --- staff API -------------------------------------------------------------------------------
@@ -199,7 +201,7 @@ def get_order(order_id: int, principal: PayReader, db: DatabaseDep) -> OrderRead
 @router.post("/orders/{order_id}/payment")
 def order_payment_params(order_id: int, principal: PayManager, db: DatabaseDep) -> PaymentParams:
     """wx.requestPayment's parameters, for a server that hands them to its Mini Program."""
-    return flows.payment_params(db, flows.clients(), principal.workspace_id, order_id)
+    return service.payment_params(db, service.clients(), principal.workspace_id, order_id)
 
 
 @router.get("/orders/{order_id}/refunds")

@@ -8,10 +8,11 @@ from huey import crontab
 from sqlalchemy.orm import Session
 
 from siyu.core import clock, jobs
+from siyu.core.clock import BEIJING
 from siyu.core.db import get_database
 from siyu.core.jobs import job
 from siyu.core.logging import get_logger
-from siyu.wechat.pay import flows, service
+from siyu.wechat.pay import service
 
 log = get_logger(__name__)
 
@@ -19,7 +20,7 @@ log = get_logger(__name__)
 @job("pay.send_refund")
 def send_refund(refund_id: int) -> None:
     """One try; a failed try leaves the refund pending with its next time (the sweep resends)."""
-    flows.submit_refund(get_database(), flows.clients(), refund_id)
+    service.submit_refund(get_database(), service.clients(), refund_id)
 
 
 def enqueue_refund(session: Session, refund_id: int) -> None:
@@ -28,7 +29,7 @@ def enqueue_refund(session: Session, refund_id: int) -> None:
 
 @job("pay.sweep", periodic=crontab(minute="*"))
 def pay_sweep() -> None:
-    done = flows.sweep(get_database(), flows.clients())
+    done = service.sweep(get_database(), service.clients())
     if done.orders_checked or done.refunds_sent or done.refunds_queried or done.errors:
         log.info("pay_sweep", **vars(done))
 
@@ -37,12 +38,12 @@ def pay_sweep() -> None:
 @job("pay.reconcile_yesterday", periodic=crontab(minute="30", hour="2"))
 def reconcile_yesterday() -> None:
     db = get_database()
-    day = (clock.now().astimezone(service.BEIJING) - timedelta(days=1)).date()
+    day = (clock.now().astimezone(BEIJING) - timedelta(days=1)).date()
     with db.session_scope() as session:
         merchants = service.list_merchants(session)
     for merchant in merchants:
         try:
-            result = flows.reconcile_day(db, flows.clients(), merchant.id, day)
+            result = service.reconcile_day(db, service.clients(), merchant.id, day)
         except Exception:
             log.exception("pay_reconcile_failed", mchid=merchant.mchid, day=day.isoformat())
             continue

@@ -30,8 +30,8 @@ from siyu.community.schemas import (
     ThemeCreate,
     hhmm,
 )
+from siyu.console.common import member_context as _member_context
 from siyu.console.i18n import Translator
-from siyu.console.routes import _member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import Invalid, NotFound, SiyuError

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from siyu.core.errors import SiyuError
 from siyu.security.models import AuditEntry
+from siyu.security.schemas import Principal
 from siyu.wechat.pay import service
 from siyu.wechat.pay.enums import RefundStatus
 from siyu.wechat.pay.models import PayOrder, PayRefund
@@ -187,12 +188,14 @@ def test_an_unpaid_order_cannot_be_refunded(pay_env: PayEnv, staff: TestClient) 
     refused(pay_env, staff, order.id, 100, "pay.order_not_paid", 409)
 
 
-def test_a_staff_refund_needs_a_reason(pay_env: PayEnv, staff: TestClient) -> None:
+def test_a_staff_refund_needs_a_reason(
+    pay_env: PayEnv, staff: TestClient, owner: Principal
+) -> None:
     order = paid(pay_env)
     refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="")
     refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="很" * 81)
     with pay_env.db.session_scope() as session, pytest.raises(SiyuError) as refusal:
-        service.refund_by_staff(session, pay_env.workspace_id, order.id, 100, "  ", operator_id=1)
+        service.refund_by_staff(session, owner, order.id, 100, "  ")
     assert refusal.value.code == "pay.refund_reason_required"
 
 

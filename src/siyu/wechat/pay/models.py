@@ -139,15 +139,3 @@ class PayReconciliation(Base):
     payments: Mapped[int]
     refunds: Mapped[int]
     differences: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
-
-
-# The enums live in `enums`; named here too until the console imports them from there.
-__all__ = [
-    "OrderStatus",
-    "PayMerchant",
-    "PayNotificationLog",
-    "PayOrder",
-    "PayReconciliation",
-    "PayRefund",
-    "RefundStatus",
-]

@@ -13,7 +13,6 @@ from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.logging import get_logger
-from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.permissions import Permission
 from siyu.security.schemas import Principal
@@ -215,29 +214,10 @@ def order_refunds(order_id: int, principal: PayReader, db: DatabaseDep) -> list[
 def staff_refund(
     order_id: int, body: RefundCreate, principal: Refunder, db: DatabaseDep
 ) -> RefundRead:
-    """A staff refund (reason required): recorded, then sent by a job with a fixed
-    out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later."""
-    from siyu.wechat.pay import tasks
-
+    """A staff refund (reason required): recorded and audited, then sent by a job with a
+    fixed out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later."""
     with db.session_scope() as session:
-        refund = service.refund_by_staff(
-            session,
-            principal.workspace_id,
-            order_id,
-            body.amount,
-            body.reason,
-            operator_id=principal.operator_id,
-        )
-        security.record_audit(
-            session,
-            principal,
-            "pay.refund_requested",
-            target_type="order",
-            target_id=order_id,
-            detail={"refund_id": refund.id, "amount_fen": body.amount},
-        )
-        tasks.enqueue_refund(session, refund.id)
-    return refund
+        return service.refund_by_staff(session, principal, order_id, body.amount, body.reason)
 
 
 @router.get("/notifications/refused")

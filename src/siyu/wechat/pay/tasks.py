@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from huey import crontab
-from sqlalchemy.orm import Session
 
-from siyu.core import clock, jobs
+from siyu.core import clock
 from siyu.core.clock import BEIJING
 from siyu.core.db import get_database
 from siyu.core.jobs import job
@@ -21,10 +20,6 @@ log = get_logger(__name__)
 def send_refund(refund_id: int) -> None:
     """One try; a failed try leaves the refund pending with its next time (the sweep resends)."""
     service.submit_refund(get_database(), service.clients(), refund_id)
-
-
-def enqueue_refund(session: Session, refund_id: int) -> None:
-    jobs.enqueue(session, "pay.send_refund", refund_id)
 
 
 @job("pay.sweep", periodic=crontab(minute="*"))

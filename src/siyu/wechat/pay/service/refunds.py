@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from siyu.core import clock
+from siyu.core import clock, jobs
 from siyu.core.events import DomainEvent, bus
 from siyu.identity import service as identity
+from siyu.security import service as security
+from siyu.security.schemas import Principal
 from siyu.wechat.pay import errors, repository
 from siyu.wechat.pay.client import MerchantKeys, PayCallError, PayUnavailable
 from siyu.wechat.pay.enums import OrderStatus, RefundStatus
@@ -87,29 +89,35 @@ def _refund_read(refund: PayRefund) -> RefundRead:
 
 
 def refund_by_staff(
-    session: Session,
-    workspace_id: int,
-    order_id: int,
-    amount: int,
-    reason: str,
-    *,
-    operator_id: int,
+    session: Session, principal: Principal, order_id: int, amount: int, reason: str
 ) -> RefundRead:
-    """A refund an operator asked for, with the reason (recorded with the operator's id).
+    """A refund an operator asked for, with the reason (recorded with the operator's id),
+    audited (`pay.refund_requested`) and sent by the job once the transaction commits.
 
-    This is the one place staff refunds enter: audit and permission checks belong here.
+    This is the one place staff refunds enter (the API and the console page call it).
     """
     if not reason.strip():
         raise errors.REFUND_REASON_REQUIRED("a staff refund needs a reason")
-    return request_refund(
+    refund = request_refund(
         session,
-        workspace_id,
+        principal.workspace_id,
         order_id,
         amount,
         reason.strip(),
-        operator_id=operator_id,
-        requested_by=f"operator:{operator_id}",
+        operator_id=principal.operator_id,
+        requested_by=principal.actor,
     )
+    # Who asked for how much, not why: the free-text reason stays on the refund.
+    security.record_audit(
+        session,
+        principal,
+        "pay.refund_requested",
+        target_type="order",
+        target_id=order_id,
+        detail={"refund_id": refund.id, "amount_fen": amount},
+    )
+    jobs.enqueue(session, SEND_JOB, refund.id)
+    return refund
 
 
 def request_refund(

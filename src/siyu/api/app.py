@@ -38,7 +38,7 @@ from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
 from siyu.wechat import routes as wechat_routes
 from siyu.wechat.pay import routes as pay_routes
-from siyu.wechat.pay.flows import configure_pay
+from siyu.wechat.pay.service import configure_pay
 from siyu.wechat.service import MAX_PUSH_BYTES
 from siyu.workspaces.routes import router as workspaces_router
 

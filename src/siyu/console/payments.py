@@ -15,7 +15,7 @@ from siyu.core.http import DatabaseDep
 from siyu.core.money import parse_yuan
 from siyu.identity import service as identity
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat.pay import errors as pay_errors
 from siyu.wechat.pay import service as pay

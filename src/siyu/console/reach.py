@@ -24,10 +24,10 @@ from siyu.reach.models import SendStatus
 from siyu.reach.schemas import BroadcastCreate, ReplyIn, RuleCreate
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[Principal, require(Permission.reach_read)]

@@ -64,7 +64,7 @@ from siyu.wechat.schemas import (
     UnsubscribeEvent,
 )
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 log = get_logger(__name__)
@@ -576,7 +576,7 @@ def _refusal(
         return "do_not_contact"
     if any(send.category in p.muted for p in prefs):
         return "category_muted"
-    if send.category in policy.consent_required and not security.has_consent(
+    if send.category in policy.consent_required and not identity.has_consent(
         session, family[0], "marketing"
     ):
         return "no_consent"

@@ -12,14 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
-from siyu.core.errors import Invalid, NotFound, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.events import DomainEvent, bus
+from siyu.identity import errors as identity_errors
 from siyu.identity import service as identity
-from siyu.identity.schemas import PersonRef, mask_phone, normalize_phone
-from siyu.security import erasure
-from siyu.security import service as security
-from siyu.security.models import ConsentPurpose
-from siyu.security.schemas import ConsentRead
+from siyu.identity.enums import ConsentPurpose
+from siyu.identity.schemas import ConsentRead, PersonRef, mask_phone, normalize_phone
 from siyu.wechat import errors, repository
 from siyu.wechat.gateway import (
     CodeUsed,
@@ -33,7 +31,7 @@ from siyu.wechat.gateway import (
 from siyu.wechat.models import MpSession
 from siyu.wechat.schemas import Code2Session, PhoneInfo
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 ACTOR = "mp"
@@ -241,7 +239,7 @@ def _current_member(session: Session, workspace_id: int, member_id: int) -> int:
         if member.merged_into_id is None:
             return member.id
         member_id = member.merged_into_id
-    raise NotFound("identity.member_not_found", "the session's member cannot be found")
+    raise identity_errors.MEMBER_NOT_FOUND("the session's member cannot be found")
 
 
 def bind_phone(session: Session, principal: MpPrincipal, phone: PhoneInfo) -> MpPhoneBound:
@@ -249,7 +247,7 @@ def bind_phone(session: Session, principal: MpPrincipal, phone: PhoneInfo) -> Mp
     try:
         number = normalize_phone(phone.e164)
     except ValueError as exc:
-        raise Invalid("identity.invalid_phone", str(exc)) from exc
+        raise identity_errors.INVALID_PHONE(str(exc)) from exc
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
     result = identity.bind_phone(session, workspace_id, member_id, number, actor=ACTOR)
@@ -258,7 +256,7 @@ def bind_phone(session: Session, principal: MpPrincipal, phone: PhoneInfo) -> Mp
         row.member_id = result.id
     session.flush()
     # Pressing WeChat's getPhoneNumber button is the member's authorization to use the number.
-    security.grant_consent(
+    identity.grant_consent(
         session,
         workspace_id,
         result.id,
@@ -287,7 +285,7 @@ class MpErased(BaseModel):
 def my_consents(session: Session, principal: MpPrincipal) -> list[ConsentRead]:
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
-    return security.list_consents(session, workspace_id, member_id)
+    return identity.list_consents(session, workspace_id, member_id)
 
 
 def set_consent(session: Session, principal: MpPrincipal, body: ConsentIn) -> list[ConsentRead]:
@@ -296,36 +294,28 @@ def set_consent(session: Session, principal: MpPrincipal, body: ConsentIn) -> li
     member_id = _current_member(session, workspace_id, principal.member_id)
     entry = f"mp:{principal.app.appid}"
     if body.granted:
-        security.grant_consent(
+        identity.grant_consent(
             session, workspace_id, member_id, body.purpose, entry=entry, actor=_actor(principal)
         )
     else:
-        security.withdraw_consent(session, workspace_id, member_id, body.purpose, via=entry)
-    return security.list_consents(session, workspace_id, member_id)
+        identity.withdraw_consent(session, workspace_id, member_id, body.purpose, via=entry)
+    return identity.list_consents(session, workspace_id, member_id)
 
 
 def export_me(session: Session, principal: MpPrincipal) -> dict[str, object]:
     """The member's own data, as they asked for it from the Mini Program."""
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
-    data = erasure.export_member(session, workspace_id, member_id)
-    security.record_audit(
-        session,
-        _actor(principal),
-        "member.exported",
-        workspace_id=workspace_id,
-        target_type="member",
-        target_id=member_id,
-        detail={"via": "mp"},
+    return identity.export_member(
+        session, workspace_id, member_id, actor=_actor(principal), via="mp"
     )
-    return data
 
 
 def erase_me(session: Session, principal: MpPrincipal) -> MpErased:
     """The member's erasure request from the Mini Program; their session ends with it."""
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
-    proof = erasure.erase_member(
+    proof = identity.erase_member(
         session, workspace_id, member_id, actor=_actor(principal), via="member"
     )
     return MpErased(erased=True, erasure_id=proof.id, digest=proof.digest)

@@ -14,7 +14,7 @@ from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.logging import get_logger
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import errors, service

@@ -29,7 +29,7 @@ from siyu.wechat.pay.service.common import (
 )
 from siyu.wechat.pay.service.merchants import merchant_keys, workspace_merchant
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 PREPAY_TTL = timedelta(hours=2)  # a prepay_id lives 2 h (fact sheet §5)

@@ -33,7 +33,7 @@ from siyu.entries.schemas import (
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
-from siyu.wechat import mp
+from siyu.wechat import service as wechat
 
 router = APIRouter(prefix="/api/entries", tags=["entries"])
 # What WeChat users open: the MP → OA hand-off page, its token signed (no staff session).
@@ -323,7 +323,7 @@ def mp_articles(
 ) -> list[ArticleRead]:
     """The articles this Mini Program may open (of OAs linked to it), each with its query."""
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         return service.articles_for_mp(session, principal.app)
 
 
@@ -337,7 +337,7 @@ def open_article(
 ) -> ArticleOpened:
     """The Mini Program opened an article in its web-view: attributed on the timeline."""
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         return service.record_article_open(
             session,
             principal.app,

@@ -22,8 +22,8 @@ from siyu.entries.models import Arrival, Channel, Touch
 from siyu.entries.schemas import TouchRead
 from siyu.identity import service as identity
 from siyu.identity.service import MemberCreated
-from siyu.wechat.mp import MpLaunched
 from siyu.wechat.schemas import Push, Reply, ScanEvent, SubscribeEvent, TextReply, UnsubscribeEvent
+from siyu.wechat.service import MpLaunched
 from siyu.workspaces.schemas import AppRead
 
 UNFOLLOW_WINDOW = timedelta(days=7)

@@ -18,33 +18,23 @@ from siyu.entries.schemas import ChannelCreate, ChannelRead, CodeCreate, CodeIss
 from siyu.entries.service import channels, menus
 from siyu.entries.service.common import Actor, audit, created_by
 from siyu.entries.service.images import MP_CODE_WIDTH
-from siyu.wechat.gateway import (
-    Gateway,
-    Menu,
-    QrCodeRequest,
-    UnlimitedCodeRequest,
-    UrlLinkRequest,
-    WeChatError,
-    WeChatUnavailable,
-)
-from siyu.wechat.tokens import shared_gateway
+from siyu.wechat import errors as wechat_errors
+from siyu.wechat.schemas import Menu, QrCodeRequest, UnlimitedCodeRequest, UrlLinkRequest
+from siyu.wechat.service import Gateway, WeChatError, WeChatUnavailable, shared_gateway
 
 log = get_logger(__name__)
 
 
 def upstream(exc: WeChatError, what: str) -> SiyuError:
+    """WeChat's error as the caller's refusal: unreachable (503) or refused (502)."""
     if isinstance(exc, WeChatUnavailable):
-        return SiyuError(
-            "wechat.unavailable",
-            f"WeChat cannot be reached to {what}",
-            status=503,
-            data={"errcode": exc.errcode},
+        return wechat_errors.UNAVAILABLE(
+            f"WeChat cannot be reached to {what}", data={"errcode": exc.errcode}
         )
-    return SiyuError(
-        "wechat.refused",
+    return wechat_errors.REFUSED(
         f"WeChat refused to {what}: {exc.errcode} {exc.errmsg}",
-        status=502,
         data={"errcode": exc.errcode, "errmsg": exc.errmsg},
+        errcode=exc.errcode,
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.autoreply.models import AutoReplyRule
 from siyu.core import clock
 from siyu.core.clock import FrozenClock
 from siyu.core.config import Settings
@@ -16,7 +17,7 @@ from siyu.entries.models import ChannelCode, CodeKind
 from siyu.entries.schemas import ChannelCreate
 from siyu.identity import service as identity
 from siyu.reach import service
-from siyu.reach.models import AutoReplyRule, ReachBroadcast
+from siyu.reach.models import ReachBroadcast
 from siyu.reach.schemas import TemplateCreate
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead

@@ -13,8 +13,8 @@ from siyu.core import clock
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
 from siyu.reach import service, tasks
-from siyu.reach.models import SendStatus
-from siyu.reach.schemas import PreferencesIn
+from siyu.reach.enums import SendStatus
+from siyu.reach.schemas import PreferencesIn, SendRead
 from siyu.security import service as security
 from siyu.security.models import ConsentPurpose
 from siyu.wechat.inbox import SUCCESS
@@ -33,7 +33,7 @@ NewPerson = Callable[[], Person]
 
 def notify(
     db: Database, workspace_id: int, member_id: int, *, key: str | None = None, **kw: str
-) -> service.SendRead:
+) -> SendRead:
     intent = service.Intent(
         member_id=member_id,
         template_key="checkin",

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import wiring, worker
+from siyu.autoreply.routes import router as autoreply_router
 from siyu.community import routes as community_routes
 from siyu.console.community import router as community_console_router
 from siyu.console.entries import router as console_entries_router
@@ -37,7 +38,6 @@ from siyu.entries.routes import mp_router as entries_mp_router
 from siyu.entries.routes import public as entries_public_router
 from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
-from siyu.reach.routes import autoreply_router as reach_autoreply_router
 from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
 from siyu.wechat import routes as wechat_routes
@@ -281,7 +281,7 @@ def create_app(
         console_router,
         community_console_router,
         reach_router,
-        reach_autoreply_router,
+        autoreply_router,
         console_reach_router,
         console_entries_router,
         simulator_router,

@@ -1071,8 +1071,8 @@ def autoreply_add(
     """Add a keyword rule answering with a text."""
     from pydantic import ValidationError
 
-    from siyu.reach import autoreply
-    from siyu.reach.schemas import ReplyIn, RuleCreate
+    from siyu.autoreply import service as autoreply
+    from siyu.autoreply.schemas import ReplyIn, RuleCreate
 
     _settings, db = _setup()
     workspace_id = _workspace_id(db, workspace)
@@ -1104,7 +1104,7 @@ def autoreply_test(
     as_email: AsOption = None,
 ) -> None:
     """Print the rule a message hits and its reply, or that none does (exit 3)."""
-    from siyu.reach import autoreply
+    from siyu.autoreply import service as autoreply
 
     _settings, db = _setup()
     workspace_id = _workspace_id(db, workspace)

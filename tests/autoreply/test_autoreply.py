@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.autoreply.models import AutoReplyRule
 from siyu.core.db import Database
 from siyu.identity import service as identity
-from siyu.reach.models import AutoReplyRule
 from tests.conftest import MP_APPID, OA_APPID
 from tests.reach.conftest import Person, event_push, member_of, message_push
 from tests.wechat.conftest import WeChat

@@ -21,12 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from siyu import wiring, worker
 from siyu.autoreply.routes import router as autoreply_router
 from siyu.community import routes as community_routes
-from siyu.console.community import router as community_console_router
-from siyu.console.entries import router as console_entries_router
-from siyu.console.reach import router as console_reach_router
-from siyu.console.routes import router as console_router
-from siyu.console.routes import static_files
-from siyu.console.simulator import router as simulator_router
+from siyu.console import routers as console_routers
+from siyu.console import static_files
 from siyu.console.web import error_response
 from siyu.core.config import Settings, get_settings, install_settings
 from siyu.core.crypto import configure_crypto
@@ -278,13 +274,10 @@ def create_app(
         community_routes.router,
         community_routes.members_router,
         community_routes.mp_router,
-        console_router,
-        community_console_router,
         reach_router,
         autoreply_router,
-        console_reach_router,
-        console_entries_router,
-        simulator_router,
+        # Last, the console's pages (none under /api), area by area in their own order.
+        *console_routers,
     ):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")

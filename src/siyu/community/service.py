@@ -494,7 +494,6 @@ def on_refund_settled(session: Session, event: pay.RefundSettled) -> None:
     )
 
 
-
 def list_enrollments(
     session: Session,
     workspace_id: int,

@@ -1,1 +1,43 @@
-"""The operator console: server-rendered pages (Jinja2 + htmx + ECharts), zh-CN first."""
+"""The operator console: server-rendered pages (Jinja2 + htmx + ECharts), zh-CN first.
+
+One module per area, each with its own `router`; `routers` lists them in the order the app
+includes them (routes are matched in order)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from siyu.console import (
+    account,
+    apps,
+    audit,
+    community,
+    entries,
+    imports,
+    members,
+    operators,
+    overview,
+    payments,
+    reach,
+    review,
+    simulator,
+)
+from siyu.console.common import static_files
+
+__all__ = ["routers", "static_files"]
+
+routers: tuple[APIRouter, ...] = (
+    account.router,
+    overview.router,
+    members.router,
+    payments.router,
+    review.router,
+    imports.router,
+    apps.router,
+    audit.router,
+    operators.router,
+    community.router,
+    reach.router,
+    entries.router,
+    simulator.router,
+)

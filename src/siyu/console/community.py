@@ -30,8 +30,8 @@ from siyu.community.schemas import (
     ThemeCreate,
     hhmm,
 )
+from siyu.console.common import member_context as _member_context
 from siyu.console.i18n import Translator
-from siyu.console.routes import _member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import Invalid, NotFound, SiyuError
@@ -158,11 +158,7 @@ def _matrix_answer(
     status = 200
     if failed:
         code = refused.code if refused is not None else "request.invalid"
-        message = (
-            tr.refusal(refused)
-            if refused is not None
-            else tr("community.form_invalid")
-        )
+        message = tr.refusal(refused) if refused is not None else tr("community.form_invalid")
         context["form_error"] = {"code": code, "message": message}
         status = refused.status if refused is not None else 422
     name = "_community_matrix.html" if is_htmx(request) else "community.html"

@@ -1,0 +1,60 @@
+"""The console's text, one module per area, each `MESSAGES: dict[str, Message]`; `merged()`
+joins them and refuses a key that two areas define."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from siyu.console.i18n.catalog import (
+    account,
+    apps,
+    audit,
+    chrome,
+    community,
+    entries,
+    events,
+    imports,
+    members,
+    operators,
+    overview,
+    payments,
+    reach,
+    review,
+    simulator,
+)
+from siyu.console.i18n.plural import Message
+
+AREAS: dict[str, Mapping[str, Message]] = {
+    "chrome": chrome.MESSAGES,
+    "account": account.MESSAGES,
+    "overview": overview.MESSAGES,
+    "members": members.MESSAGES,
+    "payments": payments.MESSAGES,
+    "review": review.MESSAGES,
+    "imports": imports.MESSAGES,
+    "apps": apps.MESSAGES,
+    "audit": audit.MESSAGES,
+    "operators": operators.MESSAGES,
+    "simulator": simulator.MESSAGES,
+    "events": events.MESSAGES,
+    "community": community.MESSAGES,
+    "reach": reach.MESSAGES,
+    "entries": entries.MESSAGES,
+}
+
+
+class DuplicateKey(ValueError):
+    """Two areas define the same key: one text would silently replace the other."""
+
+
+def merged(areas: Mapping[str, Mapping[str, Message]]) -> dict[str, Message]:
+    """Every area's messages in one dict; a key defined in two areas is an error."""
+    found: dict[str, Message] = {}
+    owner: dict[str, str] = {}
+    for area, messages in areas.items():
+        for key, message in messages.items():
+            if key in owner:
+                raise DuplicateKey(f"{key!r} is defined in both {owner[key]!r} and {area!r}")
+            found[key] = message
+            owner[key] = area
+    return found

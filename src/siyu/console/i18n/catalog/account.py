@@ -1,0 +1,57 @@
+"""Signing in and the operator's own account page."""
+
+from __future__ import annotations
+
+from siyu.console.i18n.plural import Message
+
+MESSAGES: dict[str, Message] = {
+    "account.title": ("我的账号", "My account"),
+    "account.role": ("角色：{role}", "Role: {role}"),
+    "account.role_hint.owner": (
+        "可以管理一切，包括密钥轮换和其他所有者。",
+        "Can manage everything, key rotation and other owners included.",
+    ),
+    "account.role_hint.admin": (
+        "可以管理应用、操作员、审计日志和会员数据（不含密钥轮换）。",
+        "Can manage apps, operators, the audit log and member data (not key rotation).",
+    ),
+    "account.role_hint.operator": (
+        "可以查看会员、处理合并、导入事件和查看概览。",
+        "Can look members up, review merges, import events, see figures.",
+    ),
+    "account.role_hint.customer_service": (
+        "可以查看会员的订单、报名和服务记录；看不到 UnionID、OpenID 和完整手机号。",
+        (
+            "Sees members' orders, enrollments and service records; never UnionID, openid or the "
+            "full phone number."
+        ),
+    ),
+    "account.role_hint.analyst": (
+        "只能查看汇总数据和去标识化的导出。",
+        "Sees aggregate figures and de-identified exports only.",
+    ),
+    "account.role_hint.sales": (
+        "只能查看分配给你的会员。",
+        "Sees only the members assigned to you.",
+    ),
+    "error.security.login_locked": (
+        "登录失败次数过多，请稍后再试。",
+        "Too many failed sign-ins; try again later.",
+    ),
+    "login.title": ("登录", "Sign in"),
+    "login.heading": ("登录私域运营后台", "Sign in to Siyu"),
+    "login.email": ("邮箱", "Email"),
+    "login.password": ("密码", "Password"),
+    "login.submit": ("登录", "Sign in"),
+    "login.hint": (
+        "忘记密码请联系工作区所有者。",
+        "Forgot your password? Ask the workspace owner.",
+    ),
+    "error.auth.required": ("请先登录。", "Please sign in."),
+    "error.auth.csrf_failed": (
+        "页面已过期或请求来源不可信，请刷新页面后重试。",
+        "The page is stale or the request was forged; reload and try again.",
+    ),
+    "error.auth.invalid_token": ("API 令牌无效或已吊销。", "The API token is unknown or revoked."),
+    "error.security.bad_credentials": ("邮箱或密码不正确。", "Wrong email or password."),
+}

@@ -1,0 +1,80 @@
+"""The workspace's apps (OAs and Mini Programs)."""
+
+from __future__ import annotations
+
+from siyu.console.i18n.plural import Message
+
+MESSAGES: dict[str, Message] = {
+    "apps.title": ("应用", "Apps"),
+    "apps.list": ("已登记的应用", "Registered apps"),
+    "apps.empty": ("还没有登记应用。", "No apps registered yet."),
+    "apps.col.kind": ("类型", "Kind"),
+    "apps.col.appid": ("AppID", "AppID"),
+    "apps.col.name": ("名称", "Name"),
+    "apps.col.secret": ("AppSecret", "AppSecret"),
+    "apps.col.token": ("Token", "Token"),
+    "apps.col.aes_key": ("EncodingAESKey", "EncodingAESKey"),
+    "apps.col.created": ("登记时间", "Registered"),
+    "apps.add": ("登记应用", "Register an app"),
+    "apps.field.kind": ("类型", "Kind"),
+    "apps.field.appid": ("AppID", "AppID"),
+    "apps.field.name": ("名称", "Name"),
+    "apps.field.entity": ("主体名称", "Legal entity"),
+    "apps.field.entity_kind": ("主体类型", "Entity kind"),
+    "apps.field.secret": ("AppSecret", "AppSecret"),
+    "apps.field.token": ("Token（消息推送）", "Token (push)"),
+    "apps.field.aes_key": ("EncodingAESKey", "EncodingAESKey"),
+    "apps.hint.appid": (
+        "公众号、小程序为 wx 开头的 18 位 AppID。",
+        "Official Accounts and Mini Programs: the 18-character AppID starting with wx.",
+    ),
+    "apps.hint.secrets": (
+        "密钥加密保存，保存后不再显示。",
+        "Secrets are stored encrypted and never shown again.",
+    ),
+    "apps.hint.reenter": (
+        "出于安全考虑，密钥不会回显，请重新填写。",
+        "Secrets are never echoed back; please enter them again.",
+    ),
+    "apps.submit": ("登记", "Register"),
+    "apps.added": ("已登记应用“{name}”（{appid}）。", "Registered “{name}” ({appid})."),
+    "apps.form_invalid": ("表单有误，请按提示修改。", "Please correct the highlighted fields."),
+    "apps.invalid.kind": ("请选择应用类型。", "Choose a kind of app."),
+    "apps.invalid.appid": (
+        (
+            "AppID 格式不正确：公众号、小程序为 wx 加 16 位十六进制字符；"
+            "H5、外部应用为 2–64 位字母、数字、_ 或 -。"
+        ),
+        (
+            "AppID is not valid: Official Accounts and Mini Programs use wx plus 16 hex "
+            "characters; H5 and external apps use 2–64 letters, digits, _ or -."
+        ),
+    ),
+    "apps.invalid.name": ("请填写名称（不超过 100 字）。", "Enter a name (up to 100 characters)."),
+    "apps.invalid.entity": (
+        "主体名称不超过 200 字。",
+        "The entity name has at most 200 characters.",
+    ),
+    "apps.invalid.entity_kind": ("请选择主体类型。", "Choose an entity kind."),
+    "apps.invalid.secret": (
+        "AppSecret 不超过 128 个字符。",
+        "AppSecret has at most 128 characters.",
+    ),
+    "apps.invalid.token": ("Token 不超过 128 个字符。", "Token has at most 128 characters."),
+    "apps.invalid.aes_key": (
+        "EncodingAESKey 必须是 43 位字母或数字。",
+        "EncodingAESKey must be 43 letters or digits.",
+    ),
+    "app.kind.oa_service": ("服务号", "Service account"),
+    "app.kind.oa_subscription": ("订阅号", "Subscription account"),
+    "app.kind.mp": ("小程序", "Mini Program"),
+    "app.kind.h5": ("H5", "H5"),
+    "app.kind.external": ("外部应用", "External app"),
+    "entity.kind.enterprise": ("企业", "Enterprise"),
+    "entity.kind.individual_business": ("个体工商户", "Individual business"),
+    "error.workspaces.app_exists": (
+        "这个 AppID 已经登记过了。",
+        "This AppID is registered already.",
+    ),
+    "error.workspaces.not_found": ("工作区不存在。", "The workspace does not exist."),
+}

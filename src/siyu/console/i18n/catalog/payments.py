@@ -1,0 +1,76 @@
+"""Payments: orders, refunds, refused notifications, reconciliations and pay refusals."""
+
+from __future__ import annotations
+
+from siyu.console.i18n.plural import Message
+
+MESSAGES: dict[str, Message] = {
+    "pay.filter_activity": ("按活动代码筛选订单", "Filter orders by activity code"),
+    "pay.activity_totals": (
+        "活动 {code}：已收 ¥{paid}，已退 ¥{refunded}（本页订单）",
+        "Activity {code}: ¥{paid} taken, ¥{refunded} refunded (orders on this page)",
+    ),
+    "pay.title": ("支付", "Payments"),
+    "pay.orders": ("订单与退款", "Orders and refunds"),
+    "pay.no_orders": ("还没有订单。", "No orders yet."),
+    "pay.col.created": ("下单时间", "Ordered"),
+    "pay.col.description": ("商品", "Item"),
+    "pay.col.amount": ("金额", "Amount"),
+    "pay.col.status": ("状态", "Status"),
+    "pay.col.refunded": ("已退", "Refunded"),
+    "pay.col.refunds": ("退款", "Refunds"),
+    "pay.col.member": ("学号", "Member"),
+    "pay.col.refund_no": ("退款单号", "Refund number"),
+    "pay.col.error": ("原因", "Reason"),
+    "pay.col.received": ("收到时间", "Received"),
+    "pay.col.mchid": ("商户号", "Merchant"),
+    "pay.col.code": ("错误码", "Code"),
+    "pay.col.order_no": ("商户订单号", "Order number"),
+    "pay.col.bill_date": ("账单日", "Bill date"),
+    "pay.col.payments": ("支付笔数", "Payments"),
+    "pay.col.differences": ("差异", "Differences"),
+    "pay.order.status.pending": ("待支付", "Unpaid"),
+    "pay.order.status.paid": ("已支付", "Paid"),
+    "pay.order.status.closed": ("已关闭", "Closed"),
+    "pay.refund.status.pending": ("待提交", "To send"),
+    "pay.refund.status.processing": ("退款中", "Processing"),
+    "pay.refund.status.succeeded": ("已退款", "Refunded"),
+    "pay.refund.status.abnormal": ("退款异常", "Abnormal"),
+    "pay.refund.status.closed": ("已关闭", "Closed"),
+    "pay.refund.status.failed": ("失败", "Failed"),
+    "pay.refund.amount": ("金额（元）", "Amount (yuan)"),
+    "pay.refund.reason": ("原因", "Reason"),
+    "pay.refund.submit": ("退款", "Refund"),
+    "pay.refund.requested": (
+        "已提交退款 ¥{amount}，结果稍后更新。",
+        "Refund of ¥{amount} sent; the outcome follows.",
+    ),
+    "pay.attention": ("待处理的退款", "Refunds needing attention"),
+    "pay.no_attention": ("没有需要处理的退款。", "No refund needs attention."),
+    "pay.refused": ("被拒绝的支付通知", "Refused payment notifications"),
+    "pay.no_refused": ("没有被拒绝的通知。", "No refused notifications."),
+    "pay.reconciliations": ("对账", "Reconciliation"),
+    "pay.no_reconciliations": ("还没有对账记录。", "No reconciliation yet."),
+    "pay.reconciled": ("一致", "Matches"),
+    "pay.problem.missing_in_siyu": ("私域缺少", "missing in siyu"),
+    "pay.problem.missing_in_bill": ("账单缺少", "missing in the bill"),
+    "pay.problem.amount": ("金额不一致", "amounts differ"),
+    "error.pay.refund_exceeds_paid": (
+        "退款总额不能超过已支付金额。",
+        "Refunds cannot exceed what was paid.",
+    ),
+    "error.pay.refund_too_late": (
+        "支付超过一年的订单不能退款。",
+        "Orders paid more than a year ago cannot be refunded.",
+    ),
+    "error.pay.too_many_refunds": (
+        "一笔订单最多退款 50 次。",
+        "An order is refunded at most 50 times.",
+    ),
+    "error.pay.order_not_paid": ("订单未支付，不能退款。", "The order is not paid."),
+    "error.pay.refund_reason_required": ("请填写退款原因。", "Give a reason for the refund."),
+    "error.pay.invalid_amount": (
+        "请填写正确的金额（元，最多两位小数）。",
+        "Enter an amount in yuan (at most two decimals).",
+    ),
+}

@@ -1,0 +1,250 @@
+"""Console pages of members: search, profile, erase, export, assign, tags, timeline and
+undoing a merge."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Form, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from siyu.console.common import TIMELINE_PAGE, Merger, app_names, member_context
+from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
+from siyu.core.db import Database
+from siyu.core.errors import Invalid, SiyuError
+from siyu.core.http import DatabaseDep
+from siyu.identity import service as identity
+from siyu.identity.routes import is_phone
+from siyu.security import erasure
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+
+MEMBERS_PAGE = 50
+
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+Reader = Annotated[Principal, require(Permission.members_read)]
+TimelineReader = Annotated[Principal, require(Permission.members_timeline)]
+
+
+@router.get("/members")
+def members_page(
+    request: Request,
+    principal: Reader,
+    db: DatabaseDep,
+    q: Annotated[str, Query(max_length=128)] = "",
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:
+    query = q.strip()
+    with db.session_scope() as session:
+        found = identity.search_members(
+            session,
+            principal.workspace_id,
+            query=query or None,
+            limit=MEMBERS_PAGE + 1,
+            offset=offset,
+            within=security.visible_members(session, principal),
+        )
+        if is_phone(query):
+            security.record_audit(
+                session,
+                principal,
+                "member.phone_searched",
+                target_type="member",
+                detail={"results": min(len(found), MEMBERS_PAGE)},
+            )
+        found = security.present_members(found, principal)
+        apps = app_names(session, principal.workspace_id)
+    members, more = found[:MEMBERS_PAGE], len(found) > MEMBERS_PAGE
+    # Every search is an exact identity match, so one hit is the member the operator meant.
+    if query and len(members) == 1 and offset == 0 and not is_htmx(request):
+        return RedirectResponse(f"/members/{members[0].id}", status_code=303)
+    context = {
+        "active": "members",
+        "members": members,
+        "apps": apps,
+        "q": query,
+        "offset": offset,
+        "more": more,
+        "page_size": MEMBERS_PAGE,
+    }
+    name = "_member_results.html" if is_htmx(request) else "members.html"
+    return render(request, name, context)
+
+
+@router.get("/members/{member_id}")
+def member_page(request: Request, member_id: int, principal: Reader, db: DatabaseDep) -> Response:
+    with db.session_scope() as session:
+        context = member_context(session, principal, member_id)
+        security.record_audit(
+            session, principal, "member.viewed", target_type="member", target_id=member_id
+        )
+    return render(request, "member.html", context)
+
+
+@router.post("/members/{member_id}/erase")
+def erase_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_erase)],
+    db: DatabaseDep,
+    confirm: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Erase from the profile; the operator types the member number to confirm."""
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member(session, principal.workspace_id, member_id)
+            if confirm.strip() != str(member.number):
+                raise Invalid("console.erase_unconfirmed", "type the member number to confirm")
+            erasure.erase_member(
+                session, principal.workspace_id, member_id, actor=principal.actor, via="staff"
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#erase-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = member_context(session, principal, member_id)
+    context["notice"] = translator(request)("member.erased_done", number=member.number)
+    return render(request, "_member_detail.html", context)
+
+
+@router.get("/members/{member_id}/export")
+def export_member(
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_export)],
+    db: DatabaseDep,
+) -> Response:
+    """The member's own data as a JSON download (for their access request)."""
+    with db.session_scope() as session:
+        data = erasure.export_member(session, principal.workspace_id, member_id)
+        security.record_audit(
+            session, principal, "member.exported", target_type="member", target_id=member_id
+        )
+    body = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="member-{member_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/members/{member_id}/assign")
+def assign_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_assign)],
+    db: DatabaseDep,
+    operator_id: Annotated[int, Form(ge=0)] = 0,
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            security.assign_member(session, principal, member_id, operator_id or None)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#assign-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = member_context(session, principal, member_id)
+    context["notice"] = translator(request)("member.assigned_done")
+    return render(request, "_member_detail.html", context)
+
+
+def _change_tag(
+    request: Request, principal: Principal, db: Database, member_id: int, tag: str, *, add: bool
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            security.ensure_member_visible(session, principal, member_id)
+            ws = principal.workspace_id
+            if add:
+                identity.tag_members(session, ws, [member_id], tag, actor=principal.actor)
+            else:
+                identity.untag_members(session, ws, [member_id], tag)
+            action = "member.tagged" if add else "member.untagged"
+            security.record_audit(
+                session, principal, action, target_type="member", target_id=member_id
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#tags-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = member_context(session, principal, member_id)
+    return render(request, "_member_detail.html", context)
+
+
+@router.post("/members/{member_id}/tags")
+def tag_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_tag)],
+    db: DatabaseDep,
+    tag: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    return _change_tag(request, principal, db, member_id, tag, add=True)
+
+
+@router.post("/members/{member_id}/tags/remove")
+def untag_member(
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_tag)],
+    db: DatabaseDep,
+    tag: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    return _change_tag(request, principal, db, member_id, tag, add=False)
+
+
+@router.get("/members/{member_id}/timeline")
+def member_timeline(
+    request: Request,
+    member_id: int,
+    principal: TimelineReader,
+    db: DatabaseDep,
+    cursor: Annotated[str, Query(max_length=512)] = "",
+) -> Response:
+    with db.session_scope() as session:
+        security.ensure_member_visible(session, principal, member_id)
+        page = identity.get_timeline(
+            session, principal.workspace_id, member_id, limit=TIMELINE_PAGE, cursor=cursor or None
+        )
+        apps = app_names(session, principal.workspace_id)
+    return render(
+        request, "_timeline_rows.html", {"timeline": page, "apps": apps, "member_id": member_id}
+    )
+
+
+@router.post("/members/{member_id}/merges/{merge_id}/undo")
+def undo_merge(
+    request: Request, member_id: int, merge_id: int, principal: Merger, db: DatabaseDep
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            undone = identity.undo_merge(
+                session, principal.workspace_id, merge_id, actor=principal.actor
+            )
+            security.record_audit(
+                session,
+                principal,
+                "member.merge_undone",
+                target_type="merge",
+                target_id=merge_id,
+                detail={"survivor_id": undone.survivor_id, "merged_id": undone.merged_id},
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#merge-{merge_id}-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = member_context(session, principal, member_id)
+        merged_number = identity.get_member(
+            session, principal.workspace_id, undone.merged_id
+        ).number
+    context["notice"] = translator(request)("member.merge.undo_done", merged=merged_number)
+    return render(request, "_member_detail.html", context)

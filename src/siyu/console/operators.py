@@ -1,0 +1,116 @@
+"""Console pages of operators: add, change role, disable and enable."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
+from siyu.core.db import Database
+from siyu.core.errors import Invalid, SiyuError
+from siyu.core.http import DatabaseDep
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.models import Role
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+OperatorAdmin = Annotated[Principal, require(Permission.operators_manage)]
+
+
+def _operators_context(db: Database, principal: Principal) -> dict[str, Any]:
+    with db.session_scope() as session:
+        operators = security.list_operators(session, principal.workspace_id)
+    return {
+        "active": "operators",
+        "operators": operators,
+        "roles": list(Role),
+        "notice": None,
+        "form": {},
+    }
+
+
+def _operators_answer(
+    request: Request, db: DatabaseDep, principal: Principal, notice: str
+) -> Response:
+    if not is_htmx(request):
+        return RedirectResponse("/operators", status_code=303)
+    context = _operators_context(db, principal)
+    context["notice"] = notice
+    return render(request, "_operators_section.html", context)
+
+
+@router.get("/operators")
+def operators_page(request: Request, principal: OperatorAdmin, db: DatabaseDep) -> Response:
+    return render(request, "operators.html", _operators_context(db, principal))
+
+
+@router.post("/operators")
+def add_operator(
+    request: Request,
+    principal: OperatorAdmin,
+    db: DatabaseDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    name: Annotated[str, Form(max_length=100)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    role: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        if role not in Role.__members__:
+            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+        with db.session_scope() as session:
+            created = security.add_operator(
+                session, principal, email, password, name=name, role=Role(role)
+            )
+    except SiyuError as exc:
+        return error_response(request, exc, target="#operator-form-msg")
+    notice = translator(request)("operators.added", email=created.email)
+    return _operators_answer(request, db, principal, notice)
+
+
+@router.post("/operators/{operator_id}/role")
+def change_operator_role(
+    request: Request,
+    operator_id: int,
+    principal: OperatorAdmin,
+    db: DatabaseDep,
+    role: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        if role not in Role.__members__:
+            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+        with db.session_scope() as session:
+            changed = security.change_role(session, principal, operator_id, Role(role))
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#operator-{operator_id}-msg")
+    notice = translator(request)("operators.role_changed", email=changed.email)
+    return _operators_answer(request, db, principal, notice)
+
+
+@router.post("/operators/{operator_id}/disable")
+def disable_operator(
+    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            changed = security.disable_operator(session, principal, operator_id)
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#operator-{operator_id}-msg")
+    notice = translator(request)("operators.disabled", email=changed.email)
+    return _operators_answer(request, db, principal, notice)
+
+
+@router.post("/operators/{operator_id}/enable")
+def enable_operator(
+    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            changed = security.enable_operator(session, principal, operator_id)
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#operator-{operator_id}-msg")
+    notice = translator(request)("operators.enabled", email=changed.email)
+    return _operators_answer(request, db, principal, notice)

@@ -1,0 +1,114 @@
+"""Console pages of payments: orders per activity, refunds needing attention, refused
+notifications, reconciliations, and a staff refund from the member page."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from siyu.console.common import PAYMENTS_PAGE, payments_context
+from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
+from siyu.core.errors import Invalid, SiyuError
+from siyu.core.http import DatabaseDep
+from siyu.identity import service as identity
+from siyu.security import service as security
+from siyu.security.auth import require
+from siyu.security.permissions import Permission
+from siyu.security.schemas import Principal
+from siyu.wechat.pay import service as pay
+from siyu.wechat.pay import tasks as pay_tasks
+from siyu.wechat.pay.models import RefundStatus
+
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+ATTENTION = (RefundStatus.pending, RefundStatus.abnormal, RefundStatus.failed)
+
+
+def _fen(text: str) -> int:
+    """Yuan as staff type them ("3", "3.5", "3.50") → fen; anything else is refused."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+        raise Invalid("pay.invalid_amount", "amounts are yuan with at most two decimals")
+    return int(value * 100)
+
+
+@router.get("/payments")
+def payments_page(
+    request: Request,
+    principal: Annotated[Principal, require(Permission.payments_read)],
+    db: DatabaseDep,
+    activity: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
+    ws = principal.workspace_id
+    code = activity.strip()
+    with db.session_scope() as session:
+        orders = pay.list_orders(
+            session,
+            ws,
+            reference_prefix=f"activity:{code}:" if code else None,
+            limit=PAYMENTS_PAGE,
+        )
+        refunds = pay.list_refunds(session, ws, statuses=ATTENTION)
+        attention = [r for r in refunds if r.status != RefundStatus.pending or r.last_error]
+        numbers = {
+            mid: identity.get_member(session, ws, mid).number
+            for mid in {o.member_id for o in orders}
+        }
+        context = {
+            "active": "payments",
+            "orders": orders,
+            "activity": code,
+            "totals": {
+                "paid": sum(o.amount for o in orders if o.status == "paid"),
+                "refunded": sum(o.refunded for o in orders),
+            },
+            "attention": attention,
+            "numbers": numbers,
+            "refused": pay.list_refused(session, ws, limit=50),
+            "reconciliations": pay.list_reconciliations(session, ws),
+        }
+    return render(request, "payments.html", context)
+
+
+@router.post("/payments/orders/{order_id}/refund")
+def staff_refund_form(
+    request: Request,
+    order_id: int,
+    principal: Annotated[Principal, require(Permission.payments_refund)],
+    db: DatabaseDep,
+    amount: Annotated[str, Form(max_length=32)] = "",
+    reason: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """A staff refund from the member page (CSRF-checked, reason required, audited);
+    the job sends it to WeChat Pay."""
+    ws = principal.workspace_id
+    try:
+        fen = _fen(amount)
+        with db.session_scope() as session:
+            refund = pay.refund_by_staff(
+                session, ws, order_id, fen, reason, operator_id=principal.operator_id
+            )
+            security.record_audit(
+                session,
+                principal,
+                "pay.refund_requested",
+                target_type="order",
+                target_id=order_id,
+                detail={"refund_id": refund.id, "amount_fen": fen},
+            )
+            pay_tasks.enqueue_refund(session, refund.id)
+            member_id = pay.get_order(session, ws, order_id).member_id
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#order-{order_id}-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = payments_context(session, ws, member_id)
+    context["notice"] = translator(request)("pay.refund.requested", amount=f"{fen / 100:.2f}")
+    context["notice_order"] = order_id
+    return render(request, "_member_payments.html", context)

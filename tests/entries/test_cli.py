@@ -94,11 +94,11 @@ def test_channels_add_prints_the_code_path_and_the_report_as_json(
         ],
     )  # fmt: skip
     assert added.exit_code == 0, added.output
-    path = Path(added.output.strip().splitlines()[-1])
+    path = Path(added.stdout.strip().splitlines()[-1])
     assert path.read_bytes().startswith(b"\x89PNG")
     report = cli.invoke(app, ["channels", "report", "--json"])
     assert report.exit_code == 0, report.output
-    rows = json.loads(report.output)["rows"]
+    rows = json.loads(report.stdout)["rows"]
     assert [(r["slug"], r["scans"]) for r in rows] == [("metro", 0)]
     assert (
         cli.invoke(app, ["channels", "add", "x", "--app", OA_APPID, "--kind", "nope"]).exit_code

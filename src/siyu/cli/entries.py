@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from types import ModuleType
+from siyu.cli import common
+from siyu.cli.common import (
+    AsOption,
+    WorkspaceOption,
+    acting,
+    choose_workspace,
+    err,
+    fail,
+    out,
+    setup,
+)
 
 menus_app = typer.Typer(help="Official Account custom menus.", no_args_is_help=True)
 channels_app = typer.Typer(help="Channels (渠道码) and their report.", no_args_is_help=True)
@@ -22,17 +31,6 @@ CODE_KINDS = {
     "mp-code": "mp_code",
     "url-link": "url_link",
 }
-WorkspaceOption = Annotated[int | None, typer.Option(help="workspace id (default: the first)")]
-AsOption = Annotated[
-    str | None,
-    typer.Option("--as", help="act as this operator, with their role (default: the owner)"),
-]
-
-
-def _main() -> ModuleType:
-    from siyu.cli import main  # main imports this module: look it up when a command runs
-
-    return main
 
 
 def apps_link(
@@ -50,11 +48,10 @@ def apps_link(
     from siyu.security import service as security
     from siyu.security.permissions import Permission
 
-    main = _main()
-    settings, db = main._setup()
+    settings, db = setup()
     try:
-        workspace_id = main._workspace_id(db, workspace)
-        principal = main._acting(db, workspace_id, as_email, Permission.entries_manage)
+        workspace_id = choose_workspace(db, workspace)
+        principal = acting(db, workspace_id, as_email, Permission.entries_manage)
         with db.session_scope() as session:
             link = service.link_apps(
                 session, workspace_id, oa_appid, mp_appid, notify_followers=notify,
@@ -67,9 +64,9 @@ def apps_link(
     except SiyuError as exc:
         limit = (exc.data or {}).get("limit") if isinstance(exc.data, dict) else None
         if limit:
-            main.err.print(f"[red]limit {limit}[/red]")
-        raise main._fail(exc) from exc
-    main.out.print(f"[green]✓[/green] {oa_appid} → {mp_appid}: {link.status} (id {link.id})")
+            err.print(f"[red]limit {limit}[/red]")
+        raise fail(exc) from exc
+    out.print(f"[green]✓[/green] {oa_appid} → {mp_appid}: {link.status} (id {link.id})")
 
 
 @menus_app.command("publish")
@@ -89,16 +86,15 @@ def menus_publish(
     from siyu.security.permissions import Permission
     from siyu.wechat.tokens import shared_gateway
 
-    main = _main()
-    settings, db = main._setup()
+    settings, db = setup()
     try:
         body = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        main.err.print(f"[red]{file} is not JSON[/red]: {exc}")
+        err.print(f"[red]{file} is not JSON[/red]: {exc}")
         raise typer.Exit(2) from exc
     try:
-        workspace_id = main._workspace_id(db, workspace)
-        principal = main._acting(db, workspace_id, as_email, Permission.entries_manage)
+        workspace_id = choose_workspace(db, workspace)
+        principal = acting(db, workspace_id, as_email, Permission.entries_manage)
         with db.session_scope() as session:
             saved = service.save_menu(session, workspace_id, appid, body, actor=principal.email)
         menu = flows.publish_menu(
@@ -112,9 +108,9 @@ def menus_publish(
     except SiyuError as exc:
         data = exc.data if isinstance(exc.data, dict) else {}
         if data.get("rule"):
-            main.err.print(f"[red]rule {data['rule']}[/red] at {data.get('button')}")
-        raise main._fail(exc) from exc
-    main.out.print(f"[green]✓[/green] {appid} menu version {menu.version} published")
+            err.print(f"[red]rule {data['rule']}[/red] at {data.get('button')}")
+        raise fail(exc) from exc
+    out.print(f"[green]✓[/green] {appid} menu version {menu.version} published")
 
 
 @channels_app.command("add")
@@ -143,21 +139,20 @@ def channels_add(
     from siyu.security.permissions import Permission
     from siyu.wechat.tokens import shared_gateway
 
-    main = _main()
     if kind not in CODE_KINDS:
-        main.err.print(f"[red]unknown kind {kind!r}[/red]; use one of {', '.join(CODE_KINDS)}")
+        err.print(f"[red]unknown kind {kind!r}[/red]; use one of {', '.join(CODE_KINDS)}")
         raise typer.Exit(2)
-    settings, db = main._setup()
+    settings, db = setup()
     try:
         data = ChannelCreate(name=name, slug=slug, group=group, tags=tag or [], welcome=welcome)
         code = CodeCreate(appid=app, kind=CodeKind(CODE_KINDS[kind]), expire_days=days, page=page)
     except ValidationError as exc:
         for e in exc.errors():
-            main.err.print(f"[red]invalid[/red] {'.'.join(map(str, e['loc']))}: {e['msg']}")
+            err.print(f"[red]invalid[/red] {'.'.join(map(str, e['loc']))}: {e['msg']}")
         raise typer.Exit(2) from exc
     try:
-        workspace_id = main._workspace_id(db, workspace)
-        principal = main._acting(db, workspace_id, as_email, Permission.entries_manage)
+        workspace_id = choose_workspace(db, workspace)
+        principal = acting(db, workspace_id, as_email, Permission.entries_manage)
         with db.session_scope() as session:
             channel = service.create_channel(session, workspace_id, data, actor=principal.email)
             security.record_audit(
@@ -171,7 +166,7 @@ def channels_add(
         with db.session_scope() as session:
             _code, image = service.get_code(session, workspace_id, issued.code.id)
     except SiyuError as exc:
-        raise main._fail(exc) from exc
+        raise fail(exc) from exc
     folder = out or settings.data_dir / "codes"
     folder.mkdir(parents=True, exist_ok=True)
     body, _media = flows.code_image(
@@ -179,12 +174,13 @@ def channels_add(
     )
     path = folder / f"{issued.channel.slug}-{issued.code.id}.png"
     path.write_bytes(body)
-    main.out.print(
+    # `out` is the --out folder here: print on the common console by its full name.
+    common.out.print(
         f"[green]✓[/green] channel {issued.channel.id} “{issued.channel.name}” "
         f"(scene {issued.channel.slug}), {kind} code {issued.code.id}"
     )
     if issued.warning:
-        main.err.print(f"[yellow]warning[/yellow]: {issued.warning}")
+        err.print(f"[yellow]warning[/yellow]: {issued.warning}")
     typer.echo(str(path))
 
 
@@ -201,15 +197,14 @@ def channels_report(
     from siyu.entries.routes import conversion_event
     from siyu.security.permissions import Permission
 
-    main = _main()
-    _settings, db = main._setup()
+    _settings, db = setup()
     try:
-        workspace_id = main._workspace_id(db, workspace)
-        main._acting(db, workspace_id, as_email, Permission.entries_read)
+        workspace_id = choose_workspace(db, workspace)
+        acting(db, workspace_id, as_email, Permission.entries_read)
         with db.session_scope() as session:
             report = service.channel_report(session, workspace_id, event=conversion_event(event))
     except SiyuError as exc:
-        raise main._fail(exc) from exc
+        raise fail(exc) from exc
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
@@ -223,4 +218,4 @@ def channels_report(
             str(r.new_members), str(r.unfollows_7d), str(r.arrived_members), str(r.conversions),
             "—" if r.precision is None else f"{r.precision:.1%}",
         )  # fmt: skip
-    main.out.print(table)
+    out.print(table)

@@ -22,6 +22,21 @@ def _add_request_id(
     return event_dict
 
 
+class _StderrLogger:
+    """Writes each line to whatever `sys.stderr` is at that moment, in one call: a logger is
+    cached on first use, and the stream it first saw may since have been replaced and closed
+    (a CLI runner in tests, a daemon that redirects its output)."""
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(settings: Settings) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
@@ -37,7 +52,7 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from siyu.sandbox.app import MOUNT_PREFIX, create_sandbox_app
-from siyu.sandbox.simulate import Summary, simulate_remote
-from siyu.sandbox.world import SandboxWorld
+if TYPE_CHECKING:
+    from siyu.sandbox.simulate import Summary
+
+# The sandbox's modules (and FastAPI, uvicorn) are imported when a command runs, not when
+# `siyu --help` lists this group.
 
 app = typer.Typer(
     help="The sandbox WeChat: WeChat's OA/MP APIs and simulated users, on this machine.",
@@ -31,6 +32,11 @@ def serve(
     """Serve WeChat's paths (/cgi-bin, /sns, /wxa) and /sandbox-admin, standalone."""
     if ctx.invoked_subcommand is not None:
         return
+    import uvicorn
+
+    from siyu.sandbox.app import create_sandbox_app
+    from siyu.sandbox.world import SandboxWorld
+
     uvicorn.run(create_sandbox_app(SandboxWorld(), siyu_url=siyu), host=host, port=port)
 
 
@@ -41,7 +47,7 @@ def simulate(
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of activity.")] = 7,
     siyu: Annotated[str, typer.Option(help="siyu's base URL.")] = "http://127.0.0.1:8000",
     sandbox: Annotated[
-        str | None, typer.Option(help=f"The sandbox's URL (default: siyu's URL + {MOUNT_PREFIX}).")
+        str | None, typer.Option(help="The sandbox's URL (default: siyu's URL + /sandbox).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same scenario.")] = 7,
     live: Annotated[bool, typer.Option(help="Act now instead of replaying past days.")] = False,
@@ -50,6 +56,9 @@ def simulate(
     ] = False,
 ) -> None:
     """Play users who follow, message, click, scan and log in, as real pushes to siyu."""
+    from siyu.sandbox.app import MOUNT_PREFIX
+    from siyu.sandbox.simulate import simulate_remote
+
     sandbox_url = sandbox or siyu.rstrip("/") + MOUNT_PREFIX
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeRemainingColumn(), console=out) as bar:

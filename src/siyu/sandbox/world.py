@@ -11,7 +11,6 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -34,7 +33,7 @@ CLASSIC_TOKENS_PER_DAY = 2000  # [LIMITS] for a new account
 CODE_TTL = timedelta(minutes=5)  # wx.login and getPhoneNumber codes (fact sheet §3)
 TOKEN_RE = re.compile(r"^\d+_[A-Za-z0-9_-]{20,}$")
 # WeChat's daily quotas reset at midnight Beijing time.
-QUOTA_ZONE = ZoneInfo("Asia/Shanghai")
+QUOTA_ZONE = clock.BEIJING
 
 GIVEN_NAMES = ["子涵", "欣怡", "梓轩", "浩宇", "雨桐", "一诺", "思远", "佳琪", "若曦", "俊杰"]
 FAMILY_NAMES = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱"]

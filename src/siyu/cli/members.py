@@ -1,0 +1,137 @@
+"""`siyu members show|erase|export`: look a member up, erase their personal data, or print
+everything siyu holds about them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from siyu.cli.common import (
+    AsOption,
+    WorkspaceOption,
+    acting,
+    choose_workspace,
+    err,
+    fail,
+    out,
+    setup,
+)
+from siyu.core.errors import SiyuError
+from siyu.security.permissions import Permission
+
+members_app = typer.Typer(help="Look members up.", no_args_is_help=True)
+
+
+@members_app.command("show")
+def members_show(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    events: Annotated[int, typer.Option(help="how many timeline events to show")] = 20,
+    workspace: WorkspaceOption = None,
+    as_email: AsOption = None,
+) -> None:
+    """Show a member's identities and timeline; exit status 1 when there is no such member."""
+    from siyu.identity import service as identity
+    from siyu.security import service as security
+    from siyu.workspaces import service as workspaces
+
+    _settings, db = setup()
+    workspace_id = choose_workspace(db, workspace)
+    principal = acting(db, workspace_id, as_email, Permission.members_read)
+    try:
+        with db.session_scope() as session:
+            member = security.present_member(
+                identity.get_member_by_number(session, workspace_id, number), principal
+            )
+            security.ensure_member_visible(session, principal, member.id)
+            security.record_audit(
+                session, principal, "member.viewed", target_type="member", target_id=member.id
+            )
+            timeline = identity.get_timeline(
+                session, workspace_id, member.merged_into_id or member.id, limit=events
+            )
+            apps = {a.appid: a.name for a in workspaces.list_apps(session, workspace_id)}
+    except SiyuError as exc:
+        raise fail(exc) from exc
+    status = "" if member.merged_into_id is None else f" (merged into #{member.merged_into_id})"
+    out.print(
+        f"[bold]学号 {member.number}[/bold]  id {member.id}  since "
+        f"{member.created_at:%Y-%m-%d %H:%M} UTC{status}"
+    )
+    ids = Table("kind", "app", "value", title="identities")
+    for ident in member.identities:
+        ids.add_row(
+            ident.kind,
+            apps.get(ident.appid or "", ident.appid or ""),
+            ident.phone_masked or ident.value or "—",
+        )
+    out.print(ids)
+    tl = Table("time (UTC)", "event", "app", "channel", "props", title="timeline")
+    for item in timeline.items:
+        tl.add_row(
+            f"{item.ts:%Y-%m-%d %H:%M:%S}",
+            item.event,
+            item.appid or "",
+            item.channel or "",
+            json.dumps(item.props, ensure_ascii=False)[:60],
+        )
+    out.print(tl)
+
+
+@members_app.command("erase")
+def members_erase(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    yes: Annotated[bool, typer.Option("--yes", help="do it (erasure cannot be undone)")] = False,
+    workspace: WorkspaceOption = None,
+    as_email: AsOption = None,
+) -> None:
+    """Erase a member's personal data in every table (counts and amounts stay); print the proof."""
+    import siyu.api.app  # noqa: F401 - every model, so that every table is erased
+    from siyu.identity import service as identity
+    from siyu.security import erasure
+
+    _settings, db = setup()
+    workspace_id = choose_workspace(db, workspace)
+    principal = acting(db, workspace_id, as_email, Permission.members_erase)
+    if not yes:
+        err.print("erasure cannot be undone: add --yes to erase")
+        raise typer.Exit(2)
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member_by_number(session, workspace_id, number)
+            proof = erasure.erase_member(
+                session, workspace_id, member.id, actor=principal.actor, via="staff"
+            )
+    except SiyuError as exc:
+        raise fail(exc) from exc
+    sys.stdout.write(proof.model_dump_json(indent=2) + "\n")
+
+
+@members_app.command("export")
+def members_export(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    workspace: WorkspaceOption = None,
+    as_email: AsOption = None,
+) -> None:
+    """Print everything siyu holds about a member as JSON (their access request)."""
+    import siyu.api.app  # noqa: F401 - every model
+    from siyu.identity import service as identity
+    from siyu.security import erasure
+    from siyu.security import service as security
+
+    _settings, db = setup()
+    workspace_id = choose_workspace(db, workspace)
+    principal = acting(db, workspace_id, as_email, Permission.members_export)
+    try:
+        with db.session_scope() as session:
+            member = identity.get_member_by_number(session, workspace_id, number)
+            data = erasure.export_member(session, workspace_id, member.id)
+            security.record_audit(
+                session, principal, "member.exported", target_type="member", target_id=member.id
+            )
+    except SiyuError as exc:
+        raise fail(exc) from exc
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,228 @@
+"""`siyu migrate`, `bootstrap`, `serve` and `worker`: set a deployment up and run it; with
+SIYU_SANDBOX, the demo apps and merchant and the sandbox WeChat wired to them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from siyu.cli.common import choose_workspace, out, setup
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy.orm import Session
+
+    from siyu.core.db import Database
+
+
+def migrate() -> None:
+    """Bring the database schema up to date (SQLite file or PostgreSQL)."""
+    from siyu.migrations import upgrade
+
+    settings, _db = setup()
+    upgrade(settings.database_url)
+    out.print(f"[green]✓[/green] database at head ({settings.database_url.split('@')[-1]})")
+
+
+def _demo_apps(db: Database, workspace_id: int) -> None:
+    """A service account and a mini program with fresh credentials, for the sandbox WeChat."""
+    import secrets
+
+    from siyu.workspaces import service as workspaces
+    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.schemas import AppCreate
+
+    with db.session_scope() as session:
+        if workspaces.list_apps(session, workspace_id):
+            return
+        for kind, name in ((AppKind.oa_service, "示例服务号"), (AppKind.mp, "打卡小程序")):
+            created = workspaces.add_app(
+                session,
+                workspace_id,
+                AppCreate(
+                    kind=kind,
+                    appid="wx" + secrets.token_hex(8),
+                    name=name,
+                    entity="示例教育",
+                    secret=secrets.token_hex(16),
+                    token=secrets.token_hex(8),
+                    aes_key=secrets.token_urlsafe(48).replace("-", "a").replace("_", "b")[:43],
+                ),
+            )
+            out.print(f"demo app: {created.kind} {created.appid} “{created.name}”")
+        _demo_merchant(session, workspace_id)
+
+
+def _demo_community(db: Database, workspace_id: int) -> None:
+    """A theme, a series, a past activity (history) and an open one, for sandbox users."""
+    from siyu.community import demo
+
+    with db.session_scope() as session:
+        created = demo.create_matrix(session, workspace_id)
+    if created is not None:
+        out.print(f"demo activity: {created.code} “{created.title}” (open, deposit ¥9.90)")
+
+
+def _demo_merchant(session: Session, workspace_id: int) -> None:
+    """A WeChat Pay merchant with fresh keys; `serve` introduces it to the sandbox, whose
+    platform key then replaces the placeholder."""
+    import secrets
+
+    from siyu.core.config import get_settings
+    from siyu.wechat import paycrypto
+    from siyu.wechat.pay import service as pay
+    from siyu.wechat.pay.schemas import MerchantCreate
+
+    settings = get_settings()
+    key = paycrypto.generate_private_key()
+    merchant = pay.add_merchant(
+        session,
+        workspace_id,
+        MerchantCreate(
+            mchid=f"19{secrets.randbelow(10**8):08d}",
+            name="示例商户",
+            apiv3_key=secrets.token_hex(16),
+            private_key=paycrypto.private_pem(key),
+            cert_serial_no=secrets.token_hex(20).upper(),
+            platform_public_key=paycrypto.public_pem(key),
+            platform_public_key_id="PUB_KEY_ID_PLACEHOLDER",
+        ),
+        default_notify_base=settings.public_url or f"http://{settings.host}:{settings.port}",
+    )
+    out.print(f"demo merchant: {merchant.mchid} “{merchant.name}”")
+
+
+def bootstrap(
+    demo: Annotated[bool, typer.Option(help="also register a demo OA and MP (sandbox)")] = False,
+) -> None:
+    """Create the first workspace and its owner; print a one-time password if one was made."""
+    from siyu.security import service as security
+
+    settings, db = setup()
+    workspace_id = choose_workspace(db, None)
+    if demo:
+        _demo_apps(db, workspace_id)
+        _demo_community(db, workspace_id)
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    with db.session_scope() as session:
+        result = security.bootstrap_owner(session, workspace_id, settings.admin_email, password)
+    if not result.created:
+        out.print("owner exists already; nothing to do")
+    elif result.password:
+        out.print(f"[bold]owner created[/bold]: {result.owner_email}")
+        out.print(
+            f"[bold yellow]one-time password: {result.password}[/bold yellow] "
+            "(shown once; change it after signing in)"
+        )
+    else:
+        out.print(
+            f"[bold]owner created[/bold]: {result.owner_email} (password from SIYU_ADMIN_PASSWORD)"
+        )
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    worker: Annotated[bool, typer.Option(help="run job consumer threads in this process")] = True,
+) -> None:
+    """Serve the API and the console, with an embedded job worker."""
+    import uvicorn
+
+    from siyu.api.app import create_app
+    from siyu.core.config import Settings
+
+    settings, db = setup()
+    host, port = host or settings.host, port or settings.port
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+    default_base = Settings.model_fields["wechat_api_base"].default
+    if settings.sandbox and settings.wechat_api_base == default_base:
+        settings = settings.model_copy(update={"wechat_api_base": f"{url}/sandbox"})
+    default_pay = Settings.model_fields["wechat_pay_api_base"].default
+    if settings.sandbox and settings.wechat_pay_api_base == default_pay:
+        settings = settings.model_copy(update={"wechat_pay_api_base": f"{url}/sandbox"})
+    application = create_app(settings, db, embedded_worker=worker)
+    if settings.sandbox:
+        _wire_sandbox(application, db, url)
+        out.print(f"sandbox WeChat: {url}/sandbox (siyu's gateway calls it)")
+    out.print(f"siyu console: {url}/")
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
+    """Mount the sandbox WeChat and register every OA and MP of siyu with it."""
+    from siyu.sandbox.app import mount_sandbox
+    from siyu.sandbox.world import AccountSpec
+    from siyu.workspaces import service as workspaces
+
+    sandbox = mount_sandbox(application, siyu_url=url)
+    with db.session_scope() as session:
+        apps = [
+            app
+            for ws in workspaces.list_workspaces(session)
+            for app in workspaces.list_apps(session, ws.id)
+        ]
+        credentials = {a.appid: workspaces.get_app_credentials(session, a.appid) for a in apps}
+    for app in apps:
+        cred = credentials[app.appid]
+        if app.kind not in ("oa_service", "oa_subscription", "mp") or not cred.secret:
+            continue
+        linked = [a.appid for a in apps if a.kind == "mp" and a.workspace_id == app.workspace_id]
+        sandbox.state.world.register(
+            AccountSpec(
+                appid=app.appid,
+                secret=cred.secret,
+                kind=app.kind,
+                name=app.name,
+                token=cred.token or "",
+                aes_key=cred.aes_key or "",
+                push_url=f"{url}/wechat/push/{app.appid}",
+                mode="secure" if cred.aes_key else "plain",
+                linked_mps=linked if app.kind != "mp" else [],
+                unionid_scope=f"workspace-{app.workspace_id}",
+            )
+        )
+    _wire_sandbox_pay(sandbox, db, apps)
+
+
+def _wire_sandbox_pay(sandbox: FastAPI, db: Database, apps: list[Any]) -> None:
+    """Introduce siyu's merchants to the sandbox's Pay and take its platform key in return."""
+    from siyu.sandbox.pay import MerchantSpec
+    from siyu.wechat import paycrypto
+    from siyu.wechat.pay import service as pay
+
+    with db.session_scope() as session:
+        merchants = pay.list_merchants(session)
+        keys = {m.id: pay.merchant_keys(session, m.id, "") for m in merchants}
+    for merchant in merchants:
+        secret = keys[merchant.id]
+        mps = [a.appid for a in apps if a.kind == "mp" and a.workspace_id == merchant.workspace_id]
+        registered = sandbox.state.pay.register(
+            MerchantSpec(
+                mchid=merchant.mchid,
+                name=merchant.name,
+                apiv3_key=secret.apiv3_key,
+                merchant_public_key=paycrypto.public_pem(
+                    paycrypto.load_private_key(secret.private_key)
+                ),
+                cert_serial_no=merchant.cert_serial_no,
+                appids=mps,
+            )
+        )
+        with db.session_scope() as session:
+            pay.set_platform_key(
+                session,
+                merchant.mchid,
+                sandbox.state.pay.platform_public_key(),
+                registered.platform_key_id,
+            )
+
+
+def worker(
+    workers: Annotated[int, typer.Option(help="worker threads in this process")] = 4,
+) -> None:
+    """Run a job worker (start several, on several machines, with SIYU_REDIS_URL)."""
+    from siyu.worker import consumer
+
+    setup()
+    consumer(workers).run()

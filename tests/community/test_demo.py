@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from siyu.community import demo, review, service
+from siyu.community import service
 from siyu.community.models import Activity, Checkin
+from siyu.community.service import demo
 from siyu.sandbox.users import Action, Population
 from tests.conftest import MP_APPID
 from tests.wechat.pay.conftest import SIYU
@@ -20,8 +21,8 @@ def test_demo_users_enroll_pay_check_in_and_the_review_shows_it(campaign: Campai
     # given the demo matrix, made by `siyu bootstrap --demo` (twice: the second does nothing)
     campaign.at(beijing("2026-11-23", 9))
     with env.db.session_scope() as session:
-        current = demo.create_matrix(session, env.workspace_id)
-        assert demo.create_matrix(session, env.workspace_id) is None
+        current = service.create_demo_matrix(session, env.workspace_id)
+        assert service.create_demo_matrix(session, env.workspace_id) is None
     assert current is not None
     # and a sandbox user with a Mini Program session
     member = campaign.member(0)
@@ -40,18 +41,18 @@ def test_demo_users_enroll_pay_check_in_and_the_review_shows_it(campaign: Campai
     assert again.data["response"]["code"] == "community.already_checked_in"
     # when the demo replays the earlier days and the previous activity, twice
     with env.db.session_scope() as session:
-        made = demo.replay_checkins(session, env.workspace_id, current, seed=8)
-        history = demo.replay_history(session, env.workspace_id, seed=8)
+        made = service.replay_demo_checkins(session, env.workspace_id, current, seed=8)
+        history = service.replay_demo_history(session, env.workspace_id, seed=8)
     with env.db.session_scope() as session:
-        assert demo.replay_checkins(session, env.workspace_id, current, seed=8) == 0
-        assert demo.replay_history(session, env.workspace_id, seed=8) == 0
+        assert service.replay_demo_checkins(session, env.workspace_id, current, seed=8) == 0
+        assert service.replay_demo_history(session, env.workspace_id, seed=8) == 0
     # then the enrollment counts today's and the replayed days, and the streak ends today
     assert made > 0
     assert history >= 1
     with env.db.session_scope() as session:
         [enrollment] = service.list_enrollments(session, env.workspace_id, current.id)
         checkins = session.scalar(select(func.count()).select_from(Checkin))
-        found = review.activity_review(session, env.workspace_id, demo.CURRENT)
+        found = service.activity_review(session, env.workspace_id, service.DEMO_CURRENT)
         activities = session.scalar(select(func.count()).select_from(Activity))
     assert (enrollment.status, enrollment.paid, enrollment.checkins) == ("enrolled", 990, checkins)
     assert enrollment.last_checkin_on is not None
@@ -63,7 +64,7 @@ def test_demo_users_enroll_pay_check_in_and_the_review_shows_it(campaign: Campai
     assert found.paid_total == 990
     assert sum(day.members for day in found.checkin_rate_by_day) == checkins
     assert found.retention is not None
-    assert found.retention.previous == demo.PREVIOUS
+    assert found.retention.previous == service.DEMO_PREVIOUS
     assert found.retention.re_enrolled == 1
 
 
@@ -74,13 +75,13 @@ def test_the_operator_ends_the_demo_activity_and_the_refunds_reach_the_sandbox(
     # given the demo activity, its users enrolled and paid, and their earlier days replayed
     campaign.at(beijing("2026-11-23", 9))
     with env.db.session_scope() as session:
-        current = demo.create_matrix(session, env.workspace_id)
+        current = service.create_demo_matrix(session, env.workspace_id)
     assert current is not None
     for index in range(3):
         member = campaign.member(index)
         campaign.enrolled(member, current.id, channel="poster")
     with env.db.session_scope() as session:
-        demo.replay_checkins(session, env.workspace_id, current, seed=8)
+        service.replay_demo_checkins(session, env.workspace_id, current, seed=8)
         enrolled = service.list_enrollments(session, env.workspace_id, current.id)
     url = f"/api/community/activities/{current.id}"
     # when the operator ends it early, computes the settlement and confirms it

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from sqlalchemy import select
 
+from siyu.community.models import ServiceRecord
+from siyu.security.models import AuditEntry, Role
 from tests.conftest import MP_APPID
+from tests.security.conftest import make_staff
 
 from .conftest import SESSION_KEY, Campaign
 
@@ -77,6 +82,17 @@ def test_staff_manage_group_states_and_posts(campaign: Campaign) -> None:
     late = campaign.staff.post(f"/api/community/groups/{gid}/posts", json={"content": "x"})
     assert late.json()["code"] == "community.group_closed"
     assert len(campaign.staff.get(f"/api/community/groups/{gid}/posts").json()) == 1
+    # and the post and the state, not the refusals, are in the audit log (as the console's are)
+    assert audited(campaign, "community.group_post") == [(str(gid), {"post_id": post.json()["id"]})]
+    assert audited(campaign, "community.group_state") == [(str(gid), {"state": "dissolved"})]
+
+
+def audited(campaign: Campaign, action: str) -> list[tuple[str | None, dict[str, Any]]]:
+    with campaign.env.db.session_scope() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        )
+        return [(entry.target_id, dict(entry.detail)) for entry in entries]
 
 
 def test_service_records_are_kept_on_the_member(campaign: Campaign) -> None:
@@ -89,3 +105,25 @@ def test_service_records_are_kept_on_the_member(campaign: Campaign) -> None:
     [record] = campaign.staff.get(url).json()
     assert (record["kind"], record["text"]) == ("call", "家长来电询问退款时间")
     assert record["operator_id"] is not None
+
+
+def test_a_note_on_a_member_the_operator_may_not_see_is_refused_and_audited(
+    campaign: Campaign,
+) -> None:
+    # given a sales rep to whom the member is not assigned
+    member = campaign.member()
+    rep = make_staff(campaign.env.db, campaign.env.workspace_id, Role.sales, "rep@example.com")
+    # when the rep writes a service record on the member
+    refused = campaign.env.client.post(
+        f"/api/members/{member.member_id}/service-records",
+        json={"kind": "note", "text": "不该看到的会员"},
+        headers=rep.headers,
+    )
+    # then it is refused as a member that does not exist, nothing is written, and it is audited
+    assert (refused.status_code, refused.json()["code"]) == (404, "identity.member_not_found")
+    with campaign.env.db.session_scope() as session:
+        assert session.scalars(select(ServiceRecord)).all() == []
+    assert audited(campaign, "members.note_added") == []
+    assert audited(campaign, "security.denied") == [
+        (str(member.member_id), {"reason": "not_assigned"})
+    ]

@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from siyu.community import review
-from siyu.community.imports import import_activities
+from siyu.community import service
 from siyu.community.models import Activity
 from siyu.identity import service as identity
 from siyu.identity.models import TimelineEvent
+from siyu.security.models import AuditEntry
+from siyu.security.schemas import Principal
 from tests.conftest import MP_APPID
 
 from .conftest import END, START, Campaign, beijing
@@ -89,7 +90,7 @@ def as_history(campaign: Campaign, code: str) -> list[dict[str, Any]]:
 
 
 def test_an_imported_history_reviews_exactly_like_the_native_activity(
-    campaign: Campaign,
+    campaign: Campaign, owner: Principal
 ) -> None:
     # given VOC1 run natively
     native(campaign)
@@ -97,12 +98,14 @@ def test_an_imported_history_reviews_exactly_like_the_native_activity(
     history = as_history(campaign, "HIST1")
     # when the same activity is imported as history, with its events
     with campaign.env.db.session_scope() as session:
-        report = import_activities(session, ws, [{**DEFINITION, "code": "HIST1", "series": "往期"}])
+        report = service.import_activities(
+            session, ws, [{**DEFINITION, "code": "HIST1", "series": "往期"}], actor=owner
+        )
         assert report.created == 1
         identity.ingest_events(session, ws, history)
     with campaign.env.db.session_scope() as session:
-        mine = review.activity_review(session, ws, "VOC1")
-        theirs = review.activity_review(session, ws, "HIST1")
+        mine = service.activity_review(session, ws, "VOC1")
+        theirs = service.activity_review(session, ws, "HIST1")
     # then both reviews agree on every figure
     assert mine.enrollments == 3
     assert mine.by_channel == {"menu": 1, "poster": 2}
@@ -111,6 +114,13 @@ def test_an_imported_history_reviews_exactly_like_the_native_activity(
     assert (mine.completed, mine.group_members) == (1, 1)
     skip = {"code", "retention"}
     assert mine.model_dump(exclude=skip) == theirs.model_dump(exclude=skip)
+    # and the import is in the audit log, by its operator, with its counts
+    with campaign.env.db.session_scope() as session:
+        [entry] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "community.activities_imported")
+        ).all()
+        assert (entry.actor, entry.workspace_id) == (owner.actor, ws)
+        assert entry.detail == {"created": 1, "updated": 0, "themes": 0, "series": 1, "groups": 0}
 
 
 def test_retention_from_the_previous_activity(campaign: Campaign) -> None:
@@ -145,7 +155,7 @@ def test_retention_from_the_previous_activity(campaign: Campaign) -> None:
     assert [a["code"] for a in series["activities"]] == ["VOC1", "VOC2"]
 
 
-def test_an_invalid_import_file_writes_nothing(campaign: Campaign) -> None:
+def test_an_invalid_import_file_writes_nothing(campaign: Campaign, owner: Principal) -> None:
     import pytest
 
     from siyu.core.errors import SiyuError
@@ -156,8 +166,12 @@ def test_an_invalid_import_file_writes_nothing(campaign: Campaign) -> None:
         {**DEFINITION, "code": "OK1"},
     ]
     with campaign.env.db.session_scope() as session, pytest.raises(SiyuError) as caught:
-        import_activities(session, campaign.env.workspace_id, json.loads(json.dumps(bad)))
+        service.import_activities(
+            session, campaign.env.workspace_id, json.loads(json.dumps(bad)), actor=owner
+        )
     assert caught.value.code == "community.invalid_import"
     assert [e["index"] for e in caught.value.data["errors"]] == [1, 2]
     with campaign.env.db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Activity)) == 0
+        audited = select(AuditEntry).where(AuditEntry.action == "community.activities_imported")
+        assert session.scalars(audited).all() == []

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
 
-from siyu.community import tasks
-from siyu.community.models import Activity, Enrollment, RefundRule, SettlementLine
+from sqlalchemy import select, update
+
+from siyu.community import service, tasks
+from siyu.community.enums import RefundRule
+from siyu.community.models import Activity, Enrollment, SettlementLine
 from siyu.community.schemas import ActivityRead
 from siyu.community.service import refund_for
 from siyu.security.models import AuditEntry
+from siyu.security.schemas import Principal
+from tests.support.queries import count_queries
 
 from .conftest import END, START, Campaign, Member, beijing
 
@@ -179,3 +184,67 @@ def test_an_activity_that_has_not_run_a_day_cannot_end_early(campaign: Campaign)
     # then it is refused with the reason, and the period is unchanged
     assert (refused.status_code, refused.json()["code"]) == (409, "community.activity_not_started")
     assert activity_row(campaign, activity["id"]) == ("open", END)
+
+
+# --- the statements a settlement sends -----------------------------------------------------
+
+
+def paid_activity(campaign: Campaign, members: list[Member], code: str, series_id: int) -> int:
+    """An activity the members paid for; member i checked in on (i + 3) % 4 of its 3 days
+    (so member 0 completed it and member 1 gets nothing back)."""
+    activity = campaign.activity(series_id, code=code)
+    for member in members:
+        campaign.enrolled(member, activity["id"])
+    with campaign.env.db.session_scope() as session:
+        ids = session.scalars(
+            select(Enrollment.id)
+            .where(Enrollment.activity_id == activity["id"])
+            .order_by(Enrollment.id)
+        ).all()
+        for i, enrollment_id in enumerate(ids):
+            checked = update(Enrollment).where(Enrollment.id == enrollment_id)
+            session.execute(checked.values(checkins=(i + 3) % 4))
+    return int(activity["id"])
+
+
+@dataclass
+class Settled:
+    statements: int  # sent to compute, show and confirm the settlement
+    refund_inserts: int  # of them, the INSERTs of Pay's refunds
+    refunds: int
+
+
+def settle(campaign: Campaign, owner: Principal, activity_id: int) -> Settled:
+    ws, db = campaign.env.workspace_id, campaign.env.db
+    with count_queries(db.engine) as sent:
+        with db.session_scope() as session:
+            service.compute_settlement(session, ws, activity_id)
+        with db.session_scope() as session:
+            done = service.confirm_settlement(session, ws, activity_id, actor=owner)
+    inserts = len(sent.matching("INSERT INTO pay_refunds"))
+    return Settled(sent.count, inserts, len(done.refund_ids))
+
+
+def test_a_settlement_sends_the_same_statements_for_3_members_as_for_30(
+    campaign: Campaign, owner: Principal
+) -> None:
+    # given two activities of one series that ended, one of 3 and one of 30 paid members
+    members = [campaign.member(i) for i in range(30)]
+    series_id = campaign.theme_series()
+    three = paid_activity(campaign, members[:3], "N3", series_id)
+    thirty = paid_activity(campaign, members, "N30", series_id)
+    campaign.at(beijing("2026-11-24"))
+    # when each settlement is computed, shown and confirmed
+    small, large = settle(campaign, owner, three), settle(campaign, owner, thirty)
+    # then every member owed money gets a refund
+    assert (small.refunds, large.refunds) == (2, 22)
+    # and both send the same statements, none per member: 26 besides the INSERT of Pay's
+    # refunds, which is one statement (SQLite alone sends one per refund: it cannot return
+    # the rows of a batch in the order asked without a sentinel column, so SQLAlchemy does not
+    # batch there)
+    assert small.statements - small.refund_inserts == 26
+    assert large.statements - large.refund_inserts == 26
+    if campaign.env.db.engine.dialect.name == "postgresql":
+        assert (small.refund_inserts, large.refund_inserts) == (1, 1)
+    else:
+        assert (small.refund_inserts, large.refund_inserts) == (2, 22)

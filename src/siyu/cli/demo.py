@@ -19,7 +19,7 @@ def demo_community(
 ) -> None:
     """Replay what the sandbox cannot: the demo activity's past days of check-ins (siyu takes a
     check-in for its own today) and the previous activity as history, for the review."""
-    from siyu.community import demo, service
+    from siyu.community import service
 
     settings, db = setup()
     if not settings.sandbox:
@@ -28,12 +28,12 @@ def demo_community(
     workspace_id = choose_workspace(db, workspace)
     try:
         with db.session_scope() as session:
-            current = service.get_activity_by_code(session, workspace_id, demo.CURRENT)
-            checkins = demo.replay_checkins(session, workspace_id, current, seed)
-            history = demo.replay_history(session, workspace_id, seed)
+            current = service.get_activity_by_code(session, workspace_id, service.DEMO_CURRENT)
+            checkins = service.replay_demo_checkins(session, workspace_id, current, seed)
+            history = service.replay_demo_history(session, workspace_id, seed)
     except SiyuError as exc:
         raise fail(exc) from exc
     out.print(
-        f"demo: {checkins} past check-ins in {demo.CURRENT}; "
-        f"{history} members in the history of {demo.PREVIOUS}"
+        f"demo: {checkins} past check-ins in {service.DEMO_CURRENT}; "
+        f"{history} members in the history of {service.DEMO_PREVIOUS}"
     )

@@ -106,8 +106,7 @@ def import_activities(
 ) -> None:
     """Load past (or future) activity definitions: all of them, or none when one is invalid.
     Their events come with `siyu import events` (props.code names the activity)."""
-    from siyu.community.imports import import_activities as load
-    from siyu.security import service as security
+    from siyu.community import service
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
@@ -119,14 +118,7 @@ def import_activities(
         raise typer.Exit(1) from exc
     try:
         with db.session_scope() as session:
-            result = load(session, workspace_id, raw)
-            security.record_audit(
-                session,
-                principal,
-                "community.activities_imported",
-                workspace_id=workspace_id,
-                detail=result.model_dump(),
-            )
+            result = service.import_activities(session, workspace_id, raw, actor=principal)
     except SiyuError as exc:
         for error in (exc.data or {}).get("errors", [])[:50] if isinstance(exc.data, dict) else []:
             err.print(f"  #{error['index']}: {error['reason']}")

@@ -28,14 +28,14 @@ def report_activity(
     as_email: AsOption = None,
 ) -> None:
     """The review (复盘) of an activity: enrollments, money, check-ins, completion, retention."""
-    from siyu.community import review
+    from siyu.community import service
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
     acting(db, workspace_id, as_email, Permission.community_read)
     try:
         with db.session_scope() as session:
-            result = review.activity_review(
+            result = service.activity_review(
                 session,
                 workspace_id,
                 code,

@@ -56,10 +56,10 @@ def _demo_apps(db: Database, workspace_id: int) -> None:
 
 def _demo_community(db: Database, workspace_id: int) -> None:
     """A theme, a series, a past activity (history) and an open one, for sandbox users."""
-    from siyu.community import demo
+    from siyu.community import service
 
     with db.session_scope() as session:
-        created = demo.create_matrix(session, workspace_id)
+        created = service.create_demo_matrix(session, workspace_id)
     if created is not None:
         out.print(f"demo activity: {created.code} “{created.title}” (open, deposit ¥9.90)")
 

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from siyu.community import review, service, tasks
-from siyu.community.models import ActivityStatus, CheckinStatus, EnrollmentStatus
+from siyu.community import errors, service
+from siyu.community.enums import ActivityStatus, CheckinStatus, EnrollmentStatus
 from siyu.community.schemas import (
     ActivityCreate,
     ActivityRead,
@@ -41,7 +41,6 @@ from siyu.community.schemas import (
     ThemeRead,
 )
 from siyu.core.config import Settings
-from siyu.core.errors import Invalid, SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -95,11 +94,7 @@ def get_matrix(principal: Reader, db: DatabaseDep) -> list[dict[str, object]]:
 @router.post("/themes", status_code=201)
 def create_theme(body: ThemeCreate, principal: Manager, db: DatabaseDep) -> ThemeRead:
     with db.session_scope() as session:
-        theme = service.create_theme(session, principal.workspace_id, body)
-        security.record_audit(
-            session, principal, "community.theme_created", target_type="theme", target_id=theme.id
-        )
-        return theme
+        return service.create_theme(session, principal.workspace_id, body, actor=principal)
 
 
 @router.get("/themes")
@@ -111,15 +106,7 @@ def list_themes(principal: Reader, db: DatabaseDep) -> list[ThemeRead]:
 @router.post("/series", status_code=201)
 def create_series(body: SeriesCreate, principal: Manager, db: DatabaseDep) -> SeriesRead:
     with db.session_scope() as session:
-        series = service.create_series(session, principal.workspace_id, body)
-        security.record_audit(
-            session,
-            principal,
-            "community.series_created",
-            target_type="series",
-            target_id=series.id,
-        )
-        return series
+        return service.create_series(session, principal.workspace_id, body, actor=principal)
 
 
 @router.get("/series")
@@ -131,16 +118,7 @@ def list_series(principal: Reader, db: DatabaseDep) -> list[SeriesRead]:
 @router.post("/activities", status_code=201)
 def create_activity(body: ActivityCreate, principal: Manager, db: DatabaseDep) -> ActivityRead:
     with db.session_scope() as session:
-        activity = service.create_activity(session, principal.workspace_id, body)
-        security.record_audit(
-            session,
-            principal,
-            "community.activity_created",
-            target_type="activity",
-            target_id=activity.id,
-            detail={"fee": activity.fee, "deposit": activity.deposit},
-        )
-        return activity
+        return service.create_activity(session, principal.workspace_id, body, actor=principal)
 
 
 @router.get("/activities")
@@ -170,33 +148,18 @@ def update_activity(
     activity_id: int, body: ActivityUpdate, principal: Manager, db: DatabaseDep
 ) -> ActivityRead:
     with db.session_scope() as session:
-        activity = service.update_activity(session, principal.workspace_id, activity_id, body)
-        security.record_audit(
-            session,
-            principal,
-            "community.activity_updated",
-            target_type="activity",
-            target_id=activity_id,
-            detail={"fields": sorted(body.model_dump(exclude_unset=True))},
+        return service.update_activity(
+            session, principal.workspace_id, activity_id, body, actor=principal
         )
-        return activity
 
 
 @router.post("/activities/{activity_id}/end")
 def end_activity_early(activity_id: int, principal: Settler, db: DatabaseDep) -> ActivityRead:
     """End the activity yesterday: enrollment and check-ins stop and it can be settled today."""
     with db.session_scope() as session:
-        before = service.get_activity(session, principal.workspace_id, activity_id)
-        activity = service.end_activity_early(session, principal.workspace_id, activity_id)
-        security.record_audit(
-            session,
-            principal,
-            "community.activity_ended_early",
-            target_type="activity",
-            target_id=activity_id,
-            detail={"days_cut": (before.ends_on - activity.ends_on).days},  # dates read as phones
+        return service.end_activity_early(
+            session, principal.workspace_id, activity_id, actor=principal
         )
-        return activity
 
 
 @router.get("/activities/{activity_id}/enrollments")
@@ -242,22 +205,9 @@ def reject_checkin(
 ) -> CheckinRead:
     """Reject a check-in's evidence: it stops counting toward the refund."""
     with db.session_scope() as session:
-        checkin = service.reject_checkin(
-            session,
-            principal.workspace_id,
-            checkin_id,
-            body.reason,
-            operator_id=principal.operator_id,
+        return service.reject_checkin(
+            session, principal.workspace_id, checkin_id, body.reason, actor=principal
         )
-        security.record_audit(
-            session,
-            principal,
-            "community.checkin_rejected",
-            target_type="checkin",
-            target_id=checkin_id,
-            detail={"member_id": checkin.member_id},
-        )
-        return checkin
 
 
 # --- settlement ----------------------------------------------------------------------------
@@ -296,20 +246,8 @@ def confirm_settlement(activity_id: int, principal: Settler, db: DatabaseDep) ->
     A second confirmation is refused; nothing is ever refunded twice."""
     with db.session_scope() as session:
         done = service.confirm_settlement(
-            session, principal.workspace_id, activity_id, operator_id=principal.operator_id
+            session, principal.workspace_id, activity_id, actor=principal
         )
-        security.record_audit(
-            session,
-            principal,
-            "community.settlement_confirmed",
-            target_type="activity",
-            target_id=activity_id,
-            detail={
-                "refunds": len(done.refund_ids),
-                "total_refund_fen": done.settlement.total_refund,
-            },
-        )
-        tasks.enqueue_refunds(session, done.refund_ids)
         return done.settlement
 
 
@@ -319,11 +257,7 @@ def confirm_settlement(activity_id: int, principal: Settler, db: DatabaseDep) ->
 @router.post("/groups", status_code=201)
 def create_group(body: GroupCreate, principal: Manager, db: DatabaseDep) -> GroupRead:
     with db.session_scope() as session:
-        group = service.create_group(session, principal.workspace_id, body)
-        security.record_audit(
-            session, principal, "community.group_created", target_type="group", target_id=group.id
-        )
-        return group
+        return service.create_group(session, principal.workspace_id, body, actor=principal)
 
 
 @router.get("/groups")
@@ -337,16 +271,9 @@ def set_group_state(
     group_id: int, body: GroupStateIn, principal: Manager, db: DatabaseDep
 ) -> GroupRead:
     with db.session_scope() as session:
-        group = service.set_group_state(session, principal.workspace_id, group_id, body.state)
-        security.record_audit(
-            session,
-            principal,
-            "community.group_state",
-            target_type="group",
-            target_id=group_id,
-            detail={"state": str(body.state)},
+        return service.set_group_state(
+            session, principal.workspace_id, group_id, body.state, actor=principal
         )
-        return group
 
 
 @router.get("/groups/{group_id}/members")
@@ -360,19 +287,9 @@ def add_group_member(
     group_id: int, body: GroupMemberIn, principal: Manager, db: DatabaseDep
 ) -> GroupRead:
     with db.session_scope() as session:
-        group, changed = service.join_group(
-            session, principal.workspace_id, group_id, body.member_id, source="staff"
+        return service.add_group_member(
+            session, principal.workspace_id, group_id, body.member_id, actor=principal
         )
-        if changed:
-            security.record_audit(
-                session,
-                principal,
-                "community.group_member_added",
-                target_type="group",
-                target_id=group_id,
-                detail={"member_id": body.member_id},
-            )
-        return group
 
 
 @router.delete("/groups/{group_id}/members/{member_id}")
@@ -380,16 +297,9 @@ def remove_group_member(
     group_id: int, member_id: int, principal: Manager, db: DatabaseDep
 ) -> GroupRead:
     with db.session_scope() as session:
-        group = service.leave_group(session, principal.workspace_id, group_id, member_id)
-        security.record_audit(
-            session,
-            principal,
-            "community.group_member_removed",
-            target_type="group",
-            target_id=group_id,
-            detail={"member_id": member_id},
+        return service.remove_group_member(
+            session, principal.workspace_id, group_id, member_id, actor=principal
         )
-        return group
 
 
 @router.post("/groups/{group_id}/posts", status_code=201)
@@ -399,7 +309,7 @@ def post_to_group(
     """Record a post the team made in the group (WeChat has no API to post into a group)."""
     with db.session_scope() as session:
         return service.post_to_group(
-            session, principal.workspace_id, group_id, body, operator_id=principal.operator_id
+            session, principal.workspace_id, group_id, body, actor=principal
         )
 
 
@@ -418,10 +328,10 @@ def activity_review(
     principal: Reader,
     db: DatabaseDep,
     previous: Annotated[str | None, Query(max_length=32)] = None,
-    active_after_days: Annotated[int, Query(ge=0, le=365)] = review.ACTIVE_AFTER_DAYS,
+    active_after_days: Annotated[int, Query(ge=0, le=365)] = service.ACTIVE_AFTER_DAYS,
 ) -> ActivityReview:
     with db.session_scope() as session:
-        return review.activity_review(
+        return service.activity_review(
             session,
             principal.workspace_id,
             code,
@@ -433,7 +343,7 @@ def activity_review(
 @router.get("/review/series/{series_id}")
 def series_review(series_id: int, principal: Reader, db: DatabaseDep) -> SeriesReview:
     with db.session_scope() as session:
-        return review.series_review(session, principal.workspace_id, series_id)
+        return service.series_review(session, principal.workspace_id, series_id)
 
 
 # --- service records -----------------------------------------------------------------------
@@ -453,19 +363,9 @@ def add_service_record(
     member_id: int, body: ServiceRecordIn, principal: NoteWriter, db: DatabaseDep
 ) -> ServiceRecordRead:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
-        record = service.add_service_record(
-            session, principal.workspace_id, member_id, body, operator_id=principal.operator_id
+        return service.add_service_record(
+            session, principal.workspace_id, member_id, body, actor=principal
         )
-        security.record_audit(
-            session,
-            principal,
-            "members.note_added",
-            target_type="member",
-            target_id=member_id,
-            detail={"record_id": record.id, "kind": record.kind},
-        )
-        return record
 
 
 # --- the Mini Program ----------------------------------------------------------------------
@@ -521,7 +421,7 @@ def _store_image(settings: Settings, data: bytes) -> str:
     if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         kind = "webp"
     if kind is None:
-        raise Invalid("community.image_type", "check-in images are JPEG, PNG, GIF or WebP")
+        raise errors.IMAGE_TYPE("check-in images are JPEG, PNG, GIF or WebP")
     key = f"{hashlib.sha256(data).hexdigest()}.{kind}"
     folder = Path(settings.data_dir) / "checkins"
     folder.mkdir(parents=True, exist_ok=True)
@@ -549,11 +449,8 @@ async def check_in(
     if image is not None and (image.filename or image.size):
         data = await image.read(limit + 1)
         if len(data) > limit:
-            raise SiyuError(
-                "community.image_too_large",
-                f"check-in images are at most {limit} bytes",
-                status=413,
-                data={"limit": limit},
+            raise errors.IMAGE_TOO_LARGE(
+                f"check-in images are at most {limit} bytes", data={"limit": limit}, limit=limit
             )
         if not data:
             data = None
@@ -585,7 +482,7 @@ def join_by_share_ticket(
         data = mp.open_user_data(session, principal, body.encrypted_data, body.iv)
         open_gid = data.get("openGId")
         if not isinstance(open_gid, str) or not open_gid:
-            raise Invalid("community.no_open_gid", "the share information names no group")
+            raise errors.NO_OPEN_GID("the share information names no group")
         group, _changed = service.join_by_open_gid(
             session, principal.app.workspace_id, open_gid, principal.member_id
         )

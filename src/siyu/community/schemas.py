@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from siyu.community.models import (
+from siyu.community.enums import (
     ActivityStatus,
     CheckinStatus,
     EnrollmentStatus,

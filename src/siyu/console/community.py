@@ -1,12 +1,11 @@
 """Console pages of community campaigns: the matrix and the activity editor, an activity's
 enrollments and check-ins, the settlement with its confirmation, the review (复盘) with charts,
-and service records on a member's profile. Permissions are the community API's own."""
+and service records on a member's profile. Permissions are the community API's own.
+(About 650 lines: one router for all community pages; charts and the editor's form live apart.)"""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -14,28 +13,28 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from siyu.community import review, service, tasks
-from siyu.community.models import ActivityStatus, Evidence, GroupState, RefundRule
+from siyu.community import errors, service
+from siyu.community.enums import ActivityStatus, Evidence, GroupState, RefundRule
 from siyu.community.schemas import (
-    ActivityCreate,
     ActivityRead,
     ActivityUpdate,
     GroupCreate,
     GroupPostIn,
     RejectIn,
     SeriesCreate,
-    SeriesReview,
     ServiceRecordIn,
     SettlementRead,
     ThemeCreate,
     hhmm,
 )
-from siyu.console.common import member_context as _member_context
-from siyu.console.i18n import Translator
+from siyu.console import community_charts as charts
+from siyu.console import community_forms as forms
+from siyu.console.common import member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import Invalid, NotFound, SiyuError
+from siyu.core.errors import REQUEST_INVALID, ErrorCatalog, NotFound, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.money import format_yuan
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -52,61 +51,16 @@ ENROLLMENTS_SHOWN = 200
 CHECKINS_SHOWN = 100
 SETTLEMENT_LINES_SHOWN = 500
 TROUBLE = ("failed", "abnormal", "closed")
-ACTIVITY_FIELDS = (
-    "series_id",
-    "code",
-    "title",
-    "status",
-    "starts_on",
-    "ends_on",
-    "capacity",
-    "fee",
-    "deposit",
-    "checkin_days_required",
-    "window_start",
-    "window_end",
-    "evidence",
-    "refund_rule",
-    "refund_n",
+
+# Refusals of the community pages themselves (no service raises them).
+_console = ErrorCatalog("console")
+SETTLEMENT_UNCONFIRMED = _console.add(
+    "settlement_unconfirmed", 422, "请输入正确的活动编号以确认结算。"
 )
-# Model-level refusals of the activity editor, by the words of its validator → the field.
-WHOLE_FORM = {
-    "ends_on is before": "ends_on",
-    "at most 366 days": "ends_on",
-    "more check-in days": "checkin_days_required",
-    "daily window": "window_end",
-    "table refund rule": "refund_rule",
-    "needs a deposit": "deposit",
-}
+MEMBER_NUMBER = _console.add("member_number", 422, "请输入学号。")
 
 Form64 = Annotated[str, Form(max_length=64)]
 Form32 = Annotated[str, Form(max_length=32)]
-
-
-class FormRefused(Exception):
-    """A form value the console cannot even hand to the service (e.g. yuan with 3 decimals)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(", ".join(errors))
-        self.errors = errors
-
-
-def _fen(text: str) -> int:
-    """Yuan as staff type them ("9.9", "9.90", "" for none) → integer fen."""
-    text = text.strip()
-    if not text:
-        return 0
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal(-1)
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        raise ValueError(text)
-    return int(value * 100)
-
-
-def _yuan(fen: int) -> str:
-    return f"{fen / 100:.2f}"
 
 
 # --- the matrix ----------------------------------------------------------------------------
@@ -133,7 +87,7 @@ def _matrix_context(session: Session, workspace_id: int) -> dict[str, Any]:
         "form_error": None,
         "which": None,
         "notice": None,
-        "yuan": _yuan,
+        "yuan": format_yuan,
     }
 
 
@@ -165,17 +119,6 @@ def _matrix_answer(
     return render(request, name, context, status=status)
 
 
-def _field_errors(exc: ValidationError, tr: Translator) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        where = str(error["loc"][0]) if error["loc"] else ""
-        if not where:
-            message = str(error["msg"])
-            where = next((f for words, f in WHOLE_FORM.items() if words in message), "title")
-        errors.setdefault(where, tr(f"community.invalid.{where}"))
-    return errors
-
-
 @router.get("/community")
 def matrix_page(request: Request, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
@@ -189,14 +132,7 @@ def add_theme(request: Request, principal: Manager, db: DatabaseDep, name: Form6
     try:
         data = ThemeCreate(name=name.strip())
         with db.session_scope() as session:
-            theme = service.create_theme(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.theme_created",
-                target_type="theme",
-                target_id=theme.id,
-            )
+            theme = service.create_theme(session, principal.workspace_id, data, actor=principal)
     except ValidationError:
         errors = {"theme_name": tr("community.invalid.name")}
         return _matrix_answer(
@@ -223,14 +159,7 @@ def add_series(
     try:
         data = SeriesCreate.model_validate({"theme_id": theme_id or 0, "name": name.strip()})
         with db.session_scope() as session:
-            series = service.create_series(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.series_created",
-                target_type="series",
-                target_id=series.id,
-            )
+            series = service.create_series(session, principal.workspace_id, data, actor=principal)
     except ValidationError as exc:
         errors = {
             "theme_id" if e["loc"] and e["loc"][0] == "theme_id" else "series_name": tr(
@@ -245,44 +174,6 @@ def add_series(
         return _matrix_answer(request, db, principal, which="series", form=form, refused=exc)
     notice = tr("community.series_added", name=series.name)
     return _matrix_answer(request, db, principal, which="series", notice=notice)
-
-
-def _activity_input(sent: dict[str, str], tr: Translator) -> ActivityCreate:
-    """The editor's fields (money in yuan, empty meaning none) → the API's ActivityCreate."""
-    errors: dict[str, str] = {}
-    body: dict[str, Any] = {}
-    for key in ("fee", "deposit"):
-        try:
-            body[key] = _fen(sent[key])
-        except ValueError:
-            errors[key] = tr("community.invalid.amount")
-    if errors:
-        raise FormRefused(errors)
-    for key in ACTIVITY_FIELDS:
-        if key in ("fee", "deposit"):
-            continue
-        value = sent[key].strip()
-        if value or key not in ("capacity", "refund_n", "window_start", "window_end"):
-            body[key] = value
-    if body.get("series_id") == "":
-        body["series_id"] = 0
-    if sent.get("refund_table", "").strip():
-        try:
-            body["refund_table"] = _refund_steps(sent["refund_table"])
-        except ValueError:
-            raise FormRefused({"refund_table": tr("community.invalid.refund_table")}) from None
-    return ActivityCreate.model_validate(body)
-
-
-def _refund_steps(text: str) -> list[dict[str, int]]:
-    """ "7:30, 14:60, 21:100" (check-ins:percent, full-width punctuation too) → the steps."""
-    steps = []
-    for part in re.split(r"[,，;；\s]+", text.strip()):
-        if not part:
-            continue
-        days, _, percent = part.replace("：", ":").partition(":")
-        steps.append({"min_days": int(days), "percent": int(percent)})
-    return steps
 
 
 @router.post("/community/activities")
@@ -328,25 +219,19 @@ def add_activity(
         "refund_table": refund_table,
     }
     try:
-        data = _activity_input(sent, tr)
+        data = forms.activity_input(sent, tr)
         if data.status == ActivityStatus.settled:
-            raise FormRefused({"status": tr("community.invalid.status")})
+            raise forms.FormRefused({"status": tr("community.invalid.status")})
         with db.session_scope() as session:
-            activity = service.create_activity(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.activity_created",
-                target_type="activity",
-                target_id=activity.id,
-                detail={"fee": activity.fee, "deposit": activity.deposit},
+            activity = service.create_activity(
+                session, principal.workspace_id, data, actor=principal
             )
-    except FormRefused as exc:
+    except forms.FormRefused as exc:
         return _matrix_answer(
             request, db, principal, which="activity", form=sent, errors=exc.errors
         )
     except ValidationError as exc:
-        errors = _field_errors(exc, tr)
+        errors = forms.field_errors(exc, tr)
         return _matrix_answer(request, db, principal, which="activity", form=sent, errors=errors)
     except SiyuError as exc:
         errors = {"code": tr.refusal(exc)} if "exists" in exc.code else {}
@@ -362,46 +247,6 @@ def add_activity(
 
 def _numbers(session: Session, workspace_id: int, member_ids: set[int]) -> dict[int, int]:
     return {mid: identity.get_member(session, workspace_id, mid).number for mid in member_ids}
-
-
-def _rate_chart(tr: Translator, activity: ActivityRead, rates: list[Any]) -> dict[str, Any]:
-    """ECharts option: members who checked in each day, and the rate (percent)."""
-    return {
-        "option": {
-            "color": ["#07a35a", "#3370ff"],
-            "tooltip": {"trigger": "axis"},
-            "legend": {
-                "top": 0,
-                "data": [tr("community.chart.members"), tr("community.chart.rate")],
-            },
-            "grid": {"left": 48, "right": 56, "top": 48, "bottom": 28},
-            "xAxis": {"type": "category", "data": [r.day.isoformat()[5:] for r in rates]},
-            "yAxis": [
-                {"type": "value", "name": tr("community.chart.members"), "minInterval": 1},
-                {
-                    "type": "value",
-                    "name": "%",
-                    "max": 100,
-                    "splitLine": {"show": False},
-                },
-            ],
-            "series": [
-                {
-                    "name": tr("community.chart.members"),
-                    "type": "bar",
-                    "barMaxWidth": 18,
-                    "data": [r.members for r in rates],
-                },
-                {
-                    "name": tr("community.chart.rate"),
-                    "type": "line",
-                    "yAxisIndex": 1,
-                    "smooth": True,
-                    "data": [round(r.rate * 100, 1) for r in rates],
-                },
-            ],
-        }
-    }
 
 
 def _checkins_context(
@@ -425,7 +270,7 @@ def activity_page(
     with db.session_scope() as session:
         activity = service.get_activity(session, ws, activity_id)
         enrollments = service.list_enrollments(session, ws, activity.id, limit=ENROLLMENTS_SHOWN)
-        found = review.activity_review(session, ws, activity.code)
+        found = service.activity_review(session, ws, activity.code)
         context = {
             **_checkins_context(session, ws, activity),
             "active": "community",
@@ -433,8 +278,8 @@ def activity_page(
             "counts": service.enrollment_counts(session, activity.id),
             "enrollments": enrollments,
             "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
-            "chart": _rate_chart(tr, activity, found.checkin_rate_by_day),
-            "yuan": _yuan,
+            "chart": charts.rate_chart(tr, activity, found.checkin_rate_by_day),
+            "yuan": format_yuan,
             "shown": ENROLLMENTS_SHOWN,
             "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
             "hhmm": hhmm,
@@ -451,14 +296,10 @@ def create_activity_group(
     try:
         data = GroupCreate(name=name.strip(), activity_id=activity_id)
     except ValidationError:
-        return error_response(request, Invalid("request.invalid", "give the group's name"))
+        return error_response(request, REQUEST_INVALID("give the group's name"))
     try:
         with db.session_scope() as session:
-            group = service.create_group(session, principal.workspace_id, data)
-            security.record_audit(
-                session, principal, "community.group_created", target_type="group",
-                target_id=group.id,
-            )  # fmt: skip
+            group = service.create_group(session, principal.workspace_id, data, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc)
     return RedirectResponse(f"/community/groups/{group.id}", status_code=303)
@@ -488,14 +329,8 @@ def update_activity(
     try:
         data = ActivityUpdate.model_validate({k: v.strip() for k, v in sent.items() if v.strip()})
         with db.session_scope() as session:
-            service.update_activity(session, principal.workspace_id, activity_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "community.activity_updated",
-                target_type="activity",
-                target_id=activity_id,
-                detail={"fields": sorted(data.model_dump(exclude_unset=True))},
+            service.update_activity(
+                session, principal.workspace_id, activity_id, data, actor=principal
             )
     except ValidationError as exc:
         where = next((str(e["loc"][0]) for e in exc.errors() if e["loc"]), "title")
@@ -524,19 +359,9 @@ def reject_checkin(
         try:
             body = RejectIn(reason=reason.strip())
         except ValidationError:
-            raise Invalid("community.reject_reason_required", "give the reason") from None
+            raise errors.REJECT_REASON_REQUIRED("give the reason") from None
         with db.session_scope() as session:
-            checkin = service.reject_checkin(
-                session, ws, checkin_id, body.reason, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session,
-                principal,
-                "community.checkin_rejected",
-                target_type="checkin",
-                target_id=checkin_id,
-                detail={"member_id": checkin.member_id},
-            )
+            checkin = service.reject_checkin(session, ws, checkin_id, body.reason, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target=f"#checkin-{checkin_id}-msg")
     if not is_htmx(request):
@@ -577,7 +402,7 @@ def _settlement_context(session: Session, workspace_id: int, activity_id: int) -
         "problems": {line.id for line in problems},
         "problem_count": len(problems),
         "numbers": _numbers(session, workspace_id, {line.member_id for line in lines}),
-        "yuan": _yuan,
+        "yuan": format_yuan,
         "notice": None,
         "shown": SETTLEMENT_LINES_SHOWN,
     }
@@ -624,15 +449,8 @@ def end_activity_early(
     """End the activity yesterday, so that it can be settled today."""
     try:
         with db.session_scope() as session:
-            before = service.get_activity(session, principal.workspace_id, activity_id)
-            ended = service.end_activity_early(session, principal.workspace_id, activity_id)
-            security.record_audit(
-                session,
-                principal,
-                "community.activity_ended_early",
-                target_type="activity",
-                target_id=activity_id,
-                detail={"days_cut": (before.ends_on - ended.ends_on).days},  # dates read as phones
+            ended = service.end_activity_early(
+                session, principal.workspace_id, activity_id, actor=principal
             )
     except SiyuError as exc:
         return error_response(request, exc, target="#settlement-msg")
@@ -655,91 +473,19 @@ def confirm_settlement(
         with db.session_scope() as session:
             activity = service.get_activity(session, ws, activity_id)
             if confirm.strip() != activity.code:
-                raise Invalid(
-                    "console.settlement_unconfirmed", "type the activity's code to confirm"
-                )
-            done = service.confirm_settlement(
-                session, ws, activity_id, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session,
-                principal,
-                "community.settlement_confirmed",
-                target_type="activity",
-                target_id=activity_id,
-                detail={
-                    "refunds": len(done.refund_ids),
-                    "total_refund_fen": done.settlement.total_refund,
-                },
-            )
-            tasks.enqueue_refunds(session, done.refund_ids)
+                raise SETTLEMENT_UNCONFIRMED("type the activity's code to confirm")
+            done = service.confirm_settlement(session, ws, activity_id, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#settlement-msg")
     notice = translator(request)(
         "community.settlement.confirmed_done",
         refunds=len(done.refund_ids),
-        amount=_yuan(done.settlement.total_refund),
+        amount=format_yuan(done.settlement.total_refund),
     )
     return _settlement_answer(request, db, principal, activity_id, notice)
 
 
 # --- the review (复盘) ----------------------------------------------------------------------
-
-
-def _review_charts(tr: Translator, found: Any, activity: ActivityRead) -> dict[str, Any]:
-    channels = [
-        {"name": tr.label("community.channel", name), "value": n}
-        for name, n in found.by_channel.items()
-    ]
-    charts: dict[str, Any] = {
-        "rate": _rate_chart(tr, activity, found.checkin_rate_by_day),
-        "channels": {
-            "option": {
-                "tooltip": {"trigger": "item"},
-                "legend": {"bottom": 0},
-                "series": [
-                    {
-                        "type": "pie",
-                        "radius": ["35%", "65%"],
-                        "data": channels,
-                        "label": {"formatter": "{b}: {c}"},
-                    }
-                ],
-            }
-        },
-        "retention": None,
-    }
-    kept = found.retention
-    if kept is not None:
-        names = [
-            tr("community.review.previous_members"),
-            tr("community.review.re_enrolled"),
-            tr("community.review.stayed"),
-            tr("community.review.lost"),
-        ]
-        charts["retention"] = {
-            "option": {
-                "color": ["#3370ff"],
-                "tooltip": {"trigger": "axis"},
-                "grid": {"left": 48, "right": 24, "top": 24, "bottom": 28},
-                "xAxis": {"type": "category", "data": names},
-                "yAxis": {"type": "value", "minInterval": 1},
-                "series": [
-                    {
-                        "type": "bar",
-                        "barMaxWidth": 40,
-                        "data": [
-                            kept.previous_members,
-                            {"value": kept.re_enrolled, "itemStyle": {"color": "#07a35a"}},
-                            {"value": kept.stayed, "itemStyle": {"color": "#f0a020"}},
-                            {"value": kept.lost, "itemStyle": {"color": "#d54941"}},
-                        ],
-                        "label": {"show": True, "position": "top"},
-                    }
-                ],
-            }
-        }
-    return charts
 
 
 @router.get("/community/activities/{activity_id}/review")
@@ -748,61 +494,15 @@ def review_page(request: Request, activity_id: int, principal: Reader, db: Datab
     tr = translator(request)
     with db.session_scope() as session:
         activity = service.get_activity(session, ws, activity_id)
-        found = review.activity_review(session, ws, activity.code)
+        found = service.activity_review(session, ws, activity.code)
     context = {
         "active": "community",
         "activity": activity,
         "r": found,
-        "charts": _review_charts(tr, found, activity),
-        "yuan": _yuan,
+        "charts": charts.review_charts(tr, found, activity),
+        "yuan": format_yuan,
     }
     return render(request, "community_review.html", context)
-
-
-# --- service records on the member's profile -----------------------------------------------
-
-
-def _series_chart(tr: Translator, found: SeriesReview) -> dict[str, Any]:
-    """Activity after activity: enrollments and completions (bars), re-enrollment rate (line)."""
-    codes = [a.code for a in found.activities]
-    rates = [
-        round(a.retention.re_enrollment_rate * 100, 1) if a.retention else None
-        for a in found.activities
-    ]
-    return {
-        "option": {
-            "color": ["#3370ff", "#07a35a", "#f0a020"],
-            "tooltip": {"trigger": "axis"},
-            "legend": {"top": 0},
-            "grid": {"left": 48, "right": 48, "top": 36, "bottom": 28},
-            "xAxis": {"type": "category", "data": codes},
-            "yAxis": [
-                {"type": "value", "minInterval": 1},
-                {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
-            ],
-            "series": [
-                {
-                    "name": tr("community.review.enrollments"),
-                    "type": "bar",
-                    "barMaxWidth": 32,
-                    "data": [a.enrollments for a in found.activities],
-                },
-                {
-                    "name": tr("community.review.completion"),
-                    "type": "bar",
-                    "barMaxWidth": 32,
-                    "data": [a.completed for a in found.activities],
-                },
-                {
-                    "name": tr("community.series.re_enrollment"),
-                    "type": "line",
-                    "yAxisIndex": 1,
-                    "connectNulls": True,
-                    "data": rates,
-                },
-            ],
-        }
-    }
 
 
 @router.get("/community/series/{series_id}/review")
@@ -811,7 +511,7 @@ def series_review_page(
 ) -> Response:
     """The series' activities side by side: who came, who finished, who came back."""
     with db.session_scope() as session:
-        found = review.series_review(session, principal.workspace_id, series_id)
+        found = service.series_review(session, principal.workspace_id, series_id)
         ids = {
             a.code: a.id
             for a in service.list_activities(session, principal.workspace_id, series_id=series_id)
@@ -820,8 +520,8 @@ def series_review_page(
         "active": "community",
         "r": found,
         "ids": ids,
-        "chart": _series_chart(translator(request), found),
-        "yuan": _yuan,
+        "chart": charts.series_chart(translator(request), found),
+        "yuan": format_yuan,
     }
     return render(request, "community_series_review.html", context)
 
@@ -873,16 +573,12 @@ def set_group_state(
     try:
         chosen = GroupState(state)
     except ValueError:
-        return error_response(
-            request, Invalid("request.invalid", "choose a group state"), target="#group-msg"
-        )
+        return error_response(request, REQUEST_INVALID("choose a group state"), target="#group-msg")
     try:
         with db.session_scope() as session:
-            service.set_group_state(session, principal.workspace_id, group_id, chosen)
-            security.record_audit(
-                session, principal, "community.group_state", target_type="group",
-                target_id=group_id, detail={"state": str(chosen)},
-            )  # fmt: skip
+            service.set_group_state(
+                session, principal.workspace_id, group_id, chosen, actor=principal
+            )
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")
     return _group_answer(request, group_id)
@@ -896,16 +592,11 @@ def add_group_member(
     ws = principal.workspace_id
     try:
         if not number.strip().isdigit():
-            raise Invalid("console.member_number", "type the member's number (学号)")
+            raise MEMBER_NUMBER("type the member's number (学号)")
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, ws, int(number.strip()))
             security.ensure_member_visible(session, principal, member.id)
-            _group, changed = service.join_group(session, ws, group_id, member.id, source="staff")
-            if changed:
-                security.record_audit(
-                    session, principal, "community.group_member_added", target_type="group",
-                    target_id=group_id, detail={"member_id": member.id},
-                )  # fmt: skip
+            service.add_group_member(session, ws, group_id, member.id, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")
     return _group_answer(request, group_id)
@@ -925,20 +616,17 @@ def post_to_group(
         data = GroupPostIn(kind=kind, content=content.strip())
     except ValidationError:
         return error_response(
-            request, Invalid("request.invalid", "write what was posted"), target="#group-msg"
+            request, REQUEST_INVALID("write what was posted"), target="#group-msg"
         )
     try:
         with db.session_scope() as session:
-            post = service.post_to_group(
-                session, principal.workspace_id, group_id, data, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session, principal, "community.group_post", target_type="group",
-                target_id=group_id, detail={"post_id": post.id},
-            )  # fmt: skip
+            service.post_to_group(session, principal.workspace_id, group_id, data, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")
     return _group_answer(request, group_id)
+
+
+# --- service records on the member's profile -----------------------------------------------
 
 
 @router.post("/members/{member_id}/service-records")
@@ -955,27 +643,16 @@ def add_service_record(
         try:
             body = ServiceRecordIn(kind=kind, text=text)
         except ValidationError:
-            raise Invalid(
-                "community.invalid_service_record", "a note is 1–2000 characters"
-            ) from None
+            raise errors.INVALID_SERVICE_RECORD("a note is 1–2000 characters") from None
         with db.session_scope() as session:
-            security.ensure_member_visible(session, principal, member_id)
-            record = service.add_service_record(
-                session, principal.workspace_id, member_id, body, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session,
-                principal,
-                "members.note_added",
-                target_type="member",
-                target_id=member_id,
-                detail={"record_id": record.id, "kind": record.kind},
+            service.add_service_record(
+                session, principal.workspace_id, member_id, body, actor=principal
             )
     except SiyuError as exc:
         return error_response(request, exc, target="#notes-msg")
     if not is_htmx(request):
         return RedirectResponse(f"/members/{member_id}", status_code=303)
     with db.session_scope() as session:
-        context = _member_context(session, principal, member_id)
+        context = member_context(session, principal, member_id)
     context["notice"] = translator(request)("member.note_added")
     return render(request, "_member_detail.html", context)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.community import service
-from siyu.community.models import Checkin, CheckinStatus, Enrollment, EnrollmentStatus
+from siyu.community import repository
+from siyu.community.enums import EnrollmentStatus
+from siyu.community.models import Enrollment
 from siyu.community.schemas import (
     ActivityCreate,
     ActivityRead,
@@ -25,14 +25,24 @@ from siyu.community.schemas import (
     SeriesCreate,
     ThemeCreate,
 )
+from siyu.community.service.checkins import check_in, streaks
+from siyu.community.service.common import day_start, today
+from siyu.community.service.enrollment import list_enrollments
+from siyu.community.service.groups import join_group, leave_group, list_groups, new_group
+from siyu.community.service.matrix import (
+    get_activity_by_code,
+    new_activity,
+    new_series,
+    new_theme,
+)
 from siyu.core import clock
 from siyu.core.errors import SiyuError
 from siyu.identity import service as identity
 
 THEME = "英语学习"
 SERIES = "21 天单词打卡"
-PREVIOUS = "DEMO-01"
-CURRENT = "DEMO-02"
+DEMO_PREVIOUS = "DEMO-01"
+DEMO_CURRENT = "DEMO-02"
 DEPOSIT = 990
 REQUIRED = 14
 CHANNELS = ("poster", "group", "friend", "oa_menu")
@@ -54,84 +64,78 @@ def _fields(title: str, start: date, end: date) -> dict[str, object]:
     }
 
 
-def create_matrix(session: Session, workspace_id: int) -> ActivityRead | None:
+def create_demo_matrix(session: Session, workspace_id: int) -> ActivityRead | None:
     """Theme → series → the past activity (history) and the current one (open), each with
     its group. Nothing when the demo exists already."""
     try:
-        service.get_activity_by_code(session, workspace_id, CURRENT)
+        get_activity_by_code(session, workspace_id, DEMO_CURRENT)
     except SiyuError:
         pass
     else:
         return None
-    today = service.today()
-    theme = service.create_theme(session, workspace_id, ThemeCreate(name=THEME))
-    series = service.create_series(
-        session, workspace_id, SeriesCreate(theme_id=theme.id, name=SERIES)
-    )
+    this_day = today()
+    theme = new_theme(session, workspace_id, ThemeCreate(name=THEME))
+    series = new_series(session, workspace_id, SeriesCreate(theme_id=theme.id, name=SERIES))
     past = ActivityCreate.model_validate(
         {
             "series_id": series.id,
-            "code": PREVIOUS,
+            "code": DEMO_PREVIOUS,
             "status": "settled",
             **_fields(
-                "21 天单词打卡·第一期", today - timedelta(days=41), today - timedelta(days=21)
+                "21 天单词打卡·第一期", this_day - timedelta(days=41), this_day - timedelta(days=21)
             ),
         }
     )
-    service.create_activity(session, workspace_id, past, imported=True)
-    current = service.create_activity(
+    new_activity(session, workspace_id, past, imported=True)
+    current = new_activity(
         session,
         workspace_id,
         ActivityCreate.model_validate(
             {
                 "series_id": series.id,
-                "code": CURRENT,
+                "code": DEMO_CURRENT,
                 "status": "open",
                 **_fields(
-                    "21 天单词打卡·第二期", today - timedelta(days=19), today + timedelta(days=1)
+                    "21 天单词打卡·第二期",
+                    this_day - timedelta(days=19),
+                    this_day + timedelta(days=1),
                 ),
             }
         ),
     )
-    for code, name in ((PREVIOUS, "单词打卡一期群"), (CURRENT, "单词打卡二期群")):
-        activity = service.get_activity_by_code(session, workspace_id, code)
-        service.create_group(session, workspace_id, GroupCreate(name=name, activity_id=activity.id))
+    for code, name in ((DEMO_PREVIOUS, "单词打卡一期群"), (DEMO_CURRENT, "单词打卡二期群")):
+        activity = get_activity_by_code(session, workspace_id, code)
+        new_group(session, workspace_id, GroupCreate(name=name, activity_id=activity.id))
     return current
 
 
 def _at(day: date, rng: random.Random) -> datetime:
-    return service.day_start(day) + timedelta(hours=rng.randint(6, 22), minutes=rng.randint(0, 59))
+    return day_start(day) + timedelta(hours=rng.randint(6, 22), minutes=rng.randint(0, 59))
 
 
-def replay_checkins(session: Session, workspace_id: int, activity: ActivityRead, seed: int) -> int:
+def replay_demo_checkins(
+    session: Session, workspace_id: int, activity: ActivityRead, seed: int
+) -> int:
     """Each enrolled member's check-ins of the days before today, by their own diligence."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible demo
-    rows = session.scalars(
-        select(Enrollment)
-        .where(
-            Enrollment.activity_id == activity.id, Enrollment.status == EnrollmentStatus.enrolled
-        )
-        .order_by(Enrollment.id)
-    ).all()
+    rows = repository.enrolled_rows(session, activity.id)
     made = 0
-    today = service.today()
+    this_day = today()
     group = next(
-        (g for g in service.list_groups(session, workspace_id) if g.activity_id == activity.id),
+        (g for g in list_groups(session, workspace_id) if g.activity_id == activity.id),
         None,
     )
     for row in rows:
         if group is not None and rng.random() < 0.8:  # opened the group's card in WeChat
             with clock.use_clock(clock.FrozenClock(row.enrolled_at or clock.now())):
-                service.join_group(
-                    session, workspace_id, group.id, row.member_id, source="share_ticket"
-                )
+                join_group(session, workspace_id, group.id, row.member_id, source="share_ticket")
         diligence = rng.choice((0.95, 0.9, 0.8, 0.6, 0.35))
         day = activity.starts_on
-        while day < today:
+        while day < this_day:
             if rng.random() < diligence:
                 with clock.use_clock(clock.FrozenClock(_at(day, rng))):
                     try:
-                        service.check_in(
+                        check_in(
                             session,
                             workspace_id,
                             activity.id,
@@ -149,40 +153,30 @@ def replay_checkins(session: Session, workspace_id: int, activity: ActivityRead,
 
 def _restreak(session: Session, row: Enrollment) -> None:
     """Counts and streaks from the accepted days (today's may have come before the past)."""
-    days = list(
-        session.scalars(
-            select(Checkin.day)
-            .where(Checkin.enrollment_id == row.id, Checkin.status == CheckinStatus.accepted)
-            .order_by(Checkin.day)
-        )
-    )
-    best = current = 0
-    previous: date | None = None
-    for day in days:
-        current = current + 1 if previous == day - timedelta(days=1) else 1
-        best, previous = max(best, current), day
+    days = repository.accepted_days(session, row.id)
+    current, best = streaks(days)
     row.checkins, row.best_streak = len(days), best
     row.last_checkin_on = days[-1] if days else None
-    row.streak = current if days and days[-1] >= service.today() - timedelta(days=1) else 0
+    row.streak = current if days and days[-1] >= today() - timedelta(days=1) else 0
     session.flush()
 
 
-def replay_history(session: Session, workspace_id: int, seed: int) -> int:
+def replay_demo_history(session: Session, workspace_id: int, seed: int) -> int:
     """The past activity as history: some of today's members enrolled in it, checked in,
     were refunded by the rule; some came back, some stayed in its group, some were lost."""
-    past = service.get_activity_by_code(session, workspace_id, PREVIOUS)
-    since = service.day_start(past.starts_on) - timedelta(days=30)
-    until = service.day_start(past.ends_on) + timedelta(days=30)
+    past = get_activity_by_code(session, workspace_id, DEMO_PREVIOUS)
+    since = day_start(past.starts_on) - timedelta(days=30)
+    until = day_start(past.ends_on) + timedelta(days=30)
     done = identity.tally_coded_events(
-        session, workspace_id, ("activity.enroll",), [PREVIOUS], since, until
+        session, workspace_id, ("activity.enroll",), [DEMO_PREVIOUS], since, until
     )
     if done:
         return 0
     rng = random.Random(seed)  # noqa: S311 - a reproducible demo
-    current = service.get_activity_by_code(session, workspace_id, CURRENT)
+    current = get_activity_by_code(session, workspace_id, DEMO_CURRENT)
     came_back = [
         e.member_id
-        for e in service.list_enrollments(session, workspace_id, current.id, limit=1000)
+        for e in list_enrollments(session, workspace_id, current.id, limit=1000)
         if e.status != EnrollmentStatus.pending_payment
     ]
     everyone = sorted(
@@ -193,20 +187,20 @@ def replay_history(session: Session, workspace_id: int, seed: int) -> int:
     rng.shuffle(others)
     others.sort(key=lambda m: m in in_mp)  # some who never opened the Mini Program: lost
     members = came_back[: max(1, len(came_back) * 2 // 3)] + others[: max(3, len(others) // 2)]
-    group = next(g for g in service.list_groups(session, workspace_id) if g.activity_id == past.id)
+    group = next(g for g in list_groups(session, workspace_id) if g.activity_id == past.id)
     days = (past.ends_on - past.starts_on).days + 1
     for member_id in members:
         enrolled_at = _at(past.starts_on - timedelta(days=rng.randint(1, 5)), rng)
         channel = rng.choice(CHANNELS)
-        enroll = {"code": PREVIOUS, "amount": DEPOSIT}
+        enroll = {"code": DEMO_PREVIOUS, "amount": DEPOSIT}
         record = identity.record_event
         record(
             session, workspace_id, member_id, "activity.enroll", enrolled_at,
-            channel=channel, props={"code": PREVIOUS},
+            channel=channel, props={"code": DEMO_PREVIOUS},
         )  # fmt: skip
         record(session, workspace_id, member_id, "pay.paid", enrolled_at, props=enroll)
         with clock.use_clock(clock.FrozenClock(enrolled_at)):
-            service.join_group(session, workspace_id, group.id, member_id, source="share_ticket")
+            join_group(session, workspace_id, group.id, member_id, source="share_ticket")
         diligence = rng.choice((0.95, 0.85, 0.7, 0.4, 0.2))
         checked = 0
         for offset in range(days):
@@ -214,14 +208,14 @@ def replay_history(session: Session, workspace_id: int, seed: int) -> int:
                 day = past.starts_on + timedelta(days=offset)
                 record(
                     session, workspace_id, member_id, "activity.checkin", _at(day, rng),
-                    props={"code": PREVIOUS, "day": day.isoformat()},
+                    props={"code": DEMO_PREVIOUS, "day": day.isoformat()},
                 )  # fmt: skip
                 checked += 1
-        after = service.day_start(past.ends_on + timedelta(days=2))
+        after = day_start(past.ends_on + timedelta(days=2))
         if checked >= REQUIRED:
             record(session, workspace_id, member_id, "pay.refunded", after, props=enroll)
         if member_id not in came_back and rng.random() < 0.6:
             with clock.use_clock(clock.FrozenClock(after + timedelta(days=1))):
-                service.leave_group(session, workspace_id, group.id, member_id)
+                leave_group(session, workspace_id, group.id, member_id)
     session.flush()
     return len(members)

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from siyu.community import service
 from siyu.community.schemas import (
     ActivityRead,
     ActivityReview,
@@ -20,6 +19,9 @@ from siyu.community.schemas import (
     Retention,
     SeriesReview,
 )
+from siyu.community.service.common import code_of_reference, day_start, get_series
+from siyu.community.service.matrix import get_activity_by_code, list_activities
+from siyu.core.clock import BEIJING
 from siyu.identity import service as identity
 
 MARGIN = timedelta(days=180)  # enrollments open (and refunds land) around the period
@@ -46,10 +48,10 @@ def _facts(
     session: Session, workspace_id: int, activities: list[ActivityRead]
 ) -> dict[str, _Facts]:
     facts = {a.code: _Facts() for a in activities}
-    since = service.day_start(min(a.starts_on for a in activities)) - MARGIN
-    until = service.day_start(max(a.ends_on for a in activities)) + MARGIN
+    since = day_start(min(a.starts_on for a in activities)) - MARGIN
+    until = day_start(max(a.ends_on for a in activities)) + MARGIN
     rows = identity.tally_coded_events(
-        session, workspace_id, NAMES, list(facts), since, until, tz=str(service.BEIJING)
+        session, workspace_id, NAMES, list(facts), since, until, tz=str(BEIJING)
     )
     for code, name, member_id, channel, days, events in rows:
         fact = facts[code]
@@ -67,13 +69,13 @@ def _facts(
 
 
 def _money(session: Session, workspace_id: int, activity: ActivityRead) -> tuple[int, int]:
-    since = service.day_start(activity.starts_on) - MARGIN
-    until = service.day_start(activity.ends_on) + MARGIN
+    since = day_start(activity.starts_on) - MARGIN
+    until = day_start(activity.ends_on) + MARGIN
     paid = refunded = 0
     for _member, name, props in identity.event_props(
         session, workspace_id, ("pay.paid", "pay.refunded"), since, until
     ):
-        code = props.get("code") or service.code_of_reference(str(props.get("reference") or ""))
+        code = props.get("code") or code_of_reference(str(props.get("reference") or ""))
         if code != activity.code:
             continue
         amount = props.get("amount")
@@ -93,7 +95,7 @@ def _ratio(part: int, whole: int) -> float:
 def _previous(session: Session, workspace_id: int, activity: ActivityRead) -> ActivityRead | None:
     earlier = [
         a
-        for a in service.list_activities(session, workspace_id, series_id=activity.series_id)
+        for a in list_activities(session, workspace_id, series_id=activity.series_id)
         if a.starts_on < activity.starts_on
     ]
     return max(earlier, key=lambda a: (a.starts_on, a.id)) if earlier else None
@@ -107,9 +109,9 @@ def activity_review(
     previous: str | None = None,
     active_after_days: int = ACTIVE_AFTER_DAYS,
 ) -> ActivityReview:
-    activity = service.get_activity_by_code(session, workspace_id, code)
+    activity = get_activity_by_code(session, workspace_id, code)
     before = (
-        service.get_activity_by_code(session, workspace_id, previous)
+        get_activity_by_code(session, workspace_id, previous)
         if previous
         else _previous(session, workspace_id, activity)
     )
@@ -124,9 +126,9 @@ def activity_review(
         workspace_id,
         "activity.checkin",
         activity.code,
-        service.day_start(activity.starts_on),
-        service.day_start(activity.ends_on + timedelta(days=1)),
-        tz=str(service.BEIJING),
+        day_start(activity.starts_on),
+        day_start(activity.ends_on + timedelta(days=1)),
+        tz=str(BEIJING),
     )
     rates = []
     day = activity.starts_on
@@ -136,7 +138,7 @@ def activity_review(
         day += timedelta(days=1)
     required = activity.checkin_days_required
     completed = sum(1 for m in enrolled if mine.checkin_days.get(m, 0) >= required)
-    after = service.day_start(activity.ends_on + timedelta(days=active_after_days))
+    after = day_start(activity.ends_on + timedelta(days=active_after_days))
     active = identity.members_active_since(session, workspace_id, "mp.", after) & enrolled
     paid, refunded = _money(session, workspace_id, activity)
     retention = None
@@ -146,7 +148,7 @@ def activity_review(
         rest = theirs.enrolled - enrolled
         in_group = theirs.in_group & rest
         alive = identity.members_active_since(
-            session, workspace_id, "mp.", service.day_start(before.ends_on + timedelta(days=1))
+            session, workspace_id, "mp.", day_start(before.ends_on + timedelta(days=1))
         )
         stayed = in_group | (alive & rest)
         retention = Retention(
@@ -178,8 +180,8 @@ def activity_review(
 
 
 def series_review(session: Session, workspace_id: int, series_id: int) -> SeriesReview:
-    series = service.get_series(session, workspace_id, series_id)
-    activities = service.list_activities(session, workspace_id, series_id=series_id)
+    series = get_series(session, workspace_id, series_id)
+    activities = list_activities(session, workspace_id, series_id=series_id)
     reviews = []
     previous: str | None = None
     for activity in activities:

@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.community.models import Activity, Group, GroupState, Series, Theme
+from siyu.community import errors, repository
+from siyu.community.enums import GroupState
+from siyu.community.models import Activity, Group, Series, Theme
 from siyu.community.schemas import ActivityImport, ImportReport, minutes
+from siyu.community.service.common import audit
 from siyu.core import clock
-from siyu.core.errors import Invalid
+from siyu.security.schemas import Principal
 
 MAX_ACTIVITIES = 10_000
 
@@ -46,44 +48,49 @@ def _errors(raw: list[Any]) -> tuple[list[ActivityImport], list[dict[str, Any]]]
     return parsed, errors
 
 
-def import_activities(session: Session, workspace_id: int, raw: Any) -> ImportReport:
-    """Create or update activities by code (with their theme, series and group): all or none."""
+def import_activities(
+    session: Session, workspace_id: int, raw: Any, *, actor: Principal | str
+) -> ImportReport:
+    """Create or update activities by code (with their theme, series and group): all or none.
+    The import is audited with its counts."""
     if not isinstance(raw, list):
-        raise Invalid("community.import_not_a_list", "the file holds a JSON list of activities")
+        raise errors.IMPORT_NOT_A_LIST("the file holds a JSON list of activities")
     if len(raw) > MAX_ACTIVITIES:
-        raise Invalid("community.import_too_large", f"at most {MAX_ACTIVITIES} activities")
-    items, errors = _errors(raw)
-    if errors:
-        raise Invalid(
-            "community.invalid_import",
-            f"{len(errors)} of {len(raw)} activities are invalid; nothing was written",
-            data={"errors": errors[:100]},
+        raise errors.IMPORT_TOO_LARGE(
+            f"at most {MAX_ACTIVITIES} activities", limit=f"{MAX_ACTIVITIES:,}"
         )
+    items, invalid = _errors(raw)
+    if invalid:
+        raise errors.INVALID_IMPORT(
+            f"{len(invalid)} of {len(raw)} activities are invalid; nothing was written",
+            data={"errors": invalid[:100]},
+            invalid=len(invalid),
+            total=len(raw),
+        )
+    report = _write(session, workspace_id, items)
+    audit(session, workspace_id, actor, "community.activities_imported", detail=report.model_dump())
+    return report
+
+
+def _write(session: Session, workspace_id: int, items: list[ActivityImport]) -> ImportReport:
     report = ImportReport()
     now = clock.now()
-    themes = {
-        t.name: t for t in session.scalars(select(Theme).where(Theme.workspace_id == workspace_id))
-    }
-    series_by = {
-        (s.theme_id, s.name): s
-        for s in session.scalars(select(Series).where(Series.workspace_id == workspace_id))
-    }
+    themes = {t.name: t for t in repository.list_themes(session, workspace_id)}
+    series_by = {(s.theme_id, s.name): s for s in repository.list_series(session, workspace_id)}
     for item in items:
         theme = themes.get(item.theme)
         if theme is None:
             theme = themes[item.theme] = Theme(
                 workspace_id=workspace_id, name=item.theme, created_at=now
             )
-            session.add(theme)
-            session.flush()
+            repository.add(session, theme)
             report.themes += 1
         series = series_by.get((theme.id, item.series))
         if series is None:
             series = series_by[(theme.id, item.series)] = Series(
                 workspace_id=workspace_id, theme_id=theme.id, name=item.series, created_at=now
             )
-            session.add(series)
-            session.flush()
+            repository.add(session, series)
             report.series += 1
         values = {
             "series_id": series.id,
@@ -103,11 +110,7 @@ def import_activities(session: Session, workspace_id: int, raw: Any) -> ImportRe
             "refund_table": [s.model_dump() for s in item.refund_table],
             "updated_at": now,
         }
-        activity = session.scalars(
-            select(Activity).where(
-                Activity.workspace_id == workspace_id, Activity.code == item.code
-            )
-        ).first()
+        activity = repository.get_activity_by_code(session, workspace_id, item.code)
         if activity is None:
             activity = Activity(
                 workspace_id=workspace_id, code=item.code, imported=True, created_at=now, **values
@@ -119,9 +122,7 @@ def import_activities(session: Session, workspace_id: int, raw: Any) -> ImportRe
                 setattr(activity, key, value)
             report.updated += 1
         session.flush()
-        if item.group and not session.scalar(
-            select(Group.id).where(Group.activity_id == activity.id)
-        ):
+        if item.group and not repository.group_id_of_activity(session, activity.id):
             session.add(
                 Group(
                     workspace_id=workspace_id,

@@ -3,7 +3,9 @@ names, schedules and retries, and every error code with its status and Chinese t
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,10 @@ from siyu.core import jobs
 from siyu.core.errors import all_error_codes
 from siyu.reach import errors as reach_errors
 
+SRC = Path(__file__).resolve().parents[2] / "src" / "siyu"
+RAISED_BY_HAND = re.compile(
+    r"\b(SiyuError|NotFound|Conflict|Invalid|Forbidden|Unauthorized)\(\s*[\"']"
+)
 CODES = {
     "reach.wrong_app": 422,
     "reach.invalid_template": 422,
@@ -34,6 +40,26 @@ CODES = {
     "autoreply.invalid_regex": 422,
     "autoreply.unknown_rule": 404,
 }
+
+
+def test_no_raise_site_of_reach_or_autoreply_names_its_code_by_hand() -> None:
+    # given every module of both domains, their console pages and their commands
+    files = [
+        *sorted((SRC / "reach").rglob("*.py")),
+        *sorted((SRC / "autoreply").rglob("*.py")),
+        SRC / "console" / "reach.py",
+        SRC / "cli" / "reach.py",
+        SRC / "cli" / "autoreply.py",
+    ]
+    # when their refusals are read
+    by_hand = [
+        f"{path.relative_to(SRC)}:{text[: m.start()].count(chr(10)) + 1}"
+        for path in files
+        for text in [path.read_text(encoding="utf-8")]
+        for m in RAISED_BY_HAND.finditer(text)
+    ]
+    # then none passes a code as a string: each is raised by calling its listed code
+    assert by_hand == []
 
 
 def test_every_code_keeps_its_string_and_status_and_has_chinese_text() -> None:

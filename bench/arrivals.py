@@ -139,9 +139,9 @@ def prepare(url: str, aes_key: str) -> str:
     from siyu.core.db import Database
     from siyu.migrations import upgrade
     from siyu.security import service as security
-    from siyu.security.models import Role
+    from siyu.security.enums import Role
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
 
     upgrade(url)

@@ -9,7 +9,7 @@
   b. the latency a page of 50 members adds by decrypting: the members page read through
      `identity.service.search_members` on PostgreSQL, timed with the real cipher and with a
      pass-through one, on the same rows (target: under 5 ms added);
-  c. `siyu keys rotate` over `--rows` encrypted values on PostgreSQL (`security.rotation`,
+  c. `siyu keys rotate` over `--rows` encrypted values on PostgreSQL (`security.service.rotation`,
      one transaction per batch, compare-and-swap updates), against psycopg executemany UPDATEs
      of the same rows with precomputed values in batches of the same size.
 
@@ -128,9 +128,9 @@ def seed_members(db: Database, members: int, seed: int) -> int:
     """Members with an openid, a UnionID and a phone each, through the fast import path."""
     import orjson
 
-    from siyu.identity.ingest import EventImport, chunked
+    from siyu.identity.service.importer import EventImport, chunked
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
 
     with db.session_scope() as session:
@@ -216,21 +216,21 @@ def seed_values(url: str, rows: int, cipher: FieldCipher) -> None:
 
 
 def bench_rotation(db: Database, settings: Settings, batch: int) -> tuple[int, float]:
-    from siyu.security import rotation
+    from siyu.security import service as security
 
     with db.session_scope() as session:
-        run = rotation.start(session, "bench")
+        run = security.start_rotation(session, "bench")
     rewritten = 0
     started = time.perf_counter()
     while True:
         with db.session_scope() as session:
-            result = rotation.step(session, run.id, batch)
+            result = security.rotation_step(session, run.id, batch)
         if result.column is None:
             break
         rewritten += result.rewritten
     seconds = time.perf_counter() - started
     with db.session_scope() as session:
-        assert sum(rotation.pending(session).values()) == 0
+        assert sum(security.rotation_pending(session).values()) == 0
     return rewritten, seconds
 
 

@@ -49,7 +49,7 @@ from siyu.core.crypto import configure_crypto
 from siyu.core.db import Database
 from siyu.migrations import upgrade
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate
 
 MP_APPID = "wx0123456789abcdef"
@@ -243,7 +243,7 @@ def prepare(url: str) -> int:
 
 def child_import(url: str, path: Path, workspace_id: int) -> dict[str, Any]:
     """Import the file the way `siyu import-events` does; runs alone in its own process."""
-    from siyu.identity.ingest import chunked, pipelined_import, read_lines
+    from siyu.identity.service.importer import chunked, pipelined_import, read_lines
 
     db = Database(url)
     started = time.perf_counter()

@@ -242,7 +242,7 @@ def main() -> int:
     from siyu.wechat.pay.models import PayOrder, PayRefund, RefundStatus
     from siyu.wechat.pay.schemas import MerchantCreate
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
 
     rng = random.Random(args.seed)

@@ -496,7 +496,7 @@ def prepare(url: str) -> None:
     from siyu.core.db import Database
     from siyu.migrations import upgrade
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
 
     upgrade(url)

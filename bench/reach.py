@@ -219,7 +219,7 @@ def bench_notices(n: int, seed: int, sqlite: bool) -> list[str]:
     )
     from siyu.wechat.tokens import gateway_for
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
 
     rng = random.Random(seed)

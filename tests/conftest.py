@@ -23,10 +23,10 @@ from siyu.core.crypto import configure_crypto, generate_data_key
 from siyu.core.db import Base, Database
 from siyu.migrations import upgrade
 from siyu.security import service as security
-from siyu.security.models import Role
+from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 
 PG_ADMIN = os.environ.get("SIYU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

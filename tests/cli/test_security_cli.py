@@ -13,7 +13,8 @@ from siyu.core.config import Settings
 from siyu.core.crypto import FieldCipher, configure_crypto
 from siyu.core.db import Database
 from siyu.identity.models import Member
-from siyu.security.models import Operator, Role
+from siyu.security.enums import Role
+from siyu.security.models import Operator
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.cli.test_cli import run

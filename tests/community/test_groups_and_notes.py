@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import select
 
 from siyu.community.models import ServiceRecord
-from siyu.security.models import AuditEntry, Role
+from siyu.security.enums import Role
+from siyu.security.models import AuditEntry
 from tests.conftest import MP_APPID
 from tests.security.conftest import make_staff
 

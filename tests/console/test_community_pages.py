@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from siyu.community.models import Activity, Checkin, Series, ServiceRecord, Theme
 from siyu.core.db import Database
 from siyu.identity import service as identity
-from siyu.security.models import AuditEntry, Role
+from siyu.security.enums import Role
+from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from tests.community.conftest import END, START, Campaign, Member, beijing
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD

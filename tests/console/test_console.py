@@ -16,9 +16,8 @@ from httpx import Response
 from siyu.console.i18n import EN, ZH
 from siyu.core.config import Settings
 from siyu.core.db import Database
-from siyu.identity import imports as identity_imports
 from siyu.identity import service as identity
-from siyu.identity.models import ConflictStatus, MemberStatus
+from siyu.identity.enums import ConflictStatus, MemberStatus
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
@@ -388,7 +387,7 @@ def test_a_write_without_the_csrf_token_changes_nothing(
     with db.session_scope() as session:
         assert len(identity.list_conflicts(session, workspace_id, ConflictStatus.open)) == 1
         assert [a.appid for a in workspaces.list_apps(session, workspace_id)] == [MP_APPID]
-        assert identity_imports.list_imports(session, workspace_id) == []
+        assert identity.list_imports(session, workspace_id) == []
 
 
 def test_a_wrong_csrf_token_is_refused(console: Console) -> None:
@@ -517,12 +516,12 @@ def test_import_upload_runs_and_shows_counts_and_rejected_lines(
     assert "排队中" in response.text
     assert 'hx-trigger="every 1s"' in response.text
     with db.session_scope() as session:
-        [run] = identity_imports.list_imports(session, workspace_id)
+        [run] = identity.list_imports(session, workspace_id)
     assert run.size_bytes == len(body)
     [stored] = (settings.data_dir / "imports").glob("*.jsonl")
     assert stored.read_bytes() == body
     # when the job runs
-    identity_imports.run_import(db, run.id)
+    identity.run_import(db, run.id)
     # then the page shows it done, with counts and the rejected line
     page = console.client.get("/imports")
     assert "已完成" in page.text
@@ -547,7 +546,7 @@ def test_upload_without_javascript_uses_the_form_token(
     assert response.status_code == 303
     assert response.headers["location"] == "/imports"
     with db.session_scope() as session:
-        assert len(identity_imports.list_imports(session, workspace_id)) == 1
+        assert len(identity.list_imports(session, workspace_id)) == 1
 
 
 @pytest.mark.parametrize(
@@ -574,7 +573,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(
     assert response.headers["HX-Retarget"] == "#upload-msg"
     assert not list((settings.data_dir / "imports").glob("*"))
     with db.session_scope() as session:
-        assert identity_imports.list_imports(session, workspace_id) == []
+        assert identity.list_imports(session, workspace_id) == []
 
 
 def test_upload_without_a_file_is_refused(console: Console) -> None:

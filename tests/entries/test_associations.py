@@ -12,7 +12,7 @@ from siyu.core.errors import SiyuError
 from siyu.entries import service
 from siyu.entries.models import Association, LinkStatus
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.conftest import MP_APPID, OA_APPID
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from siyu.core.db import Database
 from siyu.identity import bulk
 from siyu.identity.bulk import PipelinedWriter, insert_rows
-from siyu.identity.ingest import EVENT_COLUMNS, chunked, pipelined_import, read_lines
 from siyu.identity.models import Member, TimelineEvent
+from siyu.identity.service.importer import EVENT_COLUMNS, chunked, pipelined_import, read_lines
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import openid
 from tests.identity.test_ingest_fast_path import (

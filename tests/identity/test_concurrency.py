@@ -15,6 +15,8 @@ from siyu.core.errors import Conflict
 from siyu.identity import service
 from siyu.identity.models import Identity, Member, MemberMerge
 from siyu.identity.schemas import PersonRef
+from siyu.security.enums import Role
+from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import openid
 
@@ -101,11 +103,18 @@ def test_two_staff_merging_the_same_pair_merge_once(db: Database, mp_app: AppRea
         a = service.resolve(session, mp_app, openid(1))
         b = service.resolve(session, mp_app, openid(2))
 
+    staff = Principal(
+        operator_id=1,
+        workspace_id=mp_app.workspace_id,
+        email="staff@example.com",
+        name="staff",
+        role=Role.admin,
+        via="test",
+    )
+
     def merge(_i: int) -> int:
         with db.session_scope() as session:
-            return service.merge_members(
-                session, mp_app.workspace_id, a.id, b.id, actor="operator:1"
-            ).id
+            return service.merge_members(session, staff, a.id, b.id).id
 
     results = at_once(2, merge)
     assert sum(isinstance(r, int) for r in results) == 1

@@ -1,7 +1,7 @@
 """The import's fast path makes exactly the members `resolve_member` makes one by one.
 
 The same JSON Lines are imported twice into one database: once in a workspace whose import
-resolves every person through `service.resolve_member` (`fast=False`), once in a second
+resolves every person through `resolve_member` (`fast=False`), once in a second
 workspace (with other appids) through the fast path. Both must end with the same members by
 number, the same identities, merges, conflicts, rejected lines and events per member.
 """
@@ -18,12 +18,13 @@ import pytest
 from sqlalchemy import select
 
 from siyu.core.db import Database
-from siyu.identity import ingest, service
-from siyu.identity.ingest import EventImport, chunked, pipelined_import, read_lines
 from siyu.identity.models import Identity, Member, MemberMerge, MergeConflict, TimelineEvent
 from siyu.identity.schemas import IngestReport
+from siyu.identity.service import importer as bulk_import
+from siyu.identity.service import resolution
+from siyu.identity.service.importer import EventImport, chunked, pipelined_import, read_lines
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.conftest import openid
 
@@ -194,8 +195,8 @@ def _fast_workspace(db: Database) -> int:
 class _Counting:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        self._resolve = service.resolve_member
-        monkeypatch.setattr(service, "resolve_member", self)
+        self._resolve = resolution.resolve_member
+        monkeypatch.setattr(resolution, "resolve_member", self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
@@ -205,10 +206,10 @@ class _Counting:
 @pytest.mark.parametrize(
     ("seed", "chunk", "cache_size", "pipelined"),
     [
-        (7, 10, ingest.CACHE_SIZE, False),
+        (7, 10, bulk_import.CACHE_SIZE, False),
         (7, 10, 3, False),
         (11, 37, 50, False),
-        (7, 10, ingest.CACHE_SIZE, True),
+        (7, 10, bulk_import.CACHE_SIZE, True),
         (11, 37, 50, True),
     ],
 )
@@ -223,7 +224,7 @@ def test_fast_path_makes_the_members_of_the_slow_path(
     cache_size: int,
     pipelined: bool,
 ) -> None:
-    monkeypatch.setattr(ingest, "CACHE_SIZE", cache_size)
+    monkeypatch.setattr(bulk_import, "CACHE_SIZE", cache_size)
     lines = _scenario(seed)
     resolves = _Counting(monkeypatch)
     slow = _import(
@@ -306,8 +307,8 @@ def test_concurrent_writer_falls_back_to_the_slow_path(
     with db.session_scope() as session:
         importer.import_chunk(session, chunks[0])
     # Chunk 2's lookup misses what exists (as if written between lookup and insert).
-    real_owners = ingest._owners
-    monkeypatch.setattr(ingest, "_owners", lambda *args: {})
+    real_owners = bulk_import._owners
+    monkeypatch.setattr(bulk_import, "_owners", lambda *args: {})
     resolves = _Counting(monkeypatch)
     redone: list[bool] = []
     forget = EventImport._forget
@@ -321,7 +322,7 @@ def test_concurrent_writer_falls_back_to_the_slow_path(
         importer.import_chunk(session, chunks[1])
     assert redone == [True]  # the bulk insert failed and the chunk was redone one by one
     assert resolves.calls > 0
-    monkeypatch.setattr(ingest, "_owners", real_owners)
+    monkeypatch.setattr(bulk_import, "_owners", real_owners)
     for chunk in chunks[2:]:
         with db.session_scope() as session:
             importer.import_chunk(session, chunk)

@@ -10,13 +10,28 @@ from sqlalchemy import select
 from siyu.core.db import Database
 from siyu.core.errors import Conflict, Invalid, NotFound
 from siyu.identity import service
-from siyu.identity.models import ConflictStatus, Identity, Member, MemberStatus, TimelineEvent
+from siyu.identity.enums import ConflictStatus, MemberStatus
+from siyu.identity.models import Identity, Member, TimelineEvent
 from siyu.identity.schemas import PersonRef, ResolvedMember
+from siyu.security.enums import Role
+from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import openid
 
 TS = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 STAFF = "operator:1"
+
+
+def staff(workspace_id: int) -> Principal:
+    """The operator 1 of this workspace, who merges (and is audited as `STAFF`)."""
+    return Principal(
+        operator_id=1,
+        workspace_id=workspace_id,
+        email="staff@example.com",
+        name="staff",
+        role=Role.admin,
+        via="test",
+    )
 
 
 def resolve(db: Database, app: AppRead, **person: str) -> ResolvedMember:
@@ -70,7 +85,7 @@ def test_manual_merge_moves_everything_and_undo_restores_it(
     before = snapshot(db)
     # when staff merge b into a
     with db.session_scope() as session:
-        record = service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+        record = service.merge_members(session, staff(mp_app.workspace_id), a.id, b.id)
     # then a holds both timelines and identities; a's own attributes win, b's fill gaps
     with db.session_scope() as session:
         survivor = service.get_member(session, mp_app.workspace_id, a.id)
@@ -80,7 +95,7 @@ def test_manual_merge_moves_everything_and_undo_restores_it(
     assert survivor.attributes == {"city": "上海", "level": "gold", "school": "一中"}
     # when the merge is undone, then everything is as it was
     with db.session_scope() as session:
-        undone = service.undo_merge(session, mp_app.workspace_id, record.id, actor=STAFF)
+        undone = service.undo_merge(session, staff(mp_app.workspace_id), record.id)
     assert undone.undone_by == STAFF
     assert snapshot(db) == before
 
@@ -90,12 +105,12 @@ def test_undo_twice_is_refused(
 ) -> None:
     a, b = pair
     with db.session_scope() as session:
-        record = service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+        record = service.merge_members(session, staff(mp_app.workspace_id), a.id, b.id)
     with db.session_scope() as session:
-        service.undo_merge(session, mp_app.workspace_id, record.id, actor=STAFF)
+        service.undo_merge(session, staff(mp_app.workspace_id), record.id)
     after_first = snapshot(db)
     with pytest.raises(Conflict) as caught, db.session_scope() as session:
-        service.undo_merge(session, mp_app.workspace_id, record.id, actor=STAFF)
+        service.undo_merge(session, staff(mp_app.workspace_id), record.id)
     assert caught.value.code == "identity.merge_already_undone"
     assert snapshot(db) == after_first
 
@@ -106,12 +121,12 @@ def test_undo_is_refused_after_a_later_merge(
     a, b = pair
     c = resolve(db, mp_app, openid=openid(3))
     with db.session_scope() as session:
-        first = service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+        first = service.merge_members(session, staff(mp_app.workspace_id), a.id, b.id)
     with db.session_scope() as session:
-        later = service.merge_members(session, mp_app.workspace_id, c.id, a.id, actor=STAFF)
+        later = service.merge_members(session, staff(mp_app.workspace_id), c.id, a.id)
     before = snapshot(db)
     with pytest.raises(Conflict) as caught, db.session_scope() as session:
-        service.undo_merge(session, mp_app.workspace_id, first.id, actor=STAFF)
+        service.undo_merge(session, staff(mp_app.workspace_id), first.id)
     assert caught.value.code == "identity.merge_undo_conflict"
     assert caught.value.data == {"later_merge_ids": [later.id]}
     assert snapshot(db) == before
@@ -122,10 +137,10 @@ def test_merging_a_merged_member_is_refused(
 ) -> None:
     a, b = pair
     with db.session_scope() as session:
-        service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+        service.merge_members(session, staff(mp_app.workspace_id), a.id, b.id)
     before = snapshot(db)
     with pytest.raises(Conflict) as caught, db.session_scope() as session:
-        service.merge_members(session, mp_app.workspace_id, a.id, b.id, actor=STAFF)
+        service.merge_members(session, staff(mp_app.workspace_id), a.id, b.id)
     assert caught.value.code == "identity.member_merged"
     assert snapshot(db) == before
 
@@ -135,7 +150,7 @@ def test_merge_into_itself_is_refused(
 ) -> None:
     a, _b = pair
     with pytest.raises(Invalid) as caught, db.session_scope() as session:
-        service.merge_members(session, mp_app.workspace_id, a.id, a.id, actor=STAFF)
+        service.merge_members(session, staff(mp_app.workspace_id), a.id, a.id)
     assert caught.value.code == "identity.merge_self"
 
 
@@ -145,7 +160,7 @@ def test_another_workspaces_member_is_not_found(
     a, b = pair
     before = snapshot(db)
     with pytest.raises(NotFound), db.session_scope() as session:
-        service.merge_members(session, mp_app.workspace_id + 1, a.id, b.id, actor=STAFF)
+        service.merge_members(session, staff(mp_app.workspace_id + 1), a.id, b.id)
     assert snapshot(db) == before
 
 
@@ -160,7 +175,7 @@ def test_review_list_conflict_merged_by_staff(
     # when staff decide they are one person
     with db.session_scope() as session:
         service.merge_members(
-            session, mp_app.workspace_id, a.id, b.id, actor=STAFF, conflict_id=conflict.id
+            session, staff(mp_app.workspace_id), a.id, b.id, conflict_id=conflict.id
         )
     # then the conflict is closed and cannot be used again
     with db.session_scope() as session:
@@ -171,7 +186,7 @@ def test_review_list_conflict_merged_by_staff(
     assert merged is not None
     assert merged.status == MemberStatus.merged
     with pytest.raises(Conflict) as caught, db.session_scope() as session:
-        service.dismiss_conflict(session, mp_app.workspace_id, conflict.id, actor=STAFF)
+        service.dismiss_conflict(session, staff(mp_app.workspace_id), conflict.id)
     assert caught.value.code == "identity.conflict_closed"
 
 
@@ -186,10 +201,9 @@ def test_conflict_must_name_the_merged_pair(db: Database, mp_app: AppRead, oa_ap
     with pytest.raises(Invalid) as caught, db.session_scope() as session:
         service.merge_members(
             session,
-            mp_app.workspace_id,
+            staff(mp_app.workspace_id),
             other.id,
             stranger.id,
-            actor=STAFF,
             conflict_id=conflict.id,
         )
     assert caught.value.code == "identity.conflict_mismatch"
@@ -203,7 +217,7 @@ def test_dismissed_conflict_leaves_members_apart(
     resolve(db, oa_app, openid=openid(2), unionid=openid(9, "u"), phone="13800000000")
     with db.session_scope() as session:
         (conflict,) = service.list_conflicts(session, mp_app.workspace_id)
-        dismissed = service.dismiss_conflict(session, mp_app.workspace_id, conflict.id, actor=STAFF)
+        dismissed = service.dismiss_conflict(session, staff(mp_app.workspace_id), conflict.id)
     assert dismissed.status == ConflictStatus.dismissed
     with db.session_scope() as session:
         assert session.scalars(select(Member.status)).all() == [MemberStatus.active] * 2

@@ -10,15 +10,8 @@ from sqlalchemy import func, select, text, update
 from siyu.core.db import Database
 from siyu.core.errors import Conflict, Invalid
 from siyu.identity import service
-from siyu.identity.models import (
-    ConflictStatus,
-    Identity,
-    Member,
-    MemberMerge,
-    MemberStatus,
-    MergeConflict,
-    TimelineEvent,
-)
+from siyu.identity.enums import ConflictStatus, MemberStatus
+from siyu.identity.models import Identity, Member, MemberMerge, MergeConflict, TimelineEvent
 from siyu.identity.schemas import PersonRef
 from siyu.workspaces.models import Workspace
 from siyu.workspaces.schemas import AppRead

@@ -13,7 +13,7 @@ from siyu.identity import service
 from siyu.identity.models import Identity, Member
 from siyu.identity.schemas import PersonRef
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.conftest import MP_APPID, openid
 

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
 from siyu.core.errors import Invalid, SiyuError
-from siyu.identity import ingest, service
+from siyu.identity import service
 from siyu.identity.models import Member, TimelineEvent
 from siyu.identity.schemas import PersonRef
+from siyu.identity.service.importer import EventImport
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import openid
 
@@ -133,7 +134,7 @@ def test_a_number_beyond_64_bits_in_props_is_refused_not_a_crash(
     line = orjson.dumps(event(0, props={})).replace(
         b'"props":{}', b'"props":{"n":123456789012345678901234567890}'
     )
-    importer = ingest.EventImport(mp_app.workspace_id)
+    importer = EventImport(mp_app.workspace_id)
     # when it is imported beside a good line
     with db.session_scope() as session:
         report = importer.import_chunk(session, [(1, line), (2, orjson.dumps(event(1)))])

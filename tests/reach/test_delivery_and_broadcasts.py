@@ -22,7 +22,7 @@ from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld
 from siyu.wechat.gateway import WeChatError
 from siyu.wechat.tokens import gateway_for
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate
 from tests.conftest import MP_APPID, OA_APPID
 from tests.reach.conftest import (

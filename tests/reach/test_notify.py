@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from siyu.core import clock
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
+from siyu.identity import service as identity
+from siyu.identity.enums import ConsentPurpose
 from siyu.reach import service, tasks
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import PreferencesIn, SendRead
-from siyu.security import service as security
-from siyu.security.models import ConsentPurpose
 from siyu.wechat.inbox import SUCCESS
 from tests.conftest import MP_APPID, OA_APPID
 from tests.reach.conftest import (
@@ -167,7 +167,7 @@ def test_marketing_needs_consent_and_respects_its_cap(
     member = member_of(db, p.oa_openid)
     assert notify(db, workspace_id, member, key="m0", category="marketing").reason == "no_consent"
     with db.session_scope() as session:
-        security.grant_consent(
+        identity.grant_consent(
             session, workspace_id, member, ConsentPurpose.marketing, entry="test", actor="test"
         )
     results = [

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from siyu.core.db import Base, Database
 from siyu.security import service as security
-from siyu.security.models import AuditEntry, Role
+from siyu.security.enums import Role
+from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 
 PASSWORD = "a long enough password"

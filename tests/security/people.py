@@ -12,9 +12,9 @@ from sqlalchemy import select
 from siyu.core.clock import now
 from siyu.core.db import Database
 from siyu.identity import service as identity
+from siyu.identity.enums import ConsentPurpose
 from siyu.identity.models import Member
 from siyu.security import service as security
-from siyu.security.models import ConsentPurpose
 from siyu.security.schemas import Principal
 from siyu.wechat.models import MpSession, PushReceipt, PushStatus
 from siyu.workspaces.schemas import AppRead
@@ -79,14 +79,14 @@ def make_person(
         assert member is not None
         member.attributes = {"name": NAME, "city": "北京"}
         # the OA follower turns out to be the same person: merged into the MP member
-        identity.merge_members(session, workspace_id, me.id, oa_only.id, actor=owner.actor)
-        security.grant_consent(
+        identity.merge_members(session, owner, me.id, oa_only.id)
+        identity.grant_consent(
             session, workspace_id, me.id, ConsentPurpose.marketing, entry="console", actor="test"
         )
-        security.grant_consent(
+        identity.grant_consent(
             session, workspace_id, someone.id, ConsentPurpose.marketing, entry="console", actor="t"
         )
-        security.assign_member(session, owner, me.id, owner.operator_id)
+        identity.assign_member(session, owner, me.id, owner.operator_id)
         security.record_audit(
             session, owner, "member.viewed", target_type="member", target_id=me.id
         )

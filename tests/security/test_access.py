@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.core.db import Database
-from siyu.security.models import AuditEntry, Role
+from siyu.security.enums import Role
+from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead

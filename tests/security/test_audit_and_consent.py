@@ -13,8 +13,9 @@ from sqlalchemy.exc import DBAPIError
 
 from siyu.core.db import Database
 from siyu.identity import service as identity
+from siyu.identity.enums import ConsentPurpose
 from siyu.security import service
-from siyu.security.models import ConsentPurpose, Role
+from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import MP_APPID
@@ -108,10 +109,10 @@ def test_consent_is_granted_withdrawn_and_asked_for(
     db: Database, person: Person, workspace_id: int
 ) -> None:
     with db.session_scope() as session:
-        assert service.has_consent(session, person.member_id, ConsentPurpose.marketing)
-        assert not service.has_consent(session, person.member_id, "subscription")
+        assert identity.has_consent(session, person.member_id, ConsentPurpose.marketing)
+        assert not identity.has_consent(session, person.member_id, "subscription")
         # a grant recorded on the member merged away counts for the person
-        service.grant_consent(
+        identity.grant_consent(
             session,
             workspace_id,
             person.merged_id,
@@ -120,15 +121,15 @@ def test_consent_is_granted_withdrawn_and_asked_for(
             actor="test",
         )
     with db.session_scope() as session:
-        assert service.has_consent(session, person.member_id, ConsentPurpose.subscription)
-        withdrawn = service.withdraw_consent(
+        assert identity.has_consent(session, person.member_id, ConsentPurpose.subscription)
+        withdrawn = identity.withdraw_consent(
             session, workspace_id, person.member_id, ConsentPurpose.subscription, via="console"
         )
     assert withdrawn == 1
     with db.session_scope() as session:
-        assert not service.has_consent(session, person.member_id, ConsentPurpose.subscription)
-        assert not service.has_consent(session, 999_999, ConsentPurpose.marketing)
-        history = service.list_consents(session, workspace_id, person.member_id)
+        assert not identity.has_consent(session, person.member_id, ConsentPurpose.subscription)
+        assert not identity.has_consent(session, 999_999, ConsentPurpose.marketing)
+        history = identity.list_consents(session, workspace_id, person.member_id)
     assert [(c.purpose, c.withdrawn_via) for c in history] == [
         ("marketing", None),
         ("subscription", "console"),
@@ -153,8 +154,8 @@ def test_a_member_manages_consent_from_the_mini_program(
     )
     assert granted.json()[-1]["entry"] == f"mp:{MP_APPID}"
     with db.session_scope() as session:
-        assert not service.has_consent(session, person.member_id, ConsentPurpose.marketing)
-        assert service.has_consent(session, person.member_id, ConsentPurpose.subscription)
+        assert not identity.has_consent(session, person.member_id, ConsentPurpose.marketing)
+        assert identity.has_consent(session, person.member_id, ConsentPurpose.subscription)
 
 
 def test_bad_consent_requests_change_nothing(
@@ -168,7 +169,7 @@ def test_bad_consent_requests_change_nothing(
         response = app_client.post(f"/api/mp/{MP_APPID}/me/consents", json=body, headers=headers)
         assert response.status_code in (401, 422)
     with db.session_scope() as session:
-        assert service.has_consent(session, person.member_id, ConsentPurpose.marketing)
+        assert identity.has_consent(session, person.member_id, ConsentPurpose.marketing)
 
 
 def test_consent_of_another_workspace_member_is_not_found(
@@ -179,7 +180,7 @@ def test_consent_of_another_workspace_member_is_not_found(
     with db.session_scope() as session:
         other = workspaces.create_workspace(session, "别家").id
     with pytest.raises(Exception, match="not found"), db.session_scope() as session:
-        service.grant_consent(
+        identity.grant_consent(
             session, other, person.member_id, ConsentPurpose.marketing, entry="x", actor="y"
         )
     with db.session_scope() as session:

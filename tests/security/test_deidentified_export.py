@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from siyu.core.db import Database
 from siyu.identity import service
 from siyu.identity.schemas import PersonRef
-from siyu.security.models import Role
+from siyu.security.enums import Role
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import MP_APPID, openid
 from tests.security.conftest import Staff, audit_actions

@@ -15,10 +15,9 @@ from siyu.core.db import Base, Database
 from siyu.core.errors import SiyuError
 from siyu.core.privacy import Erasure
 from siyu.identity import service as identity
-from siyu.identity.models import Member, TimelineEvent
-from siyu.security import erasure
-from siyu.security import service as security
-from siyu.security.models import ConsentPurpose, ErasureRecord, Role
+from siyu.identity.enums import ConsentPurpose
+from siyu.identity.models import ErasureRecord, Member, TimelineEvent
+from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import MP_APPID
@@ -60,11 +59,11 @@ def figures(db: Database, workspace_id: int) -> dict[str, Any]:
 
 
 def test_every_table_declares_its_erasure_policy() -> None:
-    assert erasure.undeclared_tables() == []
+    assert identity.undeclared_tables() == []
 
 
 def test_policies_name_real_columns_and_cover_every_member_reference() -> None:
-    for tp in erasure.table_policies():
+    for tp in identity.table_policies():
         policy = tp.policy
         columns = set(tp.table.c.keys())
         assert set(policy.member) | set(policy.wechat_ids) | set(policy.scrub) <= columns, tp.name
@@ -97,7 +96,7 @@ def test_a_table_without_a_policy_is_found() -> None:
         id: Mapped[int] = mapped_column(primary_key=True)
 
     # then the registry check names it
-    assert erasure.undeclared_tables(Models) == ["undeclared"]
+    assert identity.undeclared_tables(Models) == ["undeclared"]
 
 
 # --- erasure -------------------------------------------------------------------------------
@@ -123,8 +122,8 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_figures(
     for secret in person.other_secrets:
         assert secret in "".join(after.values()), secret
     with db.session_scope() as session:
-        assert security.has_consent(session, person.other_id, ConsentPurpose.marketing)
-        assert not security.has_consent(session, person.member_id, ConsentPurpose.marketing)
+        assert identity.has_consent(session, person.other_id, ConsentPurpose.marketing)
+        assert not identity.has_consent(session, person.member_id, ConsentPurpose.marketing)
     # and the proof names tables and counts, not data
     proof = response.json()
     assert proof["member_ids"] == [person.member_id, person.merged_id]
@@ -142,12 +141,12 @@ def test_the_proof_confirms_an_identifier_later(
     db: Database, workspace_id: int, person: Person, owner: Principal
 ) -> None:
     with db.session_scope() as session:
-        erasure.erase_member(
+        identity.erase_member(
             session, workspace_id, person.member_id, actor=owner.actor, via="staff"
         )
     with db.session_scope() as session:
-        assert erasure.was_erased(session, workspace_id, person.secrets[0])
-        assert not erasure.was_erased(session, workspace_id, person.other_secrets[0])
+        assert identity.was_erased(session, workspace_id, person.secrets[0])
+        assert not identity.was_erased(session, workspace_id, person.other_secrets[0])
 
 
 def test_erasing_a_merged_member_erases_the_whole_person(
@@ -155,7 +154,7 @@ def test_erasing_a_merged_member_erases_the_whole_person(
 ) -> None:
     # when the id of the member merged away is named
     with db.session_scope() as session:
-        proof = erasure.erase_member(
+        proof = identity.erase_member(
             session, workspace_id, person.merged_id, actor=owner.actor, via="staff"
         )
     # then the person (survivor first) is erased
@@ -194,7 +193,7 @@ def test_an_unknown_table_in_the_database_stops_the_erasure(
         before = row_counts(db)
         # when an erasure is asked for
         with pytest.raises(SiyuError) as caught, db.session_scope() as session:
-            erasure.erase_member(
+            identity.erase_member(
                 session, workspace_id, person.member_id, actor=owner.actor, via="staff"
             )
         # then it is refused and nothing was erased

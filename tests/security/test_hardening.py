@@ -15,7 +15,8 @@ from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
 from siyu.core.errors import Conflict, Forbidden, SiyuError
 from siyu.security import service
-from siyu.security.models import LoginFailure, Role
+from siyu.security.enums import Role
+from siyu.security.models import LoginFailure
 from siyu.security.schemas import Principal
 from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
 from tests.security.conftest import Staff, audit_actions, row_counts

@@ -13,9 +13,9 @@ from siyu.core.config import Settings
 from siyu.core.crypto import EncryptedText, FieldCipher, configure_crypto, generate_data_key
 from siyu.core.db import Base, Database
 from siyu.identity.models import Identity
-from siyu.security import rotation
 from siyu.security.models import KeyRotation
 from siyu.security.schemas import Principal
+from siyu.security.service import rotation
 from siyu.workspaces.schemas import AppRead
 from tests.security.people import Person, make_person
 
@@ -52,7 +52,7 @@ def run_to_end(db: Database, run_id: int, batch: int) -> int:
     steps = 0
     while True:
         with db.session_scope() as session:
-            if rotation.step(session, run_id, batch).column is None:
+            if rotation.rotation_step(session, run_id, batch).column is None:
                 return steps
         steps += 1
 
@@ -77,14 +77,14 @@ def test_rotation_reencrypts_everything_and_the_data_reads_the_same(
     assert all(new_key not in ids for ids in key_ids(db).values())
     # when a rotation runs in small batches
     with db.session_scope() as session:
-        run = rotation.start(session, owner.actor)
+        run = rotation.start_rotation(session, owner.actor)
     steps = run_to_end(db, run.id, batch=2)
     # then every value is under the new key, and reads the same
     assert steps > 3
     assert all(ids <= {new_key} for ids in key_ids(db).values())
     with db.session_scope() as session:
         assert sorted(s for s in session.scalars(select(Identity.secret)) if s) == phones_before
-        assert sum(rotation.pending(session).values()) == 0
+        assert sum(rotation.rotation_pending(session).values()) == 0
         finished = session.get(KeyRotation, run.id)
     assert finished is not None
     assert finished.finished_at is not None
@@ -93,7 +93,7 @@ def test_rotation_reencrypts_everything_and_the_data_reads_the_same(
 
 def rotation_totals(db: Database) -> dict[str, int]:
     with db.session_scope() as session:
-        return rotation.totals(session)
+        return rotation.rotation_totals(session)
 
 
 def test_an_interrupted_rotation_resumes_where_it_stopped(
@@ -101,10 +101,10 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(
 ) -> None:
     # given a rotation interrupted after three batches
     with db.session_scope() as session:
-        run = rotation.start(session, owner.actor)
+        run = rotation.start_rotation(session, owner.actor)
     for _ in range(3):
         with db.session_scope() as session:
-            rotation.step(session, run.id, 2)
+            rotation.rotation_step(session, run.id, 2)
     with db.session_scope() as session:
         saved = session.get(KeyRotation, run.id)
         assert saved is not None
@@ -114,15 +114,15 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(
     assert cursors
     # when it is started again (a new process)
     with db.session_scope() as session:
-        resumed = rotation.start(session, owner.actor)
+        resumed = rotation.start_rotation(session, owner.actor)
     # then it is the same run, and it finishes without redoing the work done
     assert resumed.id == run.id
     run_to_end(db, run.id, 2)
     with db.session_scope() as session:
         final = session.get(KeyRotation, run.id)
         assert final is not None
-        assert final.rows_rewritten == sum(rotation.totals(session).values())
-        assert sum(rotation.pending(session).values()) == 0
+        assert final.rows_rewritten == sum(rotation.rotation_totals(session).values())
+        assert sum(rotation.rotation_pending(session).values()) == 0
 
 
 @pytest.mark.postgres_only
@@ -132,7 +132,7 @@ def test_a_value_written_during_the_rotation_is_not_overwritten(
     assert db.dialect == "postgresql"  # SQLite has one writer: nothing writes during a batch
     # given a process still on the old key that rewrites a phone while the rotation reads it
     with db.session_scope() as session:
-        run = rotation.start(session, owner.actor)
+        run = rotation.start_rotation(session, owner.actor)
         identity_id = session.scalars(
             select(Identity.id).where(Identity.secret.is_not(None))
         ).first()
@@ -152,7 +152,7 @@ def test_a_value_written_during_the_rotation_is_not_overwritten(
     mp.setattr(FieldCipher, "decrypt", racing_decrypt)
     try:
         with db.session_scope() as session:
-            while rotation.step(session, run.id, 100).column != "identities.secret":
+            while rotation.rotation_step(session, run.id, 100).column != "identities.secret":
                 pass
     finally:
         mp.undo()
@@ -165,7 +165,7 @@ def test_a_new_key_starts_a_new_run(
     db: Database, person: Person, owner: Principal, settings: Settings
 ) -> None:
     with db.session_scope() as session:
-        first = rotation.start(session, owner.actor)
+        first = rotation.start_rotation(session, owner.actor)
     configure_crypto(
         settings.model_copy(
             update={
@@ -177,7 +177,7 @@ def test_a_new_key_starts_a_new_run(
     )
     try:
         with db.session_scope() as session:
-            second = rotation.start(session, owner.actor)
+            second = rotation.start_rotation(session, owner.actor)
             assert session.get(KeyRotation, first.id).finished_at is not None  # type: ignore[union-attr]
         assert second.id != first.id
         assert second.key_id == "k3"

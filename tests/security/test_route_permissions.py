@@ -20,8 +20,9 @@ from siyu.api.app import create_app
 from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.security.auth import PermissionCheck
-from siyu.security.models import AuditEntry, Role
-from siyu.security.permissions import ROLE_PERMISSIONS, SCOPES, Permission
+from siyu.security.enums import Permission, Role
+from siyu.security.models import AuditEntry
+from siyu.security.permissions import ROLE_PERMISSIONS, SCOPES
 from tests.security.conftest import Staff, row_counts
 
 # Routes anyone may call: each is authenticated otherwise (WeChat's signature, the Mini

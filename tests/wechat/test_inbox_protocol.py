@@ -23,7 +23,7 @@ from siyu.core.db import Database
 from siyu.wechat.models import PushReceipt, PushStatus
 from siyu.wechat.schemas import Push, TextMessage, TextReply
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.conftest import openid
 from tests.wechat.conftest import NOTHING, WeChat, counts, text_push

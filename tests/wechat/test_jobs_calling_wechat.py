@@ -14,7 +14,8 @@ from siyu.core.config import Settings, install_settings
 from siyu.core.db import Database
 from siyu.core.jobs import queue
 from siyu.identity import service as identity
-from siyu.identity.models import Identity, IdentityKind, Member, MemberStatus, TimelineEvent
+from siyu.identity.enums import IdentityKind, MemberStatus
+from siyu.identity.models import Identity, Member, TimelineEvent
 from siyu.identity.schemas import PersonRef
 from siyu.sandbox.messaging import open_grant
 from siyu.sandbox.world import SandboxWorld, SimUser
@@ -29,7 +30,7 @@ from siyu.wechat.schemas import (
     TransferCustomerServiceReply,
 )
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.conftest import MP_APPID, OA_APPID, openid
 from tests.wechat.conftest import AES_KEY, TOKEN, WeChat, cdata_xml, text_push

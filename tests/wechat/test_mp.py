@@ -26,6 +26,7 @@ from siyu.identity import service as identity
 from siyu.identity.models import Identity, Member, TimelineEvent
 from siyu.identity.schemas import PersonRef
 from siyu.sandbox.world import SandboxWorld, SimUser
+from siyu.security import service as security
 from siyu.wechat.models import MpSession
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import MP_APPID, OA_APPID, openid
@@ -256,7 +257,8 @@ def test_phone_binding_follows_a_merge_of_the_session_member(
     login = log_in(client, login_code(world, user)).json()
     with db.session_scope() as session:
         mp_member = identity.get_member_by_number(session, workspace_id, login["member_number"])
-        identity.merge_members(session, workspace_id, older.id, mp_member.id, actor="test")
+        cli = security.principal_for_cli(session, workspace_id)
+        identity.merge_members(session, cli, older.id, mp_member.id)
     # when the MP binds the phone with its old session, then the survivor gets it
     answer = bind(client, login["token"], phone_code(world, user))
     assert answer.status_code == 200, answer.text

@@ -33,7 +33,7 @@ from siyu.wechat.tokens import (
     token_store_for,
 )
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.conftest import OA_APPID
 from tests.wechat.test_gateway_standin import (

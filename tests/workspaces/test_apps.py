@@ -8,8 +8,11 @@ from sqlalchemy import func, select
 
 from siyu.core.db import Database
 from siyu.core.errors import Conflict, NotFound
+from siyu.security.models import AuditEntry
+from siyu.security.schemas import Principal
 from siyu.workspaces import service
-from siyu.workspaces.models import App, AppKind, Entity
+from siyu.workspaces.enums import AppKind
+from siyu.workspaces.models import App, Entity
 from siyu.workspaces.schemas import AppCreate
 from tests.conftest import MP_APPID
 
@@ -89,3 +92,34 @@ def test_member_numbers_are_reserved_in_blocks(db: Database, workspace_id: int) 
         first = service.take_member_numbers(session, workspace_id, 3)
         after = service.take_member_numbers(session, workspace_id)
     assert (first, after) == (10001, 10004)
+
+
+def test_an_operator_adding_an_app_is_audited_without_its_secrets(
+    db: Database, workspace_id: int, owner: Principal
+) -> None:
+    # when an operator registers an app with two of its credentials
+    with db.session_scope() as session:
+        added = service.add_app(
+            session,
+            workspace_id,
+            AppCreate(
+                kind=AppKind.oa_service,
+                appid="wx1111111111111111",
+                name="服务号",
+                secret="the-app-secret",
+                token="the-push-token",
+            ),
+            actor=owner,
+        )
+    # then one audit entry names the app, its kind and which credentials came, not them
+    with db.session_scope() as session:
+        [entry] = session.scalars(select(AuditEntry)).all()
+    assert (entry.action, entry.actor, entry.target_type) == ("app.added", owner.actor, "app")
+    assert entry.target_id == str(added.id)
+    assert entry.detail == {"kind": "oa_service", "credentials": ["secret", "token"]}
+
+
+def test_set_up_adds_apps_unaudited(db: Database, workspace_id: int) -> None:
+    with db.session_scope() as session:
+        service.add_app(session, workspace_id, AppCreate(kind=AppKind.mp, appid=MP_APPID, name="x"))
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0

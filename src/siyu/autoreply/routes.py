@@ -11,7 +11,7 @@ from siyu.autoreply import service
 from siyu.autoreply.schemas import RuleCreate, RuleRead, RuleTest, RuleTestResult
 from siyu.core.http import DatabaseDep
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 router = APIRouter(prefix="/api/autoreply", tags=["auto-replies"])

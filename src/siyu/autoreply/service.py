@@ -42,7 +42,7 @@ from siyu.wechat.schemas import (
     TextReply,
 )
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 KEYWORD_MAX = 30

@@ -20,7 +20,7 @@ from siyu.cli.common import (
     setup,
 )
 from siyu.core.errors import SiyuError
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 
 apps_app = typer.Typer(
     help="Register and list the OA, MP, H5 and external apps of a workspace.", no_args_is_help=True
@@ -56,9 +56,8 @@ def apps_add(
     """Register an app."""
     from pydantic import ValidationError
 
-    from siyu.security import service as security
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import EntityKind
+    from siyu.workspaces.enums import EntityKind
     from siyu.workspaces.schemas import AppCreate
 
     if kind not in KINDS:
@@ -88,15 +87,7 @@ def apps_add(
         workspace_id = choose_workspace(db, workspace)
         principal = acting(db, workspace_id, as_email, Permission.apps_manage)
         with db.session_scope() as session:
-            created = workspaces.add_app(session, workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "app.added",
-                target_type="app",
-                target_id=created.id,
-                detail={"kind": created.kind.value},
-            )
+            created = workspaces.add_app(session, workspace_id, data, actor=principal)
     except SiyuError as exc:
         raise fail(exc) from exc
     out.print(f"[green]✓[/green] {created.kind} {created.appid} “{created.name}” (id {created.id})")

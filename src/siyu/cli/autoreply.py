@@ -16,7 +16,7 @@ from siyu.cli.common import (
     setup,
 )
 from siyu.core.errors import SiyuError
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 
 autoreply_app = typer.Typer(help="Auto-reply rules: add and test.", no_args_is_help=True)
 

@@ -17,7 +17,7 @@ from siyu.core.errors import SiyuError
 if TYPE_CHECKING:
     from siyu.core.config import Settings
     from siyu.core.db import Database
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
     from siyu.security.schemas import Principal
 
 out = Console()

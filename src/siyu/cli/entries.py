@@ -46,7 +46,7 @@ def apps_link(
     from siyu.core.errors import SiyuError
     from siyu.entries import service
     from siyu.security import service as security
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     settings, db = setup()
     try:
@@ -83,7 +83,7 @@ def menus_publish(
     from siyu.core.errors import SiyuError
     from siyu.entries import flows, service
     from siyu.security import service as security
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
     from siyu.wechat.tokens import shared_gateway
 
     settings, db = setup()
@@ -136,7 +136,7 @@ def channels_add(
     from siyu.entries.models import CodeKind
     from siyu.entries.schemas import ChannelCreate, CodeCreate
     from siyu.security import service as security
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
     from siyu.wechat.tokens import shared_gateway
 
     if kind not in CODE_KINDS:
@@ -195,7 +195,7 @@ def channels_report(
     from siyu.core.errors import SiyuError
     from siyu.entries import service
     from siyu.entries.routes import conversion_event
-    from siyu.security.permissions import Permission
+    from siyu.security.enums import Permission
 
     _settings, db = setup()
     try:

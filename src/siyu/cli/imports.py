@@ -27,7 +27,7 @@ from siyu.cli.common import (
     setup,
 )
 from siyu.core.errors import SiyuError
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 
 import_app = typer.Typer(help="Load history from files.", no_args_is_help=True)
 
@@ -50,7 +50,7 @@ def import_events(
     as_email: AsOption = None,
 ) -> None:
     """Import events of any size: valid lines are kept, rejected ones reported by line number."""
-    from siyu.identity.ingest import chunked, pipelined_import, read_lines
+    from siyu.identity import service as identity
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
@@ -64,17 +64,14 @@ def import_events(
         console=err,
         disable=not err.is_terminal,
     )
-    with (
-        file.open("rb") as stream,
-        progress,
-        pipelined_import(db, workspace_id) as importer,
-    ):
+    with file.open("rb") as stream, progress:
         task = progress.add_task("import", total=file.stat().st_size)
-        for chunk in chunked(read_lines(stream)):
-            with db.session_scope() as session:
-                importer.import_chunk(session, chunk)
-            progress.update(task, completed=stream.tell())
-    result = importer.report
+        result = identity.import_stream(
+            db,
+            workspace_id,
+            stream,
+            after_chunk=lambda _session, _report: progress.update(task, completed=stream.tell()),
+        )
     out.print(
         f"[green]imported {result.accepted}[/green] events, "
         f"{result.members_created} new members, "

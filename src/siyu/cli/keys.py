@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from siyu.cli.common import AsOption, WorkspaceOption, acting, choose_workspace, err, out, setup
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 
 if TYPE_CHECKING:
     from siyu.core.config import Settings
@@ -78,12 +78,12 @@ def keys_rotate(
 
     import siyu.api.app  # noqa: F401 - every model, so that every encrypted column is found
     from siyu.core.crypto import cipher, generate_data_key
-    from siyu.security import rotation
+    from siyu.security import service as security
 
     settings, db = setup()
     principal = acting(db, choose_workspace(db, workspace), as_email, Permission.keys_rotate)
     with db.session_scope() as session:
-        run = rotation.unfinished(session)
+        run = security.unfinished_rotation(session)
     resuming = run is not None and run.key_id == cipher().current
     if add_key and not resuming:
         if not env_file.exists() or "SIYU_DATA_KEYS=" not in env_file.read_text("utf-8"):
@@ -99,8 +99,8 @@ def keys_rotate(
             "restart the other siyu processes so that they know it"
         )
     with db.session_scope() as session:
-        started = rotation.start(session, principal.actor)
-        total = sum(rotation.totals(session).values())
+        started = security.start_rotation(session, principal.actor)
+        total = sum(security.rotation_totals(session).values())
     progress = Progress(
         TextColumn("[bold]轮换密钥 rotate"),
         BarColumn(),
@@ -115,13 +115,13 @@ def keys_rotate(
         task = progress.add_task("rotate", total=total, completed=started.rows_seen, column="")
         while True:
             with db.session_scope() as session:
-                result = rotation.step(session, started.id, batch)
+                result = security.rotation_step(session, started.id, batch)
             if result.column is None:
                 break
             rewritten += result.rewritten
             progress.update(task, advance=result.seen, column=result.column)
     with db.session_scope() as session:
-        left = {k: v for k, v in rotation.pending(session).items() if v}
+        left = {k: v for k, v in security.rotation_pending(session).items() if v}
     out.print(
         f"[green]✓[/green] {rewritten:,} values re-encrypted under {started.key_id}"
         + (f"; [yellow]still under older keys[/yellow]: {left}" if left else "")
@@ -133,12 +133,12 @@ def keys_status() -> None:
     """How many values of each encrypted column are not under the current key."""
     import siyu.api.app  # noqa: F401 - every model
     from siyu.core.crypto import cipher
-    from siyu.security import rotation
+    from siyu.security import service as security
 
     _settings, db = setup()
     with db.session_scope() as session:
-        pending = rotation.pending(session)
-        totals = rotation.totals(session)
+        pending = security.rotation_pending(session)
+        totals = security.rotation_totals(session)
     table = Table("column", "values", f"not under {cipher().current}")
     for name in sorted(totals):
         table.add_row(name, f"{totals[name]:,}", f"{pending[name]:,}")

@@ -21,7 +21,7 @@ from siyu.cli.common import (
     setup,
 )
 from siyu.core.errors import SiyuError
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 
 members_app = typer.Typer(help="Look members up.", no_args_is_help=True)
 
@@ -35,7 +35,6 @@ def members_show(
 ) -> None:
     """Show a member's identities and timeline; exit status 1 when there is no such member."""
     from siyu.identity import service as identity
-    from siyu.security import service as security
     from siyu.workspaces import service as workspaces
 
     _settings, db = setup()
@@ -43,13 +42,7 @@ def members_show(
     principal = acting(db, workspace_id, as_email, Permission.members_read)
     try:
         with db.session_scope() as session:
-            member = security.present_member(
-                identity.get_member_by_number(session, workspace_id, number), principal
-            )
-            security.ensure_member_visible(session, principal, member.id)
-            security.record_audit(
-                session, principal, "member.viewed", target_type="member", target_id=member.id
-            )
+            member = identity.view_member_by_number(session, principal, number)
             timeline = identity.get_timeline(
                 session, workspace_id, member.merged_into_id or member.id, limit=events
             )
@@ -91,7 +84,6 @@ def members_erase(
     """Erase a member's personal data in every table (counts and amounts stay); print the proof."""
     import siyu.api.app  # noqa: F401 - every model, so that every table is erased
     from siyu.identity import service as identity
-    from siyu.security import erasure
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
@@ -102,7 +94,7 @@ def members_erase(
     try:
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, workspace_id, number)
-            proof = erasure.erase_member(
+            proof = identity.erase_member(
                 session, workspace_id, member.id, actor=principal.actor, via="staff"
             )
     except SiyuError as exc:
@@ -119,8 +111,6 @@ def members_export(
     """Print everything siyu holds about a member as JSON (their access request)."""
     import siyu.api.app  # noqa: F401 - every model
     from siyu.identity import service as identity
-    from siyu.security import erasure
-    from siyu.security import service as security
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
@@ -128,10 +118,7 @@ def members_export(
     try:
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, workspace_id, number)
-            data = erasure.export_member(session, workspace_id, member.id)
-            security.record_audit(
-                session, principal, "member.exported", target_type="member", target_id=member.id
-            )
+            data = identity.export_member(session, workspace_id, member.id, actor=principal)
     except SiyuError as exc:
         raise fail(exc) from exc
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -18,8 +18,7 @@ from siyu.cli.common import (
     setup,
 )
 from siyu.core.errors import SiyuError
-from siyu.security.models import Role
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission, Role
 
 operators_app = typer.Typer(help="Operators and their roles.", no_args_is_help=True)
 

@@ -17,7 +17,7 @@ from siyu.cli.common import (
     setup,
 )
 from siyu.core.errors import SiyuError
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 
 
 def notify(

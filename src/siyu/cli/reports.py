@@ -11,7 +11,7 @@ from rich.table import Table
 from siyu.cli.common import AsOption, WorkspaceOption, acting, choose_workspace, fail, out, setup
 from siyu.core.errors import SiyuError
 from siyu.core.money import format_yuan
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 
 report_app = typer.Typer(help="Reviews (复盘) of campaigns.", no_args_is_help=True)
 

@@ -30,7 +30,7 @@ def _demo_apps(db: Database, workspace_id: int) -> None:
     import secrets
 
     from siyu.workspaces import service as workspaces
-    from siyu.workspaces.models import AppKind
+    from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
 
     with db.session_scope() as session:

@@ -42,9 +42,9 @@ from siyu.community.schemas import (
 )
 from siyu.core.config import Settings
 from siyu.core.http import DatabaseDep, SettingsDep
-from siyu.security import service as security
+from siyu.identity import service as identity
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import mp
 from siyu.wechat.pay import flows
@@ -354,7 +354,7 @@ def list_service_records(
     member_id: int, principal: NoteReader, db: DatabaseDep
 ) -> list[ServiceRecordRead]:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
+        identity.ensure_member_visible(session, principal, member_id)
         return service.service_records(session, principal.workspace_id, member_id)
 
 

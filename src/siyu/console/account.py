@@ -19,8 +19,9 @@ from siyu.console.web import (
     valid_login_csrf,
 )
 from siyu.core.config import Settings
-from siyu.core.errors import Forbidden, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
+from siyu.security import errors as security_errors
 from siyu.security import service as security
 from siyu.security.auth import SESSION_COOKIE, SignedIn, principal_or_none
 from siyu.security.schemas import Principal
@@ -87,35 +88,33 @@ def login(
 ) -> Response:
     target = safe_next(next_url)
     if not valid_login_csrf(settings, request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
-        refused = Forbidden("auth.csrf_failed", "the sign-in form is stale; reload it")
+        refused = security_errors.CSRF_FAILED("the sign-in form is stale; reload it")
         return _login_page(
             request, settings, next_url=target, email=email, error=refused, status=403
         )
     client = request.client.host if request.client else None
     try:
         with db.session_scope() as session:
-            principal = security.authenticate(session, email, password, client=client)
-            fresh = security.start_session(session, principal, settings.session_hours)
-            if previous := request.cookies.get(SESSION_COOKIE):
-                security.end_session(session, previous)
-            security.record_audit(
+            signed_in = security.sign_in(
                 session,
-                principal,
-                "operator.signed_in",
-                target_type="operator",
-                target_id=principal.operator_id,
+                email,
+                password,
+                hours=settings.session_hours,
+                client=client,
+                previous_token=request.cookies.get(SESSION_COOKIE),
             )
     except SiyuError as exc:
-        if exc.code == "security.bad_credentials":
-            # Apart from the refused attempt's transaction, which rolled back.
-            with db.session_scope() as session:
-                security.record_login_failure(session, email, client)
+        exc.refused()  # a wrong password counts towards the lockout, apart from this attempt
         return _login_page(
             request, settings, next_url=target, email=email, error=exc, status=exc.status
         )
     response = RedirectResponse(target, status_code=303)
     set_cookie(
-        response, settings, SESSION_COOKIE, fresh.token, max_age=settings.session_hours * 3600
+        response,
+        settings,
+        SESSION_COOKIE,
+        signed_in.session.token,
+        max_age=settings.session_hours * 3600,
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response

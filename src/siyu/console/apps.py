@@ -11,14 +11,14 @@ from starlette.responses import RedirectResponse, Response
 from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import REQUEST_INVALID, SiyuError
 from siyu.core.http import DatabaseDep
-from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
+from siyu.workspaces import errors as workspace_errors
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind
 from siyu.workspaces.schemas import AES_KEY, AppCreate
 
 SECRET_FIELDS = frozenset({"secret", "token", "aes_key"})
@@ -97,27 +97,19 @@ def add_app(
             }
         )
         with db.session_scope() as session:
-            added = workspaces.add_app(session, principal.workspace_id, data)
-            security.record_audit(
-                session,
-                principal,
-                "app.added",
-                target_type="app",
-                target_id=added.id,
-                detail={"kind": added.kind.value},
-            )
+            added = workspaces.add_app(session, principal.workspace_id, data, actor=principal)
     except ValidationError as exc:
         errors = _field_errors(exc, sent, tr)
     except SiyuError as exc:
         refused = exc
-        if exc.code == "workspaces.app_exists":
+        if exc.code == workspace_errors.APP_EXISTS.code:
             errors = {"appid": tr.refusal(exc)}
     if errors or refused is not None:
         context = _apps_context(db, principal)
         # Secrets are never sent back to the browser, not even the ones just typed.
         context["form"] = {k: v for k, v in sent.items() if k not in SECRET_FIELDS}
         context["errors"] = errors
-        code = refused.code if refused is not None else "request.invalid"
+        code = refused.code if refused is not None else REQUEST_INVALID.code
         message = tr.refusal(refused) if refused is not None else tr("apps.form_invalid")
         context["form_error"] = {"code": code, "message": message}
         status = refused.status if refused is not None else 422

@@ -13,13 +13,13 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from siyu.console import errors
 from siyu.console.web import ConsoleRoute, render
 from siyu.core.config import Settings
-from siyu.core.errors import Invalid
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -35,7 +35,7 @@ def _day_bound(value: str, zone: str, *, end: bool) -> datetime | None:
     try:
         day = date.fromisoformat(value)
     except ValueError as exc:
-        raise Invalid("console.invalid_date", "dates look like 2026-11-20") from exc
+        raise errors.INVALID_DATE("dates look like 2026-11-20") from exc
     start = datetime.combine(day, time.min, tzinfo=ZoneInfo(zone))
     return start + timedelta(days=1) if end else start
 
@@ -142,38 +142,25 @@ def audit_export(
         ]
     )
     with db.session_scope() as session:
-        before: int | None = None
-        written = 0
-        while written < AUDIT_EXPORT_MAX:
-            rows = security.search_audit(
-                session, principal.workspace_id, **filters, before_id=before, limit=500
-            )
-            for e in rows:
-                writer.writerow(
-                    [
-                        _csv_cell(v)
-                        for v in (
-                            e.id,
-                            e.created_at.isoformat(),
-                            e.actor,
-                            e.actor_role,
-                            e.action,
-                            e.target_type,
-                            e.target_id,
-                            e.request_id,
-                            orjson.dumps(e.detail).decode(),
-                        )
-                    ]
+        rows = security.export_audit(
+            session, principal, asked=params, max_rows=AUDIT_EXPORT_MAX, **filters
+        )
+    for e in rows:
+        writer.writerow(
+            [
+                _csv_cell(v)
+                for v in (
+                    e.id,
+                    e.created_at.isoformat(),
+                    e.actor,
+                    e.actor_role,
+                    e.action,
+                    e.target_type,
+                    e.target_id,
+                    e.request_id,
+                    orjson.dumps(e.detail).decode(),
                 )
-            written += len(rows)
-            if len(rows) < 500:
-                break
-            before = rows[-1].id
-        security.record_audit(
-            session,
-            principal,
-            "audit.exported",
-            detail={"rows": written, **{k: v for k, v in params.items() if v and k != "actor"}},
+            ]
         )
     return Response(
         "\ufeff" + buffer.getvalue(),  # a BOM, so that Excel reads the UTF-8 as such

@@ -13,8 +13,9 @@ from siyu.community import service as community
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission, allows
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
+from siyu.security.service import allows
 from siyu.wechat.pay import service as pay
 from siyu.workspaces import service as workspaces
 
@@ -43,14 +44,15 @@ def payments_context(session: Session, workspace_id: int, member_id: int) -> dic
     return {"orders": orders, "refunds": refunds, "notice_order": None}
 
 
-def member_context(session: Session, principal: Principal, member_id: int) -> dict[str, Any]:
-    """The member profile as this operator may see it (each block only with its permission)."""
+def member_context(
+    session: Session, principal: Principal, member_id: int, *, viewed: bool = False
+) -> dict[str, Any]:
+    """The member profile as this operator may see it (each block only with its permission);
+    `viewed` when the operator opens it (audited), not when it is shown again after a change."""
     ws = principal.workspace_id
-    security.ensure_member_visible(session, principal, member_id)
     reveal = allows(principal.role, Permission.members_phone)
-    member = security.present_member(
-        identity.get_member(session, ws, member_id, reveal_phone=reveal), principal
-    )
+    read = identity.view_member if viewed else identity.member_for
+    member = read(session, principal, member_id, reveal_phone=reveal)
     can_merge = allows(principal.role, Permission.members_merge)
     merges = identity.list_merges(session, ws, member_id) if can_merge else []
     timeline = (
@@ -59,7 +61,7 @@ def member_context(session: Session, principal: Principal, member_id: int) -> di
         else None
     )
     consents = (
-        security.list_consents(session, ws, member_id)
+        identity.list_consents(session, ws, member_id)
         if allows(principal.role, Permission.consents_read)
         else []
     )
@@ -93,7 +95,7 @@ def member_context(session: Session, principal: Principal, member_id: int) -> di
         "reveal": reveal,
         "consents": consents,
         "operators": operators,
-        "assignee": security.assignee_of(session, member.id),
+        "assignee": identity.assignee_of(session, member.id),
         "tags": identity.member_tags(session, member.id),
         "notice": None,
     }

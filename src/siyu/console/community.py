@@ -36,9 +36,8 @@ from siyu.core.errors import REQUEST_INVALID, ErrorCatalog, NotFound, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.core.money import format_yuan
 from siyu.identity import service as identity
-from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -595,7 +594,7 @@ def add_group_member(
             raise MEMBER_NUMBER("type the member's number (学号)")
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, ws, int(number.strip()))
-            security.ensure_member_visible(session, principal, member.id)
+            identity.ensure_member_visible(session, principal, member.id)
             service.add_group_member(session, ws, group_id, member.id, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#group-msg")

@@ -19,10 +19,10 @@ from siyu.entries.routes import conversion_event, gateway, report_csv
 from siyu.entries.schemas import ArticleCreate, ChannelCreate, CodeCreate
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[Principal, require(Permission.entries_read)]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console import errors
 from siyu.console.uploads import Upload, receive_upload
 from siyu.console.web import (
     ConsoleRoute,
@@ -19,14 +20,13 @@ from siyu.console.web import (
     valid_session_csrf,
 )
 from siyu.core.db import Database
-from siyu.core.errors import Forbidden, Invalid, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
-from siyu.core.jobs import enqueue_after_commit
-from siyu.identity import imports as identity_imports
-from siyu.identity.models import ImportStatus
-from siyu.identity.tasks import run_import
+from siyu.identity import service as identity
+from siyu.identity.enums import ImportStatus
+from siyu.security import errors as security_errors
 from siyu.security.auth import CSRF_HEADER, require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 UPLOAD_SUFFIXES = (".jsonl", ".ndjson")
@@ -38,7 +38,7 @@ Importer = Annotated[Principal, require(Permission.imports_manage)]
 
 def _runs_context(db: Database, workspace_id: int) -> dict[str, Any]:
     with db.session_scope() as session:
-        runs = identity_imports.list_imports(session, workspace_id)
+        runs = identity.list_imports(session, workspace_id)
     active = any(r.status in (ImportStatus.queued, ImportStatus.running) for r in runs)
     return {"active": "imports", "runs": runs, "polling": active, "notice": None}
 
@@ -55,15 +55,13 @@ def import_runs(request: Request, principal: Importer, db: DatabaseDep) -> Respo
 
 def _record_import(db: Database, principal: Principal, upload: Upload) -> None:
     with db.session_scope() as session:
-        run = identity_imports.create_import(
+        identity.start_import(
             session,
-            principal.workspace_id,
+            principal,
             filename=upload.filename or upload.path.name,
             path=str(upload.path.resolve()),
             size=upload.size,
-            actor=principal.actor,
         )
-        enqueue_after_commit(session, run_import, run.id)
 
 
 @router.post("/imports")
@@ -81,9 +79,9 @@ async def upload_import(
         # `current_principal` would parse (and spool) the whole body to find a form token,
         # so this route checks CSRF itself, before the first byte of the file is kept.
         if not valid_session_csrf(actor, header_token or upload.fields.get("csrf_token")):
-            raise Forbidden("auth.csrf_failed", "the form is stale or forged; reload the page")
+            raise security_errors.CSRF_FAILED("the form is stale or forged; reload the page")
         if not filename.lower().endswith(UPLOAD_SUFFIXES):
-            raise Invalid("console.upload_type", "only .jsonl files are accepted")
+            raise errors.UPLOAD_TYPE("only .jsonl files are accepted")
 
     path = settings.data_dir / "imports" / f"{uuid.uuid4().hex}.jsonl"
     try:
@@ -97,7 +95,7 @@ async def upload_import(
         )
         if upload.size == 0:
             path.unlink(missing_ok=True)
-            raise Invalid("console.upload_empty", "the file is empty")
+            raise errors.UPLOAD_EMPTY("the file is empty")
         await run_in_threadpool(_record_import, db, actor, upload)
     except SiyuError as exc:
         return error_response(request, exc, target="#upload-msg")

@@ -9,17 +9,15 @@ import orjson
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console import errors
 from siyu.console.common import TIMELINE_PAGE, Merger, app_names, member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import Invalid, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.identity import service as identity
-from siyu.identity.routes import is_phone
-from siyu.security import erasure
-from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 MEMBERS_PAGE = 50
@@ -39,25 +37,11 @@ def members_page(
 ) -> Response:
     query = q.strip()
     with db.session_scope() as session:
-        found = identity.search_members(
-            session,
-            principal.workspace_id,
-            query=query or None,
-            limit=MEMBERS_PAGE + 1,
-            offset=offset,
-            within=security.visible_members(session, principal),
+        found = identity.find_members(
+            session, principal, query=query or None, limit=MEMBERS_PAGE, offset=offset
         )
-        if is_phone(query):
-            security.record_audit(
-                session,
-                principal,
-                "member.phone_searched",
-                target_type="member",
-                detail={"results": min(len(found), MEMBERS_PAGE)},
-            )
-        found = security.present_members(found, principal)
         apps = app_names(session, principal.workspace_id)
-    members, more = found[:MEMBERS_PAGE], len(found) > MEMBERS_PAGE
+    members, more = found.members, found.more
     # Every search is an exact identity match, so one hit is the member the operator meant.
     if query and len(members) == 1 and offset == 0 and not is_htmx(request):
         return RedirectResponse(f"/members/{members[0].id}", status_code=303)
@@ -77,10 +61,7 @@ def members_page(
 @router.get("/members/{member_id}")
 def member_page(request: Request, member_id: int, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
-        context = member_context(session, principal, member_id)
-        security.record_audit(
-            session, principal, "member.viewed", target_type="member", target_id=member_id
-        )
+        context = member_context(session, principal, member_id, viewed=True)
     return render(request, "member.html", context)
 
 
@@ -97,8 +78,8 @@ def erase_member(
         with db.session_scope() as session:
             member = identity.get_member(session, principal.workspace_id, member_id)
             if confirm.strip() != str(member.number):
-                raise Invalid("console.erase_unconfirmed", "type the member number to confirm")
-            erasure.erase_member(
+                raise errors.ERASE_UNCONFIRMED("type the member number to confirm")
+            identity.erase_member(
                 session, principal.workspace_id, member_id, actor=principal.actor, via="staff"
             )
     except SiyuError as exc:
@@ -119,10 +100,7 @@ def export_member(
 ) -> Response:
     """The member's own data as a JSON download (for their access request)."""
     with db.session_scope() as session:
-        data = erasure.export_member(session, principal.workspace_id, member_id)
-        security.record_audit(
-            session, principal, "member.exported", target_type="member", target_id=member_id
-        )
+        data = identity.export_member(session, principal.workspace_id, member_id, actor=principal)
     body = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     return Response(
         body,
@@ -144,7 +122,7 @@ def assign_member(
 ) -> Response:
     try:
         with db.session_scope() as session:
-            security.assign_member(session, principal, member_id, operator_id or None)
+            identity.assign_member(session, principal, member_id, operator_id or None)
     except SiyuError as exc:
         return error_response(request, exc, target="#assign-msg")
     if not is_htmx(request):
@@ -160,16 +138,8 @@ def _change_tag(
 ) -> Response:
     try:
         with db.session_scope() as session:
-            security.ensure_member_visible(session, principal, member_id)
-            ws = principal.workspace_id
-            if add:
-                identity.tag_members(session, ws, [member_id], tag, actor=principal.actor)
-            else:
-                identity.untag_members(session, ws, [member_id], tag)
-            action = "member.tagged" if add else "member.untagged"
-            security.record_audit(
-                session, principal, action, target_type="member", target_id=member_id
-            )
+            change = identity.tag_member if add else identity.untag_member
+            change(session, principal, member_id, tag)
     except SiyuError as exc:
         return error_response(request, exc, target="#tags-msg")
     if not is_htmx(request):
@@ -210,7 +180,7 @@ def member_timeline(
     cursor: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
+        identity.ensure_member_visible(session, principal, member_id)
         page = identity.get_timeline(
             session, principal.workspace_id, member_id, limit=TIMELINE_PAGE, cursor=cursor or None
         )
@@ -226,17 +196,7 @@ def undo_merge(
 ) -> Response:
     try:
         with db.session_scope() as session:
-            undone = identity.undo_merge(
-                session, principal.workspace_id, merge_id, actor=principal.actor
-            )
-            security.record_audit(
-                session,
-                principal,
-                "member.merge_undone",
-                target_type="merge",
-                target_id=merge_id,
-                detail={"survivor_id": undone.survivor_id, "merged_id": undone.merged_id},
-            )
+            undone = identity.undo_merge(session, principal, merge_id)
     except SiyuError as exc:
         return error_response(request, exc, target=f"#merge-{merge_id}-msg")
     if not is_htmx(request):

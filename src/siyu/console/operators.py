@@ -9,12 +9,12 @@ from starlette.responses import RedirectResponse, Response
 
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import Invalid, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.security import errors as security_errors
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.models import Role
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission, Role
 from siyu.security.schemas import Principal
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -60,7 +60,7 @@ def add_operator(
 ) -> Response:
     try:
         if role not in Role.__members__:
-            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+            raise security_errors.INVALID_ROLE(f"unknown role {role!r}")
         with db.session_scope() as session:
             created = security.add_operator(
                 session, principal, email, password, name=name, role=Role(role)
@@ -81,7 +81,7 @@ def change_operator_role(
 ) -> Response:
     try:
         if role not in Role.__members__:
-            raise Invalid("security.invalid_role", f"unknown role {role!r}")
+            raise security_errors.INVALID_ROLE(f"unknown role {role!r}")
         with db.session_scope() as session:
             changed = security.change_role(session, principal, operator_id, Role(role))
     except SiyuError as exc:

@@ -9,8 +9,9 @@ from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.identity import service as identity
 from siyu.security.auth import SignedIn
-from siyu.security.permissions import Permission, allows
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
+from siyu.security.service import allows
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 

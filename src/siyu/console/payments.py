@@ -16,7 +16,7 @@ from siyu.core.http import DatabaseDep
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat.pay import service as pay
 from siyu.wechat.pay import tasks as pay_tasks

@@ -26,10 +26,10 @@ from siyu.reach import errors, service
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import BroadcastCreate
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[Principal, require(Permission.reach_read)]

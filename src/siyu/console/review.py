@@ -13,10 +13,8 @@ from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, tran
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.identity import service as identity
-from siyu.identity.models import ConflictStatus
-from siyu.identity.routes import audit_merge
+from siyu.identity.enums import ConflictStatus
 from siyu.identity.schemas import MemberRead
-from siyu.security import service as security
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
@@ -58,10 +56,7 @@ def review_merge(
     ws = principal.workspace_id
     try:
         with db.session_scope() as session:
-            done = identity.merge_members(
-                session, ws, survivor, merged, actor=principal.actor, conflict_id=conflict_id
-            )
-            audit_merge(session, principal, done)
+            identity.merge_members(session, principal, survivor, merged, conflict_id=conflict_id)
             numbers = _members_by_id(session, ws, {survivor, merged})
     except SiyuError as exc:
         return error_response(request, exc, target=f"#conflict-{conflict_id}-msg")
@@ -78,14 +73,7 @@ def review_dismiss(
     ws = principal.workspace_id
     try:
         with db.session_scope() as session:
-            conflict = identity.dismiss_conflict(session, ws, conflict_id, actor=principal.actor)
-            security.record_audit(
-                session,
-                principal,
-                "conflict.dismissed",
-                target_type="conflict",
-                target_id=conflict_id,
-            )
+            conflict = identity.dismiss_conflict(session, principal, conflict_id)
             pair = _members_by_id(session, ws, {conflict.member_a_id, conflict.member_b_id})
     except SiyuError as exc:
         return error_response(request, exc, target=f"#conflict-{conflict_id}-msg")

@@ -14,7 +14,7 @@ from siyu.console.web import ConsoleRoute, render
 from siyu.core.errors import NotFound
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat.pay import service as pay
 

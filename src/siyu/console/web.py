@@ -23,8 +23,9 @@ from starlette.responses import RedirectResponse, Response
 from siyu.console.i18n import LANGUAGES, Translator, format_datetime, language_of
 from siyu.core.config import Settings
 from siyu.core.errors import Invalid, SiyuError
-from siyu.security.permissions import Permission, allows
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
+from siyu.security.service import allows
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOGIN_CSRF_COOKIE = "siyu_login_csrf"

@@ -37,7 +37,7 @@ from siyu.entries.schemas import (
 from siyu.identity.schemas import CANONICAL_EVENTS
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import mp
 from siyu.wechat.gateway import Gateway

@@ -59,7 +59,7 @@ from siyu.entries.schemas import (
 )
 from siyu.identity import service as identity
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind
 from siyu.workspaces.schemas import AppRead
 
 log = get_logger(__name__)

@@ -1,9 +1,10 @@
-"""Member, identity, timeline event, merge and merge-conflict tables."""
+"""Members and what is theirs: identities, timeline events, merges and review conflicts, tags,
+import runs; the sales rep assigned to each, their consents and the proofs of their erasure."""
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
@@ -12,27 +13,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK, JSONType
 from siyu.core.privacy import Erasure, keep_numbers
+from siyu.identity.enums import (
+    ConflictStatus,
+    ConsentPurpose,
+    IdentityKind,
+    ImportStatus,
+    MemberStatus,
+)
 
 
-class MemberStatus(enum.StrEnum):
-    active = "active"
-    merged = "merged"
-
-
-class IdentityKind(enum.StrEnum):
-    unionid = "unionid"
-    openid = "openid"
-    phone = "phone"
-    external = "external"
-
-
-class ConflictStatus(enum.StrEnum):
-    open = "open"
-    merged = "merged"
-    dismissed = "dismissed"
-
-
-def _enum(cls: type[enum.StrEnum]) -> Enum:
+def _enum(cls: type[StrEnum]) -> Enum:
     return Enum(cls, native_enum=False, length=32, validate_strings=True)
 
 
@@ -162,13 +152,6 @@ class MergeConflict(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(100))
 
 
-class ImportStatus(enum.StrEnum):
-    queued = "queued"
-    running = "running"
-    done = "done"
-    failed = "failed"
-
-
 class ImportRun(Base):
     """An uploaded event file being imported by a job; the console polls its progress."""
 
@@ -193,3 +176,61 @@ class ImportRun(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class MemberAssignment(Base):
+    """The sales rep who looks after a member; a sales rep sees only their own members."""
+
+    __tablename__ = "member_assignments"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (
+        UniqueConstraint("member_id"),
+        Index("ix_member_assignments_operator", "operator_id", "member_id"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"))
+    assigned_by: Mapped[str] = mapped_column(String(100))
+    assigned_at: Mapped[datetime]
+
+
+class Consent(Base):
+    """What a member authorized, when and through which entry; a withdrawal closes the row."""
+
+    __tablename__ = "consents"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (Index("ix_consents_member_purpose", "member_id", "purpose"),)
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    purpose: Mapped[ConsentPurpose] = mapped_column(_enum(ConsentPurpose))
+    entry: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(100))
+    granted_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_via: Mapped[str | None] = mapped_column(String(100))
+
+
+class ErasureRecord(Base):
+    """Proof of an erasure: which rows of which tables, never the data that was in them."""
+
+    __tablename__ = "erasure_records"
+    __erasure__ = Erasure.keep(member=("member_id",), reason="the proof holds ids and counts only")
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    member_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    requested_via: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    # {table: {"action": "delete" | "anonymize", "rows": n}}
+    tables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Keyed hashes of the identifiers erased: the operator can later confirm "this openid was
+    # erased" by hashing it again, and nobody can read an identifier out of them.
+    identifier_hashes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -1,7 +1,9 @@
-"""API for members: lookup, search, timeline, merges and the review list; event ingestion.
+"""API for members: lookup, search, timeline, tags, merges and the review list, assignment,
+consents, erasure and a member's data export; event ingestion.
 
 Each route declares its permission; a sales rep sees only the members assigned to them (any
 other member is a 404, as if it did not exist), and identifiers are shown as the role allows.
+Routes parse, call one service function and return what it gives.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from siyu.core.errors import Invalid
 from siyu.core.http import DatabaseDep
-from siyu.identity import service
-from siyu.identity.models import ConflictStatus
+from siyu.identity import errors, service
+from siyu.identity.enums import ConflictStatus
 from siyu.identity.schemas import (
     BATCH_EXAMPLE,
     ConflictRead,
+    ConsentRead,
+    ErasureProof,
     IngestReport,
     MemberRead,
     MergeRead,
@@ -29,11 +32,9 @@ from siyu.identity.schemas import (
     PersonRef,
     ResolvedMember,
     TimelinePage,
-    normalize_phone,
 )
-from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
 
@@ -69,14 +70,13 @@ class MergeRequest(BaseModel):
     conflict_id: int | None = Field(default=None, gt=0)
 
 
-def is_phone(text: str | None) -> bool:
-    if not text:
-        return False
-    try:
-        normalize_phone(text.strip())
-    except ValueError:
-        return False
-    return True
+class AssigneeSet(BaseModel):
+    operator_id: int | None = Field(default=None, gt=0)
+
+
+class Assignee(BaseModel):
+    member_id: int
+    operator_id: int | None
 
 
 @router.post("/events", tags=["events"])
@@ -113,51 +113,30 @@ def search_members(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[MemberRead]:
     with db.session_scope() as session:
-        found = service.search_members(
+        return service.find_members(
             session,
-            principal.workspace_id,
+            principal,
+            query=q,
             phone=phone,
             openid=openid,
             unionid=unionid,
             external_id=external_id,
             number=number,
-            query=q,
             limit=limit,
             offset=offset,
-            within=security.visible_members(session, principal),
-        )
-        if phone or is_phone(q):
-            security.record_audit(
-                session,
-                principal,
-                "member.phone_searched",
-                target_type="member",
-                detail={"results": len(found)},
-            )
-        return security.present_members(found, principal)
-
-
-def _viewed(session: Any, principal: Principal, member: MemberRead) -> MemberRead:
-    security.ensure_member_visible(session, principal, member.id)
-    security.record_audit(
-        session, principal, "member.viewed", target_type="member", target_id=member.id
-    )
-    return security.present_member(member, principal)
+        ).members
 
 
 @router.get("/members/by-number/{number}")
 def member_by_number(number: int, principal: Reader, db: DatabaseDep) -> MemberRead:
     with db.session_scope() as session:
-        member = service.get_member_by_number(session, principal.workspace_id, number)
-        return _viewed(session, principal, member)
+        return service.view_member_by_number(session, principal, number)
 
 
 @router.get("/members/{member_id}")
 def get_member(member_id: int, principal: Reader, db: DatabaseDep) -> MemberRead:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
-        member = service.get_member(session, principal.workspace_id, member_id)
-        return _viewed(session, principal, member)
+        return service.view_member(session, principal, member_id)
 
 
 @router.get("/members/{member_id}/timeline")
@@ -169,7 +148,7 @@ def timeline(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> TimelinePage:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
+        service.ensure_member_visible(session, principal, member_id)
         return service.get_timeline(
             session, principal.workspace_id, member_id, limit=limit, cursor=cursor
         )
@@ -179,7 +158,7 @@ def timeline(
 def export_deidentified(principal: Analyst, db: DatabaseDep) -> StreamingResponse:
     """Every member as figures only (pseudonym, dates, counts), streamed as CSV; audited."""
     with db.session_scope() as session:
-        security.record_audit(session, principal, "export.deidentified_members")
+        service.record_deidentified_export(session, principal)
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
@@ -209,15 +188,15 @@ def resolve_members(
     """Resolve up to 1,000 people of one app to members at once (a CRM or follower sync):
     each as the identity hub resolves one, in order; all or nothing."""
     people = []
-    errors = []
+    refused = []
     for index, raw in enumerate(body.people):
         try:
             people.append(PersonRef.model_validate({**raw, "appid": body.appid}))
         except ValidationError as exc:
-            errors.append({"line": index, "code": "identity.invalid_person", "reason": str(exc)})
-    if errors:
-        raise Invalid(
-            "identity.invalid_batch", f"{len(errors)} people are invalid", data={"errors": errors}
+            refused.append({"line": index, "code": errors.INVALID_PERSON.code, "reason": str(exc)})
+    if refused:
+        raise errors.INVALID_BATCH(
+            f"{len(refused)} people are invalid", data={"errors": refused}, invalid=len(refused)
         )
     with db.session_scope() as session:
         app = workspaces.get_app_by_appid(session, body.appid, principal.workspace_id)
@@ -227,25 +206,15 @@ def resolve_members(
 @router.post("/members/{member_id}/tags", tags=["members"])
 def tag_member(member_id: int, body: TagRequest, principal: Tagger, db: DatabaseDep) -> TagsChanged:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
-        service.tag_members(
-            session, principal.workspace_id, [member_id], body.tag, actor=principal.actor
-        )
-        security.record_audit(
-            session, principal, "member.tagged", target_type="member", target_id=member_id
-        )
-        return TagsChanged(member_id=member_id, tags=service.member_tags(session, member_id))
+        tags = service.tag_member(session, principal, member_id, body.tag)
+        return TagsChanged(member_id=member_id, tags=tags)
 
 
 @router.delete("/members/{member_id}/tags/{tag}", tags=["members"])
 def untag_member(member_id: int, tag: str, principal: Tagger, db: DatabaseDep) -> TagsChanged:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
-        service.untag_members(session, principal.workspace_id, [member_id], tag)
-        security.record_audit(
-            session, principal, "member.untagged", target_type="member", target_id=member_id
-        )
-        return TagsChanged(member_id=member_id, tags=service.member_tags(session, member_id))
+        tags = service.untag_member(session, principal, member_id, tag)
+        return TagsChanged(member_id=member_id, tags=tags)
 
 
 @router.get("/tags", tags=["members"])
@@ -264,44 +233,15 @@ def member_merges(member_id: int, principal: Merger, db: DatabaseDep) -> list[Me
 @router.post("/members/{member_id}/merge", status_code=201)
 def merge(member_id: int, body: MergeRequest, principal: Merger, db: DatabaseDep) -> MergeRead:
     with db.session_scope() as session:
-        merged = service.merge_members(
-            session,
-            principal.workspace_id,
-            member_id,
-            body.merged_member_id,
-            actor=principal.actor,
-            conflict_id=body.conflict_id,
+        return service.merge_members(
+            session, principal, member_id, body.merged_member_id, conflict_id=body.conflict_id
         )
-        audit_merge(session, principal, merged)
-        return merged
-
-
-def audit_merge(session: Any, principal: Principal, merged: MergeRead) -> None:
-    security.record_audit(
-        session,
-        principal,
-        "member.merged",
-        target_type="member",
-        target_id=merged.survivor_id,
-        detail={"merged_id": merged.merged_id, "merge_id": merged.id},
-    )
 
 
 @router.post("/merges/{merge_id}/undo")
 def undo(merge_id: int, principal: Merger, db: DatabaseDep) -> MergeRead:
     with db.session_scope() as session:
-        undone = service.undo_merge(
-            session, principal.workspace_id, merge_id, actor=principal.actor
-        )
-        security.record_audit(
-            session,
-            principal,
-            "member.merge_undone",
-            target_type="merge",
-            target_id=merge_id,
-            detail={"survivor_id": undone.survivor_id, "merged_id": undone.merged_id},
-        )
-        return undone
+        return service.undo_merge(session, principal, merge_id)
 
 
 @router.get("/merge-conflicts")
@@ -315,10 +255,51 @@ def conflicts(
 @router.post("/merge-conflicts/{conflict_id}/dismiss")
 def dismiss(conflict_id: int, principal: Merger, db: DatabaseDep) -> ConflictRead:
     with db.session_scope() as session:
-        dismissed = service.dismiss_conflict(
-            session, principal.workspace_id, conflict_id, actor=principal.actor
+        return service.dismiss_conflict(session, principal, conflict_id)
+
+
+@router.put("/members/{member_id}/assignee", tags=["members"])
+def assign(
+    member_id: int,
+    body: AssigneeSet,
+    principal: Annotated[Principal, require(Permission.members_assign)],
+    db: DatabaseDep,
+) -> Assignee:
+    with db.session_scope() as session:
+        operator_id = service.assign_member(session, principal, member_id, body.operator_id)
+    return Assignee(member_id=member_id, operator_id=operator_id)
+
+
+@router.get("/members/{member_id}/consents", tags=["members"])
+def consents(
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.consents_read)],
+    db: DatabaseDep,
+) -> list[ConsentRead]:
+    with db.session_scope() as session:
+        service.ensure_member_visible(session, principal, member_id)
+        return service.list_consents(session, principal.workspace_id, member_id)
+
+
+@router.post("/members/{member_id}/erase", tags=["members"])
+def erase(
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_erase)],
+    db: DatabaseDep,
+) -> ErasureProof:
+    """Erase the member's personal data everywhere; counts and amounts stay. Irreversible."""
+    with db.session_scope() as session:
+        return service.erase_member(
+            session, principal.workspace_id, member_id, actor=principal.actor, via="staff"
         )
-        security.record_audit(
-            session, principal, "conflict.dismissed", target_type="conflict", target_id=conflict_id
-        )
-        return dismissed
+
+
+@router.get("/members/{member_id}/export", tags=["members"])
+def export(
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_export)],
+    db: DatabaseDep,
+) -> dict[str, Any]:
+    """Everything siyu holds about the member, for their data request (audited)."""
+    with db.session_scope() as session:
+        return service.export_member(session, principal.workspace_id, member_id, actor=principal)

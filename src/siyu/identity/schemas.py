@@ -1,4 +1,5 @@
-"""What the identity hub accepts (events, identifiers) and returns (members, timelines)."""
+"""What the identity hub accepts (events, identifiers) and returns (members, timelines,
+consents, erasure proofs)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,13 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from siyu.core import clock
-from siyu.identity.models import ConflictStatus, IdentityKind, ImportStatus, MemberStatus
+from siyu.identity.enums import (
+    ConflictStatus,
+    ConsentPurpose,
+    IdentityKind,
+    ImportStatus,
+    MemberStatus,
+)
 
 # The canonical events of DESIGN.md; a name outside this set is refused (checked by pydantic's
 # own code: a Python validator for each of these checks was a tenth of an import's time).
@@ -196,6 +203,13 @@ class MemberRead(BaseModel):
     erased_at: datetime | None = None
 
 
+class MemberPage(BaseModel):
+    """A page of members, and whether another follows."""
+
+    members: list[MemberRead]
+    more: bool = False
+
+
 class TimelineEventRead(BaseModel):
     id: int
     event: str
@@ -298,3 +312,32 @@ class ImportRead(BaseModel):
         if self.status == ImportStatus.done or self.size_bytes == 0:
             return 100
         return min(99, self.processed_bytes * 100 // self.size_bytes)
+
+
+class ConsentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    member_id: int
+    purpose: ConsentPurpose
+    entry: str
+    actor: str
+    granted_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_via: str | None
+
+
+class ErasureProof(BaseModel):
+    """What was erased, as ids, table names and counts; `digest` seals the record."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    member_id: int
+    member_ids: list[int]
+    requested_via: str
+    actor: str
+    tables: dict[str, Any]
+    identifier_hashes: list[str]
+    digest: str
+    created_at: datetime

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from siyu.core.db import get_database
-from siyu.core.jobs import queue
-from siyu.identity import imports
+from siyu.core.jobs import job
+from siyu.identity import service
 
 
-@queue.task(retries=2, retry_delay=10)
+@job("identity.run_import", retries=2, retry_delay=10)
 def run_import(import_id: int) -> None:
-    imports.run_import(get_database(), import_id)
+    service.run_import(get_database(), import_id)

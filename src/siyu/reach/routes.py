@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from siyu.core.http import DatabaseDep
+from siyu.identity import service as identity
 from siyu.reach import service
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import (
@@ -22,9 +23,8 @@ from siyu.reach.schemas import (
     TemplateCreate,
     TemplateRead,
 )
-from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 router = APIRouter(prefix="/api/reach", tags=["reach"])
@@ -51,7 +51,7 @@ def add_template(body: TemplateCreate, principal: Manager, db: DatabaseDep) -> T
 def notify(body: NotifyIn, principal: Sender, db: DatabaseDep) -> SendRead:
     """Send by intent: the channel the ledger allows, or held/dropped with the reason."""
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, body.member_id)
+        identity.ensure_member_visible(session, principal, body.member_id)
         intent = service.Intent(
             member_id=body.member_id,
             template_key=body.template_key,
@@ -88,14 +88,14 @@ def list_sends(
 @router.get("/members/{member_id}/ledger")
 def member_ledger(member_id: int, principal: Reader, db: DatabaseDep) -> LedgerRead:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
+        identity.ensure_member_visible(session, principal, member_id)
         return service.get_ledger(session, principal.workspace_id, member_id)
 
 
 @router.get("/members/{member_id}/preferences")
 def get_preferences(member_id: int, principal: Reader, db: DatabaseDep) -> PreferencesRead:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
+        identity.ensure_member_visible(session, principal, member_id)
         return service.get_preferences(session, principal.workspace_id, member_id)
 
 
@@ -104,7 +104,7 @@ def set_preferences(
     member_id: int, body: PreferencesIn, principal: Sender, db: DatabaseDep
 ) -> PreferencesRead:
     with db.session_scope() as session:
-        security.ensure_member_visible(session, principal, member_id)
+        identity.ensure_member_visible(session, principal, member_id)
         return service.set_preferences(session, principal.workspace_id, member_id, body, principal)
 
 

@@ -1,1 +1,2 @@
-"""Operators, their console sessions and API tokens; (later) roles, audit log and erasure."""
+"""Operators and roles, sign-in (sessions, API tokens), the audit log and key rotation: the
+lowest domain, which imports no other (members' consents, assignment and erasure are identity's)."""

@@ -19,10 +19,10 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from siyu.core.db import Database
-from siyu.core.errors import Forbidden, Unauthorized
 from siyu.core.http import DatabaseDep
-from siyu.security import service
-from siyu.security.permissions import Permission, allows
+from siyu.security import errors, service
+from siyu.security.enums import Permission
+from siyu.security.permissions import allows
 from siyu.security.schemas import Principal
 
 SESSION_COOKIE = "siyu_session"
@@ -41,7 +41,7 @@ def principal_or_none(request: Request, db: DatabaseDep) -> Principal | None:
         if header.lower().startswith("bearer "):
             principal = service.principal_for_token(session, header[7:].strip())
             if principal is None:
-                raise Unauthorized("auth.invalid_token", "the API token is unknown or revoked")
+                raise errors.INVALID_TOKEN("the API token is unknown or revoked")
         elif cookie := request.cookies.get(SESSION_COOKIE):
             principal = service.principal_for_session(session, cookie)
     request.state.principal = principal
@@ -62,7 +62,7 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
     if principal.via == "session" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER) or await _form_csrf(request)
         if not sent or not hmac.compare_digest(sent, principal.csrf_token or ""):
-            raise Forbidden("auth.csrf_failed", "the form is stale or forged; reload the page")
+            raise errors.CSRF_FAILED("the form is stale or forged; reload the page")
 
 
 async def current_principal(
@@ -70,7 +70,7 @@ async def current_principal(
 ) -> Principal:
     """The acting operator; cookie-authenticated writes must carry the session's CSRF token."""
     if principal is None:
-        raise Unauthorized("auth.required", "sign in or send an API token")
+        raise errors.AUTH_REQUIRED("sign in or send an API token")
     await _check_csrf(request, principal)
     return principal
 
@@ -103,7 +103,7 @@ class PermissionCheck:
         self, request: Request, principal: Annotated[Principal | None, Depends(principal_or_none)]
     ) -> Principal:
         if principal is None:
-            raise Unauthorized("auth.required", "sign in or send an API token")
+            raise errors.AUTH_REQUIRED("sign in or send an API token")
         if self.csrf:
             await _check_csrf(request, principal)
         for permission in self.permissions:
@@ -111,8 +111,7 @@ class PermissionCheck:
                 route = getattr(request.scope.get("route"), "path", request.url.path)
                 db: Database = request.app.state.database
                 await run_in_threadpool(_audit_denial, db, principal, permission, route)
-                raise Forbidden(
-                    "security.forbidden",
+                raise errors.FORBIDDEN(
                     f"your role ({principal.role}) may not do this",
                     data={"permission": permission.value},
                 )

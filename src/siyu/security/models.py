@@ -1,35 +1,16 @@
-"""Operators, sessions and tokens; audit log, consents, assignments, erasure proofs, rotations."""
+"""Operators, sessions and tokens, sign-in failures, the audit log and key rotations."""
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.db import Base, BigId, IdPK, JSONType
 from siyu.core.privacy import Erasure
-
-
-class Role(enum.StrEnum):
-    owner = "owner"
-    admin = "admin"
-    operator = "operator"
-    customer_service = "customer_service"
-    analyst = "analyst"
-    sales = "sales"
-
-
-class ConsentPurpose(enum.StrEnum):
-    phone = "phone"
-    subscription = "subscription"
-    marketing = "marketing"
-
-
-def _enum(cls: type[enum.StrEnum]) -> Enum:
-    return Enum(cls, native_enum=False, length=32, validate_strings=True)
+from siyu.security.enums import Role
 
 
 class Operator(Base):
@@ -41,7 +22,9 @@ class Operator(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[Role] = mapped_column(_enum(Role))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=32, validate_strings=True)
+    )
     disabled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
@@ -112,64 +95,6 @@ class AuditEntry(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     # Ids, counts and codes only: never a phone, a name or a WeChat id.
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    created_at: Mapped[datetime]
-
-
-class MemberAssignment(Base):
-    """The sales rep who looks after a member; a sales rep sees only their own members."""
-
-    __tablename__ = "member_assignments"
-    __erasure__ = Erasure.delete(member=("member_id",))
-    __table_args__ = (
-        UniqueConstraint("member_id"),
-        Index("ix_member_assignments_operator", "operator_id", "member_id"),
-    )
-
-    id: Mapped[IdPK]
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
-    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"))
-    assigned_by: Mapped[str] = mapped_column(String(100))
-    assigned_at: Mapped[datetime]
-
-
-class Consent(Base):
-    """What a member authorized, when and through which entry; a withdrawal closes the row."""
-
-    __tablename__ = "consents"
-    __erasure__ = Erasure.delete(member=("member_id",))
-    __table_args__ = (Index("ix_consents_member_purpose", "member_id", "purpose"),)
-
-    id: Mapped[IdPK]
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
-    purpose: Mapped[ConsentPurpose] = mapped_column(_enum(ConsentPurpose))
-    entry: Mapped[str] = mapped_column(String(100))
-    actor: Mapped[str] = mapped_column(String(100))
-    granted_at: Mapped[datetime]
-    withdrawn_at: Mapped[datetime | None]
-    withdrawn_via: Mapped[str | None] = mapped_column(String(100))
-
-
-class ErasureRecord(Base):
-    """Proof of an erasure: which rows of which tables, never the data that was in them."""
-
-    __tablename__ = "erasure_records"
-    __erasure__ = Erasure.keep(member=("member_id",), reason="the proof holds ids and counts only")
-
-    id: Mapped[IdPK]
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), index=True)
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
-    member_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
-    requested_via: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(100))
-    request_id: Mapped[str | None] = mapped_column(String(64))
-    # {table: {"action": "delete" | "anonymize", "rows": n}}
-    tables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    # Keyed hashes of the identifiers erased: the operator can later confirm "this openid was
-    # erased" by hashing it again, and nobody can read an identifier out of them.
-    identifier_hashes: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
 

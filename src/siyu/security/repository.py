@@ -1,21 +1,36 @@
-"""Queries over operators, sessions, tokens, sign-in failures, audit, assignments, consents."""
+"""Queries over operators, sessions, tokens, sign-in failures, the audit log and key rotations
+(the encrypted columns of every table, found in the model registry)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import (
+    Column,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    func,
+    not_,
+    select,
+    table,
+    text,
+    update,
+)
+from sqlalchemy import column as sql_column
 from sqlalchemy.orm import Session
 
+from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base
 from siyu.security.models import (
     ApiToken,
     AuditEntry,
-    Consent,
-    ConsentPurpose,
+    KeyRotation,
     LoginFailure,
-    MemberAssignment,
     Operator,
     OperatorSession,
 )
@@ -138,80 +153,109 @@ def audit_actions(session: Session, workspace_id: int) -> list[str]:
     )
 
 
-# --- assignments ---------------------------------------------------------------------------
+# --- key rotation --------------------------------------------------------------------------
 
 
-def assigned_member_ids(session: Session, operator_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(MemberAssignment.member_id).where(MemberAssignment.operator_id == operator_id)
-        )
+@dataclass(frozen=True)
+class EncryptedColumn:
+    table: str
+    column: str
+    pk: str
+    pk_type: Any
+    context: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.column}"
+
+    def raw(self) -> Any:
+        """The table as stored: the ciphertext as text, no decryption on the way."""
+        return table(self.table, sql_column(self.pk, self.pk_type), sql_column(self.column, Text()))
+
+
+def encrypted_columns() -> list[EncryptedColumn]:
+    """Every `EncryptedText` column of every mapped table, by name."""
+    found: list[EncryptedColumn] = []
+    for t in Base.metadata.sorted_tables:
+        assert isinstance(t, Table)
+        for col in t.columns:
+            if isinstance(col.type, EncryptedText):
+                pk_cols: list[Column[Any]] = list(t.primary_key.columns)
+                if len(pk_cols) != 1:
+                    raise RuntimeError(f"{t.name} needs a single-column primary key to rotate")
+                pk = pk_cols[0]
+                found.append(EncryptedColumn(t.name, col.name, pk.name, pk.type, col.type.context))
+    return sorted(found, key=lambda c: c.name)
+
+
+def count_not_under(session: Session, col: EncryptedColumn, key_id: str) -> int:
+    """How many values of the column are not encrypted under `key_id`."""
+    raw = col.raw()
+    value = raw.c[col.column]
+    current = value.is_not(None) & not_(value.startswith(f"{key_id}$", autoescape=True))
+    return int(session.scalar(select(func.count()).select_from(raw).where(current)) or 0)
+
+
+def count_values(session: Session, col: EncryptedColumn) -> int:
+    raw = col.raw()
+    return int(
+        session.scalar(select(func.count()).select_from(raw).where(raw.c[col.column].is_not(None)))
+        or 0
     )
 
 
-def assignee_of(session: Session, member_id: int) -> int | None:
-    return session.scalar(
-        select(MemberAssignment.operator_id).where(MemberAssignment.member_id == member_id)
-    )
-
-
-def set_assignment(
-    session: Session,
-    workspace_id: int,
-    member_id: int,
-    operator_id: int | None,
-    *,
-    actor: str,
-    at: datetime,
-) -> None:
-    session.execute(delete(MemberAssignment).where(MemberAssignment.member_id == member_id))
-    if operator_id is not None:
-        session.add(
-            MemberAssignment(
-                workspace_id=workspace_id,
-                member_id=member_id,
-                operator_id=operator_id,
-                assigned_by=actor,
-                assigned_at=at,
-            )
-        )
-    session.flush()
-
-
-# --- consents ------------------------------------------------------------------------------
-
-
-def active_consent(
-    session: Session, member_ids: Sequence[int], purpose: ConsentPurpose
-) -> Consent | None:
+def unfinished_rotation(session: Session) -> KeyRotation | None:
     return session.scalars(
-        select(Consent)
-        .where(
-            Consent.member_id.in_(list(member_ids)),
-            Consent.purpose == purpose,
-            Consent.withdrawn_at.is_(None),
-        )
-        .order_by(Consent.id.desc())
+        select(KeyRotation).where(KeyRotation.finished_at.is_(None)).order_by(KeyRotation.id.desc())
     ).first()
 
 
-def withdraw_consents(
-    session: Session, member_ids: Sequence[int], purpose: ConsentPurpose, at: datetime, via: str
-) -> int:
-    result = session.execute(
-        update(Consent)
-        .where(
-            Consent.member_id.in_(list(member_ids)),
-            Consent.purpose == purpose,
-            Consent.withdrawn_at.is_(None),
+def get_rotation_for_update(session: Session, run_id: int) -> KeyRotation | None:
+    return session.get(KeyRotation, run_id, with_for_update=True)
+
+
+def encrypted_batch(
+    session: Session, col: EncryptedColumn, after: Any, limit: int
+) -> list[tuple[Any, str]]:
+    """The next `limit` (primary key, ciphertext) of the column after `after`, by key."""
+    raw = col.raw()
+    pk, value = raw.c[col.pk], raw.c[col.column]
+    query = select(pk, value).where(value.is_not(None))
+    if after is not None:
+        query = query.where(pk > after)
+    return [(key, stored) for key, stored in session.execute(query.order_by(pk).limit(limit))]
+
+
+def swap_values(session: Session, col: EncryptedColumn, updates: list[dict[str, Any]]) -> None:
+    """Replace each value that is still the one read (compare and swap): `updates` holds
+    `b_pk`, `b_old` and `b_new` of each row."""
+    raw = col.raw()
+    pk, value = raw.c[col.pk], raw.c[col.column]
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # One statement per batch, the batch as three arrays: a VALUES list of a thousand rows
+        # would cost SQLAlchemy more to compile than the database to run.
+        quote = bind.dialect.identifier_preparer.quote
+        t, c, k = quote(col.table), quote(col.column), quote(col.pk)
+        key_type = col.pk_type.compile(dialect=bind.dialect)
+        statement = text(
+            f"UPDATE {t} SET {c} = swap.new "  # noqa: S608 - identifiers from the models, quoted
+            f"FROM unnest(CAST(:pks AS {key_type}[]), CAST(:olds AS TEXT[]), "
+            "CAST(:news AS TEXT[])) AS swap(pk, old, new) "
+            f"WHERE {t}.{k} = swap.pk AND {t}.{c} = swap.old"
         )
-        .values(withdrawn_at=at, withdrawn_via=via)
+        session.execute(
+            statement,
+            {
+                "pks": [u["b_pk"] for u in updates],
+                "olds": [u["b_old"] for u in updates],
+                "news": [u["b_new"] for u in updates],
+            },
+        )
+        return
+    session.execute(
+        update(raw)
+        .where(pk == bindparam("b_pk"), value == bindparam("b_old"))
+        .values({col.column: bindparam("b_new")}),
+        updates,
     )
-    session.flush()
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def list_consents(session: Session, member_ids: Sequence[int]) -> Sequence[Consent]:
-    return session.scalars(
-        select(Consent).where(Consent.member_id.in_(list(member_ids))).order_by(Consent.id)
-    ).all()

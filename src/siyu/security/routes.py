@@ -1,27 +1,19 @@
-"""API for operators and compliance: who am I, tokens, operators and roles, the audit log
-(read-only), member assignment, consents, erasure and a member's data export."""
+"""API for operators: who am I, tokens, operators and roles, and the audit log (read-only).
+(A member's assignment, consents, erasure and export are identity's routes.)"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from siyu.core.errors import Invalid
+from siyu.core.errors import REQUEST_INVALID
 from siyu.core.http import DatabaseDep
-from siyu.security import erasure, service
+from siyu.security import service
 from siyu.security.auth import SignedIn, require
-from siyu.security.models import Role
-from siyu.security.permissions import Permission
-from siyu.security.schemas import (
-    AuditRead,
-    ConsentRead,
-    ErasureProof,
-    NewApiToken,
-    OperatorRead,
-    Principal,
-)
+from siyu.security.enums import Permission, Role
+from siyu.security.schemas import AuditRead, NewApiToken, OperatorRead, Principal
 
 router = APIRouter(prefix="/api", tags=["operators"])
 
@@ -44,15 +36,6 @@ class OperatorUpdate(BaseModel):
     disabled: bool | None = None
 
 
-class AssigneeSet(BaseModel):
-    operator_id: int | None = Field(default=None, gt=0)
-
-
-class Assignee(BaseModel):
-    member_id: int
-    operator_id: int | None
-
-
 @router.get("/me")
 def me(principal: SignedIn) -> Principal:
     return principal.model_copy(update={"csrf_token": None})
@@ -65,11 +48,7 @@ def create_token(
     db: DatabaseDep,
 ) -> NewApiToken:
     with db.session_scope() as session:
-        token = service.create_api_token(session, principal.operator_id, body.name)
-        service.record_audit(
-            session, principal, "token.created", target_type="api_token", target_id=token.id
-        )
-        return token
+        return service.create_api_token(session, principal.operator_id, body.name, actor=principal)
 
 
 @router.get("/operators", tags=["operators"])
@@ -92,7 +71,7 @@ def update_operator(
 ) -> OperatorRead:
     """Change an operator's role, or disable them (their sessions and tokens end at once)."""
     if body.role is None and body.disabled is None:
-        raise Invalid("request.invalid", "send a role, or disabled: true or false")
+        raise REQUEST_INVALID("send a role, or disabled: true or false")
     with db.session_scope() as session:
         result: OperatorRead | None = None
         if body.role is not None:
@@ -132,54 +111,3 @@ def audit_log(
             before_id=before_id,
             limit=limit,
         )
-
-
-@router.put("/members/{member_id}/assignee", tags=["members"])
-def assign(
-    member_id: int,
-    body: AssigneeSet,
-    principal: Annotated[Principal, require(Permission.members_assign)],
-    db: DatabaseDep,
-) -> Assignee:
-    with db.session_scope() as session:
-        operator_id = service.assign_member(session, principal, member_id, body.operator_id)
-    return Assignee(member_id=member_id, operator_id=operator_id)
-
-
-@router.get("/members/{member_id}/consents", tags=["members"])
-def consents(
-    member_id: int,
-    principal: Annotated[Principal, require(Permission.consents_read)],
-    db: DatabaseDep,
-) -> list[ConsentRead]:
-    with db.session_scope() as session:
-        service.ensure_member_visible(session, principal, member_id)
-        return service.list_consents(session, principal.workspace_id, member_id)
-
-
-@router.post("/members/{member_id}/erase", tags=["members"])
-def erase(
-    member_id: int,
-    principal: Annotated[Principal, require(Permission.members_erase)],
-    db: DatabaseDep,
-) -> ErasureProof:
-    """Erase the member's personal data everywhere; counts and amounts stay. Irreversible."""
-    with db.session_scope() as session:
-        return erasure.erase_member(
-            session, principal.workspace_id, member_id, actor=principal.actor, via="staff"
-        )
-
-
-@router.get("/members/{member_id}/export", tags=["members"])
-def export(
-    member_id: int,
-    principal: Annotated[Principal, require(Permission.members_export)],
-    db: DatabaseDep,
-) -> dict[str, Any]:
-    """Everything siyu holds about the member, for their data request (audited)."""
-    with db.session_scope() as session:
-        data = erasure.export_member(session, principal.workspace_id, member_id)
-        service.record_audit(
-            session, principal, "member.exported", target_type="member", target_id=member_id
-        )
-        return data

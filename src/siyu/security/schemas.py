@@ -1,4 +1,4 @@
-"""What the security domain returns: the acting operator, sessions, tokens."""
+"""What the security domain returns: the acting operator, sessions, tokens, audit entries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from siyu.security.models import ConsentPurpose, Role
+from siyu.security.enums import Role
 
 
 class Principal(BaseModel):
@@ -46,6 +46,13 @@ class NewSession(BaseModel):
     expires_at: datetime
 
 
+class SessionStarted(BaseModel):
+    """Who signed in, and the fresh session their cookie carries."""
+
+    principal: Principal
+    session: NewSession
+
+
 class NewApiToken(BaseModel):
     id: int
     name: str
@@ -70,35 +77,6 @@ class AuditRead(BaseModel):
     target_id: str | None
     request_id: str | None
     detail: dict[str, Any]
-    created_at: datetime
-
-
-class ConsentRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    member_id: int
-    purpose: ConsentPurpose
-    entry: str
-    actor: str
-    granted_at: datetime
-    withdrawn_at: datetime | None
-    withdrawn_via: str | None
-
-
-class ErasureProof(BaseModel):
-    """What was erased, as ids, table names and counts; `digest` seals the record."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    member_id: int
-    member_ids: list[int]
-    requested_via: str
-    actor: str
-    tables: dict[str, Any]
-    identifier_hashes: list[str]
-    digest: str
     created_at: datetime
 
 

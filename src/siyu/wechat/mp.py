@@ -16,11 +16,8 @@ from siyu.core import clock
 from siyu.core.errors import Invalid, NotFound, SiyuError, Unauthorized
 from siyu.core.events import DomainEvent, bus
 from siyu.identity import service as identity
-from siyu.identity.schemas import PersonRef, mask_phone, normalize_phone
-from siyu.security import erasure
-from siyu.security import service as security
-from siyu.security.models import ConsentPurpose
-from siyu.security.schemas import ConsentRead
+from siyu.identity.enums import ConsentPurpose
+from siyu.identity.schemas import ConsentRead, PersonRef, mask_phone, normalize_phone
 from siyu.wechat.gateway import (
     Code2Session,
     CodeUsed,
@@ -34,7 +31,7 @@ from siyu.wechat.gateway import (
 )
 from siyu.wechat.models import MpSession
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 ACTOR = "mp"
@@ -278,7 +275,7 @@ def bind_phone(session: Session, principal: MpPrincipal, phone: PhoneInfo) -> Mp
         row.member_id = result.id
     session.flush()
     # Pressing WeChat's getPhoneNumber button is the member's authorization to use the number.
-    security.grant_consent(
+    identity.grant_consent(
         session,
         workspace_id,
         result.id,
@@ -307,7 +304,7 @@ class MpErased(BaseModel):
 def my_consents(session: Session, principal: MpPrincipal) -> list[ConsentRead]:
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
-    return security.list_consents(session, workspace_id, member_id)
+    return identity.list_consents(session, workspace_id, member_id)
 
 
 def set_consent(session: Session, principal: MpPrincipal, body: ConsentIn) -> list[ConsentRead]:
@@ -316,36 +313,28 @@ def set_consent(session: Session, principal: MpPrincipal, body: ConsentIn) -> li
     member_id = _current_member(session, workspace_id, principal.member_id)
     entry = f"mp:{principal.app.appid}"
     if body.granted:
-        security.grant_consent(
+        identity.grant_consent(
             session, workspace_id, member_id, body.purpose, entry=entry, actor=_actor(principal)
         )
     else:
-        security.withdraw_consent(session, workspace_id, member_id, body.purpose, via=entry)
-    return security.list_consents(session, workspace_id, member_id)
+        identity.withdraw_consent(session, workspace_id, member_id, body.purpose, via=entry)
+    return identity.list_consents(session, workspace_id, member_id)
 
 
 def export_me(session: Session, principal: MpPrincipal) -> dict[str, object]:
     """The member's own data, as they asked for it from the Mini Program."""
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
-    data = erasure.export_member(session, workspace_id, member_id)
-    security.record_audit(
-        session,
-        _actor(principal),
-        "member.exported",
-        workspace_id=workspace_id,
-        target_type="member",
-        target_id=member_id,
-        detail={"via": "mp"},
+    return identity.export_member(
+        session, workspace_id, member_id, actor=_actor(principal), via="mp"
     )
-    return data
 
 
 def erase_me(session: Session, principal: MpPrincipal) -> MpErased:
     """The member's erasure request from the Mini Program; their session ends with it."""
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
-    proof = erasure.erase_member(
+    proof = identity.erase_member(
         session, workspace_id, member_id, actor=_actor(principal), via="member"
     )
     return MpErased(erased=True, erasure_id=proof.id, digest=proof.digest)

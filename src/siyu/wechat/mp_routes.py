@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 
 from siyu.core.http import DatabaseDep, SettingsDep
-from siyu.security.schemas import ConsentRead
+from siyu.identity.schemas import ConsentRead
 from siyu.wechat import mp
 from siyu.wechat.gateway import Gateway
 from siyu.wechat.tokens import gateway_for

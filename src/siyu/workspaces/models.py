@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
@@ -11,19 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK
 from siyu.core.privacy import Erasure
-
-
-class EntityKind(enum.StrEnum):
-    enterprise = "enterprise"
-    individual_business = "individual_business"
-
-
-class AppKind(enum.StrEnum):
-    oa_service = "oa_service"
-    oa_subscription = "oa_subscription"
-    mp = "mp"
-    h5 = "h5"
-    external = "external"
+from siyu.workspaces.enums import AppKind, EntityKind
 
 
 class Workspace(Base):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from siyu.workspaces.enums import EntityKind
 from siyu.workspaces.models import App, Entity, Workspace
 
 
@@ -56,3 +57,8 @@ def take_member_numbers(session: Session, workspace_id: int, count: int) -> int:
         .returning(Workspace.next_member_number)
     ).scalar_one()
     return int(first) - count
+
+
+def entity_kinds(session: Session, entity_ids: Sequence[int]) -> dict[int, EntityKind]:
+    rows = session.execute(select(Entity.id, Entity.kind).where(Entity.id.in_(entity_ids)))
+    return {row.id: row.kind for row in rows}

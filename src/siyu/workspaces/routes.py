@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from siyu.core.http import DatabaseDep
-from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.workspaces import service
 from siyu.workspaces.schemas import AppCreate, AppRead
@@ -32,16 +31,4 @@ def add_app(
     db: DatabaseDep,
 ) -> AppRead:
     with db.session_scope() as session:
-        added = service.add_app(session, principal.workspace_id, body)
-        security.record_audit(
-            session,
-            principal,
-            "app.added",
-            target_type="app",
-            target_id=added.id,
-            detail={
-                "kind": added.kind,
-                "credentials": [k for k in ("secret", "token", "aes_key") if getattr(body, k)],
-            },
-        )
-        return added
+        return service.add_app(session, principal.workspace_id, body, actor=principal)

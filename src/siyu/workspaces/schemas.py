@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from siyu.workspaces.models import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind
 
 # WeChat appids are "wx" + 16 hex characters (e.g. wx4f4bc4dec97d474b); H5 and external apps
 # are ours to name. The EncodingAESKey is 43 characters of [a-zA-Z0-9] (fact sheet §1.3).

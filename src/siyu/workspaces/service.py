@@ -1,20 +1,22 @@
-"""Create and find workspaces and apps; hand out member numbers."""
+"""Create and find workspaces and apps (adding one is audited); hand out member numbers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
-from siyu.core.errors import Conflict, Invalid, NotFound
-from siyu.workspaces import repository
-from siyu.workspaces.models import App, Entity, EntityKind, Workspace
+from siyu.security import service as security
+from siyu.security.schemas import Principal
+from siyu.workspaces import errors, repository
+from siyu.workspaces.enums import EntityKind
+from siyu.workspaces.models import App, Entity, Workspace
 from siyu.workspaces.schemas import AES_KEY, AppCreate, AppCredentials, AppRead, WorkspaceRead
 
 DEFAULT_WORKSPACE_NAME = "默认品牌"
+CREDENTIALS = ("secret", "token", "aes_key")
 
 
 def create_workspace(session: Session, name: str) -> WorkspaceRead:
@@ -38,7 +40,7 @@ def list_workspaces(session: Session) -> list[WorkspaceRead]:
 def get_workspace(session: Session, workspace_id: int) -> WorkspaceRead:
     workspace = repository.get_workspace(session, workspace_id)
     if workspace is None:
-        raise NotFound("workspaces.not_found", f"workspace {workspace_id} does not exist")
+        raise errors.NOT_FOUND(f"workspace {workspace_id} does not exist")
     return WorkspaceRead.model_validate(workspace)
 
 
@@ -57,11 +59,17 @@ def _read(app: App) -> AppRead:
     )
 
 
-def add_app(session: Session, workspace_id: int, data: AppCreate) -> AppRead:
-    """Register an app under a workspace, creating its entity on first mention."""
+def add_app(
+    session: Session, workspace_id: int, data: AppCreate, *, actor: Principal | None = None
+) -> AppRead:
+    """Register an app under a workspace, creating its entity on first mention.
+
+    Audited when an operator adds it (`actor`: the API, the console, the command line); set-up
+    and demo data add apps unaudited. The audit names which credentials came, never them.
+    """
     get_workspace(session, workspace_id)
     if repository.get_app_by_appid(session, data.appid) is not None:
-        raise Conflict("workspaces.app_exists", f"app {data.appid} is already registered")
+        raise errors.APP_EXISTS(f"app {data.appid} is already registered", appid=data.appid)
     entity_id = None
     if data.entity is not None:
         entity = repository.get_entity_by_name(session, workspace_id, data.entity)
@@ -89,8 +97,23 @@ def add_app(session: Session, workspace_id: int, data: AppCreate) -> AppRead:
         with session.begin_nested():
             repository.add(session, app)
     except IntegrityError as exc:  # registered concurrently by someone else
-        raise Conflict("workspaces.app_exists", f"app {data.appid} is already registered") from exc
-    return _read(app)
+        raise errors.APP_EXISTS(
+            f"app {data.appid} is already registered", appid=data.appid
+        ) from exc
+    added = _read(app)
+    if actor is not None:
+        security.record_audit(
+            session,
+            actor,
+            "app.added",
+            target_type="app",
+            target_id=added.id,
+            detail={
+                "kind": added.kind,
+                "credentials": [k for k in CREDENTIALS if getattr(data, k)],
+            },
+        )
+    return added
 
 
 def list_apps(session: Session, workspace_id: int) -> list[AppRead]:
@@ -101,7 +124,7 @@ def get_app_by_appid(session: Session, appid: str, workspace_id: int | None = No
     """The app with this appid; another workspace's app is reported as unknown."""
     app = repository.get_app_by_appid(session, appid)
     if app is None or (workspace_id is not None and app.workspace_id != workspace_id):
-        raise NotFound("workspaces.unknown_app", f"no app with appid {appid!r}")
+        raise errors.UNKNOWN_APP(f"no app with appid {appid!r}", appid=appid)
     return _read(app)
 
 
@@ -113,7 +136,7 @@ def get_apps_by_id(session: Session, app_ids: Sequence[int]) -> dict[int, AppRea
 def get_app_credentials(session: Session, appid: str) -> AppCredentials:
     app = repository.get_app_by_appid(session, appid)
     if app is None:
-        raise NotFound("workspaces.unknown_app", f"no app with appid {appid!r}")
+        raise errors.UNKNOWN_APP(f"no app with appid {appid!r}", appid=appid)
     return AppCredentials(
         appid=app.appid,
         kind=app.kind,
@@ -127,10 +150,10 @@ def get_app_credentials(session: Session, appid: str) -> AppCredentials:
 def rotate_aes_key(session: Session, appid: str, new_key: str) -> AppRead:
     """Install a new EncodingAESKey, keeping the current one as the previous key."""
     if not AES_KEY.match(new_key):
-        raise Invalid("workspaces.invalid_aes_key", "EncodingAESKey must be 43 letters and digits")
+        raise errors.INVALID_AES_KEY("EncodingAESKey must be 43 letters and digits")
     app = repository.get_app_by_appid(session, appid)
     if app is None:
-        raise NotFound("workspaces.unknown_app", f"no app with appid {appid!r}")
+        raise errors.UNKNOWN_APP(f"no app with appid {appid!r}", appid=appid)
     app.previous_aes_key, app.aes_key = app.aes_key, new_key
     session.flush()
     return _read(app)
@@ -145,5 +168,4 @@ def entity_kinds(session: Session, entity_ids: Sequence[int]) -> dict[int, Entit
     """The kind (enterprise, individual business) of each entity named."""
     if not entity_ids:
         return {}
-    rows = session.execute(select(Entity.id, Entity.kind).where(Entity.id.in_(entity_ids)))
-    return {row[0]: row[1] for row in rows}
+    return repository.entity_kinds(session, entity_ids)

@@ -10,7 +10,6 @@ from siyu.community.schemas import ServiceRecordIn, ServiceRecordRead
 from siyu.community.service.common import audit
 from siyu.core import clock
 from siyu.identity import service as identity
-from siyu.security import service as security
 from siyu.security.schemas import Principal
 
 
@@ -18,7 +17,7 @@ def add_service_record(
     session: Session, workspace_id: int, member_id: int, data: ServiceRecordIn, *, actor: Principal
 ) -> ServiceRecordRead:
     """The actor writes a note on a member they may see (as identity.member_not_found else)."""
-    security.ensure_member_visible(session, actor, member_id)
+    identity.ensure_member_visible(session, actor, member_id)
     identity.get_member(session, workspace_id, member_id)
     record = ServiceRecord(
         workspace_id=workspace_id,

@@ -24,7 +24,7 @@ from siyu.reach.service.sending import Intent, drop, notify, refusal
 from siyu.reach.service.templates import check_data, templates_of
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 log = get_logger(__name__)

@@ -27,7 +27,6 @@ from siyu.reach.service.common import (
 )
 from siyu.reach.service.preferences import get_policy
 from siyu.reach.service.templates import check_data, templates_of
-from siyu.security import service as security
 from siyu.security.schemas import Principal
 
 
@@ -167,7 +166,7 @@ def refusal(
         return "do_not_contact"
     if any(send.category in p.muted for p in prefs):
         return "category_muted"
-    if send.category in policy.consent_required and not security.has_consent(
+    if send.category in policy.consent_required and not identity.has_consent(
         session, family[0], "marketing"
     ):
         return "no_consent"

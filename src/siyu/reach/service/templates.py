@@ -13,7 +13,7 @@ from siyu.reach.schemas import TemplateCreate, TemplateRead
 from siyu.reach.service.common import audit, cached, forget_cached
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 
 # How the Chinese refusals name each form of a notice (the console's channel labels).
 KIND_ZH = {

@@ -15,7 +15,7 @@ from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.logging import get_logger
 from siyu.security import service as security
 from siyu.security.auth import require
-from siyu.security.permissions import Permission
+from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.wechat import mp
 from siyu.wechat.pay import flows, service

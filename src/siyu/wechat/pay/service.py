@@ -46,7 +46,7 @@ from siyu.wechat.pay.schemas import (
     RefundRead,
 )
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.models import AppKind
+from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -1,6 +1,6 @@
 """Streaming import of canonical events (JSON Lines): validate, resolve members, append in bulk.
 
-Each chunk is resolved with the rules of `service.resolve_member`, but without a savepoint and
+Each chunk is resolved with the rules of `resolution.resolve_member`, but without a savepoint and
 half a dozen queries per person where the outcome is certain from one look at the database:
 
 * KNOWN: every key of the person already belongs to one member: that member, nothing written.
@@ -19,7 +19,6 @@ members, identities and events are written with COPY on PostgreSQL, executemany 
 
 from __future__ import annotations
 
-import enum
 import gc
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,7 +28,6 @@ from datetime import datetime
 from itertools import islice
 from typing import TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,17 +35,31 @@ from siyu.core import clock
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.events import bus
-from siyu.identity import repository, service
+from siyu.identity import repository
 from siyu.identity.bulk import PipelinedWriter, insert_rows
-from siyu.identity.models import Identity, IdentityKind, Member, MemberStatus, TimelineEvent
+from siyu.identity.enums import IdentityKind, MemberStatus
+from siyu.identity.models import Identity, Member, TimelineEvent
 from siyu.identity.repository import IdentityKey
 from siyu.identity.schemas import EventIn, IngestReport, LineError, PersonRef
+from siyu.identity.service import resolution
+from siyu.identity.service.domain_events import EventsRecorded, MemberCreated
+from siyu.identity.service.import_plan import (
+    Attempt,
+    Group,
+    Person,
+    PersonKey,
+    Plan,
+    components,
+    joined,
+    may_join,
+    member_id_of,
+    new_member,
+)
+from siyu.identity.service.ingest import parse_events
+from siyu.identity.service.keys import person_keys
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
 
-# Lines a transaction. Each chunk's events touch pages all over the (member, time) index; fewer,
-# larger commits write each such page once for many rows (SQLite rewrites every page it
-# touched into its WAL at each commit): 5,000 imported 24k events/s into SQLite, 20,000 32k/s.
 CHUNK_LINES = 20_000
 CACHE_SIZE = 200_000  # people remembered between chunks; bounds memory whatever the file size
 LOOKUP_BATCH = 2000  # values per lookup query
@@ -63,7 +75,6 @@ EVENT_COLUMNS = (
     "received_at",
 )
 
-PersonKey = tuple[str, str | None, str | None, str | None, str | None]
 P = TypeVar("P", bound=PersonRef)
 
 
@@ -89,59 +100,12 @@ class _Contention(Exception):
     """A bulk insert met a row written concurrently: the chunk is redone person by person."""
 
 
-class _Plan(enum.Enum):
-    KNOWN = "known"
-    JOIN = "join"
-    NEW = "new"
-    SLOW = "slow"
-
-
-@dataclass(eq=False, slots=True)
-class _Group:
-    """New people of one chunk who become one new member (one person, most often)."""
-
-    keys: dict[IdentityKey, str | None]  # in the order they are attached; phone -> the number
-    people: list[PersonKey]
-    member_id: int | None = None
-    queued: bool = False
-
-
-@dataclass(eq=False, slots=True)
-class _Person:
-    """A person of the chunk whom the cache does not know, in order of first appearance."""
-
-    key: PersonKey
-    event: PersonRef
-    keys: dict[IdentityKind, IdentityKey]
-    plan: _Plan = _Plan.SLOW
-    owned: frozenset[IdentityKey] = frozenset()  # the keys known at the start of the chunk
-    member_id: int | None = None  # KNOWN and JOIN: the member owning them
-    group: _Group | None = None  # NEW
-    target: int | _Group | None = None  # once resolved in this chunk
-
-
-@dataclass
-class _Attempt:
-    """What one chunk did so far; forgotten in memory if its database work is rolled back."""
-
-    errors: list[LineError]
-    cached: list[PersonKey] = field(default_factory=list)
-    redirected: list[int] = field(default_factory=list)
-    touched: set[int] = field(default_factory=set)  # changed by `resolve_member` calls
-    attached: set[IdentityKey] = field(default_factory=set)  # new keys of joining people
-    unionids: dict[int, str] = field(default_factory=dict)  # UnionIDs they attached
-    members_created: int = 0
-    created_ids: set[int] = field(default_factory=set)
-    groups: list[_Group] = field(default_factory=list)  # decided, not yet written
-    attach: list[tuple[int, IdentityKey, str | None]] = field(default_factory=list)
-
-
 @dataclass
 class EventImport:
     """One import run: remembers resolved people across chunks; each chunk is one transaction.
 
     `fast=False` resolves every person the cache does not know through
-    `service.resolve_member`, one by one (the reference the fast path is tested against).
+    `resolution.resolve_member`, one by one (the reference the fast path is tested against).
     With a `writer`, each chunk's events are written on its connection while the next chunk
     is read and resolved, and committed right after the chunk's own transaction.
     """
@@ -159,21 +123,21 @@ class EventImport:
             return self._import_chunk(session, lines)
 
     def _import_chunk(self, session: Session, lines: list[tuple[int, bytes]]) -> IngestReport:
-        events, errors = service.parse_events(session, self.workspace_id, lines)
-        attempt = _Attempt(list(errors))
+        events, errors = parse_events(session, self.workspace_id, lines)
+        attempt = Attempt(list(errors))
         if self.fast:
             try:
                 with session.begin_nested():
                     resolved = self._resolve_fast(session, events, attempt)
             except _Contention:
                 self._forget(attempt)
-                attempt = _Attempt(list(errors))
+                attempt = Attempt(list(errors))
                 resolved = self._resolve_slow(session, events, attempt)
         else:
             resolved = self._resolve_slow(session, events, attempt)
         if resolved:
             self._write_events(session, resolved, clock.now())
-            bus.publish(session, service.EventsRecorded(self.workspace_id, len(resolved)))
+            bus.publish(session, EventsRecorded(self.workspace_id, len(resolved)))
         chunk = IngestReport(
             accepted=len(resolved),
             members_created=attempt.members_created,
@@ -190,7 +154,7 @@ class EventImport:
         self,
         session: Session,
         events: list[tuple[int, tuple[P, AppRead]]],
-        attempt: _Attempt,
+        attempt: Attempt,
     ) -> list[tuple[P, AppRead, int]]:
         resolved: list[tuple[P, AppRead, int]] = []
         for line, (event, app) in events:
@@ -203,7 +167,7 @@ class EventImport:
         self,
         session: Session,
         events: list[tuple[int, tuple[P, AppRead]]],
-        attempt: _Attempt,
+        attempt: Attempt,
     ) -> list[tuple[P, AppRead, int]]:
         # Each line's person, numbered in order of first appearance: one hash of the key a
         # line, where looking it up in three dicts hashed it five times (a tenth of the work).
@@ -224,20 +188,20 @@ class EventImport:
                 firsts.append(event)
             of_line.append(slot)
         # Whom the cache knows; the others are planned together.
-        targets: list[int | _Person] = []
-        people: list[_Person] = []
+        targets: list[int | Person] = []
+        people: list[Person] = []
         for key, event in zip(slots, firsts, strict=True):
             cached = self._members.get(key)
             if cached is not None:
                 self._members.move_to_end(key)
                 targets.append(cached)
             else:
-                person = _Person(key, event, service._keys(event))
+                person = Person(key, event, person_keys(event))
                 people.append(person)
                 targets.append(person)
         self._plan(session, people)
 
-        resolved: list[tuple[P, AppRead, int | _Group]] = []
+        resolved: list[tuple[P, AppRead, int | Group]] = []
         for (line, (event, app)), slot in zip(events, of_line, strict=True):
             target = targets[slot]
             found = (
@@ -249,11 +213,11 @@ class EventImport:
                 resolved.append((event, app, found))
         self._flush(session, attempt)
         return [
-            (event, app, target if isinstance(target, int) else _id(target))
+            (event, app, target if isinstance(target, int) else member_id_of(target))
             for event, app, target in resolved
         ]
 
-    def _plan(self, session: Session, people: list[_Person]) -> None:
+    def _plan(self, session: Session, people: list[Person]) -> None:
         """Decide from one look at the identities which people need the full rules."""
         if not people:
             return
@@ -264,7 +228,7 @@ class EventImport:
         owners = _owners(session, self.workspace_id, holders)
         for person in people:
             person.owned = frozenset(k for k in person.keys.values() if k in owners)
-        components = _components(people, holders)
+        linked = components(people, holders)
         # A new UnionID joins a member only if it has none: ask for those members' UnionIDs.
         asking = {
             owners[k]
@@ -273,13 +237,13 @@ class EventImport:
             for k in p.owned
         }
         unionids = _unionids(session, asking)
-        for component in components:
-            group = _new_member(component, owners)
+        for component in linked:
+            group = new_member(component, owners)
             if group is not None:
                 for person in component:
-                    person.plan, person.group = _Plan.NEW, group
+                    person.plan, person.group = Plan.NEW, group
                 continue
-            member_id = _joined(component, owners, unionids)
+            member_id = joined(component, owners, unionids)
             for person in component:
                 found = {owners[k] for k in person.owned}
                 if member_id is None and len(found) == 1:
@@ -288,34 +252,34 @@ class EventImport:
                         len(holders[k]) == 1 for k in person.keys.values() if k not in person.owned
                     )
                     mine = found.pop()
-                    if alone and _joined([person], owners, unionids) == mine:
+                    if alone and joined([person], owners, unionids) == mine:
                         person.member_id = mine
                 elif member_id is not None:
                     person.member_id = member_id
                 if person.member_id is not None:
                     known = len(person.owned) == len(person.keys)
-                    person.plan = _Plan.KNOWN if known else _Plan.JOIN
+                    person.plan = Plan.KNOWN if known else Plan.JOIN
 
     def _target(
-        self, session: Session, person: _Person, app: AppRead, line: int, attempt: _Attempt
-    ) -> int | _Group | None:
+        self, session: Session, person: Person, app: AppRead, line: int, attempt: Attempt
+    ) -> int | Group | None:
         """This person's member (or member to be) at this line, deciding in line order."""
         if person.target is not None:
             return person.target
         member_id = person.member_id
-        if person.plan is _Plan.NEW:
+        if person.plan is Plan.NEW:
             assert person.group is not None
             if not person.group.queued:
                 person.group.queued = True
                 attempt.groups.append(person.group)
             person.target = person.group
-        elif person.plan is _Plan.KNOWN and member_id is not None:
+        elif person.plan is Plan.KNOWN and member_id is not None:
             person.target = member_id  # merged since? _follow finds the survivor
             self._remember(person.key, member_id, attempt)
         elif (
-            person.plan is _Plan.JOIN
+            person.plan is Plan.JOIN
             and member_id is not None
-            and _may_join(person, member_id, attempt)
+            and may_join(person, member_id, attempt)
         ):
             for kind, key in person.keys.items():  # phone last, as resolve_member does
                 if key not in person.owned and key not in attempt.attached:
@@ -332,7 +296,7 @@ class EventImport:
             return self._member_for(session, app, person.event, line, attempt)
         return person.target
 
-    def _flush(self, session: Session, attempt: _Attempt) -> None:
+    def _flush(self, session: Session, attempt: Attempt) -> None:
         """Write the new members and attached keys decided so far, in bulk."""
         groups = attempt.groups
         if not groups and not attempt.attach:
@@ -343,7 +307,7 @@ class EventImport:
         try:  # inside the chunk's savepoint: a failure here undoes the whole chunk
             if groups:
                 first = workspaces.take_member_numbers(session, self.workspace_id, len(groups))
-                ids = _new_ids(session, len(groups))
+                ids = repository.new_member_ids(session, len(groups))
                 insert_rows(
                     session.connection(),
                     Member.__table__,
@@ -356,7 +320,9 @@ class EventImport:
                 for group, member_id in zip(groups, ids, strict=True):
                     group.member_id = member_id
             rows = [
-                (_id(group), key, secret) for group in groups for key, secret in group.keys.items()
+                (member_id_of(group), key, secret)
+                for group in groups
+                for key, secret in group.keys.items()
             ]
             insert_rows(
                 session.connection(),
@@ -370,21 +336,21 @@ class EventImport:
         except (IntegrityError, dbapi_error) as exc:  # someone else wrote one of these people
             raise _Contention from exc
         for number, group in enumerate(groups, start=first):
-            attempt.created_ids.add(_id(group))
+            attempt.created_ids.add(member_id_of(group))
             for key in group.people:
-                self._remember(key, _id(group), attempt)
-            bus.publish(session, service.MemberCreated(self.workspace_id, _id(group), number))
+                self._remember(key, member_id_of(group), attempt)
+            bus.publish(session, MemberCreated(self.workspace_id, member_id_of(group), number))
         attempt.members_created += len(groups)
         attempt.groups = []
         attempt.attach = []
 
-    def _remember(self, key: PersonKey, member_id: int, attempt: _Attempt) -> None:
+    def _remember(self, key: PersonKey, member_id: int, attempt: Attempt) -> None:
         self._members[key] = member_id
         attempt.cached.append(key)
         if len(self._members) > CACHE_SIZE:
             self._members.popitem(last=False)
 
-    def _forget(self, attempt: _Attempt) -> None:
+    def _forget(self, attempt: Attempt) -> None:
         for key in attempt.cached:
             self._members.pop(key, None)
         for merged in attempt.redirected:
@@ -396,7 +362,7 @@ class EventImport:
         return member_id
 
     def _member_for(
-        self, session: Session, app: AppRead, event: PersonRef, line: int, attempt: _Attempt
+        self, session: Session, app: AppRead, event: PersonRef, line: int, attempt: Attempt
     ) -> int | None:
         key: PersonKey = (app.appid, event.openid, event.unionid, event.phone, event.external_id)
         cached = self._members.get(key)
@@ -413,7 +379,7 @@ class EventImport:
         if self.writer is not None:
             self.writer.settle()  # a merge moves the member's events: all of them, written
         try:
-            resolved = service.resolve_member(session, app, person)
+            resolved = resolution.resolve_member(session, app, person)
         except SiyuError as exc:
             attempt.errors.append(LineError(line=line, code=exc.code, reason=exc.message))
             return None
@@ -431,17 +397,17 @@ class EventImport:
     def resolve_people(
         self, session: Session, app: AppRead, people: Sequence[PersonRef]
     ) -> tuple[list[int], set[int], list[LineError]]:
-        """Resolve many people of one app at once, by the rules of `service.resolve_member`:
+        """Resolve many people of one app at once, by the rules of `resolution.resolve_member`:
         (member id per person, or 0 where refused; the ids created; the refusals by index)."""
         items = [(index, (person, app)) for index, person in enumerate(people)]
-        attempt = _Attempt([])
+        attempt = Attempt([])
         with _gc_paused():
             try:
                 with session.begin_nested():
                     resolved = self._resolve_fast(session, items, attempt)
             except _Contention:
                 self._forget(attempt)
-                attempt = _Attempt([])
+                attempt = Attempt([])
                 resolved = self._resolve_slow(session, items, attempt)
         refused = {error.line for error in attempt.errors}
         found = iter(resolved)
@@ -495,23 +461,6 @@ def pipelined_import(db: Database, workspace_id: int) -> Iterator[EventImport]:
     writer.close()
 
 
-def _new_ids(session: Session, count: int) -> list[int]:
-    """Ids for new members, as the database would give them one by one."""
-    if session.get_bind().dialect.name == "postgresql":
-        return list(
-            session.scalars(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence('members', 'id')) AS id"
-                    " FROM generate_series(1, :count) ORDER BY id"
-                ),
-                {"count": count},
-            )
-        )
-    # SQLite: the next rowids; the transaction holds the write lock (BEGIN IMMEDIATE).
-    last = session.scalar(text("SELECT coalesce(max(id), 0) FROM members")) or 0
-    return list(range(last + 1, last + 1 + count))
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a chunk is imported: its tens of thousands of
@@ -525,34 +474,6 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _components(
-    people: list[_Person], holders: dict[IdentityKey, list[int]]
-) -> list[list[_Person]]:
-    """The people linked by shared keys, each component in order of first appearance."""
-    parent = list(range(len(people)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for indexes in holders.values():
-        for other in indexes[1:]:
-            a, b = root(indexes[0]), root(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    components: dict[int, list[_Person]] = {}
-    for index, person in enumerate(people):
-        components.setdefault(root(index), []).append(person)
-    return list(components.values())
-
-
-def _id(group: _Group) -> int:
-    assert group.member_id is not None
-    return group.member_id
 
 
 def _owners(
@@ -578,69 +499,3 @@ def _unionids(session: Session, member_ids: set[int]) -> dict[int, str]:
     for start in range(0, len(ids), LOOKUP_BATCH):
         found.update(repository.unionids_of(session, ids[start : start + LOOKUP_BATCH]))
     return found
-
-
-def _joined(
-    people: list[_Person], owners: dict[IdentityKey, int], unionids: dict[int, str]
-) -> int | None:
-    """The one existing member `resolve_member` would find for each of these people, taken in
-    line order, attaching their new keys; None where the outcome needs the full rules.
-
-    Every known key is this member's. Each person has a key of the member's or of those
-    before them: found by openid or external id, by UnionID, or by the phone of a member with
-    no other UnionID. With at most one UnionID among them and the member, no mismatch,
-    conflict or new member can arise. (`_may_join` checks, line by line, that nothing else
-    in the chunk changed the member meanwhile.)
-    """
-    found = {owners[k] for p in people for k in p.owned}
-    if len(found) != 1:
-        return None
-    member_id = found.pop()
-    names = {p.keys[IdentityKind.unionid] for p in people if IdentityKind.unionid in p.keys}
-    if member_id in unionids:
-        names.add((IdentityKind.unionid, "", unionids[member_id]))
-    if len(names) > 1:
-        return None
-    seen: set[IdentityKey] = set()
-    for person in people:
-        if not person.owned and not any(k in seen for k in person.keys.values()):
-            return None
-        seen.update(person.keys.values())
-    return member_id
-
-
-def _may_join(person: _Person, member_id: int, attempt: _Attempt) -> bool:
-    """Whether the member is still as planned: untouched by the full rules, and any UnionID
-    the person brings is the one attached to it in this chunk, if any."""
-    if member_id in attempt.touched:
-        return False
-    unionid = person.keys.get(IdentityKind.unionid)
-    if unionid is None or unionid in person.owned:
-        return True
-    return attempt.unionids.get(member_id, unionid[2]) == unionid[2]
-
-
-def _new_member(people: list[_Person], owners: dict[IdentityKey, int]) -> _Group | None:
-    """The one new member `resolve_member` would make of these people, taken in line order;
-    None where the outcome needs the full rules (a known key, two UnionIDs, a merge to be).
-
-    The first person's keys are all unknown: a member is created with all of them. A later
-    person sharing a key with those before is found by it (openid, UnionID, or the phone, whose
-    member has no other UnionID) and brings their other keys: with at most one UnionID among
-    them no mismatch or conflict can arise. A later person sharing no key with those before
-    would become a second member, merged once a person linking both comes: not here.
-    """
-    unionids = {p.keys[IdentityKind.unionid] for p in people if IdentityKind.unionid in p.keys}
-    if len(unionids) > 1:
-        return None
-    keys: dict[IdentityKey, str | None] = {}
-    for person in people:
-        mine = person.keys.values()
-        if any(k in owners for k in mine) or (keys and not any(k in keys for k in mine)):
-            return None
-        for kind, k in person.keys.items():
-            if kind is not IdentityKind.phone:
-                keys.setdefault(k, None)
-        if IdentityKind.phone in person.keys:  # attached last, the number encrypted
-            keys.setdefault(person.keys[IdentityKind.phone], person.event.phone)
-    return _Group(keys=keys, people=[p.key for p in people])

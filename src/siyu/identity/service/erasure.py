@@ -8,7 +8,7 @@ declares, and a database holding a table the registry does not know stops the er
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,20 +16,26 @@ from enum import Enum
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, bindparam, delete, inspect, or_, select, update
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from siyu.core import clock
 from siyu.core.crypto import hasher
 from siyu.core.db import Base
-from siyu.core.errors import SiyuError
 from siyu.core.logging import request_id
 from siyu.core.privacy import Erasure
-from siyu.identity import service as identity
-from siyu.security import repository
-from siyu.security.models import ErasureRecord
-from siyu.security.schemas import ErasureProof
-from siyu.security.service import record_audit
+from siyu.identity import repository
+from siyu.identity.models import ErasureRecord
+from siyu.identity.schemas import ErasureProof
+from siyu.identity.service.members import (
+    identity_values_of,
+    mark_erased,
+    member_family,
+    wechat_ids_of,
+)
+from siyu.security import errors as security_errors
+from siyu.security import service as security
+from siyu.security.schemas import Principal
 
 # Tables of the tooling, not of siyu's models.
 FOREIGN_TABLES = frozenset({"alembic_version"})
@@ -73,27 +79,21 @@ def undeclared_tables(base: type[DeclarativeBase] = Base) -> list[str]:
 def _check_complete(session: Session) -> list[TablePolicy]:
     missing = undeclared_tables()
     unknown = sorted(
-        set(inspect(session.connection()).get_table_names())
+        repository.database_tables(session)
         - {t.name for t in Base.metadata.sorted_tables}
         - FOREIGN_TABLES
     )
     if missing or unknown:
-        raise SiyuError(
-            "security.erasure_incomplete",
+        raise security_errors.ERASURE_INCOMPLETE(
             "some tables have no erasure policy loaded; nothing was erased",
-            status=500,
             data={"undeclared": missing, "unknown": unknown},
         )
     return table_policies()
 
 
 def _match(tp: TablePolicy, member_ids: list[int], wechat_ids: list[str]) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = [
-        tp.table.c[c].in_(member_ids) for c in tp.policy.member
-    ]
-    if wechat_ids:
-        conditions += [tp.table.c[c].in_(wechat_ids) for c in tp.policy.wechat_ids]
-    return or_(*conditions)
+    policy = tp.policy
+    return repository.rows_of(tp.table, policy.member, member_ids, policy.wechat_ids, wechat_ids)
 
 
 def _anonymize(session: Session, tp: TablePolicy, where: ColumnElement[bool]) -> int:
@@ -101,16 +101,9 @@ def _anonymize(session: Session, tp: TablePolicy, where: ColumnElement[bool]) ->
     fixed = {k: v for k, v in scrub.items() if not callable(v)}
     computed: dict[str, Callable[[Any], Any]] = {k: v for k, v in scrub.items() if callable(v)}
     if not computed:
-        result = session.execute(update(table).where(where).values(**fixed))
-        return int(getattr(result, "rowcount", 0) or 0)
-    [pk] = table.primary_key.columns
-    rows = session.execute(select(pk, *(table.c[k] for k in computed)).where(where)).all()
+        return repository.update_rows(session, table, where, fixed)
+    rows = repository.select_rows(session, table, where, list(computed))
     if rows:
-        statement = (
-            update(table)
-            .where(pk == bindparam("_pk"))
-            .values({k: bindparam(f"_v_{k}") for k in [*fixed, *computed]})
-        )
         params = [
             {
                 "_pk": row[0],
@@ -119,7 +112,7 @@ def _anonymize(session: Session, tp: TablePolicy, where: ColumnElement[bool]) ->
             }
             for row in rows
         ]
-        session.execute(statement, params)
+        repository.update_each(session, table, [*fixed, *computed], params)
     return len(rows)
 
 
@@ -132,11 +125,14 @@ def erase_member(
 ) -> ErasureProof:
     """Delete or anonymize the personal data of a member (and of every member merged into it)
     in every table, as each table declares; member and event rows stay, so counts, amounts
-    and retention hold. Returns the proof, which keeps ids, counts and keyed hashes only."""
+    and retention hold. Returns the proof, which keeps ids, counts and keyed hashes only.
+
+    `actor` is "operator:<id>" when staff erase (via "staff"), "mp:member:<id>" when the
+    member asks (via "member"); the audit entry names it."""
     policies = _check_complete(session)
-    family = identity.member_family(session, workspace_id, member_id)
-    values = identity.identity_values_of(session, family)
-    wechat_ids = identity.wechat_ids_of(session, family)
+    family = member_family(session, workspace_id, member_id)
+    values = identity_values_of(session, family)
+    wechat_ids = wechat_ids_of(session, family)
     tables: dict[str, Any] = {}
     for tp in policies:
         action = tp.policy.action
@@ -144,12 +140,11 @@ def erase_member(
             continue
         where = _match(tp, family, wechat_ids)
         if action == "delete":
-            result = session.execute(delete(tp.table).where(where))
-            rows = int(getattr(result, "rowcount", 0) or 0)
+            rows = repository.delete_rows(session, tp.table, where)
         else:
             rows = _anonymize(session, tp, where)
         tables[tp.name] = {"action": action, "rows": rows}
-    identity.mark_erased(session, family)
+    mark_erased(session, family)
     now = clock.now()
     hashes = sorted({hasher().digest(v, "erasure") for v in values})
     proof = {
@@ -173,7 +168,7 @@ def erase_member(
         created_at=now,
     )
     repository.add(session, record)
-    record_audit(
+    security.record_audit(
         session,
         actor,
         "member.erased",
@@ -188,12 +183,8 @@ def erase_member(
 def was_erased(session: Session, workspace_id: int, identifier: str) -> bool:
     """Whether an identifier (openid, UnionID, or a phone's lookup hash) was erased here."""
     wanted = hasher().digest(identifier, "erasure")
-    return any(wanted in r.identifier_hashes for r in _records(session, workspace_id))
-
-
-def _records(session: Session, workspace_id: int) -> Iterator[ErasureRecord]:
-    yield from session.scalars(
-        select(ErasureRecord).where(ErasureRecord.workspace_id == workspace_id)
+    return any(
+        wanted in r.identifier_hashes for r in repository.erasure_records(session, workspace_id)
     )
 
 
@@ -209,21 +200,38 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def export_member(session: Session, workspace_id: int, member_id: int) -> dict[str, Any]:
+def export_member(
+    session: Session,
+    workspace_id: int,
+    member_id: int,
+    *,
+    actor: Principal | str,
+    via: str | None = None,
+) -> dict[str, Any]:
     """The member's own data, every table that holds some of it, as JSON-ready values
-    (decrypted; secrets such as session keys left out)."""
+    (decrypted; secrets such as session keys left out), for their access request: audited,
+    with `via` ("mp") when the member asked themselves."""
     policies = _check_complete(session)
-    family = identity.member_family(session, workspace_id, member_id)
-    wechat_ids = identity.wechat_ids_of(session, family)
+    family = member_family(session, workspace_id, member_id)
+    wechat_ids = wechat_ids_of(session, family)
     tables: dict[str, list[dict[str, Any]]] = {}
     for tp in policies:
         if tp.policy.action not in ("delete", "anonymize") or not tp.policy.matches_members:
             continue
         hidden = set(tp.policy.private)
-        rows = session.execute(select(tp.table).where(_match(tp, family, wechat_ids))).mappings()
+        rows = repository.select_rows(session, tp.table, _match(tp, family, wechat_ids))
         found = [{k: _jsonable(v) for k, v in row.items() if k not in hidden} for row in rows]
         if found:
             tables[tp.name] = found
+    security.record_audit(
+        session,
+        actor,
+        "member.exported",
+        workspace_id=workspace_id,
+        target_type="member",
+        target_id=member_id,
+        detail={"via": via} if via else None,
+    )
     return {
         "member_id": family[0],
         "member_ids": family,

@@ -1,32 +1,39 @@
-"""Queries over members, identities, timeline events, merges and conflicts."""
+"""Queries over members and their identities, merges, review conflicts and tags."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, cast, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from siyu.core.db import Base
+from siyu.identity.enums import ConflictStatus, IdentityKind, MemberStatus
 from siyu.identity.models import (
-    ConflictStatus,
     Identity,
-    IdentityKind,
     Member,
     MemberMerge,
-    MemberStatus,
     MemberTag,
     MergeConflict,
-    TimelineEvent,
 )
 
 IdentityKey = tuple[IdentityKind, str, str]
 
 
-def add(
-    session: Session, row: Member | Identity | TimelineEvent | MemberMerge | MergeConflict
-) -> None:
+def add(session: Session, row: Base) -> None:
     session.add(row)
     session.flush()
 
@@ -166,70 +173,6 @@ def count_identities_owned(session: Session, identity_ids: Sequence[int], member
     )
 
 
-def move_events(session: Session, from_member: int, to_member: int) -> None:
-    session.execute(
-        update(TimelineEvent)
-        .where(TimelineEvent.member_id == from_member)
-        .values(member_id=to_member)
-    )
-
-
-def return_events(session: Session, origin: int, holder: int) -> None:
-    session.execute(
-        update(TimelineEvent)
-        .where(TimelineEvent.member_id == holder, TimelineEvent.origin_member_id == origin)
-        .values(member_id=origin)
-    )
-
-
-def list_timeline(
-    session: Session, member_id: int, limit: int, before: tuple[datetime, int] | None
-) -> Sequence[TimelineEvent]:
-    query = select(TimelineEvent).where(TimelineEvent.member_id == member_id)
-    if before is not None:
-        ts, event_id = before
-        query = query.where(
-            or_(TimelineEvent.ts < ts, and_(TimelineEvent.ts == ts, TimelineEvent.id < event_id))
-        )
-    return session.scalars(
-        query.order_by(TimelineEvent.ts.desc(), TimelineEvent.id.desc()).limit(limit)
-    ).all()
-
-
-def count_events(session: Session, workspace_id: int, since: datetime | None = None) -> int:
-    query = (
-        select(func.count())
-        .select_from(TimelineEvent)
-        .where(TimelineEvent.workspace_id == workspace_id)
-    )
-    if since is not None:
-        query = query.where(TimelineEvent.ts >= since)
-    return int(session.scalar(query) or 0)
-
-
-def _local_day(session: Session, column: Any, offset_hours: int) -> ColumnElement[Any]:
-    if session.get_bind().dialect.name == "sqlite":
-        return func.date(column, f"{offset_hours:+d} hours")
-    return cast(column + func.make_interval(0, 0, 0, 0, offset_hours), Date)
-
-
-def daily_counts(
-    session: Session,
-    model: type[Member] | type[TimelineEvent],
-    workspace_id: int,
-    since: datetime,
-    offset_hours: int,
-) -> dict[str, int]:
-    """Rows per local day (`offset_hours` east of UTC) since a moment, keyed by ISO date."""
-    column = model.created_at if model is Member else TimelineEvent.ts
-    day = _local_day(session, column, offset_hours).label("day")
-    query = select(day, func.count()).where(model.workspace_id == workspace_id, column >= since)
-    if model is Member:
-        query = query.where(Member.status == MemberStatus.active)
-    rows = session.execute(query.group_by(day))
-    return {str(d): int(n) for d, n in rows}
-
-
 def get_merge(session: Session, merge_id: int) -> MemberMerge | None:
     return session.get(MemberMerge, merge_id)
 
@@ -317,9 +260,6 @@ def find_identity_owners_by_value(
     if not values:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import String, bindparam
-        from sqlalchemy.dialects import postgresql
-
         wanted = (
             func.unnest(bindparam("values", list(values), type_=postgresql.ARRAY(String)))
             .table_valued("value")
@@ -444,57 +384,18 @@ def copy_tags(session: Session, from_member: int, to_member: int) -> None:
         )
 
 
-def deidentified_page(
-    session: Session, workspace_id: int, *, after_id: int, limit: int
-) -> list[tuple[int, datetime, int, datetime | None, datetime | None, int, int]]:
-    """Active members after `after_id`, by id, with figures only: (id, created_at, events,
-    first event, last event, apps seen, tags)."""
-    members = session.execute(
-        select(Member.id, Member.created_at)
-        .where(
-            Member.workspace_id == workspace_id,
-            Member.status == MemberStatus.active,
-            Member.id > after_id,
-        )
-        .order_by(Member.id)
-        .limit(limit)
-    ).all()
-    ids = [m.id for m in members]
-    if not ids:
-        return []
-    events = {
-        row.member_id: row
-        for row in session.execute(
-            select(
-                TimelineEvent.member_id,
-                func.count().label("n"),
-                func.min(TimelineEvent.ts).label("first"),
-                func.max(TimelineEvent.ts).label("last"),
-                func.count(func.distinct(TimelineEvent.app_id)).label("apps"),
-            )
-            .where(TimelineEvent.member_id.in_(ids))
-            .group_by(TimelineEvent.member_id)
-        )
-    }
-    tags = dict(
-        session.execute(
-            select(MemberTag.member_id, func.count())
-            .where(MemberTag.member_id.in_(ids))
-            .group_by(MemberTag.member_id)
-        ).all()
-    )
-    rows = []
-    for member_id, created_at in members:
-        event = events.get(member_id)
-        rows.append(
-            (
-                member_id,
-                created_at,
-                int(event.n) if event else 0,
-                event.first if event else None,
-                event.last if event else None,
-                int(event.apps) if event else 0,
-                int(tags.get(member_id, 0)),
+def new_member_ids(session: Session, count: int) -> list[int]:
+    """Ids for new members, as the database would give them one by one (the bulk import)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(
+            session.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('members', 'id')) AS id"
+                    " FROM generate_series(1, :count) ORDER BY id"
+                ),
+                {"count": count},
             )
         )
-    return rows
+    # SQLite: the next rowids; the transaction holds the write lock (BEGIN IMMEDIATE).
+    last = session.scalar(text("SELECT coalesce(max(id), 0) FROM members")) or 0
+    return list(range(last + 1, last + 1 + count))

@@ -1,0 +1,57 @@
+"""Security's public enums: the roles operators hold and the permissions they grant."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    owner = "owner"
+    admin = "admin"
+    operator = "operator"
+    customer_service = "customer_service"
+    analyst = "analyst"
+    sales = "sales"
+
+
+class Permission(enum.StrEnum):
+    # members
+    members_read = "members.read"  # list, search and open profiles (masked)
+    members_all = "members.all"  # every member of the workspace, not only those assigned
+    members_identifiers = "members.identifiers"  # UnionID, openid and external ids
+    members_phone = "members.phone"  # the full phone number (138****0000 otherwise)
+    members_timeline = "members.timeline"  # orders, enrollments, service records
+    members_merge = "members.merge"  # merge, undo, review list
+    members_tag = "members.tag"  # put tags on members and take them off
+    members_assign = "members.assign"  # assign members to sales reps
+    members_erase = "members.erase"
+    members_export = "members.export"  # a member's own data, on their request
+    consents_read = "consents.read"
+    events_ingest = "events.ingest"
+    imports_manage = "imports.manage"
+    # aggregates
+    analytics_read = "analytics.read"  # overview figures and charts
+    # WeChat Pay
+    payments_read = "payments.read"  # orders, refunds, refused notifications, reconciliation
+    payments_manage = "payments.manage"  # create orders; merchant credentials need apps.manage
+    payments_refund = "payments.refund"  # staff refunds (a reason is required and audited)
+    # community campaigns
+    community_read = "community.read"  # the matrix, activities, enrollments, check-ins, review
+    community_manage = "community.manage"  # edit the matrix, groups, reject check-ins
+    community_settle = "community.settle"  # confirm a settlement: refunds leave (audited)
+    members_notes = "members.notes"  # write service records on a member
+    # reach: notices, broadcasts, auto-replies
+    reach_read = "reach.read"  # send log, ledger, preferences, templates, broadcasts
+    reach_send = "reach.send"  # notify a member, broadcast to an audience, set preferences
+    reach_manage = "reach.manage"  # templates and the sending policy
+    autoreply_manage = "autoreply.manage"  # keyword, follow and default replies
+    # entries and attribution
+    entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
+    entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus
+    # configuration and people
+    apps_read = "apps.read"
+    apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey
+    operators_manage = "operators.manage"
+    audit_read = "audit.read"  # search and export the audit log
+    tokens_create = "tokens.create"  # one's own API tokens
+    keys_rotate = "keys.rotate"

@@ -1,0 +1,97 @@
+"""Security's operations: operators and roles, signing in (passwords, sessions, API tokens),
+the audit log and key rotation. Other domains and the entrypoints use security through this
+package (`from siyu.security import service as security`), its schemas, enums and errors."""
+
+from __future__ import annotations
+
+from siyu.security.permissions import allows, permissions_of
+from siyu.security.service.audit import (
+    AUDIT_PAGE_MAX,
+    audit_actions,
+    export_audit,
+    record_audit,
+    search_audit,
+)
+from siyu.security.service.credentials import MIN_PASSWORD, TOKEN_PREFIX
+from siyu.security.service.operators import (
+    add_operator,
+    bootstrap_owner,
+    change_role,
+    create_operator,
+    disable_operator,
+    enable_operator,
+    get_operator,
+    get_operator_by_email,
+    list_operators,
+    require_permission,
+)
+from siyu.security.service.rotation import (
+    DEFAULT_BATCH,
+    BatchResult,
+    encrypted_columns,
+    rotation_pending,
+    rotation_step,
+    rotation_totals,
+    start_rotation,
+    unfinished_rotation,
+)
+from siyu.security.service.signin import (
+    LOGIN_MAX_PER_CLIENT,
+    LOGIN_MAX_PER_EMAIL,
+    LOGIN_WINDOW,
+    TOKEN_TOUCH_INTERVAL,
+    authenticate,
+    check_login_allowed,
+    create_api_token,
+    end_session,
+    principal_for_cli,
+    principal_for_session,
+    principal_for_token,
+    record_login_failure,
+    sign_in,
+    start_session,
+)
+
+__all__ = [
+    "AUDIT_PAGE_MAX",
+    "DEFAULT_BATCH",
+    "LOGIN_MAX_PER_CLIENT",
+    "LOGIN_MAX_PER_EMAIL",
+    "LOGIN_WINDOW",
+    "MIN_PASSWORD",
+    "TOKEN_PREFIX",
+    "TOKEN_TOUCH_INTERVAL",
+    "BatchResult",
+    "add_operator",
+    "allows",
+    "audit_actions",
+    "authenticate",
+    "bootstrap_owner",
+    "change_role",
+    "check_login_allowed",
+    "create_api_token",
+    "create_operator",
+    "disable_operator",
+    "enable_operator",
+    "encrypted_columns",
+    "end_session",
+    "export_audit",
+    "get_operator",
+    "get_operator_by_email",
+    "list_operators",
+    "permissions_of",
+    "principal_for_cli",
+    "principal_for_session",
+    "principal_for_token",
+    "record_audit",
+    "record_login_failure",
+    "require_permission",
+    "rotation_pending",
+    "rotation_step",
+    "rotation_totals",
+    "search_audit",
+    "sign_in",
+    "start_rotation",
+    "start_session",
+    "unfinished_rotation",
+]

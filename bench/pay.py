@@ -238,8 +238,9 @@ def main() -> int:
     from siyu.sandbox.pay import MerchantSpec, PayWorld
     from siyu.sandbox.world import AccountSpec, SandboxWorld
     from siyu.wechat import paycrypto
-    from siyu.wechat.pay import flows, service
-    from siyu.wechat.pay.models import PayOrder, PayRefund, RefundStatus
+    from siyu.wechat.pay import service
+    from siyu.wechat.pay.enums import RefundStatus
+    from siyu.wechat.pay.models import PayOrder, PayRefund
     from siyu.wechat.pay.schemas import MerchantCreate
     from siyu.workspaces import service as workspaces
     from siyu.workspaces.enums import AppKind
@@ -289,7 +290,7 @@ def main() -> int:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         with serve_in_thread(sandbox) as sandbox_url:
-            flows.configure_pay(settings.model_copy(update={"wechat_pay_api_base": sandbox_url}))
+            service.configure_pay(settings.model_copy(update={"wechat_pay_api_base": sandbox_url}))
             started = time.perf_counter()
             users = world.create_users(min(args.n, 500), seed=args.seed)
             with db.session_scope() as session:
@@ -331,7 +332,7 @@ def main() -> int:
                         amount=rng.randrange(100, 100_000), description="押金",
                         reference=f"bench:{i}", order_minutes=120, openid=openid,
                     )  # fmt: skip
-                params = flows.payment_params(db, flows.clients(), ws, order.id)
+                params = service.payment_params(db, service.clients(), ws, order.id)
                 sent = params.model_dump(by_alias=True, exclude={"out_trade_no"})
                 return order, pay.pay(openid, sent)
 
@@ -382,7 +383,7 @@ def main() -> int:
                 rounds += 1
                 for kind, rate in faults.items():
                     pay.inject("refund", kind, int(len(pending) * rate))  # type: ignore[arg-type]
-                parallel(pending, lambda rid: flows.submit_refund(db, flows.clients(), rid))
+                parallel(pending, lambda rid: service.submit_refund(db, service.clients(), rid))
                 pay.faults.clear()
                 if rounds >= 3:
                     pay.fault_rates = {}

@@ -23,9 +23,7 @@ from siyu.core.events import DomainEvent, bus
 from siyu.entries import arrivals as entries
 from siyu.identity.service import MemberCreated
 from siyu.reach import service as reach
-from siyu.wechat import inbox
-from siyu.wechat.inbox import ReplyHandler
-from siyu.wechat.mp import MpLaunched
+from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
 from siyu.wechat.schemas import (
     Message,
@@ -53,7 +51,7 @@ class ReplyRegistration:
     """`handler` may answer the pushes of `answers`; asked in order of `priority`."""
 
     priority: int
-    handler: ReplyHandler
+    handler: wechat.ReplyHandler
     answers: Sequence[type[Push]]
 
 
@@ -63,7 +61,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(SubscribeEvent, entries.on_subscribe),
     Subscriber(ScanEvent, entries.on_scan),
     Subscriber(UnsubscribeEvent, entries.on_unsubscribe),
-    Subscriber(MpLaunched, entries.on_launch),
+    Subscriber(wechat.MpLaunched, entries.on_launch),
     # Paid enrollments and refunds of community activities.
     Subscriber(pay.OrderPaid, community.on_order_paid),
     Subscriber(pay.RefundSettled, community.on_refund_settled),
@@ -107,7 +105,7 @@ def wire() -> None:
     for subscriber in SUBSCRIBERS:
         bus.subscribe(subscriber.event, subscriber.handler)
     for reply in REPLY_HANDLERS:
-        inbox.register_reply_handler(reply.handler, priority=reply.priority, answers=reply.answers)
+        wechat.register_reply_handler(reply.handler, priority=reply.priority, answers=reply.answers)
     for module in TASK_MODULES:
         importlib.import_module(module)
 

@@ -18,6 +18,7 @@ from siyu.core.db import Database
 from siyu.core.events import bus
 from siyu.core.jobs import queue
 from siyu.wechat import inbox, tasks
+from siyu.wechat.inbox import receive
 from siyu.wechat.models import PushReceipt, PushStatus
 from siyu.wechat.schemas import Push, Reply, TextMessage, TextReply
 from siyu.workspaces.schemas import AppRead
@@ -315,14 +316,14 @@ def test_a_handler_is_asked_only_about_the_pushes_it_answers(
         asked.append(type(push))
         return TextReply("文字")
 
-    pool, submitted = inbox._reply_pool, []
+    pool, submitted = receive._reply_pool, []
 
     class Counting:
         def submit(self, work: Callable[[], None]) -> Any:
             submitted.append(work)
             return pool.submit(work)
 
-    monkeypatch.setattr(inbox, "_reply_pool", Counting())
+    monkeypatch.setattr(receive, "_reply_pool", Counting())
     inbox.register_reply_handler(texts, answers=(TextMessage,))
     try:
         # when a menu click and a text message arrive

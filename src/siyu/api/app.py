@@ -37,10 +37,9 @@ from siyu.identity.routes import router as identity_router
 from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
 from siyu.wechat import routes as wechat_routes
-from siyu.wechat.inbox import MAX_PUSH_BYTES
-from siyu.wechat.mp_routes import router as mp_router
 from siyu.wechat.pay import routes as pay_routes
-from siyu.wechat.pay.flows import configure_pay
+from siyu.wechat.pay.service import configure_pay
+from siyu.wechat.service import MAX_PUSH_BYTES
 from siyu.workspaces.routes import router as workspaces_router
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -265,7 +264,7 @@ def create_app(
         identity_router,
         workspaces_router,
         security_router,
-        mp_router,
+        wechat_routes.mp_router,
         entries_router,
         entries_public_router,
         entries_mp_router,

@@ -3,7 +3,6 @@ notifications, reconciliations, and a staff refund from the member page."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -11,30 +10,27 @@ from starlette.responses import RedirectResponse, Response
 
 from siyu.console.common import PAYMENTS_PAGE, payments_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
-from siyu.core.errors import Invalid, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.money import parse_yuan
 from siyu.identity import service as identity
-from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
+from siyu.wechat.pay import errors as pay_errors
 from siyu.wechat.pay import service as pay
-from siyu.wechat.pay import tasks as pay_tasks
-from siyu.wechat.pay.models import RefundStatus
+from siyu.wechat.pay.enums import RefundStatus
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 ATTENTION = (RefundStatus.pending, RefundStatus.abnormal, RefundStatus.failed)
 
 
 def _fen(text: str) -> int:
-    """Yuan as staff type them ("3", "3.5", "3.50") → fen; anything else is refused."""
+    """Yuan as staff type them ("3", "3.5", "3.50") → fen; anything else (zero too) is refused."""
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        value = Decimal(-1)
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
-        raise Invalid("pay.invalid_amount", "amounts are yuan with at most two decimals")
-    return int(value * 100)
+        return parse_yuan(text, allow_zero=False)
+    except ValueError:
+        raise pay_errors.INVALID_AMOUNT("amounts are yuan with at most two decimals") from None
 
 
 @router.get("/payments")
@@ -90,18 +86,7 @@ def staff_refund_form(
     try:
         fen = _fen(amount)
         with db.session_scope() as session:
-            refund = pay.refund_by_staff(
-                session, ws, order_id, fen, reason, operator_id=principal.operator_id
-            )
-            security.record_audit(
-                session,
-                principal,
-                "pay.refund_requested",
-                target_type="order",
-                target_id=order_id,
-                detail={"refund_id": refund.id, "amount_fen": fen},
-            )
-            pay_tasks.enqueue_refund(session, refund.id)
+            pay.refund_by_staff(session, principal, order_id, fen, reason)
             member_id = pay.get_order(session, ws, order_id).member_id
     except SiyuError as exc:
         return error_response(request, exc, target=f"#order-{order_id}-msg")

@@ -9,27 +9,27 @@ from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
-from siyu.core.errors import Invalid, NotFound, SiyuError, Unauthorized
+from siyu.core.errors import SiyuError
 from siyu.core.events import DomainEvent, bus
+from siyu.identity import errors as identity_errors
 from siyu.identity import service as identity
 from siyu.identity.enums import ConsentPurpose
 from siyu.identity.schemas import ConsentRead, PersonRef, mask_phone, normalize_phone
+from siyu.wechat import errors, repository
 from siyu.wechat.gateway import (
-    Code2Session,
     CodeUsed,
     Gateway,
     InvalidCode,
-    PhoneInfo,
     RateLimited,
     UserBlocked,
     WeChatError,
     WeChatUnavailable,
 )
 from siyu.wechat.models import MpSession
+from siyu.wechat.schemas import Code2Session, PhoneInfo
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
@@ -109,14 +109,12 @@ def mp_app(session: Session, appid: str) -> MpApp:
     """The Mini Program `appid` names, with its AppSecret (404 unknown, 400 not an MP)."""
     app = workspaces.get_app_by_appid(session, appid)
     if app.kind != AppKind.mp:
-        raise SiyuError(
-            "wechat.not_mini_program", f"app {appid} is a {app.kind}, not a Mini Program"
+        raise errors.NOT_MINI_PROGRAM(
+            f"app {appid} is a {app.kind}, not a Mini Program", appid=appid
         )
     secret = workspaces.get_app_credentials(session, appid).secret
     if secret is None:
-        raise SiyuError(
-            "wechat.app_without_secret", f"app {appid} has no AppSecret configured", status=409
-        )
+        raise errors.APP_WITHOUT_SECRET(f"app {appid} has no AppSecret configured", appid=appid)
     return MpApp(app=app, secret=secret)
 
 
@@ -124,29 +122,18 @@ def refusal(exc: WeChatError) -> SiyuError:
     """What a WeChat refusal of a client's code means for that client."""
     data = {"errcode": exc.errcode}
     if isinstance(exc, InvalidCode):
-        return SiyuError(
-            "wechat.invalid_code",
-            "the code is invalid or expired (codes live 5 minutes)",
-            data=data,
+        return errors.INVALID_CODE(
+            "the code is invalid or expired (codes live 5 minutes)", data=data
         )
     if isinstance(exc, CodeUsed):
-        return SiyuError("wechat.code_used", "the code was already used; get a new one", data=data)
+        return errors.CODE_USED("the code was already used; get a new one", data=data)
     if isinstance(exc, RateLimited):
-        return SiyuError(
-            "wechat.rate_limited",
-            "WeChat limits this user's logins; retry in a minute",
-            status=429,
-            data=data,
-        )
+        return errors.RATE_LIMITED("WeChat limits this user's logins; retry in a minute", data=data)
     if isinstance(exc, UserBlocked):
-        return SiyuError(
-            "wechat.user_blocked", "WeChat blocks this user's login", status=403, data=data
-        )
+        return errors.USER_BLOCKED("WeChat blocks this user's login", data=data)
     if isinstance(exc, WeChatUnavailable):
-        return SiyuError("wechat.unavailable", "WeChat cannot be reached", status=503, data=data)
-    return SiyuError(
-        "wechat.upstream_error", f"WeChat refused: {exc.errcode}", status=502, data=data
-    )
+        return errors.UNAVAILABLE("WeChat cannot be reached", data=data)
+    return errors.UPSTREAM_ERROR(f"WeChat refused: {exc.errcode}", data=data, errcode=exc.errcode)
 
 
 def exchange_login_code(gateway: Gateway, app: MpApp, code: str) -> Code2Session:
@@ -221,9 +208,7 @@ def record_launch(session: Session, principal: MpPrincipal, data: LaunchIn) -> M
 def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized(
-            "wechat.mp_session_required", "send the Mini Program session token as a Bearer token"
-        )
+        raise errors.MP_SESSION_REQUIRED("send the Mini Program session token as a Bearer token")
     return token.strip()
 
 
@@ -231,15 +216,11 @@ def authenticate(session: Session, appid: str, authorization: str | None) -> MpP
     """The Mini Program session behind a Bearer token (401 when missing, unknown or expired)."""
     app = workspaces.get_app_by_appid(session, appid)
     token = _bearer(authorization)
-    row = session.scalars(
-        select(MpSession).where(
-            MpSession.token_hash == token_hash(token), MpSession.app_id == app.id
-        )
-    ).one_or_none()
+    row = repository.find_mp_session(session, app.id, token_hash(token))
     if row is None:
-        raise Unauthorized("wechat.mp_session_required", "unknown Mini Program session; log in")
+        raise errors.MP_SESSION_REQUIRED("unknown Mini Program session; log in")
     if row.expires_at <= clock.now():
-        raise Unauthorized("wechat.mp_session_expired", "the Mini Program session expired; log in")
+        raise errors.MP_SESSION_EXPIRED("the Mini Program session expired; log in")
     return MpPrincipal(session_id=row.id, app=app, member_id=row.member_id, openid=row.openid)
 
 
@@ -258,7 +239,7 @@ def _current_member(session: Session, workspace_id: int, member_id: int) -> int:
         if member.merged_into_id is None:
             return member.id
         member_id = member.merged_into_id
-    raise NotFound("identity.member_not_found", "the session's member cannot be found")
+    raise identity_errors.MEMBER_NOT_FOUND("the session's member cannot be found")
 
 
 def bind_phone(session: Session, principal: MpPrincipal, phone: PhoneInfo) -> MpPhoneBound:
@@ -266,7 +247,7 @@ def bind_phone(session: Session, principal: MpPrincipal, phone: PhoneInfo) -> Mp
     try:
         number = normalize_phone(phone.e164)
     except ValueError as exc:
-        raise Invalid("identity.invalid_phone", str(exc)) from exc
+        raise identity_errors.INVALID_PHONE(str(exc)) from exc
     workspace_id = principal.app.workspace_id
     member_id = _current_member(session, workspace_id, principal.member_id)
     result = identity.bind_phone(session, workspace_id, member_id, number, actor=ACTOR)
@@ -354,8 +335,8 @@ def open_user_data(
 
     row = session.get(MpSession, principal.session_id)
     if row is None:
-        raise Unauthorized("wechat.mp_session_required", "unknown Mini Program session; log in")
-    bad = Invalid("wechat.bad_encrypted_data", "the encrypted data does not open with this session")
+        raise errors.MP_SESSION_REQUIRED("unknown Mini Program session; log in")
+    bad = errors.BAD_ENCRYPTED_DATA("the encrypted data does not open with this session")
     try:
         key, vector = base64.b64decode(row.session_key), base64.b64decode(iv)
         sealed = base64.b64decode(encrypted_data, validate=True)

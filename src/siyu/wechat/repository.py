@@ -1,4 +1,4 @@
-"""Queries over the push inbox."""
+"""Queries over the push inbox and the Mini Program sessions."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from siyu.wechat.models import PushReceipt, PushStatus
+from siyu.wechat.models import MpSession, PushReceipt, PushStatus
 
 
 def insert_receipts(
@@ -148,3 +148,10 @@ def stale_receipts(session: Session, before: datetime, limit: int) -> Sequence[i
         .order_by(PushReceipt.id)
         .limit(limit)
     ).all()
+
+
+def find_mp_session(session: Session, app_id: int, token_hash: str) -> MpSession | None:
+    """The Mini Program session whose token hashes to `token_hash`, in this app."""
+    return session.scalars(
+        select(MpSession).where(MpSession.token_hash == token_hash, MpSession.app_id == app_id)
+    ).one_or_none()

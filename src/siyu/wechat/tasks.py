@@ -12,19 +12,19 @@ from siyu.core import clock
 from siyu.core.config import current_settings
 from siyu.core.db import get_database
 from siyu.core.errors import SiyuError
-from siyu.core.jobs import queue
+from siyu.core.jobs import job
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
 from siyu.wechat import inbox
 from siyu.wechat.gateway import (
-    CustomMessage,
     SystemBusy,
     TokenInvalid,
     UserStateError,
     WeChatError,
     WeChatUnavailable,
 )
+from siyu.wechat.schemas import CustomMessage
 from siyu.wechat.tokens import shared_gateway
 from siyu.workspaces import service as workspaces
 
@@ -35,7 +35,7 @@ class PushesFailed(Exception):
     """Some pushes of a batch could not be processed; the task is retried for them."""
 
 
-@queue.task(retries=3, retry_delay=5, context=True)
+@job("wechat.process_pushes", retries=3, retry_delay=5, context=True)
 def process_pushes(
     push_ids: list[int], answer_late: list[int] | None = None, task: Task | None = None
 ) -> None:
@@ -62,7 +62,7 @@ def process_pushes(
     raise PushesFailed(f"{len(failed)} of {len(push_ids)} pushes failed: {failed[:10]}")
 
 
-@queue.task(retries=3, retry_delay=10, context=True)
+@job("wechat.send_late_reply", retries=3, retry_delay=10, context=True)
 def send_late_reply(
     app_id: int,
     member_id: int | None,
@@ -105,7 +105,7 @@ def send_late_reply(
         )
 
 
-@queue.task(retries=3, retry_delay=30, context=True)
+@job("wechat.fetch_follower_unionid", retries=3, retry_delay=30, context=True)
 def fetch_follower_unionid(app_id: int, openid: str, task: Task | None = None) -> None:
     """Ask WeChat for an OA follower's UnionID and give it to the identity hub, which joins the
     follower to the member holding that UnionID (e.g. from the Mini Program's login).
@@ -145,7 +145,7 @@ def _retry_later(task: Task | None, what: str, appid: str, exc: Exception) -> No
     raise RetryTask(delay=task.retry_delay or 30) from exc
 
 
-@queue.periodic_task(crontab(minute="*"))
+@job("wechat.requeue_stale_pushes", periodic=crontab(minute="*"))
 def requeue_stale_pushes() -> None:
     with get_database().session_scope() as session:
         inbox.requeue_stale(session)

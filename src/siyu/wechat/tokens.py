@@ -21,8 +21,10 @@ from siyu.core.crypto import cipher
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
-from siyu.wechat.gateway import Gateway, StableToken, Transport
+from siyu.wechat import errors
+from siyu.wechat.gateway import Gateway, Transport
 from siyu.wechat.models import AccessToken
+from siyu.wechat.schemas import StableToken
 from siyu.workspaces import service as workspaces
 
 # stable_token in normal mode renews 5 minutes before expiry and never hands out a token with
@@ -67,10 +69,8 @@ class TokenFetcher(Protocol):
 
 
 def _busy(appid: str) -> SiyuError:
-    return SiyuError(
-        "wechat.token_busy",
-        f"another process is refreshing the access token of {appid}; retry",
-        status=503,
+    return errors.TOKEN_BUSY(
+        f"another process is refreshing the access token of {appid}; retry", appid=appid
     )
 
 
@@ -173,9 +173,7 @@ def database_secrets(db: Database) -> Callable[[str], str]:
         with db.session_scope() as session:
             secret = workspaces.get_app_credentials(session, appid).secret
         if secret is None:
-            raise SiyuError(
-                "wechat.app_without_secret", f"app {appid} has no AppSecret configured", status=409
-            )
+            raise errors.APP_WITHOUT_SECRET(f"app {appid} has no AppSecret configured", appid=appid)
         return secret
 
     return lookup

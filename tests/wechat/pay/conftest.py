@@ -31,7 +31,7 @@ from siyu.sandbox.world import AccountSpec, SandboxWorld, SimUser
 from siyu.security import service as security
 from siyu.security.schemas import Principal
 from siyu.wechat import paycrypto
-from siyu.wechat.pay import flows, service
+from siyu.wechat.pay import service
 from siyu.wechat.pay.models import PayNotificationLog, PayOrder, PayRefund
 from siyu.wechat.pay.schemas import MerchantCreate, OrderRead, PaymentParams
 from siyu.workspaces.schemas import AppRead
@@ -89,7 +89,7 @@ class PayEnv:
             )
 
     def params(self, order: OrderRead) -> PaymentParams:
-        return flows.payment_params(self.db, flows.clients(), self.workspace_id, order.id)
+        return service.payment_params(self.db, service.clients(), self.workspace_id, order.id)
 
     def pay_order(self, order: OrderRead, *, deliver: bool = True) -> Notification:
         """The member pays in WeChat; the sandbox notifies siyu once (unless told not to)."""

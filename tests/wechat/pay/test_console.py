@@ -6,8 +6,11 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
+from siyu.wechat.pay.models import PayRefund
 from tests.console.test_console import _session_csrf, _sign_in
 
 from .conftest import PayEnv
@@ -44,6 +47,40 @@ def test_staff_refund_part_of_a_payment_from_the_member_page(
     assert "提前退出" in page.text
     assert pay_env.ledger()["refunded_total"] == 350
     assert "¥3.50" in client.get("/payments").text
+
+
+def test_a_console_refund_is_audited_and_sent_as_an_api_refund_is(
+    pay_env: PayEnv, browser: tuple[TestClient, str], owner: Principal
+) -> None:
+    client, csrf = browser
+    # given a member who paid 9.90
+    order = pay_env.order(990)
+    pay_env.pay_order(order)
+    # when staff refund 3.50 through the console's form
+    answer = client.post(
+        f"/payments/orders/{order.id}/refund",
+        data={"csrf_token": csrf, "amount": "3.50", "reason": "提前退出"},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    # then one audit entry says who asked for how much, as the staff API's does
+    with pay_env.db.session_scope() as session:
+        [refund] = session.scalars(select(PayRefund)).all()
+        [entry] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "pay.refund_requested")
+        ).all()
+        assert (entry.actor, entry.target_type, entry.target_id) == (
+            f"operator:{owner.operator_id}",
+            "order",
+            str(order.id),
+        )
+        assert entry.detail == {"refund_id": refund.id, "amount_fen": 350}
+        assert (refund.operator_id, refund.requested_by) == (
+            owner.operator_id,
+            f"operator:{owner.operator_id}",
+        )
+    # and the job sending it to WeChat Pay was queued once the transaction committed
+    assert pay_env.drain() == 1
 
 
 @pytest.mark.parametrize(

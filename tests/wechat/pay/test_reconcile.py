@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from siyu.wechat.pay import flows, service
+from siyu.wechat.pay import service
 from siyu.wechat.pay.models import PayOrder
 
 from .conftest import MCHID, PayEnv
@@ -22,10 +22,10 @@ def test_an_abandoned_order_is_closed_at_both_ends_after_it_expires(pay_env: Pay
     order = pay_env.order(990)
     pay_env.params(order)
     # when the sweep runs before and after the order's time is up
-    flows.sweep(pay_env.db, flows.clients())
+    service.sweep(pay_env.db, service.clients())
     assert status_of(pay_env, order.id) == "pending"
     pay_env.clock.advance(timedelta(minutes=121))
-    done = flows.sweep(pay_env.db, flows.clients())
+    done = service.sweep(pay_env.db, service.clients())
     # then siyu closed it, and so did WeChat: no late payment can land
     assert done.orders_closed == 1
     assert status_of(pay_env, order.id) == "closed"
@@ -39,13 +39,13 @@ def test_a_payment_whose_notification_never_came_is_completed_by_query(pay_env: 
     pay_env.pay.outbox.clear()
     # when the sweep runs after the notification was due
     pay_env.clock.advance(timedelta(minutes=11))
-    done = flows.sweep(pay_env.db, flows.clients())
+    done = service.sweep(pay_env.db, service.clients())
     # then the order is paid, once, as if notified
     assert done.orders_paid == 1
     assert status_of(pay_env, order.id) == "paid"
     [event] = pay_env.events("pay.paid")
     assert event.props["source"] == "query"
-    assert flows.sweep(pay_env.db, flows.clients()).orders_checked == 0
+    assert service.sweep(pay_env.db, service.clients()).orders_checked == 0
 
 
 def test_the_daily_reconciliation_lists_what_differs(pay_env: PayEnv) -> None:
@@ -56,7 +56,7 @@ def test_the_daily_reconciliation_lists_what_differs(pay_env: PayEnv) -> None:
     pay_env.pay_order(second)
     with pay_env.db.session_scope() as session:
         refund = service.request_refund(session, pay_env.workspace_id, first.id, 300, "退款")
-    flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    service.submit_refund(pay_env.db, service.clients(), refund.id)
     pay_env.pay.tick()
     # and one payment siyu never heard of (its notification lost, no sweep yet)
     third = pay_env.order(500, reference="c")
@@ -65,7 +65,7 @@ def test_the_daily_reconciliation_lists_what_differs(pay_env: PayEnv) -> None:
     day = pay_env.clock.now().astimezone(service.BEIJING).date()
     # when the next day's reconciliation compares siyu with the merchant's bill
     pay_env.clock.advance(timedelta(days=1))
-    result = flows.reconcile_day(pay_env.db, flows.clients(), pay_env.merchant_id, day)
+    result = service.reconcile_day(pay_env.db, service.clients(), pay_env.merchant_id, day)
     # then exactly the unknown payment is listed
     assert result.payments == 3
     assert result.refunds == 1
@@ -79,8 +79,8 @@ def test_the_daily_reconciliation_lists_what_differs(pay_env: PayEnv) -> None:
         }
     ]
     # and after the sweep completed it, the day reconciles cleanly (the row is updated)
-    flows.sweep(pay_env.db, flows.clients())
-    again = flows.reconcile_day(pay_env.db, flows.clients(), pay_env.merchant_id, day)
+    service.sweep(pay_env.db, service.clients())
+    again = service.reconcile_day(pay_env.db, service.clients(), pay_env.merchant_id, day)
     assert again.id == result.id
     assert again.differences == []
     with pay_env.db.session_scope() as session:

@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from siyu.core.errors import SiyuError
 from siyu.security.models import AuditEntry
-from siyu.wechat.pay import flows, service
-from siyu.wechat.pay.models import PayOrder, PayRefund, RefundStatus
+from siyu.security.schemas import Principal
+from siyu.wechat.pay import service
+from siyu.wechat.pay.enums import RefundStatus
+from siyu.wechat.pay.models import PayOrder, PayRefund
 from siyu.wechat.pay.schemas import OrderRead
 
 from .conftest import MCHID, PayEnv
@@ -80,13 +82,13 @@ def test_a_refund_whose_answer_is_lost_is_sent_again_and_leaves_once(pay_env: Pa
     with pay_env.db.session_scope() as session:
         refund = service.request_refund(session, pay_env.workspace_id, order.id, 990, "退款")
     # when siyu sends it, and the sweep sends it again later with the same out_refund_no
-    first = flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    first = service.submit_refund(pay_env.db, service.clients(), refund.id)
     assert first is not None
     assert first.status == "pending"
     assert first.last_error is not None
     for _ in range(3):
         pay_env.clock.advance(timedelta(minutes=5))
-        flows.sweep(pay_env.db, flows.clients())
+        service.sweep(pay_env.db, service.clients())
     pay_env.pay.tick()
     # then the money left once, and siyu knows it succeeded
     ledger = pay_env.ledger()
@@ -105,7 +107,7 @@ def test_insufficient_balance_is_surfaced_and_retried(pay_env: PayEnv) -> None:
     with pay_env.db.session_scope() as session:
         refund = service.request_refund(session, pay_env.workspace_id, order.id, 500, "退款")
     # when siyu sends it
-    answer = flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    answer = service.submit_refund(pay_env.db, service.clients(), refund.id)
     # then staff see why it waits, and the next try (balance topped up) goes through
     assert answer is not None
     assert answer.status == "pending"
@@ -117,7 +119,7 @@ def test_insufficient_balance_is_surfaced_and_retried(pay_env: PayEnv) -> None:
         )
         assert [r.id for r in waiting] == [refund.id]
     pay_env.clock.advance(timedelta(minutes=2))
-    flows.sweep(pay_env.db, flows.clients())
+    service.sweep(pay_env.db, service.clients())
     pay_env.pay.tick()
     assert refund_row(pay_env, refund.id).status == "succeeded"
 
@@ -127,7 +129,7 @@ def test_an_abnormal_refund_is_surfaced(pay_env: PayEnv) -> None:
     pay_env.pay.merchant(MCHID).abnormal_openids.add(pay_env.openid)
     with pay_env.db.session_scope() as session:
         refund = service.request_refund(session, pay_env.workspace_id, order.id, 990, "退款")
-    flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    service.submit_refund(pay_env.db, service.clients(), refund.id)
     pay_env.pay.tick()
     assert refund_row(pay_env, refund.id).status == "abnormal"
     assert pay_env.events("pay.refunded") == []
@@ -138,13 +140,13 @@ def test_a_refund_outcome_without_notification_is_learned_by_query(pay_env: PayE
     order = paid(pay_env)
     with pay_env.db.session_scope() as session:
         refund = service.request_refund(session, pay_env.workspace_id, order.id, 100, "退款")
-    flows.submit_refund(pay_env.db, flows.clients(), refund.id)
+    service.submit_refund(pay_env.db, service.clients(), refund.id)
     pay_env.pay.settle_refunds()
     pay_env.pay.outbox.clear()
     assert refund_row(pay_env, refund.id).status == "processing"
     # when the sweep runs after the outcome was due
     pay_env.clock.advance(timedelta(minutes=11))
-    done = flows.sweep(pay_env.db, flows.clients())
+    done = service.sweep(pay_env.db, service.clients())
     # then siyu asked and knows
     assert done.refunds_queried == 1
     assert refund_row(pay_env, refund.id).status == "succeeded"
@@ -186,12 +188,14 @@ def test_an_unpaid_order_cannot_be_refunded(pay_env: PayEnv, staff: TestClient) 
     refused(pay_env, staff, order.id, 100, "pay.order_not_paid", 409)
 
 
-def test_a_staff_refund_needs_a_reason(pay_env: PayEnv, staff: TestClient) -> None:
+def test_a_staff_refund_needs_a_reason(
+    pay_env: PayEnv, staff: TestClient, owner: Principal
+) -> None:
     order = paid(pay_env)
     refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="")
     refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="很" * 81)
     with pay_env.db.session_scope() as session, pytest.raises(SiyuError) as refusal:
-        service.refund_by_staff(session, pay_env.workspace_id, order.id, 100, "  ", operator_id=1)
+        service.refund_by_staff(session, owner, order.id, 100, "  ")
     assert refusal.value.code == "pay.refund_reason_required"
 
 

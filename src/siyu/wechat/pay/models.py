@@ -12,21 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK, JSONType
 from siyu.core.privacy import ERASED, Erasure
-
-
-class OrderStatus(enum.StrEnum):
-    pending = "pending"  # created; the member has not paid (yet)
-    paid = "paid"
-    closed = "closed"  # expired or closed unpaid
-
-
-class RefundStatus(enum.StrEnum):
-    pending = "pending"  # not accepted by WeChat Pay yet: retried with the same out_refund_no
-    processing = "processing"  # accepted; the outcome comes by notification or query
-    succeeded = "succeeded"
-    abnormal = "abnormal"  # the money could not reach the payer: staff must act
-    closed = "closed"
-    failed = "failed"  # refused for good (staff see why)
+from siyu.wechat.pay.enums import OrderStatus, RefundStatus
 
 
 def _enum(cls: type[enum.StrEnum]) -> Enum:

@@ -13,13 +13,12 @@ from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.logging import get_logger
-from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
-from siyu.wechat import mp
-from siyu.wechat.pay import flows, service
-from siyu.wechat.pay.models import OrderStatus
+from siyu.wechat import service as wechat
+from siyu.wechat.pay import errors, service
+from siyu.wechat.pay.enums import OrderStatus
 from siyu.wechat.pay.schemas import (
     MerchantCreate,
     MerchantRead,
@@ -95,10 +94,10 @@ def order_payment(
 ) -> PaymentParams:
     """wx.requestPayment's parameters for one of the caller's orders."""
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         order = service.find_order(session, principal.app.workspace_id, out_trade_no)
-    return flows.payment_params(
-        db, flows.clients(), principal.app.workspace_id, order.id, member_id=principal.member_id
+    return service.payment_params(
+        db, service.clients(), principal.app.workspace_id, order.id, member_id=principal.member_id
     )
 
 
@@ -111,11 +110,9 @@ def demo_order(
 ) -> PaymentParams:
     """The sandbox's demo checkout (only with SIYU_SANDBOX): a 9.90 deposit for today."""
     if not settings.sandbox:
-        raise SiyuError(
-            "pay.demo_disabled", "the demo checkout exists only in the sandbox", status=404
-        )
+        raise errors.DEMO_DISABLED("the demo checkout exists only in the sandbox")
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         ws = principal.app.workspace_id
         order = service.open_order(
             session,
@@ -128,7 +125,9 @@ def demo_order(
             order_minutes=settings.pay_order_minutes,
             openid=principal.openid,
         )
-    return flows.payment_params(db, flows.clients(), ws, order.id, member_id=principal.member_id)
+    return service.payment_params(
+        db, service.clients(), ws, order.id, member_id=principal.member_id
+    )
 
 
 # --- staff API -------------------------------------------------------------------------------
@@ -201,7 +200,7 @@ def get_order(order_id: int, principal: PayReader, db: DatabaseDep) -> OrderRead
 @router.post("/orders/{order_id}/payment")
 def order_payment_params(order_id: int, principal: PayManager, db: DatabaseDep) -> PaymentParams:
     """wx.requestPayment's parameters, for a server that hands them to its Mini Program."""
-    return flows.payment_params(db, flows.clients(), principal.workspace_id, order_id)
+    return service.payment_params(db, service.clients(), principal.workspace_id, order_id)
 
 
 @router.get("/orders/{order_id}/refunds")
@@ -215,29 +214,10 @@ def order_refunds(order_id: int, principal: PayReader, db: DatabaseDep) -> list[
 def staff_refund(
     order_id: int, body: RefundCreate, principal: Refunder, db: DatabaseDep
 ) -> RefundRead:
-    """A staff refund (reason required): recorded, then sent by a job with a fixed
-    out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later."""
-    from siyu.wechat.pay import tasks
-
+    """A staff refund (reason required): recorded and audited, then sent by a job with a
+    fixed out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later."""
     with db.session_scope() as session:
-        refund = service.refund_by_staff(
-            session,
-            principal.workspace_id,
-            order_id,
-            body.amount,
-            body.reason,
-            operator_id=principal.operator_id,
-        )
-        security.record_audit(
-            session,
-            principal,
-            "pay.refund_requested",
-            target_type="order",
-            target_id=order_id,
-            detail={"refund_id": refund.id, "amount_fen": body.amount},
-        )
-        tasks.enqueue_refund(session, refund.id)
-    return refund
+        return service.refund_by_staff(session, principal, order_id, body.amount, body.reason)
 
 
 @router.get("/notifications/refused")

@@ -9,7 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from siyu.wechat import paycrypto
-from siyu.wechat.pay.models import OrderStatus, RefundStatus
+from siyu.wechat.pay.enums import OrderStatus, RefundStatus
 
 MCHID = re.compile(r"^\d{8,10}$")
 REFERENCE = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, e.g. "activity:12:member:34"

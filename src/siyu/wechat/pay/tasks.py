@@ -5,44 +5,40 @@ from __future__ import annotations
 from datetime import timedelta
 
 from huey import crontab
-from sqlalchemy.orm import Session
 
 from siyu.core import clock
+from siyu.core.clock import BEIJING
 from siyu.core.db import get_database
-from siyu.core.jobs import enqueue_after_commit, queue
+from siyu.core.jobs import job
 from siyu.core.logging import get_logger
-from siyu.wechat.pay import flows, service
+from siyu.wechat.pay import service
 
 log = get_logger(__name__)
 
 
-@queue.task()
+@job("pay.send_refund")
 def send_refund(refund_id: int) -> None:
     """One try; a failed try leaves the refund pending with its next time (the sweep resends)."""
-    flows.submit_refund(get_database(), flows.clients(), refund_id)
+    service.submit_refund(get_database(), service.clients(), refund_id)
 
 
-def enqueue_refund(session: Session, refund_id: int) -> None:
-    enqueue_after_commit(session, send_refund, refund_id)
-
-
-@queue.periodic_task(crontab(minute="*"))
+@job("pay.sweep", periodic=crontab(minute="*"))
 def pay_sweep() -> None:
-    done = flows.sweep(get_database(), flows.clients())
+    done = service.sweep(get_database(), service.clients())
     if done.orders_checked or done.refunds_sent or done.refunds_queried or done.errors:
         log.info("pay_sweep", **vars(done))
 
 
 # WeChat Pay's bills of a day are ready the next morning (Beijing); 02:30 UTC is 10:30 there.
-@queue.periodic_task(crontab(minute="30", hour="2"))
+@job("pay.reconcile_yesterday", periodic=crontab(minute="30", hour="2"))
 def reconcile_yesterday() -> None:
     db = get_database()
-    day = (clock.now().astimezone(service.BEIJING) - timedelta(days=1)).date()
+    day = (clock.now().astimezone(BEIJING) - timedelta(days=1)).date()
     with db.session_scope() as session:
         merchants = service.list_merchants(session)
     for merchant in merchants:
         try:
-            result = flows.reconcile_day(db, flows.clients(), merchant.id, day)
+            result = service.reconcile_day(db, service.clients(), merchant.id, day)
         except Exception:
             log.exception("pay_reconcile_failed", mchid=merchant.mchid, day=day.isoformat())
             continue

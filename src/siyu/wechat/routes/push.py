@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from siyu.core.errors import SiyuError
+from siyu.core.errors import REQUEST_INCOMPLETE, REQUEST_TOO_LARGE
 from siyu.wechat.inbox import MAX_PUSH_BYTES, Inbox
 
 PUSH_PATH = "/wechat/push/{appid}"
@@ -94,12 +94,12 @@ async def _read_body(receive: Receive) -> bytes:
     while more:
         message: Any = await receive()
         if message["type"] == "http.disconnect":
-            raise SiyuError("request.incomplete", "the client went away mid-body", status=400)
+            raise REQUEST_INCOMPLETE("the client went away mid-body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_PUSH_BYTES:
-            raise SiyuError(
-                "request.too_large", f"pushes are limited to {MAX_PUSH_BYTES} bytes", status=413
+            raise REQUEST_TOO_LARGE(
+                f"pushes are limited to {MAX_PUSH_BYTES} bytes", limit=MAX_PUSH_BYTES
             )
         chunks.append(chunk)
         more = message.get("more_body", False)

@@ -1,0 +1,47 @@
+"""The push inbox: verify, open, deduplicate and answer WeChat's pushes (`receive`), store them
+in batches (`writer`), and process them in a job (`process`)."""
+
+from siyu.wechat.inbox.handlers import (
+    DEFAULT_REPLY_PRIORITY,
+    ReplyHandler,
+    register_reply_handler,
+    reply_handlers_for,
+    unregister_reply_handler,
+)
+from siyu.wechat.inbox.process import (
+    STALE_AFTER,
+    LateReplySender,
+    customer_service_message,
+    mark_failed,
+    process,
+    queue_customer_service_reply,
+    requeue_stale,
+    set_late_reply_sender,
+    timeline_entries,
+)
+from siyu.wechat.inbox.receive import MAX_PUSH_BYTES, PUSHES, REPLY_THREADS, Answer, Inbox
+from siyu.wechat.inbox.writer import SUCCESS, store_pushes
+
+__all__ = [
+    "DEFAULT_REPLY_PRIORITY",
+    "MAX_PUSH_BYTES",
+    "PUSHES",
+    "REPLY_THREADS",
+    "STALE_AFTER",
+    "SUCCESS",
+    "Answer",
+    "Inbox",
+    "LateReplySender",
+    "ReplyHandler",
+    "customer_service_message",
+    "mark_failed",
+    "process",
+    "queue_customer_service_reply",
+    "register_reply_handler",
+    "reply_handlers_for",
+    "requeue_stale",
+    "set_late_reply_sender",
+    "store_pushes",
+    "timeline_entries",
+    "unregister_reply_handler",
+]

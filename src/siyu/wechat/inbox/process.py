@@ -1,0 +1,286 @@
+"""The job side of the push inbox: each stored push becomes a typed event once, its sender a
+member, its meaning a timeline entry, and its reply (when it missed the budget) a message sent
+through the customer-service API."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from prometheus_client import Histogram
+from sqlalchemy.orm import Session
+
+from siyu.core import clock, jobs
+from siyu.core.config import current_settings
+from siyu.core.events import bus
+from siyu.core.logging import get_logger
+from siyu.identity import service as identity
+from siyu.identity.schemas import CANONICAL_EVENTS, WECHAT_ID, PersonRef
+from siyu.wechat import repository
+from siyu.wechat.inbox.handlers import first_reply, reply_handlers_for
+from siyu.wechat.inbox.writer import PROCESS_JOB
+from siyu.wechat.models import PushStatus
+from siyu.wechat.schemas import (
+    CustomMessage,
+    ImageReply,
+    MassSendJobFinishEvent,
+    MenuEvent,
+    Message,
+    MusicReply,
+    NewsReply,
+    Push,
+    Reply,
+    ScanEvent,
+    SubscribeEvent,
+    SubscribeMsgPopupEvent,
+    TextReply,
+    UnknownEvent,
+    UnsubscribeEvent,
+    UserEnterTempSessionEvent,
+    VideoReply,
+    VoiceReply,
+    build_push,
+)
+from siyu.workspaces import service as workspaces
+from siyu.workspaces.schemas import AppRead
+
+OA_KINDS = frozenset({"oa_service", "oa_subscription"})
+STALE_AFTER = timedelta(minutes=5)
+STALE_BATCH = 500
+CS_NEWS_MAX = 8
+
+log = get_logger(__name__)
+PUSH_LAG = Histogram(
+    "siyu_wechat_push_lag_seconds", "From a push's acceptance to the end of its processing"
+)
+
+LateReplySender = Callable[[Session, AppRead, Push, Reply], None]
+
+
+def set_late_reply_sender(sender: LateReplySender | None) -> LateReplySender | None:
+    """Install how a reply that missed the budget reaches the user (the customer-service API).
+
+    Called inside the processing job's transaction; enqueue the actual send after commit.
+    Returns the previous sender.
+    """
+    global _late_reply_sender  # one hook per process, wired at start-up
+    previous, _late_reply_sender = _late_reply_sender, sender
+    return previous
+
+
+def customer_service_message(openid: str, reply: Reply) -> CustomMessage | None:
+    """The customer-service message that says what a passive reply would have said.
+
+    A hand-off to customer-service staff has no such message (None). News carries at most 8
+    articles through this API (fact sheet §3.1, message/custom/send).
+    """
+    body: dict[str, Any]
+    match reply:
+        case TextReply():
+            msgtype, body = "text", {"content": reply.content}
+        case ImageReply() | VoiceReply():
+            msgtype, body = (
+                ("image" if isinstance(reply, ImageReply) else "voice"),
+                {"media_id": reply.media_id},
+            )
+        case VideoReply():
+            msgtype = "video"
+            body = {
+                "media_id": reply.media_id,
+                "title": reply.title,
+                "description": reply.description,
+            }
+        case MusicReply():
+            msgtype = "music"
+            body = {
+                "title": reply.title,
+                "description": reply.description,
+                "musicurl": reply.music_url,
+                "hqmusicurl": reply.hq_music_url,
+                "thumb_media_id": reply.thumb_media_id,
+            }
+        case NewsReply():
+            msgtype = "news"
+            articles = [
+                {"title": a.title, "description": a.description, "url": a.url, "picurl": a.pic_url}
+                for a in reply.articles[:CS_NEWS_MAX]
+            ]
+            body = {"articles": articles}
+        case _:
+            return None
+    return CustomMessage(touser=openid, msgtype=msgtype, body=body)
+
+
+def queue_customer_service_reply(session: Session, app: AppRead, push: Push, reply: Reply) -> None:
+    """The default late-reply sender: a job sends it through the customer-service API once the
+    processing transaction has committed (never an HTTP call inside an open transaction)."""
+    message = customer_service_message(push.openid, reply)
+    if message is None:
+        log.info("push_late_reply_skipped", appid=app.appid, reason="no customer-service form")
+        return
+    jobs.enqueue(
+        session,
+        "wechat.send_late_reply",
+        app.id,
+        push.member_id,
+        push.push_id,
+        message.model_dump(),
+    )
+
+
+_late_reply_sender: LateReplySender | None = queue_customer_service_reply
+
+
+# --- processing (in the job) ---------------------------------------------------------------
+
+
+def process(session: Session, push_id: int, *, answer_late: bool = False) -> bool:
+    """Resolve the sender, record the timeline event, publish the typed push; once per push."""
+    receipt = repository.get_for_update(session, push_id)
+    if receipt is None or receipt.status != PushStatus.received:
+        return False
+    app = workspaces.get_apps_by_id(session, [receipt.app_id])[receipt.app_id]
+    push = build_push(app.appid, orjson.loads(receipt.payload)["push"])
+    member_id, first_seen = _member_for(session, app, push)
+    if member_id is not None and _may_hold_unionid(app, push, first_seen):
+        jobs.enqueue(session, "wechat.fetch_follower_unionid", app.id, push.openid)
+    push = dataclasses.replace(
+        push, workspace_id=app.workspace_id, app_id=app.id, push_id=receipt.id, member_id=member_id
+    )
+    if member_id is not None:
+        for name, channel, props in timeline_entries(app.kind, push):
+            identity.record_event(
+                session,
+                app.workspace_id,
+                member_id,
+                name,
+                push.create_time,
+                app_id=app.id,
+                channel=channel,
+                props=props,
+            )
+    bus.publish(session, push)
+    receipt.member_id = member_id
+    receipt.status = PushStatus.processed
+    receipt.processed_at = now = clock.now()
+    session.flush()
+    PUSH_LAG.observe((now - receipt.received_at).total_seconds())
+    if answer_late:
+        _answer_late(session, app, push)
+    return True
+
+
+def _member_for(session: Session, app: AppRead, push: Push) -> tuple[int | None, bool]:
+    """The sender's member id, and whether this push made the member."""
+    # The mass-send assistant and unknown system events are no members.
+    if isinstance(push, MassSendJobFinishEvent | UnknownEvent) or not WECHAT_ID.match(push.openid):
+        return None, False
+    person = PersonRef(appid=app.appid, openid=push.openid)
+    resolved = identity.resolve_member(session, app, person, seen_at=push.create_time)
+    return resolved.id, resolved.created
+
+
+def _may_hold_unionid(app: AppRead, push: Push, first_seen: bool) -> bool:
+    """Whether to ask user/info for an OA follower's UnionID: pushes carry only the openid, and
+    the UnionID is what joins the follower to the member the Mini Program already knows.
+
+    Not for an app without an AppSecret: no access token, so the job could only give up, one
+    job and one log line for every new member of an install that only takes pushes."""
+    return (
+        current_settings().fetch_follower_unionid
+        and app.kind in OA_KINDS
+        and app.has_secret
+        and (first_seen or isinstance(push, SubscribeEvent))
+    )
+
+
+TimelineEntry = tuple[str, str | None, dict[str, Any]]
+
+
+def timeline_entries(kind: str, push: Push) -> list[TimelineEntry]:
+    """The canonical events a push puts on its sender's timeline.
+
+    Names not (yet) canonical are left out, so adding one to CANONICAL_EVENTS turns it on.
+    """
+    source = "mp" if kind == "mp" else "oa"
+    base: dict[str, Any] = {"push_id": push.push_id}
+    entries: list[TimelineEntry] = []
+    match push:
+        case SubscribeEvent():
+            entries = [("oa.subscribe", push.scene, base)]  # channel = the QR code's scene
+        case UnsubscribeEvent():
+            entries = [("oa.unsubscribe", None, base)]
+        case ScanEvent():
+            entries = [("oa.scan", push.scene or None, base)]
+        case MenuEvent():
+            entries = [
+                ("oa.menu_click", None, {**base, "type": push.event.lower(), "key": push.key})
+            ]
+        case Message():
+            props = {**base, "msg_type": push.msg_type, "msg_id": push.msg_id}
+            entries = [(f"{source}.message", None, props)]
+        case SubscribeMsgPopupEvent():
+            entries = [
+                (
+                    f"{source}.subscribe_accept",
+                    None,
+                    {**base, "template_id": c.template_id, "scene": c.popup_scene},
+                )
+                for c in push.choices
+                if c.accepted
+            ]
+        case UserEnterTempSessionEvent():
+            entries = [("mp.contact", None, {**base, "session_from": push.session_from})]
+    return [
+        (name, _clean(channel, 64) or None, {k: _clean(v, 1024) for k, v in props.items()})
+        for name, channel, props in entries
+        if name in CANONICAL_EVENTS
+    ]
+
+
+def _clean(value: Any, limit: int) -> Any:
+    # JSON pushes may carry NUL, which PostgreSQL refuses in text and JSONB; keys stay bounded.
+    return value.replace("\x00", "")[:limit] if isinstance(value, str) else value
+
+
+def _answer_late(session: Session, app: AppRead, push: Push) -> None:
+    """A reply that missed the budget goes through the customer-service API, if wired."""
+    savepoint = session.begin_nested()
+    try:
+        reply = first_reply(session, app, push, reply_handlers_for(push))
+    finally:
+        savepoint.rollback()  # handlers only read (see register_reply_handler)
+    if reply is None:
+        return
+    if _late_reply_sender is None:
+        log.warning("push_late_reply_dropped", appid=app.appid, reason="no sender wired")
+        return
+    _late_reply_sender(session, app, push, reply)
+
+
+def mark_failed(session: Session, push_id: int) -> None:
+    repository.mark_failed(session, push_id)
+
+
+def requeue_stale(session: Session) -> int:
+    """Enqueue again the pushes whose job was lost (a crash between commit and enqueue)."""
+    stale = repository.stale_receipts(session, clock.now() - STALE_AFTER, STALE_BATCH)
+    if stale:
+        jobs.enqueue(session, PROCESS_JOB, list(stale))
+        log.warning("push_jobs_requeued", count=len(stale))
+    return len(stale)
+
+
+__all__ = [
+    "LateReplySender",
+    "customer_service_message",
+    "mark_failed",
+    "process",
+    "queue_customer_service_reply",
+    "requeue_stale",
+    "set_late_reply_sender",
+    "timeline_entries",
+]

@@ -1,0 +1,237 @@
+"""The push writer: one thread per process stores the pushes waiting at a moment in one
+transaction (group commit), enqueues their processing job, then wakes the waiting requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from queue import Empty, SimpleQueue
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from siyu.core import clock, jobs
+from siyu.core.db import Database
+from siyu.core.logging import get_logger
+from siyu.wechat import repository
+from siyu.wechat.models import PushStatus
+from siyu.wechat.schemas import Push
+from siyu.workspaces.schemas import AppRead
+
+SUCCESS = "success"  # "received, the answer (if any) comes later": WeChat does not retry it
+BATCH_MAX = 64  # pushes stored in one transaction
+WRITER_IDLE_S = 5.0  # an idle writer thread ends; the next push starts another
+PROCESS_JOB = "wechat.process_pushes"
+
+log = get_logger(__name__)
+
+Outcome = tuple[str, bool]  # the answer to give, and whether the push was stored before
+_Settled = tuple[asyncio.Future[Outcome] | Future[Outcome], Outcome | BaseException]
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """Where a request waits for its push's outcome: a future of its event loop, or (called
+    from a thread) a future of its own."""
+
+    loop: asyncio.AbstractEventLoop | None
+    done: asyncio.Future[Outcome] | Future[Outcome]
+
+    def fail(self, exc: BaseException) -> None:
+        """From any thread."""
+        if self.loop is None:
+            _resolve(self.done, exc)
+        else:
+            _wake(self.loop, [(self.done, exc)])
+
+
+@dataclass
+class Pending:
+    """A push waiting to be stored, and the answer to give once it is (or was, earlier)."""
+
+    app: AppRead
+    push: Push
+    answer: str
+    late: bool
+    waiter: Waiter
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.app.id, self.push.dedupe_key
+
+
+class Writer:
+    """One thread storing the pushes of a process in batches (group commit)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._waiting: SimpleQueue[Pending] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+        self._held: Connection | None = None
+
+    def submit(self, pending: Pending) -> None:
+        self._waiting.put(pending)
+        with self._lock:
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="siyu-push-writer", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    first = self._waiting.get(timeout=WRITER_IDLE_S)
+                except Empty:
+                    with self._lock:  # submit() puts before it looks at _running: none is lost
+                        if self._waiting.empty():
+                            self._running = False
+                            return
+                    continue
+                batch = [first]
+                while len(batch) < BATCH_MAX:
+                    try:
+                        batch.append(self._waiting.get_nowait())
+                    except Empty:
+                        break
+                self._write(batch)
+        finally:
+            self._release()
+
+    def _store(
+        self, batch: list[Pending]
+    ) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
+        if self._held is None:
+            # Kept while pushes keep coming: a checkout per batch costs a ping round trip.
+            connection = self._db.engine.connect()
+            if connection.dialect.name == "postgresql":
+                # A batch is one INSERT (… ON CONFLICT DO NOTHING), atomic by itself:
+                # autocommit spares the BEGIN and COMMIT round trips.
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            self._held = connection
+        try:
+            with self._held.begin():  # commits (a no-op in autocommit)
+                return store_pushes(self._held, batch)
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+    def _write(self, batch: list[Pending]) -> None:
+        try:
+            try:
+                outcomes, job = self._store(batch)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The kept connection died (the database restarted): once more, on a new one.
+                # Storing is idempotent: had the first try committed, its pushes come back as
+                # stored before, and the periodic sweep enqueues their job.
+                outcomes, job = self._store(batch)
+        except Exception as exc:  # the requests answer 500; WeChat delivers them again
+            log.exception("push_store_failed", count=len(batch))
+            _settle(batch, [exc] * len(batch))
+            return
+        if job is not None:  # were the process to die before this, the periodic sweep finds them
+            _enqueue_processing(*job)
+        _settle(batch, outcomes)  # only after the commit
+
+
+def _settle(batch: Sequence[Pending], outcomes: Sequence[Outcome | BaseException]) -> None:
+    """Tell the waiting requests: each event loop in one call, so woken once per batch."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        waiter = pending.waiter
+        if waiter.loop is None:
+            _resolve(waiter.done, outcome)
+        else:
+            on_loops.setdefault(waiter.loop, []).append((waiter.done, outcome))
+    for loop, settled in on_loops.items():
+        _wake(loop, settled)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, settled: list[_Settled]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody waits now
+        loop.call_soon_threadsafe(_resolve_all, settled)
+
+
+def _resolve_all(settled: list[_Settled]) -> None:
+    for done, outcome in settled:
+        _resolve(done, outcome)
+
+
+def _resolve(
+    done: asyncio.Future[Outcome] | Future[Outcome], outcome: Outcome | BaseException
+) -> None:
+    if done.done():  # the request was cancelled (the client went away)
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
+
+
+def _enqueue_processing(push_ids: list[int], late: list[int]) -> None:
+    try:
+        jobs.enqueue_now(PROCESS_JOB, push_ids, late)
+    except Exception:
+        log.exception("push_enqueue_failed", count=len(push_ids))
+
+
+def store_pushes(
+    connection: Connection, batch: Sequence[Pending]
+) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
+    """Store the pushes not stored before; for each, the answer to give and if it was a retry,
+    and the (push ids, ids to answer late) of the processing job to enqueue after commit.
+
+    A push already stored (by an earlier delivery, a racing one, or earlier in this batch) gets
+    the answer stored with it, and is not processed again.
+    """
+    firsts: dict[tuple[int, str], Pending] = {}
+    for pending in batch:
+        firsts.setdefault(pending.key, pending)
+    now = clock.now()
+    # One order for every writer: two processes inserting overlapping batches cannot deadlock.
+    rows = [_row(firsts[key], now) for key in sorted(firsts)]
+    inserted = repository.insert_receipts(connection, rows)
+    earlier = repository.find_replies(connection, [k for k in firsts if k not in inserted])
+    outcomes = []
+    for pending in batch:
+        if pending.key in inserted:
+            outcomes.append((firsts[pending.key].answer, pending is not firsts[pending.key]))
+        else:
+            outcomes.append((earlier.get(pending.key) or SUCCESS, True))
+    if not inserted:
+        return outcomes, None
+    late = [inserted[key] for key, p in firsts.items() if p.late and key in inserted]
+    return outcomes, (sorted(inserted.values()), late)
+
+
+def _row(pending: Pending, now: datetime) -> dict[str, Any]:
+    push = pending.push
+    return {
+        "app_id": pending.app.id,
+        "dedupe_key": push.dedupe_key,
+        "msg_type": push.msg_type,
+        "event": push.event_name,
+        "openid": push.openid,
+        "create_time": push.create_time,
+        "payload": orjson.dumps({"push": push.raw}).decode(),
+        "reply": pending.answer,
+        "status": PushStatus.received,
+        "received_at": now,
+    }
+
+
+__all__ = ["BATCH_MAX", "SUCCESS", "Outcome", "Pending", "Waiter", "Writer", "store_pushes"]

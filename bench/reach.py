@@ -210,14 +210,14 @@ def bench_notices(n: int, seed: int, sqlite: bool) -> list[str]:
     from siyu.sandbox.app import create_sandbox_app
     from siyu.sandbox.messaging import open_grant
     from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld, TemplateSpec
-    from siyu.wechat.gateway import TemplateMessage
     from siyu.wechat.schemas import (
         SubscribeChoice,
         SubscribeEvent,
         SubscribeMsgPopupEvent,
+        TemplateMessage,
         TextMessage,
     )
-    from siyu.wechat.tokens import gateway_for
+    from siyu.wechat.service import gateway_for
     from siyu.workspaces import service as workspaces
     from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate

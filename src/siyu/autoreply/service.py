@@ -29,9 +29,9 @@ from siyu.entries import service as entries
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.schemas import Principal
-from siyu.wechat.gateway import CustomMessage
 from siyu.wechat.schemas import (
     Article,
+    CustomMessage,
     ImageReply,
     Message,
     NewsReply,

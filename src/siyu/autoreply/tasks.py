@@ -10,14 +10,14 @@ from siyu.core.db import get_database
 from siyu.core.errors import SiyuError
 from siyu.core.jobs import job
 from siyu.core.logging import get_logger
-from siyu.wechat.gateway import (
-    CustomMessage,
+from siyu.wechat.schemas import CustomMessage
+from siyu.wechat.service import (
+    ConnectFailed,
     QuotaExceeded,
     SystemBusy,
     WeChatError,
+    shared_gateway,
 )
-from siyu.wechat.gateway import _ConnectFailed as ConnectFailed
-from siyu.wechat.tokens import shared_gateway
 
 log = get_logger(__name__)
 

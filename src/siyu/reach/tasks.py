@@ -12,18 +12,16 @@ from siyu.core.errors import SiyuError
 from siyu.core.jobs import job
 from siyu.core.logging import get_logger
 from siyu.reach import service
-from siyu.wechat.gateway import (
-    CustomMessage,
+from siyu.wechat.schemas import CustomMessage, SubscribeMessage, TemplateMessage
+from siyu.wechat.service import (
+    ConnectFailed,
     QuotaExceeded,
-    SubscribeMessage,
     SystemBusy,
-    TemplateMessage,
     UserStateError,
     WeChatError,
     WeChatUnavailable,
+    shared_gateway,
 )
-from siyu.wechat.gateway import _ConnectFailed as ConnectFailed
-from siyu.wechat.tokens import shared_gateway
 
 log = get_logger(__name__)
 BACKOFF_S = 30

@@ -59,9 +59,8 @@ BATCH = 500
 
 
 def bench_matching(seed: int, rules_n: int = 1000, messages_n: int = 20_000) -> None:
-    from siyu.reach.autoreply import Matcher, Rule
-    from siyu.reach.models import MatchKind, RuleKind
-    from siyu.reach.rules import regex_problem
+    from siyu.autoreply.enums import MatchKind, RuleKind
+    from siyu.autoreply.matching import Matcher, Rule, regex_problem
 
     rng = random.Random(seed)
     hanzi = "课程表打卡报名退款时间地点老师作业直播回放优惠活动积分会员签到"
@@ -195,6 +194,7 @@ def bench_notices(n: int, seed: int, sqlite: bool) -> list[str]:
     from huey.storage import MemoryStorage
     from sqlalchemy import func, select
 
+    from siyu import wiring
     from siyu.core.config import Settings, install_settings
     from siyu.core.crypto import configure_crypto
     from siyu.core.db import Database, install_database
@@ -204,19 +204,20 @@ def bench_notices(n: int, seed: int, sqlite: bool) -> list[str]:
     from siyu.identity.schemas import PersonRef
     from siyu.migrations import upgrade
     from siyu.reach import service, tasks
-    from siyu.reach.models import ReachSend, SendStatus
+    from siyu.reach.enums import SendStatus
+    from siyu.reach.models import ReachSend
     from siyu.reach.schemas import PreferencesIn, TemplateCreate
     from siyu.sandbox.app import create_sandbox_app
     from siyu.sandbox.messaging import open_grant
     from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld, TemplateSpec
-    from siyu.wechat.gateway import TemplateMessage
     from siyu.wechat.schemas import (
         SubscribeChoice,
         SubscribeEvent,
         SubscribeMsgPopupEvent,
+        TemplateMessage,
         TextMessage,
     )
-    from siyu.wechat.tokens import gateway_for
+    from siyu.wechat.service import gateway_for
     from siyu.workspaces import service as workspaces
     from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
@@ -236,7 +237,10 @@ def bench_notices(n: int, seed: int, sqlite: bool) -> list[str]:
     db = Database(url)
     install_database(db)
     queue.storage = MemoryStorage("siyu-reach-bench")
-    service.install_subscribers()
+    # Only reach's ledger listens, as it did when reach subscribed itself: what is measured.
+    for subscriber in wiring.SUBSCRIBERS:
+        if subscriber.handler.__module__.startswith("siyu.reach."):
+            bus.subscribe(subscriber.event, subscriber.handler)
     world = SandboxWorld(seed)
     world.register(
         AccountSpec(

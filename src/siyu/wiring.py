@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from siyu.autoreply import service as autoreply
 from siyu.community import service as community
 from siyu.core.events import DomainEvent, bus
 from siyu.entries import service as entries
 from siyu.identity.service import MemberCreated
-from siyu.reach import autoreply
 from siyu.reach import service as reach
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
@@ -90,6 +90,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.wechat.pay.tasks",
     "siyu.community.tasks",
     "siyu.reach.tasks",
+    "siyu.autoreply.tasks",
 )
 
 _wired = False

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.autoreply.models import AutoReplyRule
 from siyu.core import clock
 from siyu.core.clock import FrozenClock
 from siyu.core.config import Settings
@@ -16,8 +17,9 @@ from siyu.entries.models import ChannelCode, CodeKind
 from siyu.entries.schemas import ChannelCreate
 from siyu.identity import service as identity
 from siyu.reach import service
-from siyu.reach.models import AutoReplyRule, ReachBroadcast
+from siyu.reach.models import ReachBroadcast
 from siyu.reach.schemas import TemplateCreate
+from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.conftest import openid
@@ -217,3 +219,34 @@ def test_an_oa_mass_broadcast_is_offered_and_an_empty_one_refused(
     assert refused.status_code == 422
     assert "reach.empty_audience" in refused.text
     assert count(db, ReachBroadcast) == 0
+
+
+def audit_rows(db: Database, action: str) -> list[tuple[str, int | None, str | None, str | None]]:
+    with db.session_scope() as session:
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.action == action)).all()
+        return [(r.actor, r.workspace_id, r.target_type, r.target_id) for r in rows]
+
+
+def test_the_send_log_export_is_audited_once_for_the_operator(
+    ui: Console, db: Database, owner: Principal
+) -> None:
+    # when the operator exports the send log (it streams in batches)
+    export = ui.client.get("/reach/sends.csv")
+    # then one audit row names them, with no target
+    assert export.status_code == 200
+    assert audit_rows(db, "reach.sends_exported") == [(owner.actor, owner.workspace_id, None, None)]
+
+
+def test_a_keyword_rule_without_keywords_is_refused_in_chinese(ui: Console, db: Database) -> None:
+    # when the operator adds a keyword rule with no keyword
+    refused = ui.client.post(
+        "/autoreplies",
+        headers=ui.htmx(),
+        data={"appid": "wxaaaaaaaaaaaaaaaa", "keywords": "  \n", "reply_text": "x"},
+    )
+    # then the console says why in Chinese, with the code, and nothing is written
+    assert refused.status_code == 422
+    assert "关键词规则至少需要一个关键词。" in refused.text
+    assert "autoreply.invalid_rule" in refused.text
+    assert count(db, AutoReplyRule) == 0
+    assert audit_rows(db, "autoreply.rule_add") == []

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.autoreply.models import AutoReplyRule
 from siyu.core.config import Settings, install_settings
 from siyu.core.db import Database
 from siyu.entries.enums import ArrivalKind
 from siyu.entries.models import Arrival
-from siyu.reach.models import AutoReplyRule
 from siyu.sandbox.messaging import open_grant
 from siyu.sandbox.world import SandboxWorld
 from tests.conftest import MP_APPID, OA_APPID

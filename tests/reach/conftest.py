@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from siyu.autoreply import service as autoreply
 from siyu.core import clock
 from siyu.core.config import Settings, install_settings
 from siyu.core.db import Database
 from siyu.identity.models import Identity, TimelineEvent
-from siyu.reach import autoreply
 from siyu.reach.models import ReachSend
 from siyu.reach.schemas import TemplateCreate
 from siyu.reach.service import add_template
@@ -44,9 +44,9 @@ _earlier = itertools.count(1)  # events dedupe on (sender, CreateTime, Event): o
 @pytest.fixture(autouse=True)
 def fresh_rule_cache() -> Iterator[None]:
     """Compiled rules are cached per process by app id, which the next test reuses."""
-    autoreply._cache.clear()
+    autoreply.forget_all()
     yield
-    autoreply._cache.clear()
+    autoreply.forget_all()
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from siyu.core.db import Database
 from siyu.core.jobs import queue
 from siyu.identity import service as identity
 from siyu.reach import service, tasks
-from siyu.reach.models import SendStatus
+from siyu.reach.enums import SendStatus
+from siyu.reach.schemas import SendRead
 from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld
 from siyu.wechat.gateway import WeChatError
 from siyu.wechat.tokens import gateway_for
@@ -46,7 +47,7 @@ def daytime() -> Iterator[FrozenClock]:
         yield c
 
 
-def notify(db: Database, workspace_id: int, member_id: int, key: str) -> service.SendRead:
+def notify(db: Database, workspace_id: int, member_id: int, key: str) -> SendRead:
     intent = service.Intent(member_id, "checkin", {"course": "晨读"}, dedupe_key=key)
     with db.session_scope() as session:
         return service.notify(session, workspace_id, intent)

@@ -15,8 +15,8 @@ from siyu.core.db import Database
 from siyu.identity import service as identity
 from siyu.identity.enums import ConsentPurpose
 from siyu.reach import service, tasks
-from siyu.reach.models import SendStatus
-from siyu.reach.schemas import PreferencesIn
+from siyu.reach.enums import SendStatus
+from siyu.reach.schemas import PreferencesIn, SendRead
 from siyu.wechat.inbox import SUCCESS
 from tests.conftest import MP_APPID, OA_APPID
 from tests.reach.conftest import (
@@ -33,7 +33,7 @@ NewPerson = Callable[[], Person]
 
 def notify(
     db: Database, workspace_id: int, member_id: int, *, key: str | None = None, **kw: str
-) -> service.SendRead:
+) -> SendRead:
     intent = service.Intent(
         member_id=member_id,
         template_key="checkin",

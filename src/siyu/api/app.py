@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import wiring, worker
+from siyu.autoreply.routes import router as autoreply_router
 from siyu.community import routes as community_routes
 from siyu.console import routers as console_routers
 from siyu.console import static_files
@@ -33,7 +34,6 @@ from siyu.entries.routes import mp_router as entries_mp_router
 from siyu.entries.routes import public as entries_public_router
 from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
-from siyu.reach.routes import autoreply_router as reach_autoreply_router
 from siyu.reach.routes import router as reach_router
 from siyu.security.routes import router as security_router
 from siyu.wechat import routes as wechat_routes
@@ -274,7 +274,7 @@ def create_app(
         community_routes.members_router,
         community_routes.mp_router,
         reach_router,
-        reach_autoreply_router,
+        autoreply_router,
         # Last, the console's pages (none under /api), area by area in their own order.
         *console_routers,
     ):

@@ -11,7 +11,6 @@ from siyu.cli.common import (
     WorkspaceOption,
     acting,
     choose_workspace,
-    err,
     fail,
     out,
     setup,
@@ -36,8 +35,8 @@ def autoreply_add(
     """Add a keyword rule answering with a text."""
     from pydantic import ValidationError
 
-    from siyu.reach import autoreply
-    from siyu.reach.schemas import ReplyIn, RuleCreate
+    from siyu.autoreply import errors, service
+    from siyu.autoreply.schemas import ReplyIn, RuleCreate
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
@@ -52,10 +51,10 @@ def autoreply_add(
             tag=tag,
         )
         with db.session_scope() as session:
-            rule = autoreply.add_rule(session, workspace_id, body, principal)
+            rule = service.add_rule(session, workspace_id, body, principal)
     except ValidationError as exc:
-        err.print(f"[red]autoreply.invalid_rule[/red]: {exc.errors()[0]['msg']}")
-        raise typer.Exit(1) from exc
+        message = str(exc.errors()[0]["msg"])
+        raise fail(errors.INVALID_RULE(message, reason=message)) from exc
     except SiyuError as exc:
         raise fail(exc) from exc
     out.print(f"rule {rule.id}: {rule.match} {', '.join(rule.keywords)} → {reply_text}")
@@ -69,14 +68,14 @@ def autoreply_test(
     as_email: AsOption = None,
 ) -> None:
     """Print the rule a message hits and its reply, or that none does (exit 3)."""
-    from siyu.reach import autoreply
+    from siyu.autoreply import service
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
     acting(db, workspace_id, as_email, Permission.autoreply_manage)
     try:
         with db.session_scope() as session:
-            result = autoreply.explain_message(session, workspace_id, appid, message)
+            result = service.explain_message(session, workspace_id, appid, message)
     except SiyuError as exc:
         raise fail(exc) from exc
     if result.rule is None or result.reply is None:

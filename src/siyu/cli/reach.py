@@ -12,7 +12,6 @@ from siyu.cli.common import (
     WorkspaceOption,
     acting,
     choose_workspace,
-    err,
     fail,
     out,
     setup,
@@ -33,7 +32,7 @@ def notify(
 ) -> None:
     """Send a notice by intent: print the channel chosen, or why it was held or dropped."""
     from siyu.identity import service as identity
-    from siyu.reach import service
+    from siyu.reach import errors, service
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
@@ -41,13 +40,15 @@ def notify(
     try:
         values = json.loads(data)
     except ValueError as exc:
-        err.print(f"[red]reach.invalid_data[/red]: --data is not JSON ({exc})")
-        raise typer.Exit(1) from exc
+        problem = errors.INVALID_DATA(f"--data is not JSON ({exc})", reason="--data 不是 JSON。")
+        raise fail(problem) from exc
     if not isinstance(values, dict) or urgency not in ("urgent", "normal", "low"):
-        err.print(
-            "[red]reach.invalid_data[/red]: --data is a JSON object; urgency urgent|normal|low"
+        raise fail(
+            errors.INVALID_DATA(
+                "--data is a JSON object; urgency urgent|normal|low",
+                reason="--data 应是 JSON 对象；紧急程度为 urgent、normal 或 low。",
+            )
         )
-        raise typer.Exit(1)
     try:
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, workspace_id, number)

@@ -14,15 +14,17 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from siyu.autoreply import errors as autoreply_errors
+from siyu.autoreply import service as autoreply
+from siyu.autoreply.schemas import ReplyIn, RuleCreate
 from siyu.console.web import ConsoleRoute, error_response, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import Invalid, SiyuError
+from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.entries import service as entries
-from siyu.reach import autoreply, service
-from siyu.reach.models import SendStatus
-from siyu.reach.schemas import BroadcastCreate, ReplyIn, RuleCreate
-from siyu.security import service as security
+from siyu.reach import errors, service
+from siyu.reach.enums import SendStatus
+from siyu.reach.schemas import BroadcastCreate
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
@@ -94,9 +96,18 @@ def _data_lines(text: str) -> dict[str, str]:
             continue
         name, sep, value = line.partition("=")
         if not sep or not name.strip():
-            raise Invalid("reach.invalid_data", f"write each value as name=value: {line[:40]!r}")
+            raise errors.INVALID_DATA(
+                f"write each value as name=value: {line[:40]!r}",
+                reason=f"每行写成 名称=值：{line[:40]}",
+            )
         data[name.strip()] = value.strip()
     return data
+
+
+def _invalid_broadcast(exc: ValidationError) -> SiyuError:
+    """The form's first problem, as the broadcast's refusal (pydantic words it in English)."""
+    message = str(exc.errors()[0]["msg"])
+    return errors.INVALID_BROADCAST(message, reason=message)
 
 
 @router.post("/reach/broadcasts")
@@ -128,7 +139,7 @@ def create_broadcast(
         with db.session_scope() as session:
             service.create_broadcast(session, principal.workspace_id, body, principal)
     except ValidationError as exc:
-        problem = Invalid("reach.invalid_broadcast", str(exc.errors()[0]["msg"]))
+        problem = _invalid_broadcast(exc)
         return error_response(request, problem, target="#broadcast-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#broadcast-msg")
@@ -157,7 +168,7 @@ def create_mass_broadcast(
         with db.session_scope() as session:
             service.create_broadcast(session, principal.workspace_id, body, principal)
     except ValidationError as exc:
-        problem = Invalid("reach.invalid_broadcast", str(exc.errors()[0]["msg"]))
+        problem = _invalid_broadcast(exc)
         return error_response(request, problem, target="#mass-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#mass-msg")
@@ -202,11 +213,16 @@ def set_policy(
     try:
         rules = json.loads(policy) if policy.strip() else {}
         if not isinstance(rules, dict):
-            raise Invalid("reach.invalid_policy", "the policy is a JSON object")
+            raise errors.INVALID_POLICY(
+                "the policy is a JSON object", reason="策略应是一个 JSON 对象。"
+            )
         with db.session_scope() as session:
             service.set_policy(session, principal.workspace_id, rules, principal)
     except json.JSONDecodeError as exc:
-        problem = Invalid("reach.invalid_policy", f"not JSON: {exc.msg} (line {exc.lineno})")
+        problem = errors.INVALID_POLICY(
+            f"not JSON: {exc.msg} (line {exc.lineno})",
+            reason=f"不是合法的 JSON（第 {exc.lineno} 行）。",
+        )
         return error_response(request, problem, target="#policy-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#policy-msg")
@@ -222,7 +238,7 @@ def _cell(value: object) -> str:
 def export_sends(principal: Reader, db: DatabaseDep) -> Response:
     """The send log as CSV, streamed in batches (one short transaction per batch)."""
     with db.session_scope() as session:
-        security.record_audit(session, principal, "reach.sends_exported")
+        service.record_sends_export(session, principal)
     columns = [
         "id",
         "created_utc",
@@ -342,7 +358,8 @@ def add_rule(
         with db.session_scope() as session:
             autoreply.add_rule(session, principal.workspace_id, body, principal)
     except ValidationError as exc:
-        problem = Invalid("autoreply.invalid_rule", str(exc.errors()[0]["msg"]))
+        message = str(exc.errors()[0]["msg"])
+        problem = autoreply_errors.INVALID_RULE(message, reason=message)
         return error_response(request, problem, target="#rule-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#rule-msg")

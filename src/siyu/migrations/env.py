@@ -8,6 +8,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.types import TypeDecorator
 
+import siyu.autoreply.models
 import siyu.community.models
 import siyu.entries.models
 import siyu.identity.models

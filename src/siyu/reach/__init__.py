@@ -1,1 +1,1 @@
-"""Reach: quota-aware notices, unified preferences, broadcasts and auto-replies."""
+"""Reach: quota-aware notices, unified preferences and broadcasts."""

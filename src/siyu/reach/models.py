@@ -1,4 +1,4 @@
-"""Reach tables: templates, quota ledger, preferences, send log, broadcasts, auto-replies."""
+"""Reach tables: templates, quota ledger, preferences, send log, broadcasts."""
 
 from __future__ import annotations
 
@@ -12,41 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK, JSONType
 from siyu.core.privacy import ERASED, Erasure
-
-
-class TemplateKind(enum.StrEnum):
-    oa_template = "oa_template"  # OA template message (service accounts, followers)
-    mp_subscribe = "mp_subscribe"  # MP subscribe message (one accepted credit per send)
-    customer_service = "customer_service"  # a text through the 48-hour window
-
-
-class SendStatus(enum.StrEnum):
-    queued = "queued"  # a channel was chosen and its quota reserved; the job sends it
-    sending = "sending"  # claimed by a job: never sent a second time
-    sent = "sent"  # WeChat accepted it
-    delivered = "delivered"  # WeChat reported it reached the user (job-finish events)
-    failed = "failed"  # WeChat refused it, or its outcome is unknown
-    held = "held"  # no channel allows it now; retried when the ledger changes, until expiry
-    dropped = "dropped"  # not sent, for the recorded reason (preferences, cap, expiry)
-
-
-class BroadcastStatus(enum.StrEnum):
-    scheduled = "scheduled"
-    running = "running"
-    paused = "paused"
-    done = "done"
-
-
-class MatchKind(enum.StrEnum):
-    exact = "exact"
-    contains = "contains"
-    regex = "regex"
-
-
-class RuleKind(enum.StrEnum):
-    keyword = "keyword"
-    follow = "follow"  # answers a new follower (after the channel welcome of entries)
-    default = "default"  # answers a message no keyword rule matched
+from siyu.reach.enums import BroadcastStatus, SendStatus, TemplateKind
 
 
 def _enum(cls: type[enum.StrEnum]) -> Enum:
@@ -206,27 +172,3 @@ class ReachBroadcast(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-
-
-class AutoReplyRule(Base):
-    """A keyword, follow or default reply of one app."""
-
-    __tablename__ = "autoreply_rules"
-    __erasure__ = Erasure.none("reply rules, no member's data")
-    __table_args__ = (Index("ix_autoreply_rules_app", "app_id", "enabled"),)
-
-    id: Mapped[IdPK]
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
-    app_id: Mapped[int] = mapped_column(BigId, ForeignKey("apps.id"))
-    name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[RuleKind] = mapped_column(_enum(RuleKind))
-    match: Mapped[MatchKind] = mapped_column(_enum(MatchKind), default=MatchKind.exact)
-    keywords: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    priority: Mapped[int] = mapped_column(default=100)
-    active_from: Mapped[datetime | None]
-    active_until: Mapped[datetime | None]
-    reply: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    tag: Mapped[str | None] = mapped_column(String(30))
-    enabled: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]

@@ -23,7 +23,6 @@ WINDOW_QUOTA = 5
 WINDOW_MARGIN = timedelta(minutes=10)
 # Broadcasts: a service account's follower receives at most 4 a calendar month (fact sheet §2.6).
 MASS_PER_MONTH = 4
-MONTH_ZONE = ZoneInfo("Asia/Shanghai")
 # The Mini Program's template messages before 2020-01-10 (fact sheet §3, template-message.html):
 # a form submit allowed 1 message within 7 days, a payment (prepay_id) 3 within 7 days.
 LEGACY_WINDOW = timedelta(days=7)

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from siyu.reach.enums import BroadcastStatus, SendStatus
 from siyu.reach.models import (
-    AutoReplyRule,
     ReachBroadcast,
     ReachCredit,
     ReachLedger,
@@ -20,13 +20,12 @@ from siyu.reach.models import (
     ReachPreference,
     ReachSend,
     ReachTemplate,
-    SendStatus,
 )
 
 COUNTED = (SendStatus.queued, SendStatus.sending, SendStatus.sent, SendStatus.delivered)
 
 
-def templates_by_key(session: Session, workspace_id: int, key: str) -> list[ReachTemplate]:
+def list_templates_by_key(session: Session, workspace_id: int, key: str) -> list[ReachTemplate]:
     return list(
         session.scalars(
             select(ReachTemplate).where(
@@ -46,11 +45,17 @@ def list_templates(session: Session, workspace_id: int) -> list[ReachTemplate]:
     )
 
 
+def add_template(session: Session, row: ReachTemplate) -> ReachTemplate:
+    session.add(row)
+    session.flush()
+    return row
+
+
 def get_template(session: Session, template_row_id: int) -> ReachTemplate | None:
     return session.get(ReachTemplate, template_row_id)
 
 
-def ledger_rows(session: Session, member_ids: Sequence[int]) -> list[ReachLedger]:
+def list_ledger_rows(session: Session, member_ids: Sequence[int]) -> list[ReachLedger]:
     return list(
         session.scalars(
             select(ReachLedger)
@@ -60,17 +65,17 @@ def ledger_rows(session: Session, member_ids: Sequence[int]) -> list[ReachLedger
     )
 
 
-def ledger_row(session: Session, member_id: int, app_id: int) -> ReachLedger | None:
+def get_ledger_row(session: Session, member_id: int, app_id: int) -> ReachLedger | None:
     return session.scalars(
         select(ReachLedger).where(ReachLedger.member_id == member_id, ReachLedger.app_id == app_id)
     ).first()
 
 
-def ledger_for_update(
+def get_or_add_ledger_row(
     session: Session, workspace_id: int, member_id: int, app_id: int, *, openid: str, now: datetime
 ) -> ReachLedger:
     """The member's row for the app, created if missing (a racing creator wins; we reread)."""
-    row = ledger_row(session, member_id, app_id)
+    row = get_ledger_row(session, member_id, app_id)
     if row is not None:
         return row
     try:
@@ -90,12 +95,12 @@ def ledger_for_update(
             session.flush()
             return row
     except IntegrityError:
-        found = ledger_row(session, member_id, app_id)
+        found = get_ledger_row(session, member_id, app_id)
         assert found is not None
         return found
 
 
-def credit_row(
+def get_or_add_credit(
     session: Session, member_id: int, app_id: int, template_id: str, now: datetime
 ) -> ReachCredit:
     found = session.scalars(
@@ -121,10 +126,10 @@ def credit_row(
             session.flush()
             return row
     except IntegrityError:
-        return credit_row(session, member_id, app_id, template_id, now)
+        return get_or_add_credit(session, member_id, app_id, template_id, now)
 
 
-def credits_of(session: Session, member_ids: Sequence[int]) -> list[ReachCredit]:
+def list_credits(session: Session, member_ids: Sequence[int]) -> list[ReachCredit]:
     return list(
         session.scalars(
             select(ReachCredit)
@@ -174,7 +179,7 @@ def take_window(session: Session, row: ReachLedger, quota: int, now: datetime) -
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def preference(session: Session, member_ids: Sequence[int]) -> list[ReachPreference]:
+def list_preferences(session: Session, member_ids: Sequence[int]) -> list[ReachPreference]:
     return list(
         session.scalars(
             select(ReachPreference).where(ReachPreference.member_id.in_(list(member_ids)))
@@ -182,13 +187,13 @@ def preference(session: Session, member_ids: Sequence[int]) -> list[ReachPrefere
     )
 
 
-def policy_row(session: Session, workspace_id: int) -> ReachPolicy | None:
+def get_policy_row(session: Session, workspace_id: int) -> ReachPolicy | None:
     return session.scalars(
         select(ReachPolicy).where(ReachPolicy.workspace_id == workspace_id)
     ).first()
 
 
-def send_by_key(session: Session, workspace_id: int, dedupe_key: str) -> ReachSend | None:
+def get_send_by_key(session: Session, workspace_id: int, dedupe_key: str) -> ReachSend | None:
     return session.scalars(
         select(ReachSend).where(
             ReachSend.workspace_id == workspace_id, ReachSend.dedupe_key == dedupe_key
@@ -196,19 +201,19 @@ def send_by_key(session: Session, workspace_id: int, dedupe_key: str) -> ReachSe
     ).first()
 
 
-def send_for_update(session: Session, send_id: int) -> ReachSend | None:
+def get_send_for_update(session: Session, send_id: int) -> ReachSend | None:
     return session.scalars(
         select(ReachSend).where(ReachSend.id == send_id).with_for_update()
     ).first()
 
 
-def send_by_msgid(session: Session, app_id: int, msgid: str) -> ReachSend | None:
+def get_send_by_msgid(session: Session, app_id: int, msgid: str) -> ReachSend | None:
     return session.scalars(
         select(ReachSend).where(ReachSend.msgid == msgid, ReachSend.app_id == app_id)
     ).first()
 
 
-def count_recent(
+def count_recent_sends(
     session: Session, member_ids: Sequence[int], category: str, since: datetime
 ) -> int:
     return int(
@@ -224,7 +229,7 @@ def count_recent(
     )
 
 
-def held_sends(
+def list_held_sends(
     session: Session, *, due_before: datetime | None = None, member_ids: Sequence[int] = ()
 ) -> list[int]:
     query = select(ReachSend.id).where(ReachSend.status == SendStatus.held)
@@ -255,7 +260,7 @@ def list_sends(
     return list(session.scalars(query.order_by(ReachSend.id.desc()).limit(limit).offset(offset)))
 
 
-def outcome_counts(session: Session, broadcast_id: int) -> dict[str, int]:
+def count_outcomes(session: Session, broadcast_id: int) -> dict[str, int]:
     rows = session.execute(
         select(ReachSend.status, func.count(ReachSend.id))
         .where(ReachSend.broadcast_id == broadcast_id)
@@ -264,7 +269,7 @@ def outcome_counts(session: Session, broadcast_id: int) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
-def followers(session: Session, app_id: int) -> list[int]:
+def list_followers(session: Session, app_id: int) -> list[int]:
     return list(
         session.scalars(
             select(ReachLedger.member_id)
@@ -274,7 +279,9 @@ def followers(session: Session, app_id: int) -> list[int]:
     )
 
 
-def audiences_since(session: Session, workspace_id: int, since: datetime) -> list[dict[str, Any]]:
+def list_audiences_since(
+    session: Session, workspace_id: int, since: datetime
+) -> list[dict[str, Any]]:
     """The audiences of the broadcasts scheduled since `since` (not their member lists)."""
     query = select(ReachBroadcast.audience).where(
         ReachBroadcast.workspace_id == workspace_id, ReachBroadcast.scheduled_at >= since
@@ -282,7 +289,7 @@ def audiences_since(session: Session, workspace_id: int, since: datetime) -> lis
     return list(session.scalars(query))
 
 
-def broadcasts(session: Session, workspace_id: int) -> list[ReachBroadcast]:
+def list_broadcasts(session: Session, workspace_id: int) -> list[ReachBroadcast]:
     return list(
         session.scalars(
             select(ReachBroadcast)
@@ -293,9 +300,7 @@ def broadcasts(session: Session, workspace_id: int) -> list[ReachBroadcast]:
     )
 
 
-def due_broadcasts(session: Session, now: datetime) -> list[int]:
-    from siyu.reach.models import BroadcastStatus
-
+def list_due_broadcasts(session: Session, now: datetime) -> list[int]:
     return list(
         session.scalars(
             select(ReachBroadcast.id).where(
@@ -306,36 +311,7 @@ def due_broadcasts(session: Session, now: datetime) -> list[int]:
     )
 
 
-def rules_of_app(session: Session, app_id: int) -> list[AutoReplyRule]:
-    return list(
-        session.scalars(
-            select(AutoReplyRule)
-            .where(AutoReplyRule.app_id == app_id, AutoReplyRule.enabled.is_(True))
-            .order_by(AutoReplyRule.priority, AutoReplyRule.id)
-        )
-    )
-
-
-def rules_version(session: Session, app_id: int) -> tuple[int, datetime | None]:
-    row = session.execute(
-        select(func.count(AutoReplyRule.id), func.max(AutoReplyRule.updated_at)).where(
-            AutoReplyRule.app_id == app_id
-        )
-    ).one()
-    return int(row[0]), row[1]
-
-
-def list_rules(session: Session, workspace_id: int) -> list[AutoReplyRule]:
-    return list(
-        session.scalars(
-            select(AutoReplyRule)
-            .where(AutoReplyRule.workspace_id == workspace_id)
-            .order_by(AutoReplyRule.app_id, AutoReplyRule.priority, AutoReplyRule.id)
-        )
-    )
-
-
-def status_counts(
+def count_by_status(
     session: Session, workspace_id: int, since: datetime
 ) -> list[tuple[str, str, int]]:
     rows = session.execute(
@@ -346,7 +322,7 @@ def status_counts(
     return [(str(status), reason or "", int(count)) for status, reason, count in rows]
 
 
-def sends_before(
+def list_sends_before(
     session: Session, workspace_id: int, before_id: int | None, limit: int
 ) -> list[ReachSend]:
     query = select(ReachSend).where(ReachSend.workspace_id == workspace_id)
@@ -355,7 +331,7 @@ def sends_before(
     return list(session.scalars(query.order_by(ReachSend.id.desc()).limit(limit)))
 
 
-def sends_claimed_before(session: Session, before: datetime, limit: int) -> list[ReachSend]:
+def list_sends_claimed_before(session: Session, before: datetime, limit: int) -> list[ReachSend]:
     """Sends still "sending" whose claim is older than `before`, locked."""
     query = (
         select(ReachSend)
@@ -367,7 +343,9 @@ def sends_claimed_before(session: Session, before: datetime, limit: int) -> list
     return list(session.scalars(query))
 
 
-def sends_queued_before(session: Session, before: datetime, mass: str, limit: int) -> list[int]:
+def list_sends_queued_before(
+    session: Session, before: datetime, mass: str, limit: int
+) -> list[int]:
     """Ids of single sends queued (made or last claimed) before `before`; mass sends go by
     batch and are left to their broadcast."""
     last = func.coalesce(ReachSend.claimed_at, ReachSend.created_at)
@@ -382,3 +360,31 @@ def sends_queued_before(session: Session, before: datetime, mass: str, limit: in
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def list_legacy_history(
+    session: Session,
+    events: Table,
+    workspace_id: int,
+    app_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+    sent_channels: Sequence[str],
+) -> list[tuple[int, str, datetime]]:
+    """(member, event name, time) of an app's form submits, payments and template messages
+    sent through `sent_channels`, from identity's events table (`events`), in a period."""
+    channel = events.c.props["channel"].as_string()
+    rows = session.execute(
+        select(events.c.member_id, events.c.name, events.c.ts).where(
+            events.c.workspace_id == workspace_id,
+            events.c.app_id == app_id,
+            events.c.ts >= since,
+            events.c.ts < until,
+            or_(
+                events.c.name.in_(("mp.form_submit", "pay.paid")),
+                and_(events.c.name == "message.sent", channel.in_(list(sent_channels))),
+            ),
+        )
+    )
+    return [(member_id, name, ts) for member_id, name, ts in rows]

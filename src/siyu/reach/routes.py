@@ -1,5 +1,4 @@
-"""Reach's staff API: templates, notify, the send log, ledger, preferences, policy, broadcasts,
-auto-reply rules and their tester."""
+"""Reach's staff API: templates, notify, the send log, ledger, preferences, policy, broadcasts."""
 
 from __future__ import annotations
 
@@ -10,8 +9,8 @@ from fastapi import APIRouter, Body, Query
 
 from siyu.core.http import DatabaseDep
 from siyu.identity import service as identity
-from siyu.reach import autoreply, service
-from siyu.reach.models import SendStatus
+from siyu.reach import service
+from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import (
     BroadcastCreate,
     BroadcastRead,
@@ -20,10 +19,6 @@ from siyu.reach.schemas import (
     NotifyIn,
     PreferencesIn,
     PreferencesRead,
-    RuleCreate,
-    RuleRead,
-    RuleTest,
-    RuleTestResult,
     SendRead,
     TemplateCreate,
     TemplateRead,
@@ -33,12 +28,10 @@ from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 
 router = APIRouter(prefix="/api/reach", tags=["reach"])
-autoreply_router = APIRouter(prefix="/api/autoreply", tags=["auto-replies"])
 
 Reader = Annotated[Principal, require(Permission.reach_read)]
 Sender = Annotated[Principal, require(Permission.reach_send)]
 Manager = Annotated[Principal, require(Permission.reach_manage)]
-RuleManager = Annotated[Principal, require(Permission.autoreply_manage)]
 
 
 @router.get("/templates")
@@ -176,28 +169,3 @@ def resume_broadcast(broadcast_id: int, principal: Sender, db: DatabaseDep) -> B
         return service.pause_broadcast(
             session, principal.workspace_id, broadcast_id, principal, pause=False
         )
-
-
-@autoreply_router.get("/rules")
-def list_rules(principal: RuleManager, db: DatabaseDep) -> list[RuleRead]:
-    with db.session_scope() as session:
-        return autoreply.list_rules(session, principal.workspace_id)
-
-
-@autoreply_router.post("/rules", status_code=201)
-def add_rule(body: RuleCreate, principal: RuleManager, db: DatabaseDep) -> RuleRead:
-    with db.session_scope() as session:
-        return autoreply.add_rule(session, principal.workspace_id, body, principal)
-
-
-@autoreply_router.delete("/rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: int, principal: RuleManager, db: DatabaseDep) -> None:
-    with db.session_scope() as session:
-        autoreply.delete_rule(session, principal.workspace_id, rule_id, principal)
-
-
-@autoreply_router.post("/test")
-def try_rules(body: RuleTest, principal: RuleManager, db: DatabaseDep) -> RuleTestResult:
-    """Which rule a message hits, and the reply it gets (nothing is sent)."""
-    with db.session_scope() as session:
-        return autoreply.explain_message(session, principal.workspace_id, body.appid, body.message)

@@ -1,4 +1,4 @@
-"""Pure checks: subscribe-message field values, customer-service text, safe regular expressions.
+"""Pure checks: subscribe-message field values and customer-service text slots.
 
 The field rules are WeChat's (fact sheet §3 "Value rules": thing ≤ 20 characters, number ≤ 32
 digits, letter ≤ 32, symbol ≤ 5, character_string ≤ 32, time/date formats, amount = a currency
@@ -47,6 +47,23 @@ SUBSCRIBE_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
 }
 
 
+# The same rules as an operator reads them in the console.
+SUBSCRIBE_RULES_ZH: dict[str, str] = {
+    "thing": "最多 20 个字符",
+    "number": "数字（可带小数点），最多 32 位",
+    "letter": "只能是字母，最多 32 个",
+    "symbol": "只能是符号，最多 5 个",
+    "character_string": "字母、数字或符号，最多 32 个",
+    "time": "时间，如 2026-11-20 09:30",
+    "date": "日期，如 2026年11月20日",
+    "amount": "金额，如 ¥99.00",
+    "phone_number": "电话号码，最多 17 个符号",
+    "car_number": "车牌，最多 8 个字符",
+    "name": "姓名：最多 10 个汉字或 20 个字母",
+    "phrase": "最多 5 个汉字",
+}
+
+
 def value_type(key: str) -> str:
     """Subscribe template keys carry their type: `thing1`, `time2`, `character_string3`."""
     return key.rstrip("0123456789")
@@ -67,6 +84,17 @@ def check_oa_value(value: str) -> str | None:
     return None if len(value) <= OA_VALUE_MAX else f"must be at most {OA_VALUE_MAX} characters"
 
 
+def problem_zh(key: str, value: str | None, *, subscribe: bool) -> str:
+    """Why a field's value is refused, in Chinese (the checks above say it in English)."""
+    if value is None:
+        return "没有填写"
+    if not value:
+        return "不能为空"
+    if not subscribe:
+        return f"最多 {OA_VALUE_MAX} 个字符"
+    return "应为" + SUBSCRIBE_RULES_ZH.get(value_type(key), SUBSCRIBE_RULES_ZH["thing"])
+
+
 def slots(body: str) -> list[str]:
     """The `{name}` slots of a customer-service text; ValueError for anything else."""
     names = []
@@ -81,70 +109,3 @@ def slots(body: str) -> list[str]:
 
 def fill(body: str, data: Mapping[str, Any]) -> str:
     return body.format_map({name: str(data.get(name, "")) for name in slots(body)})
-
-
-# --- safe regular expressions ---------------------------------------------------------------
-
-MAX_PATTERN = 200
-_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
-_GROUPREFS = {"GROUPREF", "GROUPREF_EXISTS"}
-_ASSERTS = {"ASSERT", "ASSERT_NOT"}
-
-
-def regex_problem(pattern: str) -> str | None:
-    """Why a keyword pattern is refused, or None.
-
-    No timeout exists for `re`, so patterns that could backtrack catastrophically are refused
-    before they are stored: a repetition inside a repetition (`(a+)+`, `(\\w*)*`), a
-    repetition of alternatives (`(a|ab)*`), back-references and look-arounds. What remains runs
-    in time proportional to the message times the pattern.
-    """
-    if len(pattern) > MAX_PATTERN:
-        return f"longer than {MAX_PATTERN} characters"
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"does not compile: {exc}"
-    from re import _parser  # type: ignore[attr-defined]  # the stdlib's own parser
-
-    tree = _parser.parse(pattern)
-    return _walk(list(tree), inside_repeat=False)
-
-
-def _walk(items: list[Any], *, inside_repeat: bool) -> str | None:
-    for op, arg in items:
-        name = str(op)
-        if name in _GROUPREFS:
-            return "back-references are not allowed"
-        if name in _ASSERTS:
-            return "look-ahead and look-behind are not allowed"
-        if name in _REPEATS:
-            _low, high, sub = arg
-            unbounded = high > 1
-            if unbounded and inside_repeat:
-                return "a repetition inside a repetition could backtrack without end"
-            if unbounded and _has_branch(list(sub)):
-                return "a repetition of alternatives could backtrack without end"
-            problem = _walk(list(sub), inside_repeat=inside_repeat or unbounded)
-            if problem:
-                return problem
-        elif name == "SUBPATTERN":
-            problem = _walk(list(arg[-1]), inside_repeat=inside_repeat)
-            if problem:
-                return problem
-        elif name == "BRANCH":
-            for branch in arg[1]:
-                problem = _walk(list(branch), inside_repeat=inside_repeat)
-                if problem:
-                    return problem
-    return None
-
-
-def _has_branch(items: list[Any]) -> bool:
-    for op, arg in items:
-        name = str(op)
-        if name == "BRANCH":
-            return True
-        if name == "SUBPATTERN" and _has_branch(list(arg[-1])):
-            return True
-    return False

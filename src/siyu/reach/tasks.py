@@ -1,5 +1,4 @@
-"""Reach jobs: deliver a send (never twice), look again at held sends, advance broadcasts,
-answer Mini Program customer-service messages by the auto-reply rules."""
+"""Reach jobs: deliver a send (never twice), look again at held sends, advance broadcasts."""
 
 from __future__ import annotations
 
@@ -10,21 +9,19 @@ from huey import crontab
 from siyu.core.config import current_settings
 from siyu.core.db import get_database
 from siyu.core.errors import SiyuError
-from siyu.core.jobs import queue
+from siyu.core.jobs import job
 from siyu.core.logging import get_logger
-from siyu.reach import autoreply, service
-from siyu.wechat.gateway import (
-    CustomMessage,
+from siyu.reach import service
+from siyu.wechat.schemas import CustomMessage, SubscribeMessage, TemplateMessage
+from siyu.wechat.service import (
+    ConnectFailed,
     QuotaExceeded,
-    SubscribeMessage,
     SystemBusy,
-    TemplateMessage,
     UserStateError,
     WeChatError,
     WeChatUnavailable,
+    shared_gateway,
 )
-from siyu.wechat.gateway import _ConnectFailed as ConnectFailed
-from siyu.wechat.tokens import shared_gateway
 
 log = get_logger(__name__)
 BACKOFF_S = 30
@@ -64,7 +61,7 @@ def _may_retry(out: service.Outbound, exc: WeChatError) -> bool:
     return out.channel == "oa_template" and isinstance(exc, WeChatUnavailable)
 
 
-@queue.task()
+@job("reach.deliver")
 def deliver(send_id: int) -> None:
     """Send one queued notice. Claimed in one transaction, sent outside any, recorded in a
     third: a job run twice finds the send claimed and sends nothing."""
@@ -97,14 +94,14 @@ def deliver(send_id: int) -> None:
         service.record_sent(session, send_id, msgid)
 
 
-@queue.task()
+@job("reach.deliver_mass")
 def deliver_mass(broadcast_id: int, send_ids: list[int], text: str) -> None:
     """One OA mass call for a batch of a broadcast. Its clientmsgid is fixed by the batch, so
     a retry that WeChat already honoured answers 45065: sent, not sent twice."""
     _deliver_mass(deliver_mass, broadcast_id, send_ids, text, to_all=False)
 
 
-@queue.task()
+@job("reach.deliver_mass_all")
 def deliver_mass_all(broadcast_id: int, send_ids: list[int], text: str) -> None:
     """A subscription account's broadcast: one `sendall` to all its followers. Its clientmsgid
     is the broadcast's, so a retry that WeChat already honoured answers 45065: not twice."""
@@ -150,7 +147,7 @@ def _deliver_mass(
             service.record_sent(session, send_id, msg_id)
 
 
-@queue.periodic_task(crontab(minute="*/5"))
+@job("reach.sweep_stuck_sends", periodic=crontab(minute="*/5"))
 def sweep_stuck_sends() -> None:
     """What a dead worker left: interrupted sends marked, lost jobs enqueued again."""
     with get_database().session_scope() as session:
@@ -159,20 +156,20 @@ def sweep_stuck_sends() -> None:
         deliver(send_id)
 
 
-@queue.task()
+@job("reach.retry_held")
 def retry_held(member_id: int) -> None:
     with get_database().session_scope() as session:
         service.retry_held(session, service.held_of_member(session, member_id))
 
 
-@queue.periodic_task(crontab(minute="*"))
+@job("reach.sweep_held", periodic=crontab(minute="*"))
 def sweep_held() -> None:
     """Held sends whose hold ended (quiet hours over, expiry reached) get another look."""
     with get_database().session_scope() as session:
         service.retry_held(session, service.held_due(session))
 
 
-@queue.periodic_task(crontab(minute="*"))
+@job("reach.run_broadcasts", periodic=crontab(minute="*"))
 def run_broadcasts() -> None:
     """Each minute, every running broadcast notifies its next `per_minute` members."""
     db = get_database()
@@ -181,18 +178,3 @@ def run_broadcasts() -> None:
     for broadcast_id in due:
         with db.session_scope() as session:
             service.advance_broadcast(session, broadcast_id)
-
-
-@queue.task(retries=3, retry_delay=10)
-def send_rule_reply(app_id: int, message: dict[str, Any]) -> None:
-    """An auto-reply through the customer-service API (Mini Programs, MP cards on an OA)."""
-    db = get_database()
-    with db.session_scope() as session:
-        appid = autoreply.appid_of(session, app_id)
-    outbound = CustomMessage.model_validate(message)
-    try:
-        shared_gateway(current_settings(), db).send_custom_message(appid, outbound)
-    except (SystemBusy, QuotaExceeded, ConnectFailed):
-        raise
-    except (WeChatError, SiyuError) as exc:
-        log.warning("autoreply_send_failed", appid=appid, error=str(exc)[:200])

@@ -10,9 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from siyu.autoreply.models import AutoReplyRule
 from siyu.core.db import Database
 from siyu.identity import service as identity
-from siyu.reach.models import AutoReplyRule
+from siyu.security.models import AuditEntry
+from siyu.security.schemas import Principal
+from siyu.workspaces.schemas import AppRead
 from tests.conftest import MP_APPID, OA_APPID
 from tests.reach.conftest import Person, event_push, member_of, message_push
 from tests.wechat.conftest import WeChat
@@ -131,3 +134,50 @@ def test_the_tester_names_the_rule_a_message_hits(api: TestClient) -> None:
     assert found["reply"]["content"] == "请稍候"
     none = api.post("/api/autoreply/test", json={"appid": OA_APPID, "message": "你好"}).json()
     assert none == {"rule": None, "reply": None}
+
+
+def audit_rows(db: Database) -> list[tuple[str, str, str | None, str | None, dict[str, Any]]]:
+    with db.session_scope() as session:
+        rows = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.startswith("autoreply."))
+            .order_by(AuditEntry.id)
+        ).all()
+        return [(r.action, r.actor, r.target_type, r.target_id, dict(r.detail)) for r in rows]
+
+
+def test_adding_and_deleting_a_rule_is_audited_for_the_operator(
+    api: TestClient, db: Database, owner: Principal, oa_app: AppRead
+) -> None:
+    # given a rule the operator added
+    rule = add_rule(api, keywords=["课程"], reply={"type": "text", "content": "课程表见菜单"})
+    # when they delete it
+    deleted = api.delete(f"/api/autoreply/rules/{rule['id']}")
+    # then it is gone, and both steps are audited under their name
+    assert deleted.status_code == 204
+    assert rule_count(db) == 0
+    target = str(rule["id"])
+    assert audit_rows(db) == [
+        (
+            "autoreply.rule_add",
+            owner.actor,
+            "autoreply_rule",
+            target,
+            {"app_id": oa_app.id, "kind": "keyword", "match": "exact"},
+        ),
+        ("autoreply.rule_delete", owner.actor, "autoreply_rule", target, {}),
+    ]
+
+
+def test_deleting_an_unknown_rule_is_refused_and_nothing_changes(
+    api: TestClient, db: Database
+) -> None:
+    # given a rule
+    add_rule(api, keywords=["课程"], reply={"type": "text", "content": "课程表见菜单"})
+    before = audit_rows(db)
+    # when a rule that does not exist is deleted
+    response = api.delete("/api/autoreply/rules/999999")
+    # then it is refused with its code, and the rule and the audit log are as they were
+    assert (response.status_code, response.json()["code"]) == (404, "autoreply.unknown_rule")
+    assert rule_count(db) == 1
+    assert audit_rows(db) == before

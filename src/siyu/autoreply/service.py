@@ -9,32 +9,29 @@ to the OA QR code of an entries channel, so that the follow it brings is attribu
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from siyu.core import clock
-from siyu.core.errors import Invalid, NotFound, SiyuError
-from siyu.core.jobs import enqueue_after_commit
+from siyu.autoreply import errors, repository
+from siyu.autoreply.enums import MatchKind, RuleKind
+from siyu.autoreply.matching import Matcher, Rule, compile_rule, regex_problem
+from siyu.autoreply.models import AutoReplyRule
+from siyu.autoreply.schemas import ReplyIn, RuleCreate, RuleRead, RuleTestResult
+from siyu.core import clock, jobs
+from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
 from siyu.entries import service as entries
 from siyu.identity import service as identity
-from siyu.reach import repository
-from siyu.reach.models import AutoReplyRule, MatchKind, RuleKind
-from siyu.reach.rules import regex_problem
-from siyu.reach.schemas import ReplyIn, RuleCreate, RuleRead, RuleTestResult
 from siyu.security import service as security
 from siyu.security.schemas import Principal
-from siyu.wechat.gateway import CustomMessage
 from siyu.wechat.schemas import (
     Article,
+    CustomMessage,
     ImageReply,
     Message,
     NewsReply,
@@ -51,140 +48,7 @@ from siyu.workspaces.schemas import AppRead
 KEYWORD_MAX = 30
 log = get_logger(__name__)
 
-
-def _norm(text: str) -> str:
-    return text.strip().casefold()
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: int
-    name: str
-    kind: RuleKind
-    match: MatchKind
-    keywords: tuple[str, ...]
-    priority: int
-    active_from: datetime | None
-    active_until: datetime | None
-    reply: dict[str, Any]
-    tag: str | None
-    patterns: tuple[re.Pattern[str], ...] = ()
-
-    @property
-    def order(self) -> tuple[int, int]:
-        return self.priority, self.id
-
-    def active(self, now: datetime) -> bool:
-        return (self.active_from is None or self.active_from <= now) and (
-            self.active_until is None or now < self.active_until
-        )
-
-
-@dataclass
-class Matcher:
-    """An app's rules, indexed: exact keywords in a dict, contains-keywords by length (a
-    message is scanned once per distinct keyword length), regexes behind one combined
-    pattern that answers "none of them" in a single search."""
-
-    exact: dict[str, list[Rule]] = field(default_factory=dict)
-    contains: dict[str, list[Rule]] = field(default_factory=dict)
-    lengths: tuple[int, ...] = ()
-    contains_first: tuple[int, int] | None = None  # the best order among contains rules
-    regex: list[Rule] = field(default_factory=list)
-    any_regex: re.Pattern[str] | None = None
-    # Patterns anchored at the start are tried at position 0 only (`match`, not `search`).
-    anchored: bool = False
-    follow: list[Rule] = field(default_factory=list)
-    default: list[Rule] = field(default_factory=list)
-
-    @classmethod
-    def build(cls, rules: Iterable[Rule]) -> Matcher:
-        matcher = cls()
-        for rule in sorted(rules, key=lambda r: r.order):
-            if rule.kind == RuleKind.follow:
-                matcher.follow.append(rule)
-            elif rule.kind == RuleKind.default:
-                matcher.default.append(rule)
-            elif rule.match == MatchKind.regex:
-                matcher.regex.append(rule)
-            else:
-                index = matcher.exact if rule.match == MatchKind.exact else matcher.contains
-                for keyword in rule.keywords:
-                    index.setdefault(keyword, []).append(rule)
-        matcher.lengths = tuple(sorted({len(k) for k in matcher.contains}))
-        orders = [rule.order for rules in matcher.contains.values() for rule in rules]
-        matcher.contains_first = min(orders) if orders else None
-        sources = [p.pattern for rule in matcher.regex for p in rule.patterns]
-        if sources:
-            matcher.anchored = all(s.startswith("^") and "(?m" not in s for s in sources)
-            try:
-                matcher.any_regex = re.compile("|".join(f"(?:{s})" for s in sources))
-            except re.error:  # e.g. the same group name in two patterns: check them one by one
-                matcher.any_regex = None
-        return matcher
-
-    def match(self, message: str, now: datetime) -> Rule | None:
-        text = _norm(message)
-        best: Rule | None = None
-
-        def consider(candidates: list[Rule]) -> None:
-            nonlocal best
-            for rule in candidates:  # sorted: the first active one is the best of the list
-                if best is not None and rule.order >= best.order:
-                    return
-                if rule.active(now):
-                    best = rule
-                    return
-
-        consider(self.exact.get(text, []))
-        first = self.contains_first
-        if first is not None and (best is None or first < best.order):
-            for length in self.lengths:
-                for start in range(len(text) - length + 1):
-                    hit = self.contains.get(text[start : start + length])
-                    if hit:
-                        consider(hit)
-        if self.regex and (best is None or self.regex[0].order < best.order) and self._any(message):
-            for rule in self.regex:
-                if best is not None and rule.order >= best.order:
-                    break
-                if rule.active(now) and any(p.search(message) for p in rule.patterns):
-                    best = rule
-                    break
-        return best
-
-    def _any(self, message: str) -> bool:
-        """Whether some regex rule could match: one pass of the combined pattern."""
-        if self.any_regex is None:
-            return True
-        found = self.any_regex.match(message) if self.anchored else self.any_regex.search(message)
-        return found is not None
-
-    def first_active(self, rules: list[Rule], now: datetime) -> Rule | None:
-        return next((rule for rule in rules if rule.active(now)), None)
-
-
-def compile_rule(row: AutoReplyRule) -> Rule:
-    patterns: tuple[re.Pattern[str], ...] = ()
-    keywords = tuple(row.keywords)
-    if row.match == MatchKind.regex:
-        patterns = tuple(re.compile(k) for k in row.keywords)
-    else:
-        keywords = tuple(_norm(k) for k in row.keywords)
-    return Rule(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        match=row.match,
-        keywords=keywords,
-        priority=row.priority,
-        active_from=row.active_from,
-        active_until=row.active_until,
-        reply=dict(row.reply),
-        tag=row.tag,
-        patterns=patterns,
-    )
-
+# --- compiled rules, cached per process ------------------------------------------------------
 
 CACHE_FRESH_S = 2.0  # compiled rules are trusted this long before their version is checked
 _cache: dict[tuple[str, int], tuple[tuple[int, datetime | None], float, Matcher]] = {}
@@ -199,11 +63,11 @@ def matcher_for(session: Session, app_id: int) -> Matcher:
         cached = _cache.get(key)
     if cached is not None and time.monotonic() - cached[1] < CACHE_FRESH_S:
         return cached[2]
-    version = repository.rules_version(session, app_id)
+    version = repository.get_rules_version(session, app_id)
     if cached is not None and cached[0] == version:
         matcher = cached[2]
     else:
-        rows = repository.rules_of_app(session, app_id)
+        rows = repository.list_rules_of_app(session, app_id)
         matcher = Matcher.build(compile_rule(row) for row in rows)
     with _cache_lock:
         _cache[key] = (version, time.monotonic(), matcher)
@@ -215,6 +79,13 @@ def forget(app_id: int) -> None:
     with _cache_lock:
         for key in [k for k in _cache if k[1] == app_id]:
             del _cache[key]
+
+
+def forget_all() -> None:
+    """Drop every compiled rule set of this process: a database replaced under it (a test's,
+    a restore) may reuse app ids the cache still knows."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def pick(session: Session, app_id: int, push: Push, now: datetime | None = None) -> Rule | None:
@@ -331,9 +202,7 @@ def on_push(session: Session, push: Push) -> None:
     if app.kind == AppKind.mp or rule.reply.get("type") == "mp_card":
         message = cs_message(push.openid, _resolved(session, push.workspace_id, rule))
         if message is not None:
-            from siyu.reach import tasks
-
-            enqueue_after_commit(session, tasks.send_rule_reply, app.id, message.model_dump())
+            jobs.enqueue(session, "autoreply.send_rule_reply", app.id, message.model_dump())
 
 
 def _resolved(session: Session, workspace_id: int, rule: Rule) -> dict[str, Any]:
@@ -362,15 +231,26 @@ def appid_of(session: Session, app_id: int) -> str:
 
 # --- managing rules ---------------------------------------------------------------------------
 
+# How the Chinese refusals name a reply type and a rule kind.
+_REPLY_ZH = {
+    "text": "文字",
+    "image": "图片",
+    "news": "图文",
+    "mp_card": "小程序卡片",
+    "link": "链接",
+    "handoff": "转公众号",
+}
+_KIND_ZH = {RuleKind.keyword: "关键词", RuleKind.follow: "关注回复", RuleKind.default: "默认回复"}
+
 
 def _check_reply(session: Session, reply: ReplyIn, app: AppRead) -> None:
     missing: list[str] = []
     match reply.type:
         case "handoff":
             if app.kind != AppKind.mp:
-                raise Invalid(
-                    "autoreply.invalid_reply",
+                raise errors.INVALID_REPLY(
                     "the hand-off answers in a Mini Program's customer-service chat",
+                    reason="转公众号只能用在小程序的客服会话里。",
                 )
             if not (reply.channel_id and reply.title):
                 missing = ["channel_id", "title"]
@@ -382,7 +262,9 @@ def _check_reply(session: Session, reply: ReplyIn, app: AppRead) -> None:
             missing = [] if reply.media_id else ["media_id"]
         case "news":
             if app.kind == AppKind.mp:
-                raise Invalid("autoreply.invalid_reply", "Mini Programs cannot answer with news")
+                raise errors.INVALID_REPLY(
+                    "Mini Programs cannot answer with news", reason="小程序不能回复图文。"
+                )
             articles = reply.articles or []
             if not articles or any(not a.get("title") or not a.get("url") for a in articles):
                 missing = ["articles (each with title and url)"]
@@ -392,30 +274,46 @@ def _check_reply(session: Session, reply: ReplyIn, app: AppRead) -> None:
         case "link":
             missing = [] if reply.url and reply.title else ["title", "url"]
     if missing:
-        raise Invalid("autoreply.invalid_reply", f"a {reply.type} reply needs {', '.join(missing)}")
+        fields = (
+            "articles（每篇都要有 title 和 url）" if reply.type == "news" else "、".join(missing)
+        )
+        raise errors.INVALID_REPLY(
+            f"a {reply.type} reply needs {', '.join(missing)}",
+            reason=f"{_REPLY_ZH[reply.type]}回复需要填写 {fields}。",
+        )
 
 
 def _check_keywords(data: RuleCreate, app: AppRead) -> list[str]:
     if data.kind != RuleKind.keyword:
         if data.keywords:
-            raise Invalid("autoreply.invalid_rule", f"a {data.kind} rule has no keywords")
+            raise errors.INVALID_RULE(
+                f"a {data.kind} rule has no keywords",
+                reason=f"{_KIND_ZH[data.kind]}规则不带关键词。",
+            )
         if data.kind == RuleKind.follow and app.kind == AppKind.mp:
-            raise Invalid("autoreply.invalid_rule", "Mini Programs have no followers")
+            raise errors.INVALID_RULE(
+                "Mini Programs have no followers", reason="小程序没有关注者，不能设关注回复。"
+            )
         return []
     keywords = [k.strip() for k in data.keywords if k.strip()]
     if not keywords:
-        raise Invalid("autoreply.invalid_rule", "a keyword rule needs at least one keyword")
+        raise errors.INVALID_RULE(
+            "a keyword rule needs at least one keyword", reason="关键词规则至少需要一个关键词。"
+        )
     if data.match == MatchKind.regex:
         for pattern in keywords:
             problem = regex_problem(pattern)
             if problem:
-                raise Invalid(
-                    "autoreply.invalid_regex",
+                raise errors.INVALID_REGEX(
                     f"{pattern!r}: {problem}",
                     data={"pattern": pattern, "problem": problem},
+                    pattern=pattern,
                 )
     elif any(len(k) > KEYWORD_MAX for k in keywords):
-        raise Invalid("autoreply.invalid_rule", f"keywords are at most {KEYWORD_MAX} characters")
+        raise errors.INVALID_RULE(
+            f"keywords are at most {KEYWORD_MAX} characters",
+            reason=f"关键词最多 {KEYWORD_MAX} 个字。",
+        )
     return keywords
 
 
@@ -426,26 +324,29 @@ def add_rule(
     keywords = _check_keywords(data, app)
     _check_reply(session, data.reply, app)
     if data.active_from and data.active_until and data.active_from >= data.active_until:
-        raise Invalid("autoreply.invalid_rule", "active_from must be before active_until")
+        raise errors.INVALID_RULE(
+            "active_from must be before active_until", reason="生效时间必须早于失效时间。"
+        )
     now = clock.now()
-    row = AutoReplyRule(
-        workspace_id=workspace_id,
-        app_id=app.id,
-        name=data.name or (keywords[0] if keywords else str(data.kind)),
-        kind=data.kind,
-        match=data.match,
-        keywords=keywords,
-        priority=data.priority,
-        active_from=data.active_from,
-        active_until=data.active_until,
-        reply=data.reply.model_dump(exclude_none=True),
-        tag=data.tag,
-        enabled=True,
-        created_at=now,
-        updated_at=now,
+    row = repository.add_rule(
+        session,
+        AutoReplyRule(
+            workspace_id=workspace_id,
+            app_id=app.id,
+            name=data.name or (keywords[0] if keywords else str(data.kind)),
+            kind=data.kind,
+            match=data.match,
+            keywords=keywords,
+            priority=data.priority,
+            active_from=data.active_from,
+            active_until=data.active_until,
+            reply=data.reply.model_dump(exclude_none=True),
+            tag=data.tag,
+            enabled=True,
+            created_at=now,
+            updated_at=now,
+        ),
     )
-    session.add(row)
-    session.flush()
     forget(app.id)
     security.record_audit(
         session,
@@ -464,11 +365,10 @@ def list_rules(session: Session, workspace_id: int) -> list[RuleRead]:
 
 
 def delete_rule(session: Session, workspace_id: int, rule_id: int, actor: Principal | str) -> None:
-    row = session.get(AutoReplyRule, rule_id)
+    row = repository.get_rule(session, rule_id)
     if row is None or row.workspace_id != workspace_id:
-        raise NotFound("autoreply.unknown_rule", f"no rule {rule_id}")
-    session.delete(row)
-    session.flush()
+        raise errors.UNKNOWN_RULE(f"no rule {rule_id}")
+    repository.delete_rule(session, row)
     forget(row.app_id)
     security.record_audit(
         session,
@@ -490,7 +390,7 @@ def explain_message(
     rule = matcher.match(message, now) or matcher.first_active(matcher.default, now)
     if rule is None:
         return RuleTestResult(rule=None, reply=None)
-    row = session.get(AutoReplyRule, rule.id)
+    row = repository.get_rule(session, rule.id)
     return RuleTestResult(
         rule=None if row is None else RuleRead.model_validate(row), reply=rule.reply
     )

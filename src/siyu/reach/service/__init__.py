@@ -1,0 +1,117 @@
+"""Reach: templates, the quota ledger, preferences, send by intent, delivery outcomes, broadcasts.
+
+siyu keeps a ledger of what WeChat still allows for each member — one-time subscribe credits,
+follow status, the customer-service window and its count — fed by the pushes (bus
+subscribers), and spends from it when it picks a channel. It never asks WeChat for what the
+ledger says WeChat would refuse (43101, 43004, 45015, 45047); a notice no channel allows is
+held until one does, or until it expires.
+
+One module per topic; this package re-exports their public functions, so callers keep
+`from siyu.reach import service` and `service.notify(...)`.
+"""
+
+from __future__ import annotations
+
+from siyu.reach.service.broadcasts import (
+    advance_broadcast,
+    create_broadcast,
+    due_broadcasts,
+    get_broadcast,
+    list_broadcasts,
+    pause_broadcast,
+)
+from siyu.reach.service.common import MASS, MAX_ATTEMPTS
+from siyu.reach.service.delivery import (
+    INTERRUPTED_AFTER,
+    LOST_AFTER,
+    Outbound,
+    claim,
+    claim_mass,
+    record_refused,
+    record_retry,
+    record_sent,
+    sweep_stuck_sends,
+)
+from siyu.reach.service.ledger import (
+    get_ledger,
+    on_follow,
+    on_message,
+    on_subscribe_change,
+    on_subscribe_popup,
+    on_subscribe_sent,
+    on_template_finished,
+    on_unfollow,
+)
+from siyu.reach.service.preferences import (
+    get_policy,
+    get_preferences,
+    set_policy,
+    set_preferences,
+)
+from siyu.reach.service.reports import (
+    LEGACY_SENT_CHANNELS,
+    legacy_report,
+    list_sends,
+    outcome_summary,
+    record_sends_export,
+    sends_page,
+)
+from siyu.reach.service.sending import (
+    Intent,
+    decide,
+    default_dedupe_key,
+    held_due,
+    held_of_member,
+    notify,
+    retry_held,
+)
+from siyu.reach.service.templates import add_template, check_data, list_templates, render
+
+__all__ = [
+    "INTERRUPTED_AFTER",
+    "LEGACY_SENT_CHANNELS",
+    "LOST_AFTER",
+    "MASS",
+    "MAX_ATTEMPTS",
+    "Intent",
+    "Outbound",
+    "add_template",
+    "advance_broadcast",
+    "check_data",
+    "claim",
+    "claim_mass",
+    "create_broadcast",
+    "decide",
+    "default_dedupe_key",
+    "due_broadcasts",
+    "get_broadcast",
+    "get_ledger",
+    "get_policy",
+    "get_preferences",
+    "held_due",
+    "held_of_member",
+    "legacy_report",
+    "list_broadcasts",
+    "list_sends",
+    "list_templates",
+    "notify",
+    "on_follow",
+    "on_message",
+    "on_subscribe_change",
+    "on_subscribe_popup",
+    "on_subscribe_sent",
+    "on_template_finished",
+    "on_unfollow",
+    "outcome_summary",
+    "pause_broadcast",
+    "record_refused",
+    "record_retry",
+    "record_sends_export",
+    "record_sent",
+    "render",
+    "retry_held",
+    "sends_page",
+    "set_policy",
+    "set_preferences",
+    "sweep_stuck_sends",
+]

@@ -113,11 +113,10 @@ def main() -> int:
     from siyu.sandbox.pay import MerchantSpec, PayWorld
     from siyu.sandbox.world import AccountSpec, SandboxWorld
     from siyu.wechat import mp, paycrypto
-    from siyu.wechat.gateway import Code2Session
-    from siyu.wechat.pay import flows
     from siyu.wechat.pay import service as pay_service
     from siyu.wechat.pay.models import PayRefund
     from siyu.wechat.pay.schemas import MerchantCreate
+    from siyu.wechat.schemas import Code2Session
     from siyu.workspaces import service as workspaces
     from siyu.workspaces.enums import AppKind
     from siyu.workspaces.schemas import AppCreate
@@ -162,7 +161,7 @@ def main() -> int:
         configured = settings.model_copy(
             update={"wechat_pay_api_base": sandbox_url, "sandbox": True}
         )
-        flows.configure_pay(configured)
+        pay_service.configure_pay(configured)
         siyu = create_app(configured, db)
         with serve_in_thread(siyu) as siyu_url:
             t0 = time.perf_counter()
@@ -223,7 +222,7 @@ def main() -> int:
                         session, ws, activity.id, member_id, appid=MP_APPID, openid=openid
                     )
                 assert step.order_id is not None
-                params = flows.payment_params(db, flows.clients(), ws, step.order_id)
+                params = pay_service.payment_params(db, pay_service.clients(), ws, step.order_id)
                 sent = params.model_dump(by_alias=True, exclude={"out_trade_no"})
                 pay.deliver(pay.pay(openid, sent))
                 return openid, member_id
@@ -311,7 +310,7 @@ def main() -> int:
                     due = pay_service.refunds_due(session, limit=100_000)
                 if not due:
                     break
-                parallel(due, lambda rid: flows.submit_refund(db, flows.clients(), rid))
+                parallel(due, lambda rid: pay_service.submit_refund(db, pay_service.clients(), rid))
             pay.tick()
             execute_s = time.perf_counter() - t0
             print(f"3. executed through the sandbox: {len(refund_ids):,} refunds in "

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
 from siyu.wechat import mp
-from siyu.wechat.gateway import Code2Session
+from siyu.wechat.schemas import Code2Session
 from tests.conftest import MP_APPID
 from tests.wechat.pay.conftest import (  # noqa: F401 - fixtures reused
     MCHID,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -13,6 +14,7 @@ from siyu.community.schemas import ActivityRead
 from siyu.community.service import refund_for
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
+from siyu.wechat.pay import service as pay
 from tests.support.queries import count_queries
 
 from .conftest import END, START, Campaign, Member, beijing
@@ -104,10 +106,8 @@ def test_a_refund_the_merchant_cannot_pay_is_shown_to_staff_and_retried_once_sen
     assert "NOT_ENOUGH" in line["refund_error"]
     assert campaign.env.ledger()["refunded_total"] == 0
     # and Pay's sweep resends the same refund later, which then succeeds once
-    from siyu.wechat.pay import flows
-
-    campaign.env.clock.advance(__import__("datetime").timedelta(minutes=5))
-    flows.sweep(campaign.env.db, flows.clients())
+    campaign.env.clock.advance(timedelta(minutes=5))
+    pay.sweep(campaign.env.db, pay.clients())
     campaign.env.pay.tick()
     assert campaign.env.ledger()["refunded_total"] == 990
     assert campaign.staff.get(url).json()["outcome"] == {"succeeded": 1}

@@ -47,7 +47,7 @@ def setup() -> tuple[Settings, Database]:
         raise typer.Exit(2) from exc
     configure_logging(settings)
     configure_queue(settings)
-    from siyu.wechat.pay.flows import configure_pay
+    from siyu.wechat.pay.service import configure_pay
     from siyu.wiring import wire
 
     configure_pay(settings)

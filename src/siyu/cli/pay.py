@@ -25,7 +25,6 @@ def pay_reconcile(
     from datetime import date, timedelta
 
     from siyu.core import clock
-    from siyu.wechat.pay import flows
     from siyu.wechat.pay import service as pay
 
     _settings, db = setup()
@@ -33,7 +32,7 @@ def pay_reconcile(
         wanted = (
             date.fromisoformat(day)
             if day
-            else (clock.now().astimezone(pay.BEIJING) - timedelta(days=1)).date()
+            else (clock.now().astimezone(clock.BEIJING) - timedelta(days=1)).date()
         )
     except ValueError as exc:
         raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from exc
@@ -45,7 +44,7 @@ def pay_reconcile(
     differing = 0
     for merchant in merchants:
         try:
-            result = flows.reconcile_day(db, flows.clients(), merchant.id, wanted)
+            result = pay.reconcile_day(db, pay.clients(), merchant.id, wanted)
         except SiyuError as exc:
             raise fail(exc) from exc
         table = Table(f"{merchant.mchid} {wanted}", "number", "problem", "siyu", "merchant")
@@ -71,8 +70,8 @@ def pay_reconcile(
 @pay_app.command("sweep")
 def pay_sweep() -> None:
     """Query late orders and refunds now and resend due refunds (the job does it every minute)."""
-    from siyu.wechat.pay import flows
+    from siyu.wechat.pay import service as pay
 
     _settings, db = setup()
-    done = flows.sweep(db, flows.clients())
+    done = pay.sweep(db, pay.clients())
     out.print(", ".join(f"{k}={v}" for k, v in vars(done).items()))

@@ -46,8 +46,8 @@ from siyu.identity import service as identity
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
-from siyu.wechat import mp
-from siyu.wechat.pay import flows
+from siyu.wechat import service as wechat
+from siyu.wechat.pay import service as pay
 
 router = APIRouter(prefix="/api/community", tags=["community"])
 members_router = APIRouter(prefix="/api/members", tags=["members"])
@@ -377,7 +377,7 @@ def open_activities(
 ) -> list[ActivityRead]:
     """Activities open for enrollment."""
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         return service.list_activities(
             session, principal.app.workspace_id, statuses=[ActivityStatus.open]
         )
@@ -395,7 +395,7 @@ def enroll(
     """Enroll the logged-in member; when money is due, wx.requestPayment's parameters come
     back and the payment notification confirms the enrollment."""
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
+        principal = wechat.authenticate(session, appid, authorization)
         ws = principal.app.workspace_id
         step = service.enroll(
             session,
@@ -410,9 +410,7 @@ def enroll(
     if step.order_id is None:
         return EnrollmentAnswer(enrollment=step.enrollment)
     # Pay is asked between transactions: no database lock waits on the network.
-    params = flows.payment_params(
-        db, flows.clients(), ws, step.order_id, member_id=principal.member_id
-    )
+    params = pay.payment_params(db, pay.clients(), ws, step.order_id, member_id=principal.member_id)
     return EnrollmentAnswer(enrollment=step.enrollment, payment=params)
 
 
@@ -457,7 +455,7 @@ async def check_in(
 
     def run() -> CheckinAnswer:
         with db.session_scope() as session:
-            principal = mp.authenticate(session, appid, authorization)
+            principal = wechat.authenticate(session, appid, authorization)
         key = _store_image(settings, data) if data is not None else None
         with db.session_scope() as session:
             return service.check_in(
@@ -478,8 +476,8 @@ def join_by_share_ticket(
 ) -> GroupRead:
     """The member opened a card shared in a group: wx.getShareInfo's sealed openGId names it."""
     with db.session_scope() as session:
-        principal = mp.authenticate(session, appid, authorization)
-        data = mp.open_user_data(session, principal, body.encrypted_data, body.iv)
+        principal = wechat.authenticate(session, appid, authorization)
+        data = wechat.open_user_data(session, principal, body.encrypted_data, body.iv)
         open_gid = data.get("openGId")
         if not isinstance(open_gid, str) or not open_gid:
             raise errors.NO_OPEN_GID("the share information names no group")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from siyu.core.db import get_database
 from siyu.core.jobs import job
 from siyu.core.logging import get_logger
-from siyu.wechat.pay import flows  # Pay's calls to WeChat (clients, submit_refund)
+from siyu.wechat.pay import service as pay
 
 log = get_logger(__name__)
 
@@ -15,11 +15,11 @@ log = get_logger(__name__)
 def send_refunds(refund_ids: list[int]) -> None:
     """One try each; a refund WeChat did not accept stays pending with its next time and
     Pay's sweep resends it with the same out_refund_no (money leaves once)."""
-    db, clients = get_database(), flows.clients()
+    db, clients = get_database(), pay.clients()
     sent = 0
     for refund_id in refund_ids:
         try:
-            if flows.submit_refund(db, clients, refund_id) is not None:
+            if pay.submit_refund(db, clients, refund_id) is not None:
                 sent += 1
         except Exception:  # one broken refund must not hold back the others
             log.exception("community_refund_failed", refund_id=refund_id)

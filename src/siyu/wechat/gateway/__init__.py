@@ -78,9 +78,6 @@ from siyu.wechat.schemas.outbound import (
     WeChatRequest,
 )
 
-# The former private name, until every caller imports `ConnectFailed` (siyu.wechat.service).
-_ConnectFailed = ConnectFailed
-
 __all__ = [
     "API_CALLS",
     "DEFAULT_ATTEMPTS",

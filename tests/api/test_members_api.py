@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from siyu.core.db import Database
 from siyu.identity.models import Member, TimelineEvent
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID, openid
+from tests.support.names import MP_APPID, OA_APPID, openid
 
 T0 = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from siyu.identity.models import Member, MemberTag
 from siyu.identity.schemas import PersonRef
 from siyu.security.models import AuditEntry
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, openid
+from tests.support.names import MP_APPID, openid
 
 
 def _member(db: Database, app: AppRead, n: int) -> int:

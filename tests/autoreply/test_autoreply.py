@@ -16,9 +16,9 @@ from siyu.identity import service as identity
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
-from tests.reach.conftest import Person, event_push, member_of, message_push
-from tests.wechat.conftest import WeChat
+from tests.support.names import MP_APPID, OA_APPID
+from tests.support.reach import Person, member_of
+from tests.support.wechat import WeChat, event_push, message_push
 
 NewPerson = Callable[[], Person]
 pytestmark = pytest.mark.usefixtures("oa_app", "mp_app")

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from siyu.cli.main import app
@@ -14,17 +13,8 @@ from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.identity.models import Member, TimelineEvent
 from siyu.workspaces.models import App
-from tests.conftest import MP_APPID, OA_APPID, openid
-
-
-def run(cli: CliRunner, *args: str) -> tuple[int, str]:
-    result = cli.invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def count(db: Database, model: type) -> int:  # type: ignore[type-arg]
-    with db.session_scope() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+from tests.support.cli import count, run
+from tests.support.names import MP_APPID, OA_APPID, openid
 
 
 def test_help_explains_each_command(cli: CliRunner) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from siyu.community.models import Activity
 from siyu.core.db import Database
 from siyu.security.models import AuditEntry
-from tests.cli.test_cli import count, run
+from tests.support.cli import count, run
 
 DEFINITION = {
     "code": "HIST1",

@@ -11,9 +11,9 @@ from siyu.reach import service
 from siyu.reach.schemas import TemplateCreate
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.cli.test_cli import run
-from tests.conftest import OA_APPID, openid
-from tests.security.people import make_person
+from tests.support.cli import run
+from tests.support.names import OA_APPID, openid
+from tests.support.people import make_person
 
 
 def test_autoreply_add_and_test(cli: CliRunner, oa_app: AppRead, owner: Principal) -> None:

@@ -17,8 +17,8 @@ from siyu.security.enums import Role
 from siyu.security.models import Operator
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.cli.test_cli import run
-from tests.security.people import make_person
+from tests.support.cli import run
+from tests.support.people import make_person
 
 
 def test_keys_rotate_adds_a_key_and_reencrypts_everything(

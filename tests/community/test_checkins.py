@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from siyu.community.models import Checkin, Enrollment
-
-from .conftest import END, START, Campaign, beijing
+from tests.support.community import END, START, Campaign, beijing
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

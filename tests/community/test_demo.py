@@ -10,10 +10,9 @@ from siyu.community import service
 from siyu.community.models import Activity, Checkin
 from siyu.community.service import demo
 from siyu.sandbox.users import Action, Population
-from tests.conftest import MP_APPID
-from tests.wechat.pay.conftest import SIYU
-
-from .conftest import Campaign, beijing
+from tests.support.community import Campaign, beijing
+from tests.support.names import MP_APPID
+from tests.support.pay import SIYU
 
 
 def test_demo_users_enroll_pay_check_in_and_the_review_shows_it(campaign: Campaign) -> None:

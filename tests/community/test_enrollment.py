@@ -6,8 +6,7 @@ from sqlalchemy import func, select
 
 from siyu.community.models import Enrollment
 from siyu.identity import service as identity
-
-from .conftest import Campaign
+from tests.support.community import Campaign
 
 
 def enrollments(campaign: Campaign) -> list[Enrollment]:

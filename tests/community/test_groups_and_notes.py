@@ -13,10 +13,9 @@ from sqlalchemy import select
 from siyu.community.models import ServiceRecord
 from siyu.security.enums import Role
 from siyu.security.models import AuditEntry
-from tests.conftest import MP_APPID
-from tests.security.conftest import make_staff
-
-from .conftest import SESSION_KEY, Campaign
+from tests.support.community import SESSION_KEY, Campaign
+from tests.support.names import MP_APPID
+from tests.support.security import make_staff
 
 IV = base64.b64encode(b"0123456789abcdef").decode()
 

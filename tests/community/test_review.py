@@ -14,9 +14,8 @@ from siyu.identity import service as identity
 from siyu.identity.models import TimelineEvent
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
-from tests.conftest import MP_APPID
-
-from .conftest import END, START, Campaign, beijing
+from tests.support.community import END, START, Campaign, beijing
+from tests.support.names import MP_APPID
 
 DEFINITION = {
     "title": "词汇打卡第一期",

@@ -15,9 +15,8 @@ from siyu.community.service import refund_for
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.wechat.pay import service as pay
+from tests.support.community import END, START, Campaign, Member, beijing
 from tests.support.queries import count_queries
-
-from .conftest import END, START, Campaign, Member, beijing
 
 
 def ran(campaign: Campaign, days: dict[int, int]) -> tuple[dict[str, object], list[Member]]:

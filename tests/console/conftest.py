@@ -1,4 +1,4 @@
-"""Console tests keep uploads in a directory of their own."""
+"""Console tests keep uploads in a directory of their own (a local override of `settings`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ from pathlib import Path
 import pytest
 
 from siyu.core.config import Settings
-from tests.community.conftest import campaign  # noqa: F401 - the community pages' fixtures
-from tests.wechat.pay.conftest import (  # noqa: F401
-    merchant_key,
-    pay_env,
-    pay_server,
-    staff,
-)
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from siyu.identity import service as identity
 from siyu.security.enums import Role
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
-from tests.community.conftest import END, START, Campaign, Member, beijing
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
-from tests.security.conftest import make_staff
-from tests.wechat.pay.conftest import SIYU
+from tests.support.community import END, START, Campaign, Member, beijing
+from tests.support.names import OWNER_EMAIL, OWNER_PASSWORD
+from tests.support.pay import SIYU
+from tests.support.security import make_staff
 
 HTMX = {"HX-Request": "true"}
 

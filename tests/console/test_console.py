@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from siyu.console.i18n import EN, ZH
 from siyu.core.config import Settings
@@ -21,69 +18,16 @@ from siyu.identity.enums import ConflictStatus, MemberStatus
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OWNER_EMAIL, OWNER_PASSWORD, openid
+from tests.support.console import HTMX, Console
+from tests.support.console import event as _event
+from tests.support.console import ingest as _ingest
+from tests.support.console import login_token as _login_token
+from tests.support.console import sign_in as _sign_in
+from tests.support.console import ts as _ts
+from tests.support.names import MP_APPID, OWNER_EMAIL, OWNER_PASSWORD, openid
 
 TEMPLATES = Path(__file__).parents[2] / "src" / "siyu" / "console" / "templates"
-HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/"}
 PHONE = "13800138000"
-
-
-@dataclass
-class Console:
-    """A browser signed in as the owner, with the session's CSRF token for htmx calls."""
-
-    client: TestClient
-    csrf: str
-
-    def htmx(self, **extra: str) -> dict[str, str]:
-        return {**HTMX, "X-CSRF-Token": self.csrf, **extra}
-
-
-def _login_token(client: TestClient, path: str = "/login") -> str:
-    page = client.get(path)
-    assert page.status_code == 200
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match is not None
-    return match.group(1)
-
-
-def _sign_in(client: TestClient, next_url: str = "/") -> Response:
-    token = _login_token(client)
-    return client.post(
-        "/login",
-        data={
-            "email": OWNER_EMAIL,
-            "password": OWNER_PASSWORD,
-            "csrf_token": token,
-            "next": next_url,
-        },
-        follow_redirects=False,
-    )
-
-
-def _session_csrf(html: str) -> str:
-    match = re.search(r'"X-CSRF-Token": "([^"]+)"', html)
-    assert match is not None
-    return match.group(1)
-
-
-@pytest.fixture
-def console(app_client: TestClient, owner: Principal) -> Console:
-    assert _sign_in(app_client).status_code == 303
-    return Console(app_client, _session_csrf(app_client.get("/").text))
-
-
-def _ts(minutes_ago: int = 60) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
-
-
-def _ingest(db: Database, workspace_id: int, *events: dict[str, Any]) -> None:
-    with db.session_scope() as session:
-        identity.ingest_events(session, workspace_id, list(events))
-
-
-def _event(n: int, name: str = "mp.login", minutes_ago: int = 60, **extra: Any) -> dict[str, Any]:
-    return {"event": name, "ts": _ts(minutes_ago), "appid": MP_APPID, "openid": openid(n), **extra}
 
 
 def _member_of(db: Database, workspace_id: int, n: int) -> Any:

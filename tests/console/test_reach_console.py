@@ -22,8 +22,12 @@ from siyu.reach.schemas import TemplateCreate
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
-from tests.console.test_console import Console, _event, _ingest, _session_csrf, _sign_in
+from tests.support.console import Console
+from tests.support.console import event as _event
+from tests.support.console import ingest as _ingest
+from tests.support.console import session_csrf as _session_csrf
+from tests.support.console import sign_in as _sign_in
+from tests.support.names import openid
 
 pytestmark = pytest.mark.usefixtures("oa_app", "mp_app")
 

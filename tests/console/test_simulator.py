@@ -12,9 +12,9 @@ from siyu.core.config import Settings
 from siyu.sandbox.app import create_sandbox_app
 from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld
 from siyu.security.schemas import Principal
-from tests.conftest import OA_APPID
-from tests.console.test_console import _sign_in
-from tests.wechat.test_gateway_standin import serve
+from tests.support.console import sign_in as _sign_in
+from tests.support.http import serve
+from tests.support.names import OA_APPID
 
 
 @pytest.fixture(scope="module")

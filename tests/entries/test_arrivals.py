@@ -23,39 +23,10 @@ from siyu.sandbox.world import SandboxWorld
 from siyu.wechat import inbox
 from siyu.wechat.schemas import Push, Reply, SubscribeEvent, TextReply
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID, openid
-from tests.wechat.conftest import GH_ID, WeChat, cdata_xml
-
-T0 = 1763600000  # a push's CreateTime
-
-
-def event_push(user: str, event: str, key: str = "", at: int = T0, **extra: Any) -> str:
-    fields: dict[str, Any] = {
-        "ToUserName": GH_ID,
-        "FromUserName": user,
-        "CreateTime": at,
-        "MsgType": "event",
-        "Event": event,
-    }
-    if key:
-        fields["EventKey"] = key
-    return cdata_xml({**fields, **extra})
-
-
-def channel(api: TestClient, slug: str, **extra: Any) -> dict[str, Any]:
-    answer = api.post(
-        "/api/entries/channels",
-        json={
-            "name": f"渠道 {slug}",
-            "slug": slug,
-            "tags": [f"来自{slug}"],
-            "welcome": f"欢迎，{slug}！",
-            "code": {"appid": OA_APPID, "kind": "oa_qr_temp"},
-            **extra,
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()
+from tests.support.entries import T0, channel, event_push
+from tests.support.names import MP_APPID, OA_APPID, openid
+from tests.support.sandbox import follower
+from tests.support.wechat import WeChat
 
 
 def arrivals(db: Database) -> list[tuple[str, int, bool, bool]]:
@@ -233,7 +204,6 @@ def test_a_welcome_past_the_reply_budget_goes_out_as_a_customer_service_message(
     settings: Settings,
 ) -> None:
     from siyu.sandbox.messaging import open_grant
-    from tests.wechat.test_gateway_sandbox import follower
 
     channel(manager, "late")
     client.app.state.settings = settings.model_copy(update={"push_reply_budget_ms": 0})

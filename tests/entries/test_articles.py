@@ -16,7 +16,7 @@ from siyu.identity import service as identity
 from siyu.identity.models import TimelineEvent
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
+from tests.support.names import MP_APPID, OA_APPID
 
 pytestmark = pytest.mark.usefixtures("oa_app", "mp_app")
 ARTICLE = "https://mp.weixin.qq.com/s/AbCdEf123"

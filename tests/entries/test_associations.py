@@ -15,7 +15,7 @@ from siyu.entries.models import Association
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind, EntityKind
 from siyu.workspaces.schemas import AppCreate, AppRead
-from tests.conftest import MP_APPID, OA_APPID
+from tests.support.names import MP_APPID, OA_APPID
 
 
 def add(db: Database, workspace_id: int, kind: AppKind, n: int, entity: str = "示例教育") -> str:

@@ -5,7 +5,6 @@ operation leaves none."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,27 +12,14 @@ from sqlalchemy import select
 from siyu.core.db import Database
 from siyu.entries.models import Article, ChannelCode, MenuVersion
 from siyu.sandbox.world import SandboxWorld
-from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
-from tests.console.test_console import Console, console  # noqa: F401 - fixture
+from tests.support.console import Console
+from tests.support.entries import audited
+from tests.support.names import MP_APPID, OA_APPID
 
 MENU = {"button": [{"type": "view", "name": "官网", "url": "https://example.com/"}]}
 ARTICLE = "https://mp.weixin.qq.com/s/AbC"
-
-Row = tuple[str, str, str | None, str | None, str | None, dict[str, Any]]
-
-
-def audited(db: Database) -> list[Row]:
-    """The entries operations audited so far, oldest first."""
-    with db.session_scope() as session:
-        rows = session.scalars(
-            select(AuditEntry).where(AuditEntry.action.like("entries.%")).order_by(AuditEntry.id)
-        ).all()
-        return [
-            (r.action, r.actor, r.actor_role, r.target_type, r.target_id, r.detail) for r in rows
-        ]
 
 
 def test_each_api_operation_is_audited_once_as_the_operator(
@@ -112,7 +98,7 @@ def test_a_refused_operation_leaves_no_audit_entry(
 
 
 def test_the_console_audits_the_same_entries_as_the_api(
-    console: Console,  # noqa: F811
+    console: Console,
     owner: Principal,
     oa_app: AppRead,
     mp_app: AppRead,

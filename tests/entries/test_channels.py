@@ -12,7 +12,7 @@ from siyu.core.db import Database
 from siyu.entries.models import Channel, ChannelCode
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
+from tests.support.names import MP_APPID, OA_APPID
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -18,8 +18,8 @@ from siyu.entries.models import Association, Channel, MenuVersion
 from siyu.sandbox.world import SandboxWorld
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
-from tests.entries.test_audit import audited
+from tests.support.entries import audited
+from tests.support.names import MP_APPID, OA_APPID
 
 MENU = {"button": [{"type": "view", "name": "官网", "url": "https://example.com/"}]}
 

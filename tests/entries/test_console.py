@@ -13,14 +13,14 @@ from siyu.core.db import Database
 from siyu.entries.models import Article, MenuVersion
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import OA_APPID, openid
-from tests.console.test_console import Console, console  # noqa: F401 - fixture
-from tests.entries.test_arrivals import event_push
-from tests.wechat.conftest import WeChat
+from tests.support.console import Console
+from tests.support.entries import event_push
+from tests.support.names import OA_APPID, openid
+from tests.support.wechat import WeChat
 
 
 def test_an_operator_makes_a_channel_downloads_its_qr_and_sees_arrivals(
-    console: Console,  # noqa: F811
+    console: Console,
     oa: WeChat,
     oa_app: AppRead,
     world: SandboxWorld,
@@ -63,7 +63,7 @@ def test_an_operator_makes_a_channel_downloads_its_qr_and_sees_arrivals(
 
 
 def test_the_menu_editor_refuses_what_wechat_would_and_saves_nothing(
-    console: Console,  # noqa: F811
+    console: Console,
     oa_app: AppRead,
     db: Database,
 ) -> None:
@@ -92,7 +92,7 @@ def test_the_menu_editor_refuses_what_wechat_would_and_saves_nothing(
 
 
 def test_an_operator_registers_an_article_and_a_bad_link_changes_nothing(
-    console: Console,  # noqa: F811
+    console: Console,
     oa_app: AppRead,
     db: Database,
 ) -> None:

@@ -12,8 +12,8 @@ from siyu.core.errors import ErrorCode, all_error_codes
 from siyu.entries import errors
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import OA_APPID
-from tests.console.test_console import Console, console  # noqa: F401 - fixture
+from tests.support.console import Console
+from tests.support.names import OA_APPID
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "siyu"
 AREA = [
@@ -62,7 +62,7 @@ def test_raise_sites_call_the_listed_codes_and_every_code_is_raised() -> None:
 
 
 def test_the_console_says_in_chinese_what_is_wrong_and_changes_nothing(
-    console: Console,  # noqa: F811
+    console: Console,
     oa_app: AppRead,
     world: SandboxWorld,
     db: Database,

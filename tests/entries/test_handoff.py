@@ -17,10 +17,9 @@ from siyu.entries.enums import ArrivalKind
 from siyu.entries.models import Arrival
 from siyu.sandbox.messaging import open_grant
 from siyu.sandbox.world import SandboxWorld
-from tests.conftest import MP_APPID, OA_APPID
-from tests.entries.test_arrivals import channel, event_push
-from tests.reach.conftest import message_push
-from tests.wechat.conftest import WeChat, mp  # noqa: F401 - fixtures
+from tests.support.entries import channel, event_push
+from tests.support.names import MP_APPID, OA_APPID
+from tests.support.wechat import WeChat, message_push
 
 PUBLIC = "https://siyu.example.com"
 pytestmark = pytest.mark.usefixtures("oa_app", "mp_app")
@@ -53,7 +52,7 @@ def rule_count(db: Database) -> int:
 
 def test_a_mini_program_message_hands_the_user_off_to_the_oa_and_the_follow_is_attributed(
     manager: TestClient,
-    mp: WeChat,  # noqa: F811
+    mp: WeChat,
     oa: WeChat,
     db: Database,
     drain: Callable[[], int],

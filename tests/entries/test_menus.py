@@ -19,8 +19,8 @@ from siyu.sandbox.errors import WeChatError
 from siyu.sandbox.rules import validate_menu
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
-from tests.wechat.conftest import WeChat
+from tests.support.names import MP_APPID, OA_APPID
+from tests.support.wechat import WeChat
 
 LINKED = {MP_APPID}
 MP_BUTTON = {
@@ -229,8 +229,8 @@ def test_the_button_report_counts_clicks_members_and_conversions(
     from siyu.core import clock
     from siyu.identity import service as identity
     from siyu.identity.models import TimelineEvent
-    from tests.conftest import openid
-    from tests.entries.test_arrivals import event_push
+    from tests.support.entries import event_push
+    from tests.support.names import openid
 
     menu = {
         "button": [

@@ -17,17 +17,17 @@ from siyu.identity.bulk import PipelinedWriter, insert_rows
 from siyu.identity.models import Member, TimelineEvent
 from siyu.identity.service.importer import EVENT_COLUMNS, chunked, pipelined_import, read_lines
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
-from tests.identity.test_ingest_fast_path import (
+from tests.support.ingest import (
     FAST_MP,
     FAST_OA,
-    _fast_workspace,
-    _import,
-    _import_pipelined,
-    _jsonl,
-    _scenario,
-    _snapshot,
+    import_lines,
+    import_pipelined,
+    jsonl,
+    make_fast_workspace,
+    scenario,
+    snapshot,
 )
+from tests.support.names import openid
 
 CST = timezone(timedelta(hours=8))
 
@@ -140,15 +140,15 @@ def test_a_merge_waits_for_the_events_handed_over(
 ) -> None:
     # Given chunks whose merges move members' events written by earlier chunks, and a writer
     # that writes each chunk's events only once the next chunk is resolved
-    lines = _scenario(7)
-    slow = _import(db, workspace_id, _jsonl(lines, mp_app.appid, oa_app.appid), fast=False)
+    lines = scenario(7)
+    slow = import_lines(db, workspace_id, jsonl(lines, mp_app.appid, oa_app.appid), fast=False)
     held = _HeldWrites(monkeypatch)
     # When the same lines are imported through the pipelined writer
-    fast_workspace = _fast_workspace(db)
-    fast = _import_pipelined(db, fast_workspace, _jsonl(lines, FAST_MP, FAST_OA))
+    fast_workspace = make_fast_workspace(db)
+    fast = import_pipelined(db, fast_workspace, jsonl(lines, FAST_MP, FAST_OA))
     # Then each merge waited for the events handed over, and moved them with the member
-    expected = _snapshot(db, workspace_id, slow, {mp_app.appid: "MP", oa_app.appid: "OA"})
-    got = _snapshot(db, fast_workspace, fast, {FAST_MP: "MP", FAST_OA: "OA"})
+    expected = snapshot(db, workspace_id, slow, {mp_app.appid: "MP", oa_app.appid: "OA"})
+    got = snapshot(db, fast_workspace, fast, {FAST_MP: "MP", FAST_OA: "OA"})
     assert expected["merges"]
     assert got["events"] == expected["events"]
     assert got == expected

@@ -18,7 +18,7 @@ from siyu.identity.schemas import PersonRef
 from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
+from tests.support.names import openid
 
 T = TypeVar("T")
 THREADS = 8

@@ -12,7 +12,7 @@ from siyu.core.events import DomainEvent, bus
 from siyu.identity import service
 from siyu.identity.schemas import PersonRef
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
+from tests.support.names import openid
 
 
 @pytest.fixture

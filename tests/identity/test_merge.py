@@ -16,7 +16,7 @@ from siyu.identity.schemas import PersonRef, ResolvedMember
 from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
+from tests.support.names import openid
 
 TS = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 STAFF = "operator:1"

@@ -14,7 +14,7 @@ from siyu.identity.enums import IdentityKind
 from siyu.identity.models import Identity
 from siyu.identity.schemas import PersonRef
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
+from tests.support.names import openid
 from tests.support.queries import count_queries
 
 TS = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from siyu.identity.models import Identity, Member, MemberMerge, MergeConflict, T
 from siyu.identity.schemas import PersonRef
 from siyu.workspaces.models import Workspace
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
+from tests.support.names import openid
 
 TS = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 

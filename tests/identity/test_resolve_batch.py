@@ -15,7 +15,7 @@ from siyu.identity.schemas import PersonRef
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
-from tests.conftest import MP_APPID, openid
+from tests.support.names import MP_APPID, openid
 
 OTHER_MP = "wx3333333333333333"
 

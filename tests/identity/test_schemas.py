@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from siyu.identity.schemas import EventIn
-from tests.conftest import openid
+from tests.support.names import openid
 
 # Offsets WeChat's users and servers might write, strictly within a day either way.
 zones = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(

@@ -17,7 +17,7 @@ from siyu.identity.models import Member, TimelineEvent
 from siyu.identity.schemas import PersonRef
 from siyu.identity.service.importer import EventImport
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
+from tests.support.names import openid
 
 T0 = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 

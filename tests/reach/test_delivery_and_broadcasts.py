@@ -24,17 +24,9 @@ from siyu.wechat.tokens import gateway_for
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate
-from tests.conftest import MP_APPID, OA_APPID
-from tests.reach.conftest import (
-    MP_TEMPLATE,
-    Person,
-    event_push,
-    member_of,
-    send_count,
-    sends,
-    timeline,
-)
-from tests.wechat.conftest import WeChat
+from tests.support.names import MP_APPID, OA_APPID
+from tests.support.reach import MP_TEMPLATE, Person, member_of, send_count, sends, timeline
+from tests.support.wechat import WeChat, event_push
 
 pytestmark = pytest.mark.usefixtures("templates")
 NewPerson = Callable[[], Person]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from siyu.reach.policy import legacy_tally
-from tests.conftest import MP_APPID, openid
+from tests.support.names import MP_APPID, openid
 
 T0 = datetime(2019, 6, 1, tzinfo=UTC)
 

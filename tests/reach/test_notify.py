@@ -18,14 +18,8 @@ from siyu.reach import service, tasks
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import PreferencesIn, SendRead
 from siyu.wechat.inbox import SUCCESS
-from tests.conftest import MP_APPID, OA_APPID
-from tests.reach.conftest import (
-    Person,
-    member_of,
-    send_count,
-    sends,
-    timeline,
-)
+from tests.support.names import MP_APPID, OA_APPID
+from tests.support.reach import Person, member_of, send_count, sends, timeline
 
 pytestmark = pytest.mark.usefixtures("templates")
 NewPerson = Callable[[], Person]

@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 from siyu.sandbox.app import mount_sandbox
 from siyu.sandbox.cli import app as cli
 from siyu.sandbox.world import SandboxWorld
-
-from .conftest import OA, SECRET, SIYU, Sandbox
+from tests.support.sandbox import OA, SECRET, SIYU, Sandbox
 
 NEW_OA = "wx00000000000000e5"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import MP, OA, SUB, Sandbox
+from tests.support.sandbox import MP, OA, SUB, Sandbox
 
 
 def test_user_info_of_a_follower_through_a_qr_code(sandbox: Sandbox) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import MP, OA, OTHER_MP, Sandbox
+from tests.support.sandbox import MP, OA, OTHER_MP, Sandbox
 
 
 def click(name: str = "打卡", key: str = "CHECKIN") -> dict[str, Any]:

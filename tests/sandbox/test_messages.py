@@ -9,7 +9,7 @@ import pytest
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
-from .conftest import AES_KEY, MP, OA, PUSH_TOKEN, SUB, Sandbox
+from tests.support.sandbox import AES_KEY, MP, OA, PUSH_TOKEN, SUB, Sandbox
 
 
 def text_to(openid: str, content: str = "您好") -> dict[str, Any]:

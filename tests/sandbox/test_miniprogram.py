@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import MP, OA, OTHER_MP, SECRET, Sandbox
+from tests.support.sandbox import MP, OA, OTHER_MP, SECRET, Sandbox
 
 
 def session(sb: Sandbox, code: str, appid: str = MP, secret: str = SECRET) -> dict[str, Any]:

@@ -9,8 +9,7 @@ import httpx
 from siyu.core.clock import FrozenClock
 from siyu.sandbox.pay import RETRY_SCHEDULE, MerchantSpec, PayWorld
 from siyu.wechat import paycrypto
-
-from .conftest import MP, Sandbox
+from tests.support.sandbox import MP, Sandbox
 
 
 def test_an_unacknowledged_notification_follows_wechats_retry_schedule(

@@ -11,26 +11,11 @@ import pytest
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply, TransferCustomerServiceReply
-from wechatpy.utils import check_signature
 
 from siyu.sandbox.push import UNAVAILABLE
-
-from .conftest import AES_KEY, MP, OA, PUSH_TOKEN, SUB, Sandbox
+from tests.support.sandbox import AES_KEY, MP, OA, PUSH_TOKEN, SUB, Sandbox, opened
 
 oa_crypto = WeChatCrypto(PUSH_TOKEN, AES_KEY, OA)
-
-
-def opened(request: httpx.Request, appid: str = OA) -> str:
-    """The push as siyu reads it, by wechatpy: signature checked, then decrypted if sealed."""
-    q = request.url.params
-    check_signature(PUSH_TOKEN, q["signature"], q["timestamp"], q["nonce"])
-    if "encrypt_type" not in q:
-        return request.content.decode()
-    crypto = WeChatCrypto(PUSH_TOKEN, AES_KEY, appid)
-    body: Any = request.content.decode()
-    if request.headers["content-type"] == "application/json":
-        body = json.loads(body)
-    return str(crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"]))
 
 
 def last_message(sb: Sandbox, appid: str = OA) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import OA, Sandbox
+from tests.support.sandbox import OA, Sandbox
 
 
 def qr(action: str, *, expire: int | None = None, **scene: Any) -> dict[str, Any]:

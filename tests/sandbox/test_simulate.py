@@ -11,9 +11,7 @@ from wechatpy import parse_message
 from siyu.core import clock
 from siyu.sandbox.simulate import Landscape, RemoteActor, plan, run, simulate
 from siyu.sandbox.world import SandboxWorld
-
-from .conftest import ACCOUNTS, MP, OA, SIYU, Receiver, Sandbox
-from .test_push import opened
+from tests.support.sandbox import ACCOUNTS, MP, OA, SIYU, Receiver, Sandbox, opened
 
 MENU = {"button": [{"type": "click", "name": "打卡", "key": "CHECKIN"}]}
 POSTER = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": "poster"}}}

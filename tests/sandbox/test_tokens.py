@@ -8,8 +8,7 @@ import pytest
 
 from siyu.sandbox.errors import WeChatError
 from siyu.sandbox.world import CLASSIC_TOKENS_PER_DAY
-
-from .conftest import MP, OA, SECRET, Sandbox
+from tests.support.sandbox import MP, OA, SECRET, Sandbox
 
 
 def classic(sb: Sandbox, appid: str = OA, secret: str = SECRET) -> dict[str, object]:

@@ -9,7 +9,7 @@ import pytest
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from .conftest import MP, OA, SECRET, Sandbox
+from tests.support.sandbox import MP, OA, SECRET, Sandbox
 
 
 class SandboxClient(WeChatClient):  # type: ignore[misc]

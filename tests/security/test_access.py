@@ -13,8 +13,8 @@ from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
-from tests.security.conftest import Staff, audit_actions, make_staff, row_counts
-from tests.security.people import PHONE, Person, make_person
+from tests.support.people import PHONE, Person, make_person
+from tests.support.security import Staff, audit_actions, make_staff, row_counts
 
 INJECTIONS = [
     "' OR '1'='1",

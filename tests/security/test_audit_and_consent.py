@@ -18,9 +18,9 @@ from siyu.security import service
 from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID
-from tests.security.conftest import Staff, audit_actions
-from tests.security.people import MP_TOKEN, Person, make_person
+from tests.support.names import MP_APPID
+from tests.support.people import MP_TOKEN, Person, make_person
+from tests.support.security import Staff, audit_actions
 
 
 @pytest.fixture

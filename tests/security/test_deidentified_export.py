@@ -12,12 +12,12 @@ from siyu.identity import service
 from siyu.identity.schemas import PersonRef
 from siyu.security.enums import Role
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, openid
-from tests.security.conftest import Staff, audit_actions
+from tests.support.names import MP_APPID, openid
+from tests.support.security import Staff, audit_actions
 
 
 def test_the_analyst_gets_figures_without_identifiers(
-    client: TestClient, staff: dict[Role, Staff], db: Database, mp_app: AppRead
+    app_client: TestClient, staff: dict[Role, Staff], db: Database, mp_app: AppRead
 ) -> None:
     # given two members, one with a phone, a tag and events
     with db.session_scope() as session:
@@ -44,7 +44,7 @@ def test_the_analyst_gets_figures_without_identifiers(
     with db.session_scope() as session:
         service.ingest_events(session, mp_app.workspace_id, service_events)
     # when the analyst exports
-    response = client.get(
+    response = app_client.get(
         "/api/exports/members-deidentified.csv", headers=staff[Role.analyst].headers
     )
     # then one row per member, counts and days only
@@ -63,8 +63,8 @@ def test_the_analyst_gets_figures_without_identifiers(
     assert "export.deidentified_members" in audit_actions(db)
 
 
-def test_sales_may_not_export(client: TestClient, staff: dict[Role, Staff]) -> None:
-    response = client.get(
+def test_sales_may_not_export(app_client: TestClient, staff: dict[Role, Staff]) -> None:
+    response = app_client.get(
         "/api/exports/members-deidentified.csv", headers=staff[Role.sales].headers
     )
     assert response.status_code == 403

@@ -20,9 +20,9 @@ from siyu.identity.models import ErasureRecord, Member, TimelineEvent
 from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID
-from tests.security.conftest import Staff, audit_actions, row_counts
-from tests.security.people import MP_TOKEN, Person, make_person
+from tests.support.names import MP_APPID
+from tests.support.people import MP_TOKEN, Person, make_person
+from tests.support.security import Staff, audit_actions, row_counts
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def test_member_of_another_workspace_cannot_be_erased(
 ) -> None:
     # given an admin of another workspace
     from siyu.workspaces import service as workspaces
-    from tests.security.conftest import make_staff
+    from tests.support.security import make_staff
 
     with db.session_scope() as session:
         other = workspaces.create_workspace(session, "别家").id

@@ -18,9 +18,9 @@ from siyu.security import service
 from siyu.security.enums import Role
 from siyu.security.models import LoginFailure
 from siyu.security.schemas import Principal
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
-from tests.security.conftest import Staff, audit_actions, row_counts
-from tests.security.test_route_permissions import _url, routes
+from tests.support.names import OWNER_EMAIL, OWNER_PASSWORD
+from tests.support.routes import routes, url_for_nothing
+from tests.support.security import Staff, audit_actions, row_counts
 
 TEMPLATES = Path(__file__).parents[2] / "src" / "siyu" / "console" / "templates"
 
@@ -103,7 +103,7 @@ def test_every_console_write_refuses_a_session_without_the_csrf_token(
         if needed is None or method != "POST" or path.startswith("/api/") or path == "/logout":
             continue
         response = app_client.post(
-            _url(path), headers={"HX-Request": "true"}, follow_redirects=False
+            url_for_nothing(path), headers={"HX-Request": "true"}, follow_redirects=False
         )
         # then it is refused as forged
         assert response.status_code in (403, 422), (path, response.status_code)

@@ -13,7 +13,7 @@ from siyu.core.errors import Conflict, Invalid, Unauthorized
 from siyu.security import service
 from siyu.security.models import ApiToken, Operator, OperatorSession
 from siyu.security.schemas import Principal
-from tests.conftest import OWNER_EMAIL, OWNER_PASSWORD
+from tests.support.names import OWNER_EMAIL, OWNER_PASSWORD
 
 
 def test_bootstrap_creates_one_owner_with_a_one_time_password(

@@ -17,7 +17,7 @@ from siyu.security.models import KeyRotation
 from siyu.security.schemas import Principal
 from siyu.security.service import rotation
 from siyu.workspaces.schemas import AppRead
-from tests.security.people import Person, make_person
+from tests.support.people import Person, make_person
 
 
 @pytest.fixture

@@ -4,26 +4,21 @@ nothing else changes."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from starlette.routing import Mount, Route
 
 from siyu.api.app import create_app
 from siyu.core.config import Settings
 from siyu.core.db import Database
-from siyu.security.auth import PermissionCheck
 from siyu.security.enums import Permission, Role
 from siyu.security.models import AuditEntry
 from siyu.security.permissions import ROLE_PERMISSIONS, SCOPES
-from tests.security.conftest import Staff, row_counts
+from tests.support.routes import routes, url_for_nothing
+from tests.support.security import Staff, row_counts
 
 # Routes anyone may call: each is authenticated otherwise (WeChat's signature, the Mini
 # Program session) or is the way in. A new route missing from here and declaring no
@@ -61,32 +56,6 @@ PUBLIC = {
 }
 
 
-def _checks(dependant: Dependant) -> Iterator[PermissionCheck]:
-    if isinstance(dependant.call, PermissionCheck):
-        yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _checks(sub)
-
-
-def routes(app: FastAPI) -> list[tuple[str, str, tuple[Permission, ...] | None]]:
-    """(method, path, permissions) of every route; None where no permission is declared."""
-    found: list[tuple[str, str, tuple[Permission, ...] | None]] = []
-    # Included routers are walked as the application resolves them (with their prefixes).
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, Mount):
-            continue  # /static: the console's own CSS and JavaScript
-        assert isinstance(route, Route), route
-        checks = list(_checks(route.dependant)) if isinstance(route, APIRoute) else []
-        needed = tuple(p for c in checks for p in c.permissions) if checks else None
-        path = context.path or route.path
-        for method in sorted(context.methods or ()):
-            if method != "HEAD":
-                found.append((method, path, needed))
-    assert len(found) > 40
-    return found
-
-
 @pytest.fixture(scope="module")
 def application(base_settings: Settings) -> FastAPI:
     return create_app(base_settings, Database("sqlite://"))
@@ -103,16 +72,11 @@ def test_every_permission_guards_something_and_owner_holds_all(application: Fast
     assert ROLE_PERMISSIONS[Role.owner] == frozenset(Permission)
 
 
-def _url(path: str) -> str:
-    # Ids that exist nowhere: an allowed call finds nothing and changes nothing.
-    return re.sub(r"\{[^}]+\}", "999999", path)
-
-
 def _call(client: TestClient, method: str, path: str, staff: Staff) -> Any:
     kwargs: dict[str, Any] = {"headers": staff.headers, "follow_redirects": False}
     if method in ("POST", "PUT", "PATCH"):
         kwargs["json"] = {}
-    return client.request(method, _url(path), **kwargs)
+    return client.request(method, url_for_nothing(path), **kwargs)
 
 
 def _refusal(response: Any) -> tuple[bool, Any]:
@@ -172,7 +136,7 @@ def test_anonymous_callers_are_sent_to_sign_in(
     for method, path, needed in routes(application):
         if needed is None:
             continue
-        response = app_client.request(method, _url(path), follow_redirects=False)
+        response = app_client.request(method, url_for_nothing(path), follow_redirects=False)
         if path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
             assert response.json()["code"] == "auth.required"

@@ -44,15 +44,8 @@ from siyu.wechat.gateway import (
 )
 from siyu.wechat.tokens import gateway_for
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID, openid
-from tests.wechat.test_gateway_standin import (
-    JPEG,
-    SECRET,
-    ScriptedWeChat,
-    standin_fixture,  # noqa: F401 - fixture
-    standin_server_fixture,  # noqa: F401 - fixture
-    standin_url_fixture,  # noqa: F401 - fixture
-)
+from tests.support.names import MP_APPID, OA_APPID, openid
+from tests.support.standin import JPEG, SECRET, ScriptedWeChat
 
 STABLE = "/cgi-bin/stable_token"
 

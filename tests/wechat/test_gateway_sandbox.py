@@ -7,14 +7,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from fastapi import FastAPI
 
 from siyu.core.clock import FrozenClock
 from siyu.core.config import Settings
 from siyu.core.db import Database
-from siyu.sandbox.app import create_sandbox_app
 from siyu.sandbox.messaging import open_grant
-from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld, SimUser, TemplateSpec
+from siyu.sandbox.world import SandboxWorld
 from siyu.wechat.gateway import (
     CodeUsed,
     CustomMessage,
@@ -37,52 +35,11 @@ from siyu.wechat.gateway import (
 )
 from siyu.wechat.tokens import gateway_for
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID
-from tests.wechat.test_gateway_standin import SECRET, serve
+from tests.support.names import MP_APPID, OA_APPID
+from tests.support.sandbox import follower
+from tests.support.standin import SECRET
 
-UNIONID_SCOPE = "open-platform-1"
-PAGES = ["pages/index/index", "pages/checkin/index"]
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="session", name="sandbox_server")
-def sandbox_server_fixture() -> Iterator[tuple[FastAPI, str]]:
-    app = create_sandbox_app(SandboxWorld())
-    with serve(app) as url:
-        yield app, url
-
-
-@pytest.fixture(name="world")
-def world_fixture(sandbox_server: tuple[FastAPI, str]) -> SandboxWorld:
-    """A fresh sandbox world holding the conftest's OA and MP, both under one Open Platform."""
-    app, _url = sandbox_server
-    world = app.state.world = SandboxWorld()
-    world.register(
-        AccountSpec(
-            appid=OA_APPID,
-            secret=SECRET,
-            kind="oa_service",
-            linked_mps=[MP_APPID],
-            unionid_scope=UNIONID_SCOPE,
-            templates=[TemplateSpec(template_id="tpl-checkin", title="打卡提醒", keys=["thing1"])],
-        )
-    )
-    world.register(
-        AccountSpec(
-            appid=MP_APPID,
-            secret=SECRET,
-            kind="mp",
-            unionid_scope=UNIONID_SCOPE,
-            pages=PAGES,
-            templates=[TemplateSpec(template_id="sub-checkin", title="打卡", keys=["thing1"])],
-        )
-    )
-    return world
-
-
-@pytest.fixture(name="sandbox_url")
-def sandbox_url_fixture(sandbox_server: tuple[FastAPI, str], world: SandboxWorld) -> str:
-    return sandbox_server[1]
 
 
 @pytest.fixture
@@ -92,12 +49,6 @@ def gateway(
     gw = gateway_for(settings.model_copy(update={"wechat_api_base": sandbox_url}), db)
     yield gw
     gw.close()
-
-
-def follower(world: SandboxWorld) -> tuple[SimUser, str]:
-    user = world.create_users(1)[0]
-    user.follows[OA_APPID] = Follow(True, world.now(), "ADD_SCENE_QR_CODE")
-    return user, world.openid(user, OA_APPID)
 
 
 def test_menus_qr_codes_users_and_tags(gateway: Gateway, world: SandboxWorld) -> None:

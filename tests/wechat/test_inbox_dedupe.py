@@ -22,8 +22,8 @@ from siyu.wechat.inbox import receive
 from siyu.wechat.models import PushReceipt, PushStatus
 from siyu.wechat.schemas import Push, Reply, TextMessage, TextReply
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
-from tests.wechat.conftest import Counts, WeChat, cdata_xml, counts, text_push
+from tests.support.names import openid
+from tests.support.wechat import Counts, WeChat, cdata_xml, counts, text_push
 
 T = TypeVar("T")
 ReplyWith = Callable[[Callable[[Push], Reply | None]], None]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from siyu.core.db import Database
 from siyu.wechat.models import PushReceipt, PushStatus
-from tests.wechat.conftest import WeChat
+from tests.support.wechat import WeChat
 
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -25,8 +25,8 @@ from siyu.wechat.schemas import Push, TextMessage, TextReply
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
-from tests.conftest import openid
-from tests.wechat.conftest import NOTHING, WeChat, counts, text_push
+from tests.support.names import openid
+from tests.support.wechat import NOTHING, WeChat, counts, text_push
 
 DOC_APPID = "wxba5fad812f8e6fb9"
 DOC_TOKEN = "AAAAA"

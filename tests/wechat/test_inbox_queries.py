@@ -12,9 +12,9 @@ from siyu.core.db import Database
 from siyu.core.jobs import queue
 from siyu.wechat import tasks
 from siyu.wechat.models import PushReceipt, PushStatus
-from tests.conftest import openid
+from tests.support.names import openid
 from tests.support.queries import count_queries
-from tests.wechat.conftest import WeChat, text_push
+from tests.support.wechat import WeChat, text_push
 
 # Seven a push today, on both backends, and nothing a batch: lock the receipt, read its app,
 # find the sender's identity and member, the timeline event, reach's ledger (a subscriber),

@@ -56,8 +56,8 @@ from siyu.wechat.schemas import (
     parse_xml,
 )
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import openid
-from tests.wechat.conftest import GH_ID, WeChat, cdata_xml
+from tests.support.names import openid
+from tests.support.wechat import GH_ID, WeChat, cdata_xml
 
 USER = "oMgHVjngRipVsoxg6TuX3vz6glDg"
 HEAD = (

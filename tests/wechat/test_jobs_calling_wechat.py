@@ -32,13 +32,9 @@ from siyu.wechat.schemas import (
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
-from tests.conftest import MP_APPID, OA_APPID, openid
-from tests.wechat.conftest import AES_KEY, TOKEN, WeChat, cdata_xml, text_push
-from tests.wechat.test_gateway_sandbox import (  # noqa: F401 - fixtures
-    follower,
-    sandbox_server_fixture,
-    world_fixture,
-)
+from tests.support.names import MP_APPID, OA_APPID, openid
+from tests.support.sandbox import follower
+from tests.support.wechat import AES_KEY, TOKEN, WeChat, cdata_xml, text_push
 
 ReplyWith = Callable[[Callable[[Push], Reply | None]], None]
 

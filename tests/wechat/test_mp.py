@@ -29,18 +29,8 @@ from siyu.sandbox.world import SandboxWorld, SimUser
 from siyu.security import service as security
 from siyu.wechat.models import MpSession
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID, openid
-from tests.wechat.test_gateway_sandbox import (
-    sandbox_server_fixture,  # noqa: F401 - fixture
-    sandbox_url_fixture,  # noqa: F401 - fixture
-    world_fixture,  # noqa: F401 - fixture
-)
-from tests.wechat.test_gateway_standin import (
-    ScriptedWeChat,
-    standin_fixture,  # noqa: F401 - fixture
-    standin_server_fixture,  # noqa: F401 - fixture
-    standin_url_fixture,  # noqa: F401 - fixture
-)
+from tests.support.names import MP_APPID, OA_APPID, openid
+from tests.support.standin import ScriptedWeChat
 
 Clients = Callable[[str], AbstractContextManager[TestClient]]
 

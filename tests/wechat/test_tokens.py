@@ -35,14 +35,8 @@ from siyu.wechat.tokens import (
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppCreate, AppRead
-from tests.conftest import OA_APPID
-from tests.wechat.test_gateway_standin import (
-    SECRET,
-    ScriptedWeChat,
-    standin_fixture,  # noqa: F401 - fixture
-    standin_server_fixture,  # noqa: F401 - fixture
-    standin_url_fixture,  # noqa: F401 - fixture
-)
+from tests.support.names import OA_APPID
+from tests.support.standin import SECRET, ScriptedWeChat
 
 STABLE = "/cgi-bin/stable_token"
 WORKERS = 6

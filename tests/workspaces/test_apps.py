@@ -14,7 +14,7 @@ from siyu.workspaces import service
 from siyu.workspaces.enums import AppKind
 from siyu.workspaces.models import App, Entity
 from siyu.workspaces.schemas import AppCreate
-from tests.conftest import MP_APPID
+from tests.support.names import MP_APPID
 
 
 def test_app_with_entity_and_decryptable_credentials(db: Database, workspace_id: int) -> None:

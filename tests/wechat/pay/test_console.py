@@ -11,9 +11,9 @@ from sqlalchemy import select
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.wechat.pay.models import PayRefund
-from tests.console.test_console import _session_csrf, _sign_in
-
-from .conftest import PayEnv
+from tests.support.console import session_csrf as _session_csrf
+from tests.support.console import sign_in as _sign_in
+from tests.support.pay import PayEnv
 
 
 @pytest.fixture

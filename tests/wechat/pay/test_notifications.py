@@ -12,9 +12,8 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 
 from siyu.wechat import paycrypto
 from siyu.wechat.pay.models import PayNotificationLog, PayOrder
-from tests.conftest import MP_APPID
-
-from .conftest import MCHID, PayEnv
+from tests.support.names import MP_APPID
+from tests.support.pay import MCHID, PayEnv
 
 
 def resource_of(env: PayEnv, order_no: str, total: int, **extra: Any) -> dict[str, Any]:

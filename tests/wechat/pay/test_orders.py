@@ -11,9 +11,8 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from siyu.core.errors import SiyuError
 from siyu.wechat import paycrypto
 from siyu.wechat.pay import service
-from tests.conftest import MP_APPID
-
-from .conftest import MCHID, PayEnv
+from tests.support.names import MP_APPID
+from tests.support.pay import MCHID, PayEnv
 
 
 def wechatpay(env: PayEnv, key: Any, serial: str | None = None) -> WeChatPay:

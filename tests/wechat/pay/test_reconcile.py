@@ -6,8 +6,7 @@ from datetime import timedelta
 
 from siyu.wechat.pay import service
 from siyu.wechat.pay.models import PayOrder
-
-from .conftest import MCHID, PayEnv
+from tests.support.pay import MCHID, PayEnv
 
 
 def status_of(env: PayEnv, order_id: int) -> str:

@@ -16,8 +16,7 @@ from siyu.wechat.pay import service
 from siyu.wechat.pay.enums import RefundStatus
 from siyu.wechat.pay.models import PayOrder, PayRefund
 from siyu.wechat.pay.schemas import OrderRead
-
-from .conftest import MCHID, PayEnv
+from tests.support.pay import MCHID, PayEnv
 
 
 def paid(env: PayEnv, amount: int = 990, reference: str = "activity:1") -> OrderRead:
@@ -41,12 +40,12 @@ def ask(staff: TestClient, order_id: int, amount: int, reason: str = "活动取�
 
 
 def test_a_staff_partial_refund_reaches_the_merchant_ledger_exactly(
-    pay_env: PayEnv, staff: TestClient, owner: object
+    pay_env: PayEnv, pay_staff: TestClient, owner: object
 ) -> None:
     # given a paid order of 9.90
     order = paid(pay_env)
     # when staff refund 3.00 of it with a reason
-    answer = ask(staff, order.id, 300, "打卡 14 天，退部分押金")
+    answer = ask(pay_staff, order.id, 300, "打卡 14 天，退部分押金")
     assert answer["http"] == 202
     assert answer["amount"] == 300
     assert pay_env.drain() == 1  # the job sends it
@@ -169,42 +168,42 @@ def refused(
     assert env.drain() == 0
 
 
-def test_a_refund_above_what_was_paid_is_refused(pay_env: PayEnv, staff: TestClient) -> None:
+def test_a_refund_above_what_was_paid_is_refused(pay_env: PayEnv, pay_staff: TestClient) -> None:
     order = paid(pay_env)
-    refused(pay_env, staff, order.id, 991, "pay.refund_exceeds_paid", 409)
-    assert ask(staff, order.id, 600)["http"] == 202
+    refused(pay_env, pay_staff, order.id, 991, "pay.refund_exceeds_paid", 409)
+    assert ask(pay_staff, order.id, 600)["http"] == 202
     assert pay_env.drain() == 1
-    refused(pay_env, staff, order.id, 391, "pay.refund_exceeds_paid", 409)
+    refused(pay_env, pay_staff, order.id, 391, "pay.refund_exceeds_paid", 409)
 
 
-def test_a_refund_after_a_year_is_refused(pay_env: PayEnv, staff: TestClient) -> None:
+def test_a_refund_after_a_year_is_refused(pay_env: PayEnv, pay_staff: TestClient) -> None:
     order = paid(pay_env)
     pay_env.clock.advance(timedelta(days=366))
-    refused(pay_env, staff, order.id, 100, "pay.refund_too_late", 409)
+    refused(pay_env, pay_staff, order.id, 100, "pay.refund_too_late", 409)
 
 
-def test_an_unpaid_order_cannot_be_refunded(pay_env: PayEnv, staff: TestClient) -> None:
+def test_an_unpaid_order_cannot_be_refunded(pay_env: PayEnv, pay_staff: TestClient) -> None:
     order = pay_env.order(990)
-    refused(pay_env, staff, order.id, 100, "pay.order_not_paid", 409)
+    refused(pay_env, pay_staff, order.id, 100, "pay.order_not_paid", 409)
 
 
 def test_a_staff_refund_needs_a_reason(
-    pay_env: PayEnv, staff: TestClient, owner: Principal
+    pay_env: PayEnv, pay_staff: TestClient, owner: Principal
 ) -> None:
     order = paid(pay_env)
-    refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="")
-    refused(pay_env, staff, order.id, 100, "request.invalid", 422, reason="很" * 81)
+    refused(pay_env, pay_staff, order.id, 100, "request.invalid", 422, reason="")
+    refused(pay_env, pay_staff, order.id, 100, "request.invalid", 422, reason="很" * 81)
     with pay_env.db.session_scope() as session, pytest.raises(SiyuError) as refusal:
         service.refund_by_staff(session, owner, order.id, 100, "  ")
     assert refusal.value.code == "pay.refund_reason_required"
 
 
-def test_an_order_is_refunded_at_most_fifty_times(pay_env: PayEnv, staff: TestClient) -> None:
+def test_an_order_is_refunded_at_most_fifty_times(pay_env: PayEnv, pay_staff: TestClient) -> None:
     order = paid(pay_env, amount=5000)
     for _ in range(50):
-        assert ask(staff, order.id, 1)["http"] == 202
+        assert ask(pay_staff, order.id, 1)["http"] == 202
     pay_env.drain()  # only the first goes through now: WeChat wants a minute between refunds
-    refused(pay_env, staff, order.id, 1, "pay.too_many_refunds", 409)
+    refused(pay_env, pay_staff, order.id, 1, "pay.too_many_refunds", 409)
 
 
 def test_the_sandbox_enforces_the_refund_rules_itself(pay_env: PayEnv) -> None:

@@ -1,5 +1,5 @@
-"""Community tests run against the sandbox's WeChat Pay (Pay's own `pay_env`), with one staff
-client (an owner's API token) and Mini Program sessions for sandbox users."""
+"""A community campaign against the sandbox's WeChat Pay: one staff client (an owner's API
+token) and Mini Program sessions for sandbox users, who enroll, pay and check in."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -16,15 +15,8 @@ from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
 from siyu.wechat import mp
 from siyu.wechat.schemas import Code2Session
-from tests.conftest import MP_APPID
-from tests.wechat.pay.conftest import (  # noqa: F401 - fixtures reused
-    MCHID,
-    PayEnv,
-    merchant_key,
-    pay_env,
-    pay_server,
-    staff,
-)
+from tests.support.names import MP_APPID
+from tests.support.pay import PayEnv
 
 SESSION_KEY = "MTIzNDU2Nzg5MGFiY2RlZg=="  # base64 of 16 bytes, as WeChat's session_key
 # Beijing 10:00 on these days is 02:00 UTC; the frozen clock starts on 2026-11-20.
@@ -135,8 +127,3 @@ class Campaign:
             files=files or None,
             headers=member.headers,
         )
-
-
-@pytest.fixture
-def campaign(pay_env: PayEnv, staff: TestClient) -> Campaign:  # noqa: F811
-    return Campaign(pay_env, staff)

@@ -1,23 +1,24 @@
-"""Sandbox fixtures: a world with three apps, its app over ASGI, and a local push receiver."""
+"""The sandbox WeChat in tests: a world with three apps of its own (`tests/sandbox`), what siyu
+would read of its pushes, and its users as followers of the test workspace's service account
+when the sandbox is siyu's WeChat."""
 
 from __future__ import annotations
 
+import json
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import check_signature
 
 from siyu.core.clock import FrozenClock
-from siyu.sandbox.app import create_sandbox_app
 from siyu.sandbox.users import Action, Outcome, Population
-from siyu.sandbox.world import AccountSpec, SandboxWorld, SimUser, TemplateSpec
+from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld, SimUser, TemplateSpec
+from tests.support.names import OA_APPID
 
 OA = "wx00000000000000a1"  # verified service account, secure mode
 SUB = "wx00000000000000b2"  # subscription account, plaintext mode
@@ -142,39 +143,31 @@ class Sandbox:
         )
 
 
-@pytest.fixture
-def sandbox(frozen_clock: FrozenClock) -> Iterator[Sandbox]:
-    world = SandboxWorld(seed=1)
-    for spec in ACCOUNTS:
-        world.register(spec)
-    receiver = Receiver()
-    http = httpx.Client(transport=httpx.MockTransport(receiver))
-    app = create_sandbox_app(world, http=http, siyu_url=SIYU)
-    with TestClient(app) as client:
-        yield Sandbox(world, client, receiver, app.state.population, frozen_clock)
-    http.close()
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def base_url(sandbox: Sandbox) -> Iterator[str]:
-    """The sandbox app served by uvicorn on a free loopback port, in a background thread."""
-    port = free_port()
-    config = uvicorn.Config(
-        sandbox.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)  # polling a starting server, not timing a result
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def opened(request: httpx.Request, appid: str = OA) -> str:
+    """The push as siyu reads it, by wechatpy: signature checked, then decrypted if sealed."""
+    q = request.url.params
+    check_signature(PUSH_TOKEN, q["signature"], q["timestamp"], q["nonce"])
+    if "encrypt_type" not in q:
+        return request.content.decode()
+    crypto = WeChatCrypto(PUSH_TOKEN, AES_KEY, appid)
+    body: Any = request.content.decode()
+    if request.headers["content-type"] == "application/json":
+        body = json.loads(body)
+    return str(crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"]))
+
+
+# --- the sandbox as siyu's WeChat ----------------------------------------------------------
+
+UNIONID_SCOPE = "open-platform-1"
+
+
+def follower(world: SandboxWorld) -> tuple[SimUser, str]:
+    user = world.create_users(1)[0]
+    user.follows[OA_APPID] = Follow(True, world.now(), "ADD_SCENE_QR_CODE")
+    return user, world.openid(user, OA_APPID)

@@ -1,31 +1,27 @@
-"""WeChat's side of the push protocol, played by wechatpy, and a private job queue per test."""
+"""WeChat's side of the push protocol, played by wechatpy: signed (and sealed) pushes to one
+app, pushes as WeChat writes them, and what the inbox has written."""
 
 from __future__ import annotations
 
+import itertools
 import json
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 import xmltodict
 from fastapi.testclient import TestClient
-from huey.storage import MemoryStorage
 from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
+from siyu.core import clock
 from siyu.core.db import Database
-from siyu.core.jobs import queue
 from siyu.identity.models import Member, TimelineEvent
-from siyu.wechat import inbox
 from siyu.wechat.models import PushReceipt
-from siyu.wechat.schemas import Push, Reply
-from siyu.workspaces.schemas import AppRead
 
-TOKEN = "pushtoken"  # what tests/conftest.py gives mp_app and oa_app
+TOKEN = "pushtoken"  # what the workspaces fixtures give mp_app and oa_app
 AES_KEY = "a" * 43
 GH_ID = "gh_e136c6e50636"
 
@@ -146,58 +142,6 @@ class WeChat:
         return str(opened)
 
 
-@pytest.fixture
-def client(app_client: TestClient) -> Iterator[TestClient]:
-    """The application with its job queue in memory, private to this test."""
-    previous = queue.storage
-    queue.storage = MemoryStorage(f"siyu-test-{uuid.uuid4().hex[:8]}")
-    try:
-        yield app_client
-    finally:
-        queue.storage = previous
-
-
-@pytest.fixture
-def drain(client: TestClient) -> Callable[[], int]:
-    """Run every queued job (the push processing jobs) in this thread; how many ran."""
-
-    def run() -> int:
-        ran = 0
-        while (task := queue.dequeue()) is not None:
-            queue.execute(task)
-            ran += 1
-        return ran
-
-    return run
-
-
-@pytest.fixture
-def oa(client: TestClient, oa_app: AppRead) -> WeChat:
-    return WeChat(client, oa_app.appid)
-
-
-@pytest.fixture
-def mp(client: TestClient, mp_app: AppRead) -> WeChat:
-    return WeChat(client, mp_app.appid)
-
-
-@pytest.fixture
-def reply_with() -> Iterator[Callable[[Callable[[Push], Reply | None]], None]]:
-    """Install a passive-reply handler for this test only."""
-    installed: list[inbox.ReplyHandler] = []
-
-    def install(answer: Callable[[Push], Reply | None]) -> None:
-        def handler(_session: Any, _app: AppRead, push: Push) -> Reply | None:
-            return answer(push)
-
-        inbox.register_reply_handler(handler)
-        installed.append(handler)
-
-    yield install
-    for handler in installed:
-        inbox.unregister_reply_handler(handler)
-
-
 @dataclass(frozen=True)
 class Counts:
     pushes: int
@@ -216,3 +160,49 @@ def counts(db: Database) -> Counts:
 
 
 NOTHING = Counts(0, 0, 0)
+
+
+# --- pushes with the clock's time ---------------------------------------------------------
+
+_msg_ids = itertools.count(10_000)
+_earlier = itertools.count(1)  # events dedupe on (sender, CreateTime, Event): one second apart
+
+
+def now_ts() -> int:
+    return int(clock.now().timestamp())
+
+
+def event_push(who: str, event: str, **fields: Any) -> str:
+    return cdata_xml(
+        {
+            "ToUserName": GH_ID,
+            "FromUserName": who,
+            "CreateTime": fields.pop("CreateTime", now_ts()),
+            "MsgType": "event",
+            "Event": event,
+            **fields,
+        }
+    )
+
+
+def message_push(who: str, content: str = "你好", msg_id: int | None = None) -> str:
+    return cdata_xml(
+        {
+            "ToUserName": GH_ID,
+            "FromUserName": who,
+            "CreateTime": now_ts(),
+            "MsgType": "text",
+            "Content": content,
+            "MsgId": msg_id if msg_id is not None else next(_msg_ids),
+        }
+    )
+
+
+def popup_push(who: str, template_id: str, status: str = "accept", at: int | None = None) -> str:
+    choice = {"TemplateId": template_id, "SubscribeStatusString": status, "PopupScene": "0"}
+    return event_push(
+        who,
+        "subscribe_msg_popup_event",
+        CreateTime=at or now_ts() - next(_earlier),
+        SubscribeMsgPopupEvent={"List": choice},
+    )

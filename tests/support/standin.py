@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
-import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from siyu.core import clock
-from tests.conftest import MP_APPID, OA_APPID
 
 SECRET = "s" * 32
 TOKEN_SECONDS = 7200
@@ -265,53 +258,3 @@ def _user(openid: str) -> dict[str, Any]:
         "qr_scene": 0,
         "qr_scene_str": "poster",
     }
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # start-up, not a timing assertion
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the stand-in server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-@pytest.fixture(scope="session", name="standin_server")
-def standin_server_fixture() -> Iterator[tuple[ScriptedWeChat, str]]:
-    wechat = ScriptedWeChat()
-    with serve(wechat.app()) as url:
-        yield wechat, url
-
-
-@pytest.fixture(name="standin")
-def standin_fixture(standin_server: tuple[ScriptedWeChat, str]) -> Iterator[ScriptedWeChat]:
-    """The stand-in, emptied, with the conftest apps registered under secret "s" * 32."""
-    wechat, _url = standin_server
-    wechat.reset()
-    wechat.register(MP_APPID)
-    wechat.register(OA_APPID)
-    yield wechat
-    if wechat.hold is not None:
-        wechat.hold.set()
-    wechat.reset()
-
-
-@pytest.fixture(name="standin_url")
-def standin_url_fixture(standin_server: tuple[ScriptedWeChat, str]) -> str:
-    return standin_server[1]

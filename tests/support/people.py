@@ -18,7 +18,7 @@ from siyu.security import service as security
 from siyu.security.schemas import Principal
 from siyu.wechat.models import MpSession, PushReceipt, PushStatus
 from siyu.workspaces.schemas import AppRead
-from tests.conftest import MP_APPID, OA_APPID, openid
+from tests.support.names import MP_APPID, OA_APPID, openid
 
 PHONE = "13912345678"
 ADDRESS = "北京市朝阳区幸福路 8 号"

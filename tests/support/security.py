@@ -1,11 +1,9 @@
-"""Operators of every role, each with an API token, in the test workspace."""
+"""Operators made for a test, with an API token, and what the security tables hold."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from siyu.core.db import Base, Database
@@ -47,17 +45,6 @@ def make_staff(db: Database, workspace_id: int, role: Role, email: str | None = 
         via="test",
     )
     return Staff(principal, token)
-
-
-@pytest.fixture
-def staff(db: Database, workspace_id: int) -> dict[Role, Staff]:
-    """One operator of each role, with an API token."""
-    return {role: make_staff(db, workspace_id, role) for role in Role}
-
-
-@pytest.fixture
-def client(app_client: TestClient) -> TestClient:
-    return app_client
 
 
 def row_counts(db: Database, *, without: tuple[str, ...] = ()) -> dict[str, int]:

@@ -20,8 +20,16 @@ from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.support.entries import audited
 from tests.support.names import MP_APPID, OA_APPID
+from tests.support.settings import installed
 
 MENU = {"button": [{"type": "view", "name": "官网", "url": "https://example.com/"}]}
+
+
+@pytest.fixture
+def settings(settings: Settings, sandbox_url: str) -> Iterator[Settings]:
+    """WeChat at the sandbox, for the commands and for jobs (as for every entries test)."""
+    with installed(settings, wechat_api_base=sandbox_url) as pointed:
+        yield pointed
 
 
 @pytest.fixture

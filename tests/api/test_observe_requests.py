@@ -8,7 +8,7 @@ from siyu.api.app import MAX_BODY_BYTES, REQUEST_LATENCY
 
 
 def _observed(route: str, status: str) -> float:
-    return REQUEST_LATENCY.labels("GET", route, status)._sum.get()
+    return float(REQUEST_LATENCY.labels("GET", route, status)._sum.get())
 
 
 def test_the_request_id_sent_is_the_one_answered(app_client: TestClient) -> None:

@@ -81,7 +81,9 @@ def test_menus_publish_and_a_broken_rule_exits_1_naming_rule_and_button(
     good.write_text(json.dumps(MENU, ensure_ascii=False), encoding="utf-8")
     published = cli.invoke(app, ["menus", "publish", OA_APPID, str(good)])
     assert published.exit_code == 0, published.output
-    assert world.account(OA_APPID).menu[0]["url"] == "https://example.com/?from=menu&key=b1"
+    menu = world.account(OA_APPID).menu
+    assert menu is not None
+    assert menu[0]["url"] == "https://example.com/?from=menu&key=b1"
     bad = tmp_path / "bad.json"
     bad.write_text(
         json.dumps({"button": [{"type": "click", "name": "名" * 6, "key": "k"}]}), encoding="utf-8"
@@ -90,7 +92,9 @@ def test_menus_publish_and_a_broken_rule_exits_1_naming_rule_and_button(
     assert refused.exit_code == 1
     assert "name_bytes" in refused.output
     assert "button[1]" in refused.output
-    assert world.account(OA_APPID).menu[0]["name"] == "官网"  # nothing was published
+    kept = world.account(OA_APPID).menu
+    assert kept is not None
+    assert kept[0]["name"] == "官网"  # nothing was published
 
 
 def test_channels_add_prints_the_code_path_and_the_report_as_json(

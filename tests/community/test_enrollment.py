@@ -117,7 +117,7 @@ def test_bad_activity_definitions_are_refused_and_nothing_is_written(
     campaign: Campaign,
 ) -> None:
     series = campaign.theme_series()
-    bad = [
+    bad: list[dict[str, object]] = [
         {"ends_on": "2026-11-01"},  # before the start
         {"window_start": "23:00", "window_end": "06:00"},
         {"checkin_days_required": 10},  # more than the 3 days

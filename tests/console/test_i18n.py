@@ -88,7 +88,7 @@ def test_no_area_repeats_a_key_in_its_own_dict() -> None:
     for module in modules:
         for node in ast.walk(ast.parse(inspect.getsource(module))):
             if isinstance(node, ast.Dict):
-                keys = [k.value for k in node.keys if isinstance(k, ast.Constant)]
+                keys = [str(k.value) for k in node.keys if isinstance(k, ast.Constant)]
                 repeated += [f"{module.__name__}: {k}" for k in set(keys) if keys.count(k) > 1]
     assert repeated == []
 

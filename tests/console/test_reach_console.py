@@ -13,7 +13,8 @@ from siyu.core.clock import FrozenClock
 from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.entries import service as entries
-from siyu.entries.models import ChannelCode, CodeKind
+from siyu.entries.enums import CodeKind
+from siyu.entries.models import ChannelCode
 from siyu.entries.schemas import ChannelCreate
 from siyu.identity import service as identity
 from siyu.reach import service

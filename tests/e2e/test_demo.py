@@ -11,6 +11,7 @@ from siyu.community.models import Activity, Checkin
 from siyu.community.service import demo
 from siyu.sandbox.users import Action, Population
 from tests.support.community import Campaign, beijing
+from tests.support.http import as_httpx
 from tests.support.names import MP_APPID
 from tests.support.pay import SIYU
 
@@ -26,7 +27,7 @@ def test_demo_users_enroll_pay_check_in_and_the_review_shows_it(campaign: Campai
     # and a sandbox user with a Mini Program session
     member = campaign.member(0)
     env.user.mp_sessions[MP_APPID] = member.token
-    users = Population(env.world, http=env.client, siyu_url=SIYU, pay=env.pay)
+    users = Population(env.world, http=as_httpx(env.client), siyu_url=SIYU, pay=env.pay)
     # when the user enrolls (paying the deposit through the sandbox's Pay) and checks in today
     enrolled = users.perform(
         Action(kind="enroll", uid=env.user.uid, appid=MP_APPID, channel="poster")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -206,7 +207,9 @@ def test_a_welcome_past_the_reply_budget_goes_out_as_a_customer_service_message(
     from siyu.sandbox.messaging import open_grant
 
     channel(manager, "late")
-    client.app.state.settings = settings.model_copy(update={"push_reply_budget_ms": 0})
+    cast(FastAPI, client.app).state.settings = settings.model_copy(
+        update={"push_reply_budget_ms": 0}
+    )
     user, user_openid = follower(world)
     open_grant(world, user, OA_APPID, "scan")
     # when the scan is answered "success" (no budget left for a passive reply)

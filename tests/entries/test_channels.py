@@ -3,7 +3,10 @@ links, made by the sandbox WeChat, and their images at print sizes."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -24,7 +27,9 @@ def rows(db: Database) -> tuple[int, int]:
         return channels, codes
 
 
-def add_channel(api: TestClient, kind: str, appid: str = OA_APPID, **extra: object) -> dict:
+def add_channel(
+    api: TestClient, kind: str, appid: str = OA_APPID, **extra: object
+) -> dict[str, Any]:
     answer = api.post(
         "/api/entries/channels",
         json={
@@ -37,7 +42,7 @@ def add_channel(api: TestClient, kind: str, appid: str = OA_APPID, **extra: obje
         },
     )
     assert answer.status_code == 201, answer.text
-    return answer.json()
+    return dict(answer.json())
 
 
 def test_a_temporary_qr_code_is_made_by_wechat_and_downloads_as_png_and_svg(
@@ -67,7 +72,7 @@ def test_permanent_codes_are_counted_warned_and_refused_at_the_cap(
     manager: TestClient, oa_app: AppRead, db: Database, settings: Settings
 ) -> None:
     # given an account allowed 2 permanent codes (warned at 50%)
-    manager.app.state.settings = settings.model_copy(
+    cast(FastAPI, manager.app).state.settings = settings.model_copy(
         update={"entries_permanent_qr_cap": 2, "entries_permanent_qr_warn_ratio": 0.5}
     )
     first = add_channel(manager, "oa_qr_permanent")
@@ -130,7 +135,12 @@ def test_an_mp_code_carries_the_slug_as_scene_and_a_url_link_its_query(
     ],
 )
 def test_bad_channels_and_codes_are_refused(
-    manager: TestClient, oa_app: AppRead, mp_app: AppRead, db: Database, body: dict, code: str
+    manager: TestClient,
+    oa_app: AppRead,
+    mp_app: AppRead,
+    db: Database,
+    body: dict[str, Any],
+    code: str,
 ) -> None:
     answer = manager.post("/api/entries/channels", json=body)
     assert answer.status_code in (409, 422)

@@ -30,7 +30,7 @@ MP_BUTTON = {
     "appid": MP_APPID,
     "pagepath": "pages/index/index",
 }
-GOOD = {
+GOOD: dict[str, list[dict[str, Any]]] = {
     "button": [
         {"type": "click", "name": "今日打卡", "key": "checkin"},
         {"type": "view", "name": "官网", "url": "https://example.com/?a=1"},

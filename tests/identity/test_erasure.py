@@ -198,7 +198,7 @@ def test_an_unknown_table_in_the_database_stops_the_erasure(
             )
         # then it is refused and nothing was erased
         assert getattr(caught.value, "code", None) == "security.erasure_incomplete"
-        assert caught.value.data["unknown"] == ["stray_personal_data"]  # type: ignore[attr-defined]
+        assert caught.value.data["unknown"] == ["stray_personal_data"]
         assert row_counts(db) == before
     finally:
         extra.drop(db.engine)

@@ -25,7 +25,7 @@ def resolve(db: Database, app: AppRead, **person: str | None):  # type: ignore[n
         return service.resolve_member(session, app, PersonRef(appid=app.appid, **person))
 
 
-def count(db: Database, model: type) -> int:  # type: ignore[type-arg]
+def count(db: Database, model: type) -> int:
     with db.session_scope() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 

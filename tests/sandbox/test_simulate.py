@@ -11,6 +11,7 @@ from wechatpy import parse_message
 from siyu.core import clock
 from siyu.sandbox.simulate import Landscape, RemoteActor, plan, run, simulate
 from siyu.sandbox.world import SandboxWorld
+from tests.support.http import as_httpx
 from tests.support.sandbox import ACCOUNTS, MP, OA, SIYU, Receiver, Sandbox, opened
 
 MENU = {"button": [{"type": "click", "name": "打卡", "key": "CHECKIN"}]}
@@ -68,7 +69,7 @@ def test_simulation_needs_registered_apps(frozen_clock: object) -> None:
 def test_remote_simulation_through_the_admin_api(sandbox: Sandbox) -> None:
     # given a sandbox reached only over its admin API
     prepare(sandbox)
-    actor = RemoteActor("http://testserver", http=sandbox.client)
+    actor = RemoteActor("http://testserver", http=as_httpx(sandbox.client))
     # when the scenario runs there
     summary = run(actor, users=10, days=2, siyu_url=SIYU, seed=3)
     # then the sandbox's users acted and siyu heard them

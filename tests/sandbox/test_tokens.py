@@ -28,7 +28,9 @@ def stable(sb: Sandbox, force: bool = False, appid: str = OA) -> dict[str, objec
 
 def errcode(sb: Sandbox, token: object) -> int:
     """What a token-protected call answers: 0 when the token is accepted."""
-    answer = sb.client.get("/cgi-bin/get_current_selfmenu_info", params={"access_token": token})
+    answer = sb.client.get(
+        "/cgi-bin/get_current_selfmenu_info", params={"access_token": str(token)}
+    )
     return int(answer.json().get("errcode", 0))
 
 

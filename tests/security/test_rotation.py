@@ -136,7 +136,7 @@ def test_a_value_written_during_the_rotation_is_not_overwritten(
         identity_id = session.scalars(
             select(Identity.id).where(Identity.secret.is_not(None))
         ).first()
-    original_step = rotation.FieldCipher.decrypt
+    original_step = FieldCipher.decrypt
 
     def racing_decrypt(self: FieldCipher, token: str, context: str) -> str:
         if context == "identities.secret":

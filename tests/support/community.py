@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -98,7 +98,7 @@ class Campaign:
 
     def enroll(
         self, member: Member, activity_id: int, channel: str | None = None
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         return self.env.client.post(
             f"/api/mp/{MP_APPID}/activities/{activity_id}/enrollments",
             json={"channel": channel},
@@ -119,7 +119,7 @@ class Campaign:
 
     def check_in(
         self, member: Member, activity_id: int, text: str | None = "今天背了 50 个词", **files: Any
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         data = {"text": text} if text is not None else {}
         return self.env.client.post(
             f"/api/mp/{MP_APPID}/activities/{activity_id}/checkins",

@@ -1,4 +1,5 @@
-"""An ASGI app served over real HTTP for a test: uvicorn on a free loopback port, in a thread."""
+"""An ASGI app served over real HTTP for a test (uvicorn on a free loopback port, in a thread),
+and a test client handed where the sandbox takes an httpx client."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import uvicorn
+from fastapi.testclient import TestClient
 
 
 @contextmanager
@@ -35,3 +38,9 @@ def serve(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def as_httpx(client: TestClient) -> httpx.Client:
+    """The test client where the sandbox takes an httpx client: Starlette's TestClient is
+    httpx2's Client, the same interface from another package (the sandbox calls get and post)."""
+    return cast(httpx.Client, client)

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -102,7 +102,7 @@ class PayEnv:
                 session.scalars(select(TimelineEvent).where(TimelineEvent.name == name)).all()
             )
 
-    def post_notification(self, body: str, headers: dict[str, str]) -> httpx.Response:
+    def post_notification(self, body: str, headers: dict[str, str]) -> httpx2.Response:
         return self.client.post(
             f"/wechat/pay/notify/{MCHID}", content=body.encode(), headers=headers
         )

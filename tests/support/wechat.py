@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import xmltodict
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -79,7 +79,7 @@ class WeChat:
     def url(self) -> str:
         return f"/wechat/push/{self.appid}"
 
-    def plain(self, body: str | bytes, **params: str) -> httpx.Response:
+    def plain(self, body: str | bytes, **params: str) -> httpx2.Response:
         query = {
             "signature": sign(self.token, self.timestamp, self.nonce),
             "timestamp": self.timestamp,
@@ -116,7 +116,7 @@ class WeChat:
         fmt: str = "xml",
         aes_key: str | None = None,
         compatible: Mapping[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         encrypt, msg_signature = self.seal(message, aes_key=aes_key)
         fields = {"ToUserName": GH_ID, **(compatible or {}), "Encrypt": encrypt}
         body = cdata_xml(fields) if fmt == "xml" else json.dumps(fields)

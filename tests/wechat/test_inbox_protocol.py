@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.routing import Route
+from starlette.types import Message, Scope
 
 from siyu.core.db import Database
 from siyu.wechat.models import PushReceipt, PushStatus
@@ -415,7 +416,7 @@ def test_body_over_one_megabyte_is_413(oa: WeChat, db: Database) -> None:
 
 def test_chunked_body_over_one_megabyte_is_413(oa: WeChat, db: Database) -> None:
     # given a body streamed without a Content-Length, so the middleware cannot see its size
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(20):
             yield b"x" * 65536
 
@@ -435,13 +436,16 @@ def test_a_sender_gone_mid_body_is_400_and_nothing_is_stored(oa: WeChat, db: Dat
         {"type": "http.request", "body": body[:20], "more_body": True},
         {"type": "http.disconnect"},
     ]
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return messages.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
+
+    async def call(scope: Scope) -> None:
+        await oa.client.app(scope, receive, send)
 
     scope = {
         "type": "http",
@@ -458,7 +462,7 @@ def test_a_sender_gone_mid_body_is_400_and_nothing_is_stored(oa: WeChat, db: Dat
         "server": ("127.0.0.1", 80),
     }
     # when it reaches the endpoint
-    asyncio.run(oa.client.app(scope, receive, send))  # type: ignore[attr-defined]
+    asyncio.run(call(scope))
     # then it is refused as incomplete, not a 500, and nothing is written
     assert sent[0]["status"] == 400
     assert json.loads(sent[1]["body"])["code"] == "request.incomplete"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import pytest
 from sqlalchemy import select
 from wechatpayv3 import WeChatPay, WeChatPayType
@@ -170,7 +171,7 @@ def test_a_notification_siyu_missed_comes_again_on_wechats_schedule(
     # given siyu fails the first deliveries (a restart), WeChat tries again later
     notification = pay_env.pay_order(pay_env.order(990), deliver=False)
     real = pay_env.pay.http
-    pay_env.pay.http = _Failing(real, answers)
+    pay_env.pay.http = cast(httpx.Client, _Failing(real, answers))  # it stands in for post
     try:
         for _ in range(answers):
             assert not pay_env.pay.deliver(notification)

@@ -1,4 +1,4 @@
-"""The suite's one conftest: the process wired as the app and the worker wire theirs, no SIYU_
+"""The root conftest: the process wired as the app and the worker wire theirs, no SIYU_
 setting leaking in, PostgreSQL checked before anything runs, and every fixture module of
 `tests/fixtures/` registered (pytest allows `pytest_plugins` only here). Every database test
 runs on SQLite and on PostgreSQL (`tests/fixtures/core.py`)."""

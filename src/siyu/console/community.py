@@ -29,10 +29,11 @@ from siyu.community.schemas import (
 )
 from siyu.console import community_charts as charts
 from siyu.console import community_forms as forms
+from siyu.console import errors as console_errors
 from siyu.console.common import member_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import REQUEST_INVALID, ErrorCatalog, NotFound, SiyuError
+from siyu.core.errors import REQUEST_INVALID, NotFound, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.core.money import format_yuan
 from siyu.identity import service as identity
@@ -50,13 +51,6 @@ ENROLLMENTS_SHOWN = 200
 CHECKINS_SHOWN = 100
 SETTLEMENT_LINES_SHOWN = 500
 TROUBLE = ("failed", "abnormal", "closed")
-
-# Refusals of the community pages themselves (no service raises them).
-_console = ErrorCatalog("console")
-SETTLEMENT_UNCONFIRMED = _console.add(
-    "settlement_unconfirmed", 422, "请输入正确的活动编号以确认结算。"
-)
-MEMBER_NUMBER = _console.add("member_number", 422, "请输入学号。")
 
 Form64 = Annotated[str, Form(max_length=64)]
 Form32 = Annotated[str, Form(max_length=32)]
@@ -472,7 +466,7 @@ def confirm_settlement(
         with db.session_scope() as session:
             activity = service.get_activity(session, ws, activity_id)
             if confirm.strip() != activity.code:
-                raise SETTLEMENT_UNCONFIRMED("type the activity's code to confirm")
+                raise console_errors.SETTLEMENT_UNCONFIRMED("type the activity's code to confirm")
             done = service.confirm_settlement(session, ws, activity_id, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#settlement-msg")
@@ -591,7 +585,7 @@ def add_group_member(
     ws = principal.workspace_id
     try:
         if not number.strip().isdigit():
-            raise MEMBER_NUMBER("type the member's number (学号)")
+            raise console_errors.MEMBER_NUMBER("type the member's number (学号)")
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, ws, int(number.strip()))
             identity.ensure_member_visible(session, principal, member.id)

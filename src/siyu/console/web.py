@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from siyu.console.i18n import LANGUAGES, Translator, format_datetime, language_of
 from siyu.core.config import Settings
-from siyu.core.errors import Invalid, SiyuError
+from siyu.core.errors import REQUEST_INVALID, SiyuError
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.security.service import allows
@@ -162,7 +162,7 @@ class ConsoleRoute(APIRoute):
                 return error_response(request, exc)
             except RequestValidationError as exc:
                 detail = "; ".join(str(e.get("msg", "")) for e in exc.errors())
-                return error_response(request, Invalid("request.invalid", detail))
+                return error_response(request, REQUEST_INVALID(detail))
 
         return guarded
 

@@ -132,15 +132,4 @@ MESSAGES: dict[str, Message] = {
     "autoreply.reply.news": ("图文", "News"),
     "autoreply.reply.mp_card": ("小程序卡片", "MP card"),
     "autoreply.reply.link": ("链接", "Link"),
-    "error.reach.unknown_template": ("没有这个模板。", "No such template."),
-    "error.reach.invalid_field": (
-        "模板字段不符合微信的规则。",
-        "A template field breaks WeChat's rule.",
-    ),
-    "error.reach.empty_audience": ("这个人群里没有会员。", "The audience has no member."),
-    "error.reach.member_erased": ("这位会员的数据已被删除。", "This member was erased."),
-    "error.autoreply.invalid_regex": (
-        "正则表达式无法编译，或可能导致灾难性回溯。",
-        "The pattern does not compile or could backtrack catastrophically.",
-    ),
 }

@@ -9,6 +9,7 @@ from siyu.console.i18n.catalog import (
     account,
     apps,
     audit,
+    autoreply,
     chrome,
     community,
     entries,
@@ -39,6 +40,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "events": events.MESSAGES,
     "community": community.MESSAGES,
     "reach": reach.MESSAGES,
+    "autoreply": autoreply.MESSAGES,
     "entries": entries.MESSAGES,
 }
 

@@ -80,7 +80,6 @@ def _matrix_context(session: Session, workspace_id: int) -> dict[str, Any]:
         "form_error": None,
         "which": None,
         "notice": None,
-        "yuan": format_yuan,
     }
 
 
@@ -272,7 +271,6 @@ def activity_page(
             "enrollments": enrollments,
             "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
             "chart": charts.rate_chart(tr, activity, found.checkin_rate_by_day),
-            "yuan": format_yuan,
             "shown": ENROLLMENTS_SHOWN,
             "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
             "hhmm": hhmm,
@@ -395,7 +393,6 @@ def _settlement_context(session: Session, workspace_id: int, activity_id: int) -
         "problems": {line.id for line in problems},
         "problem_count": len(problems),
         "numbers": _numbers(session, workspace_id, {line.member_id for line in lines}),
-        "yuan": format_yuan,
         "notice": None,
         "shown": SETTLEMENT_LINES_SHOWN,
     }
@@ -493,7 +490,6 @@ def review_page(request: Request, activity_id: int, principal: Reader, db: Datab
         "activity": activity,
         "r": found,
         "charts": charts.review_charts(tr, found, activity),
-        "yuan": format_yuan,
     }
     return render(request, "community_review.html", context)
 
@@ -514,7 +510,6 @@ def series_review_page(
         "r": found,
         "ids": ids,
         "chart": charts.series_chart(translator(request), found),
-        "yuan": format_yuan,
     }
     return render(request, "community_series_review.html", context)
 

@@ -14,6 +14,7 @@ from siyu.console.i18n.catalog import (
     community,
     entries,
     events,
+    forms,
     imports,
     members,
     operators,
@@ -27,6 +28,7 @@ from siyu.console.i18n.plural import Message
 
 AREAS: dict[str, Mapping[str, Message]] = {
     "chrome": chrome.MESSAGES,
+    "forms": forms.MESSAGES,
     "account": account.MESSAGES,
     "overview": overview.MESSAGES,
     "members": members.MESSAGES,

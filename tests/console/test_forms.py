@@ -226,7 +226,7 @@ def test_a_form_refuses_as_its_code_and_a_field_as_the_code_it_always_had() -> N
 
 def test_what_was_typed_comes_back_by_field_but_never_a_secret() -> None:
     class Login(ConsoleForm):
-        secret: ClassVar[frozenset[str]] = frozenset({"password"})
+        not_echoed: ClassVar[frozenset[str]] = frozenset({"password"})
         user: str = Field(validation_alias="name")
         password: str
 

@@ -60,8 +60,8 @@ class ConsoleForm(BaseModel):
     shown_at: ClassVar[Mapping[str, str]] = {}
     # a field of the service's input (`build`) → the form's field that shows its problems
     fields_of: ClassVar[Mapping[str, str]] = {}
-    # fields never sent back to the browser, not even as the operator typed them
-    secret: ClassVar[frozenset[str]] = frozenset()
+    # fields never sent back to the browser (secrets), not even as the operator typed them
+    not_echoed: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def inputs(cls) -> dict[str, str]:
@@ -78,7 +78,7 @@ class ConsoleForm(BaseModel):
         return {
             name: str(sent[key])
             for name, key in cls.inputs().items()
-            if key in sent and name not in cls.secret
+            if key in sent and name not in cls.not_echoed
         }
 
     @classmethod

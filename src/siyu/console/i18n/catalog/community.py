@@ -109,10 +109,6 @@ MESSAGES: dict[str, Message] = {
         "名额为正整数，或留空。",
         "A whole number above zero, or empty.",
     ),
-    "community.invalid.amount": (
-        "金额以元填写，最多两位小数，不能为负。",
-        "Yuan, at most two decimals, not negative.",
-    ),
     "community.invalid.fee": ("费用不超过 100000 元。", "At most 100,000 yuan."),
     "community.invalid.deposit": (
         "有退款规则时需要押金；押金不超过 100000 元。",

@@ -3,19 +3,22 @@ hand-off to an OA), and the tester that says which rule a message hits."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
-from pydantic import ValidationError
+from pydantic import Field
 from starlette.responses import Response
 
 from siyu.autoreply import errors as autoreply_errors
 from siyu.autoreply import service as autoreply
 from siyu.autoreply.schemas import ReplyIn, RuleCreate
-from siyu.console.web import ConsoleRoute, error_response, is_htmx, render
+from siyu.console.forms import ConsoleForm, Posted, parse_form
+from siyu.console.i18n import Translator
+from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.entries import service as entries
 from siyu.security.auth import require
@@ -47,42 +50,71 @@ def autoreplies_page(request: Request, principal: RuleManager, db: DatabaseDep) 
     return render(request, "autoreplies.html", _rules_context(db, principal))
 
 
-@router.post("/autoreplies")
-def add_rule(
-    request: Request,
-    principal: RuleManager,
-    db: DatabaseDep,
-    appid: Annotated[str, Form(max_length=32)] = "",
-    kind: Annotated[str, Form(max_length=16)] = "keyword",
-    match: Annotated[str, Form(max_length=16)] = "exact",
-    keywords: Annotated[str, Form(max_length=2000)] = "",
-    priority: Annotated[int, Form(ge=0, le=10_000)] = 100,
-    reply_text: Annotated[str, Form(max_length=2000)] = "",
-    tag: Annotated[str, Form(max_length=30)] = "",
-    handoff_channel: Annotated[int, Form(ge=0, le=2**62)] = 0,
-) -> Response:
+class RuleForm(ConsoleForm):
     """A text reply rule, or a hand-off (the text as its card's title); others through the API."""
-    try:
+
+    labels: ClassVar[Mapping[str, str]] = {
+        "appid": "autoreply.field.app",
+        "kind": "autoreply.col.kind",
+        "match": "autoreply.field.match",
+        "keywords": "autoreply.field.keywords",
+        "priority": "autoreply.field.priority",
+        "reply_text": "autoreply.field.reply_text",
+        "tag": "autoreply.field.tag",
+        "handoff_channel": "autoreply.field.handoff",
+    }
+    refused_as: ClassVar[ErrorCode] = autoreply_errors.INVALID_RULE
+    # The reply is made of the text (its content, or the hand-off card's title) and the channel.
+    fields_of: ClassVar[Mapping[str, str]] = {
+        "reply": "reply_text",
+        "type": "reply_text",
+        "content": "reply_text",
+        "title": "reply_text",
+        "channel_id": "handoff_channel",
+    }
+
+    appid: str = Field(default="", max_length=32)
+    kind: str = Field(default="keyword", max_length=16)
+    match: str = Field(default="exact", max_length=16)
+    keywords: str = Field(default="", max_length=2000)
+    priority: int = Field(default=100, ge=0, le=10_000)
+    reply_text: str = Field(default="", max_length=2000)
+    tag: str = Field(default="", max_length=30)
+    handoff_channel: int = Field(default=0, ge=0, le=2**62)
+
+    def to_create(self, tr: Translator) -> RuleCreate:
         reply = (
-            ReplyIn(type="handoff", channel_id=handoff_channel, title=reply_text.strip()[:64])
-            if handoff_channel
-            else ReplyIn(type="text", content=reply_text)
+            self.build(
+                ReplyIn,
+                tr,
+                type="handoff",
+                channel_id=self.handoff_channel,
+                title=self.reply_text.strip()[:64],
+            )
+            if self.handoff_channel
+            else self.build(ReplyIn, tr, type="text", content=self.reply_text)
         )
-        body = RuleCreate(
-            appid=appid,
-            kind=kind,
-            match=match,
-            keywords=[k for k in keywords.splitlines() if k.strip()],
-            priority=priority,
+        return self.build(
+            RuleCreate,
+            tr,
+            appid=self.appid,
+            kind=self.kind,
+            match=self.match,
+            keywords=[k for k in self.keywords.splitlines() if k.strip()],
+            priority=self.priority,
             reply=reply,
-            tag=tag.strip() or None,
+            tag=self.tag.strip() or None,
         )
+
+
+@router.post("/autoreplies")
+def add_rule(request: Request, principal: RuleManager, db: DatabaseDep, posted: Posted) -> Response:
+    """A text reply rule, or a hand-off (the text as its card's title); others through the API."""
+    tr = translator(request)
+    try:
+        body = parse_form(posted, RuleForm, tr).to_create(tr)
         with db.session_scope() as session:
             autoreply.add_rule(session, principal.workspace_id, body, principal)
-    except ValidationError as exc:
-        message = str(exc.errors()[0]["msg"])
-        problem = autoreply_errors.INVALID_RULE(message, reason=message)
-        return error_response(request, problem, target="#rule-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#rule-msg")
     return RedirectResponse("/autoreplies", status_code=303)

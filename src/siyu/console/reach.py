@@ -6,17 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
-from pydantic import ValidationError
+from pydantic import Field
 from starlette.responses import Response
 
+from siyu.console.forms import ConsoleForm, Posted, parse_form
+from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, error_response, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.reach import errors, service
 from siyu.reach.enums import SendStatus
@@ -95,43 +97,78 @@ def _data_lines(text: str) -> dict[str, str]:
     return data
 
 
-def _invalid_broadcast(exc: ValidationError) -> SiyuError:
-    """The form's first problem, as the broadcast's refusal (pydantic words it in English)."""
-    message = str(exc.errors()[0]["msg"])
-    return errors.INVALID_BROADCAST(message, reason=message)
+class _BroadcastForm(ConsoleForm):
+    labels: ClassVar[Mapping[str, str]] = {
+        "name": "reach.field.name",
+        "template_key": "reach.field.template",
+        "data": "reach.field.data",
+        "category": "reach.field.category",
+        "urgency": "reach.field.urgency",
+        "tag": "reach.field.tag",
+        "per_minute": "reach.field.per_minute",
+        "following_appid": "reach.field.account",
+        "mass_appid": "reach.field.account",
+        "mass_text": "reach.field.mass_text",
+    }
+    refused_as: ClassVar[ErrorCode] = errors.INVALID_BROADCAST
+
+
+class NoticeForm(_BroadcastForm):
+    """A notice to a segment: everyone with a tag (and/or following an OA)."""
+
+    name: str = Field(default="", max_length=100)
+    template_key: str = Field(default="", max_length=64)
+    data: str = Field(default="", max_length=4000)
+    category: str = Field(default="activity", max_length=32)
+    urgency: str = Field(default="normal", max_length=16)
+    tag: str = Field(default="", max_length=30)
+    following_appid: str = Field(default="", max_length=32)
+    per_minute: int = Field(default=600, ge=1, le=100_000)
+
+    def to_create(self, tr: Translator) -> BroadcastCreate:
+        return self.build(
+            BroadcastCreate,
+            tr,
+            name=self.name.strip() or self.template_key,
+            template_key=self.template_key,
+            data=_data_lines(self.data),
+            category=self.category,
+            urgency=self.urgency,
+            tag=self.tag.strip() or None,
+            following_appid=self.following_appid.strip() or None,
+            per_minute=self.per_minute,
+        )
+
+
+class MassForm(_BroadcastForm):
+    """An OA mass broadcast."""
+
+    name: str = Field(default="", max_length=100)
+    mass_appid: str = Field(default="", max_length=32)
+    mass_text: str = Field(default="", max_length=2000)
+    tag: str = Field(default="", max_length=30)
+
+    def to_create(self, tr: Translator) -> BroadcastCreate:
+        return self.build(
+            BroadcastCreate,
+            tr,
+            name=self.name.strip() or "群发",
+            mass_appid=self.mass_appid,
+            mass_text=self.mass_text.strip() or None,
+            tag=self.tag.strip() or None,
+        )
 
 
 @router.post("/reach/broadcasts")
 def create_broadcast(
-    request: Request,
-    principal: Sender,
-    db: DatabaseDep,
-    name: Annotated[str, Form(max_length=100)] = "",
-    template_key: Annotated[str, Form(max_length=64)] = "",
-    data: Annotated[str, Form(max_length=4000)] = "",
-    category: Annotated[str, Form(max_length=32)] = "activity",
-    urgency: Annotated[str, Form(max_length=16)] = "normal",
-    tag: Annotated[str, Form(max_length=30)] = "",
-    following_appid: Annotated[str, Form(max_length=32)] = "",
-    per_minute: Annotated[int, Form(ge=1, le=100_000)] = 600,
+    request: Request, principal: Sender, db: DatabaseDep, posted: Posted
 ) -> Response:
     """Send a notice to a segment: everyone with a tag (and/or following an OA)."""
+    tr = translator(request)
     try:
-        body = BroadcastCreate(
-            name=name.strip() or template_key,
-            template_key=template_key,
-            data=_data_lines(data),
-            category=category,
-            urgency=urgency,
-            tag=tag.strip() or None,
-            following_appid=following_appid.strip() or None,
-            per_minute=per_minute,
-        )
+        body = parse_form(posted, NoticeForm, tr).to_create(tr)
         with db.session_scope() as session:
             service.create_broadcast(session, principal.workspace_id, body, principal)
-    except ValidationError as exc:
-        problem = _invalid_broadcast(exc)
-        return error_response(request, problem, target="#broadcast-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#broadcast-msg")
     return RedirectResponse("/reach", status_code=303)
@@ -139,28 +176,15 @@ def create_broadcast(
 
 @router.post("/reach/mass")
 def create_mass_broadcast(
-    request: Request,
-    principal: Sender,
-    db: DatabaseDep,
-    name: Annotated[str, Form(max_length=100)] = "",
-    mass_appid: Annotated[str, Form(max_length=32)] = "",
-    mass_text: Annotated[str, Form(max_length=2000)] = "",
-    tag: Annotated[str, Form(max_length=30)] = "",
+    request: Request, principal: Sender, db: DatabaseDep, posted: Posted
 ) -> Response:
     """An OA mass broadcast: a service account's followers (by tag, at most four a month each),
     or all of a subscription account's followers (once a day)."""
+    tr = translator(request)
     try:
-        body = BroadcastCreate(
-            name=name.strip() or "群发",
-            mass_appid=mass_appid,
-            mass_text=mass_text.strip() or None,
-            tag=tag.strip() or None,
-        )
+        body = parse_form(posted, MassForm, tr).to_create(tr)
         with db.session_scope() as session:
             service.create_broadcast(session, principal.workspace_id, body, principal)
-    except ValidationError as exc:
-        problem = _invalid_broadcast(exc)
-        return error_response(request, problem, target="#mass-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#mass-msg")
     return RedirectResponse("/reach", status_code=303)

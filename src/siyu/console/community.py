@@ -1,7 +1,7 @@
 """Console pages of community campaigns: the matrix and the activity editor, an activity's
 enrollments and check-ins, the settlement with its confirmation, the review (复盘) with charts,
 and service records on a member's profile. Permissions are the community API's own.
-(About 650 lines: one router for all community pages; charts and the editor's form live apart.)"""
+(One router for all community pages; the charts and the forms live in their own modules.)"""
 
 from __future__ import annotations
 

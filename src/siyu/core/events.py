@@ -31,6 +31,10 @@ class EventBus:
     def unsubscribe(self, event_type: type[E], handler: Callable[[Session, E], None]) -> None:
         self._handlers[event_type].remove(handler)
 
+    def handlers_of(self, event_type: type[DomainEvent]) -> tuple[Handler, ...]:
+        """The handlers subscribed to exactly this type, in the order they run."""
+        return tuple(self._handlers.get(event_type, ()))
+
     def publish(self, session: Session, event: DomainEvent) -> None:
         # Walk the MRO so that a handler on a base class sees every subclass.
         for cls in type(event).__mro__:

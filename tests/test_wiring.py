@@ -1,0 +1,76 @@
+"""The wiring table pins who hears what, in which order, and which modules hold the jobs."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import siyu
+from siyu import wiring
+from siyu.core.events import bus
+from siyu.core.jobs import job_named, job_names
+from siyu.wechat.inbox import reply_handlers_for
+from siyu.wechat.schemas import ScanEvent, SubscribeEvent, TextMessage
+
+
+def _name(fn: object) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"  # type: ignore[attr-defined]
+
+
+def test_the_subscribers_and_their_order_are_pinned() -> None:
+    table = [(s.event.__name__, _name(s.handler)) for s in wiring.SUBSCRIBERS]
+    assert table == [
+        ("MemberCreated", "siyu.entries.service.arrivals.remember_new_member"),
+        ("SubscribeEvent", "siyu.entries.service.arrivals.on_subscribe"),
+        ("ScanEvent", "siyu.entries.service.arrivals.on_scan"),
+        ("UnsubscribeEvent", "siyu.entries.service.arrivals.on_unsubscribe"),
+        ("MpLaunched", "siyu.entries.service.arrivals.on_launch"),
+        ("OrderPaid", "siyu.community.service.enrollment.on_order_paid"),
+        ("RefundSettled", "siyu.community.service.enrollment.on_refund_settled"),
+        ("Message", "siyu.reach.service.ledger.on_message"),
+        ("SubscribeEvent", "siyu.reach.service.ledger.on_follow"),
+        ("UnsubscribeEvent", "siyu.reach.service.ledger.on_unfollow"),
+        ("SubscribeMsgPopupEvent", "siyu.reach.service.ledger.on_subscribe_popup"),
+        ("SubscribeMsgChangeEvent", "siyu.reach.service.ledger.on_subscribe_change"),
+        ("TemplateSendJobFinishEvent", "siyu.reach.service.ledger.on_template_finished"),
+        ("SubscribeMsgSentEvent", "siyu.reach.service.ledger.on_subscribe_sent"),
+        ("Message", "siyu.autoreply.service.on_push"),
+        ("SubscribeEvent", "siyu.autoreply.service.on_push"),
+    ]
+
+
+def test_the_reply_handlers_and_their_priorities_are_pinned() -> None:
+    table = [(r.priority, _name(r.handler)) for r in wiring.REPLY_HANDLERS]
+    assert table == [
+        (10, "siyu.entries.service.arrivals.channel_welcome"),
+        (100, "siyu.autoreply.service.reply_handler"),
+    ]
+
+
+def test_wiring_twice_subscribes_each_handler_once_in_the_table_order() -> None:
+    # given a process wired (tests/conftest.py wires it, as the app and the worker do)
+    # when it is wired again
+    wiring.wire()
+    # then each event's handlers run once each, in the order of the table
+    for event in {s.event for s in wiring.SUBSCRIBERS}:
+        expected = tuple(s.handler for s in wiring.SUBSCRIBERS if s.event is event)
+        assert bus.handlers_of(event) == expected, event.__name__
+
+
+def test_a_follow_is_offered_to_the_channel_welcome_before_the_auto_replies() -> None:
+    # (only a push's type decides who is asked, so bare instances do)
+    follow, scan, text = (object.__new__(kind) for kind in (SubscribeEvent, ScanEvent, TextMessage))
+    welcome, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
+    assert reply_handlers_for(follow) == (welcome, autoreply)
+    assert reply_handlers_for(scan) == (welcome,)
+    assert reply_handlers_for(text) == (autoreply,)
+
+
+def test_every_job_lives_in_a_listed_tasks_module() -> None:
+    # given every module of siyu imported (so any @job anywhere is registered)
+    for info in pkgutil.walk_packages(siyu.__path__, "siyu."):
+        if not info.name.startswith("siyu.migrations") and not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    # then each job's function is in a module the wiring loads in every worker
+    homes = {job_named(name).func.__module__ for name in job_names()}
+    assert homes == set(wiring.TASK_MODULES)

@@ -12,5 +12,6 @@ INVALID_REGEX = _codes.add(
     "invalid_regex",
     422,
     "正则表达式 {pattern} 不能使用：它无法编译，或可能导致灾难性回溯。",
+    en="The pattern {pattern} does not compile or could backtrack catastrophically.",
 )
 UNKNOWN_RULE = _codes.add("unknown_rule", 404, "找不到这条自动回复规则。")

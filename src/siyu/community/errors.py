@@ -12,19 +12,50 @@ from siyu.core.errors import ErrorCatalog, NotFound
 _codes = ErrorCatalog("community")
 
 # --- the matrix: themes, series, activities ------------------------------------------------
-THEME_EXISTS = _codes.add("theme_exists", 409, "已有同名主题。")
-THEME_NOT_FOUND = _codes.add("theme_not_found", 404, "找不到这个主题。")
-SERIES_EXISTS = _codes.add("series_exists", 409, "这个主题下已有同名系列。")
-SERIES_NOT_FOUND = _codes.add("series_not_found", 404, "找不到这个系列。")
-ACTIVITY_EXISTS = _codes.add("activity_exists", 409, "这个活动编号已经用过了。")
-ACTIVITY_NOT_FOUND = _codes.add("activity_not_found", 404, "找不到这个活动。")
-ALREADY_SETTLED = _codes.add("already_settled", 409, "这个活动已经结算，不会重复退款。")
-SETTLE_BY_SETTLEMENT = _codes.add("settle_by_settlement", 422, "活动通过结算变为已结算。")
-INVALID_WINDOW = _codes.add("invalid_window", 422, "每日打卡结束时间要晚于开始时间。")
-CAPACITY_BELOW_ENROLLED = _codes.add("capacity_below_enrolled", 409, "名额不能少于已报名人数。")
-ACTIVITY_ALREADY_ENDED = _codes.add("activity_already_ended", 409, "活动已经结束了。")
+THEME_EXISTS = _codes.add("theme_exists", 409, "已有同名主题。", en="A theme of this name exists.")
+THEME_NOT_FOUND = _codes.add("theme_not_found", 404, "找不到这个主题。", en="No such theme.")
+SERIES_EXISTS = _codes.add(
+    "series_exists", 409, "这个主题下已有同名系列。", en="This theme has a series of this name."
+)
+SERIES_NOT_FOUND = _codes.add("series_not_found", 404, "找不到这个系列。", en="No such series.")
+ACTIVITY_EXISTS = _codes.add(
+    "activity_exists", 409, "这个活动编号已经用过了。", en="This code is taken."
+)
+ACTIVITY_NOT_FOUND = _codes.add(
+    "activity_not_found", 404, "找不到这个活动。", en="No such activity."
+)
+ALREADY_SETTLED = _codes.add(
+    "already_settled",
+    409,
+    "这个活动已经结算，不会重复退款。",
+    en="This activity is settled already; nothing is refunded twice.",
+)
+SETTLE_BY_SETTLEMENT = _codes.add(
+    "settle_by_settlement",
+    422,
+    "活动通过结算变为已结算。",
+    en="An activity is settled by its settlement.",
+)
+INVALID_WINDOW = _codes.add(
+    "invalid_window",
+    422,
+    "每日打卡结束时间要晚于开始时间。",
+    en="The window must close after it opens.",
+)
+CAPACITY_BELOW_ENROLLED = _codes.add(
+    "capacity_below_enrolled",
+    409,
+    "名额不能少于已报名人数。",
+    en="Capacity below the places taken.",
+)
+ACTIVITY_ALREADY_ENDED = _codes.add(
+    "activity_already_ended", 409, "活动已经结束了。", en="The activity has ended already."
+)
 ACTIVITY_NOT_STARTED = _codes.add(
-    "activity_not_started", 409, "活动还没进行满一天，不能提前结束；可以改回草稿。"
+    "activity_not_started",
+    409,
+    "活动还没进行满一天，不能提前结束；可以改回草稿。",
+    en="The activity has not run a whole day: set it back to draft instead.",
 )
 
 # --- enrollment (the Mini Program) ---------------------------------------------------------
@@ -55,27 +86,45 @@ IMAGE_TYPE = _codes.add("image_type", 422, "打卡图片只能是 JPEG、PNG、G
 IMAGE_TOO_LARGE = _codes.add(
     "image_too_large", 413, "打卡图片不能超过 {limit} 字节。", api_only=True
 )
-CHECKIN_NOT_FOUND = _codes.add("checkin_not_found", 404, "找不到这次打卡。")
-CHECKIN_ALREADY_REJECTED = _codes.add("checkin_already_rejected", 409, "这次打卡已经驳回过了。")
-REJECT_REASON_REQUIRED = _codes.add("reject_reason_required", 422, "请填写驳回原因。")
+CHECKIN_NOT_FOUND = _codes.add("checkin_not_found", 404, "找不到这次打卡。", en="No such check-in.")
+CHECKIN_ALREADY_REJECTED = _codes.add(
+    "checkin_already_rejected",
+    409,
+    "这次打卡已经驳回过了。",
+    en="This check-in is rejected already.",
+)
+REJECT_REASON_REQUIRED = _codes.add(
+    "reject_reason_required", 422, "请填写驳回原因。", en="Give the reason for the rejection."
+)
 
 # --- settlement ----------------------------------------------------------------------------
-ACTIVITY_NOT_ENDED = _codes.add("activity_not_ended", 409, "活动还没结束，不能结算。")
+ACTIVITY_NOT_ENDED = _codes.add(
+    "activity_not_ended", 409, "活动还没结束，不能结算。", en="The activity has not ended yet."
+)
 # Confirming before computing is a conflict (409); reading a settlement not yet computed is
 # the same code as a 404 (`settlement_not_found` below): one code, two statuses, as ever.
-NO_SETTLEMENT = _codes.add("no_settlement", 409, "请先计算结算。")
+NO_SETTLEMENT = _codes.add(
+    "no_settlement", 409, "请先计算结算。", en="Compute the settlement first."
+)
 
 # --- groups --------------------------------------------------------------------------------
 GROUP_NOT_FOUND = _codes.add("group_not_found", 404, "找不到这个群。")
 GROUP_EXISTS = _codes.add("group_exists", 409, "这个群已经登记过了：{reason}。")
 GROUP_STATE = _codes.add("group_state", 409, "{current}的群不能改为{wanted}。")
 GROUP_DISSOLVED = _codes.add("group_dissolved", 409, "这个群已解散。")
-GROUP_CLOSED = _codes.add("group_closed", 409, "这个群已归档或解散，不能再记录发布。")
+GROUP_CLOSED = _codes.add(
+    "group_closed",
+    409,
+    "这个群已归档或解散，不能再记录发布。",
+    en="This group is archived or dissolved.",
+)
 NOT_IN_GROUP = _codes.add("not_in_group", 404, "这位会员不在群里。", api_only=True)
 NO_OPEN_GID = _codes.add("no_open_gid", 422, "分享信息里没有群。", api_only=True)
 
 # --- service records -----------------------------------------------------------------------
-INVALID_SERVICE_RECORD = _codes.add("invalid_service_record", 422, "服务记录为 1–2000 字。")
+INVALID_SERVICE_RECORD = _codes.add(
+    "invalid_service_record", 422, "服务记录为 1–2000 字。", en="A record is 1–2000 characters."
+)
 
 # --- the history import (`siyu import activities`) -----------------------------------------
 IMPORT_NOT_A_LIST = _codes.add(

@@ -11,6 +11,7 @@ from siyu.console import (
     account,
     apps,
     audit,
+    autoreply,
     community,
     entries,
     imports,
@@ -38,6 +39,7 @@ routers: tuple[APIRouter, ...] = (
     operators.router,
     community.router,
     reach.router,
+    autoreply.router,
     entries.router,
     simulator.router,
 )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
-from fastapi import APIRouter, Form, Request
-from pydantic import ValidationError
+from fastapi import APIRouter, Request
+from pydantic import ConfigDict, ValidationInfo, field_validator
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console.forms import ConsoleForm, Posted, form_again, parse_form
 from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import REQUEST_INVALID, SiyuError
+from siyu.core.errors import REQUEST_INVALID, ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -19,9 +21,9 @@ from siyu.security.schemas import Principal
 from siyu.workspaces import errors as workspace_errors
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind, EntityKind
-from siyu.workspaces.schemas import AES_KEY, AppCreate
+from siyu.workspaces.schemas import AES_KEY, OWN_APPID, WECHAT_APPID, WECHAT_KINDS, AppCreate
 
-SECRET_FIELDS = frozenset({"secret", "token", "aes_key"})
+PAGE, FRAGMENT = "apps.html", "_apps_section.html"
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 AppReader = Annotated[Principal, require(Permission.apps_read)]
@@ -43,84 +45,77 @@ def _apps_context(db: Database, principal: Principal) -> dict[str, Any]:
     }
 
 
-def _field_errors(exc: ValidationError, sent: dict[str, str], tr: Translator) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        where = str(error["loc"][0]) if error["loc"] else ""
-        if not where:  # the model-level format check names its field in the message
-            where = "aes_key" if "EncodingAESKey" in str(error["msg"]) else "appid"
-        errors.setdefault(where, tr(f"apps.invalid.{where}"))
-    # The model stops at its first format error; the key's own rule is reported too.
-    if sent["aes_key"].strip() and not AES_KEY.match(sent["aes_key"].strip()):
-        errors.setdefault("aes_key", tr("apps.invalid.aes_key"))
-    return errors
+class AppForm(ConsoleForm):
+    """The app form: each format checked at its own field (the AppID's rule depends on the
+    kind chosen above it), then the service's input (`AppCreate`) checks the lengths."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    messages: ClassVar[str | None] = "apps.invalid"
+    summary: ClassVar[str] = "apps.form_invalid"
+    refused_as: ClassVar[ErrorCode] = REQUEST_INVALID
+    shown_at: ClassVar[Mapping[str, str]] = {workspace_errors.APP_EXISTS.code: "appid"}
+    not_echoed: ClassVar[frozenset[str]] = frozenset({"secret", "token", "aes_key"})
+
+    kind: AppKind
+    appid: str
+    name: str
+    entity: str | None = None
+    entity_kind: EntityKind = EntityKind.enterprise
+    secret: str | None = None
+    token: str | None = None
+    aes_key: str | None = None
+
+    @field_validator("appid")
+    @classmethod
+    def _appid(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")  # absent when the kind itself was refused
+        pattern = WECHAT_APPID if kind in WECHAT_KINDS else OWN_APPID
+        if kind is not None and not pattern.match(value):
+            raise ValueError(f"not a valid {kind} appid")
+        return value
+
+    @field_validator("aes_key")
+    @classmethod
+    def _aes_key(cls, value: str | None) -> str | None:
+        if value and not AES_KEY.match(value):
+            raise ValueError("EncodingAESKey is 43 letters and digits")
+        return value
+
+    def to_create(self, tr: Translator) -> AppCreate:
+        # An optional field typed as spaces only is left out, like an empty one.
+        return self.build(
+            AppCreate,
+            tr,
+            kind=self.kind,
+            appid=self.appid,
+            name=self.name,
+            entity=self.entity or None,
+            entity_kind=self.entity_kind,
+            secret=self.secret or None,
+            token=self.token or None,
+            aes_key=self.aes_key or None,
+        )
 
 
 @router.get("/apps")
 def apps_page(request: Request, principal: AppReader, db: DatabaseDep) -> Response:
-    return render(request, "apps.html", _apps_context(db, principal))
+    return render(request, PAGE, _apps_context(db, principal))
 
 
 @router.post("/apps")
-def add_app(
-    request: Request,
-    principal: AppManager,
-    db: DatabaseDep,
-    kind: Annotated[str, Form(max_length=64)] = "",
-    appid: Annotated[str, Form(max_length=256)] = "",
-    name: Annotated[str, Form(max_length=1024)] = "",
-    entity: Annotated[str, Form(max_length=1024)] = "",
-    entity_kind: Annotated[str, Form(max_length=64)] = EntityKind.enterprise.value,
-    secret: Annotated[str, Form(max_length=1024)] = "",
-    token: Annotated[str, Form(max_length=1024)] = "",
-    aes_key: Annotated[str, Form(max_length=1024)] = "",
-) -> Response:
+def add_app(request: Request, principal: AppManager, db: DatabaseDep, posted: Posted) -> Response:
     tr = translator(request)
-    sent = {
-        "kind": kind,
-        "appid": appid,
-        "name": name,
-        "entity": entity,
-        "entity_kind": entity_kind,
-        "secret": secret,
-        "token": token,
-        "aes_key": aes_key,
-    }
-    errors: dict[str, str] = {}
-    refused: SiyuError | None = None
     try:
-        data = AppCreate.model_validate(
-            {
-                k: v.strip() or None
-                for k, v in sent.items()
-                if v.strip() or k in ("kind", "appid", "name")
-            }
-        )
+        data = parse_form(posted, AppForm, tr).to_create(tr)
         with db.session_scope() as session:
             added = workspaces.add_app(session, principal.workspace_id, data, actor=principal)
-    except ValidationError as exc:
-        errors = _field_errors(exc, sent, tr)
     except SiyuError as exc:
-        refused = exc
-        if exc.code == workspace_errors.APP_EXISTS.code:
-            errors = {"appid": tr.refusal(exc)}
-    if errors or refused is not None:
         context = _apps_context(db, principal)
-        # Secrets are never sent back to the browser, not even the ones just typed.
-        context["form"] = {k: v for k, v in sent.items() if k not in SECRET_FIELDS}
-        context["errors"] = errors
-        code = refused.code if refused is not None else REQUEST_INVALID.code
-        message = tr.refusal(refused) if refused is not None else tr("apps.form_invalid")
-        context["form_error"] = {"code": code, "message": message}
-        status = refused.status if refused is not None else 422
-        return render(
-            request,
-            "_apps_section.html" if is_htmx(request) else "apps.html",
-            context,
-            status=status,
+        return form_again(
+            request, exc, context, form=AppForm, sent=posted, page=PAGE, fragment=FRAGMENT
         )
     if not is_htmx(request):
         return RedirectResponse("/apps", status_code=303)
     context = _apps_context(db, principal)
     context["notice"] = tr("apps.added", name=added.name, appid=added.appid)
-    return render(request, "_apps_section.html", context)
+    return render(request, FRAGMENT, context)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from siyu.console import errors
-from siyu.console.web import ConsoleRoute, render
+from siyu.console.web import ConsoleRoute, display_zone, render
 from siyu.core.config import Settings
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.security import service as security
@@ -29,14 +29,14 @@ AUDIT_EXPORT_MAX = 100_000
 CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _day_bound(value: str, zone: str, *, end: bool) -> datetime | None:
+def _day_bound(value: str, zone: ZoneInfo, *, end: bool) -> datetime | None:
     if not value:
         return None
     try:
         day = date.fromisoformat(value)
     except ValueError as exc:
         raise errors.INVALID_DATE("dates look like 2026-11-20") from exc
-    start = datetime.combine(day, time.min, tzinfo=ZoneInfo(zone))
+    start = datetime.combine(day, time.min, tzinfo=zone)
     return start + timedelta(days=1) if end else start
 
 
@@ -48,8 +48,8 @@ def _audit_filters(
         "actor": params["actor"] or None,
         "target_type": params["target_type"] or None,
         "target_id": params["target_id"] or None,
-        "since": _day_bound(params["since"], settings.display_timezone, end=False),
-        "until": _day_bound(params["until"], settings.display_timezone, end=True),
+        "since": _day_bound(params["since"], display_zone(settings), end=False),
+        "until": _day_bound(params["until"], display_zone(settings), end=True),
     }
 
 

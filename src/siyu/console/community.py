@@ -1,10 +1,11 @@
 """Console pages of community campaigns: the matrix and the activity editor, an activity's
 enrollments and check-ins, the settlement with its confirmation, the review (复盘) with charts,
 and service records on a member's profile. Permissions are the community API's own.
-(About 650 lines: one router for all community pages; charts and the editor's form live apart.)"""
+(One router for all community pages; the charts and the forms live in their own modules.)"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -17,22 +18,21 @@ from siyu.community import errors, service
 from siyu.community.enums import ActivityStatus, Evidence, GroupState, RefundRule
 from siyu.community.schemas import (
     ActivityRead,
-    ActivityUpdate,
     GroupCreate,
     GroupPostIn,
     RejectIn,
-    SeriesCreate,
     ServiceRecordIn,
     SettlementRead,
-    ThemeCreate,
     hhmm,
 )
 from siyu.console import community_charts as charts
 from siyu.console import community_forms as forms
+from siyu.console import errors as console_errors
 from siyu.console.common import member_context
+from siyu.console.forms import ConsoleForm, Posted, form_again, parse_form
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import REQUEST_INVALID, ErrorCatalog, NotFound, SiyuError
+from siyu.core.errors import REQUEST_INVALID, NotFound, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.core.money import format_yuan
 from siyu.identity import service as identity
@@ -51,15 +51,9 @@ CHECKINS_SHOWN = 100
 SETTLEMENT_LINES_SHOWN = 500
 TROUBLE = ("failed", "abnormal", "closed")
 
-# Refusals of the community pages themselves (no service raises them).
-_console = ErrorCatalog("console")
-SETTLEMENT_UNCONFIRMED = _console.add(
-    "settlement_unconfirmed", 422, "请输入正确的活动编号以确认结算。"
-)
-MEMBER_NUMBER = _console.add("member_number", 422, "请输入学号。")
-
 Form64 = Annotated[str, Form(max_length=64)]
 Form32 = Annotated[str, Form(max_length=32)]
+MATRIX, MATRIX_FRAGMENT = "community.html", "_community_matrix.html"
 
 
 # --- the matrix ----------------------------------------------------------------------------
@@ -86,159 +80,91 @@ def _matrix_context(session: Session, workspace_id: int) -> dict[str, Any]:
         "form_error": None,
         "which": None,
         "notice": None,
-        "yuan": format_yuan,
     }
 
 
-def _matrix_answer(
-    request: Request,
-    db: Database,
-    principal: Principal,
-    *,
-    which: str,
-    notice: str | None = None,
-    form: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    refused: SiyuError | None = None,
+def _matrix_done(
+    request: Request, db: Database, principal: Principal, *, which: str, notice: str
 ) -> Response:
-    tr = translator(request)
-    failed = bool(errors) or refused is not None
-    if not failed and not is_htmx(request):
+    if not is_htmx(request):
         return RedirectResponse("/community", status_code=303)
     with db.session_scope() as session:
         context = _matrix_context(session, principal.workspace_id)
-    context.update(which=which, notice=notice, form=form or {}, errors=errors or {})
-    status = 200
-    if failed:
-        code = refused.code if refused is not None else "request.invalid"
-        message = tr.refusal(refused) if refused is not None else tr("community.form_invalid")
-        context["form_error"] = {"code": code, "message": message}
-        status = refused.status if refused is not None else 422
-    name = "_community_matrix.html" if is_htmx(request) else "community.html"
-    return render(request, name, context, status=status)
+    context.update(which=which, notice=notice)
+    return render(request, MATRIX_FRAGMENT, context)
+
+
+def _matrix_refused(
+    request: Request,
+    db: Database,
+    principal: Principal,
+    refused: SiyuError,
+    *,
+    which: str,
+    form: type[ConsoleForm],
+    sent: Mapping[str, Any],
+) -> Response:
+    with db.session_scope() as session:
+        context = _matrix_context(session, principal.workspace_id)
+    context["which"] = which
+    return form_again(
+        request, refused, context, form=form, sent=sent, page=MATRIX, fragment=MATRIX_FRAGMENT
+    )
 
 
 @router.get("/community")
 def matrix_page(request: Request, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         context = _matrix_context(session, principal.workspace_id)
-    return render(request, "community.html", context)
+    return render(request, MATRIX, context)
 
 
 @router.post("/community/themes")
-def add_theme(request: Request, principal: Manager, db: DatabaseDep, name: Form64 = "") -> Response:
+def add_theme(request: Request, principal: Manager, db: DatabaseDep, posted: Posted) -> Response:
     tr = translator(request)
     try:
-        data = ThemeCreate(name=name.strip())
+        data = parse_form(posted, forms.ThemeForm, tr).to_create(tr)
         with db.session_scope() as session:
             theme = service.create_theme(session, principal.workspace_id, data, actor=principal)
-    except ValidationError:
-        errors = {"theme_name": tr("community.invalid.name")}
-        return _matrix_answer(
-            request, db, principal, which="theme", form={"theme_name": name}, errors=errors
-        )
     except SiyuError as exc:
-        return _matrix_answer(
-            request, db, principal, which="theme", form={"theme_name": name}, refused=exc
+        return _matrix_refused(
+            request, db, principal, exc, which="theme", form=forms.ThemeForm, sent=posted
         )
     notice = tr("community.theme_added", name=theme.name)
-    return _matrix_answer(request, db, principal, which="theme", notice=notice)
+    return _matrix_done(request, db, principal, which="theme", notice=notice)
 
 
 @router.post("/community/series")
-def add_series(
-    request: Request,
-    principal: Manager,
-    db: DatabaseDep,
-    theme_id: Form32 = "",
-    name: Form64 = "",
-) -> Response:
+def add_series(request: Request, principal: Manager, db: DatabaseDep, posted: Posted) -> Response:
     tr = translator(request)
-    form = {"theme_id": theme_id, "series_name": name}
     try:
-        data = SeriesCreate.model_validate({"theme_id": theme_id or 0, "name": name.strip()})
+        data = parse_form(posted, forms.SeriesForm, tr).to_create(tr)
         with db.session_scope() as session:
             series = service.create_series(session, principal.workspace_id, data, actor=principal)
-    except ValidationError as exc:
-        errors = {
-            "theme_id" if e["loc"] and e["loc"][0] == "theme_id" else "series_name": tr(
-                "community.invalid.theme_id"
-                if e["loc"] and e["loc"][0] == "theme_id"
-                else "community.invalid.name"
-            )
-            for e in exc.errors()
-        }
-        return _matrix_answer(request, db, principal, which="series", form=form, errors=errors)
     except SiyuError as exc:
-        return _matrix_answer(request, db, principal, which="series", form=form, refused=exc)
+        return _matrix_refused(
+            request, db, principal, exc, which="series", form=forms.SeriesForm, sent=posted
+        )
     notice = tr("community.series_added", name=series.name)
-    return _matrix_answer(request, db, principal, which="series", notice=notice)
+    return _matrix_done(request, db, principal, which="series", notice=notice)
 
 
 @router.post("/community/activities")
-def add_activity(
-    request: Request,
-    principal: Manager,
-    db: DatabaseDep,
-    series_id: Form32 = "",
-    code: Form64 = "",
-    title: Annotated[str, Form(max_length=200)] = "",
-    status: Form32 = "draft",
-    starts_on: Form32 = "",
-    ends_on: Form32 = "",
-    capacity: Form32 = "",
-    fee: Form32 = "",
-    deposit: Form32 = "",
-    checkin_days_required: Form32 = "",
-    window_start: Form32 = "",
-    window_end: Form32 = "",
-    evidence: Form32 = "either",
-    refund_rule: Form32 = "none",
-    refund_n: Form32 = "",
-    refund_table: Annotated[str, Form(max_length=300)] = "",
-) -> Response:
+def add_activity(request: Request, principal: Manager, db: DatabaseDep, posted: Posted) -> Response:
     """The activity editor: period, capacity, fee and deposit (yuan), check-in and refund rules."""
     tr = translator(request)
-    sent = {
-        "series_id": series_id,
-        "code": code,
-        "title": title,
-        "status": status,
-        "starts_on": starts_on,
-        "ends_on": ends_on,
-        "capacity": capacity,
-        "fee": fee,
-        "deposit": deposit,
-        "checkin_days_required": checkin_days_required,
-        "window_start": window_start,
-        "window_end": window_end,
-        "evidence": evidence,
-        "refund_rule": refund_rule,
-        "refund_n": refund_n,
-        "refund_table": refund_table,
-    }
     try:
-        data = forms.activity_input(sent, tr)
-        if data.status == ActivityStatus.settled:
-            raise forms.FormRefused({"status": tr("community.invalid.status")})
+        data = parse_form(posted, forms.ActivityForm, tr).to_create(tr)
         with db.session_scope() as session:
             activity = service.create_activity(
                 session, principal.workspace_id, data, actor=principal
             )
-    except forms.FormRefused as exc:
-        return _matrix_answer(
-            request, db, principal, which="activity", form=sent, errors=exc.errors
-        )
-    except ValidationError as exc:
-        errors = forms.field_errors(exc, tr)
-        return _matrix_answer(request, db, principal, which="activity", form=sent, errors=errors)
     except SiyuError as exc:
-        errors = {"code": tr.refusal(exc)} if "exists" in exc.code else {}
-        return _matrix_answer(
-            request, db, principal, which="activity", form=sent, errors=errors, refused=exc
+        return _matrix_refused(
+            request, db, principal, exc, which="activity", form=forms.ActivityForm, sent=posted
         )
     notice = tr("community.activity_added", code=activity.code, title=activity.title)
-    return _matrix_answer(request, db, principal, which="activity", notice=notice)
+    return _matrix_done(request, db, principal, which="activity", notice=notice)
 
 
 # --- an activity: enrollments, check-ins ---------------------------------------------------
@@ -278,7 +204,6 @@ def activity_page(
             "enrollments": enrollments,
             "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
             "chart": charts.rate_chart(tr, activity, found.checkin_rate_by_day),
-            "yuan": format_yuan,
             "shown": ENROLLMENTS_SHOWN,
             "statuses": [ActivityStatus.draft, ActivityStatus.open, ActivityStatus.closed],
             "hhmm": hhmm,
@@ -306,36 +231,16 @@ def create_activity_group(
 
 @router.post("/community/activities/{activity_id}")
 def update_activity(
-    request: Request,
-    activity_id: int,
-    principal: Manager,
-    db: DatabaseDep,
-    title: Annotated[str, Form(max_length=200)] = "",
-    status: Form32 = "",
-    capacity: Form32 = "",
-    window_start: Form32 = "",
-    window_end: Form32 = "",
+    request: Request, activity_id: int, principal: Manager, db: DatabaseDep, posted: Posted
 ) -> Response:
     """What may change once people enrolled: title, status (open, close), capacity, window."""
     tr = translator(request)
-    sent = {
-        "title": title,
-        "status": status,
-        "capacity": capacity,
-        "window_start": window_start,
-        "window_end": window_end,
-    }
     try:
-        data = ActivityUpdate.model_validate({k: v.strip() for k, v in sent.items() if v.strip()})
+        data = parse_form(posted, forms.ActivityChangeForm, tr).to_update(tr)
         with db.session_scope() as session:
             service.update_activity(
                 session, principal.workspace_id, activity_id, data, actor=principal
             )
-    except ValidationError as exc:
-        where = next((str(e["loc"][0]) for e in exc.errors() if e["loc"]), "title")
-        context = {"message": tr(f"community.invalid.{where}"), "code": "request.invalid"}
-        headers = {"HX-Retarget": "#activity-edit-msg", "HX-Reswap": "innerHTML"}
-        return render(request, "_error.html", context, status=422, headers=headers)
     except SiyuError as exc:
         return error_response(request, exc, target="#activity-edit-msg")
     page = f"/community/activities/{activity_id}"
@@ -401,7 +306,6 @@ def _settlement_context(session: Session, workspace_id: int, activity_id: int) -
         "problems": {line.id for line in problems},
         "problem_count": len(problems),
         "numbers": _numbers(session, workspace_id, {line.member_id for line in lines}),
-        "yuan": format_yuan,
         "notice": None,
         "shown": SETTLEMENT_LINES_SHOWN,
     }
@@ -472,7 +376,7 @@ def confirm_settlement(
         with db.session_scope() as session:
             activity = service.get_activity(session, ws, activity_id)
             if confirm.strip() != activity.code:
-                raise SETTLEMENT_UNCONFIRMED("type the activity's code to confirm")
+                raise console_errors.SETTLEMENT_UNCONFIRMED("type the activity's code to confirm")
             done = service.confirm_settlement(session, ws, activity_id, actor=principal)
     except SiyuError as exc:
         return error_response(request, exc, target="#settlement-msg")
@@ -499,7 +403,6 @@ def review_page(request: Request, activity_id: int, principal: Reader, db: Datab
         "activity": activity,
         "r": found,
         "charts": charts.review_charts(tr, found, activity),
-        "yuan": format_yuan,
     }
     return render(request, "community_review.html", context)
 
@@ -520,7 +423,6 @@ def series_review_page(
         "r": found,
         "ids": ids,
         "chart": charts.series_chart(translator(request), found),
-        "yuan": format_yuan,
     }
     return render(request, "community_series_review.html", context)
 
@@ -591,7 +493,7 @@ def add_group_member(
     ws = principal.workspace_id
     try:
         if not number.strip().isdigit():
-            raise MEMBER_NUMBER("type the member's number (学号)")
+            raise console_errors.MEMBER_NUMBER("type the member's number (学号)")
         with db.session_scope() as session:
             member = identity.get_member_by_number(session, ws, int(number.strip()))
             identity.ensure_member_visible(session, principal, member.id)

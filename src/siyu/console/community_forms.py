@@ -1,90 +1,33 @@
-"""The activity editor's form as the console reads it: money in yuan, refund steps typed as
-"7:30, 14:60", and the editor's refusals mapped to the field that shows them."""
+"""The community pages' forms as the console reads them: the matrix's theme, series and activity
+editor (money in yuan, refund steps typed as "7:30, 14:60"), and the changes to an activity.
+Each rule over several fields is checked at the field that shows it, so that its problem is
+that field's; the service's input (`community.schemas`) then checks the rest."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated, Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from siyu.community.schemas import ActivityCreate
-from siyu.console.i18n import Translator
-from siyu.core.money import parse_yuan
-
-ACTIVITY_FIELDS = (
-    "series_id",
-    "code",
-    "title",
-    "status",
-    "starts_on",
-    "ends_on",
-    "capacity",
-    "fee",
-    "deposit",
-    "checkin_days_required",
-    "window_start",
-    "window_end",
-    "evidence",
-    "refund_rule",
-    "refund_n",
+from siyu.community import errors
+from siyu.community.enums import ActivityStatus, Evidence, RefundRule
+from siyu.community.schemas import (
+    HHMM,
+    ActivityCreate,
+    ActivityUpdate,
+    SeriesCreate,
+    ThemeCreate,
+    minutes,
 )
-# Model-level refusals of the activity editor, by the words of its validator → the field.
-WHOLE_FORM = {
-    "ends_on is before": "ends_on",
-    "at most 366 days": "ends_on",
-    "more check-in days": "checkin_days_required",
-    "daily window": "window_end",
-    "table refund rule": "refund_rule",
-    "needs a deposit": "deposit",
-}
+from siyu.console.forms import ConsoleForm, Yuan
+from siyu.console.i18n import Translator
+from siyu.core.errors import REQUEST_INVALID, ErrorCode
 
-
-class FormRefused(Exception):
-    """A form value the console cannot even hand to the service (e.g. yuan with 3 decimals)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(", ".join(errors))
-        self.errors = errors
-
-
-def field_errors(exc: ValidationError, tr: Translator) -> dict[str, str]:
-    """The editor's validation errors, each under the field that shows it (translated)."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        where = str(error["loc"][0]) if error["loc"] else ""
-        if not where:
-            message = str(error["msg"])
-            where = next((f for words, f in WHOLE_FORM.items() if words in message), "title")
-        errors.setdefault(where, tr(f"community.invalid.{where}"))
-    return errors
-
-
-def activity_input(sent: dict[str, str], tr: Translator) -> ActivityCreate:
-    """The editor's fields (money in yuan, empty meaning none) → the API's ActivityCreate."""
-    errors: dict[str, str] = {}
-    body: dict[str, Any] = {}
-    for key in ("fee", "deposit"):
-        try:
-            body[key] = parse_yuan(sent[key], blank=0)  # empty: none
-        except ValueError:
-            errors[key] = tr("community.invalid.amount")
-    if errors:
-        raise FormRefused(errors)
-    for key in ACTIVITY_FIELDS:
-        if key in ("fee", "deposit"):
-            continue
-        value = sent[key].strip()
-        if value or key not in ("capacity", "refund_n", "window_start", "window_end"):
-            body[key] = value
-    if body.get("series_id") == "":
-        body["series_id"] = 0
-    if sent.get("refund_table", "").strip():
-        try:
-            body["refund_table"] = refund_steps(sent["refund_table"])
-        except ValueError:
-            raise FormRefused({"refund_table": tr("community.invalid.refund_table")}) from None
-    return ActivityCreate.model_validate(body)
+# An activity's longest period (days), as `community.schemas.ActivityFields` allows it.
+LONGEST = 366
 
 
 def refund_steps(text: str) -> list[dict[str, int]]:
@@ -96,3 +39,137 @@ def refund_steps(text: str) -> list[dict[str, int]]:
         days, _, percent = part.replace("：", ":").partition(":")
         steps.append({"min_days": int(days), "percent": int(percent)})
     return steps
+
+
+def _steps(value: object) -> object:
+    return refund_steps(value) if isinstance(value, str) else value
+
+
+RefundSteps = Annotated[list[dict[str, int]], BeforeValidator(_steps)]
+
+
+class _CommunityForm(ConsoleForm):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    messages: ClassVar[str | None] = "community.invalid"
+    labels: ClassVar[Mapping[str, str]] = {
+        "title": "community.field.title",
+        "status": "community.col.status",
+        "capacity": "community.field.capacity",
+        "window_start": "community.field.window_start",
+        "window_end": "community.field.window_end",
+    }
+
+
+class _MatrixForm(_CommunityForm):
+    """A form of the matrix page, shown again with its problems by field."""
+
+    summary: ClassVar[str] = "community.form_invalid"
+    refused_as: ClassVar[ErrorCode] = REQUEST_INVALID
+
+
+class ThemeForm(_MatrixForm):
+    fields_of: ClassVar[Mapping[str, str]] = {"name": "theme_name"}
+
+    theme_name: str = Field(default="", validation_alias="name")
+
+    def to_create(self, tr: Translator) -> ThemeCreate:
+        return self.build(ThemeCreate, tr, name=self.theme_name)
+
+
+class SeriesForm(_MatrixForm):
+    fields_of: ClassVar[Mapping[str, str]] = {"name": "series_name"}
+
+    theme_id: int
+    series_name: str = Field(default="", validation_alias="name")
+
+    def to_create(self, tr: Translator) -> SeriesCreate:
+        return self.build(SeriesCreate, tr, theme_id=self.theme_id, name=self.series_name)
+
+
+class ActivityForm(_MatrixForm):
+    """The activity editor. A field that a rule compares with others comes after them."""
+
+    shown_at: ClassVar[Mapping[str, str]] = {errors.ACTIVITY_EXISTS.code: "code"}
+
+    series_id: int
+    code: str
+    title: str
+    status: ActivityStatus = ActivityStatus.draft
+    starts_on: date
+    ends_on: date
+    checkin_days_required: int
+    capacity: int | None = None
+    window_start: str = Field(default="00:00", pattern=HHMM)
+    # A rule compares these with other fields even when left blank (their defaults).
+    window_end: str = Field(default="24:00", pattern=HHMM, validate_default=True)
+    evidence: Evidence = Evidence.either
+    refund_table: RefundSteps = Field(default_factory=list)
+    refund_rule: RefundRule = Field(default=RefundRule.none, validate_default=True)
+    refund_n: int | None = None
+    fee: Yuan = 0
+    deposit: Yuan = Field(default=0, validate_default=True)
+
+    @field_validator("status")
+    @classmethod
+    def _not_settled(cls, value: ActivityStatus) -> ActivityStatus:
+        if value == ActivityStatus.settled:
+            raise ValueError("an activity is settled by its settlement")
+        return value
+
+    @field_validator("ends_on")
+    @classmethod
+    def _period(cls, value: date, info: ValidationInfo) -> date:
+        starts = info.data.get("starts_on")
+        if starts is not None and value < starts:
+            raise ValueError("ends_on is before starts_on")
+        if starts is not None and (value - starts).days + 1 > LONGEST:
+            raise ValueError(f"an activity lasts at most {LONGEST} days")
+        return value
+
+    @field_validator("checkin_days_required")
+    @classmethod
+    def _within_period(cls, value: int, info: ValidationInfo) -> int:
+        starts, ends = info.data.get("starts_on"), info.data.get("ends_on")
+        if starts is not None and ends is not None and value > (ends - starts).days + 1:
+            raise ValueError("more check-in days required than the activity has days")
+        return value
+
+    @field_validator("window_end")
+    @classmethod
+    def _after_opening(cls, value: str, info: ValidationInfo) -> str:
+        opens = info.data.get("window_start")
+        if opens is not None and minutes(value) <= minutes(opens):
+            raise ValueError("the daily window ends before it starts")
+        return value
+
+    @field_validator("refund_rule")
+    @classmethod
+    def _steps_given(cls, value: RefundRule, info: ValidationInfo) -> RefundRule:
+        if value == RefundRule.table and not info.data.get("refund_table"):
+            raise ValueError("a table refund rule needs its steps")
+        return value
+
+    @field_validator("deposit")
+    @classmethod
+    def _something_to_refund(cls, value: int, info: ValidationInfo) -> int:
+        rule = info.data.get("refund_rule")
+        if rule is not None and rule != RefundRule.none and value == 0:
+            raise ValueError("a refund rule needs a deposit to refund")
+        return value
+
+    def to_create(self, tr: Translator) -> ActivityCreate:
+        return self.build(ActivityCreate, tr, **self.model_dump())
+
+
+class ActivityChangeForm(_CommunityForm):
+    """What may change once people enrolled; its problems are said in the page's message box."""
+
+    title: str | None = None
+    status: str | None = None
+    capacity: str | None = None
+    window_start: str | None = None
+    window_end: str | None = None
+
+    def to_update(self, tr: Translator) -> ActivityUpdate:
+        sent: dict[str, Any] = {k: v for k, v in self.model_dump().items() if v}
+        return self.build(ActivityUpdate, tr, **sent)

@@ -4,14 +4,17 @@ preview, save, publish, per-button report)."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console.forms import ConsoleForm, Posted, parse_form
+from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, render, translator
-from siyu.core.errors import REQUEST_INVALID, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.entries import errors, service
 from siyu.entries.enums import CodeKind
@@ -97,37 +100,79 @@ def channels_csv(principal: Reader, db: DatabaseDep, event: EventQuery = "pay.pa
     )
 
 
-def _tags(text: str) -> list[str]:
-    return [t.strip() for t in text.replace("，", ",").split(",") if t.strip()]
+class _EntriesForm(ConsoleForm):
+    messages: ClassVar[str | None] = "entries.invalid"
+    labels: ClassVar[Mapping[str, str]] = {
+        "name": "channels.field.name",
+        "slug": "channels.field.slug",
+        "group": "channels.field.group",
+        "tags": "channels.field.tags",
+        "welcome": "channels.field.welcome",
+        "target_page": "channels.field.target_page",
+        "appid": "channels.field.app",
+        "kind": "channels.field.kind",
+        "days": "channels.field.days",
+        "oa_appid": "articles.field.oa",
+        "title": "articles.col.title",
+        "url": "articles.field.url",
+        "menu": "menus.json",
+    }
+    # The code's validity is the form's `days`.
+    fields_of: ClassVar[Mapping[str, str]] = {"expire_days": "days"}
+
+
+class CodeForm(_EntriesForm):
+    """A code to issue for a channel: which app, which kind, how long a temporary one lives."""
+
+    appid: str = Field(default="", max_length=64)
+    kind: str = Field(default="", max_length=32)
+    days: int = Field(default=30, ge=1, le=30)
+
+    def to_code(self, tr: Translator) -> CodeCreate:
+        return self.build(CodeCreate, tr, appid=self.appid, kind=self.kind, expire_days=self.days)
+
+
+class ChannelForm(CodeForm):
+    """A channel, with its first code when an app is chosen."""
+
+    name: str = Field(default="", max_length=100)
+    slug: str = Field(default="", max_length=64)
+    group: str = Field(default="", max_length=64)
+    tags: str = Field(default="", max_length=1000)
+    welcome: str = Field(default="", max_length=600)
+    target_page: str = Field(default="", max_length=256)
+
+    def to_create(self, tr: Translator) -> ChannelCreate:
+        tags = [t.strip() for t in self.tags.replace("，", ",").split(",") if t.strip()]
+        return self.build(
+            ChannelCreate,
+            tr,
+            name=self.name,
+            slug=self.slug.strip() or None,
+            group=self.group,
+            tags=tags,
+            welcome=self.welcome,
+            target_page=self.target_page,
+        )
+
+
+class ArticleForm(_EntriesForm):
+    oa_appid: str = Field(default="", max_length=64)
+    title: str = Field(default="", max_length=64)
+    url: str = Field(default="", max_length=1024)
+
+    def to_create(self, tr: Translator) -> ArticleCreate:
+        return self.build(ArticleCreate, tr, oa_appid=self.oa_appid, title=self.title, url=self.url)
 
 
 @router.post("/channels")
 def create_channel(
-    request: Request,
-    principal: Manager,
-    db: DatabaseDep,
-    name: Annotated[str, Form(max_length=100)] = "",
-    slug: Annotated[str, Form(max_length=64)] = "",
-    group: Annotated[str, Form(max_length=64)] = "",
-    tags: Annotated[str, Form(max_length=1000)] = "",
-    welcome: Annotated[str, Form(max_length=600)] = "",
-    target_page: Annotated[str, Form(max_length=256)] = "",
-    appid: Annotated[str, Form(max_length=64)] = "",
-    kind: Annotated[str, Form(max_length=32)] = "",
-    days: Annotated[int, Form(ge=1, le=30)] = 30,
+    request: Request, principal: Manager, db: DatabaseDep, posted: Posted
 ) -> Response:
-    try:
-        data = ChannelCreate(
-            name=name,
-            slug=slug.strip() or None,
-            group=group,
-            tags=_tags(tags),
-            welcome=welcome,
-            target_page=target_page,
-        )
-        code = CodeCreate(appid=appid, kind=CodeKind(kind), expire_days=days) if appid else None
-    except (ValueError, SiyuError) as exc:
-        raise REQUEST_INVALID(str(exc)[:300]) from exc
+    tr = translator(request)
+    form = parse_form(posted, ChannelForm, tr)
+    data = form.to_create(tr)
+    code = form.to_code(tr) if form.appid else None
     made = service.create_channel_with_code(
         db, principal.workspace_id, data, code,
         actor=principal, settings=request.app.state.settings,
@@ -137,18 +182,10 @@ def create_channel(
 
 
 @router.post("/articles")
-def add_article(
-    principal: Manager,
-    db: DatabaseDep,
-    oa_appid: Annotated[str, Form(max_length=64)] = "",
-    title: Annotated[str, Form(max_length=64)] = "",
-    url: Annotated[str, Form(max_length=1024)] = "",
-) -> Response:
+def add_article(request: Request, principal: Manager, db: DatabaseDep, posted: Posted) -> Response:
     """Register an OA article for the Mini Program to open, with attribution."""
-    try:
-        data = ArticleCreate(oa_appid=oa_appid, title=title, url=url)
-    except ValueError as exc:
-        raise REQUEST_INVALID(str(exc)[:300]) from exc
+    tr = translator(request)
+    data = parse_form(posted, ArticleForm, tr).to_create(tr)
     with db.session_scope() as session:
         service.add_article(session, principal.workspace_id, data, actor=principal)
     return RedirectResponse("/channels#articles", status_code=303)
@@ -173,18 +210,10 @@ def channel_page(request: Request, channel_id: int, principal: Reader, db: Datab
 
 @router.post("/channels/{channel_id}/codes")
 def add_code(
-    request: Request,
-    channel_id: int,
-    principal: Manager,
-    db: DatabaseDep,
-    appid: Annotated[str, Form(max_length=64)] = "",
-    kind: Annotated[str, Form(max_length=32)] = "",
-    days: Annotated[int, Form(ge=1, le=30)] = 30,
+    request: Request, channel_id: int, principal: Manager, db: DatabaseDep, posted: Posted
 ) -> Response:
-    try:
-        code = CodeCreate(appid=appid, kind=CodeKind(kind), expire_days=days)
-    except ValueError as exc:
-        raise REQUEST_INVALID(str(exc)[:300]) from exc
+    tr = translator(request)
+    code = parse_form(posted, CodeForm, tr).to_code(tr)
     service.issue_code(
         db, principal.workspace_id, channel_id, code,
         actor=principal, settings=request.app.state.settings,
@@ -248,29 +277,33 @@ def _menu_json(text: str) -> Any:
         ) from exc
 
 
+class MenuForm(_EntriesForm):
+    """The menu editor: the OA, the menu as JSON (WeChat's format), preview or save."""
+
+    appid: str = Field(default="", max_length=64)
+    menu: str = Field(default="", max_length=65536)
+    action: str = Field(default="preview", max_length=16)
+
+
 @router.post("/menus")
-def menu_action(
-    request: Request,
-    principal: Reader,
-    db: DatabaseDep,
-    appid: Annotated[str, Form(max_length=64)] = "",
-    menu: Annotated[str, Form(max_length=65536)] = "",
-    action: Annotated[str, Form(max_length=16)] = "preview",
-) -> Response:
+def menu_action(request: Request, principal: Reader, db: DatabaseDep, posted: Posted) -> Response:
     """Preview (any reader), or save (managers) the menu in the editor."""
-    body = _menu_json(menu)
     tr = translator(request)
-    context = _menus_context(db, principal, appid)
-    context["draft"] = menu
-    if action == "save":
+    form = parse_form(posted, MenuForm, tr)
+    body = _menu_json(form.menu)
+    context = _menus_context(db, principal, form.appid)
+    context["draft"] = form.menu
+    if form.action == "save":
         security.require_permission(principal, Permission.entries_manage)
         with db.session_scope() as session:
-            saved = service.save_menu(session, principal.workspace_id, appid, body, actor=principal)
-        context = _menus_context(db, principal, appid)
+            saved = service.save_menu(
+                session, principal.workspace_id, form.appid, body, actor=principal
+            )
+        context = _menus_context(db, principal, form.appid)
         context["notice"] = tr("menus.saved", version=saved.version)
     else:
         with db.session_scope() as session:
-            sent = service.preview_menu(session, principal.workspace_id, appid, body)
+            sent = service.preview_menu(session, principal.workspace_id, form.appid, body)
         context["preview"] = json.dumps({"button": sent}, ensure_ascii=False, indent=2)
     return render(request, "entries_menus.html", context)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Form, Request
+from pydantic import Field
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console.forms import ConsoleForm, Posted, parse_form
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.security import errors as security_errors
 from siyu.security import service as security
@@ -48,27 +51,37 @@ def operators_page(request: Request, principal: OperatorAdmin, db: DatabaseDep) 
     return render(request, "operators.html", _operators_context(db, principal))
 
 
+class OperatorForm(ConsoleForm):
+    """A new operator; the service checks the email and the password's strength."""
+
+    labels: ClassVar[Mapping[str, str]] = {
+        "email": "operators.field.email",
+        "name": "operators.field.name",
+        "password": "operators.field.password",
+    }
+    field_codes: ClassVar[Mapping[str, ErrorCode]] = {"role": security_errors.INVALID_ROLE}
+    not_echoed: ClassVar[frozenset[str]] = frozenset({"password"})
+
+    role: Role  # first: a role refused is `security.invalid_role`, as it always was
+    email: str = Field(default="", max_length=254)
+    name: str = Field(default="", max_length=100)
+    password: str = Field(default="", max_length=1024)
+
+
 @router.post("/operators")
 def add_operator(
-    request: Request,
-    principal: OperatorAdmin,
-    db: DatabaseDep,
-    email: Annotated[str, Form(max_length=254)] = "",
-    name: Annotated[str, Form(max_length=100)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
-    role: Annotated[str, Form(max_length=32)] = "",
+    request: Request, principal: OperatorAdmin, db: DatabaseDep, posted: Posted
 ) -> Response:
+    tr = translator(request)
     try:
-        if role not in Role.__members__:
-            raise security_errors.INVALID_ROLE(f"unknown role {role!r}")
+        form = parse_form(posted, OperatorForm, tr)
         with db.session_scope() as session:
             created = security.add_operator(
-                session, principal, email, password, name=name, role=Role(role)
+                session, principal, form.email, form.password, name=form.name, role=form.role
             )
     except SiyuError as exc:
         return error_response(request, exc, target="#operator-form-msg")
-    notice = translator(request)("operators.added", email=created.email)
-    return _operators_answer(request, db, principal, notice)
+    return _operators_answer(request, db, principal, tr("operators.added", email=created.email))
 
 
 @router.post("/operators/{operator_id}/role")

@@ -12,7 +12,7 @@ from siyu.console.common import PAYMENTS_PAGE, payments_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
-from siyu.core.money import parse_yuan
+from siyu.core.money import format_yuan, parse_yuan
 from siyu.identity import service as identity
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -94,6 +94,6 @@ def staff_refund_form(
         return RedirectResponse(f"/members/{member_id}", status_code=303)
     with db.session_scope() as session:
         context = payments_context(session, ws, member_id)
-    context["notice"] = translator(request)("pay.refund.requested", amount=f"{fen / 100:.2f}")
+    context["notice"] = translator(request)("pay.refund.requested", amount=format_yuan(fen))
     context["notice_order"] = order_id
     return render(request, "_member_payments.html", context)

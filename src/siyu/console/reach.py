@@ -1,27 +1,25 @@
 """Console pages of reach: the send log (why each notice went where, or did not), notices to a
-segment (broadcasts) with pause/resume, the sending policy, auto-reply rules and their tester."""
+segment (broadcasts) with pause/resume, and the sending policy."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
-from pydantic import ValidationError
+from pydantic import Field
 from starlette.responses import Response
 
-from siyu.autoreply import errors as autoreply_errors
-from siyu.autoreply import service as autoreply
-from siyu.autoreply.schemas import ReplyIn, RuleCreate
+from siyu.console.forms import ConsoleForm, Posted, parse_form
+from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, error_response, render, translator
 from siyu.core.db import Database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
-from siyu.entries import service as entries
 from siyu.reach import errors, service
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import BroadcastCreate
@@ -35,13 +33,8 @@ router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 Reader = Annotated[Principal, require(Permission.reach_read)]
 Sender = Annotated[Principal, require(Permission.reach_send)]
 Manager = Annotated[Principal, require(Permission.reach_manage)]
-RuleManager = Annotated[Principal, require(Permission.autoreply_manage)]
 CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_BATCH = 500
-
-
-def _is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _reach_context(
@@ -104,43 +97,78 @@ def _data_lines(text: str) -> dict[str, str]:
     return data
 
 
-def _invalid_broadcast(exc: ValidationError) -> SiyuError:
-    """The form's first problem, as the broadcast's refusal (pydantic words it in English)."""
-    message = str(exc.errors()[0]["msg"])
-    return errors.INVALID_BROADCAST(message, reason=message)
+class _BroadcastForm(ConsoleForm):
+    labels: ClassVar[Mapping[str, str]] = {
+        "name": "reach.field.name",
+        "template_key": "reach.field.template",
+        "data": "reach.field.data",
+        "category": "reach.field.category",
+        "urgency": "reach.field.urgency",
+        "tag": "reach.field.tag",
+        "per_minute": "reach.field.per_minute",
+        "following_appid": "reach.field.account",
+        "mass_appid": "reach.field.account",
+        "mass_text": "reach.field.mass_text",
+    }
+    refused_as: ClassVar[ErrorCode] = errors.INVALID_BROADCAST
+
+
+class NoticeForm(_BroadcastForm):
+    """A notice to a segment: everyone with a tag (and/or following an OA)."""
+
+    name: str = Field(default="", max_length=100)
+    template_key: str = Field(default="", max_length=64)
+    data: str = Field(default="", max_length=4000)
+    category: str = Field(default="activity", max_length=32)
+    urgency: str = Field(default="normal", max_length=16)
+    tag: str = Field(default="", max_length=30)
+    following_appid: str = Field(default="", max_length=32)
+    per_minute: int = Field(default=600, ge=1, le=100_000)
+
+    def to_create(self, tr: Translator) -> BroadcastCreate:
+        return self.build(
+            BroadcastCreate,
+            tr,
+            name=self.name.strip() or self.template_key,
+            template_key=self.template_key,
+            data=_data_lines(self.data),
+            category=self.category,
+            urgency=self.urgency,
+            tag=self.tag.strip() or None,
+            following_appid=self.following_appid.strip() or None,
+            per_minute=self.per_minute,
+        )
+
+
+class MassForm(_BroadcastForm):
+    """An OA mass broadcast."""
+
+    name: str = Field(default="", max_length=100)
+    mass_appid: str = Field(default="", max_length=32)
+    mass_text: str = Field(default="", max_length=2000)
+    tag: str = Field(default="", max_length=30)
+
+    def to_create(self, tr: Translator) -> BroadcastCreate:
+        return self.build(
+            BroadcastCreate,
+            tr,
+            name=self.name.strip() or "群发",
+            mass_appid=self.mass_appid,
+            mass_text=self.mass_text.strip() or None,
+            tag=self.tag.strip() or None,
+        )
 
 
 @router.post("/reach/broadcasts")
 def create_broadcast(
-    request: Request,
-    principal: Sender,
-    db: DatabaseDep,
-    name: Annotated[str, Form(max_length=100)] = "",
-    template_key: Annotated[str, Form(max_length=64)] = "",
-    data: Annotated[str, Form(max_length=4000)] = "",
-    category: Annotated[str, Form(max_length=32)] = "activity",
-    urgency: Annotated[str, Form(max_length=16)] = "normal",
-    tag: Annotated[str, Form(max_length=30)] = "",
-    following_appid: Annotated[str, Form(max_length=32)] = "",
-    per_minute: Annotated[int, Form(ge=1, le=100_000)] = 600,
+    request: Request, principal: Sender, db: DatabaseDep, posted: Posted
 ) -> Response:
     """Send a notice to a segment: everyone with a tag (and/or following an OA)."""
+    tr = translator(request)
     try:
-        body = BroadcastCreate(
-            name=name.strip() or template_key,
-            template_key=template_key,
-            data=_data_lines(data),
-            category=category,
-            urgency=urgency,
-            tag=tag.strip() or None,
-            following_appid=following_appid.strip() or None,
-            per_minute=per_minute,
-        )
+        body = parse_form(posted, NoticeForm, tr).to_create(tr)
         with db.session_scope() as session:
             service.create_broadcast(session, principal.workspace_id, body, principal)
-    except ValidationError as exc:
-        problem = _invalid_broadcast(exc)
-        return error_response(request, problem, target="#broadcast-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#broadcast-msg")
     return RedirectResponse("/reach", status_code=303)
@@ -148,28 +176,15 @@ def create_broadcast(
 
 @router.post("/reach/mass")
 def create_mass_broadcast(
-    request: Request,
-    principal: Sender,
-    db: DatabaseDep,
-    name: Annotated[str, Form(max_length=100)] = "",
-    mass_appid: Annotated[str, Form(max_length=32)] = "",
-    mass_text: Annotated[str, Form(max_length=2000)] = "",
-    tag: Annotated[str, Form(max_length=30)] = "",
+    request: Request, principal: Sender, db: DatabaseDep, posted: Posted
 ) -> Response:
     """An OA mass broadcast: a service account's followers (by tag, at most four a month each),
     or all of a subscription account's followers (once a day)."""
+    tr = translator(request)
     try:
-        body = BroadcastCreate(
-            name=name.strip() or "群发",
-            mass_appid=mass_appid,
-            mass_text=mass_text.strip() or None,
-            tag=tag.strip() or None,
-        )
+        body = parse_form(posted, MassForm, tr).to_create(tr)
         with db.session_scope() as session:
             service.create_broadcast(session, principal.workspace_id, body, principal)
-    except ValidationError as exc:
-        problem = _invalid_broadcast(exc)
-        return error_response(request, problem, target="#mass-msg")
     except SiyuError as exc:
         return error_response(request, exc, target="#mass-msg")
     return RedirectResponse("/reach", status_code=303)
@@ -299,102 +314,4 @@ def export_sends(principal: Reader, db: DatabaseDep) -> Response:
             "Content-Disposition": 'attachment; filename="siyu-sends.csv"',
             "Cache-Control": "no-store",
         },
-    )
-
-
-# --- auto-replies ------------------------------------------------------------------------------
-
-
-def _rules_context(db: Database, principal: Principal) -> dict[str, Any]:
-    with db.session_scope() as session:
-        ws = principal.workspace_id
-        apps = workspaces.list_apps(session, ws)
-        return {
-            "active": "autoreplies",
-            "rules": autoreply.list_rules(session, ws),
-            "apps": apps,
-            "channels": [c for c in entries.list_channels(session, ws) if c.status == "active"],
-            "app_names": {a.id: a.name for a in apps},
-            "message": "",
-            "tested": False,
-        }
-
-
-@router.get("/autoreplies")
-def autoreplies_page(request: Request, principal: RuleManager, db: DatabaseDep) -> Response:
-    return render(request, "autoreplies.html", _rules_context(db, principal))
-
-
-@router.post("/autoreplies")
-def add_rule(
-    request: Request,
-    principal: RuleManager,
-    db: DatabaseDep,
-    appid: Annotated[str, Form(max_length=32)] = "",
-    kind: Annotated[str, Form(max_length=16)] = "keyword",
-    match: Annotated[str, Form(max_length=16)] = "exact",
-    keywords: Annotated[str, Form(max_length=2000)] = "",
-    priority: Annotated[int, Form(ge=0, le=10_000)] = 100,
-    reply_text: Annotated[str, Form(max_length=2000)] = "",
-    tag: Annotated[str, Form(max_length=30)] = "",
-    handoff_channel: Annotated[int, Form(ge=0, le=2**62)] = 0,
-) -> Response:
-    """A text reply rule, or a hand-off (the text as its card's title); others through the API."""
-    try:
-        reply = (
-            ReplyIn(type="handoff", channel_id=handoff_channel, title=reply_text.strip()[:64])
-            if handoff_channel
-            else ReplyIn(type="text", content=reply_text)
-        )
-        body = RuleCreate(
-            appid=appid,
-            kind=kind,
-            match=match,
-            keywords=[k for k in keywords.splitlines() if k.strip()],
-            priority=priority,
-            reply=reply,
-            tag=tag.strip() or None,
-        )
-        with db.session_scope() as session:
-            autoreply.add_rule(session, principal.workspace_id, body, principal)
-    except ValidationError as exc:
-        message = str(exc.errors()[0]["msg"])
-        problem = autoreply_errors.INVALID_RULE(message, reason=message)
-        return error_response(request, problem, target="#rule-msg")
-    except SiyuError as exc:
-        return error_response(request, exc, target="#rule-msg")
-    return RedirectResponse("/autoreplies", status_code=303)
-
-
-@router.post("/autoreplies/{rule_id}/delete")
-def delete_rule(
-    request: Request, rule_id: int, principal: RuleManager, db: DatabaseDep
-) -> Response:
-    try:
-        with db.session_scope() as session:
-            autoreply.delete_rule(session, principal.workspace_id, rule_id, principal)
-    except SiyuError as exc:
-        return error_response(request, exc)
-    return RedirectResponse("/autoreplies", status_code=303)
-
-
-@router.post("/autoreplies/test")
-def try_rules(
-    request: Request,
-    principal: RuleManager,
-    db: DatabaseDep,
-    appid: Annotated[str, Form(max_length=32)] = "",
-    message: Annotated[str, Form(max_length=2048)] = "",
-) -> Response:
-    """Which rule a message hits (nothing is sent)."""
-    try:
-        with db.session_scope() as session:
-            result = autoreply.explain_message(session, principal.workspace_id, appid, message)
-    except SiyuError as exc:
-        return error_response(request, exc, target="#tester-result")
-    context = {"result": result, "message": message}
-    if _is_htmx(request):
-        return render(request, "_autoreply_test.html", context)
-    return render(
-        request, "autoreplies.html", {**_rules_context(db, principal), **context, "tested": True}
     )

@@ -10,6 +10,7 @@ import httpx
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from siyu.console import errors
 from siyu.console.web import ConsoleRoute, render
 from siyu.core.errors import NotFound
 from siyu.core.http import DatabaseDep, SettingsDep
@@ -38,7 +39,7 @@ def _admin_get(base: str, path: str, params: dict[str, Any] | None = None) -> An
     except httpx.HTTPError as exc:
         raise SandboxUnreachable(type(exc).__name__) from exc
     if response.status_code == 404:
-        raise NotFound("sandbox.user_not_found", "no such simulated user")
+        raise errors.SIMULATED_USER_NOT_FOUND("no such simulated user")
     if response.status_code != 200:
         raise SandboxUnreachable(f"HTTP {response.status_code}")
     return response.json()

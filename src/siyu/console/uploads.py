@@ -12,25 +12,31 @@ from anyio import to_thread
 from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from siyu.core.errors import Invalid, SiyuError
+from siyu.console import errors
+from siyu.core.errors import SiyuError
 
 MAX_FIELD_BYTES = 4096
 MAX_FIELDS = 16
 FLUSH_BYTES = 1024 * 1024
+_UNITS = ((1024**3, "GiB"), (1024**2, "MiB"), (1024, "KiB"))
 
 
-class TooLarge(SiyuError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            "console.upload_too_large",
-            f"uploads are limited to {limit} bytes",
-            status=413,
-            data={"limit": limit},
-        )
+def _too_large(limit: int) -> SiyuError:
+    return errors.UPLOAD_TOO_LARGE(
+        f"uploads are limited to {limit} bytes", data={"limit": limit}, limit=_readable(limit)
+    )
 
 
-def _malformed(reason: str) -> Invalid:
-    return Invalid("console.upload_invalid", reason)
+def _readable(size: int) -> str:
+    """A limit as operators read it: "2 GiB" (limits are round numbers of a unit)."""
+    for unit, name in _UNITS:
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} B"
+
+
+def _malformed(reason: str) -> SiyuError:
+    return errors.UPLOAD_INVALID(reason)
 
 
 @dataclass
@@ -108,7 +114,7 @@ class _Receiver:
         if self.writing:
             self.upload.size += end - start
             if self.upload.size > self.max_bytes:
-                raise TooLarge(self.max_bytes)
+                raise _too_large(self.max_bytes)
             self.pending += data[start:end]
             return
         self.part.data += data[start:end]
@@ -206,7 +212,7 @@ async def receive_upload(
             raise _malformed("the upload ended before its closing boundary")
         await sink.write(receiver.take_pending())
         if upload.filename is None:
-            raise Invalid("console.upload_missing", "no file was uploaded")
+            raise errors.UPLOAD_MISSING("no file was uploaded")
     except BaseException:
         sink.discard()
         raise

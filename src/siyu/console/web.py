@@ -22,7 +22,8 @@ from starlette.responses import RedirectResponse, Response
 
 from siyu.console.i18n import LANGUAGES, Translator, format_datetime, language_of
 from siyu.core.config import Settings
-from siyu.core.errors import Invalid, SiyuError
+from siyu.core.errors import REQUEST_INVALID, SiyuError
+from siyu.core.money import format_yuan
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.security.service import allows
@@ -95,6 +96,12 @@ def format_size(size: int) -> str:
     return f"{value:.2f} GiB"
 
 
+def display_zone(settings: Settings) -> ZoneInfo:
+    """The zone operators read times in: the configured one (Beijing, `clock.BEIJING`, unless
+    a deployment says otherwise)."""
+    return ZoneInfo(settings.display_timezone)
+
+
 def render(
     request: Request,
     name: str,
@@ -107,7 +114,7 @@ def render(
     settings = settings_of(request)
     tr = translator(request)
     principal: Principal | None = getattr(request.state, "principal", None)
-    zone = ZoneInfo(settings.display_timezone)
+    zone = display_zone(settings)
     base: dict[str, Any] = {
         "t": tr,
         "_": tr,
@@ -121,6 +128,7 @@ def render(
         "active": "",
         "props": format_props,
         "size": format_size,
+        "yuan": format_yuan,
         "quote": partial(quote, safe=""),
         "sandbox_on": settings.sandbox,
         # `can("audit.read")`: whether to show a link or a form this operator may use.
@@ -162,7 +170,7 @@ class ConsoleRoute(APIRoute):
                 return error_response(request, exc)
             except RequestValidationError as exc:
                 detail = "; ".join(str(e.get("msg", "")) for e in exc.errors())
-                return error_response(request, Invalid("request.invalid", detail))
+                return error_response(request, REQUEST_INVALID(detail))
 
         return guarded
 

@@ -94,12 +94,16 @@ class ErrorCode:
 
     `api_only` marks a code no console page can show (a Mini Program's or a machine's call):
     it still has Chinese text, but the console's catalogue test does not ask for it.
+    `en` is what an English-speaking operator reads in the console, where it should differ
+    from the API's message (without it, the console shows the API's message); its slots are
+    among the Chinese text's, so that every raise site that fills one fills the other.
     """
 
     code: str
     status: int
     zh: str
     api_only: bool = False
+    en: str | None = None
 
     def __call__(self, message: str, /, *, data: Any = None, **params: Any) -> SiyuError:
         """The refusal, ready to raise: `message` for the API, `params` for the Chinese text."""
@@ -112,8 +116,18 @@ class ErrorCode:
         """The Chinese text with its slots filled (a missing value reads "…")."""
         return string.Formatter().vformat(self.zh, (), _Blank(params or {}))
 
+    def english(self, params: Mapping[str, Any] | None = None) -> str | None:
+        """The console's English text with its slots filled, or None when it has none."""
+        if self.en is None:
+            return None
+        return string.Formatter().vformat(self.en, (), _Blank(params or {}))
+
     def slots(self) -> set[str]:
-        return {name for _, name, _, _ in string.Formatter().parse(self.zh) if name}
+        return _slots(self.zh)
+
+
+def _slots(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
 _CODES: dict[str, ErrorCode] = {}
@@ -125,11 +139,16 @@ class ErrorCatalog:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
-    def add(self, name: str, status: int, zh: str, *, api_only: bool = False) -> ErrorCode:
+    def add(
+        self, name: str, status: int, zh: str, *, api_only: bool = False, en: str | None = None
+    ) -> ErrorCode:
         code = f"{self.prefix}.{name}"
         if code in _CODES:
             raise ValueError(f"error code {code} is listed twice")
-        entry = _CODES[code] = ErrorCode(code, status, zh, api_only)
+        entry = ErrorCode(code, status, zh, api_only, en)
+        if en is not None and not _slots(en) <= entry.slots():
+            raise ValueError(f"the English text of {code} has slots the Chinese text lacks")
+        _CODES[code] = entry
         return entry
 
 
@@ -144,7 +163,7 @@ def all_error_codes() -> Iterator[ErrorCode]:
 
 # Codes of the core and of every entrypoint's request handling.
 _request = ErrorCatalog("request")
-REQUEST_INVALID = _request.add("invalid", 422, "请求参数不正确。")
+REQUEST_INVALID = _request.add("invalid", 422, "请求参数不正确。", en="The request is not valid.")
 REQUEST_TOO_LARGE = _request.add("too_large", 413, "提交的内容太大（上限 {limit} 字节）。")
 REQUEST_INCOMPLETE = _request.add("incomplete", 400, "请求没有收完整，请重试。", api_only=True)
 _http = ErrorCatalog("http")

@@ -76,10 +76,16 @@ IMAGE_UNAVAILABLE = _codes.add(
 
 # --- the MP → OA hand-off ------------------------------------------------------------------
 HANDOFF_WITHOUT_OA_CODE = _codes.add(
-    "handoff_without_oa_code", 409, "这个渠道没有有效的公众号二维码，无法转到公众号。"
+    "handoff_without_oa_code",
+    409,
+    "这个渠道没有有效的公众号二维码，无法转到公众号。",
+    en="This channel has no current OA QR code to hand off to.",
 )
 PUBLIC_URL_MISSING = _codes.add(
-    "public_url_missing", 409, "请先设置 SIYU_PUBLIC_URL：用户在那里打开转公众号页面。"
+    "public_url_missing",
+    409,
+    "请先设置 SIYU_PUBLIC_URL：用户在那里打开转公众号页面。",
+    en="Set SIYU_PUBLIC_URL first: users open the hand-off page there.",
 )
 # What a WeChat user meets on the public hand-off page, never an operator.
 HANDOFF_NOT_FOUND = _codes.add("handoff_not_found", 404, "这个二维码已经失效。", api_only=True)
@@ -97,11 +103,17 @@ MENU_NOT_JSON = _codes.add(
 MENU_NOT_FOUND = _codes.add("menu_not_found", 404, "{appid} 没有第 {version} 版菜单。")
 
 # --- articles ------------------------------------------------------------------------------
-ARTICLE_EXISTS = _codes.add("article_exists", 409, "这篇文章已经登记过了。")
+ARTICLE_EXISTS = _codes.add(
+    "article_exists", 409, "这篇文章已经登记过了。", en="This article is registered already."
+)
 # Both met only by the Mini Program opening an article (/api/mp/...).
 ARTICLE_NOT_FOUND = _codes.add("article_not_found", 404, "找不到这篇文章。", api_only=True)
 ARTICLE_OA_NOT_LINKED = _codes.add(
-    "article_oa_not_linked", 409, "小程序只能打开已关联公众号的文章。", api_only=True
+    "article_oa_not_linked",
+    409,
+    "小程序只能打开已关联公众号的文章。",
+    api_only=True,
+    en="The Mini Program opens only articles of OAs linked to it.",
 )
 
 # --- reports -------------------------------------------------------------------------------

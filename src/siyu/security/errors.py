@@ -6,21 +6,50 @@ from __future__ import annotations
 from siyu.core.errors import ErrorCatalog
 
 _codes = ErrorCatalog("security")
-FORBIDDEN = _codes.add("forbidden", 403, "你的角色没有权限执行这个操作。")
-BAD_CREDENTIALS = _codes.add("bad_credentials", 401, "邮箱或密码不正确。")
-LOGIN_LOCKED = _codes.add("login_locked", 429, "登录失败次数过多，请稍后再试。")
-INVALID_EMAIL = _codes.add("invalid_email", 422, "邮箱格式不正确，操作员用邮箱登录。")
-WEAK_PASSWORD = _codes.add("weak_password", 422, "密码至少需要 {min_length} 个字符。")
-OPERATOR_EXISTS = _codes.add("operator_exists", 409, "这个邮箱已经是操作员了。")
-OPERATOR_NOT_FOUND = _codes.add("operator_not_found", 404, "找不到这位操作员。")
+FORBIDDEN = _codes.add(
+    "forbidden", 403, "你的角色没有权限执行这个操作。", en="Your role does not allow this."
+)
+BAD_CREDENTIALS = _codes.add(
+    "bad_credentials", 401, "邮箱或密码不正确。", en="Wrong email or password."
+)
+LOGIN_LOCKED = _codes.add(
+    "login_locked",
+    429,
+    "登录失败次数过多，请稍后再试。",
+    en="Too many failed sign-ins; try again later.",
+)
+INVALID_EMAIL = _codes.add(
+    "invalid_email", 422, "邮箱格式不正确，操作员用邮箱登录。", en="The email address is not valid."
+)
+WEAK_PASSWORD = _codes.add(
+    "weak_password",
+    422,
+    "密码至少需要 {min_length} 个字符。",
+    en="A password has at least {min_length} characters.",
+)
+OPERATOR_EXISTS = _codes.add(
+    "operator_exists", 409, "这个邮箱已经是操作员了。", en="This email is an operator already."
+)
+OPERATOR_NOT_FOUND = _codes.add(
+    "operator_not_found", 404, "找不到这位操作员。", en="Operator not found."
+)
 UNKNOWN_OPERATOR = _codes.add("unknown_operator", 422, "没有编号为 {operator_id} 的操作员。")
-OPERATOR_DISABLED = _codes.add("operator_disabled", 422, "这位操作员已停用。")
-INVALID_ROLE = _codes.add("invalid_role", 422, "请选择有效的角色。")
-LAST_OWNER = _codes.add("last_owner", 409, "工作区至少要保留一位所有者。")
-DISABLE_SELF = _codes.add("disable_self", 409, "不能停用自己。")
+OPERATOR_DISABLED = _codes.add(
+    "operator_disabled", 422, "这位操作员已停用。", en="This operator is disabled."
+)
+INVALID_ROLE = _codes.add("invalid_role", 422, "请选择有效的角色。", en="Choose a valid role.")
+LAST_OWNER = _codes.add(
+    "last_owner", 409, "工作区至少要保留一位所有者。", en="A workspace keeps at least one owner."
+)
+DISABLE_SELF = _codes.add("disable_self", 409, "不能停用自己。", en="You cannot disable yourself.")
 INVALID_TOKEN_NAME = _codes.add("invalid_token_name", 422, "API 令牌的名称需为 1–100 个字符。")
 # The eraser's own safety check (the eraser lives in identity; the code is security's).
-ERASURE_INCOMPLETE = _codes.add("erasure_incomplete", 500, "有数据表未声明删除策略，未做任何删除。")
+ERASURE_INCOMPLETE = _codes.add(
+    "erasure_incomplete",
+    500,
+    "有数据表未声明删除策略，未做任何删除。",
+    en="Some tables declare no erasure policy; nothing was erased.",
+)
 # Key rotation runs from the command line only.
 ROTATION_OVER = _codes.add("rotation_over", 409, "这次密钥轮换已经结束。", api_only=True)
 ROTATION_KEY_CHANGED = _codes.add(
@@ -31,6 +60,13 @@ ROTATION_KEY_CHANGED = _codes.add(
 )
 
 _auth = ErrorCatalog("auth")
-AUTH_REQUIRED = _auth.add("required", 401, "请先登录。")
-CSRF_FAILED = _auth.add("csrf_failed", 403, "页面已过期或请求来源不可信，请刷新页面后重试。")
-INVALID_TOKEN = _auth.add("invalid_token", 401, "API 令牌无效或已吊销。")
+AUTH_REQUIRED = _auth.add("required", 401, "请先登录。", en="Please sign in.")
+CSRF_FAILED = _auth.add(
+    "csrf_failed",
+    403,
+    "页面已过期或请求来源不可信，请刷新页面后重试。",
+    en="The page is stale or the request was forged; reload and try again.",
+)
+INVALID_TOKEN = _auth.add(
+    "invalid_token", 401, "API 令牌无效或已吊销。", en="The API token is unknown or revoked."
+)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from siyu.core.errors import ErrorCatalog
 
 _codes = ErrorCatalog("workspaces")
-NOT_FOUND = _codes.add("not_found", 404, "工作区不存在。")
-APP_EXISTS = _codes.add("app_exists", 409, "AppID {appid} 已经登记过了。")
+NOT_FOUND = _codes.add("not_found", 404, "工作区不存在。", en="The workspace does not exist.")
+APP_EXISTS = _codes.add(
+    "app_exists", 409, "AppID {appid} 已经登记过了。", en="AppID {appid} is registered already."
+)
 UNKNOWN_APP = _codes.add("unknown_app", 404, "找不到 AppID 为 {appid} 的应用。")
 INVALID_AES_KEY = _codes.add("invalid_aes_key", 422, "EncodingAESKey 须为 43 个字母或数字。")

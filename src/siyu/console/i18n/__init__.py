@@ -67,13 +67,12 @@ class Translator:
         return key in self.catalog
 
     def error(self, code: str, fallback: str, params: Mapping[str, Any] | None = None) -> str:
-        """A refusal in this language: in Chinese the code's listed text (its domain's
-        `errors.py`), in English the service's own words."""
-        key = f"error.{code}"
-        if self.lang == "zh-CN" and (listed := error_code(code)) is not None:
-            return listed.text(params)
-        if key in self.catalog:
-            return self(key)
+        """A refusal in this language, as its code is listed (its area's `errors.py`): the
+        Chinese text, or the English one where the code has it; else the service's own words."""
+        if (listed := error_code(code)) is not None:
+            shown = listed.text(params) if self.lang == "zh-CN" else listed.english(params)
+            if shown is not None:
+                return shown
         return self("error.generic", message=fallback)
 
     def refusal(self, exc: SiyuError) -> str:

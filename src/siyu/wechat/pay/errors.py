@@ -16,7 +16,12 @@ UNKNOWN_MERCHANT = _codes.add("unknown_merchant", 404, "找不到商户 {mchid}�
 NO_MERCHANT = _codes.add("no_merchant", 409, "这个工作区还没有配置微信支付商户。")
 
 # Orders.
-INVALID_AMOUNT = _codes.add("invalid_amount", 422, "请填写正确的金额（元，最多两位小数）。")
+INVALID_AMOUNT = _codes.add(
+    "invalid_amount",
+    422,
+    "请填写正确的金额（元，最多两位小数）。",
+    en="Enter an amount in yuan (at most two decimals).",
+)
 NOT_MINI_PROGRAM = _codes.add("not_mini_program", 400, "应用 {appid} 不是小程序，不能下单。")
 MEMBER_WITHOUT_OPENID = _codes.add(
     "member_without_openid", 409, "会员 {number} 还没有登录过小程序 {appid}，无法为其下单。"
@@ -32,12 +37,31 @@ NOT_YOUR_ORDER = _codes.add("not_your_order", 403, "这笔订单属于另一位�
 DEMO_DISABLED = _codes.add("demo_disabled", 404, "示例收银台只在沙箱中提供。", api_only=True)
 
 # Refunds (staff ask for them; a settlement asks for many at once).
-REFUND_REASON_REQUIRED = _codes.add("refund_reason_required", 422, "请填写退款原因。")
+REFUND_REASON_REQUIRED = _codes.add(
+    "refund_reason_required", 422, "请填写退款原因。", en="Give a reason for the refund."
+)
 REFUND_REASON_TOO_LONG = _codes.add("refund_reason_too_long", 422, "退款原因最多 80 个字。")
-ORDER_NOT_PAID = _codes.add("order_not_paid", 409, "订单未支付，不能退款。")
-REFUND_TOO_LATE = _codes.add("refund_too_late", 409, "支付超过一年的订单不能退款。")
-TOO_MANY_REFUNDS = _codes.add("too_many_refunds", 409, "一笔订单最多退款 {limit} 次。")
-REFUND_EXCEEDS_PAID = _codes.add("refund_exceeds_paid", 409, "退款总额不能超过已支付金额。")
+ORDER_NOT_PAID = _codes.add(
+    "order_not_paid", 409, "订单未支付，不能退款。", en="The order is not paid."
+)
+REFUND_TOO_LATE = _codes.add(
+    "refund_too_late",
+    409,
+    "支付超过一年的订单不能退款。",
+    en="Orders paid more than a year ago cannot be refunded.",
+)
+TOO_MANY_REFUNDS = _codes.add(
+    "too_many_refunds",
+    409,
+    "一笔订单最多退款 {limit} 次。",
+    en="An order is refunded at most {limit} times.",
+)
+REFUND_EXCEEDS_PAID = _codes.add(
+    "refund_exceeds_paid",
+    409,
+    "退款总额不能超过已支付金额。",
+    en="Refunds cannot exceed what was paid.",
+)
 
 # Calls to WeChat Pay (the checkout and the bills; jobs retry them).
 UNAVAILABLE = _codes.add("unavailable", 503, "暂时无法连接微信支付，请稍后重试。", api_only=True)

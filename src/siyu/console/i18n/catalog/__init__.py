@@ -9,10 +9,12 @@ from siyu.console.i18n.catalog import (
     account,
     apps,
     audit,
+    autoreply,
     chrome,
     community,
     entries,
     events,
+    forms,
     imports,
     members,
     operators,
@@ -26,6 +28,7 @@ from siyu.console.i18n.plural import Message
 
 AREAS: dict[str, Mapping[str, Message]] = {
     "chrome": chrome.MESSAGES,
+    "forms": forms.MESSAGES,
     "account": account.MESSAGES,
     "overview": overview.MESSAGES,
     "members": members.MESSAGES,
@@ -39,6 +42,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "events": events.MESSAGES,
     "community": community.MESSAGES,
     "reach": reach.MESSAGES,
+    "autoreply": autoreply.MESSAGES,
     "entries": entries.MESSAGES,
 }
 

@@ -34,10 +34,6 @@ MESSAGES: dict[str, Message] = {
         "只能查看分配给你的会员。",
         "Sees only the members assigned to you.",
     ),
-    "error.security.login_locked": (
-        "登录失败次数过多，请稍后再试。",
-        "Too many failed sign-ins; try again later.",
-    ),
     "login.title": ("登录", "Sign in"),
     "login.heading": ("登录私域运营后台", "Sign in to Siyu"),
     "login.email": ("邮箱", "Email"),
@@ -47,11 +43,4 @@ MESSAGES: dict[str, Message] = {
         "忘记密码请联系工作区所有者。",
         "Forgot your password? Ask the workspace owner.",
     ),
-    "error.auth.required": ("请先登录。", "Please sign in."),
-    "error.auth.csrf_failed": (
-        "页面已过期或请求来源不可信，请刷新页面后重试。",
-        "The page is stale or the request was forged; reload and try again.",
-    ),
-    "error.auth.invalid_token": ("API 令牌无效或已吊销。", "The API token is unknown or revoked."),
-    "error.security.bad_credentials": ("邮箱或密码不正确。", "Wrong email or password."),
 }

@@ -72,9 +72,4 @@ MESSAGES: dict[str, Message] = {
     "app.kind.external": ("外部应用", "External app"),
     "entity.kind.enterprise": ("企业", "Enterprise"),
     "entity.kind.individual_business": ("个体工商户", "Individual business"),
-    "error.workspaces.app_exists": (
-        "这个 AppID 已经登记过了。",
-        "This AppID is registered already.",
-    ),
-    "error.workspaces.not_found": ("工作区不存在。", "The workspace does not exist."),
 }

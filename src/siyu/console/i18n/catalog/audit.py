@@ -46,5 +46,4 @@ MESSAGES: dict[str, Message] = {
     "audit.action.security.denied": ("越权访问被拒绝", "Denied access"),
     "audit.action.keys.rotation_started": ("开始密钥轮换", "Started a key rotation"),
     "audit.action.keys.rotation_finished": ("完成密钥轮换", "Finished a key rotation"),
-    "error.console.invalid_date": ("日期格式应为 2026-11-20。", "Dates look like 2026-11-20."),
 }

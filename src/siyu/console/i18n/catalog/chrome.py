@@ -37,7 +37,6 @@ MESSAGES: dict[str, Message] = {
     "error.title": ("出错了", "Something went wrong"),
     "error.not_found_title": ("找不到页面", "Not found"),
     "error.generic": ("操作未完成：{message}", "Not done: {message}"),
-    "error.request.invalid": ("请求参数不正确。", "The request is not valid."),
     "nav.simulator": ("模拟微信", "Simulated WeChat"),
     "nav.payments": ("支付", "Payments"),
 }

@@ -109,10 +109,6 @@ MESSAGES: dict[str, Message] = {
         "名额为正整数，或留空。",
         "A whole number above zero, or empty.",
     ),
-    "community.invalid.amount": (
-        "金额以元填写，最多两位小数，不能为负。",
-        "Yuan, at most two decimals, not negative.",
-    ),
     "community.invalid.fee": ("费用不超过 100000 元。", "At most 100,000 yuan."),
     "community.invalid.deposit": (
         "有退款规则时需要押金；押金不超过 100000 元。",
@@ -353,84 +349,4 @@ MESSAGES: dict[str, Message] = {
     "member.note_kind.complaint": ("投诉", "Complaint"),
     "member.note_add": ("添加记录", "Add the record"),
     "member.note_added": ("已添加服务记录。", "Service record added."),
-    "error.console.settlement_unconfirmed": (
-        "请输入正确的活动编号以确认结算。",
-        "Type the activity's code to confirm the settlement.",
-    ),
-    "error.community.invalid_service_record": (
-        "服务记录为 1–2000 字。",
-        "A record is 1–2000 characters.",
-    ),
-    "error.community.reject_reason_required": (
-        "请填写驳回原因。",
-        "Give the reason for the rejection.",
-    ),
-    "error.community.theme_exists": ("已有同名主题。", "A theme of this name exists."),
-    "error.community.series_exists": (
-        "这个主题下已有同名系列。",
-        "This theme has a series of this name.",
-    ),
-    "error.community.activity_exists": ("这个活动编号已经用过了。", "This code is taken."),
-    "error.community.theme_not_found": ("找不到这个主题。", "No such theme."),
-    "error.community.series_not_found": ("找不到这个系列。", "No such series."),
-    "error.community.activity_not_found": ("找不到这个活动。", "No such activity."),
-    "error.community.checkin_not_found": ("找不到这次打卡。", "No such check-in."),
-    "error.community.checkin_already_rejected": (
-        "这次打卡已经驳回过了。",
-        "This check-in is rejected already.",
-    ),
-    "error.community.already_settled": (
-        "这个活动已经结算，不会重复退款。",
-        "This activity is settled already; nothing is refunded twice.",
-    ),
-    "error.community.activity_not_ended": (
-        "活动还没结束，不能结算。",
-        "The activity has not ended yet.",
-    ),
-    "error.entries.article_exists": (
-        "这篇文章已经登记过了。",
-        "This article is registered already.",
-    ),
-    "error.entries.article_oa_not_linked": (
-        "小程序只能打开已关联公众号的文章。",
-        "The Mini Program opens only articles of OAs linked to it.",
-    ),
-    "error.entries.handoff_without_oa_code": (
-        "这个渠道没有有效的公众号二维码，无法转到公众号。",
-        "This channel has no current OA QR code to hand off to.",
-    ),
-    "error.entries.public_url_missing": (
-        "请先设置 SIYU_PUBLIC_URL：用户在那里打开转公众号页面。",
-        "Set SIYU_PUBLIC_URL first: users open the hand-off page there.",
-    ),
-    "error.community.group_closed": (
-        "这个群已归档或解散，不能再记录发布。",
-        "This group is archived or dissolved.",
-    ),
-    "error.console.member_number": ("请输入学号。", "Type the member's number."),
-    "error.reach.daily_mass_used": (
-        "订阅号今天已经群发过了（每天一次），请明天再发。",
-        "This subscription account broadcast today already (once a day).",
-    ),
-    "error.community.activity_already_ended": (
-        "活动已经结束了。",
-        "The activity has ended already.",
-    ),
-    "error.community.activity_not_started": (
-        "活动还没进行满一天，不能提前结束；可以改回草稿。",
-        "The activity has not run a whole day: set it back to draft instead.",
-    ),
-    "error.community.no_settlement": ("请先计算结算。", "Compute the settlement first."),
-    "error.community.invalid_window": (
-        "每日打卡结束时间要晚于开始时间。",
-        "The window must close after it opens.",
-    ),
-    "error.community.capacity_below_enrolled": (
-        "名额不能少于已报名人数。",
-        "Capacity below the places taken.",
-    ),
-    "error.community.settle_by_settlement": (
-        "活动通过结算变为已结算。",
-        "An activity is settled by its settlement.",
-    ),
 }

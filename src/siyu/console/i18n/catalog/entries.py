@@ -59,6 +59,18 @@ MESSAGES: dict[str, Message] = {
     "articles.submit": ("登记文章", "Register"),
     "channels.col.precision": ("精准度", "Precision"),
     "channels.field.name": ("名称", "Name"),
+    "entries.invalid.slug": (
+        "场景值为 1–32 位字母、数字、_ 或 -。",
+        "A scene is 1–32 letters, digits, _ or -.",
+    ),
+    "entries.invalid.tags": (
+        "最多 20 个标签，每个不超过 30 个字符。",
+        "At most 20 tags, each of at most 30 characters.",
+    ),
+    "entries.invalid.url": (
+        "请填写公众号文章的链接：https://mp.weixin.qq.com/…",
+        "An OA article's link: https://mp.weixin.qq.com/…",
+    ),
     "channels.field.slug": ("场景值（留空自动生成）", "Scene (blank: generated)"),
     "channels.field.group": ("分组", "Group"),
     "channels.field.tags": ("到达时打标签（逗号分隔）", "Tags on arrival (comma-separated)"),

@@ -37,19 +37,4 @@ MESSAGES: dict[str, Message] = {
     "import.status.running": ("导入中", "Running"),
     "import.status.done": ("已完成", "Done"),
     "import.status.failed": ("失败", "Failed"),
-    "error.imports.not_found": ("找不到这次导入。", "Import not found."),
-    "error.console.upload_missing": ("请选择要上传的文件。", "Choose a file to upload."),
-    "error.console.upload_type": (
-        "只接受 .jsonl 文件（每行一个 JSON 事件）。",
-        "Only .jsonl files (one JSON event per line) are accepted.",
-    ),
-    "error.console.upload_empty": ("文件是空的。", "The file is empty."),
-    "error.console.upload_too_large": (
-        "文件超过 2 GiB 上限。",
-        "The file exceeds the 2 GiB limit.",
-    ),
-    "error.console.upload_invalid": (
-        "上传内容不完整或格式有误，请重新上传。",
-        "The upload was incomplete or malformed; upload it again.",
-    ),
 }

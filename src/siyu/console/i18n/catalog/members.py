@@ -51,14 +51,6 @@ MESSAGES: dict[str, Message] = {
         "确定删除这位会员的个人数据吗？此操作不可撤销。",
         "Erase this member's personal data? This cannot be undone.",
     ),
-    "error.security.erasure_incomplete": (
-        "有数据表未声明删除策略，未做任何删除。",
-        "Some tables declare no erasure policy; nothing was erased.",
-    ),
-    "error.console.erase_unconfirmed": (
-        "请输入正确的学号以确认删除。",
-        "Type the right member number to confirm the erasure.",
-    ),
     "members.title": ("会员", "Members"),
     "members.search_label": ("搜索会员", "Search members"),
     "members.search_placeholder": (
@@ -128,45 +120,9 @@ MESSAGES: dict[str, Message] = {
     "kind.openid": ("OpenID", "OpenID"),
     "kind.phone": ("手机号", "Phone"),
     "kind.external": ("外部 ID", "External ID"),
-    "error.identity.member_not_found": ("找不到这位会员。", "Member not found."),
-    "error.identity.merge_not_found": ("找不到这条合并记录。", "Merge not found."),
-    "error.identity.merge_already_undone": (
-        "这次合并已经撤销过了。",
-        "This merge was already undone.",
-    ),
-    "error.identity.merge_undo_conflict": (
-        "无法撤销：之后又有涉及这两位会员的合并或身份变动，请先撤销较晚的那次。",
-        "Cannot undo: a later merge or identity change involves these members; undo that first.",
-    ),
-    "error.identity.conflict_not_found": ("找不到这条待审记录。", "Review item not found."),
-    "error.identity.conflict_closed": (
-        "这条待审记录已经处理过了（可能同事刚刚处理），未做任何更改。",
-        "This review item was already resolved (perhaps by a colleague); nothing was changed.",
-    ),
-    "error.identity.conflict_mismatch": (
-        "所选会员与待审记录不一致。",
-        "The chosen members do not match this review item.",
-    ),
-    "error.identity.member_merged": (
-        "其中一位会员已被合并到其他会员，不能再合并。",
-        "One of these members was merged into another already.",
-    ),
-    "error.identity.merge_self": (
-        "不能把会员合并到自己。",
-        "A member cannot be merged into itself.",
-    ),
-    "error.identity.invalid_phone": ("手机号格式不正确。", "The phone number is not valid."),
-    "error.identity.invalid_cursor": (
-        "分页参数无效，请刷新页面。",
-        "The page cursor is not valid; reload the page.",
-    ),
     "member.tags": ("标签", "Tags"),
     "member.no_tags": ("还没有标签", "No tags yet"),
     "member.tag_add": ("添加标签", "Add tag"),
     "member.tag_placeholder": ("如：黑名单、21天打卡", "e.g. blacklist, 21-day challenge"),
     "member.untag": ("去掉标签 {tag}", "Remove tag {tag}"),
-    "error.identity.invalid_tag": (
-        "标签为 1–64 个字符，不能换行。",
-        "A tag is 1–64 characters on one line.",
-    ),
 }

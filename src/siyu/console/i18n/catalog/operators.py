@@ -43,25 +43,4 @@ MESSAGES: dict[str, Message] = {
         "Disabled {email}; their sessions and tokens ended.",
     ),
     "operators.enabled": ("已启用 {email}。", "Enabled {email}."),
-    "error.security.forbidden": (
-        "你的角色没有权限执行这个操作。",
-        "Your role does not allow this.",
-    ),
-    "error.security.operator_not_found": ("找不到这位操作员。", "Operator not found."),
-    "error.security.operator_exists": (
-        "这个邮箱已经是操作员了。",
-        "This email is an operator already.",
-    ),
-    "error.security.invalid_email": ("邮箱格式不正确。", "The email address is not valid."),
-    "error.security.weak_password": (
-        "密码至少需要 10 个字符。",
-        "A password has at least 10 characters.",
-    ),
-    "error.security.invalid_role": ("请选择有效的角色。", "Choose a valid role."),
-    "error.security.last_owner": (
-        "工作区至少要保留一位所有者。",
-        "A workspace keeps at least one owner.",
-    ),
-    "error.security.disable_self": ("不能停用自己。", "You cannot disable yourself."),
-    "error.security.operator_disabled": ("这位操作员已停用。", "This operator is disabled."),
 }

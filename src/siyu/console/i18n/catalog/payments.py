@@ -55,22 +55,4 @@ MESSAGES: dict[str, Message] = {
     "pay.problem.missing_in_siyu": ("私域缺少", "missing in siyu"),
     "pay.problem.missing_in_bill": ("账单缺少", "missing in the bill"),
     "pay.problem.amount": ("金额不一致", "amounts differ"),
-    "error.pay.refund_exceeds_paid": (
-        "退款总额不能超过已支付金额。",
-        "Refunds cannot exceed what was paid.",
-    ),
-    "error.pay.refund_too_late": (
-        "支付超过一年的订单不能退款。",
-        "Orders paid more than a year ago cannot be refunded.",
-    ),
-    "error.pay.too_many_refunds": (
-        "一笔订单最多退款 50 次。",
-        "An order is refunded at most 50 times.",
-    ),
-    "error.pay.order_not_paid": ("订单未支付，不能退款。", "The order is not paid."),
-    "error.pay.refund_reason_required": ("请填写退款原因。", "Give a reason for the refund."),
-    "error.pay.invalid_amount": (
-        "请填写正确的金额（元，最多两位小数）。",
-        "Enter an amount in yuan (at most two decimals).",
-    ),
 }

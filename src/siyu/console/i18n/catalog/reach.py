@@ -1,4 +1,4 @@
-"""Reach: notices, broadcasts, the policy and auto-replies."""
+"""Reach: notices, broadcasts and the policy."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from siyu.console.i18n.plural import Message
 
 MESSAGES: dict[str, Message] = {
     "nav.reach": ("触达", "Reach"),
-    "nav.autoreplies": ("自动回复", "Auto-replies"),
     "reach.title": ("消息触达", "Reach"),
     "reach.intro": (
         "每条通知走平台仍允许的渠道；没有可用渠道时暂缓或放弃，并写明原因。",
@@ -87,60 +86,4 @@ MESSAGES: dict[str, Message] = {
     "reach.urgency.urgent": ("紧急", "Urgent"),
     "reach.urgency.normal": ("普通", "Normal"),
     "reach.urgency.low": ("不急", "Low"),
-    "autoreply.title": ("自动回复", "Auto-replies"),
-    "autoreply.intro": (
-        "关键词（精确、包含、正则）、关注回复和默认回复；小程序客服消息走同样的规则。",
-        "Keyword (exact, contains, regex), follow and default replies; Mini Program "
-        "customer-service messages follow the same rules.",
-    ),
-    "autoreply.tester": ("规则测试", "Rule tester"),
-    "autoreply.test": ("测试", "Test"),
-    "autoreply.hit": (
-        "命中规则「{name}」（优先级 {priority}）",
-        "Hits rule “{name}” (priority {priority})",
-    ),
-    "autoreply.miss": ("没有规则命中。", "No rule matches."),
-    "autoreply.rules": ("规则", "Rules"),
-    "autoreply.no_rules": ("还没有规则。", "No rule yet."),
-    "autoreply.new": ("新建规则", "New rule"),
-    "autoreply.add": ("添加", "Add"),
-    "autoreply.delete": ("删除", "Delete"),
-    "autoreply.col.kind": ("类型", "Kind"),
-    "autoreply.col.reply": ("回复", "Reply"),
-    "autoreply.field.app": ("应用", "App"),
-    "autoreply.field.message": ("用户消息", "User message"),
-    "autoreply.field.match": ("匹配方式", "Match"),
-    "autoreply.field.keywords": ("关键词（每行一个）", "Keywords (one a line)"),
-    "autoreply.field.priority": ("优先级（小者优先）", "Priority (lower first)"),
-    "autoreply.field.tag": ("命中后打标签", "Tag on match"),
-    "autoreply.field.reply_text": ("回复文字", "Reply text"),
-    "autoreply.field.handoff": ("转到公众号（渠道）", "Hand off to the OA (channel)"),
-    "autoreply.field.handoff_hint": (
-        "仅小程序客服：回复一张打开该渠道公众号二维码的链接卡片，回复文字作卡片标题；"
-        "经此关注计入该渠道。",
-        "Mini Programs only: answers with a link card to the channel's OA QR code, the reply "
-        "text as its title; follows through it count for the channel.",
-    ),
-    "autoreply.kind.keyword": ("关键词", "Keyword"),
-    "autoreply.kind.follow": ("关注回复", "Follow reply"),
-    "autoreply.kind.default": ("默认回复", "Default reply"),
-    "autoreply.match.exact": ("精确", "Exact"),
-    "autoreply.match.contains": ("包含", "Contains"),
-    "autoreply.match.regex": ("正则", "Regex"),
-    "autoreply.reply.text": ("文字", "Text"),
-    "autoreply.reply.image": ("图片", "Image"),
-    "autoreply.reply.news": ("图文", "News"),
-    "autoreply.reply.mp_card": ("小程序卡片", "MP card"),
-    "autoreply.reply.link": ("链接", "Link"),
-    "error.reach.unknown_template": ("没有这个模板。", "No such template."),
-    "error.reach.invalid_field": (
-        "模板字段不符合微信的规则。",
-        "A template field breaks WeChat's rule.",
-    ),
-    "error.reach.empty_audience": ("这个人群里没有会员。", "The audience has no member."),
-    "error.reach.member_erased": ("这位会员的数据已被删除。", "This member was erased."),
-    "error.autoreply.invalid_regex": (
-        "正则表达式无法编译，或可能导致灾难性回溯。",
-        "The pattern does not compile or could backtrack catastrophically.",
-    ),
 }

@@ -13,7 +13,9 @@ from siyu.entries.models import Channel
 from siyu.reach.models import ReachBroadcast
 from siyu.security.models import AuditEntry, Operator
 from siyu.security.schemas import Principal
-from tests.console.test_console import Console, _session_csrf, _sign_in
+from tests.support.console import Console
+from tests.support.console import session_csrf as _session_csrf
+from tests.support.console import sign_in as _sign_in
 
 OA = "wxaaaaaaaaaaaaaaaa"
 

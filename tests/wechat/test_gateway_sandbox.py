@@ -15,23 +15,25 @@ from siyu.sandbox.messaging import open_grant
 from siyu.sandbox.world import SandboxWorld
 from siyu.wechat.gateway import (
     CodeUsed,
-    CustomMessage,
     Gateway,
     InvalidCode,
     InvalidRequest,
-    Menu,
-    MenuButton,
     NotFollowing,
     OutsideWindow,
+    SubscriptionMissing,
+    Transport,
+    WindowQuotaExceeded,
+)
+from siyu.wechat.schemas import (
+    CustomMessage,
+    Menu,
+    MenuButton,
     QrCodeRequest,
     SchemeRequest,
     SubscribeMessage,
-    SubscriptionMissing,
     TemplateMessage,
-    Transport,
     UnlimitedCodeRequest,
     UrlLinkRequest,
-    WindowQuotaExceeded,
 )
 from siyu.wechat.tokens import gateway_for
 from siyu.workspaces.schemas import AppRead

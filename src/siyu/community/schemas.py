@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -73,19 +74,53 @@ class ActivityFields(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> ActivityFields:
-        if self.ends_on < self.starts_on:
-            raise ValueError("ends_on is before starts_on")
-        if (self.ends_on - self.starts_on).days + 1 > 366:
-            raise ValueError("an activity lasts at most 366 days")
-        if self.checkin_days_required > (self.ends_on - self.starts_on).days + 1:
-            raise ValueError("more check-in days required than the activity has days")
-        if minutes(self.window_end) <= minutes(self.window_start):
-            raise ValueError("the daily window ends before it starts")
-        if self.refund_rule == RefundRule.table and not self.refund_table:
-            raise ValueError("a table refund rule needs its steps")
-        if self.refund_rule != RefundRule.none and self.deposit == 0:
-            raise ValueError("a refund rule needs a deposit to refund")
+        problem = (
+            period_problem(self.starts_on, self.ends_on)
+            or checkin_days_problem(self.starts_on, self.ends_on, self.checkin_days_required)
+            or window_problem(self.window_start, self.window_end)
+            or refund_rule_problem(self.refund_rule, self.refund_table)
+            or deposit_problem(self.refund_rule, self.deposit)
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+# The rules an activity's fields obey together, one function each: the model above checks them
+# all, and the console's editor checks each at the field that shows it.
+LONGEST_DAYS = 366
+
+
+def period_problem(starts_on: date, ends_on: date) -> str | None:
+    if ends_on < starts_on:
+        return "ends_on is before starts_on"
+    if (ends_on - starts_on).days + 1 > LONGEST_DAYS:
+        return f"an activity lasts at most {LONGEST_DAYS} days"
+    return None
+
+
+def checkin_days_problem(starts_on: date, ends_on: date, required: int) -> str | None:
+    if required > (ends_on - starts_on).days + 1:
+        return "more check-in days required than the activity has days"
+    return None
+
+
+def window_problem(window_start: str, window_end: str) -> str | None:
+    if minutes(window_end) <= minutes(window_start):
+        return "the daily window ends before it starts"
+    return None
+
+
+def refund_rule_problem(rule: RefundRule, table: Sequence[object]) -> str | None:
+    if rule == RefundRule.table and not table:
+        return "a table refund rule needs its steps"
+    return None
+
+
+def deposit_problem(rule: RefundRule, deposit: int) -> str | None:
+    if rule != RefundRule.none and deposit == 0:
+        return "a refund rule needs a deposit to refund"
+    return None
 
 
 def minutes(hhmm: str) -> int:

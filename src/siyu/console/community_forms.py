@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -20,14 +20,24 @@ from siyu.community.schemas import (
     ActivityUpdate,
     SeriesCreate,
     ThemeCreate,
-    minutes,
+    checkin_days_problem,
+    deposit_problem,
+    period_problem,
+    refund_rule_problem,
+    window_problem,
 )
 from siyu.console.forms import ConsoleForm, Yuan
 from siyu.console.i18n import Translator
 from siyu.core.errors import REQUEST_INVALID, ErrorCode
 
-# An activity's longest period (days), as `community.schemas.ActivityFields` allows it.
-LONGEST = 366
+T = TypeVar("T")
+
+
+def _unless(problem: str | bool | None, value: T) -> T:
+    """The value, or the problem a rule of `community.schemas` found, at this field."""
+    if isinstance(problem, str):
+        raise ValueError(problem)
+    return value
 
 
 def refund_steps(text: str) -> list[dict[str, int]]:
@@ -120,42 +130,32 @@ class ActivityForm(_MatrixForm):
     @classmethod
     def _period(cls, value: date, info: ValidationInfo) -> date:
         starts = info.data.get("starts_on")
-        if starts is not None and value < starts:
-            raise ValueError("ends_on is before starts_on")
-        if starts is not None and (value - starts).days + 1 > LONGEST:
-            raise ValueError(f"an activity lasts at most {LONGEST} days")
-        return value
+        return _unless(starts is not None and period_problem(starts, value), value)
 
     @field_validator("checkin_days_required")
     @classmethod
     def _within_period(cls, value: int, info: ValidationInfo) -> int:
         starts, ends = info.data.get("starts_on"), info.data.get("ends_on")
-        if starts is not None and ends is not None and value > (ends - starts).days + 1:
-            raise ValueError("more check-in days required than the activity has days")
-        return value
+        if starts is None or ends is None:
+            return value
+        return _unless(checkin_days_problem(starts, ends, value), value)
 
     @field_validator("window_end")
     @classmethod
     def _after_opening(cls, value: str, info: ValidationInfo) -> str:
         opens = info.data.get("window_start")
-        if opens is not None and minutes(value) <= minutes(opens):
-            raise ValueError("the daily window ends before it starts")
-        return value
+        return _unless(opens is not None and window_problem(opens, value), value)
 
     @field_validator("refund_rule")
     @classmethod
     def _steps_given(cls, value: RefundRule, info: ValidationInfo) -> RefundRule:
-        if value == RefundRule.table and not info.data.get("refund_table"):
-            raise ValueError("a table refund rule needs its steps")
-        return value
+        return _unless(refund_rule_problem(value, info.data.get("refund_table") or []), value)
 
     @field_validator("deposit")
     @classmethod
     def _something_to_refund(cls, value: int, info: ValidationInfo) -> int:
         rule = info.data.get("refund_rule")
-        if rule is not None and rule != RefundRule.none and value == 0:
-            raise ValueError("a refund rule needs a deposit to refund")
-        return value
+        return _unless(rule is not None and deposit_problem(rule, value), value)
 
     def to_create(self, tr: Translator) -> ActivityCreate:
         return self.build(ActivityCreate, tr, **self.model_dump())

@@ -289,6 +289,32 @@ def find_identity_owners_by_value(
     return {row.value: row.member_id for row in found}
 
 
+def member_links(
+    session: Session, member_ids: Sequence[int]
+) -> list[tuple[int, int, int | None, datetime | None]]:
+    """(id, workspace, merged into, erased at) of these members, in one query."""
+    if not member_ids:
+        return []
+    rows = session.execute(
+        select(Member.id, Member.workspace_id, Member.merged_into_id, Member.erased_at).where(
+            Member.id.in_(list(member_ids))
+        )
+    )
+    return [(r.id, r.workspace_id, r.merged_into_id, r.erased_at) for r in rows]
+
+
+def merged_children(session: Session, parent_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(member, the member it was merged into) for every member merged into one of these."""
+    if not parent_ids:
+        return []
+    rows = session.execute(
+        select(Member.id, Member.merged_into_id)
+        .where(Member.merged_into_id.in_(list(parent_ids)))
+        .order_by(Member.id)
+    )
+    return [(r.id, r.merged_into_id) for r in rows]
+
+
 def members_merged_into(session: Session, member_ids: Sequence[int]) -> list[int]:
     if not member_ids:
         return []

@@ -92,6 +92,23 @@ def active_consent(
     ).first()
 
 
+def members_consenting(
+    session: Session, member_ids: Sequence[int], purpose: ConsentPurpose
+) -> set[int]:
+    """Those of these members with an open grant of `purpose`, in one query."""
+    if not member_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Consent.member_id).where(
+                Consent.member_id.in_(list(member_ids)),
+                Consent.purpose == purpose,
+                Consent.withdrawn_at.is_(None),
+            )
+        )
+    )
+
+
 def withdraw_consents(
     session: Session, member_ids: Sequence[int], purpose: ConsentPurpose, at: datetime, via: str
 ) -> int:

@@ -26,6 +26,7 @@ from siyu.identity.models import (
     ImportRun,
     MemberAssignment,
 )
+from siyu.identity.repository.members import among
 
 
 def get_import(session: Session, import_id: int) -> ImportRun | None:
@@ -101,7 +102,7 @@ def members_consenting(
     return set(
         session.scalars(
             select(Consent.member_id).where(
-                Consent.member_id.in_(list(member_ids)),
+                among(session, Consent.member_id, member_ids),
                 Consent.purpose == purpose,
                 Consent.withdrawn_at.is_(None),
             )

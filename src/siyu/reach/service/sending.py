@@ -190,44 +190,73 @@ def _notify_batch(
     intents: Sequence[Intent],
     families: dict[int, list[int]],
 ) -> list[SendRead]:
-    """Write the batch's sends (one statement; a dedupe key seen before keeps its send),
-    decide the new ones, and read them all back in the intents' order."""
+    """Decide the batch's new notices (a dedupe key seen before keeps its send), write them
+    in one statement, and answer each intent's send in order."""
     now = clock.now()
     keys = [i.dedupe_key or default_dedupe_key(i) for i in intents]
-    rows: dict[str, dict[str, Any]] = {}
-    family_of_key: dict[str, list[int]] = {}
+    found = {s["dedupe_key"]: s for s in repository.list_sends_by_keys(session, workspace_id, keys)}
+    asked: dict[str, tuple[Intent, _Pending]] = {}
     for intent, key in zip(intents, keys, strict=True):
-        if key in rows:
-            continue  # the same notice twice in one batch: one send
-        family_of_key[key] = families[intent.member_id]
-        rows[key] = {
+        if key in found or key in asked:
+            continue  # asked before, or twice in this batch: one send
+        family = families[intent.member_id]
+        send = _Pending(
+            send_id=0,
+            member_id=family[0],
+            family=family,
+            template_key=intent.template_key,
+            category=intent.category,
+            urgency=intent.urgency,
+            created_at=now,
+        )
+        asked[key] = (intent, send)
+    pending = [send for _intent, send in asked.values()]
+    settle(session, workspace_id, policy, pending, now)
+    rows = [
+        {
+            **send.row(),
             "workspace_id": workspace_id,
-            "member_id": families[intent.member_id][0],
+            "member_id": send.member_id,
             "dedupe_key": key,
-            "template_key": intent.template_key,
-            "category": intent.category,
-            "urgency": intent.urgency,
-            "status": SendStatus.held,
+            "template_key": send.template_key,
+            "category": send.category,
+            "urgency": send.urgency,
             "data": json.dumps(intent.data, ensure_ascii=False),
             "attempts": 0,
             "broadcast_id": intent.broadcast_id,
             "created_at": now,
         }
-    inserted = repository.add_sends(session, list(rows.values()))
-    pending = [
-        _Pending(
-            send_id=send_id,
-            member_id=rows[key]["member_id"],
-            family=family_of_key[key],
-            template_key=rows[key]["template_key"],
-            category=rows[key]["category"],
-            urgency=rows[key]["urgency"],
-            created_at=now,
-        )
-        for key, send_id in inserted.items()
+        for key, (intent, send) in asked.items()
     ]
-    decide_batch(session, workspace_id, policy, pending, now)
-    found = {s.dedupe_key: s for s in repository.list_sends_by_keys(session, workspace_id, keys)}
+    for row in rows:
+        del row["id"]
+    inserted = repository.add_sends(session, rows)
+    raced = [key for key in asked if key not in inserted]
+    if raced:  # the same notice, asked at the same moment elsewhere: that one stands
+        _release(session, [asked[key][1] for key in raced], now)
+        found.update(
+            (s["dedupe_key"], s)
+            for s in repository.list_sends_by_keys(session, workspace_id, raced)
+        )
+    mine = []
+    for key, send_id in inserted.items():
+        intent, send = asked[key]
+        send.send_id = send_id
+        mine.append(send)
+        found[key] = {
+            **send.row(),
+            "member_id": send.member_id,
+            "dedupe_key": key,
+            "template_key": send.template_key,
+            "category": send.category,
+            "urgency": send.urgency,
+            "errcode": None,
+            "attempts": 0,
+            "broadcast_id": intent.broadcast_id,
+            "created_at": now,
+            "sent_at": None,
+        }
+    announce(session, workspace_id, mine, now)
     return [SendRead.model_validate(found[key]) for key in keys]
 
 
@@ -285,15 +314,16 @@ def _load(
     return state
 
 
-def decide_batch(
+def settle(
     session: Session,
     workspace_id: int,
     policy: policies.Policy,
     pending: list[_Pending],
     now: datetime,
 ) -> None:
-    """Decide every pending send of one workspace, reserve their quota, write the decisions
-    (one statement), put the dropped ones on the timeline and queue the rest's delivery."""
+    """Decide every pending send of one workspace and reserve their quota in the database.
+    A send whose credit or window another transaction spent first is decided again, with
+    fresh reads and what the rest of the batch already took."""
     if not pending:
         return
     templates = {
@@ -303,20 +333,33 @@ def decide_batch(
     for round_ in range(MAX_ROUNDS):
         forms = {t.id: t for p in undecided for t in templates[p.template_key]}
         state = _load(session, policy, undecided, list(forms.values()), now)
+        if round_:  # the batch's queued sends are not written yet: count them in the caps
+            settled = {id(p) for p in undecided}
+            for p in pending:
+                if id(p) not in settled and p.status == SendStatus.queued:
+                    key = (p.family[0], p.category)
+                    state.recent[key] = state.recent.get(key, 0) + 1
         for send in undecided:
             _decide(send, policy, templates[send.template_key], state, now)
         lost = _reserve(session, undecided, now)
         if not lost:
-            break
+            return
         log.info("reach_reservation_raced", sends=len(lost), round=round_)
         undecided = lost
-    else:  # pragma: no cover - needs MAX_ROUNDS consecutive lost races
-        for send in undecided:
-            send.status, send.channel, send.reason = SendStatus.held, None, "no_channel"
-            send.app_id = send.template_row_id = send.openid = None
-            send.hold_until = now
-    repository.update_sends(session, [p.row() for p in pending])
-    dropped = [p for p in pending if p.status == SendStatus.dropped]
+    for send in undecided:  # pragma: no cover - needs MAX_ROUNDS consecutive lost races
+        send.status, send.channel, send.reason, send.taken = (
+            SendStatus.held,
+            None,
+            "no_channel",
+            None,
+        )
+        send.app_id = send.template_row_id = send.openid = None
+        send.hold_until = now
+
+
+def announce(session: Session, workspace_id: int, pending: list[_Pending], now: datetime) -> None:
+    """After the sends are written: the dropped ones on the timeline (one statement), the
+    queued ones to delivery jobs (lists of DELIVERY_BATCH)."""
     identity.record_events(
         session,
         workspace_id,
@@ -333,7 +376,8 @@ def decide_batch(
                     "reason": p.reason,
                 },
             )
-            for p in dropped
+            for p in pending
+            if p.status == SendStatus.dropped
         ],
     )
     queued = [p.send_id for p in pending if p.status == SendStatus.queued]
@@ -451,6 +495,18 @@ def _reserve(session: Session, pending: Sequence[_Pending], now: datetime) -> li
     ]
 
 
+def _release(session: Session, pending: Sequence[_Pending], now: datetime) -> None:
+    """Give back what these sends reserved (their notice was written elsewhere first). This
+    transaction updated those rows, so it still holds them: the counts return exactly."""
+    credits: dict[int, int] = {}
+    windows: dict[int, int] = {}
+    for send in pending:
+        if send.taken is not None:
+            target = credits if send.taken[0] == "credit" else windows
+            target[send.taken[1]] = target.get(send.taken[1], 0) + 1
+    repository.give_back(session, credits, windows, now)
+
+
 def _drop(send: _Pending, reason: str, now: datetime) -> None:
     """Not sent, for `reason`: final (the batch puts it on the member's timeline)."""
     send.status, send.reason, send.hold_until, send.finished_at = (
@@ -522,7 +578,9 @@ def retry_held(session: Session, send_ids: list[int]) -> int:
                     created_at=row.created_at,
                 )
             )
-        decide_batch(session, workspace_id, get_policy(session, workspace_id), pending, now)
+        settle(session, workspace_id, get_policy(session, workspace_id), pending, now)
+        repository.update_sends(session, [p.row() for p in pending])
+        announce(session, workspace_id, pending, now)
         moved += sum(p.status != SendStatus.held for p in pending)
     for row in rows:
         session.expire(row)  # written by primary key above

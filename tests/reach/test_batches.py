@@ -137,7 +137,7 @@ def test_a_batch_decides_every_kind_as_one_by_one_does(
         intent(m["follower"], "k-follow-1", "prompt"),  # the same notice twice: one send
     ]
 
-    def run(decide: Callable[[Any], None]) -> dict[str, Any]:
+    def run(decide: Callable[[Any], object]) -> dict[str, Any]:
         session = db.sessions()
         try:
             decide(session)

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, any_, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,29 @@ from siyu.reach.models import (
 )
 
 COUNTED = (SendStatus.queued, SendStatus.sending, SendStatus.sent, SendStatus.delivered)
+
+
+def _pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `= ANY(array)`, one parameter: psycopg parses a
+    statement of more than 50 parameters afresh on every call, which cost a 1,000-notice
+    batch more than its queries (bench/reach.py, profiled)."""
+    if _pg(session):
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def _unnest(table: Table, rows: Sequence[dict[str, Any]], names: Sequence[str]) -> Any:
+    """The rows as a PostgreSQL `unnest` of one array per column (one parameter each)."""
+    arrays = [
+        bindparam(None, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type))
+        for name in names
+    ]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="batch")
 
 
 def list_templates_by_key(session: Session, workspace_id: int, key: str) -> list[ReachTemplate]:
@@ -388,3 +412,322 @@ def list_legacy_history(
         )
     )
     return [(member_id, name, ts) for member_id, name, ts in rows]
+
+
+# --- batches: set-based reads and one statement per write --------------------------------
+
+
+def list_ledger_for_apps(
+    session: Session, member_ids: Sequence[int], app_ids: Sequence[int]
+) -> list[ReachLedger]:
+    """The ledger rows of many members in the apps of a notice, in one query (id order)."""
+    if not member_ids or not app_ids:
+        return []
+    return list(
+        session.scalars(
+            select(ReachLedger)
+            .where(
+                _among(session, ReachLedger.member_id, member_ids),
+                ReachLedger.app_id.in_(list(app_ids)),
+            )
+            .order_by(ReachLedger.id)
+        )
+    )
+
+
+def list_open_credits(
+    session: Session, member_ids: Sequence[int], pairs: Sequence[tuple[int, str]]
+) -> list[tuple[int, int, int, str, int]]:
+    """(id, member, app, template id, credits left) of the members' unspent credits for these
+    (app, template id) pairs, in id order."""
+    if not member_ids or not pairs:
+        return []
+    rows = session.execute(
+        select(
+            ReachCredit.id,
+            ReachCredit.member_id,
+            ReachCredit.app_id,
+            ReachCredit.template_id,
+            ReachCredit.granted - ReachCredit.used,
+        )
+        .where(
+            _among(session, ReachCredit.member_id, member_ids),
+            or_(*(and_(ReachCredit.app_id == a, ReachCredit.template_id == t) for a, t in pairs)),
+            ReachCredit.used < ReachCredit.granted,
+        )
+        .order_by(ReachCredit.id)
+    )
+    return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+
+def take_credits(session: Session, taken: dict[int, int], now: datetime) -> set[int]:
+    """Spend `taken[id]` credits of each row at once, where that many are left: the ids
+    spent (a racing notice may have spent one first; those are decided again)."""
+    spent: set[int] = set()
+    by_count: dict[int, list[int]] = {}
+    for credit_id, count in taken.items():
+        by_count.setdefault(count, []).append(credit_id)
+    for count, ids in by_count.items():
+        spent.update(
+            session.scalars(
+                update(ReachCredit)
+                .where(
+                    _among(session, ReachCredit.id, ids),
+                    ReachCredit.used + count <= ReachCredit.granted,
+                )
+                .values(used=ReachCredit.used + count, updated_at=now)
+                .returning(ReachCredit.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return spent
+
+
+def take_windows(
+    session: Session, taken: dict[int, int], opened_after: datetime, quota: int, now: datetime
+) -> set[int]:
+    """Spend `taken[id]` customer-service messages of each ledger row's window, where the
+    window is still open (opened after `opened_after`) with that many left: the ids spent."""
+    spent: set[int] = set()
+    by_count: dict[int, list[int]] = {}
+    for row_id, count in taken.items():
+        by_count.setdefault(count, []).append(row_id)
+    for count, ids in by_count.items():
+        spent.update(
+            session.scalars(
+                update(ReachLedger)
+                .where(
+                    _among(session, ReachLedger.id, ids),
+                    ReachLedger.window_opened_at > opened_after,
+                    ReachLedger.window_used + count <= quota,
+                )
+                .values(window_used=ReachLedger.window_used + count, updated_at=now)
+                .returning(ReachLedger.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return spent
+
+
+def give_back(
+    session: Session, credits: dict[int, int], windows: dict[int, int], now: datetime
+) -> None:
+    """Undo `take_credits` / `take_windows` of this transaction (row id → count)."""
+    for row_id, count in credits.items():
+        session.execute(
+            update(ReachCredit)
+            .where(ReachCredit.id == row_id)
+            .values(used=ReachCredit.used - count, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    for row_id, count in windows.items():
+        session.execute(
+            update(ReachLedger)
+            .where(ReachLedger.id == row_id)
+            .values(window_used=ReachLedger.window_used - count, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def list_preference_flags(
+    session: Session, member_ids: Sequence[int]
+) -> list[tuple[int, bool, list[str]]]:
+    """(member, do-not-contact, muted categories) of those members who set preferences."""
+    if not member_ids:
+        return []
+    rows = session.execute(
+        select(
+            ReachPreference.member_id, ReachPreference.do_not_contact, ReachPreference.muted
+        ).where(_among(session, ReachPreference.member_id, member_ids))
+    )
+    return [(r[0], bool(r[1]), list(r[2] or [])) for r in rows]
+
+
+def count_recent_by_member(
+    session: Session, member_ids: Sequence[int], category: str, since: datetime
+) -> dict[int, int]:
+    """Counted sends of a category since `since`, per member, in one grouped query."""
+    if not member_ids:
+        return {}
+    rows = session.execute(
+        select(ReachSend.member_id, func.count(ReachSend.id))
+        .where(
+            _among(session, ReachSend.member_id, member_ids),
+            ReachSend.category == category,
+            ReachSend.status.in_(COUNTED),
+            ReachSend.created_at >= since,
+        )
+        .group_by(ReachSend.member_id)
+    )
+    return {int(member): int(count) for member, count in rows}
+
+
+def add_sends(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert sends in one statement, skipping dedupe keys already taken: {dedupe key: id}
+    of the rows inserted (a key missing was there before, or raced in meanwhile). Every row
+    has the same keys."""
+    if not rows:
+        return {}
+    table = ReachSend.__table__
+    assert isinstance(table, Table)
+    names = list(rows[0])
+    statement: Any
+    if _pg(session):
+        batch = _unnest(table, rows, names)
+        statement = postgresql.insert(table).from_select(
+            names, select(*(batch.c[name] for name in names))
+        )
+        statement = statement.on_conflict_do_nothing(
+            index_elements=["workspace_id", "dedupe_key"]
+        ).returning(table.c.dedupe_key, table.c.id)
+        result = session.execute(statement)
+    else:
+        statement = (
+            sqlite.insert(table)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "dedupe_key"])
+            .returning(table.c.dedupe_key, table.c.id)
+        )
+        result = session.execute(statement, list(rows))
+    return {key: int(send_id) for key, send_id in result}
+
+
+def list_sends_by_keys(
+    session: Session, workspace_id: int, keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The sends of these dedupe keys, as the columns of a `SendRead` (no ORM objects, and
+    the encrypted data is not read)."""
+    if not keys:
+        return []
+    table = ReachSend.__table__
+    assert isinstance(table, Table)
+    shown = [c for c in table.c if c.name not in ("data", "openid", "msgid", "template_row_id")]
+    rows = session.execute(
+        select(*shown).where(
+            table.c.workspace_id == workspace_id, _among(session, table.c.dedupe_key, keys)
+        )
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def update_sends(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write decisions by primary key in one statement (every dict has the same keys)."""
+    if not rows:
+        return
+    if _pg(session):
+        table = ReachSend.__table__
+        assert isinstance(table, Table)
+        names = list(rows[0])
+        batch = _unnest(table, rows, names)
+        session.execute(
+            update(table)
+            .where(table.c.id == batch.c.id)
+            .values({name: batch.c[name] for name in names if name != "id"})
+        )
+        return
+    session.execute(update(ReachSend), list(rows))
+
+
+def lock_held_sends(session: Session, send_ids: Sequence[int]) -> list[ReachSend]:
+    """The held sends among these ids, locked (on PostgreSQL, skipping those another
+    transaction holds: it is deciding them)."""
+    if not send_ids:
+        return []
+    return list(
+        session.scalars(
+            select(ReachSend)
+            .where(_among(session, ReachSend.id, send_ids), ReachSend.status == SendStatus.held)
+            .order_by(ReachSend.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def claim_sends(session: Session, send_ids: Sequence[int], now: datetime) -> list[dict[str, Any]]:
+    """Mark the queued sends among these ids as being sent, in one statement: the claimed
+    rows. On PostgreSQL a row another transaction holds is skipped (SKIP LOCKED): it is being
+    claimed there; only one claim can turn a row from queued to sending."""
+    if not send_ids:
+        return []
+    table = ReachSend.__table__
+    assert isinstance(table, Table)
+    due = (
+        select(table.c.id)
+        .where(_among(session, table.c.id, send_ids), table.c.status == SendStatus.queued)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = session.execute(
+        update(table)
+        .where(table.c.id.in_(due), table.c.status == SendStatus.queued)
+        .values(status=SendStatus.sending, claimed_at=now, attempts=table.c.attempts + 1)
+        .returning(
+            table.c.id,
+            table.c.workspace_id,
+            table.c.member_id,
+            table.c.channel,
+            table.c.openid,
+            table.c.app_id,
+            table.c.template_row_id,
+            table.c.data,
+            table.c.attempts,
+        )
+    )
+    return [dict(row._mapping) for row in result]
+
+
+def list_templates_by_id(session: Session, template_ids: Sequence[int]) -> list[ReachTemplate]:
+    if not template_ids:
+        return []
+    return list(
+        session.scalars(select(ReachTemplate).where(ReachTemplate.id.in_(list(template_ids))))
+    )
+
+
+def mark_sends_sent(
+    session: Session, msgids: dict[int, str | None], now: datetime
+) -> list[dict[str, Any]]:
+    """Record many sends WeChat accepted, in one statement (each with its msgid): the rows
+    that were still being sent (a sweep may have given one up meanwhile)."""
+    if not msgids:
+        return []
+    table = ReachSend.__table__
+    assert isinstance(table, Table)
+    given = {k: v for k, v in msgids.items() if v is not None}
+    msgid: Any = case(given, value=table.c.id, else_=None) if given else None
+    result = session.execute(
+        update(table)
+        .where(_among(session, table.c.id, list(msgids)), table.c.status == SendStatus.sending)
+        .values(status=SendStatus.sent, sent_at=now, reason=None, msgid=msgid)
+        .returning(
+            table.c.id,
+            table.c.workspace_id,
+            table.c.member_id,
+            table.c.template_key,
+            table.c.category,
+            table.c.channel,
+            table.c.app_id,
+        )
+    )
+    return [dict(row._mapping) for row in result]
+
+
+def requeue_sends(
+    session: Session, send_ids: Sequence[int], errcode: int, max_attempts: int
+) -> list[tuple[int, int]]:
+    """Sends a transient failure sends back to the queue (those with attempts left): their
+    (id, attempts)."""
+    if not send_ids:
+        return []
+    table = ReachSend.__table__
+    assert isinstance(table, Table)
+    result = session.execute(
+        update(table)
+        .where(
+            _among(session, table.c.id, send_ids),
+            table.c.status == SendStatus.sending,
+            table.c.attempts < max_attempts,
+        )
+        .values(status=SendStatus.queued, errcode=errcode)
+        .returning(table.c.id, table.c.attempts)
+    )
+    return [(int(r[0]), int(r[1])) for r in result]

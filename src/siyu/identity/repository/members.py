@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     String,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -287,6 +289,41 @@ def find_identity_owners_by_value(
         )
     )
     return {row.value: row.member_id for row in found}
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `= ANY(array)`, one parameter (psycopg parses a
+    statement of more than 50 parameters afresh on every call: a batch's long IN lists)."""
+    if session.get_bind().dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def member_links(
+    session: Session, member_ids: Sequence[int]
+) -> list[tuple[int, int, int | None, datetime | None]]:
+    """(id, workspace, merged into, erased at) of these members, in one query."""
+    if not member_ids:
+        return []
+    rows = session.execute(
+        select(Member.id, Member.workspace_id, Member.merged_into_id, Member.erased_at).where(
+            among(session, Member.id, member_ids)
+        )
+    )
+    return [(r.id, r.workspace_id, r.merged_into_id, r.erased_at) for r in rows]
+
+
+def merged_children(session: Session, parent_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(member, the member it was merged into) for every member merged into one of these."""
+    if not parent_ids:
+        return []
+    rows = session.execute(
+        select(Member.id, Member.merged_into_id)
+        .where(among(session, Member.merged_into_id, parent_ids))
+        .order_by(Member.id)
+    )
+    return [(r.id, r.merged_into_id) for r in rows]
 
 
 def members_merged_into(session: Session, member_ids: Sequence[int]) -> list[int]:

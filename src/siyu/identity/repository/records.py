@@ -26,6 +26,7 @@ from siyu.identity.models import (
     ImportRun,
     MemberAssignment,
 )
+from siyu.identity.repository.members import among
 
 
 def get_import(session: Session, import_id: int) -> ImportRun | None:
@@ -90,6 +91,23 @@ def active_consent(
         )
         .order_by(Consent.id.desc())
     ).first()
+
+
+def members_consenting(
+    session: Session, member_ids: Sequence[int], purpose: ConsentPurpose
+) -> set[int]:
+    """Those of these members with an open grant of `purpose`, in one query."""
+    if not member_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Consent.member_id).where(
+                among(session, Consent.member_id, member_ids),
+                Consent.purpose == purpose,
+                Consent.withdrawn_at.is_(None),
+            )
+        )
+    )
 
 
 def withdraw_consents(

@@ -24,6 +24,7 @@ from siyu.identity.service.access import (
 )
 from siyu.identity.service.batch import resolve_members
 from siyu.identity.service.consents import (
+    families_consenting,
     grant_consent,
     has_consent,
     list_consents,
@@ -65,6 +66,7 @@ from siyu.identity.service.members import (
     identity_values_of,
     is_phone,
     mark_erased,
+    member_families,
     member_family,
     search_members,
     wechat_ids_of,
@@ -89,11 +91,13 @@ from siyu.identity.service.tags import (
     untag_members,
 )
 from siyu.identity.service.timeline import (
+    NewEvent,
     event_props,
     events_table,
     get_timeline,
     members_active_since,
     record_event,
+    record_events,
     tally_coded_days,
     tally_coded_events,
 )
@@ -108,6 +112,7 @@ __all__ = [
     "MembersMerged",
     "MergeConflictOpened",
     "MergeUndone",
+    "NewEvent",
     "assign_member",
     "assignee_of",
     "bind_phone",
@@ -119,6 +124,7 @@ __all__ = [
     "event_props",
     "events_table",
     "export_member",
+    "families_consenting",
     "find_members",
     "get_import",
     "get_member",
@@ -135,6 +141,7 @@ __all__ = [
     "list_imports",
     "list_merges",
     "mark_erased",
+    "member_families",
     "member_family",
     "member_for",
     "member_tags",
@@ -148,6 +155,7 @@ __all__ = [
     "present_members",
     "record_deidentified_export",
     "record_event",
+    "record_events",
     "resolve",
     "resolve_member",
     "resolve_members",

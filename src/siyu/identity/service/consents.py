@@ -59,6 +59,16 @@ def has_consent(session: Session, member_id: int, purpose: ConsentPurpose | str)
     return repository.active_consent(session, family, ConsentPurpose(purpose)) is not None
 
 
+def families_consenting(
+    session: Session, families: dict[int, list[int]], purpose: ConsentPurpose | str
+) -> set[int]:
+    """`has_consent` for many members at once: those (keys of `families`, each with its
+    family from `member_families`) of whom someone in the family authorized `purpose`."""
+    everyone = {m for family in families.values() for m in family}
+    granted = repository.members_consenting(session, list(everyone), ConsentPurpose(purpose))
+    return {m for m, family in families.items() if granted.intersection(family)}
+
+
 def list_consents(session: Session, workspace_id: int, member_id: int) -> list[ConsentRead]:
     family = member_family(session, workspace_id, member_id)
     return [ConsentRead.model_validate(c) for c in repository.list_consents(session, family)]

@@ -175,6 +175,50 @@ def member_family(session: Session, workspace_id: int, member_id: int) -> list[i
     return family
 
 
+def member_families(
+    session: Session, workspace_id: int, member_ids: Collection[int]
+) -> tuple[dict[int, list[int]], set[int]]:
+    """`member_family` for many members at once (a few queries, not a few per member), and
+    which of them were erased. A member unknown in this workspace has no family."""
+    links = {row[0]: row for row in repository.member_links(session, list(member_ids))}
+    requested = [m for m in member_ids if m in links and links[m][1] == workspace_id]
+    erased = {m for m in requested if links[m][3] is not None}
+    missing = {p for _i, _w, p, _e in links.values() if p is not None and p not in links}
+    while missing:  # parents of merged members (rare), then theirs
+        for row in repository.member_links(session, list(missing)):
+            links[row[0]] = row
+        missing = {p for _i, _w, p, _e in links.values() if p is not None and p not in links}
+
+    def survivor(member_id: int) -> int:
+        seen = {member_id}
+        while (parent := links[member_id][2]) is not None:
+            if parent not in links or parent in seen:
+                break
+            seen.add(parent)
+            member_id = parent
+        return member_id
+
+    tops = {m: survivor(m) for m in requested}
+    children: dict[int, list[int]] = {}
+    known, frontier = set(tops.values()), list(set(tops.values()))
+    while frontier:
+        pairs = repository.merged_children(session, frontier)
+        frontier = []
+        for child, parent in pairs:
+            children.setdefault(parent, []).append(child)
+            if child not in known:
+                known.add(child)
+                frontier.append(child)
+    families: dict[int, list[int]] = {}
+    for top in set(tops.values()):
+        family, level = [top], [top]
+        while level:
+            level = [c for p in level for c in children.get(p, []) if c not in family]
+            family += level
+        families[top] = family
+    return {m: families[top] for m, top in tops.items()}, erased
+
+
 def workspace_of_member(session: Session, member_id: int) -> int | None:
     member = repository.get_member(session, member_id)
     return member.workspace_id if member is not None else None

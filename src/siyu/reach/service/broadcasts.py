@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from siyu.core import clock, jobs
-from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.reach import errors, repository
@@ -20,7 +19,7 @@ from siyu.reach.models import ReachBroadcast, ReachSend
 from siyu.reach.schemas import BroadcastCreate, BroadcastRead
 from siyu.reach.service.common import MASS, audit, family_of, month
 from siyu.reach.service.preferences import get_policy
-from siyu.reach.service.sending import Intent, drop, notify, refusal
+from siyu.reach.service.sending import Intent, drop, notify_many, refusal
 from siyu.reach.service.templates import check_data, templates_of
 from siyu.security.schemas import Principal
 from siyu.workspaces import service as workspaces
@@ -204,21 +203,25 @@ def advance_broadcast(session: Session, broadcast_id: int, limit: int | None = N
     data = json.loads(row.data)
     if MASS in row.audience:
         _advance_mass(session, row, taken, data["text"])
-    for member_id in [] if MASS in row.audience else taken:
-        intent = Intent(
-            member_id=member_id,
-            template_key=row.template_key,
-            data=data,
-            category=row.category,
-            urgency=row.urgency,
-            dedupe_key=f"broadcast:{row.id}:{member_id}",
-            broadcast_id=row.id,
+    else:
+        # One batch: the members' state read once, the sends written in one statement; an
+        # erased member is skipped.
+        notify_many(
+            session,
+            row.workspace_id,
+            [
+                Intent(
+                    member_id=member_id,
+                    template_key=row.template_key,
+                    data=data,
+                    category=row.category,
+                    urgency=row.urgency,
+                    dedupe_key=f"broadcast:{row.id}:{member_id}",
+                    broadcast_id=row.id,
+                )
+                for member_id in taken
+            ],
         )
-        try:
-            with session.begin_nested():
-                notify(session, row.workspace_id, intent)
-        except SiyuError as exc:  # an erased or merged-away member: skipped, counted by log
-            log.info("broadcast_member_skipped", broadcast_id=row.id, code=exc.code)
     row.cursor += len(taken)
     if row.cursor >= len(row.member_ids):
         row.status, row.finished_at = BroadcastStatus.done, clock.now()

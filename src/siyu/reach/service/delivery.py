@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
 from siyu.core.logging import get_logger
+from siyu.identity import service as identity
 from siyu.reach import policy as policies
 from siyu.reach import repository
 from siyu.reach.enums import SendStatus, TemplateKind
@@ -41,33 +43,99 @@ class Outbound:
 
 def claim(session: Session, send_id: int) -> Outbound | None:
     """Mark a queued send as being sent, once: a retried job finds it claimed and stops."""
-    send = repository.get_send_for_update(session, send_id)
-    if send is None or send.status != SendStatus.queued:
-        return None
-    assert send.template_row_id is not None
-    assert send.app_id is not None
-    assert send.openid is not None
-    template = repository.get_template(session, send.template_row_id)
-    if template is None:  # pragma: no cover - templates are never deleted
-        return None
-    app = workspaces.get_apps_by_id(session, [send.app_id])[send.app_id]
-    data: dict[str, str] = json.loads(send.data or "{}")
-    send.status, send.claimed_at = SendStatus.sending, clock.now()
-    send.attempts += 1
+    claimed = claim_batch(session, [send_id])
+    return claimed[0] if claimed else None
+
+
+def claim_batch(session: Session, send_ids: Sequence[int]) -> list[Outbound]:
+    """Mark the queued sends among these ids as being sent, in one statement: what to send
+    for each. A send claimed once is never claimed again (a job run twice sends nothing), and
+    on PostgreSQL two jobs never wait on each other's rows (SKIP LOCKED)."""
+    rows = repository.claim_sends(session, send_ids, clock.now())
+    if not rows:
+        return []
+    templates = {
+        t.id: t
+        for t in repository.list_templates_by_id(
+            session, sorted({r["template_row_id"] for r in rows if r["template_row_id"]})
+        )
+    }
+    apps = workspaces.get_apps_by_id(session, sorted({r["app_id"] for r in rows if r["app_id"]}))
+    claimed = []
+    for row in sorted(rows, key=lambda r: int(r["id"])):
+        template = templates.get(row["template_row_id"])
+        if template is None or row["app_id"] not in apps or not row["openid"]:
+            # never: a queued send always has its template, app and openid
+            continue
+        data: dict[str, str] = json.loads(row["data"] or "{}")
+        body = fill(template.body, data) if template.kind == TemplateKind.customer_service else ""
+        claimed.append(
+            Outbound(
+                send_id=row["id"],
+                appid=apps[row["app_id"]].appid,
+                channel=row["channel"] or "",
+                openid=row["openid"],
+                template_id=template.template_id,
+                values=render(template, data),
+                text=body,
+                page=template.page,
+                url=template.url,
+                attempt=row["attempts"],
+            )
+        )
+    return claimed
+
+
+@dataclass
+class Outcomes:
+    """What WeChat answered for the calls of one delivery batch."""
+
+    sent: dict[int, str | None] = field(default_factory=dict)  # send id → msgid
+    retry: dict[int, int] = field(default_factory=dict)  # send id → errcode (transient)
+    refused: dict[int, tuple[int, str]] = field(default_factory=dict)  # → (errcode, reason)
+
+
+def record_outcomes(session: Session, outcomes: Outcomes) -> dict[int, list[int]]:
+    """Record a batch's outcomes: the sent ones in one statement (and on the timeline in
+    one more), transient failures back to the queue, refusals one by one (they correct the
+    ledger). Returns the sends to try again, by attempt (for their backoff)."""
+    now = clock.now()
+    sent = repository.mark_sends_sent(session, outcomes.sent, now)
+    by_workspace: dict[int, list[identity.NewEvent]] = {}
+    for row in sent:
+        by_workspace.setdefault(row["workspace_id"], []).append(
+            identity.NewEvent(
+                member_id=row["member_id"],
+                name="message.sent",
+                ts=now,
+                app_id=row["app_id"],
+                channel=row["channel"],
+                props={
+                    "send_id": row["id"],
+                    "template": row["template_key"],
+                    "category": row["category"],
+                    "channel": row["channel"],
+                },
+            )
+        )
+    for workspace_id, events in by_workspace.items():
+        identity.record_events(session, workspace_id, events)
+    again: dict[int, list[int]] = {}
+    by_code: dict[int, list[int]] = {}
+    for send_id, errcode in outcomes.retry.items():
+        by_code.setdefault(errcode, []).append(send_id)
+    for errcode, ids in by_code.items():
+        requeued = repository.requeue_sends(session, ids, errcode, MAX_ATTEMPTS)
+        for send_id, attempts in requeued:
+            again.setdefault(attempts, []).append(send_id)
+        done = {send_id for send_id, _attempts in requeued}
+        for send_id in ids:
+            if send_id not in done:  # its last attempt: failed, on the timeline
+                record_retry(session, send_id, errcode)
+    for send_id, (errcode, reason) in outcomes.refused.items():
+        record_refused(session, send_id, errcode, reason)
     session.flush()
-    body = fill(template.body, data) if template.kind == TemplateKind.customer_service else ""
-    return Outbound(
-        send_id=send.id,
-        appid=app.appid,
-        channel=send.channel or "",
-        openid=send.openid,
-        template_id=template.template_id,
-        values=render(template, data),
-        text=body,
-        page=template.page,
-        url=template.url,
-        attempt=send.attempts,
-    )
+    return again
 
 
 def record_sent(session: Session, send_id: int, msgid: int | None) -> None:

@@ -30,6 +30,11 @@ API_CALLS = Counter(
     "siyu_wechat_api_calls", "WeChat API calls by path and errcode", ["path", "errcode"]
 )
 DEFAULT_TIMEOUT = 10.0
+# One keep-alive pool per gateway (one gateway per process, `shared_gateway`): concurrent
+# callers (reach's delivery batches) reuse warm connections instead of opening one per call;
+# httpx's default keeps only 20 alive and closes the rest after each request.
+POOL_CONNECTIONS = 32
+POOL_KEEPALIVE_S = 30.0
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BACKOFF = 0.5
 MAX_BACKOFF = 4.0
@@ -84,7 +89,15 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.client = client or httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=POOL_CONNECTIONS,
+                max_keepalive_connections=POOL_CONNECTIONS,
+                keepalive_expiry=POOL_KEEPALIVE_S,
+            ),
+        )
         self.attempts = max(attempts, 1)
         self.backoff = backoff
         self.sleep = sleep

@@ -6,6 +6,9 @@ from huey.consumer import Consumer
 
 from siyu import wiring
 from siyu.core.jobs import queue
+from siyu.core.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class SiyuConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
@@ -31,5 +34,12 @@ class EmbeddedConsumer(SiyuConsumer):
 def consumer(workers: int, *, embedded: bool = False) -> Consumer:
     """Worker threads over the configured queue storage (SQLite file or Redis)."""
     wiring.wire()
+    storage = queue.storage
+    log.info(
+        "worker_started",
+        threads=workers,
+        queue=type(storage).__name__,
+        consumer=getattr(storage, "consumer_id", None),
+    )
     cls = EmbeddedConsumer if embedded else SiyuConsumer
     return cls(queue, workers=workers, worker_type="thread", periodic=True)

@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,10 +236,13 @@ class SiyuHuey(Huey):  # type: ignore[misc]  # Huey is untyped
         return task
 
     def execute(self, task: Task, timestamp: dt.datetime | None = None) -> Any:
+        started = time.monotonic()
         value = super().execute(task, timestamp)
         # A job interrupted by a stop did not run: it stays listed and goes back to the queue.
         if not getattr(task, _INTERRUPTED, False):
             self._ack(getattr(task, _RAW, None))
+            # Which process ran what, and how long it took: what sharing the work shows.
+            log.info("job_ran", job=task.name, ms=round((time.monotonic() - started) * 1000))
         return value
 
     def _ack(self, data: bytes | None) -> None:

@@ -29,6 +29,7 @@ import redis
 from tests.support.names import PG_ADMIN
 
 SIYU = [sys.executable, "-m", "siyu.cli"]
+PROCFILE = Path(__file__).resolve().parents[2] / "deploy" / "Procfile"
 
 
 def free_port() -> int:
@@ -36,6 +37,19 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _free_pair() -> int:
+    """A port free together with the next one (honcho numbers web.1, web.2 from it)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free ports in a row")
 
 
 def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> float:
@@ -57,11 +71,16 @@ class Process:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    group: bool = False  # its own process group (a launcher and its children)
 
     def start(self) -> Process:
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                self.argv,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.group,
             )
         return self
 
@@ -78,10 +97,15 @@ class Process:
     def stop(self) -> None:
         if self.popen is None or not self.alive:
             return
-        self.popen.terminate()
+        if self.group:  # the launcher and every process it started, which are ours
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        else:
+            self.popen.terminate()
         try:
             self.popen.wait(15)
         except subprocess.TimeoutExpired:
+            if self.group:
+                os.killpg(self.popen.pid, signal.SIGKILL)
             self.kill()
 
     def tail(self, lines: int = 30) -> str:
@@ -125,7 +149,7 @@ class RedisServer:
         wait_until(lambda: self._pings(client), 20, "redis-server answers")
 
     @staticmethod
-    def _pings(client: redis.Redis) -> bool:
+    def _pings(client: redis.Redis[bytes]) -> bool:
         try:
             return bool(client.ping())
         except redis.ConnectionError:
@@ -135,7 +159,7 @@ class RedisServer:
         self.process.stop()
         self.start()
 
-    def client(self) -> redis.Redis:
+    def client(self) -> redis.Redis[bytes]:
         return redis.Redis.from_url(self.url)
 
 
@@ -277,6 +301,38 @@ class Deployment:
         self._wait_http(f"{url}/healthz", process)
         self.webs.append(url)
         return url
+
+    def start_procfile(self, webs: int, workers: int) -> Process:
+        """deploy/Procfile under honcho: `webs` web processes, `workers` workers, the sandbox."""
+        base = _free_pair()
+        env = {
+            **self.env,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}",
+            "SIYU_SANDBOX_PORT": str(self.sandbox_port),
+            "SIYU_WORKER_THREADS": "2",
+        }
+        argv = [
+            str(Path(sys.executable).parent / "honcho"),
+            "--no-colour",
+            "-f",
+            str(PROCFILE),
+            "-d",
+            str(PROCFILE.parent.parent),
+            "start",
+            "-p",
+            str(base),
+            "-c",
+            f"web={webs},worker={workers},sandbox=1",
+        ]
+        launcher = Process("honcho", argv, env, self.root / "honcho.log", group=True).start()
+        self.processes.append(launcher)
+        self._wait_http(f"{self.sandbox_url}/sandbox-admin/accounts", launcher)
+        self.sandbox = Sandbox(self.sandbox_url)
+        for n in range(webs):
+            url = f"http://127.0.0.1:{base + n}"
+            self._wait_http(f"{url}/healthz", launcher)
+            self.webs.append(url)
+        return launcher
 
     def start_worker(self, threads: int = 2) -> Process:
         name = f"worker{len(self.workers) + 1}"

@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.fixtures.entries",
     "tests.fixtures.console",
     "tests.fixtures.cli",
+    "tests.fixtures.drills",
 ]
 
 # The process is wired as the app and the worker wire theirs: subscribers, replies and jobs.

@@ -6,9 +6,23 @@ from huey.consumer import Consumer
 
 from siyu import wiring
 from siyu.core.jobs import queue
+from siyu.core.logging import get_logger
+
+log = get_logger(__name__)
 
 
-class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
+class SiyuConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
+    """Huey's consumer that, on a stop, hands back the jobs it still holds (Redis) at once
+    instead of leaving them to the lease's expiry."""
+
+    def stop(self, graceful: bool = False) -> None:
+        super().stop(graceful=graceful)
+        release = getattr(self.huey.storage, "release", None)
+        if release is not None:
+            release()
+
+
+class EmbeddedConsumer(SiyuConsumer):
     """Consumer threads inside `siyu serve`: the web server owns the process's signals."""
 
     def _set_signal_handlers(self) -> None:
@@ -20,5 +34,12 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
 def consumer(workers: int, *, embedded: bool = False) -> Consumer:
     """Worker threads over the configured queue storage (SQLite file or Redis)."""
     wiring.wire()
-    cls = EmbeddedConsumer if embedded else Consumer
+    storage = queue.storage
+    log.info(
+        "worker_started",
+        threads=workers,
+        queue=type(storage).__name__,
+        consumer=getattr(storage, "consumer_id", None),
+    )
+    cls = EmbeddedConsumer if embedded else SiyuConsumer
     return cls(queue, workers=workers, worker_type="thread", periodic=True)

@@ -15,3 +15,6 @@ OA_APPID = "wxaaaaaaaaaaaaaaaa"
 def openid(n: int, prefix: str = "o") -> str:
     """A well-formed 28-character WeChat-style id."""
     return f"{prefix}{n:0>27}"[:28]
+
+
+REDIS_URL = os.environ.get("SIYU_TEST_REDIS", "redis://127.0.0.1:6379/0")

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     data_dir: Path = Path("var")
     queue_path: Path = Path("var/queue.db")
+    # On Redis: a worker whose heartbeat is older than this is dead and its running jobs go
+    # back to the queue; shorter recovers sooner, longer tolerates longer pauses.
+    queue_lease_seconds: float = Field(default=10, ge=1, le=600)
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     data_keys: SecretStr = Field(
         default=SecretStr(DEFAULT_DATA_KEYS),

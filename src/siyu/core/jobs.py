@@ -3,15 +3,27 @@
 A domain's `tasks.py` declares its jobs with `@job("community.send_refunds")`; services enqueue
 them by that name (`enqueue(session, "community.send_refunds", ids)`), so a service never
 imports its tasks and tasks may import services. `siyu.wiring` imports every tasks module.
+
+On Redis the queue loses nothing a worker took (`ReliableRedisStorage`, below): a job is moved
+atomically to its consumer's processing list, removed from it only when it has run, and the
+jobs of a consumer whose heartbeat lapsed go back to the queue. Several worker processes enqueue
+each periodic job once per minute between them (`SiyuHuey.read_periodic`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import socket
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from huey import Huey
+from huey import signals as huey_signals
 from huey.api import Task, TaskWrapper
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from sqlalchemy import event
@@ -19,21 +31,251 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from siyu.core.config import Settings
 from siyu.core.db import within_transaction
-from siyu.core.logging import request_id
+from siyu.core.logging import get_logger, request_id
 
 QUEUE_NAME = "siyu"
 _PENDING = "siyu.pending_jobs"
 _RID_SEP = "~"
+_RAW = "_siyu_raw"  # the bytes a job was dequeued as, kept on the task to acknowledge them
+_INTERRUPTED = "_siyu_interrupted"
+
+log = get_logger(__name__)
+
+# Put back every job a dead consumer held: atomic, so two consumers that find the same dead
+# one move its jobs once. KEYS: consumers set, its alive key, its processing list, the queue.
+_RECOVER_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local moved = 0
+while redis.call('LMOVE', KEYS[3], KEYS[4], 'LEFT', 'RIGHT') do moved = moved + 1 end
+redis.call('SREM', KEYS[1], ARGV[1])
+return moved
+"""
+# Put back one job of our own list, if it is still there. KEYS: processing list, the queue.
+_REQUEUE_LUA = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]  # Huey is untyped
+    """Huey's Redis storage with acknowledged dequeues and consumer leases.
+
+    Huey's `RedisStorage` pops a job off the list (BRPOP): a worker killed while running it
+    takes it along. Here `dequeue` moves the job atomically (BLMOVE) to this consumer's
+    processing list, and `ack` removes it once it ran (its retry, if any, is enqueued before).
+    A consumer that dequeues registers itself and keeps an alive key with a TTL of
+    `lease_seconds`, refreshed every `lease_seconds / 4` by a thread; that thread also puts
+    back the jobs of every registered consumer whose alive key expired (a SIGKILL, a lost
+    machine), and those of its own list no thread of this process holds (an ack lost to a
+    Redis blip, a crash inside Huey's bookkeeping). Delivery is therefore at least once: a
+    consumer paused for longer than its lease may see its job run again elsewhere, which the
+    jobs allow (each is idempotent through the database's unique keys). A process that only
+    enqueues (`siyu serve --no-worker`) never registers.
+    """
+
+    def __init__(self, name: str = QUEUE_NAME, *, lease_seconds: float = 10, **kw: Any) -> None:
+        super().__init__(name, **kw)
+        self.lease_seconds = lease_seconds
+        self.consumer_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.consumers_key = f"huey.consumers.{self.name}"
+        self._alive_prefix = f"huey.alive.{self.name}."
+        self._processing_prefix = f"huey.processing.{self.name}."
+        self.processing_key = self._processing_prefix + self.consumer_id
+        self._recover = self.conn.register_script(_RECOVER_LUA)
+        self._requeue = self.conn.register_script(_REQUEUE_LUA)
+        self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._held: dict[bytes, int] = {}  # jobs this process's threads run, by count
+        self._unacked: list[bytes] = []  # acks that failed: sent again at the next beat
+        self._suspects: set[bytes] = set()
+        self._stop = threading.Event()
+        self._beater: threading.Thread | None = None
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    def dequeue(self) -> bytes | None:
+        self._start_lease()
+        data: bytes | None = self.conn.blmove(
+            self.queue_key, self.processing_key, self.read_timeout, "RIGHT", "LEFT"
+        )
+        if data is not None:
+            with self._lock:
+                self._held[data] = self._held.get(data, 0) + 1
+        return data
+
+    def ack(self, data: bytes) -> None:
+        """The job ran (or was set aside): drop it from the processing list."""
+        with self._lock:
+            left = self._held.get(data, 0) - 1
+            if left > 0:
+                self._held[data] = left
+            else:
+                self._held.pop(data, None)
+        try:
+            self.conn.lrem(self.processing_key, 1, data)
+        except Exception as exc:  # Redis away: the next beat acknowledges it
+            log.warning("job_ack_failed", error=repr(exc))
+            with self._lock:
+                self._unacked.append(data)
+
+    def release(self) -> int:
+        """Stop the lease and put back what this consumer still holds (a graceful stop)."""
+        self._stop.set()
+        if self._beater is None:
+            return 0
+        self._beater.join(timeout=self.lease_seconds)
+        self._beater = None
+        try:
+            self.conn.delete(self._alive_prefix + self.consumer_id)
+            return self._recover_consumer(self.consumer_id)
+        except Exception as exc:
+            log.warning("queue_release_failed", error=repr(exc))
+            return 0
+
+    # -- the lease -----------------------------------------------------------------------------
+
+    def _start_lease(self) -> None:
+        if self._beater is not None:
+            return
+        with self._start_lock:
+            if self._beater is not None:
+                return
+            self._stop.clear()
+            self.beat()
+            self._beater = threading.Thread(
+                target=self._beat_loop, name="siyu-queue-lease", daemon=True
+            )
+            self._beater.start()
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 4):
+            try:
+                self.beat()
+            except Exception as exc:  # Redis away: the workers' own reads back off
+                log.warning("queue_heartbeat_failed", error=repr(exc))
+
+    def beat(self) -> int:
+        """Renew this consumer's lease, then recover what dead consumers (and this one) left."""
+        pipe = self.conn.pipeline()
+        pipe.set(self._alive_prefix + self.consumer_id, b"1", px=int(self.lease_seconds * 1000))
+        pipe.sadd(self.consumers_key, self.consumer_id)
+        with self._lock:
+            unacked, self._unacked = self._unacked, []
+        for data in unacked:
+            pipe.lrem(self.processing_key, 1, data)
+        pipe.execute()
+        moved = self.recover_dead()
+        moved += self._repair_orphans()
+        return moved
+
+    def recover_dead(self) -> int:
+        """Put back the jobs of every consumer whose lease expired; how many moved."""
+        moved = 0
+        for raw in self.conn.smembers(self.consumers_key):
+            consumer = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if consumer != self.consumer_id:
+                moved += max(self._recover_consumer(consumer), 0)
+        if moved:
+            log.warning("queue_jobs_recovered", jobs=moved, reason="consumer lease expired")
+        return moved
+
+    def _recover_consumer(self, consumer: str) -> int:
+        keys = [
+            self.consumers_key,
+            self._alive_prefix + consumer,
+            self._processing_prefix + consumer,
+            self.queue_key,
+        ]
+        return int(self._recover(keys=keys, args=[consumer]))
+
+    def _repair_orphans(self) -> int:
+        # A job on our list that no thread holds, two beats in a row (a job just moved by
+        # BLMOVE is held a moment later), was left by a failed ack or a crash: put it back.
+        listed = self.conn.lrange(self.processing_key, 0, -1)
+        with self._lock:
+            orphans = {d for d in listed if d not in self._held}
+            confirmed, self._suspects = orphans & self._suspects, orphans - self._suspects
+        moved = 0
+        for data in confirmed:
+            moved += int(self._requeue(keys=[self.processing_key, self.queue_key], args=[data]))
+        if moved:
+            log.warning("queue_jobs_recovered", jobs=moved, reason="held by no thread")
+        return moved
+
+    def flush_all(self) -> None:
+        super().flush_all()
+        self.release()
+        stale = self.conn.keys(f"huey.*.{self.name}.*")
+        if stale:
+            self.conn.delete(*stale)
+        self.conn.delete(self.consumers_key)
+
+    # -- periodic jobs -------------------------------------------------------------------------
+
+    def claim_once(self, key: str, ttl_seconds: int) -> bool:
+        """True for the first consumer to claim `key` within `ttl_seconds`."""
+        return bool(self.conn.set(f"huey.claims.{self.name}.{key}", b"1", nx=True, ex=ttl_seconds))
+
+
+class SiyuHuey(Huey):  # type: ignore[misc]  # Huey is untyped
+    """Huey that acknowledges each job it ran to a storage that wants it (see above)."""
+
+    def dequeue(self) -> Task | None:
+        data = self.storage.dequeue()
+        if data is None:
+            return None
+        try:
+            task = self.deserialize_task(data)
+        except Exception:
+            # An unreadable job would come back after every recovery: set it aside in the log.
+            log.exception("job_unreadable", size=len(data))
+            self._ack(data)
+            return None
+        setattr(task, _RAW, data)
+        return task
+
+    def execute(self, task: Task, timestamp: dt.datetime | None = None) -> Any:
+        started = time.monotonic()
+        value = super().execute(task, timestamp)
+        # A job interrupted by a stop did not run: it stays listed and goes back to the queue.
+        if not getattr(task, _INTERRUPTED, False):
+            self._ack(getattr(task, _RAW, None))
+            # Which process ran what, and how long it took: what sharing the work shows.
+            log.info("job_ran", job=task.name, ms=round((time.monotonic() - started) * 1000))
+        return value
+
+    def _ack(self, data: bytes | None) -> None:
+        ack = getattr(self.storage, "ack", None)
+        if data is not None and ack is not None:
+            ack(data)
+
+    def read_periodic(self, timestamp: dt.datetime | None) -> list[Task]:
+        # Each consumer's scheduler offers the periodic jobs every minute; one of them wins.
+        due: list[Task] = super().read_periodic(timestamp)
+        claim = getattr(self.storage, "claim_once", None)
+        if claim is None or not due:
+            return due
+        minute = (timestamp or dt.datetime.now(dt.UTC)).strftime("%Y%m%d%H%M")
+        return [t for t in due if claim(f"periodic.{t.name}.{minute}", 120)]
+
 
 # One queue object for the process; tasks register on it at import, storage is chosen at start.
-queue: Huey = Huey(QUEUE_NAME, results=False, utc=True, storage_class=MemoryStorage)
+queue: Huey = SiyuHuey(QUEUE_NAME, results=False, utc=True, storage_class=MemoryStorage)
 _configured = False
+
+
+@queue.signal(huey_signals.SIGNAL_INTERRUPTED)
+def _mark_interrupted(_signal: str, task: Task, *_args: Any) -> None:
+    setattr(task, _INTERRUPTED, True)
 
 
 def storage_for(settings: Settings, name: str = QUEUE_NAME) -> Any:
     """Redis storage when `SIYU_REDIS_URL` is set, else the embedded SQLite file."""
     if settings.redis_url:
-        return RedisStorage(name, url=settings.redis_url)
+        return ReliableRedisStorage(
+            name, url=settings.redis_url, lease_seconds=settings.queue_lease_seconds
+        )
     settings.queue_path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteStorage(name, filename=str(settings.queue_path))
 
@@ -162,7 +404,19 @@ def _enqueue_committed(session: Session) -> None:
     if pending:
         q = ensure_queue()
         for job in pending:
-            q.enqueue(job.task)
+            try:
+                q.enqueue(job.task)
+            except Exception as exc:
+                # The transaction is committed: raising here would answer an error for work
+                # that was done. The rows it wrote carry their status (a push stored, a send
+                # queued, a refund pending), and each domain's sweep picks them up again.
+                log.error(
+                    "job_enqueue_failed",
+                    job=job.task.name,
+                    task_id=str(job.task.id),
+                    error=repr(exc),
+                    exc_info=exc,
+                )
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -174,6 +428,8 @@ def _drop_unsent(session: Session, transaction: SessionTransaction) -> None:
 
 
 __all__ = [
+    "ReliableRedisStorage",
+    "SiyuHuey",
     "configure_queue",
     "enqueue",
     "enqueue_after_commit",

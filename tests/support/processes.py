@@ -1,0 +1,425 @@
+"""A deployment the test starts as real processes: its own PostgreSQL database, its own
+redis-server, the standalone sandbox WeChat, `siyu serve --no-worker` and `siyu worker`.
+
+Every process is the test's own (started here, stopped or killed by its pid); PostgreSQL is
+shared with other runs, so only the backends of the test's database are ever cut. Waiting is
+on conditions with deadlines (`wait_until`), never on sleeps for timing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+
+from tests.support.names import PG_ADMIN
+
+SIYU = [sys.executable, "-m", "siyu.cli"]
+PROCFILE = Path(__file__).resolve().parents[2] / "deploy" / "Procfile"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _free_pair() -> int:
+    """A port free together with the next one (honcho numbers web.1, web.2 from it)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free ports in a row")
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> float:
+    """Poll `condition` until true; the seconds it took, or fail naming `what`."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > seconds:
+            raise AssertionError(f"{what}: not within {seconds:.0f} s")
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+@dataclass
+class Process:
+    """One process of the deployment and its log file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+    group: bool = False  # its own process group (a launcher and its children)
+
+    def start(self) -> Process:
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.group,
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, no job is handed back."""
+        if self.popen is not None and self.alive:
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen is None or not self.alive:
+            return
+        if self.group:  # the launcher and every process it started, which are ours
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        else:
+            self.popen.terminate()
+        try:
+            self.popen.wait(15)
+        except subprocess.TimeoutExpired:
+            if self.group:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.kill()
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port, persisting every write (AOF,
+    fsync always) to its own directory, so that a restart keeps what was queued."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "redis"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = Process(
+            "redis",
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            dict(os.environ),
+            root / "redis.log",
+        )
+
+    def start(self) -> None:
+        self.process.start()
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: self._pings(client), 20, "redis-server answers")
+
+    @staticmethod
+    def _pings(client: redis.Redis[bytes]) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.start()
+
+    def client(self) -> redis.Redis[bytes]:
+        return redis.Redis.from_url(self.url)
+
+
+@dataclass
+class Database:
+    """A PostgreSQL database of the test's own."""
+
+    name: str = field(default_factory=lambda: f"siyu_drill_{secrets.token_hex(4)}")
+
+    @property
+    def url(self) -> str:
+        return PG_ADMIN.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def create(self) -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def cut_connections(self) -> int:
+        """pg_terminate_backend on every backend of this database (and no other); how many."""
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.name,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def scalar(self, sql: str, *params: Any) -> int:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute(sql, params).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+
+class Sandbox:
+    """The standalone sandbox WeChat's admin API: accounts, users, their actions, faults."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=60)
+
+    def register(self, spec: dict[str, Any]) -> None:
+        self.http.post("/sandbox-admin/accounts", json=spec).raise_for_status()
+
+    def users(self, count: int, seed: int = 0) -> list[str]:
+        answer = self.http.post("/sandbox-admin/users", json={"count": count, "seed": seed})
+        answer.raise_for_status()
+        return [u["uid"] for u in answer.json()]
+
+    def act(self, kind: str, uid: str, appid: str, **fields: Any) -> dict[str, Any]:
+        answer = self.http.post(
+            "/sandbox-admin/actions", json={"kind": kind, "uid": uid, "appid": appid, **fields}
+        )
+        answer.raise_for_status()
+        outcome: dict[str, Any] = answer.json()
+        return outcome
+
+    def act_all(self, kind: str, uids: list[str], appid: str, threads: int = 8) -> int:
+        """Every user acts once, `threads` at a time; how many pushes siyu answered."""
+        with ThreadPoolExecutor(threads) as pool:
+            outcomes = list(pool.map(lambda uid: self.act(kind, uid, appid, text=uid), uids))
+        return sum(1 for o in outcomes if o["ok"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class Deployment:
+    """PostgreSQL + Redis + N `siyu serve` + M `siyu worker` + a standalone `siyu sandbox`."""
+
+    def __init__(self, root: Path, secrets_env: dict[str, str], lease_seconds: float = 2) -> None:
+        self.root = root
+        self.db = Database()
+        self.redis = RedisServer(root)
+        self.sandbox_port = free_port()
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("SIYU_")}
+        self.env = {
+            **base,
+            **secrets_env,
+            "SIYU_ENV": "test",
+            "SIYU_DATABASE_URL": self.db.url,
+            "SIYU_REDIS_URL": self.redis.url,
+            "SIYU_DATA_DIR": str(root),
+            "SIYU_QUEUE_PATH": str(root / "queue.db"),
+            "SIYU_WECHAT_API_BASE": self.sandbox_url,
+            "SIYU_WECHAT_PAY_API_BASE": self.sandbox_url,
+            "SIYU_QUEUE_LEASE_SECONDS": str(lease_seconds),
+            "SIYU_FETCH_FOLLOWER_UNIONID": "false",
+            "SIYU_LOG_JSON": "true",
+        }
+        self.processes: list[Process] = []
+        self.webs: list[str] = []
+        self.workers: list[Process] = []
+        self.sandbox: Sandbox | None = None
+
+    # -- starting ------------------------------------------------------------------------------
+
+    def start_services(self) -> None:
+        self.db.create()
+        self.redis.start()
+        from siyu.migrations import upgrade
+
+        upgrade(self.db.url)
+
+    def _process(self, name: str, argv: list[str]) -> Process:
+        process = Process(name, argv, self.env, self.root / f"{name}.log").start()
+        self.processes.append(process)
+        return process
+
+    def _wait_http(self, url: str, process: Process) -> None:
+        def answers() -> bool:
+            if not process.alive:
+                raise AssertionError(f"{process.name} exited:\n{process.tail()}")
+            try:
+                return httpx.get(url, timeout=2).status_code < 500
+            except httpx.TransportError:
+                return False
+
+        wait_until(answers, 60, f"{process.name} answers at {url}")
+
+    def start_sandbox(self, siyu_url: str | None = None) -> Sandbox:
+        argv = [*SIYU, "sandbox", "--port", str(self.sandbox_port)]
+        if siyu_url:
+            argv += ["--siyu", siyu_url]
+        process = self._process("sandbox", argv)
+        self._wait_http(f"{self.sandbox_url}/sandbox-admin/accounts", process)
+        self.sandbox = Sandbox(self.sandbox_url)
+        return self.sandbox
+
+    def start_web(self) -> str:
+        port = free_port()
+        name = f"web{len(self.webs) + 1}"
+        process = self._process(name, [*SIYU, "serve", "--no-worker", "--port", str(port)])
+        url = f"http://127.0.0.1:{port}"
+        self._wait_http(f"{url}/healthz", process)
+        self.webs.append(url)
+        return url
+
+    def start_procfile(self, webs: int, workers: int) -> Process:
+        """deploy/Procfile under honcho: `webs` web processes, `workers` workers, the sandbox."""
+        base = _free_pair()
+        env = {
+            **self.env,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}",
+            "SIYU_SANDBOX_PORT": str(self.sandbox_port),
+            "SIYU_WORKER_THREADS": "2",
+        }
+        argv = [
+            str(Path(sys.executable).parent / "honcho"),
+            "--no-colour",
+            "-f",
+            str(PROCFILE),
+            "-d",
+            str(PROCFILE.parent.parent),
+            "start",
+            "-p",
+            str(base),
+            "-c",
+            f"web={webs},worker={workers},sandbox=1",
+        ]
+        launcher = Process("honcho", argv, env, self.root / "honcho.log", group=True).start()
+        self.processes.append(launcher)
+        self._wait_http(f"{self.sandbox_url}/sandbox-admin/accounts", launcher)
+        self.sandbox = Sandbox(self.sandbox_url)
+        for n in range(webs):
+            url = f"http://127.0.0.1:{base + n}"
+            self._wait_http(f"{url}/healthz", launcher)
+            self.webs.append(url)
+        return launcher
+
+    def start_worker(self, threads: int = 2) -> Process:
+        name = f"worker{len(self.workers) + 1}"
+        process = self._process(name, [*SIYU, "worker", "--workers", str(threads)])
+        self.workers.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.redis.process.stop()
+        if self.sandbox is not None:
+            self.sandbox.close()
+        self.db.drop()
+
+    def add_oa(self, web_url: str) -> str:
+        """A service account in siyu (a workspace of its own) and in the sandbox, its pushes
+        going to `web_url`; its AppID. The test process's crypto holds the deployment's keys."""
+        from siyu.core.db import Database as SiyuDatabase
+        from siyu.workspaces import service as workspaces
+        from siyu.workspaces.enums import AppKind
+        from siyu.workspaces.schemas import AppCreate
+
+        appid, secret, token = "wx" + secrets.token_hex(8), secrets.token_hex(16), "drilltoken"
+        aes_key = secrets.token_urlsafe(48).replace("-", "a").replace("_", "b")[:43]
+        db = SiyuDatabase(self.db.url)
+        try:
+            with db.session_scope() as session:
+                workspace = workspaces.create_workspace(session, f"演练品牌 {appid[-4:]}")
+                workspaces.add_app(
+                    session,
+                    workspace.id,
+                    AppCreate(
+                        kind=AppKind.oa_service,
+                        appid=appid,
+                        name="演练服务号",
+                        entity="演练教育",
+                        secret=secret,
+                        token=token,
+                        aes_key=aes_key,
+                    ),
+                )
+        finally:
+            db.dispose()
+        assert self.sandbox is not None
+        self.sandbox.register(
+            {
+                "appid": appid,
+                "secret": secret,
+                "kind": "oa_service",
+                "name": "演练服务号",
+                "token": token,
+                "aes_key": aes_key,
+                "push_url": f"{web_url}/wechat/push/{appid}",
+                "mode": "secure",
+            }
+        )
+        return appid
+
+    # -- reading the outcome -------------------------------------------------------------------
+
+    def pushes(self, status: str | None = None) -> int:
+        if status is None:
+            return self.db.scalar("SELECT count(*) FROM wechat_pushes")
+        return self.db.scalar("SELECT count(*) FROM wechat_pushes WHERE status = %s", status)
+
+    def doubled_push_events(self) -> int:
+        """Pushes whose timeline event was recorded more than once."""
+        return self.db.scalar(
+            "SELECT count(*) FROM (SELECT props->>'push_id' FROM events "
+            "WHERE props ? 'push_id' GROUP BY 1 HAVING count(*) > 1) d"
+        )
+
+    def push_events(self) -> int:
+        return self.db.scalar(
+            "SELECT count(DISTINCT props->>'push_id') FROM events WHERE props ? 'push_id'"
+        )
+
+    def logs(self) -> str:
+        return "\n\n".join(f"== {p.name}\n{p.tail()}" for p in self.processes)
+
+
+def deployment_of(root: Path, secrets_env: dict[str, str]) -> Iterator[Deployment]:
+    """A deployment whose processes and database are gone after the test, whatever happens."""
+    deployment = Deployment(root, secrets_env)
+    try:
+        deployment.start_services()
+        yield deployment
+    finally:
+        deployment.stop()

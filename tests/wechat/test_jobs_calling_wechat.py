@@ -30,7 +30,7 @@ from siyu.wechat.schemas import (
     TransferCustomerServiceReply,
 )
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.enums import AppKind
+from siyu.workspaces.enums import AppKind, PushMode
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.support.names import MP_APPID, OA_APPID, openid
 from tests.support.sandbox import follower

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest

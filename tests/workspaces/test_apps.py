@@ -116,7 +116,11 @@ def test_an_operator_adding_an_app_is_audited_without_its_secrets(
         [entry] = session.scalars(select(AuditEntry)).all()
     assert (entry.action, entry.actor, entry.target_type) == ("app.added", owner.actor, "app")
     assert entry.target_id == str(added.id)
-    assert entry.detail == {"kind": "oa_service", "credentials": ["secret", "token"]}
+    assert entry.detail == {
+        "kind": "oa_service",
+        "push_mode": "plaintext",
+        "credentials": ["secret", "token"],
+    }
 
 
 def test_set_up_adds_apps_unaudited(db: Database, workspace_id: int) -> None:

@@ -137,7 +137,10 @@ def apps_list(workspace: WorkspaceOption = None) -> None:
     workspace_id = choose_workspace(db, workspace)
     with db.session_scope() as session:
         rows = workspaces.list_apps(session, workspace_id)
-    table = Table("id", "kind", "appid", "name", "secret", "token", "aes key", "push mode")
+    table = Table("id", "kind")
+    table.add_column("appid", min_width=18, no_wrap=True)  # never cut: it is what one copies
+    for header in ("name", "secret", "token", "aes key", "push mode"):
+        table.add_column(header)
     for row in rows:
         table.add_row(
             str(row.id),

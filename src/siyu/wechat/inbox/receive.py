@@ -308,8 +308,11 @@ class Inbox:
         return endpoint, check(endpoint)
 
 
+_COUNTED = {False: PUSHES.labels("accepted"), True: PUSHES.labels("duplicate")}  # looked up once
+
+
 def _answered(body: str, duplicate: bool) -> Answer:
-    PUSHES.labels("duplicate" if duplicate else "accepted").inc()
+    _COUNTED[duplicate].inc()
     return Answer(body, media_type_of(body), duplicate)
 
 

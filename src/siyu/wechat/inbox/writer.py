@@ -27,6 +27,7 @@ from siyu.workspaces.schemas import AppRead
 
 SUCCESS = "success"  # "received, the answer (if any) comes later": WeChat does not retry it
 BATCH_MAX = 64  # pushes stored in one transaction
+WRITERS = 2  # writer threads (and connections) per process, so that commits overlap
 WRITER_IDLE_S = 5.0  # an idle writer thread ends; the next push starts another
 PROCESS_JOB = "wechat.process_pushes"
 
@@ -70,31 +71,39 @@ class Pending:
 
 
 class Writer:
-    """One thread storing the pushes of a process in batches (group commit)."""
+    """Threads storing the pushes of a process in batches (group commit), `WRITERS` at once.
 
-    def __init__(self, db: Database) -> None:
+    Each writer thread takes all the pushes waiting when it is free and stores them on its own
+    connection. While one batch waits for its commit (the disk's flush), the pushes that come
+    meanwhile go to the next free writer instead of waiting for that commit to end first:
+    with one writer, a push arriving just after a batch left waited for two flushes.
+    """
+
+    def __init__(self, db: Database, writers: int = WRITERS) -> None:
         self._db = db
+        # SQLite takes one writer at a time: a second would only wait for the file's lock.
+        self._writers = 1 if db.engine.dialect.name == "sqlite" else writers
         self._waiting: SimpleQueue[Pending] = SimpleQueue()
         self._lock = threading.Lock()
-        self._running = False
-        self._held: Connection | None = None
+        self._running = 0
 
     def submit(self, pending: Pending) -> None:
         self._waiting.put(pending)
         with self._lock:
-            if not self._running:
-                self._running = True
+            if self._running < self._writers:
+                self._running += 1
                 threading.Thread(target=self._run, name="siyu-push-writer", daemon=True).start()
 
     def _run(self) -> None:
+        lane = _Lane(self._db)
         try:
             while True:
                 try:
                     first = self._waiting.get(timeout=WRITER_IDLE_S)
                 except Empty:
-                    with self._lock:  # submit() puts before it looks at _running: none is lost
+                    with self._lock:  # submit() puts before it counts writers: none is lost
                         if self._waiting.empty():
-                            self._running = False
+                            self._running -= 1
                             return
                     continue
                 batch = [first]
@@ -103,9 +112,17 @@ class Writer:
                         batch.append(self._waiting.get_nowait())
                     except Empty:
                         break
-                self._write(batch)
+                lane.write(batch)
         finally:
-            self._release()
+            lane.release()
+
+
+class _Lane:
+    """One writer thread's connection to the database, kept while pushes keep coming."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._held: Connection | None = None
 
     def _store(
         self, batch: list[Pending]
@@ -122,15 +139,15 @@ class Writer:
             with self._held.begin():  # commits (a no-op in autocommit)
                 return store_pushes(self._held, batch)
         except BaseException:
-            self._release()
+            self.release()
             raise
 
-    def _release(self) -> None:
+    def release(self) -> None:
         held, self._held = self._held, None
         if held is not None:
             held.close()
 
-    def _write(self, batch: list[Pending]) -> None:
+    def write(self, batch: list[Pending]) -> None:
         try:
             try:
                 outcomes, job = self._store(batch)

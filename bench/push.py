@@ -50,11 +50,13 @@ from fastapi import Request as HttpRequest  # module level: FastAPI resolves ann
 
 HERE = Path(__file__).resolve().parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-PG_DB = "siyu_push_bench"
+PG_DB = f"siyu_push_bench_{secrets.token_hex(4)}"  # helpers may run it side by side
 APPID = "wxbe4c4bec4bec4bec"
 GH_ID = "gh_bench0000001"
 TOKEN_ENV, AES_ENV, ECHO_ENV = "BENCH_PUSH_TOKEN", "BENCH_PUSH_AES_KEY", "BENCH_PUSH_ECHO"
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.7  # of bare (issue #18)
+TARGET_WEROBOT = 1.0  # siyu at least as fast as WeRoBot, while storing every push
+WEROBOT_THREADS = 4  # gunicorn gthread threads per worker
 TARGET_P99_MS = 100.0
 
 Scope = MutableMapping[str, Any]
@@ -171,7 +173,35 @@ def raw_app() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     return app
 
 
-# --- requests ------------------------------------------------------------------------------
+def werobot_app() -> Callable[..., Any]:
+    """WeRoBot 1.13.1 as a developer would deploy it: secure mode (its own crypto), sessions
+    off, the same echo, a WSGI app for gunicorn's gthread workers (`start_werobot`). A health
+    path answers the readiness probe; every other path is the robot's. It stores nothing."""
+    import logging
+
+    import werobot
+
+    logging.getLogger("WeRoBot").setLevel(logging.ERROR)  # no warning per unanswered push
+    robot = werobot.WeRoBot(
+        token=os.environ[TOKEN_ENV],
+        encoding_aes_key=os.environ[AES_ENV],
+        app_id=APPID,
+        enable_session=False,
+    )
+
+    @robot.text  # type: ignore[untyped-decorator]
+    def echo(message: Any) -> str | None:
+        return f"收到：{message.content}" if _echoing() else None
+
+    wsgi = robot.wsgi
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        return wsgi(environ, start_response)
+
+    return app
 
 
 @dataclass(frozen=True)
@@ -193,6 +223,11 @@ def make_requests(count: int, users: int, duplicates: float, seed: int) -> list[
     rng = random.Random(seed)
     repeats = int(count * duplicates)
     unique: list[Delivery] = []
+    # Signed now, as WeChat signs before sending, with nonces that differ (siyu refuses a
+    # (timestamp, nonce) used twice but for a retry of the same message); the run's pushes
+    # are all made before it, so the servers take a window as long as the run (`main`).
+    signed = str(int(time.time()))
+    nonces = rng.sample(range(10**9, 10**10), count - repeats)
     for i in range(count - repeats):
         msg_id = 24_000_000_000_000_000 + i
         content = f"第{i}条 " + "".join(rng.choices(string.ascii_letters, k=rng.randrange(4, 60)))
@@ -204,7 +239,7 @@ def make_requests(count: int, users: int, duplicates: float, seed: int) -> list[
             f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
         )
         encrypt = crypto.encrypt(xml.encode())
-        timestamp, nonce = str(created), str(rng.randrange(10**9))
+        timestamp, nonce = signed, str(nonces[i])
         query = urlencode(
             {
                 "signature": crypto.signature(timestamp, nonce),
@@ -409,6 +444,37 @@ def start_server(factory: str, port: int, env: dict[str, str]) -> subprocess.Pop
             time.sleep(0.2)
     process.terminate()
     raise RuntimeError(f"{factory} server did not start")
+
+
+def start_werobot(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """WeRoBot under gunicorn, 2 gthread workers, as it would be deployed; idle keep-alive
+    connections are kept (as uvicorn's are here) while the other servers take their turn."""
+    command = [
+        *(sys.executable, "-m", "gunicorn", "--chdir", str(HERE)),
+        *("--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread"),
+        *("--threads", str(WEROBOT_THREADS), "--keep-alive", "3600", "--log-level", "warning"),
+        "push:werobot_app()",
+    ]
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"werobot server exited with {process.returncode}")
+        try:
+            asyncio.run(_probe(port))
+            if len(gunicorn_workers(process)) == 2:
+                return process
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("werobot server did not start")
+
+
+def gunicorn_workers(server: subprocess.Popen[bytes]) -> list[int]:
+    """gunicorn's workers: every child of its arbiter (forked, so no marker to look for)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
 
 
 def serve(factory: str, port: int) -> None:
@@ -680,6 +746,9 @@ def main() -> int:
             "SIYU_DATABASE_URL": url,
             "SIYU_REDIS_URL": args.redis,
             "SIYU_LOG_JSON": "false",
+            # The deliveries are signed before the run, which may take longer than the
+            # default 300 s window on a slow box: a window that holds the whole run.
+            "SIYU_PUSH_TIMESTAMP_WINDOW_S": "3600",
             ECHO_ENV: "1" if args.echo else "0",
             TOKEN_ENV: secrets.token_hex(8),
             AES_ENV: "".join(
@@ -702,12 +771,14 @@ def main() -> int:
         prepare(url)
         flush_queue()
         factories = {"raw": "raw_app", "bare": "bare_app", "siyu": "siyu_app"}
-        ports = {name: free_port() for name in factories}
+        ports = {name: free_port() for name in [*factories, "werobot"]}
         servers = [start_server(factories[name], ports[name], env) for name in factories]
+        servers.append(start_werobot(ports["werobot"], env))
         try:
             workers = {
-                name: worker_pids(server) for name, server in zip(factories, servers, strict=True)
+                name: worker_pids(server) for name, server in zip(factories, servers, strict=False)
             }
+            workers["werobot"] = gunicorn_workers(servers[-1])
             runs = asyncio.run(
                 run_rounds(ports, warmup, measured, args.concurrency, args.rounds, workers)
             )
@@ -722,9 +793,11 @@ def main() -> int:
             for name, run in runs.items()
         }
         ratio = rates["siyu"] / rates["bare"]
+        versus_werobot = rates["siyu"] / rates["werobot"]
         p99 = _percentile([r.seconds * 1000 for r in siyu_results], 0.99)
         print(
-            f"  ratio siyu/bare {ratio:.0%} (target >= {TARGET_RATIO:.0%}), "
+            f"  ratio siyu/werobot {versus_werobot:.2f} (target >= {TARGET_WEROBOT:.2f}), "
+            f"siyu/bare {ratio:.0%} (target >= {TARGET_RATIO:.0%}), "
             f"siyu/raw {rates['siyu'] / rates['raw']:.0%}; "
             f"siyu p99 {p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms)",
             flush=True,
@@ -744,7 +817,12 @@ def main() -> int:
             drop_db()
     for problem in problems:
         print(f"  PROBLEM: {problem}")
-    ok = not problems and ratio >= TARGET_RATIO and p99 < TARGET_P99_MS
+    ok = (
+        not problems
+        and ratio >= TARGET_RATIO
+        and versus_werobot >= TARGET_WEROBOT
+        and p99 < TARGET_P99_MS
+    )
     print("result:", "PASS" if ok else "BELOW TARGET" if not problems else "FAIL")
     return 0 if not problems else 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,42 +66,60 @@ def text_push(
 
 @dataclass
 class WeChat:
-    """Delivers signed (and, in secure mode, wechatpy-encrypted) pushes to one app."""
+    """Delivers signed (and, in secure mode, wechatpy-encrypted) pushes to one app.
+
+    Each push is signed as WeChat signs it: at the clock's time, with a fresh nonce; a test
+    that needs a given timestamp or nonce (a replay, a documentation vector) sets them.
+    """
 
     client: TestClient
     appid: str
     token: str = TOKEN
     aes_key: str = AES_KEY
-    timestamp: str = "1714112445"
-    nonce: str = "415670741"
+    timestamp: str | None = None
+    nonce: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    last: tuple[str, str] = ("", "")  # the (timestamp, nonce) of the latest push
 
     @property
     def url(self) -> str:
         return f"/wechat/push/{self.appid}"
 
+    def stamp(self) -> tuple[str, str]:
+        """The (timestamp, nonce) of the next push."""
+        self.last = (
+            self.timestamp or str(now_ts()),
+            self.nonce or str(next(_nonces)),
+        )
+        return self.last
+
     def plain(self, body: str | bytes, **params: str) -> httpx2.Response:
+        timestamp, nonce = self.stamp()
         query = {
-            "signature": sign(self.token, self.timestamp, self.nonce),
-            "timestamp": self.timestamp,
-            "nonce": self.nonce,
+            "signature": sign(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
             "openid": "o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
             **params,
         }
         return self.client.post(self.url, params=query, content=body)
 
-    def seal(self, message: str, *, aes_key: str | None = None) -> tuple[str, str]:
+    def seal(
+        self, message: str, *, aes_key: str | None = None, stamp: tuple[str, str] | None = None
+    ) -> tuple[str, str]:
         """(Encrypt, msg_signature) of a message, made by wechatpy."""
+        timestamp, nonce = stamp or self.stamp()
         crypto = WeChatCrypto(self.token, aes_key or self.aes_key, self.appid)
-        envelope = xmltodict.parse(crypto.encrypt_message(message, self.nonce, self.timestamp))
+        envelope = xmltodict.parse(crypto.encrypt_message(message, nonce, timestamp))
         return envelope["xml"]["Encrypt"], envelope["xml"]["MsgSignature"]
 
     def sealed(self, message: str) -> tuple[dict[str, str], bytes]:
         """The query and XML body of a secure-mode push, for calling the inbox directly."""
-        encrypt, msg_signature = self.seal(message)
+        timestamp, nonce = stamp = self.stamp()
+        encrypt, msg_signature = self.seal(message, stamp=stamp)
         params = {
-            "timestamp": self.timestamp,
-            "nonce": self.nonce,
+            "timestamp": timestamp,
+            "nonce": nonce,
             "encrypt_type": "aes",
             "msg_signature": msg_signature,
         }
@@ -117,13 +136,14 @@ class WeChat:
         aes_key: str | None = None,
         compatible: Mapping[str, Any] | None = None,
     ) -> httpx2.Response:
-        encrypt, msg_signature = self.seal(message, aes_key=aes_key)
+        timestamp, nonce = stamp = self.stamp()
+        encrypt, msg_signature = self.seal(message, aes_key=aes_key, stamp=stamp)
         fields = {"ToUserName": GH_ID, **(compatible or {}), "Encrypt": encrypt}
         body = cdata_xml(fields) if fmt == "xml" else json.dumps(fields)
         query = {
-            "signature": sign(self.token, self.timestamp, self.nonce),
-            "timestamp": self.timestamp,
-            "nonce": self.nonce,
+            "signature": sign(self.token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
             "encrypt_type": "aes",
             "msg_signature": msg_signature,
         }
@@ -165,6 +185,7 @@ NOTHING = Counts(0, 0, 0)
 # --- pushes with the clock's time ---------------------------------------------------------
 
 _msg_ids = itertools.count(10_000)
+_nonces = itertools.count(random.SystemRandom().randrange(10**9, 2 * 10**9))
 _earlier = itertools.count(1)  # events dedupe on (sender, CreateTime, Event): one second apart
 
 

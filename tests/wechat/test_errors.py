@@ -12,6 +12,11 @@ WECHAT = {
     "wechat.bad_signature": 401,
     "wechat.appid_mismatch": 400,
     "wechat.undecryptable": 400,
+    # Replays and storage failures (issue #17 point 8, issue #18 part 4).
+    "wechat.plaintext_refused": 403,
+    "wechat.stale_push": 403,
+    "wechat.replayed_push": 403,
+    "wechat.push_store_unavailable": 503,
     "wechat.push_not_configured": 404,
     "wechat.app_without_secret": 409,
     "wechat.token_busy": 503,

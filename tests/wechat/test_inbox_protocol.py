@@ -10,6 +10,8 @@ import asyncio
 import base64
 import json
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,11 +22,13 @@ from sqlalchemy import select
 from starlette.routing import Route
 from starlette.types import Message, Scope
 
+from siyu.core import clock
+from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
 from siyu.wechat.models import PushReceipt, PushStatus
 from siyu.wechat.schemas import Push, TextMessage, TextReply
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.enums import AppKind
+from siyu.workspaces.enums import AppKind, PushMode
 from siyu.workspaces.schemas import AppCreate, AppRead
 from tests.support.names import openid
 from tests.support.wechat import NOTHING, WeChat, counts, text_push
@@ -44,9 +48,10 @@ ReplyWith = Callable[[Callable[[Push], TextReply | None]], None]
 
 @pytest.fixture
 def doc_app(db: Database, workspace_id: int) -> AppRead:
-    """The app of the official message-push documentation's examples."""
+    """The app of the official message-push documentation's examples (which show both a
+    plaintext and a secure push: compatible mode)."""
     with db.session_scope() as session:
-        return workspaces.add_app(
+        app = workspaces.add_app(
             session,
             workspace_id,
             AppCreate(
@@ -55,8 +60,16 @@ def doc_app(db: Database, workspace_id: int) -> AppRead:
                 name="文档示例",
                 token=DOC_TOKEN,
                 aes_key=DOC_AES_KEY,
+                push_mode=PushMode.compatible,
             ),
         )
+    return app
+
+
+def signed_at(timestamp: str) -> AbstractContextManager[clock.Clock]:
+    """The clock at a documentation vector's timestamp (April 2024): else its push would be
+    refused as a replay of an old one."""
+    return clock.use_clock(FrozenClock(datetime.fromtimestamp(int(timestamp), UTC)))
 
 
 def echo(push: Push) -> TextReply | None:
@@ -133,8 +146,9 @@ def test_plaintext_json_push_of_the_documentation(
         "timestamp": "1714037059",
         "nonce": "486452656",
     }
-    # when it arrives
-    response = client.post(f"/wechat/push/{DOC_APPID}", params=params, content=body)
+    # when it arrives, at the time it was signed
+    with signed_at(params["timestamp"]):
+        response = client.post(f"/wechat/push/{DOC_APPID}", params=params, content=body)
     # then it is acknowledged with "success" and stored once, keyed by sender, time and event
     assert response.status_code == 200
     assert response.text == "success"
@@ -162,8 +176,9 @@ def test_secure_json_push_of_the_documentation(
         "msg_signature": "046e02f8204d34f8ba5fa3b1db94908f3df2e9b3",
     }
     body = json.dumps({"ToUserName": "gh_97417a04a28d", "Encrypt": DOC_ENCRYPT})
-    # when it arrives
-    response = client.post(f"/wechat/push/{DOC_APPID}", params=params, content=body)
+    # when it arrives, at the time it was signed
+    with signed_at(params["timestamp"]):
+        response = client.post(f"/wechat/push/{DOC_APPID}", params=params, content=body)
     # then it opens to the documented message, which is stored
     assert response.status_code == 200
     assert response.text == "success"

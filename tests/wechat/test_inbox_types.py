@@ -544,14 +544,11 @@ def test_oa_push_lands_on_the_member_timeline(
 def test_push_events_without_a_canonical_name_publish_only(
     oa: WeChat, db: Database, drain: Callable[[], int], published: list[Push]
 ) -> None:
-    for i, xml in enumerate(
-        [
-            push_xml("event", Event="LOCATION", Latitude="23.1", Longitude="113.3", Precision="1"),
-            push_xml("event", Event="TEMPLATESENDJOBFINISH", MsgID=1, Status="success"),
-            push_xml("event", Event="kf_close_session", KfAccount="a@b"),
-        ]
-    ):
-        oa.timestamp = str(1714112445 + i)
+    for xml in [
+        push_xml("event", Event="LOCATION", Latitude="23.1", Longitude="113.3", Precision="1"),
+        push_xml("event", Event="TEMPLATESENDJOBFINISH", MsgID=1, Status="success"),
+        push_xml("event", Event="kf_close_session", KfAccount="a@b"),
+    ]:
         assert oa.plain(xml).status_code == 200
     assert drain() == 3
     assert timeline(db) == []

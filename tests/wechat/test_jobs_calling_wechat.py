@@ -232,7 +232,7 @@ def test_an_app_without_an_appsecret_asks_wechat_nothing(
             ),
         )
     # when a new follower's subscribe arrives
-    WeChat(client, app.appid).plain(subscribe_push(openid(1), 1714112445))
+    WeChat(client, app.appid).secure(subscribe_push(openid(1), 1714112445))
     # then only the processing job runs: no user/info job, which could only give up
     assert drain() == 1
     assert owner_of(db, IdentityKind.openid, openid(1)) is not None

@@ -7,11 +7,11 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from siyu.core.db import Database
-from siyu.core.errors import Conflict, NotFound
+from siyu.core.errors import Conflict, NotFound, SiyuError
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.workspaces import service
-from siyu.workspaces.enums import AppKind
+from siyu.workspaces.enums import AppKind, PushMode
 from siyu.workspaces.models import App, Entity
 from siyu.workspaces.schemas import AppCreate
 from tests.support.names import MP_APPID
@@ -116,10 +116,65 @@ def test_an_operator_adding_an_app_is_audited_without_its_secrets(
         [entry] = session.scalars(select(AuditEntry)).all()
     assert (entry.action, entry.actor, entry.target_type) == ("app.added", owner.actor, "app")
     assert entry.target_id == str(added.id)
-    assert entry.detail == {"kind": "oa_service", "credentials": ["secret", "token"]}
+    assert entry.detail == {
+        "kind": "oa_service",
+        "push_mode": "plaintext",
+        "credentials": ["secret", "token"],
+    }
 
 
 def test_set_up_adds_apps_unaudited(db: Database, workspace_id: int) -> None:
     with db.session_scope() as session:
         service.add_app(session, workspace_id, AppCreate(kind=AppKind.mp, appid=MP_APPID, name="x"))
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
+def test_push_mode_defaults_from_the_keys_and_encrypted_modes_need_one() -> None:
+    # given apps registered without a push mode, then one asking secure without a key
+    keyed = AppCreate(
+        kind=AppKind.oa_service, appid="wx1111111111111111", name="a", aes_key="b" * 43
+    )
+    bare = AppCreate(kind=AppKind.oa_service, appid="wx1111111111111111", name="a")
+    # then the keyed one is secure, the other plaintext, and secure without a key is refused
+    assert (keyed.resolved_push_mode, bare.resolved_push_mode) == ("secure", "plaintext")
+    with pytest.raises(ValidationError, match="needs an EncodingAESKey"):
+        AppCreate(kind=AppKind.mp, appid=MP_APPID, name="a", push_mode=PushMode.secure)
+
+
+def test_setting_the_push_mode_is_audited_and_refused_without_a_key(
+    db: Database, workspace_id: int, owner: Principal
+) -> None:
+    # given a keyed app in compatible mode and an app without an EncodingAESKey
+    with db.session_scope() as session:
+        keyed = service.add_app(
+            session,
+            workspace_id,
+            AppCreate(
+                kind=AppKind.oa_service,
+                appid="wx1111111111111111",
+                name="服务号",
+                aes_key="b" * 43,
+                push_mode=PushMode.compatible,
+            ),
+        )
+        service.add_app(session, workspace_id, AppCreate(kind=AppKind.mp, appid=MP_APPID, name="m"))
+    # when the operator sets the first to secure
+    with db.session_scope() as session:
+        changed = service.set_push_mode(
+            session, workspace_id, keyed.appid, PushMode.secure, actor=owner
+        )
+    # then it is recorded and audited with both modes
+    assert changed.push_mode == PushMode.secure
+    with db.session_scope() as session:
+        [entry] = session.scalars(select(AuditEntry)).all()
+        assert (entry.action, entry.detail) == (
+            "app.push_mode_set",
+            {"from": "compatible", "to": "secure"},
+        )
+    # and secure without a key is refused, changing and auditing nothing
+    with db.session_scope() as session, pytest.raises(SiyuError) as refused:
+        service.set_push_mode(session, workspace_id, MP_APPID, PushMode.secure, actor=owner)
+    assert refused.value.code == "workspaces.mode_needs_aes_key"
+    with db.session_scope() as session:
+        assert session.scalar(select(App.push_mode).where(App.appid == MP_APPID)) == "plaintext"
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 1

@@ -1,4 +1,4 @@
-"""`siyu apps add|list`: register and list the OA, MP, H5 and external apps of a workspace
+"""`siyu apps add|list|push-mode`: register and list the OA, MP, H5 and external apps of a workspace
 (`apps link` is in `siyu.cli.entries`)."""
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ def apps_add(
     secret: Annotated[str | None, typer.Option(help="AppSecret (stored encrypted)")] = None,
     token: Annotated[str | None, typer.Option(help="push Token (stored encrypted)")] = None,
     aes_key: Annotated[str | None, typer.Option(help="EncodingAESKey, 43 characters")] = None,
+    push_mode: Annotated[
+        str | None,
+        typer.Option(
+            help="plaintext, compatible or secure, as set in WeChat's console "
+            "(default: secure with an EncodingAESKey, else plaintext)"
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_email: AsOption = None,
 ) -> None:
@@ -77,6 +84,7 @@ def apps_add(
                 "secret": secret,
                 "token": token,
                 "aes_key": aes_key,
+                "push_mode": push_mode,
             }
         )
     except ValidationError as exc:
@@ -93,6 +101,33 @@ def apps_add(
     out.print(f"[green]✓[/green] {created.kind} {created.appid} “{created.name}” (id {created.id})")
 
 
+@apps_app.command("push-mode")
+def apps_push_mode(
+    appid: Annotated[str, typer.Argument(help="the app's appid")],
+    mode: Annotated[str, typer.Argument(help="plaintext, compatible or secure")],
+    workspace: WorkspaceOption = None,
+    as_email: AsOption = None,
+) -> None:
+    """Record the push mode (消息加解密方式) chosen in WeChat's console."""
+    from siyu.workspaces import service as workspaces
+    from siyu.workspaces.enums import PushMode
+
+    if mode not in PushMode.__members__:
+        err.print(f"[red]unknown push mode {mode!r}[/red]; use one of {', '.join(PushMode)}")
+        raise typer.Exit(2)
+    _settings, db = setup()
+    try:
+        workspace_id = choose_workspace(db, workspace)
+        principal = acting(db, workspace_id, as_email, Permission.apps_manage)
+        with db.session_scope() as session:
+            app = workspaces.set_push_mode(
+                session, workspace_id, appid, PushMode(mode), actor=principal
+            )
+    except SiyuError as exc:
+        raise fail(exc) from exc
+    out.print(f"[green]✓[/green] {app.appid} push mode {app.push_mode}")
+
+
 @apps_app.command("list")
 def apps_list(workspace: WorkspaceOption = None) -> None:
     """List the apps of a workspace."""
@@ -102,7 +137,10 @@ def apps_list(workspace: WorkspaceOption = None) -> None:
     workspace_id = choose_workspace(db, workspace)
     with db.session_scope() as session:
         rows = workspaces.list_apps(session, workspace_id)
-    table = Table("id", "kind", "appid", "name", "secret", "token", "aes key")
+    table = Table("id", "kind")
+    table.add_column("appid", min_width=18, no_wrap=True)  # never cut: it is what one copies
+    for header in ("name", "secret", "token", "aes key", "push mode"):
+        table.add_column(header)
     for row in rows:
         table.add_row(
             str(row.id),
@@ -110,5 +148,6 @@ def apps_list(workspace: WorkspaceOption = None) -> None:
             row.appid,
             row.name,
             *("✓" if flag else "—" for flag in (row.has_secret, row.has_token, row.has_aes_key)),
+            row.push_mode,
         )
     out.print(table)

@@ -177,7 +177,9 @@ def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
                 token=cred.token or "",
                 aes_key=cred.aes_key or "",
                 push_url=f"{url}/wechat/push/{app.appid}",
-                mode="secure" if cred.aes_key else "plain",
+                mode="plain"
+                if cred.push_mode == "plaintext"
+                else ("secure" if cred.push_mode == "secure" else "compatible"),
                 linked_mps=linked if app.kind != "mp" else [],
                 unionid_scope=f"workspace-{app.workspace_id}",
             )

@@ -20,7 +20,7 @@ from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
 from siyu.workspaces import errors as workspace_errors
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.enums import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind, PushMode
 from siyu.workspaces.schemas import AES_KEY, OWN_APPID, WECHAT_APPID, WECHAT_KINDS, AppCreate
 
 PAGE, FRAGMENT = "apps.html", "_apps_section.html"
@@ -38,6 +38,7 @@ def _apps_context(db: Database, principal: Principal) -> dict[str, Any]:
         "apps": apps,
         "app_kinds": list(AppKind),
         "entity_kinds": list(EntityKind),
+        "push_modes": list(PushMode),
         "form": {},
         "errors": {},
         "notice": None,
@@ -64,6 +65,7 @@ class AppForm(ConsoleForm):
     secret: str | None = None
     token: str | None = None
     aes_key: str | None = None
+    push_mode: PushMode | None = None
 
     @field_validator("appid")
     @classmethod
@@ -73,6 +75,11 @@ class AppForm(ConsoleForm):
         if kind is not None and not pattern.match(value):
             raise ValueError(f"not a valid {kind} appid")
         return value
+
+    @field_validator("push_mode", mode="before")
+    @classmethod
+    def _push_mode(cls, value: object) -> object:
+        return value or None  # the first choice: decided by the keys
 
     @field_validator("aes_key")
     @classmethod
@@ -94,6 +101,7 @@ class AppForm(ConsoleForm):
             secret=self.secret or None,
             token=self.token or None,
             aes_key=self.aes_key or None,
+            push_mode=self.push_mode,
         )
 
 

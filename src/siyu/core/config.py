@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     # WeChat's API host; the sandbox's URL in development and tests. Nothing else differs.
     wechat_api_base: str = "https://api.weixin.qq.com"
     push_reply_budget_ms: int = Field(default=2000, ge=0, le=4500)
+    # A push whose signed timestamp is further than this from now, either way, is refused as
+    # a replay (or a clock gone wrong). WeChat waits 5 s for an answer and retries three times
+    # (https://developers.weixin.qq.com/doc/service/en/guide/product/message/Receiving_standard_messages.html),
+    # so its last retry comes some 20 s after the first try: 300 s leaves room for that and
+    # for clocks a few minutes apart. WeChat documents no window of its own (fact sheet §1.3).
+    push_timestamp_window_s: int = Field(default=300, ge=30, le=86_400)
     # Ask user/info for a new OA follower's UnionID (joins them to their MP member). Off for
     # accounts not bound to an Open Platform account: the call would only spend quota.
     fetch_follower_unionid: bool = True

@@ -22,6 +22,30 @@ UNDECRYPTABLE = _codes.add(
     "当前和上一个 EncodingAESKey 都无法解密这条推送。",
     api_only=True,
 )
+PLAINTEXT_REFUSED = _codes.add(
+    "plaintext_refused",
+    403,
+    "应用 {appid} 使用安全模式，拒收明文推送。",
+    api_only=True,
+)
+STALE_PUSH = _codes.add(
+    "stale_push",
+    403,
+    "推送的时间戳与当前时间相差超过 {window} 秒，可能是重放的旧推送或服务器时钟有误。",
+    api_only=True,
+)
+REPLAYED_PUSH = _codes.add(
+    "replayed_push",
+    403,
+    "这条推送的时间戳和随机数（nonce）已被另一条推送用过，按重放拒收。",
+    api_only=True,
+)
+PUSH_STORE_UNAVAILABLE = _codes.add(
+    "push_store_unavailable",
+    503,
+    "推送暂时无法保存（数据库不可用），微信会重试。",
+    api_only=True,
+)
 PUSH_NOT_CONFIGURED = _codes.add(
     "push_not_configured",
     404,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.crypto import EncryptedText
@@ -35,6 +35,10 @@ class PushReceipt(Base):
             postgresql_where=text("status = 'received'"),
             sqlite_where=text("status = 'received'"),
         ),
+        # A signed (timestamp, nonce) is used once per app: a replay of a leaked plaintext
+        # signature with another body conflicts here (its timestamp is also checked to be
+        # recent, so the key only ever has to hold within that window).
+        Index("ix_wechat_pushes_signed_nonce", "app_id", "signed_at", "nonce", unique=True),
     )
 
     id: Mapped[IdPK]
@@ -55,6 +59,9 @@ class PushReceipt(Base):
         default=PushStatus.received,
     )
     received_at: Mapped[datetime]
+    # The query's timestamp and nonce, as signed by WeChat (NULL on rows from before 0013).
+    signed_at: Mapped[int | None] = mapped_column(BigInteger)
+    nonce: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime | None]
 
 

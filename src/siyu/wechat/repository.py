@@ -30,7 +30,8 @@ from siyu.wechat.models import MpSession, PushReceipt, PushStatus
 def insert_receipts(
     connection: Connection, rows: list[dict[str, Any]]
 ) -> dict[tuple[int, str], int]:
-    """Insert the pushes whose (app, dedupe key) is not there yet; their ids by that key.
+    """Insert the pushes whose (app, dedupe key) and (app, signed timestamp, nonce) are not
+    there yet; their ids by the former. A row that conflicts on either is skipped.
 
     ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit or roll back
     (PostgreSQL; SQLite serializes writers), so of racing deliveries exactly one inserts,
@@ -57,6 +58,8 @@ RECEIPT_COLUMNS = (
     "reply",
     "status",
     "received_at",
+    "signed_at",
+    "nonce",
 )
 
 
@@ -65,7 +68,7 @@ def _insert_statement() -> Executable:
     # Built once: this statement runs for every batch of pushes, on the hot path.
     return (
         sqlite.insert(PushReceipt)
-        .on_conflict_do_nothing(index_elements=["app_id", "dedupe_key"])
+        .on_conflict_do_nothing()
         .returning(PushReceipt.id, PushReceipt.app_id, PushReceipt.dedupe_key)
     )
 
@@ -85,7 +88,7 @@ def _insert_from_json() -> Executable:
     return (
         postgresql.insert(PushReceipt)
         .from_select(RECEIPT_COLUMNS, select(*[rows.c[name] for name in RECEIPT_COLUMNS]))
-        .on_conflict_do_nothing(index_elements=["app_id", "dedupe_key"])
+        .on_conflict_do_nothing()
         .returning(PushReceipt.id, PushReceipt.app_id, PushReceipt.dedupe_key)
     )
 

@@ -1,4 +1,5 @@
-"""Workspaces' public enums: the kinds of apps and of the entities (主体) owning them."""
+"""Workspaces' public enums: the kinds of apps and of the entities (主体) owning them, and how
+WeChat pushes to an app."""
 
 from __future__ import annotations
 
@@ -16,3 +17,13 @@ class AppKind(enum.StrEnum):
     mp = "mp"
     h5 = "h5"
     external = "external"
+
+
+class PushMode(enum.StrEnum):
+    """The message encryption mode (消息加解密方式) chosen in WeChat's console (fact sheet §1.2):
+    plaintext pushes carry the message bare; compatible ones the message and an Encrypt field;
+    secure ones only the Encrypt field, so a plaintext push to a secure app is a forgery."""
+
+    plaintext = "plaintext"
+    compatible = "compatible"
+    secure = "secure"

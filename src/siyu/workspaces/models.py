@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK
 from siyu.core.privacy import Erasure
-from siyu.workspaces.enums import AppKind, EntityKind
+from siyu.workspaces.enums import AppKind, EntityKind, PushMode
 
 
 class Workspace(Base):
@@ -56,4 +56,10 @@ class App(Base):
     aes_key: Mapped[str | None] = mapped_column(EncryptedText("apps.aes_key"))
     # Kept after a key change: WeChat may still encrypt with it for a while (fact sheet §1.2).
     previous_aes_key: Mapped[str | None] = mapped_column(EncryptedText("apps.previous_aes_key"))
+    # As set in WeChat's console: a secure app refuses plaintext pushes.
+    push_mode: Mapped[PushMode] = mapped_column(
+        Enum(PushMode, native_enum=False, length=16, validate_strings=True),
+        default=PushMode.plaintext,
+        server_default=PushMode.plaintext.value,
+    )
     created_at: Mapped[datetime]

@@ -11,9 +11,16 @@ from siyu.core import clock
 from siyu.security import service as security
 from siyu.security.schemas import Principal
 from siyu.workspaces import errors, repository
-from siyu.workspaces.enums import EntityKind
+from siyu.workspaces.enums import EntityKind, PushMode
 from siyu.workspaces.models import App, Entity, Workspace
-from siyu.workspaces.schemas import AES_KEY, AppCreate, AppCredentials, AppRead, WorkspaceRead
+from siyu.workspaces.schemas import (
+    AES_KEY,
+    ENCRYPTED_MODES,
+    AppCreate,
+    AppCredentials,
+    AppRead,
+    WorkspaceRead,
+)
 
 DEFAULT_WORKSPACE_NAME = "默认品牌"
 CREDENTIALS = ("secret", "token", "aes_key")
@@ -55,6 +62,7 @@ def _read(app: App) -> AppRead:
         has_secret=app.secret is not None,
         has_token=app.token is not None,
         has_aes_key=app.aes_key is not None,
+        push_mode=app.push_mode,
         created_at=app.created_at,
     )
 
@@ -91,6 +99,7 @@ def add_app(
         secret=data.secret,
         token=data.token,
         aes_key=data.aes_key,
+        push_mode=data.resolved_push_mode,
         created_at=clock.now(),
     )
     try:
@@ -110,6 +119,7 @@ def add_app(
             target_id=added.id,
             detail={
                 "kind": added.kind,
+                "push_mode": added.push_mode,
                 "credentials": [k for k in CREDENTIALS if getattr(data, k)],
             },
         )
@@ -144,6 +154,7 @@ def get_app_credentials(session: Session, appid: str) -> AppCredentials:
         token=app.token,
         aes_key=app.aes_key,
         previous_aes_key=app.previous_aes_key,
+        push_mode=app.push_mode,
     )
 
 
@@ -156,6 +167,39 @@ def rotate_aes_key(session: Session, appid: str, new_key: str) -> AppRead:
         raise errors.UNKNOWN_APP(f"no app with appid {appid!r}", appid=appid)
     app.previous_aes_key, app.aes_key = app.aes_key, new_key
     session.flush()
+    return _read(app)
+
+
+def set_push_mode(
+    session: Session,
+    workspace_id: int,
+    appid: str,
+    mode: PushMode,
+    *,
+    actor: Principal | None = None,
+) -> AppRead:
+    """Record the push mode chosen in WeChat's console (audited when an operator sets it).
+
+    Compatible and secure pushes need the app's EncodingAESKey; a secure app refuses plaintext.
+    """
+    app = repository.get_app_by_appid(session, appid)
+    if app is None or app.workspace_id != workspace_id:
+        raise errors.UNKNOWN_APP(f"no app with appid {appid!r}", appid=appid)
+    if mode in ENCRYPTED_MODES and app.aes_key is None:
+        raise errors.MODE_NEEDS_AES_KEY(
+            f"push mode {mode} needs the app's EncodingAESKey", appid=appid, mode=mode.value
+        )
+    previous, app.push_mode = app.push_mode, mode
+    session.flush()
+    if actor is not None and previous != mode:
+        security.record_audit(
+            session,
+            actor,
+            "app.push_mode_set",
+            target_type="app",
+            target_id=app.id,
+            detail={"from": previous.value, "to": mode.value},
+        )
     return _read(app)
 
 

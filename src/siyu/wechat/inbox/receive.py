@@ -45,6 +45,7 @@ from siyu.wechat.schemas import (
     to_xml,
 )
 from siyu.workspaces import service as workspaces
+from siyu.workspaces.enums import PushMode
 from siyu.workspaces.schemas import AppRead
 
 MAX_PUSH_BYTES = 1024 * 1024
@@ -56,8 +57,15 @@ CREDENTIAL_ERRORS = frozenset(
 )
 REPLY_THREADS = 8  # passive-reply handlers at work at once, per process
 
+NONCE_MAX = 64  # WeChat's nonces are some ten digits; the column holds 64 characters
+
 log = get_logger(__name__)
 PUSHES = Counter("siyu_wechat_pushes_total", "Pushes answered, by outcome", ["outcome"])
+REFUSED = Counter(
+    "siyu_wechat_pushes_refused_total",
+    "Pushes not accepted, by reason (the error code without its wechat. prefix)",
+    ["reason"],
+)
 
 T = TypeVar("T")
 # Passive-reply handlers run here so that one that overruns its budget cannot hold the answer.
@@ -77,6 +85,7 @@ class Answer:
 class _Endpoint:
     app: AppRead
     crypto: PushCrypto
+    secure: bool  # the app's push mode is secure: plaintext pushes are refused
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class _Opened:
     fmt: str  # "xml" or "json": the push's format, which the reply follows
     key_index: int | None  # the EncodingAESKey that opened it; None for a plaintext push
     nonce: str
+    signed_at: int  # the query's timestamp, covered by the signature
 
 
 @dataclass
@@ -190,25 +200,38 @@ class Inbox:
         A retry of a push already accepted gets the stored answer and is not processed again.
         Nothing is written for a push refused (unknown app, bad signature, malformed body).
         """
-        if len(body) > MAX_PUSH_BYTES:
-            raise _too_large()
-        endpoint, opened = self._verified(appid, lambda e: _open(e, params, body))
-        done: Future[Outcome] = Future()
-        ticket = self._start(endpoint, opened, Waiter(None, done))
-        if ticket is not None:
-            try:
-                return _answered(*done.result(timeout=self._budget_s))
-            except FutureTimeout:
-                ticket.over_budget()
-        return _answered(*done.result())
+        try:
+            if len(body) > MAX_PUSH_BYTES:
+                raise _too_large()
+            window = self.settings.push_timestamp_window_s
+            endpoint, opened = self._verified(appid, lambda e: _open(e, params, body, window))
+            done: Future[Outcome] = Future()
+            ticket = self._start(endpoint, opened, Waiter(None, done))
+            if ticket is not None:
+                try:
+                    return _answered(*done.result(timeout=self._budget_s))
+                except FutureTimeout:
+                    ticket.over_budget()
+            return _answered(*done.result())
+        except SiyuError as exc:
+            _refused(appid, exc)
+            raise
 
     async def receive_async(self, appid: str, params: Mapping[str, str], body: bytes) -> Answer:
         """`receive` for the event loop: the CPU work here, the waits off the loop."""
+        try:
+            return await self._receive_async(appid, params, body)
+        except SiyuError as exc:
+            _refused(appid, exc)
+            raise
+
+    async def _receive_async(self, appid: str, params: Mapping[str, str], body: bytes) -> Answer:
         if len(body) > MAX_PUSH_BYTES:
             raise _too_large()
+        window = self.settings.push_timestamp_window_s
 
         def check(endpoint: _Endpoint) -> _Opened:
-            return _open(endpoint, params, body)
+            return _open(endpoint, params, body, window)
 
         found = self._verified_kept(appid, check)
         if found is None:  # a lookup: off the event loop
@@ -251,7 +274,10 @@ class Inbox:
         waiter: Waiter,
     ) -> None:
         answer = _render(endpoint.crypto, opened, reply, clock.now())
-        self._writer.submit(Pending(endpoint.app, opened.push, answer, late, waiter))
+        pending = Pending(
+            endpoint.app, opened.push, answer, late, waiter, opened.signed_at, opened.nonce
+        )
+        self._writer.submit(pending)
 
     # -- credentials
 
@@ -269,7 +295,8 @@ class Inbox:
         try:
             return kept[1], check(kept[1])
         except SiyuError as exc:
-            if exc.code in CREDENTIAL_ERRORS:  # a new Token or EncodingAESKey counts at once
+            # A new Token or EncodingAESKey counts at once, and so does a new push mode.
+            if exc.code in CREDENTIAL_ERRORS or exc.code == errors.PLAINTEXT_REFUSED.code:
                 return None
             raise
 
@@ -281,9 +308,19 @@ class Inbox:
         return endpoint, check(endpoint)
 
 
+_COUNTED = {False: PUSHES.labels("accepted"), True: PUSHES.labels("duplicate")}  # looked up once
+
+
 def _answered(body: str, duplicate: bool) -> Answer:
-    PUSHES.labels("duplicate" if duplicate else "accepted").inc()
+    _COUNTED[duplicate].inc()
     return Answer(body, media_type_of(body), duplicate)
+
+
+def _refused(appid: str, exc: SiyuError) -> None:
+    """Say why a push was not accepted, in the log and in the metric."""
+    reason = exc.code.removeprefix("wechat.")
+    REFUSED.labels(reason).inc()
+    log.warning("push_refused", appid=appid[:64], reason=reason, detail=exc.message)
 
 
 def _endpoint(session: Session, appid: str) -> _Endpoint:
@@ -294,7 +331,8 @@ def _endpoint(session: Session, appid: str) -> _Endpoint:
         )
     keys = [k for k in (credentials.aes_key, credentials.previous_aes_key) if k]
     app = workspaces.get_app_by_appid(session, appid)
-    return _Endpoint(app, PushCrypto(credentials.token, keys, appid))
+    secure = credentials.push_mode == PushMode.secure
+    return _Endpoint(app, PushCrypto(credentials.token, keys, appid), secure)
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -310,15 +348,37 @@ def _check_signature(crypto: PushCrypto, params: Mapping[str, str]) -> None:
         raise _bad_signature() from exc
 
 
-def _open(endpoint: _Endpoint, params: Mapping[str, str], body: bytes) -> _Opened:
+def _fresh(timestamp: str, window: int) -> int:
+    """The signed timestamp, refused when it is further than `window` seconds from now."""
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        raise _malformed("the push's timestamp is not a Unix time")
+    signed_at = int(timestamp)
+    if abs(clock.now().timestamp() - signed_at) > window:
+        raise errors.STALE_PUSH(
+            f"the push was signed at {signed_at}, more than {window} s from now", window=window
+        )
+    return signed_at
+
+
+def _open(endpoint: _Endpoint, params: Mapping[str, str], body: bytes, window: int) -> _Opened:
     crypto = endpoint.crypto
     mode = params.get("encrypt_type") or "raw"
     timestamp, nonce = params.get("timestamp", ""), params.get("nonce", "")
+    if len(nonce) > NONCE_MAX:
+        raise _malformed(f"the push's nonce is longer than {NONCE_MAX} characters")
     try:
         if mode == "raw":
             # The signature does not cover the body, but checking it first keeps strangers'
             # bodies away from the parser.
             _check_signature(crypto, params)
+            if endpoint.secure:
+                # In secure mode WeChat sends only encrypted pushes (fact sheet §1.2); a
+                # plaintext one was signed with a leaked signature, or the mode changed.
+                raise errors.PLAINTEXT_REFUSED(
+                    f"app {endpoint.app.appid} is in secure mode: plaintext pushes are refused",
+                    appid=endpoint.app.appid,
+                )
+            signed_at = _fresh(timestamp, window)
             fmt = format_of(body)
             fields, key_index = parse_body(body, fmt), None
         elif mode == "aes":
@@ -335,11 +395,12 @@ def _open(endpoint: _Endpoint, params: Mapping[str, str], body: bytes) -> _Opene
                 )
             except BadSignature as exc:
                 raise _bad_signature() from exc
+            signed_at = _fresh(timestamp, window)
             message, key_index = _decrypt(crypto, encrypt)
             fields = parse_body(message, format_of(message))
         else:
             raise MalformedPush(f"encrypt_type {mode[:16]!r} is neither raw nor aes")
-        return _Opened(build_push(endpoint.app.appid, fields), fmt, key_index, nonce)
+        return _Opened(build_push(endpoint.app.appid, fields), fmt, key_index, nonce, signed_at)
     except MalformedPush as exc:
         raise _malformed(str(exc)) from exc
 
@@ -395,4 +456,4 @@ def _render(crypto: PushCrypto, opened: _Opened, reply: Reply | None, now: datet
     return to_xml(envelope) if opened.fmt == "xml" else orjson.dumps(envelope).decode()
 
 
-__all__ = ["MAX_PUSH_BYTES", "PUSHES", "REPLY_THREADS", "Answer", "Inbox"]
+__all__ = ["MAX_PUSH_BYTES", "PUSHES", "REFUSED", "REPLY_THREADS", "Answer", "Inbox"]

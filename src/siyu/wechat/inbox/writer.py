@@ -20,13 +20,14 @@ from sqlalchemy.exc import DBAPIError
 from siyu.core import clock, jobs
 from siyu.core.db import Database
 from siyu.core.logging import get_logger
-from siyu.wechat import repository
+from siyu.wechat import errors, repository
 from siyu.wechat.models import PushStatus
 from siyu.wechat.schemas import Push
 from siyu.workspaces.schemas import AppRead
 
 SUCCESS = "success"  # "received, the answer (if any) comes later": WeChat does not retry it
 BATCH_MAX = 64  # pushes stored in one transaction
+WRITERS = 2  # writer threads (and connections) per process, so that commits overlap
 WRITER_IDLE_S = 5.0  # an idle writer thread ends; the next push starts another
 PROCESS_JOB = "wechat.process_pushes"
 
@@ -61,6 +62,8 @@ class Pending:
     answer: str
     late: bool
     waiter: Waiter
+    signed_at: int | None = None  # the signed timestamp and nonce, used once per app
+    nonce: str | None = None
 
     @property
     def key(self) -> tuple[int, str]:
@@ -68,31 +71,39 @@ class Pending:
 
 
 class Writer:
-    """One thread storing the pushes of a process in batches (group commit)."""
+    """Threads storing the pushes of a process in batches (group commit), `WRITERS` at once.
 
-    def __init__(self, db: Database) -> None:
+    Each writer thread takes all the pushes waiting when it is free and stores them on its own
+    connection. While one batch waits for its commit (the disk's flush), the pushes that come
+    meanwhile go to the next free writer instead of waiting for that commit to end first:
+    with one writer, a push arriving just after a batch left waited for two flushes.
+    """
+
+    def __init__(self, db: Database, writers: int = WRITERS) -> None:
         self._db = db
+        # SQLite takes one writer at a time: a second would only wait for the file's lock.
+        self._writers = 1 if db.engine.dialect.name == "sqlite" else writers
         self._waiting: SimpleQueue[Pending] = SimpleQueue()
         self._lock = threading.Lock()
-        self._running = False
-        self._held: Connection | None = None
+        self._running = 0
 
     def submit(self, pending: Pending) -> None:
         self._waiting.put(pending)
         with self._lock:
-            if not self._running:
-                self._running = True
+            if self._running < self._writers:
+                self._running += 1
                 threading.Thread(target=self._run, name="siyu-push-writer", daemon=True).start()
 
     def _run(self) -> None:
+        lane = _Lane(self._db)
         try:
             while True:
                 try:
                     first = self._waiting.get(timeout=WRITER_IDLE_S)
                 except Empty:
-                    with self._lock:  # submit() puts before it looks at _running: none is lost
+                    with self._lock:  # submit() puts before it counts writers: none is lost
                         if self._waiting.empty():
-                            self._running = False
+                            self._running -= 1
                             return
                     continue
                 batch = [first]
@@ -101,13 +112,21 @@ class Writer:
                         batch.append(self._waiting.get_nowait())
                     except Empty:
                         break
-                self._write(batch)
+                lane.write(batch)
         finally:
-            self._release()
+            lane.release()
+
+
+class _Lane:
+    """One writer thread's connection to the database, kept while pushes keep coming."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._held: Connection | None = None
 
     def _store(
         self, batch: list[Pending]
-    ) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
+    ) -> tuple[list[Outcome | BaseException], tuple[list[int], list[int]] | None]:
         if self._held is None:
             # Kept while pushes keep coming: a checkout per batch costs a ping round trip.
             connection = self._db.engine.connect()
@@ -120,15 +139,15 @@ class Writer:
             with self._held.begin():  # commits (a no-op in autocommit)
                 return store_pushes(self._held, batch)
         except BaseException:
-            self._release()
+            self.release()
             raise
 
-    def _release(self) -> None:
+    def release(self) -> None:
         held, self._held = self._held, None
         if held is not None:
             held.close()
 
-    def _write(self, batch: list[Pending]) -> None:
+    def write(self, batch: list[Pending]) -> None:
         try:
             try:
                 outcomes, job = self._store(batch)
@@ -139,9 +158,15 @@ class Writer:
                 # Storing is idempotent: had the first try committed, its pushes come back as
                 # stored before, and the periodic sweep enqueues their job.
                 outcomes, job = self._store(batch)
-        except Exception as exc:  # the requests answer 500; WeChat delivers them again
+        except Exception as exc:  # the requests answer 503; WeChat delivers them again
             log.exception("push_store_failed", count=len(batch))
-            _settle(batch, [exc] * len(batch))
+            # A refusal, not an unhandled error: the answer is a clean 503 and the keep-alive
+            # connection stays usable (an unhandled one made the server drop it mid-stream).
+            refusal = errors.PUSH_STORE_UNAVAILABLE(
+                f"the push could not be stored ({type(exc).__name__}); WeChat will retry"
+            )
+            refusal.__cause__ = exc
+            _settle(batch, [refusal] * len(batch))
             return
         if job is not None:  # were the process to die before this, the periodic sweep finds them
             _enqueue_processing(*job)
@@ -191,12 +216,15 @@ def _enqueue_processing(push_ids: list[int], late: list[int]) -> None:
 
 def store_pushes(
     connection: Connection, batch: Sequence[Pending]
-) -> tuple[list[Outcome], tuple[list[int], list[int]] | None]:
-    """Store the pushes not stored before; for each, the answer to give and if it was a retry,
-    and the (push ids, ids to answer late) of the processing job to enqueue after commit.
+) -> tuple[list[Outcome | BaseException], tuple[list[int], list[int]] | None]:
+    """Store the pushes not stored before; for each, the answer to give and if it was a retry
+    (or the refusal of a replay), and the (push ids, ids to answer late) of the processing job
+    to enqueue after commit.
 
     A push already stored (by an earlier delivery, a racing one, or earlier in this batch) gets
-    the answer stored with it, and is not processed again.
+    the answer stored with it, and is not processed again. A push whose signed timestamp and
+    nonce another push of the app used, and which is not a delivery of that same message, is
+    a replay: nothing is stored for it, and it is refused.
     """
     firsts: dict[tuple[int, str], Pending] = {}
     for pending in batch:
@@ -206,12 +234,19 @@ def store_pushes(
     rows = [_row(firsts[key], now) for key in sorted(firsts)]
     inserted = repository.insert_receipts(connection, rows)
     earlier = repository.find_replies(connection, [k for k in firsts if k not in inserted])
-    outcomes = []
+    outcomes: list[Outcome | BaseException] = []
     for pending in batch:
         if pending.key in inserted:
             outcomes.append((firsts[pending.key].answer, pending is not firsts[pending.key]))
-        else:
-            outcomes.append((earlier.get(pending.key) or SUCCESS, True))
+        elif pending.key in earlier:
+            outcomes.append((earlier[pending.key] or SUCCESS, True))
+        else:  # not stored, by no delivery of its own: its (timestamp, nonce) was taken
+            outcomes.append(
+                errors.REPLAYED_PUSH(
+                    f"timestamp {pending.signed_at} and nonce {pending.nonce!r} were used by "
+                    "another push of this app"
+                )
+            )
     if not inserted:
         return outcomes, None
     late = [inserted[key] for key, p in firsts.items() if p.late and key in inserted]
@@ -231,6 +266,8 @@ def _row(pending: Pending, now: datetime) -> dict[str, Any]:
         "reply": pending.answer,
         "status": PushStatus.received,
         "received_at": now,
+        "signed_at": pending.signed_at,
+        "nonce": pending.nonce,
     }
 
 

@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
-from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
@@ -80,7 +79,19 @@ class _PushReceiver:
         params = dict(parse_qsl(query, keep_blank_values=True))
         inbox = _inbox(scope["app"].state)
         answer = await inbox.receive_async(scope["path_params"]["appid"], params, body)
-        await Response(answer.body, media_type=answer.media_type)(scope, receive, send)
+        # The two messages written directly, as Starlette's Response would write them, without
+        # building one per push.
+        out = answer.body.encode("utf-8")
+        headers = [_CONTENT_TYPES[answer.media_type], (b"content-length", b"%d" % len(out))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+
+_CONTENT_TYPES = {  # as Starlette sets them: a charset for text/ types only
+    "application/xml": (b"content-type", b"application/xml"),
+    "application/json": (b"content-type", b"application/json"),
+    "text/plain": (b"content-type", b"text/plain; charset=utf-8"),
+}
 
 
 receive_push = _PushReceiver()

@@ -14,6 +14,7 @@ MESSAGES: dict[str, Message] = {
     "apps.col.secret": ("AppSecret", "AppSecret"),
     "apps.col.token": ("Token", "Token"),
     "apps.col.aes_key": ("EncodingAESKey", "EncodingAESKey"),
+    "apps.col.push_mode": ("消息加解密方式", "Push mode"),
     "apps.col.created": ("登记时间", "Registered"),
     "apps.add": ("登记应用", "Register an app"),
     "apps.field.kind": ("类型", "Kind"),
@@ -24,6 +25,15 @@ MESSAGES: dict[str, Message] = {
     "apps.field.secret": ("AppSecret", "AppSecret"),
     "apps.field.token": ("Token（消息推送）", "Token (push)"),
     "apps.field.aes_key": ("EncodingAESKey", "EncodingAESKey"),
+    "apps.field.push_mode": ("消息加解密方式", "Message encryption mode"),
+    "apps.push_mode.auto": (
+        "按密钥决定（有 EncodingAESKey 为安全模式）",
+        "From the keys (secure with an EncodingAESKey)",
+    ),
+    "apps.hint.push_mode": (
+        "与微信公众平台“服务器配置”中的选择一致；安全模式拒收明文推送。",
+        "As chosen in WeChat's server configuration; secure mode refuses plaintext pushes.",
+    ),
     "apps.hint.appid": (
         "公众号、小程序为 wx 开头的 18 位 AppID。",
         "Official Accounts and Mini Programs: the 18-character AppID starting with wx.",
@@ -65,6 +75,13 @@ MESSAGES: dict[str, Message] = {
         "EncodingAESKey 必须是 43 位字母或数字。",
         "EncodingAESKey must be 43 letters or digits.",
     ),
+    "apps.invalid.push_mode": (
+        "兼容模式和安全模式需要填写 EncodingAESKey。",
+        "Compatible and secure modes need an EncodingAESKey.",
+    ),
+    "app.push_mode.plaintext": ("明文模式", "Plaintext"),
+    "app.push_mode.compatible": ("兼容模式", "Compatible"),
+    "app.push_mode.secure": ("安全模式", "Secure"),
     "app.kind.oa_service": ("服务号", "Service account"),
     "app.kind.oa_subscription": ("订阅号", "Subscription account"),
     "app.kind.mp": ("小程序", "Mini Program"),

@@ -22,7 +22,7 @@ from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld
 from siyu.wechat.gateway import WeChatError
 from siyu.wechat.tokens import gateway_for
 from siyu.workspaces import service as workspaces
-from siyu.workspaces.enums import AppKind
+from siyu.workspaces.enums import AppKind, PushMode
 from siyu.workspaces.schemas import AppCreate
 from tests.support.names import MP_APPID, OA_APPID
 from tests.support.reach import MP_TEMPLATE, Person, member_of, send_count, sends, timeline
@@ -251,6 +251,7 @@ def test_a_subscription_account_broadcasts_to_all_once_a_day(
             AppCreate(
                 kind=AppKind.oa_subscription, appid=SUB_APPID, name="订阅号",
                 entity="示例教育科技有限公司", secret="s" * 32, token="pushtoken", aes_key="a" * 43,
+                push_mode=PushMode.compatible,
             ),
         )  # fmt: skip
     users = world.create_users(3)

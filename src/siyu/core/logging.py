@@ -40,7 +40,7 @@ def _exc_info(value: object) -> ExcInfo | None:
     if value is True:
         current = sys.exc_info()
         if current[1] is not None:
-            return current[0], current[1], current[2]  # type: ignore[return-value]
+            return current[0], current[1], current[2]
     return None
 
 

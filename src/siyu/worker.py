@@ -5,7 +5,7 @@ from __future__ import annotations
 from huey.consumer import Consumer
 
 from siyu import wiring
-from siyu.core.jobs import queue
+from siyu.core.jobs import WECHAT_LANE, lanes, queue
 
 
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]  # Huey is untyped
@@ -22,3 +22,13 @@ def consumer(workers: int, *, embedded: bool = False) -> Consumer:
     wiring.wire()
     cls = EmbeddedConsumer if embedded else Consumer
     return cls(queue, workers=workers, worker_type="thread", periodic=True)
+
+
+def lane_consumer(threads: int) -> Consumer:
+    """Threads of their own for the jobs that call WeChat (`lane="wechat"`, see core.jobs), so
+    that WeChat failing or slow never holds the threads that process pushes. Started and
+    stopped beside the main consumer (it installs no signal handlers); no periodic jobs."""
+    wiring.wire()
+    return EmbeddedConsumer(
+        lanes[WECHAT_LANE], workers=threads, worker_type="thread", periodic=False
+    )

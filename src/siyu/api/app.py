@@ -232,15 +232,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         _freeze_startup_heap()
-        consumer = (
-            worker.consumer(settings.worker_threads, embedded=True) if embedded_worker else None
+        consumers = (
+            [
+                worker.consumer(settings.worker_threads, embedded=True),
+                worker.lane_consumer(settings.wechat_threads),
+            ]
+            if embedded_worker
+            else []
         )
-        if consumer is not None:
+        for consumer in consumers:
             consumer.start()
         try:
             yield
         finally:
-            if consumer is not None:
+            for consumer in consumers:
                 consumer.stop(graceful=True)
             gateway = getattr(running.state, "wechat_gateway", None)
             if gateway is not None:  # the MP routes' HTTP client to WeChat

@@ -38,25 +38,27 @@ def process_pushes(
 ) -> None:
     """Process pushes stored together, each in its own transaction.
 
-    One failing push does not hold up the others; a retry skips those already processed.
+    One failing push does not hold up the others; a retry skips those already processed, and
+    after the last one the failing pushes are set aside with their error (`inbox.set_aside`).
     """
     db = get_database()
     late = set(answer_late or ())
-    failed = []
+    failed: dict[int, str] = {}
     for push_id in push_ids:
         try:
             with db.session_scope() as session:
                 inbox.process(session, push_id, answer_late=push_id in late)
-        except Exception:
+        except Exception as exc:
             log.exception("push_processing_failed", push_id=push_id)
-            failed.append(push_id)
+            failed[push_id] = inbox.describe(exc)
     if not failed:
         return
-    if task is None or not task.retries:  # the last try: leave the pushes marked for operators
+    if task is None or not task.retries:  # the last try: set them aside for operators
         with db.session_scope() as session:
-            for push_id in failed:
-                inbox.mark_failed(session, push_id)
-    raise PushesFailed(f"{len(failed)} of {len(push_ids)} pushes failed: {failed[:10]}")
+            inbox.set_aside(session, failed)
+        return
+    retry = list(failed)
+    raise PushesFailed(f"{len(retry)} of {len(push_ids)} pushes failed: {retry[:10]}")
 
 
 @job("wechat.send_late_reply", retries=3, retry_delay=10, context=True, lane=WECHAT_LANE)

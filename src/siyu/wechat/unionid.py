@@ -53,6 +53,15 @@ def record_answer(session: Session, app_id: int, openid: str) -> None:
     repository.delete_unionid_fetch(session, app_id, openid)
 
 
+def requeue_now(session: Session, row: UnionidFetch, now: datetime | None = None) -> None:
+    """Ask again now (an operator's retry): attempts counted afresh, leased while queued."""
+    now = now or clock.now()
+    row.attempts = 0
+    row.next_attempt_at = now + LEASE
+    session.flush()
+    jobs.enqueue(session, FETCH_JOB, row.app_id, row.openid)
+
+
 def requeue_due(session: Session, now: datetime | None = None) -> int:
     """Enqueue the fetches due by now (after commit), at most a batch; how many."""
     now = now or clock.now()
@@ -69,4 +78,5 @@ __all__ = [
     "record_answer",
     "record_failure",
     "requeue_due",
+    "requeue_now",
 ]

@@ -19,13 +19,14 @@ CALLED: list[str] = []
 HOLD = threading.Event()
 
 
-@jobs.job("test_lanes.call_wechat", lane=jobs.WECHAT_LANE)
+# Registered on the lanes' queues directly: `jobs.job` is for the listed tasks modules only.
+@jobs.lanes[jobs.WECHAT_LANE].task(name="test_lanes.call_wechat")
 def call_wechat(value: str) -> None:
     HOLD.wait(timeout=30)  # WeChat slow: the lane's thread is held until the test lets go
     CALLED.append(f"wechat:{value}")
 
 
-@jobs.job("test_lanes.process")
+@jobs.queue.task(name="test_lanes.process")
 def process(value: str) -> None:
     CALLED.append(f"main:{value}")
 
@@ -66,8 +67,8 @@ def test_a_lane_job_waits_in_its_own_storage_after_commit(
 ) -> None:
     # given a job on the WeChat lane and one on the main lane, enqueued in one transaction
     with db.session_scope() as session:
-        jobs.enqueue(session, "test_lanes.call_wechat", "a")
-        jobs.enqueue(session, "test_lanes.process", "b")
+        jobs.enqueue_after_commit(session, call_wechat, "a")
+        jobs.enqueue_after_commit(session, process, "b")
         assert jobs.lane_depths() == {"main": 0, "wechat": 0}  # nothing before commit
     # then each waits in its own lane's storage, under the lane's own name
     assert jobs.lane_depths() == {"main": 1, "wechat": 1}
@@ -90,9 +91,9 @@ def test_main_jobs_run_while_every_wechat_thread_is_held(configured: Settings) -
     calls.start()
     try:
         # when WeChat hangs for the lane's only thread, and main jobs arrive behind it
-        jobs.enqueue_now("test_lanes.call_wechat", "slow")
+        jobs.lanes[jobs.WECHAT_LANE].enqueue(call_wechat.s("slow"))
         for n in range(5):
-            jobs.enqueue_now("test_lanes.process", str(n))
+            jobs.queue.enqueue(process.s(str(n)))
         # then every main job runs while the WeChat call is still held
         assert wait_for(lambda: len([c for c in CALLED if c.startswith("main:")]) == 5)
         assert "wechat:slow" not in CALLED

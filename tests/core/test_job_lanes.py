@@ -20,13 +20,13 @@ HOLD = threading.Event()
 
 
 # Registered on the lanes' queues directly: `jobs.job` is for the listed tasks modules only.
-@jobs.lanes[jobs.WECHAT_LANE].task(name="test_lanes.call_wechat")
+@jobs.lanes[jobs.WECHAT_LANE].task(name="test_lanes.call_wechat")  # type: ignore[untyped-decorator]
 def call_wechat(value: str) -> None:
     HOLD.wait(timeout=30)  # WeChat slow: the lane's thread is held until the test lets go
     CALLED.append(f"wechat:{value}")
 
 
-@jobs.queue.task(name="test_lanes.process")
+@jobs.queue.task(name="test_lanes.process")  # type: ignore[untyped-decorator]
 def process(value: str) -> None:
     CALLED.append(f"main:{value}")
 

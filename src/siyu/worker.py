@@ -5,7 +5,7 @@ from __future__ import annotations
 from huey.consumer import Consumer
 
 from siyu import wiring
-from siyu.core.jobs import queue
+from siyu.core.jobs import WECHAT_LANE, lanes, queue
 from siyu.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,3 +43,13 @@ def consumer(workers: int, *, embedded: bool = False) -> Consumer:
     )
     cls = EmbeddedConsumer if embedded else SiyuConsumer
     return cls(queue, workers=workers, worker_type="thread", periodic=True)
+
+
+def lane_consumer(threads: int) -> Consumer:
+    """Threads of their own for the jobs that call WeChat (`lane="wechat"`, see core.jobs), so
+    that WeChat failing or slow never holds the threads that process pushes. Started and
+    stopped beside the main consumer (it installs no signal handlers); no periodic jobs."""
+    wiring.wire()
+    return EmbeddedConsumer(
+        lanes[WECHAT_LANE], workers=threads, worker_type="thread", periodic=False
+    )

@@ -33,7 +33,7 @@ def storage(request: pytest.FixtureRequest, base_settings: Settings) -> Iterator
             "queue_path": base_settings.data_dir / f"{name}.db",
         }
     )
-    previous = queue.storage
+    previous = {lane: huey.storage for lane, huey in jobs.lanes.items()}
     jobs.configure_queue(settings, name=name)
     expected = RedisStorage if request.param == "redis" else SqliteStorage
     assert isinstance(queue.storage, expected)
@@ -41,8 +41,9 @@ def storage(request: pytest.FixtureRequest, base_settings: Settings) -> Iterator
     try:
         yield queue.storage
     finally:
-        queue.storage.flush_all()
-        queue.storage = previous
+        for lane, huey in jobs.lanes.items():  # configure_queue pointed every lane here
+            huey.storage.flush_all()
+            huey.storage = previous[lane]
 
 
 def _drain() -> int:

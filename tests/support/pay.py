@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
-from siyu.core.jobs import queue
 from siyu.identity.models import TimelineEvent
 from siyu.sandbox.pay import Notification, PayWorld
 from siyu.sandbox.world import SandboxWorld, SimUser
@@ -23,6 +22,7 @@ from siyu.wechat.pay import service
 from siyu.wechat.pay.models import PayNotificationLog, PayOrder, PayRefund
 from siyu.wechat.pay.schemas import OrderRead, PaymentParams
 from siyu.workspaces.schemas import AppRead
+from tests.support.jobs import drain_lanes
 
 MCHID = "1900000109"
 SIYU = "http://testserver"
@@ -73,11 +73,7 @@ class PayEnv:
         return notification
 
     def drain(self) -> int:
-        ran = 0
-        while (task := queue.dequeue()) is not None:
-            queue.execute(task)
-            ran += 1
-        return ran
+        return drain_lanes()
 
     def ledger(self) -> dict[str, Any]:
         with self.pay.lock:

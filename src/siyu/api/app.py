@@ -12,13 +12,21 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import wiring, worker
+from siyu.api.backlog import BacklogCollector
 from siyu.autoreply.routes import router as autoreply_router
 from siyu.community import routes as community_routes
 from siyu.console import routers as console_routers
@@ -64,7 +72,7 @@ REQUEST_LATENCY = Histogram(
     "siyu_http_request_seconds", "HTTP request latency", ["method", "route", "status"]
 )
 ERRORS = Counter("siyu_errors_total", "Errors answered, by code", ["code"])
-QUEUE_DEPTH = Gauge("siyu_queue_depth", "Jobs waiting in the queue")
+QUEUE_DEPTH = Gauge("siyu_queue_depth", "Jobs waiting in the queue (every lane)")
 QUEUE_DEPTH.set_function(queue_depth)
 
 SECURITY_HEADERS = {
@@ -232,15 +240,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(running: FastAPI) -> AsyncIterator[None]:
         _freeze_startup_heap()
-        consumer = (
-            worker.consumer(settings.worker_threads, embedded=True) if embedded_worker else None
+        consumers = (
+            [
+                worker.consumer(settings.worker_threads, embedded=True),
+                worker.lane_consumer(settings.wechat_threads),
+            ]
+            if embedded_worker
+            else []
         )
-        if consumer is not None:
+        for consumer in consumers:
             consumer.start()
         try:
             yield
         finally:
-            if consumer is not None:
+            for consumer in consumers:
                 consumer.stop(graceful=True)
             gateway = getattr(running.state, "wechat_gateway", None)
             if gateway is not None:  # the MP routes' HTTP client to WeChat
@@ -287,8 +300,14 @@ def create_app(
             session.execute(text("SELECT 1"))
         return {"status": "ok", "database": db.dialect}
 
+    # The backlog is read from this app's database: a registry of its own, beside the
+    # process-wide one (an app per test would otherwise register it again and again).
+    backlog = CollectorRegistry(auto_describe=False)
+    backlog.register(BacklogCollector(db))
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest() + generate_latest(backlog)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -224,7 +224,12 @@ def worker(
     workers: Annotated[int, typer.Option(help="worker threads in this process")] = 4,
 ) -> None:
     """Run a job worker (start several, on several machines, with SIYU_REDIS_URL)."""
-    from siyu.worker import consumer
+    from siyu.worker import consumer, lane_consumer
 
-    setup()
-    consumer(workers).run()
+    settings, _db = setup()
+    calls = lane_consumer(settings.wechat_threads)  # WeChat's calls: threads of their own
+    calls.start()
+    try:
+        consumer(workers).run()
+    finally:
+        calls.stop(graceful=True)

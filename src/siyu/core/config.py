@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=2, ge=1, le=64)
+    # Threads per worker process for the jobs that call WeChat (their own lane, core.jobs).
+    wechat_threads: int = Field(default=2, ge=1, le=64)
     cookie_secure: bool | None = None
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     log_json: bool | None = None

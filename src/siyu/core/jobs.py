@@ -8,6 +8,13 @@ On Redis the queue loses nothing a worker took (`ReliableRedisStorage`, below): 
 atomically to its consumer's processing list, removed from it only when it has run, and the
 jobs of a consumer whose heartbeat lapsed go back to the queue. Several worker processes enqueue
 each periodic job once per minute between them (`SiyuHuey.read_periodic`).
+
+Lanes: a job declared with `lane="wechat"` goes to a second Huey queue of its own (storage
+`siyu-wechat`: a second name in the same SQLite file, or its own Redis keys), which the
+worker consumes with threads of its own (`siyu.worker.lane_consumer`). Calls to WeChat wait on
+WeChat, for seconds when it answers -1 and the gateway backs off; on the main queue they held
+every worker thread and new followers' pushes waited behind them (issue #18). Everything else
+about a lane is the main queue's: enqueue by name after commit, request ids, storage choice.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from siyu.core.db import within_transaction
 from siyu.core.logging import get_logger, request_id
 
 QUEUE_NAME = "siyu"
+MAIN_LANE = "main"
+WECHAT_LANE = "wechat"
 _PENDING = "siyu.pending_jobs"
 _RID_SEP = "~"
 _RAW = "_siyu_raw"  # the bytes a job was dequeued as, kept on the task to acknowledge them
@@ -262,12 +271,27 @@ class SiyuHuey(Huey):  # type: ignore[misc]  # Huey is untyped
 
 # One queue object for the process; tasks register on it at import, storage is chosen at start.
 queue: Huey = SiyuHuey(QUEUE_NAME, results=False, utc=True, storage_class=MemoryStorage)
+# The lanes, by name: each a queue consumed by its own threads (see the module's docstring).
+lanes: dict[str, Huey] = {
+    MAIN_LANE: queue,
+    WECHAT_LANE: SiyuHuey(
+        f"{QUEUE_NAME}-{WECHAT_LANE}", results=False, utc=True, storage_class=MemoryStorage
+    ),
+}
 _configured = False
 
 
-@queue.signal(huey_signals.SIGNAL_INTERRUPTED)
 def _mark_interrupted(_signal: str, task: Task, *_args: Any) -> None:
     setattr(task, _INTERRUPTED, True)
+
+
+for _lane in lanes.values():
+    _lane.signal(huey_signals.SIGNAL_INTERRUPTED)(_mark_interrupted)
+
+
+def lane_storage_name(lane: str, name: str = QUEUE_NAME) -> str:
+    """The storage name of a lane: the main lane keeps the queue's name (no migration)."""
+    return name if lane == MAIN_LANE else f"{name}-{lane}"
 
 
 def storage_for(settings: Settings, name: str = QUEUE_NAME) -> Any:
@@ -281,9 +305,10 @@ def storage_for(settings: Settings, name: str = QUEUE_NAME) -> Any:
 
 
 def configure_queue(settings: Settings, name: str = QUEUE_NAME) -> Huey:
-    """Point the process queue at the storage these settings name."""
+    """Point the process queue (and every lane) at the storage these settings name."""
     global _configured  # noqa: PLW0603 - one queue per process, like the engine
-    queue.storage = storage_for(settings, name)
+    for lane, huey in lanes.items():
+        huey.storage = storage_for(settings, lane_storage_name(lane, name))
     _configured = True
     return queue
 
@@ -301,27 +326,40 @@ def queue_kind() -> str:
     return "redis" if isinstance(storage, RedisStorage) else "sqlite"
 
 
+def lane_depths() -> dict[str, int]:
+    """Jobs waiting in each lane (not counting those scheduled for later)."""
+    ensure_queue()
+    return {lane: int(huey.pending_count()) for lane, huey in lanes.items()}
+
+
 def queue_depth() -> int:
-    return int(ensure_queue().pending_count())
+    return sum(lane_depths().values())
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 _JOBS: dict[str, TaskWrapper] = {}
 
 
-def job(name: str, *, periodic: Any = None, **options: Any) -> Callable[[F], TaskWrapper]:
+def job(
+    name: str, *, periodic: Any = None, lane: str = MAIN_LANE, **options: Any
+) -> Callable[[F], TaskWrapper]:
     """Register a function as the job `name` ("<domain>.<verb>"); `periodic` takes a crontab.
 
     `options` are Huey's (retries, retry_delay, context, ...). A name is registered once.
+    `lane="wechat"` for a job whose time goes to calling WeChat; periodic jobs stay on the
+    main lane (only its consumer schedules them).
     """
+    huey = lanes[lane]
+    if periodic is not None and lane != MAIN_LANE:
+        raise ValueError(f"periodic job {name} must be on the main lane")
 
     def register(fn: F) -> TaskWrapper:
         if name in _JOBS:
             raise ValueError(f"job {name} is registered twice")
         if periodic is not None:
-            wrapper = queue.periodic_task(periodic, name=name, **options)(fn)
+            wrapper = huey.periodic_task(periodic, name=name, **options)(fn)
         else:
-            wrapper = queue.task(name=name, **options)(fn)
+            wrapper = huey.task(name=name, **options)(fn)
         _JOBS[name] = wrapper
         return wrapper
 
@@ -349,16 +387,19 @@ def enqueue(session: Session, name: str, *args: Any, **kwargs: Any) -> None:
 
 def enqueue_now(name: str, *args: Any, **kwargs: Any) -> None:
     """Enqueue the job `name` at once, outside any transaction (what it needs is committed)."""
-    task = job_named(name).s(*args, **kwargs)
+    wrapper = job_named(name)
+    task = wrapper.s(*args, **kwargs)
     if rid := request_id.get():
         task.id = f"{rid}{_RID_SEP}{task.id}"
-    ensure_queue().enqueue(task)
+    ensure_queue()
+    wrapper.huey.enqueue(task)
 
 
 @dataclass(frozen=True)
 class _PendingJob:
     task: Task
     transaction: SessionTransaction
+    huey: Huey  # the lane the job runs on
 
 
 def enqueue_after_commit(session: Session, task_fn: Any, *args: Any, **kwargs: Any) -> None:
@@ -375,18 +416,21 @@ def enqueue_after_commit(session: Session, task_fn: Any, *args: Any, **kwargs: A
         # The job's logs carry the request that caused it; the id travels in the task id.
         task.id = f"{rid}{_RID_SEP}{task.id}"
     pending: list[_PendingJob] = session.info.setdefault(_PENDING, [])
-    pending.append(_PendingJob(task, transaction))
+    pending.append(_PendingJob(task, transaction, getattr(task_fn, "huey", None) or queue))
 
 
-@queue.pre_execute()
 def _restore_request_id(task: Task) -> None:
     rid, sep, _ = str(task.id).rpartition(_RID_SEP)
     request_id.set(rid if sep else None)
 
 
-@queue.post_execute()
 def _forget_request_id(_task: Task, _value: Any, _exc: BaseException | None) -> None:
     request_id.set(None)  # worker threads are reused: never leak one job's id into the next
+
+
+for _huey in lanes.values():
+    _huey.pre_execute()(_restore_request_id)
+    _huey.post_execute()(_forget_request_id)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -402,10 +446,10 @@ def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
 def _enqueue_committed(session: Session) -> None:
     pending: list[_PendingJob] = session.info.pop(_PENDING, [])
     if pending:
-        q = ensure_queue()
+        ensure_queue()
         for job in pending:
             try:
-                q.enqueue(job.task)
+                job.huey.enqueue(job.task)
             except Exception as exc:
                 # The transaction is committed: raising here would answer an error for work
                 # that was done. The rows it wrote carry their status (a push stored, a send
@@ -428,6 +472,8 @@ def _drop_unsent(session: Session, transaction: SessionTransaction) -> None:
 
 
 __all__ = [
+    "MAIN_LANE",
+    "WECHAT_LANE",
     "ReliableRedisStorage",
     "SiyuHuey",
     "configure_queue",
@@ -437,6 +483,9 @@ __all__ = [
     "job",
     "job_named",
     "job_names",
+    "lane_depths",
+    "lane_storage_name",
+    "lanes",
     "queue",
     "queue_depth",
     "storage_for",

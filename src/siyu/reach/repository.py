@@ -731,3 +731,25 @@ def requeue_sends(
         .returning(table.c.id, table.c.attempts)
     )
     return [(int(r[0]), int(r[1])) for r in result]
+
+
+# --- backlog (for /metrics and the console's overview) ---------------------------------------
+
+
+def queued_backlog(session: Session) -> tuple[int, datetime | None]:
+    """Sends waiting for their delivery job, and when the oldest was made (or last claimed)."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(func.coalesce(ReachSend.claimed_at, ReachSend.created_at)))
+        .select_from(ReachSend)
+        .where(ReachSend.status == SendStatus.queued)
+    ).one()
+    return int(count or 0), oldest
+
+
+def count_sent_since(session: Session, since: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(ReachSend).where(ReachSend.sent_at >= since)
+        )
+        or 0
+    )

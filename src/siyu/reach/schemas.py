@@ -151,3 +151,12 @@ class LegacyReport(BaseModel):
     until: datetime
     members: int
     totals: LegacyTally
+
+
+class NoticeBacklog(BaseModel):
+    """Sends waiting for their delivery job, the oldest one's age, and those sent lately."""
+
+    waiting: int
+    oldest_age_seconds: float | None
+    sent_last_minutes: int
+    minutes: int

@@ -9,7 +9,8 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+import anyio
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
 from siyu.sandbox import audience, messaging
 from siyu.sandbox.errors import WeChatError, ok
@@ -28,7 +29,23 @@ from siyu.sandbox.rules import (
 )
 from siyu.sandbox.world import Account, QrCode, SandboxWorld, b64id
 
-router = APIRouter()
+
+async def _outage(request: Request) -> None:
+    """A fault the test started (`SandboxWorld.fail`): the call waits and/or fails as WeChat
+    does when busy. Async, and free when no outage runs: the gateway's benchmarks pass here."""
+    world: SandboxWorld = request.app.state.world
+    if not world.outages:
+        return
+    path, root = request.url.path, request.scope.get("root_path", "")
+    outage = world.outage_for(path.removeprefix(root) if root else path)
+    if outage is None:
+        return
+    if outage.hold is not None:
+        await anyio.to_thread.run_sync(outage.hold.wait)
+    raise WeChatError(outage.errcode)
+
+
+router = APIRouter(dependencies=[Depends(_outage)])
 
 MENU_CREATES_PER_DAY = 1000  # [LIMITS]
 QR_CREATES_PER_DAY = 100_000  # [LIMITS]

@@ -235,6 +235,18 @@ class OneTimeCode:
     used: bool = False
 
 
+@dataclass
+class Outage:
+    """WeChat failing for calls whose path starts with `prefix`: each answers `errcode` (-1,
+    "system error", as WeChat does when busy), after waiting for `hold` to be set if given (a
+    slow WeChat: the caller's thread is held until the test lets go)."""
+
+    prefix: str
+    errcode: int = -1
+    hold: threading.Event | None = None
+    calls: int = 0  # how many calls it answered (or holds)
+
+
 class SandboxWorld:
     """All sandbox state behind one re-entrant lock; time is `siyu.core.clock.now()` + offset.
 
@@ -253,6 +265,7 @@ class SandboxWorld:
         # Seeded, not secret: simulations replay the same population and message ids.
         self._rng = random.Random(seed)  # noqa: S311
         self._token_serial = 80
+        self.outages: list[Outage] = []
 
     # -- time ------------------------------------------------------------------------------
 
@@ -275,6 +288,31 @@ class SandboxWorld:
         if used >= limit:
             raise WeChatError(45009)
         account.quota[(name, day)] = used + 1
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def fail(self, outage: Outage) -> Outage:
+        """Start an outage (see `Outage`); `recover` ends it."""
+        with self.lock:
+            self.outages.append(outage)
+            return outage
+
+    def recover(self, outage: Outage | None = None) -> None:
+        """End an outage (every one if None), releasing the calls it holds."""
+        with self.lock:
+            ended = self.outages if outage is None else [outage]
+            self.outages = [o for o in self.outages if o not in ended]
+        for o in ended:
+            if o.hold is not None:
+                o.hold.set()
+
+    def outage_for(self, path: str) -> Outage | None:
+        """The outage this call falls in (counted), if any."""
+        with self.lock:
+            outage = next((o for o in self.outages if path.startswith(o.prefix)), None)
+            if outage is not None:
+                outage.calls += 1
+            return outage
 
     # -- accounts --------------------------------------------------------------------------
 

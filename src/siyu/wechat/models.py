@@ -1,4 +1,4 @@
-"""Push inbox (dedupe), cached access tokens and Mini Program sessions."""
+"""Push inbox (dedupe), cached access tokens, Mini Program sessions and UnionID fetches due."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ class PushReceipt(Base):
     signed_at: Mapped[int | None] = mapped_column(BigInteger)
     nonce: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime | None]
+    # Why a push was set aside (status failed): the last attempt's exception, for operators.
+    error: Mapped[str | None] = mapped_column(String(1000))
+    failed_at: Mapped[datetime | None]
 
 
 class AccessToken(Base):
@@ -93,3 +96,25 @@ class MpSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class UnionidFetch(Base):
+    """A follower whose UnionID user/info could not give yet (WeChat busy, unreachable): asked
+    again by `wechat.retry_unionid_fetches` from `next_attempt_at`, with a growing delay. No
+    row while a fetch has not failed; the row goes once the answer came (with or without a
+    UnionID). `next_attempt_at` None: given up after its attempts, listed for operators."""
+
+    __tablename__ = "wechat_unionid_fetches"
+    __erasure__ = Erasure.delete(wechat_ids=("openid",))
+    __table_args__ = (
+        UniqueConstraint("app_id", "openid"),
+        Index("ix_wechat_unionid_fetches_due", "next_attempt_at"),
+    )
+
+    id: Mapped[IdPK]
+    app_id: Mapped[int] = mapped_column(BigId, ForeignKey("apps.id"))
+    openid: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int]
+    last_error: Mapped[str] = mapped_column(String(300))
+    next_attempt_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     column,
+    delete,
     func,
     select,
     tuple_,
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from siyu.wechat.models import MpSession, PushReceipt, PushStatus
+from siyu.wechat.models import MpSession, PushReceipt, PushStatus, UnionidFetch
 
 
 def insert_receipts(
@@ -135,12 +136,141 @@ def get_for_update(session: Session, push_id: int) -> PushReceipt | None:
     ).first()
 
 
-def mark_failed(session: Session, push_id: int) -> None:
-    session.execute(
+def mark_failed(
+    session: Session, push_id: int, error: str | None = None, at: datetime | None = None
+) -> bool:
+    """Set a waiting push aside (status failed) with why; False if it was not waiting."""
+    result = session.execute(
         update(PushReceipt)
         .where(PushReceipt.id == push_id, PushReceipt.status == PushStatus.received)
-        .values(status=PushStatus.failed)
+        .values(status=PushStatus.failed, error=error and error[:1000], failed_at=at)
     )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def requeue_failed(session: Session, push_ids: Sequence[int]) -> list[int]:
+    """Put set-aside pushes back to waiting; the ids that were set aside (a second click on
+    the same button finds none)."""
+    if not push_ids:
+        return []
+    rows = session.execute(
+        update(PushReceipt)
+        .where(PushReceipt.id.in_(push_ids), PushReceipt.status == PushStatus.failed)
+        .values(status=PushStatus.received, error=None, failed_at=None)
+        .returning(PushReceipt.id)
+    )
+    return sorted(rows.scalars())
+
+
+def list_failed_pushes(
+    session: Session, app_ids: Sequence[int], limit: int
+) -> Sequence[PushReceipt]:
+    """The pushes set aside in these apps, newest first."""
+    return session.scalars(
+        select(PushReceipt)
+        .where(PushReceipt.app_id.in_(app_ids), PushReceipt.status == PushStatus.failed)
+        .order_by(PushReceipt.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def count_failed_pushes(session: Session, app_ids: Sequence[int]) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(PushReceipt)
+            .where(PushReceipt.app_id.in_(app_ids), PushReceipt.status == PushStatus.failed)
+        )
+        or 0
+    )
+
+
+def oldest_waiting_push(session: Session) -> datetime | None:
+    """When the push waiting longest was accepted (the partial index's first entry)."""
+    return session.scalar(
+        select(func.min(PushReceipt.received_at)).where(PushReceipt.status == PushStatus.received)
+    )
+
+
+def count_waiting_pushes(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(PushReceipt)
+            .where(PushReceipt.status == PushStatus.received)
+        )
+        or 0
+    )
+
+
+def count_processed_since(session: Session, since: datetime) -> int:
+    """Pushes processed since `since` (for throughput over the last minutes)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(PushReceipt)
+            .where(PushReceipt.status == PushStatus.processed, PushReceipt.processed_at >= since)
+        )
+        or 0
+    )
+
+
+# --- UnionID fetches WeChat did not answer -------------------------------------------------
+
+
+def get_unionid_fetch(session: Session, app_id: int, openid: str) -> UnionidFetch | None:
+    return session.scalars(
+        select(UnionidFetch)
+        .where(UnionidFetch.app_id == app_id, UnionidFetch.openid == openid)
+        .with_for_update()
+    ).first()
+
+
+def add_unionid_fetch(session: Session, fetch: UnionidFetch) -> None:
+    session.add(fetch)
+    session.flush()
+
+
+def delete_unionid_fetch(session: Session, app_id: int, openid: str) -> None:
+    session.execute(
+        delete(UnionidFetch).where(UnionidFetch.app_id == app_id, UnionidFetch.openid == openid)
+    )
+
+
+def claim_due_unionid_fetches(
+    session: Session, now: datetime, lease_until: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """The fetches due by `now`, pushed to `lease_until` so that another sweep (another
+    worker) does not enqueue them too; locked rows another sweep holds are skipped."""
+    rows = session.scalars(
+        select(UnionidFetch)
+        .where(UnionidFetch.next_attempt_at <= now)
+        .order_by(UnionidFetch.next_attempt_at, UnionidFetch.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        row.next_attempt_at = lease_until
+    session.flush()
+    return [(row.app_id, row.openid) for row in rows]
+
+
+def list_unionid_fetches(
+    session: Session, app_ids: Sequence[int], limit: int
+) -> Sequence[UnionidFetch]:
+    """Fetches not answered yet in these apps: given up first, then by when they failed."""
+    return session.scalars(
+        select(UnionidFetch)
+        .where(UnionidFetch.app_id.in_(app_ids))
+        .order_by(UnionidFetch.next_attempt_at.is_not(None), UnionidFetch.failed_at.desc())
+        .limit(limit)
+    ).all()
+
+
+def get_unionid_fetch_by_id(session: Session, fetch_id: int) -> UnionidFetch | None:
+    return session.scalars(
+        select(UnionidFetch).where(UnionidFetch.id == fetch_id).with_for_update()
+    ).first()
 
 
 def stale_receipts(session: Session, before: datetime, limit: int) -> Sequence[int]:

@@ -7,6 +7,7 @@ Other domains import `siyu.wechat.service`, `schemas` (pushes, replies, outbound
 
 from __future__ import annotations
 
+from siyu.wechat.backlog import push_backlog, retry_pushes, retry_unionid, set_aside_work
 from siyu.wechat.gateway import (
     ConnectFailed,
     CredentialsRejected,
@@ -73,7 +74,11 @@ __all__ = [
     "customer_service_message",
     "gateway_for",
     "open_user_data",
+    "push_backlog",
     "register_reply_handler",
+    "retry_pushes",
+    "retry_unionid",
+    "set_aside_work",
     "set_late_reply_sender",
     "shared_gateway",
     "unregister_reply_handler",

@@ -12,6 +12,7 @@ One module per topic; this package re-exports their public functions, so callers
 
 from __future__ import annotations
 
+from siyu.reach.service.backlog import notice_backlog
 from siyu.reach.service.broadcasts import (
     advance_broadcast,
     create_broadcast,
@@ -100,6 +101,7 @@ __all__ = [
     "list_broadcasts",
     "list_sends",
     "list_templates",
+    "notice_backlog",
     "notify",
     "notify_many",
     "on_follow",

@@ -20,6 +20,7 @@ from siyu.wechat.inbox.process import (
     timeline_entries,
 )
 from siyu.wechat.inbox.receive import MAX_PUSH_BYTES, PUSHES, REPLY_THREADS, Answer, Inbox
+from siyu.wechat.inbox.setaside import describe, process_one_by_one, requeue, set_aside
 from siyu.wechat.inbox.writer import SUCCESS, store_pushes
 
 __all__ = [
@@ -34,12 +35,16 @@ __all__ = [
     "LateReplySender",
     "ReplyHandler",
     "customer_service_message",
+    "describe",
     "mark_failed",
     "process",
+    "process_one_by_one",
     "queue_customer_service_reply",
     "register_reply_handler",
     "reply_handlers_for",
+    "requeue",
     "requeue_stale",
+    "set_aside",
     "set_late_reply_sender",
     "store_pushes",
     "timeline_entries",

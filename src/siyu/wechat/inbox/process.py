@@ -261,8 +261,8 @@ def _answer_late(session: Session, app: AppRead, push: Push) -> None:
     _late_reply_sender(session, app, push, reply)
 
 
-def mark_failed(session: Session, push_id: int) -> None:
-    repository.mark_failed(session, push_id)
+def mark_failed(session: Session, push_id: int, error: str | None = None) -> None:
+    repository.mark_failed(session, push_id, error, clock.now())
 
 
 def requeue_stale(session: Session) -> int:

@@ -310,3 +310,18 @@ def list_reconciliations(
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def count_refunds_sent_since(session: Session, since: datetime) -> int:
+    """Refunds WeChat Pay accepted or settled since `since` (throughput, for operators)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(PayRefund)
+            .where(
+                PayRefund.status != RefundStatus.pending,
+                PayRefund.updated_at >= since,
+            )
+        )
+        or 0
+    )

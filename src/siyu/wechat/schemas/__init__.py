@@ -17,6 +17,7 @@ from siyu.wechat.schemas.fields import (
     section,
     text,
 )
+from siyu.wechat.schemas.operations import PendingUnionid, PushBacklog, SetAside, SetAsidePush
 from siyu.wechat.schemas.outbound import (
     Code2Session,
     CurrentMenu,
@@ -146,10 +147,12 @@ __all__ = [
     "MusicReply",
     "NewsReply",
     "OaSubscribeMessage",
+    "PendingUnionid",
     "PhoneAnswer",
     "PhoneInfo",
     "PictureEvent",
     "Push",
+    "PushBacklog",
     "QrAction",
     "QrActionInfo",
     "QrCode",
@@ -161,6 +164,8 @@ __all__ = [
     "ScanEvent",
     "SchemeAnswer",
     "SchemeRequest",
+    "SetAside",
+    "SetAsidePush",
     "ShortVideoMessage",
     "StableToken",
     "SubscribeChoice",

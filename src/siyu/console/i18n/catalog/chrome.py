@@ -17,6 +17,7 @@ MESSAGES: dict[str, Message] = {
     "nav.menu": ("菜单", "Menu"),
     "nav.operators": ("操作员", "Operators"),
     "nav.audit": ("审计日志", "Audit log"),
+    "nav.set_aside": ("搁置的任务", "Set aside"),
     "role.customer_service": ("客服", "Customer service"),
     "role.analyst": ("数据分析", "Analyst"),
     "role.sales": ("销售", "Sales"),

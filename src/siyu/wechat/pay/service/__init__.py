@@ -7,6 +7,7 @@ Other domains, the console and the CLI use pay through this package only:
 """
 
 from siyu.core.clock import BEIJING
+from siyu.wechat.pay.service.backlog import refunds_last_minutes
 from siyu.wechat.pay.service.common import (
     ACTOR,
     NOTIFICATIONS,
@@ -128,6 +129,7 @@ __all__ = [
     "refund_keys",
     "refund_states",
     "refunds_due",
+    "refunds_last_minutes",
     "refunds_to_query",
     "request_refund",
     "request_refunds",

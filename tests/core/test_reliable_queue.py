@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+import structlog
 from huey import crontab
 from huey.api import TaskWrapper
 from structlog.testing import capture_logs
@@ -204,17 +205,22 @@ def test_a_periodic_job_is_enqueued_once_a_minute_among_consumers(
 
 
 def test_a_job_that_cannot_be_enqueued_after_commit_is_logged_with_its_cause(
-    base_settings: Settings, db: Database
+    base_settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given Redis unreachable (nothing listens on port 1)
-    previous = jobs.queue.storage
+    previous = {lane: huey.storage for lane, huey in jobs.lanes.items()}
     jobs.configure_queue(base_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
     try:
-        with capture_logs() as logs, db.session_scope() as session:
-            jobs.enqueue(session, "wechat.requeue_stale_pushes")
+        with capture_logs() as logs:
+            # structlog caches a module's logger on first use, bound to the processors of
+            # that moment: a fresh one sees the capture whatever ran in this process before.
+            monkeypatch.setattr(jobs, "log", structlog.get_logger("siyu.core.jobs"))
+            with db.session_scope() as session:
+                jobs.enqueue(session, "wechat.requeue_stale_pushes")
         # then the commit stands (no error raised) and the failure names the job and cause
     finally:
-        jobs.queue.storage = previous
+        for lane, storage in previous.items():
+            jobs.lanes[lane].storage = storage
     failed = [e for e in logs if e["event"] == "job_enqueue_failed"]
     assert len(failed) == 1
     assert failed[0]["job"] == "wechat.requeue_stale_pushes"

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Collection
 from typing import Any
 
 from huey import crontab
 from huey.api import Task
 from huey.exceptions import RetryTask
 
-from siyu.core import clock
+from siyu.core import clock, jobs
 from siyu.core.config import current_settings
-from siyu.core.db import get_database
+from siyu.core.db import Database, get_database
 from siyu.core.errors import SiyuError
-from siyu.core.jobs import job
+from siyu.core.jobs import job, queue
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
@@ -39,20 +42,23 @@ class PushesFailed(Exception):
 def process_pushes(
     push_ids: list[int], answer_late: list[int] | None = None, task: Task | None = None
 ) -> None:
-    """Process pushes stored together, each in its own transaction.
+    """Process the pushes stored together (`push_ids`), then any others still waiting, oldest
+    first, until none is left: the table of stored pushes, not the queue, says what is to do,
+    so a job lost with a killed worker or a lost queue costs nothing once any job runs.
 
-    One failing push does not hold up the others; a retry skips those already processed.
+    Pushes go in batches, each in one transaction; a batch that fails is done again one push
+    a transaction, so that one failing push holds up no other. This job retries its own
+    failed pushes and, on its last try, marks them failed for operators; a waiting push that
+    fails here is passed over for a while (`BACKOFF`), and set aside after `ATTEMPTS` tries.
     """
     db = get_database()
     late = set(answer_late or ())
-    failed = []
-    for push_id in push_ids:
-        try:
-            with db.session_scope() as session:
-                inbox.process(session, push_id, answer_late=push_id in late)
-        except Exception:
-            log.exception("push_processing_failed", push_id=push_id)
-            failed.append(push_id)
+    failed: list[int] = []
+    if push_ids:
+        for start in range(0, len(push_ids), inbox.BATCH_SIZE):
+            chunk = push_ids[start : start + inbox.BATCH_SIZE]
+            failed += _claim_and_process(db, chunk, late, ())[1]
+    _drain(db, set(failed))
     if not failed:
         return
     if task is None or not task.retries:  # the last try: leave the pushes marked for operators
@@ -60,6 +66,59 @@ def process_pushes(
             for push_id in failed:
                 inbox.mark_failed(session, push_id)
     raise PushesFailed(f"{len(failed)} of {len(push_ids)} pushes failed: {failed[:10]}")
+
+
+BACKOFF_S = 30.0  # a push that failed in a drain is passed over this long by this process
+ATTEMPTS = 4  # tries of a waiting push by the drains of one process before it is set aside
+_failing: dict[int, tuple[float, int]] = {}  # push id -> (passed over until, tries)
+_failing_lock = threading.Lock()
+
+
+def _drain(db: Database, own_failed: set[int]) -> None:
+    """Claim and process waiting pushes, oldest first, until none is left (but those failing)."""
+    while True:
+        now = time.monotonic()
+        with _failing_lock:
+            for push_id in [p for p, (until, _) in _failing.items() if until <= now]:
+                if _failing[push_id][1] < ATTEMPTS:
+                    del _failing[push_id]  # its next try is due (its count is kept below)
+            skip = own_failed | set(_failing)
+        claimed, failed = _claim_and_process(db, None, set(), skip)
+        for push_id in failed:
+            with _failing_lock:
+                tries = _failing.get(push_id, (0.0, 0))[1] + 1
+                _failing[push_id] = (time.monotonic() + BACKOFF_S, tries)
+            if tries >= ATTEMPTS:
+                with db.session_scope() as session:
+                    inbox.mark_failed(session, push_id)
+        if not claimed:
+            return
+
+
+def _claim_and_process(
+    db: Database, ids: list[int] | None, late: set[int], skip: Collection[int]
+) -> tuple[list[int], list[int]]:
+    """One batch: (the pushes claimed, those of them that failed)."""
+    claimed: list[inbox.Claimed] = []
+    try:
+        with db.session_scope() as session:
+            claimed = inbox.claim(session, ids=ids, skip=skip)
+            inbox.process_claimed(session, claimed, late)
+    except Exception:
+        if not claimed:
+            raise  # the claim itself failed (the database is away): the job is retried
+        log.warning("push_batch_failed", count=len(claimed), exc_info=True)
+    else:
+        return [c.id for c in claimed], []
+    failed = []
+    for row in claimed:
+        try:
+            with db.session_scope() as session:
+                inbox.process(session, row.id, answer_late=row.id in late)
+        except Exception:
+            log.exception("push_processing_failed", push_id=row.id)
+            failed.append(row.id)
+    return [c.id for c in claimed], failed
 
 
 @job("wechat.send_late_reply", retries=3, retry_delay=10, context=True)
@@ -145,7 +204,30 @@ def _retry_later(task: Task | None, what: str, appid: str, exc: Exception) -> No
     raise RetryTask(delay=task.retry_delay or 30) from exc
 
 
+SWEEP_AGAIN_S = 30  # the minute's sweep looks again this much later: recovery within 60 s
+
+
 @job("wechat.requeue_stale_pushes", periodic=crontab(minute="*"))
 def requeue_stale_pushes() -> None:
+    """Wake the workers for pushes whose job was lost; twice a minute (cron ticks each minute)."""
+    _sweep()
+    sweep_stale_pushes_again.schedule(delay=SWEEP_AGAIN_S)
+
+
+@job("wechat.sweep_stale_pushes_again")
+def sweep_stale_pushes_again() -> None:
+    _sweep()
+
+
+def _sweep() -> None:
     with get_database().session_scope() as session:
         inbox.requeue_stale(session)
+
+
+@queue.on_startup("wechat.process_waiting_pushes")
+def _wake_on_start() -> None:
+    """A worker that starts (after a crash, say) takes the pushes left waiting at once."""
+    try:
+        jobs.enqueue_now("wechat.process_pushes", [])
+    except Exception:  # the queue is away: the sweep will do it once it is back
+        log.warning("push_wake_up_failed", exc_info=True)

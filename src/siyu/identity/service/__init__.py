@@ -89,11 +89,13 @@ from siyu.identity.service.tags import (
     untag_members,
 )
 from siyu.identity.service.timeline import (
+    EventRow,
     event_props,
     events_table,
     get_timeline,
     members_active_since,
     record_event,
+    record_events,
     tally_coded_days,
     tally_coded_events,
 )
@@ -103,6 +105,7 @@ __all__ = [
     "DEIDENTIFIED_COLUMNS",
     "SYSTEM",
     "TAG_MAX",
+    "EventRow",
     "EventsRecorded",
     "MemberCreated",
     "MembersMerged",
@@ -148,6 +151,7 @@ __all__ = [
     "present_members",
     "record_deidentified_export",
     "record_event",
+    "record_events",
     "resolve",
     "resolve_member",
     "resolve_members",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from siyu.core import clock
 from siyu.core.events import bus
 from siyu.identity import errors, repository
+from siyu.identity.bulk import insert_rows
 from siyu.identity.models import TimelineEvent
 from siyu.identity.schemas import TimelineEventRead, TimelinePage
 from siyu.identity.service.domain_events import EventsRecorded
@@ -99,6 +100,45 @@ def record_event(
     repository.add(session, row)
     bus.publish(session, EventsRecorded(workspace_id, 1))
     return row.id
+
+
+EventRow = tuple[int, int, int | None, str, datetime, str | None, dict[str, Any]]
+"""(workspace_id, member_id, app_id, name, ts, channel, props) of one canonical event."""
+
+_EVENT_COLUMNS = (
+    "workspace_id",
+    "member_id",
+    "origin_member_id",
+    "app_id",
+    "name",
+    "ts",
+    "channel",
+    "props",
+    "received_at",
+)
+
+
+def record_events(session: Session, events: Sequence[EventRow]) -> None:
+    """Append many canonical events in one statement (COPY on PostgreSQL): what
+    `record_event` does for each, without a flush per row."""
+    if not events:
+        return
+    session.flush()  # the members they name may have been made in this transaction
+    now = clock.now()
+    insert_rows(
+        session.connection(),
+        TimelineEvent.__table__,
+        _EVENT_COLUMNS,
+        [
+            (workspace_id, member_id, member_id, app_id, name, ts, channel, props, now)
+            for workspace_id, member_id, app_id, name, ts, channel, props in events
+        ],
+    )
+    counts: dict[int, int] = {}
+    for event in events:
+        counts[event[0]] = counts.get(event[0], 0) + 1
+    for workspace_id, count in counts.items():
+        bus.publish(session, EventsRecorded(workspace_id, count))
 
 
 # --- tallies -------------------------------------------------------------------------------

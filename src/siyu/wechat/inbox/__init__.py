@@ -9,11 +9,15 @@ from siyu.wechat.inbox.handlers import (
     unregister_reply_handler,
 )
 from siyu.wechat.inbox.process import (
+    BATCH_SIZE,
     STALE_AFTER,
+    Claimed,
     LateReplySender,
+    claim,
     customer_service_message,
     mark_failed,
     process,
+    process_claimed,
     queue_customer_service_reply,
     requeue_stale,
     set_late_reply_sender,
@@ -23,6 +27,7 @@ from siyu.wechat.inbox.receive import MAX_PUSH_BYTES, PUSHES, REPLY_THREADS, Ans
 from siyu.wechat.inbox.writer import SUCCESS, store_pushes
 
 __all__ = [
+    "BATCH_SIZE",
     "DEFAULT_REPLY_PRIORITY",
     "MAX_PUSH_BYTES",
     "PUSHES",
@@ -30,12 +35,15 @@ __all__ = [
     "STALE_AFTER",
     "SUCCESS",
     "Answer",
+    "Claimed",
     "Inbox",
     "LateReplySender",
     "ReplyHandler",
+    "claim",
     "customer_service_message",
     "mark_failed",
     "process",
+    "process_claimed",
     "queue_customer_service_reply",
     "register_reply_handler",
     "reply_handlers_for",

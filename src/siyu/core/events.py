@@ -97,8 +97,15 @@ class EventBus:
 
     def _plan(self, types: tuple[type[DomainEvent], ...]) -> list[Step] | None:
         """One order of the steps that keeps every type's own order (a stable topological
-        sort, first seen first); None if two types order two steps both ways."""
-        chains = [list(dict.fromkeys(self._batch.get(h, h) for h in self._chain(t))) for t in types]
+        sort, first seen first); None if two types order two steps both ways, or a plain
+        handler would meet an event twice."""
+        chains = []
+        for event_type in types:
+            handlers = self._chain(event_type)
+            plain = [h for h in handlers if h not in self._batch]
+            if len(set(plain)) != len(plain):
+                return None  # a handler meets the event twice (on a class and its base)
+            chains.append(list(dict.fromkeys(self._batch.get(h, h) for h in handlers)))
         first_seen: dict[Step, int] = {}
         after: dict[Step, set[Step]] = {}
         for chain in chains:

@@ -176,7 +176,10 @@ def mark_processed(session: Session, members: dict[int, int | None], at: datetim
         update(PushReceipt)
         .where(PushReceipt.id.in_(list(members)))
         .values(
-            member_id=case(members, value=PushReceipt.id, else_=None),
+            # Cast: a batch of senders that are no members (all NULL) has no type otherwise.
+            member_id=cast(
+                case(members, value=PushReceipt.id, else_=None), PushReceipt.member_id.type
+            ),
             status=PushStatus.processed,
             processed_at=at,
         )

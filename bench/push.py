@@ -3,6 +3,9 @@
     .venv/bin/python bench/push.py                        # 20,000 pushes
     .venv/bin/python bench/push.py --requests 3000        # a quick run
     .venv/bin/python bench/push.py --no-echo              # every server answers "success"
+    .venv/bin/python bench/push.py --processing           # push processing alone: 1 and 2
+                                                          # `siyu worker` processes
+    BENCH_WORKER_THREADS=1 .venv/bin/python bench/push.py --processing  # threads per worker
 
 Secure-mode, encrypted text messages (signed with msg_signature, sealed with the app's
 EncodingAESKey) are POSTed over loopback HTTP/1.1 keep-alive connections by a small asyncio
@@ -50,7 +53,7 @@ from fastapi import Request as HttpRequest  # module level: FastAPI resolves ann
 
 HERE = Path(__file__).resolve().parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-PG_DB = f"siyu_push_bench_{secrets.token_hex(4)}"  # helpers may run it side by side
+PG_DB = f"siyu_push_bench_{secrets.token_hex(4)}"  # two runs never collide
 APPID = "wxbe4c4bec4bec4bec"
 GH_ID = "gh_bench0000001"
 TOKEN_ENV, AES_ENV, ECHO_ENV = "BENCH_PUSH_TOKEN", "BENCH_PUSH_AES_KEY", "BENCH_PUSH_ECHO"
@@ -696,6 +699,195 @@ def check(url: str, sent: list[Delivery], results: list[Result]) -> list[str]:
     return problems
 
 
+# --- processing: one worker process, two `siyu worker` processes --------------------------
+
+
+def store_directly(url: str, first_msg_id: int, count: int, users: int, seed: int) -> list[int]:
+    """Store `count` text messages as the push writer does (64 a batch, each batch's job
+    enqueued after its commit), without the HTTP part: what processing then finds."""
+    from siyu import wiring
+    from siyu.core.config import Settings
+    from siyu.core.crypto import configure_crypto
+    from siyu.core.db import Database
+    from siyu.core.jobs import configure_queue, enqueue_now
+    from siyu.wechat.inbox.writer import BATCH_MAX, PROCESS_JOB, Pending, store_pushes
+    from siyu.wechat.schemas import build_push
+    from siyu.workspaces import service as workspaces
+
+    wiring.wire()
+    settings = Settings()
+    configure_crypto(settings)
+    configure_queue(settings)
+    db = Database(url)
+    with db.session_scope() as session:
+        app = workspaces.get_app_by_appid(session, APPID)
+    rng = random.Random(seed)
+    ids: list[int] = []
+    for start in range(0, count, BATCH_MAX):
+        batch = []
+        for i in range(start, min(count, start + BATCH_MAX)):
+            raw = {
+                "ToUserName": GH_ID,
+                "FromUserName": _openid(rng.randrange(users)),
+                "CreateTime": str(1_760_000_000 + i // 50),
+                "MsgType": "text",
+                "Content": f"第{i}条",
+                "MsgId": str(first_msg_id + i),
+            }
+            batch.append(Pending(app, build_push(APPID, raw), "success", False, None))  # type: ignore[arg-type]
+        with db.engine.begin() as connection:
+            _, job = store_pushes(connection, batch)
+        assert job is not None
+        enqueue_now(PROCESS_JOB, *job)
+        ids += job[0]
+    db.dispose()
+    return ids
+
+
+def processed_count(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from siyu.core.db import Database
+    from siyu.wechat.models import PushReceipt, PushStatus
+
+    db = Database(url)
+    try:
+        with db.session_scope() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(PushReceipt)
+                    .where(PushReceipt.status == PushStatus.processed)
+                )
+                or 0
+            )
+    finally:
+        db.dispose()
+
+
+def one_by_one(url: str, ids: list[int]) -> float:
+    """The baseline: the same pushes through the one-by-one path (`inbox.process`, a
+    transaction each), in this process; seconds taken."""
+    from siyu import wiring
+    from siyu.core.db import Database
+    from siyu.core.jobs import queue
+    from siyu.wechat import inbox
+
+    wiring.wire()
+    db = Database(url)
+    started = time.perf_counter()
+    for push_id in ids:
+        with db.session_scope() as session:
+            inbox.process(session, push_id)
+    seconds = time.perf_counter() - started
+    db.dispose()
+    while queue.dequeue() is not None:  # their queued jobs would find nothing: not measured
+        pass
+    return seconds
+
+
+def drain_with_workers(url: str, processes: int, expected: int, timeout: float) -> float:
+    """Start `processes` × `siyu worker` (real processes on this PostgreSQL and Redis) and
+    wait until `expected` pushes in all are processed; seconds from start to the last one
+    (each worker's start-up, a second or so, included)."""
+    command = [
+        str(Path(sys.executable).with_name("siyu")),
+        "worker",
+        "--workers",
+        os.environ.get("BENCH_WORKER_THREADS", "4"),
+    ]
+    started = time.perf_counter()
+    workers = [subprocess.Popen(command, env=dict(os.environ)) for _ in range(processes)]
+    try:
+        while time.perf_counter() - started < timeout:
+            if processed_count(url) >= expected:
+                break
+            time.sleep(0.05)
+        return time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def check_processing(url: str, expected: int) -> list[str]:
+    """Every stored push processed exactly once: one timeline event per push, none twice."""
+    from sqlalchemy import func, select
+
+    from siyu.core.db import Database
+    from siyu.identity.models import TimelineEvent
+    from siyu.wechat.models import PushReceipt
+
+    db = Database(url)
+    with db.session_scope() as session:
+        stored = session.scalar(select(func.count()).select_from(PushReceipt))
+        push_key = TimelineEvent.props["push_id"].as_string()
+        recorded = session.scalar(select(func.count(func.distinct(push_key))))
+        events = session.scalar(select(func.count()).select_from(TimelineEvent))
+    db.dispose()
+    problems = []
+    if processed_count(url) != expected or stored != expected:
+        problems.append(f"{processed_count(url)} of {stored} stored pushes processed")
+    if events != expected or recorded != expected:
+        problems.append(f"{events} events for {recorded} pushes, {expected} expected")
+    return problems
+
+
+def processing_main(args: argparse.Namespace) -> int:
+    """`--processing`: push processing alone, with figures for one worker process (embedded,
+    4 threads), two `siyu worker` processes, and the one-by-one path as the baseline."""
+    url = recreate_db()
+    os.environ.update(
+        {
+            "SIYU_ENV": "development",
+            "SIYU_DATABASE_URL": url,
+            "SIYU_REDIS_URL": args.redis,
+            "SIYU_LOG_JSON": "false",
+            TOKEN_ENV: secrets.token_hex(8),
+            AES_ENV: "".join(random.Random(1).choices(string.ascii_letters + string.digits, k=43)),
+        }
+    )
+    count, problems, total = args.pushes, [], 0
+    try:
+        prepare(url)
+        flush_queue()
+        baseline_ids = store_directly(url, 30_000_000, args.baseline, args.users, 1)
+        total += len(baseline_ids)
+        base_rate = len(baseline_ids) / one_by_one(url, baseline_ids)
+        print(f"processing, {args.users:,} senders, text messages, PostgreSQL + Redis:")
+        print(f"  one by one (baseline): {base_rate:8,.0f} pushes/s ({len(baseline_ids):,})")
+        flush_queue()
+        rates = {}
+        runs = (("1 process", 1, 31_000_000), ("2 processes", 2, 32_000_000))
+        for name, processes, first in runs:
+            total += len(store_directly(url, first, count, args.users, processes + 1))
+            seconds = drain_with_workers(url, processes, total, timeout=600)
+            rates[name] = count / seconds
+            print(
+                f"  {name:<21}: {rates[name]:8,.0f} pushes/s ({count:,} in {seconds:.1f}s, "
+                f"`siyu worker` × {processes}, 4 threads each); "
+                f"{rates[name] / base_rate:.1f}× one by one",
+                flush=True,
+            )
+            flush_queue()
+        print(f"  2 processes ÷ 1 process: {rates['2 processes'] / rates['1 process']:.2f}")
+        problems = check_processing(url, total)
+    finally:
+        try:
+            flush_queue()
+        finally:
+            drop_db()
+    for problem in problems:
+        print(f"  PROBLEM: {problem}")
+    print("exactly once:", "yes" if not problems else "NO")
+    return 0 if not problems else 1
+
+
 # --- main ----------------------------------------------------------------------------------
 
 
@@ -732,7 +924,14 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=20261120)
     parser.add_argument("--serve", nargs=2, metavar=("FACTORY", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--processing", action="store_true", help="measure push processing alone (no HTTP)"
+    )
+    parser.add_argument("--pushes", type=int, default=20_000, help="--processing: per run")
+    parser.add_argument("--baseline", type=int, default=1_000, help="--processing: one by one")
     args = parser.parse_args()
+    if args.processing:
+        return processing_main(args)
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
         return 0

@@ -20,7 +20,6 @@ def _name(fn: object) -> str:
 def test_the_subscribers_and_their_order_are_pinned() -> None:
     table = [(s.event.__name__, _name(s.handler)) for s in wiring.SUBSCRIBERS]
     assert table == [
-        ("MemberCreated", "siyu.entries.service.arrivals.remember_new_member"),
         ("SubscribeEvent", "siyu.entries.service.arrivals.on_subscribe"),
         ("ScanEvent", "siyu.entries.service.arrivals.on_scan"),
         ("UnsubscribeEvent", "siyu.entries.service.arrivals.on_unsubscribe"),
@@ -36,6 +35,21 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("SubscribeMsgSentEvent", "siyu.reach.service.ledger.on_subscribe_sent"),
         ("Message", "siyu.autoreply.service.on_push"),
         ("SubscribeEvent", "siyu.autoreply.service.on_push"),
+    ]
+
+
+def test_the_batch_forms_are_pinned() -> None:
+    table = [(_name(s.handler), _name(s.batch)) for s in wiring.SUBSCRIBERS if s.batch]
+    assert table == [
+        ("siyu.entries.service.arrivals.on_subscribe", "siyu.entries.service.arrivals.on_pushes"),
+        ("siyu.entries.service.arrivals.on_scan", "siyu.entries.service.arrivals.on_pushes"),
+        (
+            "siyu.entries.service.arrivals.on_unsubscribe",
+            "siyu.entries.service.arrivals.on_pushes",
+        ),
+        ("siyu.reach.service.ledger.on_message", "siyu.reach.service.ledger.on_pushes"),
+        ("siyu.reach.service.ledger.on_follow", "siyu.reach.service.ledger.on_pushes"),
+        ("siyu.reach.service.ledger.on_unfollow", "siyu.reach.service.ledger.on_pushes"),
     ]
 
 

@@ -3,7 +3,9 @@ they run, and every module that declares jobs. The app factory, the worker and t
 `wire()`; nothing subscribes or registers itself at import.
 
 Order is part of behaviour: handlers of one event run in the order of `SUBSCRIBERS` (inside the
-publisher's transaction); reply handlers are asked by priority, lower first, and the first
+publisher's transaction); a handler's `batch` form, if any, takes all of a batch's events at
+once when they are published together (`bus.publish_all`: the push-processing job), still in
+that order for each event; reply handlers are asked by priority, lower first, and the first
 answer wins (a channel's own welcome, 10, before the general follow and keyword replies, 100).
 `tests/test_wiring.py` pins both tables.
 """
@@ -19,9 +21,8 @@ from sqlalchemy.orm import Session
 
 from siyu.autoreply import service as autoreply
 from siyu.community import service as community
-from siyu.core.events import DomainEvent, bus
+from siyu.core.events import BatchHandler, DomainEvent, bus
 from siyu.entries import service as entries
-from siyu.identity.service import MemberCreated
 from siyu.reach import service as reach
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
@@ -40,10 +41,12 @@ from siyu.wechat.schemas import (
 
 @dataclass(frozen=True)
 class Subscriber:
-    """`handler` runs for every `event` published (and for its subclasses)."""
+    """`handler` runs for every `event` published (and for its subclasses); `batch`, for all
+    of a batch's events at once (handlers sharing it: all of theirs, in publishing order)."""
 
     event: type[DomainEvent]
     handler: Callable[[Session, Any], None]
+    batch: BatchHandler | None = None
 
 
 @dataclass(frozen=True)
@@ -57,18 +60,17 @@ class ReplyRegistration:
 
 SUBSCRIBERS: tuple[Subscriber, ...] = (
     # Arrivals first: the member's channel is known before anyone greets or counts them.
-    Subscriber(MemberCreated, entries.remember_new_member),
-    Subscriber(SubscribeEvent, entries.on_subscribe),
-    Subscriber(ScanEvent, entries.on_scan),
-    Subscriber(UnsubscribeEvent, entries.on_unsubscribe),
+    Subscriber(SubscribeEvent, entries.on_subscribe, batch=entries.on_pushes),
+    Subscriber(ScanEvent, entries.on_scan, batch=entries.on_pushes),
+    Subscriber(UnsubscribeEvent, entries.on_unsubscribe, batch=entries.on_pushes),
     Subscriber(wechat.MpLaunched, entries.on_launch),
     # Paid enrollments and refunds of community activities.
     Subscriber(pay.OrderPaid, community.on_order_paid),
     Subscriber(pay.RefundSettled, community.on_refund_settled),
     # Reach's quota ledger and subscribe credits, fed by the pushes.
-    Subscriber(Message, reach.on_message),
-    Subscriber(SubscribeEvent, reach.on_follow),
-    Subscriber(UnsubscribeEvent, reach.on_unfollow),
+    Subscriber(Message, reach.on_message, batch=reach.on_pushes),
+    Subscriber(SubscribeEvent, reach.on_follow, batch=reach.on_pushes),
+    Subscriber(UnsubscribeEvent, reach.on_unfollow, batch=reach.on_pushes),
     Subscriber(SubscribeMsgPopupEvent, reach.on_subscribe_popup),
     Subscriber(SubscribeMsgChangeEvent, reach.on_subscribe_change),
     Subscriber(TemplateSendJobFinishEvent, reach.on_template_finished),
@@ -103,7 +105,7 @@ def wire() -> None:
         return
     _wired = True
     for subscriber in SUBSCRIBERS:
-        bus.subscribe(subscriber.event, subscriber.handler)
+        bus.subscribe(subscriber.event, subscriber.handler, batch=subscriber.batch)
     for reply in REPLY_HANDLERS:
         wechat.register_reply_handler(reply.handler, priority=reply.priority, answers=reply.answers)
     for module in TASK_MODULES:

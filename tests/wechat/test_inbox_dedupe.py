@@ -385,8 +385,8 @@ def test_a_push_whose_job_was_lost_is_processed_by_the_sweep(
         assert inbox.requeue_stale(session) == 0
     frozen_clock.advance(inbox.STALE_AFTER + timedelta(seconds=1))
     tasks.requeue_stale_pushes.call_local()
-    # then the push is processed after all
-    assert drain() == 1
+    # then the push is processed after all (by the wake-up it enqueued)
+    assert drain() >= 1
     assert receipts(db)[0].status == PushStatus.processed
     assert counts(db) == Counts(pushes=1, members=1, events=1)
 

@@ -3,7 +3,7 @@ and the report aggregates over them and the members' timeline (`events`, identit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -169,6 +169,25 @@ def newest_code_with_scene(session: Session, app_id: int, scene: str) -> tuple[i
         .limit(1)
     ).first()
     return None if row is None else (row[0], row[1])
+
+
+def newest_codes_with_scenes(
+    session: Session, app_id: int, scenes: Collection[str]
+) -> dict[str, tuple[int, Channel]]:
+    """For each of these scenes carried by a code on this app, the newest such code with its
+    channel (archived ones too): `newest_code_with_scene` for a batch, in one query."""
+    if not scenes:
+        return {}
+    rows = session.execute(
+        select(ChannelCode.scene, ChannelCode.id, Channel)
+        .join(Channel, Channel.id == ChannelCode.channel_id)
+        .where(ChannelCode.app_id == app_id, ChannelCode.scene.in_(sorted(scenes)))
+        .order_by(ChannelCode.id.desc())
+    ).all()
+    found: dict[str, tuple[int, Channel]] = {}
+    for scene, code_id, channel in rows:
+        found.setdefault(scene, (code_id, channel))
+    return found
 
 
 # --- arrivals and touches ------------------------------------------------------------------

@@ -7,7 +7,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, any_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -122,6 +134,73 @@ def get_or_add_ledger_row(
         found = get_ledger_row(session, member_id, app_id)
         assert found is not None
         return found
+
+
+LedgerKey = tuple[int, int]  # (member_id, app_id)
+
+
+def lock_ledger_rows(
+    session: Session, wanted: dict[LedgerKey, tuple[int, str]], now: datetime
+) -> dict[LedgerKey, ReachLedger]:
+    """The ledger rows of these (member, app) keys, locked until commit, the missing ones
+    created first from their (workspace, openid): a batch's rows in two or three statements.
+
+    Locked in key order, as every batch locks them, so that two workers whose batches share
+    members wait for each other instead of deadlocking; a racing creator's row is kept.
+    """
+    if not wanted:
+        return {}
+    keys = sorted(wanted)
+    rows = _select_locked(session, keys)
+    missing = [k for k in keys if k not in rows]
+    if missing:
+        values = [
+            {
+                "workspace_id": wanted[key][0],
+                "member_id": key[0],
+                "app_id": key[1],
+                "openid": wanted[key][1],
+                "following": None,
+                "window_used": 0,
+                "mass_month": "",
+                "mass_count": 0,
+                "updated_at": now,
+            }
+            for key in missing
+        ]
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(ReachLedger)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["member_id", "app_id"])
+        )
+        rows.update(_select_locked(session, missing))
+    return rows
+
+
+def _select_locked(session: Session, keys: list[LedgerKey]) -> dict[LedgerKey, ReachLedger]:
+    found = session.scalars(
+        select(ReachLedger)
+        .where(tuple_(ReachLedger.member_id, ReachLedger.app_id).in_(keys))
+        .order_by(ReachLedger.member_id, ReachLedger.app_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {(row.member_id, row.app_id): row for row in found}
+
+
+def members_with_held_sends(session: Session, member_ids: Sequence[int]) -> list[int]:
+    """Which of these members have notices held, waiting for the ledger to change."""
+    if not member_ids:
+        return []
+    return list(
+        session.scalars(
+            select(ReachSend.member_id)
+            .where(ReachSend.status == SendStatus.held, ReachSend.member_id.in_(list(member_ids)))
+            .distinct()
+            .order_by(ReachSend.member_id)
+        )
+    )
 
 
 def get_or_add_credit(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -11,8 +11,10 @@ import orjson
 from sqlalchemy import (
     Connection,
     Dialect,
+    Row,
     Text,
     bindparam,
+    case,
     cast,
     column,
     delete,
@@ -273,14 +275,61 @@ def get_unionid_fetch_by_id(session: Session, fetch_id: int) -> UnionidFetch | N
     ).first()
 
 
-def stale_receipts(session: Session, before: datetime, limit: int) -> Sequence[int]:
-    """Pushes accepted before `before` and still waiting for their job."""
-    return session.scalars(
-        select(PushReceipt.id)
-        .where(PushReceipt.status == PushStatus.received, PushReceipt.received_at < before)
-        .order_by(PushReceipt.id)
-        .limit(limit)
-    ).all()
+def claim_receipts(
+    session: Session,
+    *,
+    ids: Sequence[int] | None = None,
+    limit: int,
+    skip: Collection[int] = (),
+) -> list[Row[int, int, str, datetime]]:
+    """Waiting pushes (id, app_id, payload, received_at), locked until commit: these `ids`, or
+    else the oldest waiting ones (but `skip`), at most `limit`.
+
+    On PostgreSQL rows another transaction holds are passed over (SKIP LOCKED): two workers
+    never take the same push, nor wait for each other's. SQLite has one writer at a time.
+    """
+    query = select(
+        PushReceipt.id, PushReceipt.app_id, PushReceipt.payload, PushReceipt.received_at
+    ).where(PushReceipt.status == PushStatus.received)
+    if ids is not None:
+        query = query.where(PushReceipt.id.in_(list(ids))).order_by(PushReceipt.id)
+    else:
+        # The partial index of waiting pushes, walked in its order: oldest first.
+        query = query.order_by(PushReceipt.received_at)
+    if skip:
+        query = query.where(PushReceipt.id.not_in(list(skip)))
+    return list(session.execute(query.limit(limit).with_for_update(skip_locked=True)))
+
+
+def mark_processed(session: Session, members: dict[int, int | None], at: datetime) -> None:
+    """The pushes processed, each with its sender's member: one statement for a batch."""
+    if not members:
+        return
+    session.execute(
+        update(PushReceipt)
+        .where(PushReceipt.id.in_(list(members)))
+        .values(
+            # Cast: a batch of senders that are no members (all NULL) has no type otherwise.
+            member_id=cast(
+                case(members, value=PushReceipt.id, else_=None), PushReceipt.member_id.type
+            ),
+            status=PushStatus.processed,
+            processed_at=at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def waiting_since(session: Session, before: datetime) -> int:
+    """How many pushes accepted before `before` still wait to be processed."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(PushReceipt)
+            .where(PushReceipt.status == PushStatus.received, PushReceipt.received_at < before)
+        )
+        or 0
+    )
 
 
 def find_mp_session(session: Session, app_id: int, token_hash: str) -> MpSession | None:

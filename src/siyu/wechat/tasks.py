@@ -6,16 +6,19 @@ own, so that WeChat busy or unreachable never holds the threads that process pus
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Collection
 from typing import Any
 
 from huey import crontab
 from huey.api import Task
 
-from siyu.core import clock
+from siyu.core import clock, jobs
 from siyu.core.config import current_settings
-from siyu.core.db import get_database
+from siyu.core.db import Database, get_database
 from siyu.core.errors import SiyuError
-from siyu.core.jobs import WECHAT_LANE, job
+from siyu.core.jobs import WECHAT_LANE, job, queue
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
@@ -36,21 +39,23 @@ class PushesFailed(Exception):
 def process_pushes(
     push_ids: list[int], answer_late: list[int] | None = None, task: Task | None = None
 ) -> None:
-    """Process pushes stored together, each in its own transaction.
+    """Process the pushes stored together (`push_ids`), then any others still waiting, oldest
+    first, until none is left: the table of stored pushes, not the queue, says what is to do,
+    so a job lost with a killed worker or a lost queue costs nothing once any job runs.
 
-    One failing push does not hold up the others; a retry skips those already processed, and
-    after the last one the failing pushes are set aside with their error (`inbox.set_aside`).
+    Pushes go in batches, each in one transaction; a batch that fails is done again one push
+    a transaction, so that one failing push holds up no other. This job retries its own
+    failed pushes and, on its last try, sets them aside with their error; a waiting push that
+    fails here is passed over for a while (`BACKOFF`), and set aside after `ATTEMPTS` tries.
     """
     db = get_database()
     late = set(answer_late or ())
     failed: dict[int, str] = {}
-    for push_id in push_ids:
-        try:
-            with db.session_scope() as session:
-                inbox.process(session, push_id, answer_late=push_id in late)
-        except Exception as exc:
-            log.exception("push_processing_failed", push_id=push_id)
-            failed[push_id] = inbox.describe(exc)
+    if push_ids:
+        for start in range(0, len(push_ids), inbox.BATCH_SIZE):
+            chunk = push_ids[start : start + inbox.BATCH_SIZE]
+            failed.update(_claim_and_process(db, chunk, late, ())[1])
+    _drain(db, set(failed))
     if not failed:
         return
     if task is None or not task.retries:  # the last try: set them aside for operators
@@ -59,6 +64,59 @@ def process_pushes(
         return
     retry = list(failed)
     raise PushesFailed(f"{len(retry)} of {len(push_ids)} pushes failed: {retry[:10]}")
+
+
+BACKOFF_S = 30.0  # a push that failed in a drain is passed over this long by this process
+ATTEMPTS = 4  # tries of a waiting push by the drains of one process before it is set aside
+_failing: dict[int, tuple[float, int]] = {}  # push id -> (passed over until, tries)
+_failing_lock = threading.Lock()
+
+
+def _drain(db: Database, own_failed: set[int]) -> None:
+    """Claim and process waiting pushes, oldest first, until none is left (but those failing)."""
+    while True:
+        now = time.monotonic()
+        with _failing_lock:
+            for push_id in [p for p, (until, _) in _failing.items() if until <= now]:
+                if _failing[push_id][1] < ATTEMPTS:
+                    del _failing[push_id]  # its next try is due (its count is kept below)
+            skip = own_failed | set(_failing)
+        claimed, failed = _claim_and_process(db, None, set(), skip)
+        for push_id, error in failed.items():
+            with _failing_lock:
+                tries = _failing.get(push_id, (0.0, 0))[1] + 1
+                _failing[push_id] = (time.monotonic() + BACKOFF_S, tries)
+            if tries >= ATTEMPTS:
+                with db.session_scope() as session:
+                    inbox.set_aside(session, {push_id: error})
+        if not claimed:
+            return
+
+
+def _claim_and_process(
+    db: Database, ids: list[int] | None, late: set[int], skip: Collection[int]
+) -> tuple[list[int], dict[int, str]]:
+    """One batch: (the pushes claimed, those of them that failed with their error)."""
+    claimed: list[inbox.Claimed] = []
+    try:
+        with db.session_scope() as session:
+            claimed = inbox.claim(session, ids=ids, skip=skip)
+            inbox.process_claimed(session, claimed, late)
+    except Exception:
+        if not claimed:
+            raise  # the claim itself failed (the database is away): the job is retried
+        log.warning("push_batch_failed", count=len(claimed), exc_info=True)
+    else:
+        return [c.id for c in claimed], {}
+    failed: dict[int, str] = {}
+    for row in claimed:
+        try:
+            with db.session_scope() as session:
+                inbox.process(session, row.id, answer_late=row.id in late)
+        except Exception as exc:
+            log.exception("push_processing_failed", push_id=row.id)
+            failed[row.id] = inbox.describe(exc)
+    return [c.id for c in claimed], failed
 
 
 @job("wechat.send_late_reply", retries=3, retry_delay=10, context=True, lane=WECHAT_LANE)
@@ -158,7 +216,30 @@ def retry_unionid_fetches() -> None:
         log.info("follower_unionid_requeued", count=count)
 
 
+SWEEP_AGAIN_S = 30  # the minute's sweep looks again this much later: recovery within 60 s
+
+
 @job("wechat.requeue_stale_pushes", periodic=crontab(minute="*"))
 def requeue_stale_pushes() -> None:
+    """Wake the workers for pushes whose job was lost; twice a minute (cron ticks each minute)."""
+    _sweep()
+    sweep_stale_pushes_again.schedule(delay=SWEEP_AGAIN_S)
+
+
+@job("wechat.sweep_stale_pushes_again")
+def sweep_stale_pushes_again() -> None:
+    _sweep()
+
+
+def _sweep() -> None:
     with get_database().session_scope() as session:
         inbox.requeue_stale(session)
+
+
+@queue.on_startup("wechat.process_waiting_pushes")
+def _wake_on_start() -> None:
+    """A worker that starts (after a crash, say) takes the pushes left waiting at once."""
+    try:
+        jobs.enqueue_now("wechat.process_pushes", [])
+    except Exception:  # the queue is away: the sweep will do it once it is back
+        log.warning("push_wake_up_failed", exc_info=True)

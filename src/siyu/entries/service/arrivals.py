@@ -3,12 +3,14 @@ attributed arrivals (first touch kept, last touch moved, the channel's tags put 
 and a follow or scan of a channel's code is answered with the channel's welcome.
 
 `siyu.wiring` subscribes the `on_*` handlers (they run in the push-processing job, once per
-push) and registers `channel_welcome` (it runs in the web process within the reply budget, and
-only reads; the inbox sends it through the customer-service API when the budget ran out).
+push; `on_pushes` is their batch form, one channel lookup per app for a batch) and registers
+`channel_welcome` (it runs in the web process within the reply budget, and only reads; the
+inbox sends it through the customer-service API when the budget ran out).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,13 +23,11 @@ from siyu.entries.enums import ArrivalKind, ChannelStatus
 from siyu.entries.models import Arrival, Channel, Touch
 from siyu.entries.schemas import TouchRead
 from siyu.identity import service as identity
-from siyu.identity.service import MemberCreated
 from siyu.wechat.schemas import Push, Reply, ScanEvent, SubscribeEvent, TextReply, UnsubscribeEvent
 from siyu.wechat.service import MpLaunched
 from siyu.workspaces.schemas import AppRead
 
 UNFOLLOW_WINDOW = timedelta(days=7)
-NEW_MEMBERS = "siyu.entries.new_members"
 NEW_MEMBER_WINDOW = timedelta(minutes=30)
 
 
@@ -170,21 +170,10 @@ def arrivals_of_channel(session: Session, workspace_id: int, channel_id: int) ->
 # --- bus handlers and the welcome reply (see siyu.wiring) ----------------------------------
 
 
-def remember_new_member(session: Session, event: MemberCreated) -> None:
-    # Published by the identity hub when resolve_member creates one, in the same transaction
-    # and before the push itself is published: it tells a new member from a returning one.
-    session.info.setdefault(NEW_MEMBERS, set()).add(event.member_id)
-
-
-def _is_new(session: Session, member_id: int) -> bool:
-    return member_id in session.info.get(NEW_MEMBERS, set())
-
-
-def _on_follow_or_scan(session: Session, push: SubscribeEvent | ScanEvent) -> None:
-    if push.member_id is None or push.app_id is None or push.workspace_id is None:
-        return
-    hit = channel_for_scene(session, push.app_id, push.scene)
-    if hit is None:
+def _on_follow_or_scan(
+    session: Session, push: SubscribeEvent | ScanEvent, hit: ChannelHit | None
+) -> None:
+    if hit is None or push.member_id is None or push.app_id is None or push.workspace_id is None:
         return
     follow = isinstance(push, SubscribeEvent)
     record_arrival(
@@ -197,22 +186,53 @@ def _on_follow_or_scan(session: Session, push: SubscribeEvent | ScanEvent) -> No
         source_key=f"push:{push.push_id}",
         at=push.create_time,
         new_follower=follow,
-        new_member=_is_new(session, push.member_id),
+        new_member=push.member_created,  # this push made the member: new, not returning
     )
 
 
+def _hit_of(session: Session, push: SubscribeEvent | ScanEvent) -> ChannelHit | None:
+    if push.member_id is None or push.app_id is None:
+        return None
+    return channel_for_scene(session, push.app_id, push.scene)
+
+
 def on_subscribe(session: Session, push: SubscribeEvent) -> None:
-    _on_follow_or_scan(session, push)
+    _on_follow_or_scan(session, push, _hit_of(session, push))
 
 
 def on_scan(session: Session, push: ScanEvent) -> None:
-    _on_follow_or_scan(session, push)
+    _on_follow_or_scan(session, push, _hit_of(session, push))
 
 
 def on_unsubscribe(session: Session, push: UnsubscribeEvent) -> None:
     if push.member_id is None or push.app_id is None:
         return
     record_unfollow(session, push.app_id, push.member_id, push.create_time)
+
+
+ArrivalPush = SubscribeEvent | ScanEvent | UnsubscribeEvent
+
+
+def on_pushes(session: Session, pushes: Sequence[ArrivalPush]) -> None:
+    """The batch form of `on_subscribe`, `on_scan` and `on_unsubscribe`: the channels of the
+    batch's scenes in one query per app, then each arrival and unfollow in the pushes' order
+    (a follow without a scene, most of them, costs nothing)."""
+    scenes: dict[int, set[str]] = {}
+    for push in pushes:
+        if not isinstance(push, UnsubscribeEvent) and push.scene and push.member_id is not None:
+            scenes.setdefault(push.app_id, set()).add(push.scene)
+    hits = {
+        (app_id, scene): _hit(channel, code_id)
+        for app_id, names in scenes.items()
+        for scene, (code_id, channel) in repository.newest_codes_with_scenes(
+            session, app_id, names
+        ).items()
+    }
+    for push in pushes:
+        if isinstance(push, UnsubscribeEvent):
+            on_unsubscribe(session, push)
+        elif push.scene:
+            _on_follow_or_scan(session, push, hits.get((push.app_id, push.scene)))
 
 
 def on_launch(session: Session, event: MpLaunched) -> None:

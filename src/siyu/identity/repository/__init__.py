@@ -61,7 +61,6 @@ from siyu.identity.repository.records import (
     withdraw_consents,
 )
 from siyu.identity.repository.timeline import (
-    add_events,
     count_events,
     daily_counts,
     deidentified_page,
@@ -78,7 +77,6 @@ __all__ = [
     "IdentityKey",
     "active_consent",
     "add",
-    "add_events",
     "add_tags",
     "assigned_member_ids",
     "assignee_of",

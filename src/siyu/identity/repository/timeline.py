@@ -13,7 +13,6 @@ from sqlalchemy import (
     and_,
     cast,
     func,
-    insert,
     or_,
     select,
     update,
@@ -26,12 +25,6 @@ from siyu.identity.models import (
     MemberTag,
     TimelineEvent,
 )
-
-
-def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Append many events in one INSERT (no ORM objects: a batch writes hundreds)."""
-    if rows:
-        session.execute(insert(TimelineEvent), list(rows))
 
 
 def move_events(session: Session, from_member: int, to_member: int) -> None:

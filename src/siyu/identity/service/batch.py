@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -13,10 +14,15 @@ from siyu.workspaces.schemas import AppRead
 
 
 def resolve_members(
-    session: Session, app: AppRead, people: Sequence[PersonRef]
+    session: Session,
+    app: AppRead,
+    people: Sequence[PersonRef],
+    *,
+    seen_at: Sequence[datetime] | None = None,
 ) -> list[ResolvedMember]:
     """Each person as `resolve_member` would resolve them in this order, with a few queries for
-    the whole batch (the bulk import's planner).
+    the whole batch (the bulk import's planner). `seen_at` (one per person, e.g. a push's
+    time) dates the members made as `resolve_member(seen_at=...)` would.
 
     All or nothing: if anyone is refused (e.g. an openid already bound to another UnionID),
     nothing is written and the refusals come back by index.
@@ -24,7 +30,9 @@ def resolve_members(
     if any(person.appid != app.appid for person in people):
         raise errors.APP_MISMATCH("every person's appid must be the app's")
     with session.begin_nested() as batch:
-        ids, created, refused = EventImport(app.workspace_id).resolve_people(session, app, people)
+        ids, created, refused = EventImport(app.workspace_id).resolve_people(
+            session, app, people, seen_at
+        )
         if refused:
             batch.rollback()
             raise errors.INVALID_BATCH(

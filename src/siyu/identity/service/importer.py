@@ -114,6 +114,9 @@ class EventImport:
     fast: bool = True
     writer: PipelinedWriter | None = None
     report: IngestReport = field(default_factory=IngestReport)
+    # When each person was first seen (a push's time): a member made of them is dated so,
+    # as `resolve_member(seen_at=...)` dates it; otherwise (an import) when it is written.
+    seen: dict[PersonKey, datetime] = field(default_factory=dict)
     _members: OrderedDict[PersonKey, int] = field(default_factory=OrderedDict)
     _redirects: dict[int, int] = field(default_factory=dict)
 
@@ -308,13 +311,21 @@ class EventImport:
             if groups:
                 first = workspaces.take_member_numbers(session, self.workspace_id, len(groups))
                 ids = repository.new_member_ids(session, len(groups))
+                seen = self.seen
                 insert_rows(
                     session.connection(),
                     Member.__table__,
                     ("id", "workspace_id", "number", "status", "attributes", "created_at"),
                     [
-                        (member_id, self.workspace_id, first + i, MemberStatus.active, {}, now)
-                        for i, member_id in enumerate(ids)
+                        (
+                            member_id,
+                            self.workspace_id,
+                            first + i,
+                            MemberStatus.active,
+                            {},
+                            min(seen[group.people[0]], now) if group.people[0] in seen else now,
+                        )
+                        for i, (group, member_id) in enumerate(zip(groups, ids, strict=True))
                     ],
                 )
                 for group, member_id in zip(groups, ids, strict=True):
@@ -379,7 +390,7 @@ class EventImport:
         if self.writer is not None:
             self.writer.settle()  # a merge moves the member's events: all of them, written
         try:
-            resolved = resolution.resolve_member(session, app, person)
+            resolved = resolution.resolve_member(session, app, person, seen_at=self.seen.get(key))
         except SiyuError as exc:
             attempt.errors.append(LineError(line=line, code=exc.code, reason=exc.message))
             return None
@@ -395,11 +406,21 @@ class EventImport:
         return resolved.id
 
     def resolve_people(
-        self, session: Session, app: AppRead, people: Sequence[PersonRef]
+        self,
+        session: Session,
+        app: AppRead,
+        people: Sequence[PersonRef],
+        seen_at: Sequence[datetime] | None = None,
     ) -> tuple[list[int], set[int], list[LineError]]:
         """Resolve many people of one app at once, by the rules of `resolution.resolve_member`:
-        (member id per person, or 0 where refused; the ids created; the refusals by index)."""
+        (member id per person, or 0 where refused; the ids created; the refusals by index).
+
+        `seen_at`, one per person, dates the members made as `resolve_member(seen_at=...)`
+        would (the first person naming a member dates it)."""
         items = [(index, (person, app)) for index, person in enumerate(people)]
+        for person, seen in zip(people, seen_at or (), strict=False):
+            key = (app.appid, person.openid, person.unionid, person.phone, person.external_id)
+            self.seen.setdefault(key, seen)
         attempt = Attempt([])
         with _gc_paused():
             try:

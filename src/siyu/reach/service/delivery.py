@@ -101,10 +101,11 @@ def record_outcomes(session: Session, outcomes: Outcomes) -> dict[int, list[int]
     ledger). Returns the sends to try again, by attempt (for their backoff)."""
     now = clock.now()
     sent = repository.mark_sends_sent(session, outcomes.sent, now)
-    by_workspace: dict[int, list[identity.NewEvent]] = {}
-    for row in sent:
-        by_workspace.setdefault(row["workspace_id"], []).append(
+    identity.record_events(
+        session,
+        [
             identity.NewEvent(
+                workspace_id=row["workspace_id"],
                 member_id=row["member_id"],
                 name="message.sent",
                 ts=now,
@@ -117,9 +118,9 @@ def record_outcomes(session: Session, outcomes: Outcomes) -> dict[int, list[int]
                     "channel": row["channel"],
                 },
             )
-        )
-    for workspace_id, events in by_workspace.items():
-        identity.record_events(session, workspace_id, events)
+            for row in sent
+        ],
+    )
     again: dict[int, list[int]] = {}
     by_code: dict[int, list[int]] = {}
     for send_id, errcode in outcomes.retry.items():

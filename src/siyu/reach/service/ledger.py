@@ -3,6 +3,8 @@ follow status, the customer-service window, subscribe credits, delivery reports.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,39 +35,77 @@ def _ledger(session: Session, push: Any) -> ReachLedger | None:
     )
 
 
-def on_message(session: Session, push: Message) -> None:
-    """A member's message opens a fresh window: 48 hours, 5 messages (fact sheet §2.5, §3)."""
+LedgerPush = Message | SubscribeEvent | UnsubscribeEvent
+
+
+def _apply(row: ReachLedger, push: LedgerPush, now: datetime) -> bool:
+    """What a message, follow or unfollow does to the member's row; whether it changed it.
+
+    A message opens a fresh window: 48 hours, 5 messages (fact sheet §2.5, §3). Each compares
+    the push's own time, so that pushes processed out of order leave the newest state.
+    """
+    match push:
+        case Message():
+            if row.window_opened_at is not None and push.create_time <= row.window_opened_at:
+                return False
+            row.window_opened_at, row.window_used = push.create_time, 0
+        case SubscribeEvent():
+            if row.follow_changed_at is not None and push.create_time < row.follow_changed_at:
+                return False
+            row.following, row.follow_changed_at = True, push.create_time
+        case UnsubscribeEvent():
+            if row.follow_changed_at is not None and push.create_time < row.follow_changed_at:
+                return False
+            # WeChat closes an unfollower's windows too (the sandbox answers 45015 then).
+            row.following, row.follow_changed_at = False, push.create_time
+            row.window_opened_at, row.window_used = None, 0
+    row.updated_at = now
+    return True
+
+
+def _releases(push: LedgerPush) -> bool:
+    # A message or a follow may let a held notice go; an unfollow never does.
+    return not isinstance(push, UnsubscribeEvent)
+
+
+def _on_push(session: Session, push: LedgerPush) -> None:
     row = _ledger(session, push)
-    if row is None:
+    if row is None or not _apply(row, push, clock.now()):
         return
-    if row.window_opened_at is None or push.create_time > row.window_opened_at:
-        row.window_opened_at, row.window_used = push.create_time, 0
-        row.updated_at = clock.now()
-        session.flush()
-        _release_held(session, push.member_id)
+    session.flush()
+    if _releases(push):
+        _release_held(session, [push.member_id])
+
+
+def on_message(session: Session, push: Message) -> None:
+    _on_push(session, push)
 
 
 def on_follow(session: Session, push: SubscribeEvent) -> None:
-    row = _ledger(session, push)
-    if row is None:
-        return
-    if row.follow_changed_at is None or push.create_time >= row.follow_changed_at:
-        row.following, row.follow_changed_at = True, push.create_time
-        row.updated_at = clock.now()
-        session.flush()
-        _release_held(session, push.member_id)
+    _on_push(session, push)
 
 
 def on_unfollow(session: Session, push: UnsubscribeEvent) -> None:
-    row = _ledger(session, push)
-    if row is None:
+    _on_push(session, push)
+
+
+def on_pushes(session: Session, pushes: Sequence[LedgerPush]) -> None:
+    """The batch form of `on_message`, `on_follow` and `on_unfollow`: the batch's rows read
+    (and made) and locked at once, each push applied in order in memory, the changed rows
+    written in one flush, and the held notices of the members they concern looked up once."""
+    mine = [(push, push.member_id) for push in pushes if push.member_id is not None]
+    if not mine:
         return
-    if row.follow_changed_at is None or push.create_time >= row.follow_changed_at:
-        # WeChat closes an unfollower's windows too (the sandbox answers 45015 then).
-        row.following, row.follow_changed_at = False, push.create_time
-        row.window_opened_at, row.window_used = None, 0
-        row.updated_at = clock.now()
-        session.flush()
+    now = clock.now()
+    # A row missing is made as the first push naming it would have made it.
+    wanted = {(m, p.app_id): (p.workspace_id, p.openid) for p, m in reversed(mine)}
+    rows = repository.lock_ledger_rows(session, wanted, now)
+    released: list[int | None] = []
+    for push, member_id in mine:
+        if _apply(rows[(member_id, push.app_id)], push, now) and _releases(push):
+            released.append(member_id)
+    session.flush()
+    _release_held(session, released)
 
 
 def on_subscribe_popup(session: Session, push: SubscribeMsgPopupEvent) -> None:
@@ -85,7 +125,7 @@ def on_subscribe_popup(session: Session, push: SubscribeMsgPopupEvent) -> None:
             granted = True
     session.flush()
     if granted:
-        _release_held(session, push.member_id)
+        _release_held(session, [push.member_id])
 
 
 def on_subscribe_change(session: Session, push: SubscribeMsgChangeEvent) -> None:
@@ -132,11 +172,11 @@ def on_subscribe_sent(session: Session, push: SubscribeMsgSentEvent) -> None:
     session.flush()
 
 
-def _release_held(session: Session, member_id: int | None) -> None:
-    """The ledger changed: held notices of the member get another look, after commit."""
-    if member_id is None or not repository.list_held_sends(session, member_ids=[member_id]):
-        return
-    jobs.enqueue(session, "reach.retry_held", member_id)
+def _release_held(session: Session, member_ids: Sequence[int | None]) -> None:
+    """The ledger changed: held notices of these members get another look, after commit."""
+    wanted = sorted({m for m in member_ids if m is not None})
+    for member_id in repository.members_with_held_sends(session, wanted):
+        jobs.enqueue(session, "reach.retry_held", member_id)
 
 
 def get_ledger(session: Session, workspace_id: int, member_id: int) -> LedgerRead:

@@ -362,9 +362,9 @@ def announce(session: Session, workspace_id: int, pending: list[_Pending], now: 
     queued ones to delivery jobs (lists of DELIVERY_BATCH)."""
     identity.record_events(
         session,
-        workspace_id,
         [
             identity.NewEvent(
+                workspace_id=workspace_id,
                 member_id=p.member_id,
                 name="message.failed",
                 ts=now,

@@ -9,11 +9,15 @@ from siyu.wechat.inbox.handlers import (
     unregister_reply_handler,
 )
 from siyu.wechat.inbox.process import (
+    BATCH_SIZE,
     STALE_AFTER,
+    Claimed,
     LateReplySender,
+    claim,
     customer_service_message,
     mark_failed,
     process,
+    process_claimed,
     queue_customer_service_reply,
     requeue_stale,
     set_late_reply_sender,
@@ -24,6 +28,7 @@ from siyu.wechat.inbox.setaside import describe, process_one_by_one, requeue, se
 from siyu.wechat.inbox.writer import SUCCESS, store_pushes
 
 __all__ = [
+    "BATCH_SIZE",
     "DEFAULT_REPLY_PRIORITY",
     "MAX_PUSH_BYTES",
     "PUSHES",
@@ -31,13 +36,16 @@ __all__ = [
     "STALE_AFTER",
     "SUCCESS",
     "Answer",
+    "Claimed",
     "Inbox",
     "LateReplySender",
     "ReplyHandler",
+    "claim",
     "customer_service_message",
     "describe",
     "mark_failed",
     "process",
+    "process_claimed",
     "process_one_by_one",
     "queue_customer_service_reply",
     "register_reply_handler",

@@ -5,8 +5,9 @@ through the customer-service API."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -48,8 +49,10 @@ from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
 
 OA_KINDS = frozenset({"oa_service", "oa_subscription"})
-STALE_AFTER = timedelta(minutes=5)
-STALE_BATCH = 500
+# A push waiting this long is taken for lost (a queued job is processed in well under it).
+STALE_AFTER = timedelta(seconds=10)
+BATCH_SIZE = 200  # pushes claimed and processed in one transaction
+WAKE_UPS = 8  # processing jobs a sweep enqueues at most: one per worker thread is plenty
 CS_NEWS_MAX = 8
 
 log = get_logger(__name__)
@@ -138,17 +141,26 @@ _late_reply_sender: LateReplySender | None = queue_customer_service_reply
 
 
 def process(session: Session, push_id: int, *, answer_late: bool = False) -> bool:
-    """Resolve the sender, record the timeline event, publish the typed push; once per push."""
+    """Resolve the sender, record the timeline event, publish the typed push; once per push.
+
+    The one-by-one path: a batch that failed is processed so, each push in its own transaction,
+    to set aside only the push that fails (see `process_claimed` for the batch path)."""
     receipt = repository.get_for_update(session, push_id)
     if receipt is None or receipt.status != PushStatus.received:
         return False
     app = workspaces.get_apps_by_id(session, [receipt.app_id])[receipt.app_id]
-    push = build_push(app.appid, orjson.loads(receipt.payload)["push"])
+    body = orjson.loads(receipt.payload)
+    push = build_push(app.appid, body["push"])
     member_id, first_seen = _member_for(session, app, push)
     if member_id is not None and _may_hold_unionid(app, push, first_seen):
         jobs.enqueue(session, "wechat.fetch_follower_unionid", app.id, push.openid)
     push = dataclasses.replace(
-        push, workspace_id=app.workspace_id, app_id=app.id, push_id=receipt.id, member_id=member_id
+        push,
+        workspace_id=app.workspace_id,
+        app_id=app.id,
+        push_id=receipt.id,
+        member_id=member_id,
+        member_created=first_seen,
     )
     if member_id is not None:
         for name, channel, props in timeline_entries(app.kind, push):
@@ -168,15 +180,116 @@ def process(session: Session, push_id: int, *, answer_late: bool = False) -> boo
     receipt.processed_at = now = clock.now()
     session.flush()
     PUSH_LAG.observe((now - receipt.received_at).total_seconds())
-    if answer_late:
+    if answer_late or body.get("late"):
         _answer_late(session, app, push)
     return True
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A waiting push taken by this transaction (locked until it ends)."""
+
+    id: int
+    app_id: int
+    payload: str
+    received_at: datetime
+
+
+def claim(
+    session: Session,
+    *,
+    ids: Sequence[int] | None = None,
+    limit: int = BATCH_SIZE,
+    skip: Collection[int] = (),
+) -> list[Claimed]:
+    """Take waiting pushes for this transaction: these `ids` (those still waiting and not
+    taken by another worker), or else the oldest waiting ones but `skip`; in id order, the
+    order one by one would take them."""
+    rows = repository.claim_receipts(session, ids=ids, limit=limit, skip=skip)
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+def process_claimed(
+    session: Session, claimed: Sequence[Claimed], answer_late: Collection[int] = ()
+) -> list[int]:
+    """Process claimed pushes together, with the outcome of processing them one by one in id
+    order: their senders resolved in one `resolve_members` per app, their timeline events
+    recorded in one statement, the pushes published with `bus.publish_all` (the ledger and
+    arrivals take the batch at once), the receipts marked processed in one statement."""
+    if not claimed:
+        return []
+    apps = workspaces.get_apps_by_id(session, sorted({c.app_id for c in claimed}))
+    batch: list[tuple[Claimed, AppRead, Push, bool]] = []
+    for row in claimed:
+        app = apps[row.app_id]
+        body = orjson.loads(row.payload)
+        late = row.id in answer_late or bool(body.get("late"))
+        batch.append((row, app, build_push(app.appid, body["push"]), late))
+    members = _members_of(session, [(row.id, app, push) for row, app, push, _ in batch])
+    pushes: list[Push] = []
+    events: list[identity.NewEvent] = []
+    for row, app, stored, _ in batch:
+        member_id, created = members.get(row.id, (None, False))
+        if member_id is not None and _may_hold_unionid(app, stored, created):
+            jobs.enqueue(session, "wechat.fetch_follower_unionid", app.id, stored.openid)
+        push = dataclasses.replace(
+            stored,
+            workspace_id=app.workspace_id,
+            app_id=app.id,
+            push_id=row.id,
+            member_id=member_id,
+            member_created=created,
+        )
+        pushes.append(push)
+        if member_id is not None:
+            events += [
+                identity.NewEvent(
+                    app.workspace_id, member_id, name, push.create_time, app.id, channel, props
+                )
+                for name, channel, props in timeline_entries(app.kind, push)
+            ]
+    identity.record_events(session, events)
+    bus.publish_all(session, pushes)
+    now = clock.now()
+    repository.mark_processed(session, {p.push_id: p.member_id for p in pushes}, now)
+    for (row, app, _, late), push in zip(batch, pushes, strict=True):
+        PUSH_LAG.observe((now - row.received_at).total_seconds())
+        if late:
+            _answer_late(session, app, push)
+    return [push.push_id for push in pushes]
+
+
+def _members_of(
+    session: Session, pushes: Sequence[tuple[int, AppRead, Push]]
+) -> dict[int, tuple[int, bool]]:
+    """Each push's sender as a member, and whether that push made the member (the first push
+    naming a new member, as one by one): one `resolve_members` per app."""
+    by_app: dict[int, list[tuple[int, AppRead, Push]]] = {}
+    for item in pushes:
+        if _is_member(item[2]):
+            by_app.setdefault(item[1].id, []).append(item)
+    found: dict[int, tuple[int, bool]] = {}
+    for items in by_app.values():
+        app = items[0][1]
+        people = [PersonRef(appid=app.appid, openid=push.openid) for _, _, push in items]
+        resolved = identity.resolve_members(
+            session, app, people, seen_at=[push.create_time for _, _, push in items]
+        )
+        for (push_id, _, _), member in zip(items, resolved, strict=True):
+            found[push_id] = (member.id, member.created)
+    return found
+
+
+def _is_member(push: Push) -> bool:
+    # The mass-send assistant and unknown system events are no members.
+    return not isinstance(push, MassSendJobFinishEvent | UnknownEvent) and bool(
+        WECHAT_ID.match(push.openid)
+    )
+
+
 def _member_for(session: Session, app: AppRead, push: Push) -> tuple[int | None, bool]:
     """The sender's member id, and whether this push made the member."""
-    # The mass-send assistant and unknown system events are no members.
-    if isinstance(push, MassSendJobFinishEvent | UnknownEvent) or not WECHAT_ID.match(push.openid):
+    if not _is_member(push):
         return None, False
     person = PersonRef(appid=app.appid, openid=push.openid)
     resolved = identity.resolve_member(session, app, person, seen_at=push.create_time)
@@ -266,19 +379,30 @@ def mark_failed(session: Session, push_id: int, error: str | None = None) -> Non
 
 
 def requeue_stale(session: Session) -> int:
-    """Enqueue again the pushes whose job was lost (a crash between commit and enqueue)."""
-    stale = repository.stale_receipts(session, clock.now() - STALE_AFTER, STALE_BATCH)
-    if stale:
-        jobs.enqueue(session, PROCESS_JOB, list(stale))
-        log.warning("push_jobs_requeued", count=len(stale))
-    return len(stale)
+    """Wake the workers for pushes waiting longer than `STALE_AFTER` (their job was lost: a
+    crash between commit and enqueue, a killed worker, a queue that lost its jobs).
+
+    Any processing job claims waiting pushes until none are left, so a few wake-up jobs bring
+    back every one of them at the batch rate, however many; racing sweeps only add wake-ups
+    that find nothing. How many are waiting is returned."""
+    due = repository.waiting_since(session, clock.now() - STALE_AFTER)
+    if due:
+        for _ in range(min(WAKE_UPS, -(-due // BATCH_SIZE))):
+            jobs.enqueue(session, PROCESS_JOB, [])
+        log.warning("push_jobs_requeued", count=due)
+    return due
 
 
 __all__ = [
+    "BATCH_SIZE",
+    "STALE_AFTER",
+    "Claimed",
     "LateReplySender",
+    "claim",
     "customer_service_message",
     "mark_failed",
     "process",
+    "process_claimed",
     "queue_customer_service_reply",
     "requeue_stale",
     "set_late_reply_sender",

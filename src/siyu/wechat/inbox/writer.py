@@ -262,7 +262,9 @@ def _row(pending: Pending, now: datetime) -> dict[str, Any]:
         "event": push.event_name,
         "openid": push.openid,
         "create_time": push.create_time,
-        "payload": orjson.dumps({"push": push.raw}).decode(),
+        # Whether to answer it late travels with the push, not only in its job's arguments:
+        # whichever worker takes the push from the table (its job lost or not) answers it.
+        "payload": orjson.dumps({"push": push.raw, "late": pending.late}).decode(),
         "reply": pending.answer,
         "status": PushStatus.received,
         "received_at": now,

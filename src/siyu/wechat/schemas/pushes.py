@@ -33,8 +33,9 @@ from siyu.wechat.schemas.fields import (
 class Push(DomainEvent):
     """Every push: who sent it (`openid` = FromUserName), to which app, when.
 
-    `workspace_id`, `app_id`, `push_id` and `member_id` are filled in by the job that publishes
-    the push on the bus, once the sender is resolved to a member.
+    `workspace_id`, `app_id`, `push_id`, `member_id` and `member_created` (this push made the
+    member) are filled in by the job that publishes the push on the bus, once the sender is
+    resolved to a member.
     """
 
     appid: str
@@ -47,6 +48,7 @@ class Push(DomainEvent):
     app_id: int = 0
     push_id: int = 0
     member_id: int | None = None
+    member_created: bool = False
 
     @property
     def event_name(self) -> str | None:

@@ -106,8 +106,12 @@ class RateLimit:
         if self.rate > 0:
             self._take(True)
 
+    def delay(self) -> float:
+        """Seconds `wait` would sleep now."""
+        return self._take(False) if self.rate > 0 else 0.0
+
     def wait(self) -> None:
-        if self.rate > 0 and (delay := self._take(False)) > 0:
+        if (delay := self.delay()) > 0:
             time.sleep(delay)
 
 
@@ -360,7 +364,8 @@ class ClientCache:
                 limits = self._limits.get(keys.mchid)
                 if limits is None:
                     error_qps = REFUND_ERROR_QPS if self.refund_qps > 0 else 0
-                    limits = (RateLimit(self.refund_qps), RateLimit(error_qps))
+                    # Refusals: a second's worth at once (WeChat counts them per second).
+                    limits = (RateLimit(self.refund_qps), RateLimit(error_qps, error_qps))
                     self._limits[keys.mchid] = limits
                 client = PayClient(keys, self.api_base, self.http, limits)
                 self._clients[keys] = client

@@ -66,6 +66,7 @@ from siyu.wechat.pay.service.reconciliation import (
     settle_order,
 )
 from siyu.wechat.pay.service.refunds import (
+    CLAIM_LEASE,
     MAX_REFUNDS,
     RefundAsk,
     RefundCall,
@@ -87,6 +88,7 @@ from siyu.wechat.pay.service.refunds import (
 __all__ = [
     "ACTOR",
     "BEIJING",
+    "CLAIM_LEASE",
     "MAX_REFUNDS",
     "NOTIFICATIONS",
     "QUERY_AFTER",

@@ -72,16 +72,19 @@ def outcome(env: PayEnv, refund_ids: list[int]) -> list[tuple[Any, ...]]:
     now = env.clock.now()
     with env.db.session_scope() as session:
         rows = {r.id: r for r in session.scalars(select(PayRefund))}
-        return [
-            (
-                str(rows[i].status),
-                rows[i].attempts,
-                (rows[i].last_error or "").split(":")[0],
-                None if rows[i].next_attempt_at is None else rows[i].next_attempt_at - now,
-                rows[i].claimed_until,
+        found = []
+        for i in refund_ids:
+            row, next_at = rows[i], rows[i].next_attempt_at
+            found.append(
+                (
+                    str(row.status),
+                    row.attempts,
+                    (row.last_error or "").split(":")[0],
+                    None if next_at is None else next_at - now,
+                    row.claimed_until,
+                )
             )
-            for i in refund_ids
-        ]
+        return found
 
 
 def numbers(env: PayEnv, refund_ids: list[int]) -> list[str]:

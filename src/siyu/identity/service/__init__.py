@@ -67,6 +67,7 @@ from siyu.identity.service.members import (
     mark_erased,
     member_family,
     search_members,
+    surviving_member_id,
     wechat_ids_of,
     workspace_of_member,
 )
@@ -154,6 +155,7 @@ __all__ = [
     "run_import",
     "search_members",
     "start_import",
+    "surviving_member_id",
     "table_policies",
     "tag_counts",
     "tag_member",

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from siyu.core.db import Database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import REQUEST_INCOMPLETE, SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.logging import get_logger
 from siyu.security.auth import require
@@ -55,15 +57,23 @@ def _fail(status: int, message: str) -> JSONResponse:
 
 def _receive(db: Database, mchid: str, headers: dict[str, str], body: bytes) -> Response:
     try:
-        with db.session_scope() as session:
-            outcome = service.handle_notification(session, mchid, headers, body)
-    except SiyuError as exc:
-        service.NOTIFICATIONS.labels("refused").inc()
-        log.warning("pay_notification_refused", mchid=mchid, code=exc.code, status=exc.status)
-        # The refusal rolled everything back; only the log line for staff is written.
-        with db.session_scope() as session:
-            service.log_refusal(session, mchid, exc, body)
-        return _fail(exc.status, f"{exc.code}: {exc.message}")
+        try:
+            with db.session_scope() as session:
+                outcome = service.handle_notification(session, mchid, headers, body)
+        except SiyuError as exc:
+            service.NOTIFICATIONS.labels("refused").inc()
+            log.warning("pay_notification_refused", mchid=mchid, code=exc.code, status=exc.status)
+            # The refusal rolled everything back; only the log line for staff is written.
+            with db.session_scope() as session:
+                service.log_refusal(session, mchid, exc, body)
+            return _fail(exc.status, f"{exc.code}: {exc.message}")
+    except SQLAlchemyError as exc:
+        # The database failed (down, cut, full): nothing was applied. A clean 503 with WeChat's
+        # FAIL body, on a connection that stays usable: WeChat Pay sends it again later (15 s,
+        # 15 s, 30 s, … for 24 h, fact sheet §5), and the order's row makes that idempotent.
+        service.NOTIFICATIONS.labels("store_failed").inc()
+        log.error("pay_notification_store_failed", mchid=mchid, error=type(exc).__name__)
+        return _fail(503, "storage unavailable, retry later")
     log.info("pay_notification", mchid=mchid, outcome=outcome)
     return Response(status_code=204)
 
@@ -73,9 +83,14 @@ async def notify(mchid: str, request: Request, db: DatabaseDep) -> Response:
     """WeChat Pay's notifications (payments, refunds): verified, opened, applied once.
 
     204 acknowledges (a repeated delivery too); a refusal answers FAIL with a 4xx status and
-    changes nothing but the log of refused notifications.
+    changes nothing but the log of refused notifications; a database failure answers 503,
+    which WeChat Pay retries.
     """
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        # As the push endpoint: a refusal (logged as such, no traceback), nothing applied.
+        raise REQUEST_INCOMPLETE("the client went away mid-body") from None
     if len(body) > MAX_NOTIFICATION_BYTES:
         return _fail(413, "too large")
     headers = {k.lower(): v for k, v in request.headers.items()}

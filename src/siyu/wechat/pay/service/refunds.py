@@ -24,6 +24,7 @@ from siyu.wechat.pay.models import PayMerchant, PayOrder, PayRefund
 from siyu.wechat.pay.schemas import RefundRead
 from siyu.wechat.pay.service.common import (
     ACTOR,
+    MerchantRef,
     PayRefused,
     current_member,
     out_no,
@@ -421,7 +422,7 @@ def record_refund_answer(
 
 
 def apply_refund_state(
-    session: Session, merchant: PayMerchant, data: Mapping[str, Any], *, source: str
+    session: Session, merchant: MerchantRef, data: Mapping[str, Any], *, source: str
 ) -> str:
     """A refund's state from WeChat (answer, query or notification); pay.refunded once."""
     out_refund_no = str(data.get("out_refund_no", ""))

@@ -15,6 +15,7 @@ from siyu.wechat.pay.service.common import (
     out_no,
 )
 from siyu.wechat.pay.service.flows import (
+    REFUND_CONCURRENCY,
     RefundBatch,
     Sweep,
     clients,
@@ -92,6 +93,7 @@ __all__ = [
     "MAX_REFUNDS",
     "NOTIFICATIONS",
     "QUERY_AFTER",
+    "REFUND_CONCURRENCY",
     "OrderCheck",
     "OrderPaid",
     "PayRefused",

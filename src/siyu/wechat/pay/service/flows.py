@@ -129,6 +129,10 @@ def _ask(clients: ClientCache, call: refunds.RefundCall) -> refunds.RefundOutcom
     except PayCallError as exc:
         log.warning("pay_refund_failed", refund_id=call.refund_id, code=exc.code, status=exc.status)
         return refunds.RefundOutcome(call, None, exc)
+    except Exception as exc:  # one broken call must not hold back the batch's other outcomes
+        log.exception("pay_refund_call_broken", refund_id=call.refund_id)
+        # Whether WeChat got it is unknown: tried again later with the same out_refund_no.
+        return refunds.RefundOutcome(call, None, PayUnavailable(0, "CLIENT", type(exc).__name__))
     return refunds.RefundOutcome(call, answer, None)
 
 

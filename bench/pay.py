@@ -16,14 +16,17 @@ N orders are opened in siyu and the sandbox, and the sandbox's simulated member 
 second time as WeChat's duplicate), by the sandbox's own signed deliveries over loopback
 HTTP with 8 threads; notifications/s of each and the ratio siyu/bare are printed.
 
-Then N refunds (one per order, a random part of it) are sent through siyu's wechatpayv3
-client with failures injected in the sandbox: 10% answer 500 after accepting (a lost
-answer), 10% answer 500 before, 5% NOT_ENOUGH; siyu sends every pending refund again with
-its same out_refund_no until none is pending; the sandbox settles them and notifies siyu.
+Then N refunds (one per order, a random part of it) are sent in batches of 200 (8 at a time)
+by `pay.submit_refunds` (claimed together, called concurrently over one keep-alive pool at
+`--qps` a second, WeChat's 150 by default, outcomes recorded together), with failures
+injected in the sandbox: 10% answer 500 after accepting (a lost answer), 10% answer 500
+before, 5% NOT_ENOUGH; siyu sends every pending refund again with its same out_refund_no
+until none is pending; the sandbox settles them and notifies siyu. Baseline in the same run:
+the same number of refund calls straight through siyu's Pay client (no database).
 
 Checks, comparing siyu's ledger with the sandbox's: every payment credited once (N pay.paid
 events, paid totals equal), every refund paid out once (refund counts, numbers and totals
-equal, N pay.refunded events).
+equal, N pay.refunded events); lost and doubled are printed.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from fastapi import Request as HttpRequest  # module level: FastAPI resolves ann
 
 HERE = Path(__file__).resolve().parent
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-PG_DB = "siyu_pay_bench"
+PG_DB = f"siyu_pay_bench_{secrets.token_hex(4)}"
 MCHID = "1900000109"
 MP_APPID = "wxbe4c4bec4bec4bec"
 KEY_ENV, APIV3_ENV, KEY_ID_ENV = "BENCH_PAY_PUBLIC_KEY", "BENCH_PAY_APIV3", "BENCH_PAY_KEY_ID"
@@ -215,6 +218,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="payments, and refunds")
     parser.add_argument("--seed", type=int, default=20261120)
+    parser.add_argument(
+        "--qps", type=int, default=150, help="refund calls a second (WeChat's 150); 0: no pace"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("FACTORY", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -290,7 +296,11 @@ def main() -> int:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         with serve_in_thread(sandbox) as sandbox_url:
-            service.configure_pay(settings.model_copy(update={"wechat_pay_api_base": sandbox_url}))
+            service.configure_pay(
+                settings.model_copy(
+                    update={"wechat_pay_api_base": sandbox_url, "wechat_pay_refund_qps": args.qps}
+                )
+            )
             started = time.perf_counter()
             users = world.create_users(min(args.n, 500), seed=args.seed)
             with db.session_scope() as session:
@@ -383,7 +393,10 @@ def main() -> int:
                 rounds += 1
                 for kind, rate in faults.items():
                     pay.inject("refund", kind, int(len(pending) * rate))  # type: ignore[arg-type]
-                parallel(pending, lambda rid: service.submit_refund(db, service.clients(), rid))
+                parallel(
+                    [pending[i : i + 200] for i in range(0, len(pending), 200)],
+                    lambda ids: service.submit_refunds(db, service.clients(), ids, due_only=False),
+                )
                 pay.faults.clear()
                 if rounds >= 3:
                     pay.fault_rates = {}
@@ -396,9 +409,28 @@ def main() -> int:
             refund_s = time.perf_counter() - started
             notified = pay.settle_refunds()
             parallel(notified, pay.deliver)
+            # Baseline: the same number of refund calls straight through the client (accepted
+            # refunds asked again: WeChat answers them as it did, the same work on its side).
+            with db.session_scope() as session:
+                keys = service.merchant_keys(
+                    session, service.list_merchants(session)[0].id, MP_APPID
+                )
+                sample = session.execute(
+                    select(PayRefund.out_refund_no, PayRefund.amount, PayOrder.out_trade_no,
+                           PayOrder.amount).join(PayOrder, PayOrder.id == PayRefund.order_id)
+                ).all()  # fmt: skip
+            client = service.clients().get(keys)
+            started = time.perf_counter()
+            with ThreadPoolExecutor(THREADS * service.REFUND_CONCURRENCY) as pool:
+                list(pool.map(lambda r: client.refund(out_refund_no=r[0], amount=r[1],
+                     out_trade_no=r[2], total=r[3], reason="bench"), sample))  # fmt: skip
+            bare_refund_s = time.perf_counter() - started
+            rate, bare_rate = args.n / refund_s, len(sample) / bare_refund_s
+            pace = f"paced at {args.qps}/s" if args.qps else "not paced"
             print(
-                f"refunds: {args.n:,} sent in {rounds} rounds ({refund_s:.1f}s, "
-                f"{args.n / refund_s:,.0f}/s), {len(notified):,} refund notifications",
+                f"refunds ({pace}): {args.n:,} sent in {rounds} rounds ({refund_s:.1f}s, "
+                f"{rate:,.0f}/s), {len(notified):,} refund notifications; the client alone "
+                f"{bare_rate:,.0f}/s; ratio {rate / bare_rate:.2f}",
                 flush=True,
             )
 
@@ -421,6 +453,11 @@ def main() -> int:
                 ).all()
             )
         theirs = {r["out_refund_no"]: r["amount"]["refund"] for r in ledger["refunds"]}
+        paid_out = [r["out_refund_no"] for r in ledger["refunds"]]
+        print(
+            f"  lost: {args.n - len(set(paid_out))} refunds, {args.n - events.get('pay.paid', 0)}"
+            f" payments; doubled: {len(paid_out) - len(set(paid_out))} refunds"
+        )
         checks = {
             "pay.paid events == payments": events.get("pay.paid", 0) == args.n,
             "siyu paid total == merchant paid total": paid_total == ledger["paid_total"],

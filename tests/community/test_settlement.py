@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import func, select, update
 
 from siyu.community import service, tasks
 from siyu.community.enums import RefundRule
@@ -16,6 +18,7 @@ from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.wechat.pay import service as pay
 from tests.support.community import END, START, Campaign, Member, beijing
+from tests.support.pay import spy_refund_calls
 from tests.support.queries import count_queries
 
 
@@ -247,3 +250,54 @@ def test_a_settlement_sends_the_same_statements_for_3_members_as_for_30(
         assert (small.refund_inserts, large.refund_inserts) == (1, 1)
     else:
         assert (small.refund_inserts, large.refund_inserts) == (2, 22)
+
+
+@pytest.mark.postgres_only
+def test_two_runners_on_one_settlement_refund_each_enrollment_once(
+    campaign: Campaign, owner: Principal
+) -> None:
+    # given a confirmed settlement of 16 paid members
+    members = [campaign.member(i) for i in range(16)]
+    activity_id = paid_activity(campaign, members, "RACE", campaign.theme_series())
+    campaign.at(beijing("2026-11-24"))
+    env = campaign.env
+    with env.db.session_scope() as session:
+        service.compute_settlement(session, env.workspace_id, activity_id)
+    with env.db.session_scope() as session:
+        refund_ids = service.confirm_settlement(
+            session, env.workspace_id, activity_id, actor=owner
+        ).refund_ids
+    calls = spy_refund_calls(env.pay)
+    # when two runners send the whole settlement at the same moment (a job run twice)
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            start.wait(timeout=30)
+            tasks.send_refunds.call_local(refund_ids)
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    assert not any(thread.is_alive() for thread in threads)
+    env.pay.tick()
+    # then WeChat was asked once per refund, and paid each enrollment's refund once
+    assert len(refund_ids) == 12
+    assert sorted(calls.values()) == [1] * 12
+    ledger = env.ledger()
+    assert len(ledger["refunds"]) == 12
+    with env.db.session_scope() as session:
+        owed = session.scalar(
+            select(func.sum(SettlementLine.refund)).where(SettlementLine.refund_id.is_not(None))
+        )
+        refunded = session.scalar(
+            select(func.count()).select_from(Enrollment).where(Enrollment.status == "refunded")
+        )
+    assert ledger["refunded_total"] == owed
+    assert refunded == 12

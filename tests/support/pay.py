@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,7 @@ from sqlalchemy import func, select
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
 from siyu.identity.models import TimelineEvent
-from siyu.sandbox.pay import Notification, PayWorld
+from siyu.sandbox.pay import Fault, Merchant, Notification, PayWorld
 from siyu.sandbox.world import SandboxWorld, SimUser
 from siyu.wechat import paycrypto
 from siyu.wechat.pay import service
@@ -138,3 +140,24 @@ class PayEnv:
 
 def _count(session: Any, model: Any) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def spy_refund_calls(pay: PayWorld, plan: Mapping[str, Fault | None] | None = None) -> Counter[str]:
+    """Count the refund calls the sandbox's WeChat Pay receives, by out_refund_no; with a
+    `plan`, answer each number's first call with its planned fault, whatever order the calls
+    arrive in (the sandbox's fault queue is otherwise taken in arrival order)."""
+    original = pay.refund
+    calls: Counter[str] = Counter()
+    planned = plan or {}
+
+    def refund(merchant: Merchant, body: dict[str, Any]) -> Any:
+        number = str(body.get("out_refund_no"))
+        with pay.lock:  # the fault queued here is the one this call takes
+            calls[number] += 1
+            fault = planned.get(number) if calls[number] == 1 else None
+            if fault is not None:
+                pay.inject("refund", fault)
+            return original(merchant, body)
+
+    pay.refund = refund  # type: ignore[method-assign]
+    return calls

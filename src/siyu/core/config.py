@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     mp_session_hours: int = Field(default=24 * 7, ge=1, le=24 * 90)
     # WeChat Pay v3's host (backup: api2.mch.weixin.qq.com); the sandbox's URL in development.
     wechat_pay_api_base: str = "https://api.mch.weixin.qq.com"
+    # Refund calls per second per merchant: WeChat Pay allows 150 (fact sheet §5); 0 lifts
+    # the pace (the sandbox, whose limits are not WeChat's, in benchmarks).
+    wechat_pay_refund_qps: int = Field(default=150, ge=0, le=10_000)
     # siyu's address as WeChat reaches it (Pay's notify_url); default http://host:port.
     public_url: str | None = None
     # How long a Pay order may be paid (time_expire); WeChat allows 1 minute to 90 days.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from siyu.wechat import paycrypto
@@ -198,3 +199,84 @@ class _Failing:
 
             raise httpx.ConnectError("siyu is restarting")
         return self.real.post(*args, **kwargs)
+
+
+def test_a_sender_gone_mid_body_is_a_400_without_a_traceback(
+    pay_env: PayEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a payment notification whose sender goes away after the first part of its body
+    order = pay_env.order(990)
+    notification = pay_env.pay_order(order, deliver=False)
+    headers = [
+        (k.lower().encode(), v.encode()) for k, v in pay_env.signed(notification.body).items()
+    ]
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": notification.body.encode()[:40], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path = f"/wechat/pay/notify/{MCHID}"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    before = pay_env.counts()
+    capsys.readouterr()
+    # when it reaches the endpoint
+    asyncio.run(pay_env.client.app(scope, receive, send))  # type: ignore[arg-type]
+    # then it is refused as incomplete (as the push endpoint refuses it), not a 500 with a
+    # traceback, and nothing is written; WeChat Pay sends it again and it is applied then
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"])["code"] == "request.incomplete"
+    logged = capsys.readouterr().err
+    assert "Traceback" not in logged
+    assert "unhandled_error" not in logged
+    assert pay_env.counts() == before
+    assert pay_env.pay.deliver(notification)
+    assert len(pay_env.events("pay.paid")) == 1
+
+
+def test_a_storage_failure_answers_a_clean_503_and_the_retry_applies_it_once(
+    pay_env: PayEnv,
+) -> None:
+    # given a paid order whose notification arrives while siyu's storage fails
+    order = pay_env.order(990)
+    notification = pay_env.pay_order(order, deliver=False)
+    before = pay_env.counts()
+    with pay_env.db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE pay_orders RENAME TO pay_orders_away"))
+    try:
+        response = pay_env.post_notification(notification.body, pay_env.signed(notification.body))
+    finally:
+        with pay_env.db.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE pay_orders_away RENAME TO pay_orders"))
+    # then WeChat gets a 503 with its FAIL body (it retries on its schedule), nothing changed
+    assert response.status_code == 503
+    assert response.json()["code"] == "FAIL"
+    assert pay_env.counts() == before
+    # when WeChat Pay delivers it again, and once more
+    assert pay_env.pay.deliver(notification)
+    assert pay_env.pay.deliver(notification, duplicate=True)
+    # then the order is paid once
+    assert len(pay_env.events("pay.paid")) == 1
+    with pay_env.db.session_scope() as session:
+        row = session.get(PayOrder, order.id)
+        assert row is not None
+        assert row.status == "paid"

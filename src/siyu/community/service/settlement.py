@@ -26,7 +26,7 @@ from siyu.wechat.pay import service as pay
 
 SETTLED_BY = "community:settlement"  # who requested the refunds, in Pay's records
 SEND_REFUNDS = "community.send_refunds"
-REFUND_CHUNK = 200  # refunds per job: a chunk is sent by one worker, one after the other
+REFUND_CHUNK = 200  # refunds per job: one batch, claimed, sent concurrently, recorded at once
 SETTLED = (EnrollmentStatus.enrolled, EnrollmentStatus.completed, EnrollmentStatus.failed)
 VIEW_LINES = 100  # lines in the view that computing and confirming answer with
 

@@ -69,6 +69,7 @@ from siyu.identity.service.members import (
     member_families,
     member_family,
     search_members,
+    surviving_member_id,
     wechat_ids_of,
     workspace_of_member,
 )
@@ -162,6 +163,7 @@ __all__ = [
     "run_import",
     "search_members",
     "start_import",
+    "surviving_member_id",
     "table_policies",
     "tag_counts",
     "tag_member",

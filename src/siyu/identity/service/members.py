@@ -219,6 +219,19 @@ def member_families(
     return {m: families[top] for m, top in tops.items()}, erased
 
 
+def surviving_member_id(
+    session: Session, workspace_id: int, member_id: int, *, max_hops: int = 16
+) -> int:
+    """The member this one is now (merges followed to the end): one row read per hop, no
+    identities (payment notifications ask this once each)."""
+    member = active_member(session, workspace_id, member_id)
+    for _hop in range(max_hops):
+        if member.merged_into_id is None:
+            break
+        member = active_member(session, workspace_id, member.merged_into_id)
+    return member.id
+
+
 def workspace_of_member(session: Session, member_id: int) -> int | None:
     member = repository.get_member(session, member_id)
     return member.workspace_id if member is not None else None

@@ -1,7 +1,7 @@
 """wechat: set-aside pushes keep their error; UnionID fetches due again
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-08 10:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -102,6 +102,9 @@ class PayRefund(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(255))
     next_attempt_at: Mapped[datetime | None]
+    # A runner sending this refund holds it until then (its call's outcome clears it); another
+    # runner skips it meanwhile, so one out_refund_no is asked of WeChat once at a time.
+    claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     succeeded_at: Mapped[datetime | None]

@@ -7,10 +7,11 @@ an order paid once, a refund applied once, an order's refund room counted once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.wechat.pay.enums import OrderStatus, RefundStatus
@@ -199,6 +200,16 @@ def list_refunds(
     return list(session.scalars(query))
 
 
+def get_refunds(session: Session, refund_ids: Sequence[int]) -> list[PayRefund]:
+    ids = list(refund_ids)
+    found: list[PayRefund] = []
+    for start in range(0, len(ids), ID_CHUNK):
+        found += session.scalars(
+            select(PayRefund).where(PayRefund.id.in_(ids[start : start + ID_CHUNK]))
+        )
+    return found
+
+
 def refund_for_update(session: Session, refund_id: int) -> PayRefund | None:
     return session.scalars(
         select(PayRefund).where(PayRefund.id == refund_id).with_for_update()
@@ -218,6 +229,128 @@ def refund_by_number_for_update(
 def order_of_refund_for_update(session: Session, order_id: int) -> PayOrder:
     """A refund's order, locked (it exists: refunds refer to it)."""
     return session.scalars(select(PayOrder).where(PayOrder.id == order_id).with_for_update()).one()
+
+
+@dataclass(frozen=True)
+class ClaimedRefund:
+    """A pending refund a runner now holds, with what its call needs from its order."""
+
+    id: int
+    workspace_id: int
+    merchant_id: int
+    out_refund_no: str
+    amount: int
+    reason: str
+    attempts: int
+    order_id: int
+    out_trade_no: str
+    total: int
+    app_id: int
+    reference: str
+
+
+def claim_refunds(
+    session: Session,
+    refund_ids: Sequence[int],
+    now: datetime,
+    until: datetime,
+    *,
+    due_only: bool,
+) -> list[ClaimedRefund]:
+    """Hold the pending refunds among `refund_ids` that no other runner holds (and, with
+    `due_only`, whose next try is due) until `until`: rows another transaction is claiming
+    are skipped, not waited for (PostgreSQL's SKIP LOCKED; SQLite's writers take turns)."""
+    claimable = [
+        PayRefund.status == RefundStatus.pending,
+        or_(PayRefund.claimed_until.is_(None), PayRefund.claimed_until <= now),
+    ]
+    if due_only:
+        claimable.append(or_(PayRefund.next_attempt_at.is_(None), PayRefund.next_attempt_at <= now))
+    found: list[ClaimedRefund] = []
+    ids = sorted(set(refund_ids))
+    for start in range(0, len(ids), ID_CHUNK):
+        rows = session.execute(
+            select(
+                PayRefund.id,
+                PayRefund.workspace_id,
+                PayRefund.merchant_id,
+                PayRefund.out_refund_no,
+                PayRefund.amount,
+                PayRefund.reason,
+                PayRefund.attempts,
+                PayOrder.id,
+                PayOrder.out_trade_no,
+                PayOrder.amount,
+                PayOrder.app_id,
+                PayOrder.reference,
+            )
+            .join(PayOrder, PayOrder.id == PayRefund.order_id)
+            .where(PayRefund.id.in_(ids[start : start + ID_CHUNK]), *claimable)
+            .order_by(PayRefund.id)
+            .with_for_update(of=PayRefund, skip_locked=True)
+        ).all()
+        found += [ClaimedRefund(*cast(tuple[Any, ...], row)) for row in rows]
+    claimed = [row.id for row in found]
+    for start in range(0, len(claimed), ID_CHUNK):
+        session.execute(
+            update(PayRefund)
+            .where(PayRefund.id.in_(claimed[start : start + ID_CHUNK]))
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+    return found
+
+
+_REFUNDS = cast(Table, PayRefund.__table__)
+# One statement per batch for each common outcome; `status = pending` keeps an outcome that a
+# notification or a query applied meanwhile (the runner's answer is then older news).
+_ACCEPTED = (
+    update(_REFUNDS)
+    .where(_REFUNDS.c.id == bindparam("b_id"), _REFUNDS.c.status == RefundStatus.pending)
+    .values(
+        status=RefundStatus.processing,
+        refund_id=bindparam("b_refund_id"),
+        attempts=_REFUNDS.c.attempts + 1,
+        next_attempt_at=None,
+        claimed_until=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+_RETRY = (
+    update(_REFUNDS)
+    .where(_REFUNDS.c.id == bindparam("b_id"), _REFUNDS.c.status == RefundStatus.pending)
+    .values(
+        attempts=_REFUNDS.c.attempts + 1,
+        last_error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next"),
+        claimed_until=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def mark_refunds_accepted(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """WeChat accepted these refunds (PROCESSING): rows of b_id, b_refund_id, b_now."""
+    if rows:
+        session.execute(_ACCEPTED, list(rows))
+
+
+def mark_refunds_retry(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """These refunds' calls failed for now: rows of b_id, b_error, b_next, b_now."""
+    if rows:
+        session.execute(_RETRY, list(rows))
+
+
+def release_refunds(session: Session, refund_ids: Sequence[int]) -> None:
+    """Let go of claimed refunds whose calls were not made."""
+    ids = list(refund_ids)
+    for start in range(0, len(ids), ID_CHUNK):
+        session.execute(
+            update(PayRefund)
+            .where(PayRefund.id.in_(ids[start : start + ID_CHUNK]))
+            .values(claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def refunds_due(session: Session, now: datetime, limit: int) -> list[int]:

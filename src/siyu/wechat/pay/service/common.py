@@ -7,7 +7,7 @@ import secrets
 import string
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
@@ -25,6 +25,13 @@ _OUT_NO = string.ascii_uppercase + string.digits
 NOTIFICATIONS = Counter(
     "siyu_wechat_pay_notifications_total", "Pay notifications answered, by outcome", ["outcome"]
 )
+
+
+class MerchantRef(Protocol):
+    """A merchant as outcomes need it: its row id (a PayMerchant, or cached NotifyKeys)."""
+
+    @property
+    def id(self) -> int: ...
 
 
 class PayRefused(SiyuError):
@@ -56,9 +63,4 @@ def success_time(data: Mapping[str, Any]) -> datetime:
 
 def current_member(session: Session, workspace_id: int, member_id: int) -> int:
     # The payer may have been merged into another member since ordering: follow the chain.
-    for _hop in range(MAX_MERGE_HOPS):
-        member = identity.get_member(session, workspace_id, member_id)
-        if member.merged_into_id is None:
-            return member.id
-        member_id = member.merged_into_id
-    return member_id
+    return identity.surviving_member_id(session, workspace_id, member_id, max_hops=MAX_MERGE_HOPS)

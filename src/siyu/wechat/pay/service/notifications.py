@@ -4,23 +4,74 @@ applied once (a payment or a refund), or refused and kept for staff."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
 from siyu.core.errors import SiyuError
 from siyu.wechat import paycrypto
 from siyu.wechat.pay import errors, repository
-from siyu.wechat.pay.models import PayMerchant, PayNotificationLog
+from siyu.wechat.pay.models import PayNotificationLog
 from siyu.wechat.pay.schemas import NotificationLogRead
 from siyu.wechat.pay.service.common import PayRefused
 from siyu.wechat.pay.service.orders import apply_transaction
 from siyu.wechat.pay.service.refunds import apply_refund_state
 
 NOTIFY_SKEW = timedelta(minutes=5)  # older (or future) signed notifications are replays
+KEYS_TTL = 5.0  # seconds a merchant's notification keys are kept (a key change shows by then)
+
+
+@dataclass(frozen=True)
+class NotifyKeys:
+    """What checks and opens a merchant's notifications: WeChat Pay's public key (parsed
+    once) and its id, and the APIv3 key. `id` is the merchant's row id."""
+
+    id: int
+    mchid: str
+    key_id: str
+    public_key: rsa.RSAPublicKey
+    apiv3_key: str
+
+
+class _KeysCache:
+    """A few seconds of each merchant's NotifyKeys: a notification then costs no merchant
+    read, no decryption of its secrets and no PEM parsing, only the signature and AES-GCM."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str], tuple[float, NotifyKeys]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, mchid: str, *, fresh: bool = False) -> NotifyKeys:
+        now = time.monotonic()
+        # By database too: a process (a test run) may hold two merchants of one mchid.
+        key = (str(session.get_bind().engine.url), mchid)
+        with self._lock:
+            held = self._held.get(key)
+        if held is not None and not fresh and now - held[0] < KEYS_TTL:
+            return held[1]
+        merchant = repository.get_merchant_by_mchid(session, mchid)
+        if merchant is None:
+            raise PayRefused(errors.UNKNOWN_MERCHANT, f"no merchant {mchid}")
+        keys = NotifyKeys(
+            merchant.id,
+            merchant.mchid,
+            merchant.platform_public_key_id,
+            paycrypto.load_public_key(merchant.platform_public_key),
+            merchant.apiv3_key,
+        )
+        with self._lock:
+            self._held[key] = (now, keys)
+        return keys
+
+
+_keys = _KeysCache()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -28,7 +79,7 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def open_notification(
-    merchant: PayMerchant, headers: Mapping[str, str], body: bytes
+    merchant: NotifyKeys, headers: Mapping[str, str], body: bytes
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify a notification against WeChat Pay's public key, then open its resource.
 
@@ -39,14 +90,13 @@ def open_notification(
     if kind and kind != paycrypto.SCHEMA:
         raise PayRefused(errors.BAD_SIGNATURE, f"unsupported signature type {kind}")
     serial = _header(headers, "Wechatpay-Serial")
-    if serial != merchant.platform_public_key_id:
+    if serial != merchant.key_id:
         raise PayRefused(errors.UNKNOWN_SERIAL, f"not signed with the key {serial!r} we hold")
     stamp, nonce_str = _header(headers, "Wechatpay-Timestamp"), _header(headers, "Wechatpay-Nonce")
     signature = _header(headers, "Wechatpay-Signature")
     text = body.decode("utf-8", errors="replace")
-    key = paycrypto.load_public_key(merchant.platform_public_key)
     if not (stamp and nonce_str and signature) or not paycrypto.check_response(
-        key, signature, stamp, nonce_str, text
+        merchant.public_key, signature, stamp, nonce_str, text
     ):
         raise PayRefused(errors.BAD_SIGNATURE, "the signature does not match WeChat Pay's key")
     if not stamp.isdigit() or abs(clock.now().timestamp() - int(stamp)) > NOTIFY_SKEW.seconds:
@@ -78,10 +128,15 @@ def open_notification(
 def handle_notification(
     session: Session, mchid: str, headers: Mapping[str, str], body: bytes
 ) -> str:
-    """Apply one notification; "processed", "duplicate" or "ignored". Raises `PayRefused`."""
-    merchant = repository.get_merchant_by_mchid(session, mchid)
-    if merchant is None:
-        raise PayRefused(errors.UNKNOWN_MERCHANT, f"no merchant {mchid}")
+    """Apply one notification; "processed", "duplicate" or "ignored". Raises `PayRefused`.
+
+    The merchant's keys come from a few seconds' cache, so the signature and the resource are
+    checked before the first statement (the session takes no connection until then); a
+    serial the cache does not know is looked up once more (WeChat's key may have changed).
+    """
+    merchant = _keys.get(session, mchid)
+    if _header(headers, "Wechatpay-Serial") != merchant.key_id:
+        merchant = _keys.get(session, mchid, fresh=True)
     envelope, data = open_notification(merchant, headers, body)
     if data.get("mchid") != mchid:
         raise PayRefused(errors.MERCHANT_MISMATCH, "the notification names another merchant")

@@ -17,11 +17,12 @@ from siyu.identity import service as identity
 from siyu.wechat.pay import errors, repository
 from siyu.wechat.pay.client import MerchantKeys
 from siyu.wechat.pay.enums import OrderStatus
-from siyu.wechat.pay.models import PayMerchant, PayOrder
+from siyu.wechat.pay.models import PayOrder
 from siyu.wechat.pay.schemas import OrderRead
 from siyu.wechat.pay.service.common import (
     NOTIFICATIONS,
     QUERY_AFTER,
+    MerchantRef,
     PayRefused,
     current_member,
     out_no,
@@ -233,7 +234,7 @@ def order_paid_elsewhere(session: Session, order_id: int) -> None:
 
 
 def apply_transaction(
-    session: Session, merchant: PayMerchant, data: Mapping[str, Any], *, source: str
+    session: Session, merchant: MerchantRef, data: Mapping[str, Any], *, source: str
 ) -> str:
     """A paid transaction (notification or query): mark the order paid once, emit pay.paid."""
     out_trade_no = str(data.get("out_trade_no", ""))

@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from siyu.core import clock, jobs
+from siyu.core.errors import SiyuError
 from siyu.core.events import DomainEvent, bus
+from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.schemas import Principal
@@ -22,6 +24,7 @@ from siyu.wechat.pay.models import PayMerchant, PayOrder, PayRefund
 from siyu.wechat.pay.schemas import RefundRead
 from siyu.wechat.pay.service.common import (
     ACTOR,
+    MerchantRef,
     PayRefused,
     current_member,
     out_no,
@@ -29,6 +32,8 @@ from siyu.wechat.pay.service.common import (
 )
 from siyu.wechat.pay.service.merchants import merchant_keys
 from siyu.workspaces import service as workspaces
+
+log = get_logger(__name__)
 
 SEND_JOB = "pay.send_refund"
 REFUND_WINDOW = timedelta(days=365)
@@ -248,25 +253,134 @@ class RefundCall:
     amount: int
     total: int
     reason: str
+    attempts: int = 0  # tries before this one (the retry ladder's step)
 
 
-def refund_call(session: Session, refund_id: int) -> RefundCall | None:
-    """The call for a refund still to be sent; None once WeChat accepted or refused it."""
-    refund = session.get(PayRefund, refund_id)
-    if refund is None or refund.status != RefundStatus.pending:
-        return None
-    order = session.get(PayOrder, refund.order_id)
-    assert order is not None
-    app = workspaces.get_apps_by_id(session, [order.app_id])[order.app_id]
-    return RefundCall(
-        refund_id=refund.id,
-        keys=merchant_keys(session, refund.merchant_id, app.appid),
-        out_refund_no=refund.out_refund_no,
-        out_trade_no=order.out_trade_no,
-        amount=refund.amount,
-        total=order.amount,
-        reason=refund.reason,
+# A claimed refund is held this long: past its call's timeouts (5 s + 10 s) and its wait for
+# the rate limit. A runner that dies holding refunds lets them go when it ends.
+CLAIM_LEASE = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    """One refund call's outcome: WeChat's answer, or why there is none."""
+
+    call: RefundCall
+    answer: Mapping[str, Any] | None
+    error: PayCallError | None
+
+
+def claim_refund_calls(
+    session: Session, refund_ids: Sequence[int], *, due_only: bool = True
+) -> list[RefundCall]:
+    """Claim the pending refunds among `refund_ids` that no runner holds (and, with
+    `due_only`, whose next try is due), and make their calls; the caller sends them after
+    this transaction commits and records the outcomes with `record_refund_outcomes`."""
+    now = clock.now()
+    claimed = repository.claim_refunds(
+        session, refund_ids, now, now + CLAIM_LEASE, due_only=due_only
     )
+    apps = workspaces.get_apps_by_id(session, sorted({row.app_id for row in claimed}))
+    keys: dict[tuple[int, int], MerchantKeys] = {}
+    calls = []
+    for row in claimed:
+        pair = (row.merchant_id, row.app_id)
+        if pair not in keys:  # the merchant's secrets are decrypted once per batch
+            keys[pair] = merchant_keys(session, row.merchant_id, apps[row.app_id].appid)
+        calls.append(
+            RefundCall(
+                refund_id=row.id,
+                keys=keys[pair],
+                out_refund_no=row.out_refund_no,
+                out_trade_no=row.out_trade_no,
+                amount=row.amount,
+                total=row.total,
+                reason=row.reason,
+                attempts=row.attempts,
+            )
+        )
+    return calls
+
+
+def release_refund_calls(session: Session, refund_ids: Sequence[int]) -> None:
+    """Let go of claimed refunds whose calls were never made (a runner stopped early)."""
+    repository.release_refunds(session, refund_ids)
+
+
+def read_refunds(session: Session, refund_ids: Sequence[int]) -> list[RefundRead]:
+    """The refunds, by id, in the order asked (ids that do not exist are left out)."""
+    found = {r.id: r for r in repository.get_refunds(session, refund_ids)}
+    return [_refund_read(found[i]) for i in refund_ids if i in found]
+
+
+def _retry_at(now: datetime, attempts: int) -> datetime:
+    return now + timedelta(seconds=REFUND_RETRY[min(attempts - 1, len(REFUND_RETRY) - 1)])
+
+
+def _plainly_accepted(outcome: RefundOutcome) -> str | None:
+    """WeChat's refund_id when the answer is the usual one (accepted, PROCESSING, the refund
+    asked for); None sends the outcome through `record_refund_answer`, one by one."""
+    answer, call = outcome.answer, outcome.call
+    if answer is None or answer.get("status") != "PROCESSING":
+        return None
+    amount = answer.get("amount")
+    refunded = amount.get("refund") if isinstance(amount, dict) else None
+    refund_id = answer.get("refund_id")
+    if (
+        answer.get("out_refund_no") != call.out_refund_no
+        or answer.get("out_trade_no") != call.out_trade_no
+        or refunded != call.amount
+        or not isinstance(refund_id, str)
+    ):
+        return None
+    return refund_id
+
+
+def record_refund_outcomes(session: Session, outcomes: Sequence[RefundOutcome]) -> dict[str, int]:
+    """A batch of refund calls' outcomes, as `record_refund_answer` records each: accepted
+    refunds and retries in one statement each; the rare rest (a final refusal, an answer
+    already final or not matching) one by one, each in its savepoint. Counts by kind."""
+    now = clock.now()
+    accepted: list[dict[str, Any]] = []
+    retry: list[dict[str, Any]] = []
+    one_by_one: list[RefundOutcome] = []
+    for outcome in sorted(outcomes, key=lambda o: o.call.refund_id):  # locks in id order
+        refund_id, error = _plainly_accepted(outcome), outcome.error
+        if refund_id is not None:
+            accepted.append(
+                {"b_id": outcome.call.refund_id, "b_refund_id": refund_id, "b_now": now}
+            )
+        elif error is not None and (
+            isinstance(error, PayUnavailable) or error.code not in REFUND_FINAL
+        ):
+            retry.append(
+                {
+                    "b_id": outcome.call.refund_id,
+                    "b_error": f"{error.code}: {error.message}"[:255],
+                    "b_next": _retry_at(now, outcome.call.attempts + 1),
+                    "b_now": now,
+                }
+            )
+        else:
+            one_by_one.append(outcome)
+    repository.mark_refunds_accepted(session, accepted)
+    repository.mark_refunds_retry(session, retry)
+    broken = 0
+    for outcome in one_by_one:
+        try:
+            with session.begin_nested():
+                record_refund_answer(session, outcome.call.refund_id, outcome.answer, outcome.error)
+        except SiyuError:
+            # An answer that does not match what was asked: kept claimed (the lease runs out
+            # and the sweep asks again); staff see it in the logs.
+            broken += 1
+            log.exception("pay_refund_answer_refused", refund_id=outcome.call.refund_id)
+    return {
+        "accepted": len(accepted),
+        "retry": len(retry),
+        "one_by_one": len(one_by_one) - broken,
+        "refused": broken,
+    }
 
 
 def record_refund_answer(
@@ -280,6 +394,7 @@ def record_refund_answer(
     assert refund is not None
     now = clock.now()
     refund.updated_at = now
+    refund.claimed_until = None
     if refund.status != RefundStatus.pending:
         return _refund_read(refund)
     refund.attempts += 1
@@ -298,8 +413,7 @@ def record_refund_answer(
         _refund_settled(session, refund, order)
     else:
         # NOT_ENOUGH, FREQUENCY_LIMITED, SYSTEM_ERROR, timeouts: the same call, later.
-        step = REFUND_RETRY[min(refund.attempts - 1, len(REFUND_RETRY) - 1)]
-        refund.next_attempt_at = now + timedelta(seconds=step)
+        refund.next_attempt_at = _retry_at(now, refund.attempts)
     session.flush()
     return _refund_read(refund)
 
@@ -308,7 +422,7 @@ def record_refund_answer(
 
 
 def apply_refund_state(
-    session: Session, merchant: PayMerchant, data: Mapping[str, Any], *, source: str
+    session: Session, merchant: MerchantRef, data: Mapping[str, Any], *, source: str
 ) -> str:
     """A refund's state from WeChat (answer, query or notification); pay.refunded once."""
     out_refund_no = str(data.get("out_refund_no", ""))

@@ -317,7 +317,7 @@ def test_settlement_compute_then_confirm_refunds_once(
     draft = browser.post(url, {})
     assert draft.status_code == 200
     assert "¥13.20" in draft.text
-    assert "1/3 of the deposit" in draft.text
+    assert "打卡 1/3 次：按比例退押金" in draft.text  # the 依据 column, in Chinese
     assert 'name="confirm"' in draft.text
     assert "hx-confirm=" in draft.text
     assert campaign.env.counts()["refunds"] == 0

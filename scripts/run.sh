@@ -1,17 +1,43 @@
 #!/usr/bin/env bash
 # `make run`: serve siyu with the sandbox WeChat, replay a simulated week, then keep simulated
-# users arriving so that the console shows pushes landing live. Ctrl-C stops everything.
+# users arriving so that the console shows pushes landing live. Ctrl-C stops everything, with
+# exit status 0 (a stop asked for is no failure: make prints no "Error").
 set -euo pipefail
 BIN=.venv/bin
 HOST=${SIYU_HOST:-127.0.0.1}
 PORT=${SIYU_PORT:-8000}
 URL="http://$HOST:$PORT"
 
+server=""
+signin=$(mktemp)
+cleanup() {
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  rm -f "$signin"
+}
+trap cleanup EXIT
+trap 'echo; echo "stopping siyu…"; exit 0' INT TERM
+
+# The console's address and the owner's sign-in, where a person will see them: at the end of
+# the output, after the server's start-up and the simulated week's log lines.
+banner() {
+  echo
+  echo "=================================================================="
+  echo "  siyu console: $URL/"
+  sed 's/^/  /' "$signin"
+  echo "  Ctrl-C stops siyu."
+  echo "=================================================================="
+  echo
+}
+
 "$BIN/siyu" migrate
-"$BIN/siyu" bootstrap --demo
+# --signin-file: the owner's sign-in for the banner; a one-time password nobody used yet is
+# replaced by a fresh one (the first run's scrolled away), one that was changed is left alone.
+"$BIN/siyu" bootstrap --demo --signin-file "$signin"
 "$BIN/siyu" serve --host "$HOST" --port "$PORT" &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT INT TERM
 
 for _ in $(seq 1 60); do
   curl -fsS "$URL/healthz" >/dev/null 2>&1 && break
@@ -26,7 +52,8 @@ if [ "${SIYU_SANDBOX:-true}" = "true" ] && [ "${SIYU_SIMULATE:-true}" = "true" ]
   # sandbox's Pay, and check in today; `siyu demo community` replays the earlier days.
   "$BIN/siyu" sandbox simulate --users 40 --days 7 --campaign --siyu "$URL" || true
   "$BIN/siyu" demo community || true
-  echo "console: $URL/  (new simulated users keep arriving every 30 s; Ctrl-C to stop)"
+  banner
+  echo "(new simulated users keep arriving every 30 s)"
   seed=100
   while kill -0 "$server" 2>/dev/null; do
     sleep 30
@@ -35,6 +62,6 @@ if [ "${SIYU_SANDBOX:-true}" = "true" ] && [ "${SIYU_SIMULATE:-true}" = "true" ]
       >/dev/null 2>&1 || true
   done
 else
-  echo "console: $URL/"
+  banner
   wait "$server"
 fi

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -12,12 +14,15 @@ from typer.testing import CliRunner
 from siyu.core.config import Settings
 from siyu.core.crypto import FieldCipher, configure_crypto
 from siyu.core.db import Database
+from siyu.core.errors import SiyuError
 from siyu.identity.models import Member
+from siyu.security import service as security
 from siyu.security.enums import Role
 from siyu.security.models import Operator
 from siyu.security.schemas import Principal
 from siyu.workspaces.schemas import AppRead
 from tests.support.cli import run
+from tests.support.names import OWNER_EMAIL, OWNER_PASSWORD
 from tests.support.people import make_person
 
 
@@ -97,3 +102,23 @@ def test_members_export_and_erase(
     assert json.loads(output)["member_ids"] == [person.member_id, person.merged_id]
     with db.session_scope() as session:
         assert session.get(Member, person.member_id).erased_at is not None  # type: ignore[union-attr]
+
+
+def test_reset_password_gives_a_locked_out_owner_a_one_time_password(
+    cli: CliRunner, db: Database, owner: Principal
+) -> None:
+    # given an owner who forgot their password; when the server's admin resets it
+    code, output = run(cli, "operators", "reset-password", OWNER_EMAIL)
+    assert code == 0, output
+    found = re.search(r"one-time password: (\S+)", output)
+    assert found is not None
+    # then the printed password signs in (asking for their own) and the old one does not
+    with db.session_scope() as session:
+        signed_in = security.authenticate(session, OWNER_EMAIL, found.group(1))
+    assert signed_in.password_change_required
+    with pytest.raises(SiyuError), db.session_scope() as session:
+        security.authenticate(session, OWNER_EMAIL, OWNER_PASSWORD)
+    # an unknown email is refused and changes nothing
+    code, output = run(cli, "operators", "reset-password", "nobody@example.com")
+    assert code == 1
+    assert "no operator" in output

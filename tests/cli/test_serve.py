@@ -67,3 +67,37 @@ def test_serve_answers_and_stops_on_sigterm(base_settings: Settings, tmp_path: P
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_stops_on_ctrl_c_with_status_0(base_settings: Settings, tmp_path: Path) -> None:
+    # given `siyu serve` up; when Ctrl-C reaches it (SIGINT), then it stops with status 0
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    upgrade(url)
+    port = free_port()
+    env = {
+        **os.environ,
+        "SIYU_ENV": "test",
+        "SIYU_DATABASE_URL": url,
+        "SIYU_SECRET_KEY": base_settings.secret_key.get_secret_value(),
+        "SIYU_DATA_KEYS": base_settings.data_keys.get_secret_value(),
+        "SIYU_LOOKUP_KEY": base_settings.lookup_key.get_secret_value(),
+        "SIYU_QUEUE_PATH": str(tmp_path / "queue.db"),
+        "SIYU_DATA_DIR": str(tmp_path),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, time.monotonic() + 30)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stderr is not None
+        assert "Traceback" not in proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -317,7 +317,7 @@ def test_settlement_compute_then_confirm_refunds_once(
     draft = browser.post(url, {})
     assert draft.status_code == 200
     assert "¥13.20" in draft.text
-    assert "1/3 of the deposit" in draft.text
+    assert "打卡 1/3 次：按比例退押金" in draft.text  # the 依据 column, in Chinese
     assert 'name="confirm"' in draft.text
     assert "hx-confirm=" in draft.text
     assert campaign.env.counts()["refunds"] == 0
@@ -567,3 +567,30 @@ def test_a_refund_the_merchant_cannot_pay_is_highlighted(
     assert "1 笔退款需要处理" in page.text
     assert 'class="problem attention"' in page.text
     assert "NOT_ENOUGH" in page.text
+
+
+def test_a_deposit_nobody_gets_back_is_refused_as_a_fee(
+    browser: Browser,
+    campaign: Campaign,
+) -> None:
+    # given a series; when the editor sends a ¥9.90 deposit under the 不退 rule
+    series_id = campaign.theme_series()
+    answer = browser.post("/community/activities", _editor(series_id, refund_rule="none"))
+    # then it is refused at the deposit, saying to make it a fee, and nothing is written
+    assert answer.status_code == 422
+    assert 'id="err-deposit"' in answer.text
+    assert "押金其实就是报名费" in answer.text
+    assert "¥9.90" in answer.text
+    assert _count(campaign.env.db, Activity) == 0
+    # and the API refuses it with the code too
+    body = {**campaign.activity_body(series_id), "refund_rule": "none"}
+    refused = campaign.staff.post("/api/community/activities", json=body)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "community.deposit_not_refundable"
+    assert _count(campaign.env.db, Activity) == 0
+    # while a fee under 不退 is what it is
+    fee = browser.post(
+        "/community/activities", _editor(series_id, refund_rule="none", deposit="", fee="9.9")
+    )
+    assert fee.status_code == 200, fee.text
+    assert _count(campaign.env.db, Activity) == 1

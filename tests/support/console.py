@@ -37,16 +37,17 @@ def login_token(client: TestClient, path: str = "/login") -> str:
     return match.group(1)
 
 
-def sign_in(client: TestClient, next_url: str = "/") -> Response:
+def sign_in(
+    client: TestClient,
+    next_url: str = "/",
+    *,
+    email: str = OWNER_EMAIL,
+    password: str = OWNER_PASSWORD,
+) -> Response:
     token = login_token(client)
     return client.post(
         "/login",
-        data={
-            "email": OWNER_EMAIL,
-            "password": OWNER_PASSWORD,
-            "csrf_token": token,
-            "next": next_url,
-        },
+        data={"email": email, "password": password, "csrf_token": token, "next": next_url},
         follow_redirects=False,
     )
 

@@ -1,4 +1,5 @@
-"""`siyu operators list|add|role|disable`: the operators of a workspace and their roles."""
+"""`siyu operators list|add|role|disable|reset-password`: the operators of a workspace, their
+roles, and a one-time password for a locked-out owner."""
 
 from __future__ import annotations
 
@@ -113,3 +114,29 @@ def operators_disable(
     except SiyuError as exc:
         raise fail(exc) from exc
     out.print(f"[green]✓[/green] {email} disabled; sessions ended, tokens revoked")
+
+
+@operators_app.command("reset-password")
+def operators_reset_password(
+    email: Annotated[str, typer.Argument(help="the operator (a locked-out owner, say)")],
+    as_email: AsOption = None,
+) -> None:
+    """Give an operator a one-time password (printed); their console sessions end, and they
+    set their own at the next sign-in. Whoever can run this can read the database anyway."""
+    from siyu.security import service as security
+
+    _settings, db = setup()
+    with db.session_scope() as session:
+        target = security.get_operator_by_email(session, email)
+    if target is None:
+        err.print(f"[red]no operator {email}[/red]")
+        raise typer.Exit(1)
+    principal = acting(db, target.workspace_id, as_email, Permission.operators_manage)
+    try:
+        with db.session_scope() as session:
+            reset = security.reset_password(session, principal, target.id)
+    except SiyuError as exc:
+        raise fail(exc) from exc
+    out.print(f"[green]✓[/green] {reset.operator.email}: password reset; their sessions ended")
+    out.print(f"[bold yellow]one-time password: {reset.one_time_password}[/bold yellow]")
+    out.print("(shown once; they choose their own at the next sign-in)")

@@ -3,6 +3,7 @@ SIYU_SANDBOX, the demo apps and merchant and the sandbox WeChat wired to them.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -95,6 +96,15 @@ def _demo_merchant(session: Session, workspace_id: int) -> None:
 
 def bootstrap(
     demo: Annotated[bool, typer.Option(help="also register a demo OA and MP (sandbox)")] = False,
+    signin_file: Annotated[
+        Path | None,
+        typer.Option(
+            help=(
+                "write the owner's sign-in here (for `make run` to show again); an unused "
+                "one-time password is replaced by a fresh one"
+            )
+        ),
+    ] = None,
 ) -> None:
     """Create the first workspace and its owner; print a one-time password if one was made."""
     from siyu.security import service as security
@@ -107,18 +117,50 @@ def bootstrap(
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     with db.session_scope() as session:
         result = security.bootstrap_owner(session, workspace_id, settings.admin_email, password)
+    one_time = result.password
     if not result.created:
         out.print("owner exists already; nothing to do")
+        if signin_file is not None:
+            one_time = _fresh_one_time(db, workspace_id, settings.admin_email)
     elif result.password:
         out.print(f"[bold]owner created[/bold]: {result.owner_email}")
         out.print(
             f"[bold yellow]one-time password: {result.password}[/bold yellow] "
-            "(shown once; change it after signing in)"
+            "(shown once; you choose your own at the first sign-in)"
         )
     else:
         out.print(
             f"[bold]owner created[/bold]: {result.owner_email} (password from SIYU_ADMIN_PASSWORD)"
         )
+    if signin_file is not None:
+        signin_file.write_text(_signin_lines(settings.admin_email, one_time, password is not None))
+
+
+def _fresh_one_time(db: Database, workspace_id: int, email: str) -> str | None:
+    """A new one-time password for an owner who never used theirs (it scrolled away on an
+    earlier run); None when they set their own, which stays theirs."""
+    from siyu.security import service as security
+
+    with db.session_scope() as session:
+        owner = security.get_operator_by_email(session, email)
+        if owner is None or not owner.password_one_time or owner.disabled_at is not None:
+            return None
+        actor = security.principal_for_cli(session, owner.workspace_id)
+        return security.reset_password(session, actor, owner.id).one_time_password
+
+
+def _signin_lines(email: str, one_time: str | None, configured: bool) -> str:
+    if one_time is not None:
+        return (
+            f"sign in as {email} with the one-time password {one_time}\n"
+            "(you choose your own password at once; 首次登录后请设置自己的密码)\n"
+        )
+    if configured:
+        return f"sign in as {email} with the password in SIYU_ADMIN_PASSWORD\n"
+    return (
+        f"sign in as {email} with the password you chose\n"
+        f"(forgot it? .venv/bin/siyu operators reset-password {email})\n"
+    )
 
 
 def serve(
@@ -146,7 +188,12 @@ def serve(
         _wire_sandbox(application, db, url)
         out.print(f"sandbox WeChat: {url}/sandbox (siyu's gateway calls it)")
     out.print(f"siyu console: {url}/")
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    except KeyboardInterrupt:
+        # Uvicorn shut down gracefully on Ctrl-C, then re-raised it: a stop asked for, not a
+        # crash, so the exit status is 0 (and `make run` prints no "Error").
+        out.print("siyu stopped")
 
 
 def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:

@@ -24,6 +24,16 @@ ACTIVITY_EXISTS = _codes.add(
 ACTIVITY_NOT_FOUND = _codes.add(
     "activity_not_found", 404, "找不到这个活动。", en="No such activity."
 )
+# A deposit nobody can get back is a fee under another name: members read "押金" as money
+# that returns, so the editor asks for it as a fee (or a refund rule) instead.
+DEPOSIT_NOT_REFUNDABLE = _codes.add(
+    "deposit_not_refundable",
+    422,
+    "退款规则为“不退”时，押金其实就是报名费：请把 ¥{deposit} 填到“报名费”，"
+    "或为押金选择一种退款规则。",
+    en="A deposit under the “no refund” rule is a fee: enter ¥{deposit} as the fee, or choose "
+    "a refund rule for the deposit.",
+)
 ALREADY_SETTLED = _codes.add(
     "already_settled",
     409,

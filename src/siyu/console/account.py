@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from pydantic import Field
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console.forms import ConsoleForm, Posted, parse_form
 from siyu.console.i18n import LANG_COOKIE, LANGUAGES
 from siyu.console.web import (
     LOGIN_CSRF_COOKIE,
@@ -23,7 +27,7 @@ from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.security import errors as security_errors
 from siyu.security import service as security
-from siyu.security.auth import SESSION_COOKIE, SignedIn, principal_or_none
+from siyu.security.auth import SESSION_COOKIE, OwnAccount, principal_or_none
 from siyu.security.schemas import Principal
 
 LOGIN_CSRF_SECONDS = 2 * 3600
@@ -108,6 +112,9 @@ def login(
         return _login_page(
             request, settings, next_url=target, email=email, error=exc, status=exc.status
         )
+    if signed_in.principal.password_change_required:
+        # A one-time password: their own first, then the page they came for.
+        target = f"/account?next={quote(target, safe='')}"
     response = RedirectResponse(target, status_code=303)
     set_cookie(
         response,
@@ -122,7 +129,7 @@ def login(
 
 @router.post("/logout")
 def logout(
-    request: Request, principal: SignedIn, db: DatabaseDep, settings: SettingsDep
+    request: Request, principal: OwnAccount, db: DatabaseDep, settings: SettingsDep
 ) -> Response:
     if token := request.cookies.get(SESSION_COOKIE):
         with db.session_scope() as session:
@@ -142,7 +149,78 @@ def switch_language(lang: str, settings: SettingsDep, next_url: NextParam = "/")
     return response
 
 
+def _account_page(
+    request: Request,
+    *,
+    next_url: str = "",
+    notice: str | None = None,
+    error: SiyuError | None = None,
+    problems: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    shown = None
+    if error is not None:
+        shown = {"code": error.code, "message": translator(request).refusal(error)}
+    context = {
+        "active": "account",
+        "next": next_url,
+        "notice": notice,
+        "form_error": shown,
+        "errors": dict(problems or {}),
+        "min_password": security.MIN_PASSWORD,
+    }
+    return render(request, "account.html", context, status=status)
+
+
 @router.get("/account")
-def account_page(request: Request, principal: SignedIn) -> Response:
-    """The operator's own page: who they are and what their role permits."""
-    return render(request, "account.html", {"active": "account"})
+def account_page(request: Request, principal: OwnAccount, next_url: NextParam = "") -> Response:
+    """The operator's own page: who they are, what their role permits, their password."""
+    changed = request.query_params.get("changed") == "1"
+    notice = translator(request)("account.password.changed") if changed else None
+    return _account_page(request, next_url=safe_next(next_url) if next_url else "", notice=notice)
+
+
+class PasswordForm(ConsoleForm):
+    """The operator's own password: the current one, and the new one typed twice."""
+
+    labels: ClassVar[Mapping[str, str]] = {
+        "current": "account.password.current",
+        "new": "account.password.new",
+        "confirm": "account.password.confirm",
+    }
+    not_echoed: ClassVar[frozenset[str]] = frozenset({"current", "new", "confirm"})
+
+    current: str = Field(min_length=1, max_length=security.MAX_PASSWORD)
+    new: str = Field(min_length=1, max_length=security.MAX_PASSWORD)
+    confirm: str = Field(min_length=1, max_length=security.MAX_PASSWORD)
+    next_url: str = Field(default="", max_length=2048, validation_alias="next")
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request, principal: OwnAccount, db: DatabaseDep, posted: Posted
+) -> Response:
+    """Change one's own password; the operator's other sessions end, this one stays."""
+    tr = translator(request)
+    next_url = posted.get("next")
+    target = safe_next(next_url) if isinstance(next_url, str) and next_url else ""
+    try:
+        form = parse_form(posted, PasswordForm, tr)
+        if form.new != form.confirm:
+            raise security_errors.PASSWORD_MISMATCH("the two new passwords differ")
+        with db.session_scope() as session:
+            security.change_password(
+                session,
+                principal,
+                form.current,
+                form.new,
+                session_token=request.cookies.get(SESSION_COOKIE),
+            )
+    except SiyuError as exc:
+        exc.refused()  # a wrong current password counts towards the sign-in lockout
+        problems = getattr(exc, "errors", None)
+        return _account_page(
+            request, next_url=target, error=exc, problems=problems, status=exc.status
+        )
+    # Post/redirect/get: a reload does not post the passwords again.
+    return RedirectResponse(target or "/account?changed=1", status_code=303)

@@ -41,7 +41,7 @@ def payments_context(session: Session, workspace_id: int, member_id: int) -> dic
     refunds: dict[int, list[Any]] = {}
     for refund in pay.list_refunds(session, workspace_id, order_ids=[o.id for o in orders]):
         refunds.setdefault(refund.order_id, []).insert(0, refund)
-    return {"orders": orders, "refunds": refunds, "notice_order": None}
+    return {"orders": orders, "refunds": refunds, "notice_order": None, "confirm": None}
 
 
 def member_context(

@@ -99,7 +99,10 @@ class SeriesForm(_MatrixForm):
 class ActivityForm(_MatrixForm):
     """The activity editor. A field that a rule compares with others comes after them."""
 
-    shown_at: ClassVar[Mapping[str, str]] = {errors.ACTIVITY_EXISTS.code: "code"}
+    shown_at: ClassVar[Mapping[str, str]] = {
+        errors.ACTIVITY_EXISTS.code: "code",
+        errors.DEPOSIT_NOT_REFUNDABLE.code: "deposit",
+    }
 
     series_id: int
     code: str

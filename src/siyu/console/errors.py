@@ -25,6 +25,13 @@ SETTLEMENT_UNCONFIRMED = _codes.add(
     "请输入正确的活动编号以确认结算。",
     en="Type the activity's code to confirm the settlement.",
 )
+REFUND_STALE = _codes.add(
+    "refund_stale",
+    409,
+    "这笔订单的退款在你确认期间有了变化（可能是重复点击），没有再次退款；请核对后重新操作。",
+    en="The order's refunds changed while you confirmed (a second click?); nothing more was "
+    "refunded. Check and try again.",
+)
 MEMBER_NUMBER = _codes.add("member_number", 422, "请输入学号。", en="Type the member's number.")
 UPLOAD_TYPE = _codes.add(
     "upload_type",

@@ -5,6 +5,7 @@ with one message box, `web.error_response`, which says the refusal in one line).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound="ConsoleForm")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 S = TypeVar("S", bound=BaseModel)
 
 
@@ -145,6 +147,10 @@ def _message(error: ErrorDetails, field: str, form: type[ConsoleForm], tr: Trans
         return own
     if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
         return tr("form.required")
+    if kind == "value_error" and tr.lang == "zh-CN" and not _CJK.search(str(ctx.get("error"))):
+        # A rule of a service's schema says its problem in English (the API's words): a
+        # Chinese operator reads that the field's value is not accepted, never the English.
+        return tr("form.invalid_value")
     general = f"form.{kind}"
     return tr(general, **ctx) if tr.has(general) else tr("form.invalid_value")
 

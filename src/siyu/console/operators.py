@@ -31,7 +31,10 @@ def _operators_context(db: Database, principal: Principal) -> dict[str, Any]:
         "active": "operators",
         "operators": operators,
         "roles": list(Role),
+        # only an owner makes owners: an admin is not offered a role they cannot grant
+        "grantable": [r for r in Role if r != Role.owner or principal.role == Role.owner],
         "notice": None,
+        "one_time": None,
         "form": {},
     }
 
@@ -127,3 +130,21 @@ def enable_operator(
         return error_response(request, exc, target=f"#operator-{operator_id}-msg")
     notice = translator(request)("operators.enabled", email=changed.email)
     return _operators_answer(request, db, principal, notice)
+
+
+@router.post("/operators/{operator_id}/reset-password")
+def reset_operator_password(
+    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+) -> Response:
+    """A new one-time password for another operator, shown in this answer only."""
+    try:
+        with db.session_scope() as session:
+            reset = security.reset_password(session, principal, operator_id)
+    except SiyuError as exc:
+        return error_response(request, exc, target=f"#operator-{operator_id}-msg")
+    context = _operators_context(db, principal)
+    context["notice"] = translator(request)("operators.reset_done", email=reset.operator.email)
+    context["one_time"] = reset.one_time_password
+    # Rendered, never redirected: the password must not travel in a URL nor be shown twice.
+    page = "_operators_section.html" if is_htmx(request) else "operators.html"
+    return render(request, page, context)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
+from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console import errors as console_errors
 from siyu.console.common import PAYMENTS_PAGE, payments_context
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.errors import SiyuError
@@ -79,17 +81,44 @@ def staff_refund_form(
     db: DatabaseDep,
     amount: Annotated[str, Form(max_length=32)] = "",
     reason: Annotated[str, Form(max_length=256)] = "",
+    confirm: Annotated[str, Form(max_length=8)] = "",
+    seen: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    """A staff refund from the member page (CSRF-checked, reason required, audited);
-    the job sends it to WeChat Pay."""
+    """A staff refund from the member page, in two steps: the form asks, the page answers with
+    the amount to confirm (nothing written), and only the confirmation refunds (CSRF-checked,
+    reason required, audited; the job sends it to WeChat Pay)."""
     ws = principal.workspace_id
     try:
         fen = _fen(amount)
         with db.session_scope() as session:
-            pay.refund_by_staff(session, principal, order_id, fen, reason)
             member_id = pay.get_order(session, ws, order_id).member_id
+            before = _refunds_of(session, ws, member_id, order_id)
+            if confirm != "1":
+                # The service's own checks, rolled back: a refusal shows now, not after the
+                # confirmation; a rolled-back transaction enqueues and audits nothing.
+                pay.refund_by_staff(session, principal, order_id, fen, reason)
+                session.rollback()
+            else:
+                if seen != str(before):
+                    # A second click on the confirmation, or a refund made meanwhile.
+                    raise console_errors.REFUND_STALE("the order's refunds changed; look again")
+                pay.refund_by_staff(session, principal, order_id, fen, reason)
     except SiyuError as exc:
         return error_response(request, exc, target=f"#order-{order_id}-msg")
+    if confirm != "1":
+        with db.session_scope() as session:
+            context = payments_context(session, ws, member_id)
+        context["confirm"] = {
+            "order_id": order_id,
+            "fen": fen,
+            "amount": format_yuan(fen),
+            "reason": reason.strip(),
+            "seen": before,
+        }
+        context["member_id"] = member_id
+        context["notice"] = None
+        page = "_member_payments.html" if is_htmx(request) else "refund_confirm.html"
+        return render(request, page, context)
     if not is_htmx(request):
         return RedirectResponse(f"/members/{member_id}", status_code=303)
     with db.session_scope() as session:
@@ -97,3 +126,8 @@ def staff_refund_form(
     context["notice"] = translator(request)("pay.refund.requested", amount=format_yuan(fen))
     context["notice_order"] = order_id
     return render(request, "_member_payments.html", context)
+
+
+def _refunds_of(session: Session, workspace_id: int, member_id: int, order_id: int) -> int:
+    context = payments_context(session, workspace_id, member_id)
+    return len(context["refunds"].get(order_id, []))

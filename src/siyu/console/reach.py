@@ -37,6 +37,15 @@ CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_BATCH = 500
 
 
+def outcome_label(tr: Translator, outcome: str) -> str:
+    """An outcome of the summary ("sent", "held: quiet_hours") as operators read it."""
+    status, _, reason = outcome.partition(": ")
+    shown = tr.label("reach.status", status)
+    if not reason:
+        return shown
+    return tr("reach.outcome", status=shown, reason=tr.label("reach.reason", reason))
+
+
 def _reach_context(
     request: Request, db: Database, principal: Principal, status: str
 ) -> dict[str, Any]:
@@ -63,7 +72,7 @@ def _reach_context(
             ],
             "chart": {
                 "kind": "bars",
-                "categories": [label for label, _ in summary],
+                "categories": [outcome_label(tr, label) for label, _ in summary],
                 "values": [count for _, count in summary],
                 "label": tr("reach.chart_series"),
             },

@@ -141,14 +141,23 @@ def render(
     )
 
 
+# Refusals that send the operator to a page (and back after): signing in, and replacing a
+# one-time password before any other page.
+_SENT_ELSEWHERE = {
+    "auth.required": ("/login", 401),
+    "security.password_change_required": ("/account", 403),
+}
+
+
 def error_response(request: Request, exc: SiyuError, *, target: str = "#flash") -> Response:
     """A refusal as the console shows it: a page, or for htmx a message in `target`."""
     exc.refused()  # what the refusal leaves behind (an audit entry), its transaction over
-    if exc.code == "auth.required":
-        login = f"/login?next={quote(here(request), safe='')}"
+    if exc.code in _SENT_ELSEWHERE:
+        page, status = _SENT_ELSEWHERE[exc.code]
+        target = f"{page}?next={quote(here(request), safe='')}"
         if is_htmx(request):
-            return Response(status_code=401, headers={"HX-Redirect": login})
-        return RedirectResponse(login, status_code=303)
+            return Response(status_code=status, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
     tr = translator(request)
     context = {"message": tr.refusal(exc), "code": exc.code, "status": exc.status}
     if is_htmx(request):

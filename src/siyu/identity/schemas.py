@@ -4,6 +4,7 @@ consents, erasure proofs)."""
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self, get_args
 
@@ -81,6 +82,48 @@ def error_reason(error: ErrorDetails) -> str:
     if error["type"] == "literal_error" and field == "event":
         return f"unknown event {error['input']!r}; see the canonical events in the docs"
     return str(error["msg"])
+
+
+# pydantic's error types an event line meets, in the Chinese an operator reads beside the line
+# (the API keeps pydantic's English in `reason`).
+_REASONS_ZH = {
+    "missing": "缺少这个字段",
+    "extra_forbidden": "不认识这个字段",
+    "string_type": "应为文本",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "bool_type": "应为 true 或 false",
+    "dict_type": "应为 JSON 对象",
+    "list_type": "应为 JSON 数组",
+    "string_too_short": "太短（至少 {min_length} 个字符）",
+    "string_too_long": "太长（最多 {max_length} 个字符）",
+    "string_pattern_mismatch": "格式不对",
+    "datetime_type": "应为 ISO 8601 时间，如 2026-11-20T10:00:00+08:00",
+    "datetime_parsing": "应为 ISO 8601 时间，如 2026-11-20T10:00:00+08:00",
+    "datetime_from_date_parsing": "应为 ISO 8601 时间，如 2026-11-20T10:00:00+08:00",
+    "timezone_aware": "时间需要带时区，如 +08:00",
+    "json_invalid": "不是有效的 JSON",
+    "model_type": "应为 JSON 对象",
+    "model_attributes_type": "应为 JSON 对象",
+}
+
+
+def error_reason_zh(error: ErrorDetails) -> str:
+    """`error_reason` in Chinese: where the line is wrong and what is wrong there."""
+    field = error["loc"][-1] if error["loc"] else None
+    kind = error["type"]
+    if kind == "string_pattern_mismatch" and field in {"openid", "unionid"}:
+        what = "应为 6–64 位字母、数字、_ 或 -"
+    elif kind == "literal_error" and field == "event":
+        what = f"未知事件 {error['input']!r}，请使用文档中的规范事件名"
+    elif kind in _REASONS_ZH:
+        what = _REASONS_ZH[kind].format_map(defaultdict(lambda: "…", error.get("ctx") or {}))
+    else:
+        # A check of our own (a value error): its message is ours, said in `reason`; the
+        # Chinese names the field and says it is not accepted.
+        what = "值不正确"
+    where = ".".join(str(p) for p in error["loc"])
+    return f"字段 {where}：{what}" if where else what
 
 
 def latest_event_time() -> datetime:
@@ -255,7 +298,8 @@ class ConflictRead(BaseModel):
 class LineError(BaseModel):
     line: int
     code: str
-    reason: str
+    reason: str  # the API's words (English)
+    zh: str = ""  # what an operator reads beside the line (the code's Chinese, slots filled)
 
 
 class IngestReport(BaseModel):

@@ -65,6 +65,15 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
             raise errors.CSRF_FAILED("the form is stale or forged; reload the page")
 
 
+def _check_own_password(principal: Principal) -> None:
+    # Signed in with a one-time password: nothing but setting one's own (and signing out)
+    # until then. API tokens are not sessions and are never held back.
+    if principal.via == "session" and principal.password_change_required:
+        raise errors.PASSWORD_CHANGE_REQUIRED(
+            "signed in with a one-time password: set your own at /account first"
+        )
+
+
 async def current_principal(
     request: Request, principal: Annotated[Principal | None, Depends(principal_or_none)]
 ) -> Principal:
@@ -72,6 +81,7 @@ async def current_principal(
     if principal is None:
         raise errors.AUTH_REQUIRED("sign in or send an API token")
     await _check_csrf(request, principal)
+    _check_own_password(principal)
     return principal
 
 
@@ -95,9 +105,16 @@ def _audit_denial(db: Database, principal: Principal, permission: Permission, ro
 class PermissionCheck:
     """The dependency `require()` makes; the route test finds these in each route."""
 
-    def __init__(self, permissions: tuple[Permission, ...], *, csrf: bool = True) -> None:
+    def __init__(
+        self,
+        permissions: tuple[Permission, ...],
+        *,
+        csrf: bool = True,
+        one_time_password: bool = False,
+    ) -> None:
         self.permissions = permissions
         self.csrf = csrf
+        self.one_time_password = one_time_password
 
     async def __call__(
         self, request: Request, principal: Annotated[Principal | None, Depends(principal_or_none)]
@@ -106,6 +123,8 @@ class PermissionCheck:
             raise errors.AUTH_REQUIRED("sign in or send an API token")
         if self.csrf:
             await _check_csrf(request, principal)
+        if not self.one_time_password:
+            _check_own_password(principal)
         for permission in self.permissions:
             if not allows(principal.role, permission):
                 route = getattr(request.scope.get("route"), "path", request.url.path)
@@ -121,14 +140,20 @@ class PermissionCheck:
         return f"require({', '.join(p.value for p in self.permissions)})"
 
 
-def require(*permissions: Permission, csrf: bool = True) -> Any:
+def require(*permissions: Permission, csrf: bool = True, one_time_password: bool = False) -> Any:
     """`Annotated[Principal, require(Permission.x)]`: the operator, if their role allows `x`.
 
     `csrf=False` is for a route that checks the CSRF token itself (a streamed upload must not
-    have its body parsed by a dependency).
+    have its body parsed by a dependency). `one_time_password=True` admits a session signed
+    in with a one-time password (the pages that let them set their own, and sign out); every
+    other route refuses it with `security.password_change_required`.
     """
-    return Depends(PermissionCheck(tuple(permissions), csrf=csrf))
+    return Depends(
+        PermissionCheck(tuple(permissions), csrf=csrf, one_time_password=one_time_password)
+    )
 
 
 SignedIn = Annotated[Principal, require()]
 """Any signed-in operator, whatever their role (their own profile, tokens, sign-out)."""
+OwnAccount = Annotated[Principal, require(one_time_password=True)]
+"""Any signed-in operator, even one who must still replace a one-time password."""

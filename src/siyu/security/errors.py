@@ -27,6 +27,48 @@ WEAK_PASSWORD = _codes.add(
     "密码至少需要 {min_length} 个字符。",
     en="A password has at least {min_length} characters.",
 )
+PASSWORD_TOO_LONG = _codes.add(
+    "password_too_long",
+    422,
+    "密码最多 {max_length} 个字符。",
+    en="A password has at most {max_length} characters.",
+)
+PASSWORD_IS_EMAIL = _codes.add(
+    "password_is_email",
+    422,
+    "密码不能包含登录邮箱或邮箱 @ 前面的部分。",
+    en="A password must not contain the sign-in email or its name before the @.",
+)
+PASSWORD_UNCHANGED = _codes.add(
+    "password_unchanged",
+    422,
+    "新密码不能与当前密码相同。",
+    en="The new password must differ from the current one.",
+)
+PASSWORD_MISMATCH = _codes.add(
+    "password_mismatch",
+    422,
+    "两次输入的新密码不一致。",
+    en="The two new passwords differ.",
+)
+WRONG_PASSWORD = _codes.add(
+    "wrong_password",
+    422,
+    "当前密码不正确，密码没有修改。",
+    en="The current password is wrong; nothing was changed.",
+)
+PASSWORD_CHANGE_REQUIRED = _codes.add(
+    "password_change_required",
+    403,
+    "你正在使用一次性密码：请先在“我的账号”设置自己的密码。",
+    en="You signed in with a one-time password: set your own on My account first.",
+)
+RESET_SELF = _codes.add(
+    "reset_self",
+    409,
+    "不能重置自己的密码，请在“我的账号”修改。",
+    en="You cannot reset your own password; change it on My account.",
+)
 OPERATOR_EXISTS = _codes.add(
     "operator_exists", 409, "这个邮箱已经是操作员了。", en="This email is an operator already."
 )

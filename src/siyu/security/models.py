@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.core.db import Base, BigId, IdPK, JSONType
@@ -22,6 +22,9 @@ class Operator(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # A password someone else chose or the system generated (a new operator's, a reset's):
+    # good for one sign-in, after which the console asks for the operator's own.
+    password_one_time: Mapped[bool] = mapped_column(default=False, server_default=false())
     role: Mapped[Role] = mapped_column(
         Enum(Role, native_enum=False, length=32, validate_strings=True)
     )

@@ -59,12 +59,17 @@ def get_session_by_hash(session: Session, token_hash: str) -> OperatorSession | 
     ).first()
 
 
-def end_sessions(session: Session, operator_id: int, at: datetime) -> None:
-    session.execute(
-        update(OperatorSession)
-        .where(OperatorSession.operator_id == operator_id, OperatorSession.ended_at.is_(None))
-        .values(ended_at=at)
+def end_sessions(
+    session: Session, operator_id: int, at: datetime, *, keep: int | None = None
+) -> int:
+    """End the operator's open sessions (but `keep`, the one asking); how many ended."""
+    query = update(OperatorSession).where(
+        OperatorSession.operator_id == operator_id, OperatorSession.ended_at.is_(None)
     )
+    if keep is not None:
+        query = query.where(OperatorSession.id != keep)
+    result = session.execute(query.values(ended_at=at))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def get_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from siyu.core.errors import REQUEST_INVALID
 from siyu.core.http import DatabaseDep
 from siyu.security import service
-from siyu.security.auth import SignedIn, require
+from siyu.security.auth import SESSION_COOKIE, OwnAccount, require
 from siyu.security.enums import Permission, Role
-from siyu.security.schemas import AuditRead, NewApiToken, OperatorRead, Principal
+from siyu.security.schemas import (
+    AuditRead,
+    NewApiToken,
+    OperatorRead,
+    PasswordReset,
+    Principal,
+)
 
 router = APIRouter(prefix="/api", tags=["operators"])
 
@@ -36,9 +42,30 @@ class OperatorUpdate(BaseModel):
     disabled: bool | None = None
 
 
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 @router.get("/me")
-def me(principal: SignedIn) -> Principal:
+def me(principal: OwnAccount) -> Principal:
     return principal.model_copy(update={"csrf_token": None})
+
+
+@router.post("/me/password")
+def change_password(
+    body: PasswordChange, request: Request, principal: OwnAccount, db: DatabaseDep
+) -> OperatorRead:
+    """Change one's own password (the current one required); the caller's other console
+    sessions end, the one sending this (if a session) stays."""
+    with db.session_scope() as session:
+        return service.change_password(
+            session,
+            principal,
+            body.current_password,
+            body.new_password,
+            session_token=request.cookies.get(SESSION_COOKIE),
+        )
 
 
 @router.post("/tokens", status_code=201)
@@ -82,6 +109,14 @@ def update_operator(
             result = service.enable_operator(session, principal, operator_id)
         assert result is not None
         return result
+
+
+@router.post("/operators/{operator_id}/reset-password", tags=["operators"])
+def reset_password(operator_id: int, principal: OperatorAdmin, db: DatabaseDep) -> PasswordReset:
+    """Replace another operator's password with a one-time one (in this answer only); their
+    console sessions end and they set their own at the next sign-in."""
+    with db.session_scope() as session:
+        return service.reset_password(session, principal, operator_id)
 
 
 @router.get("/audit", tags=["audit"])

@@ -22,6 +22,8 @@ class Principal(BaseModel):
     role: Role
     via: str  # "session", "token" or "cli"
     csrf_token: str | None = None
+    # Signed in with a one-time password: the console asks for their own before anything else.
+    password_change_required: bool = False
 
     @property
     def actor(self) -> str:
@@ -38,6 +40,7 @@ class OperatorRead(BaseModel):
     role: Role
     disabled_at: datetime | None
     created_at: datetime
+    password_one_time: bool = False
 
 
 class NewSession(BaseModel):
@@ -57,6 +60,13 @@ class NewApiToken(BaseModel):
     id: int
     name: str
     token: str
+
+
+class PasswordReset(BaseModel):
+    """An operator's password replaced by a one-time one, shown once to whoever reset it."""
+
+    operator: OperatorRead
+    one_time_password: str
 
 
 class Bootstrap(BaseModel):

@@ -35,7 +35,13 @@ def test_staff_refund_part_of_a_payment_from_the_member_page(
     # when staff refund 3.50 with a reason through the form
     answer = client.post(
         f"/payments/orders/{order.id}/refund",
-        data={"csrf_token": csrf, "amount": "3.5", "reason": "提前退出"},
+        data={
+            "csrf_token": csrf,
+            "amount": "3.5",
+            "reason": "提前退出",
+            "confirm": "1",
+            "seen": "0",
+        },
         headers={"HX-Request": "true"},
     )
     assert answer.status_code == 200
@@ -59,7 +65,13 @@ def test_a_console_refund_is_audited_and_sent_as_an_api_refund_is(
     # when staff refund 3.50 through the console's form
     answer = client.post(
         f"/payments/orders/{order.id}/refund",
-        data={"csrf_token": csrf, "amount": "3.50", "reason": "提前退出"},
+        data={
+            "csrf_token": csrf,
+            "amount": "3.50",
+            "reason": "提前退出",
+            "confirm": "1",
+            "seen": "0",
+        },
         headers={"HX-Request": "true"},
     )
     assert answer.status_code == 200

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from siyu.community import errors, repository
-from siyu.community.enums import ActivityStatus
+from siyu.community.enums import ActivityStatus, RefundRule
 from siyu.community.models import Activity, Series, Theme
 from siyu.community.schemas import (
     ActivityCreate,
@@ -31,6 +31,7 @@ from siyu.community.service.common import activity_row, audit, get_series, today
 from siyu.community.service.enrollment import held
 from siyu.community.service.groups import list_groups
 from siyu.core import clock
+from siyu.core.money import format_yuan
 from siyu.security.schemas import Principal
 
 # --- themes and series ---------------------------------------------------------------------
@@ -126,6 +127,13 @@ def new_activity(
 def create_activity(
     session: Session, workspace_id: int, data: ActivityCreate, *, actor: Principal | str
 ) -> ActivityRead:
+    """A new activity from the editor or the API (an imported history's go through
+    `new_activity`, as they were)."""
+    if data.refund_rule == RefundRule.none and data.deposit > 0:
+        raise errors.DEPOSIT_NOT_REFUNDABLE(
+            "a deposit never refunded is a fee: set it as the fee, or choose a refund rule",
+            deposit=format_yuan(data.deposit),
+        )
     activity = new_activity(session, workspace_id, data)
     detail = {"fee": activity.fee, "deposit": activity.deposit}
     audit(

@@ -32,26 +32,28 @@ VIEW_LINES = 100  # lines in the view that computing and confirming answer with
 
 
 def refund_for(activity: Activity | ActivityRead, checkins: int, paid: int) -> tuple[int, str]:
-    """The refund a member gets by the activity's rule, and why (never more than paid)."""
+    """The refund a member gets by the activity's rule, and why (never more than paid).
+
+    The why is the settlement's 依据 column, which operators read: it is stored in Chinese."""
     deposit = min(activity.deposit, paid)
     required = activity.checkin_days_required
     rule = activity.refund_rule
     if deposit <= 0 or rule == RefundRule.none:
-        return 0, "no refund by the rule"
+        return 0, "按退款规则不退"
     if rule == RefundRule.full_at_n:
         n = activity.refund_n or required
         if checkins >= n:
-            return deposit, f"{checkins} check-ins ≥ {n}: full deposit"
-        return 0, f"{checkins} check-ins < {n}: no refund"
+            return deposit, f"打卡 {checkins} 次 ≥ {n} 次：全额退押金"
+        return 0, f"打卡 {checkins} 次 < {n} 次：不退"
     if rule == RefundRule.proportional:
         counted = min(checkins, required)
-        return deposit * counted // required, f"{counted}/{required} of the deposit"
+        return deposit * counted // required, f"打卡 {counted}/{required} 次：按比例退押金"
     steps = sorted(activity.refund_table, key=lambda s: int(s["min_days"]))
     percent = 0
     for step in steps:
         if checkins >= int(step["min_days"]):
             percent = int(step["percent"])
-    return deposit * percent // 100, f"{checkins} check-ins: {percent}% of the deposit"
+    return deposit * percent // 100, f"打卡 {checkins} 次：退押金的 {percent}%"
 
 
 def compute_settlement(session: Session, workspace_id: int, activity_id: int) -> SettlementRead:

@@ -55,7 +55,7 @@ from siyu.identity.service.import_plan import (
     member_id_of,
     new_member,
 )
-from siyu.identity.service.ingest import parse_events
+from siyu.identity.service.ingest import parse_events, refused_line
 from siyu.identity.service.keys import person_keys
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
@@ -392,7 +392,7 @@ class EventImport:
         try:
             resolved = resolution.resolve_member(session, app, person, seen_at=self.seen.get(key))
         except SiyuError as exc:
-            attempt.errors.append(LineError(line=line, code=exc.code, reason=exc.message))
+            attempt.errors.append(refused_line(line, exc))
             return None
         attempt.members_created += int(resolved.created)
         if resolved.created:

@@ -9,9 +9,15 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from siyu.core.errors import NotFound, SiyuError
+from siyu.core.errors import NotFound, SiyuError, error_code
 from siyu.identity import errors
-from siyu.identity.schemas import EventIn, IngestReport, LineError, latest_event_time
+from siyu.identity.schemas import (
+    EventIn,
+    IngestReport,
+    LineError,
+    error_reason_zh,
+    latest_event_time,
+)
 from siyu.identity.service.resolution import first_error, resolve_member
 from siyu.identity.service.timeline import record_event
 from siyu.workspaces import errors as workspace_errors
@@ -43,7 +49,7 @@ def ingest_events(session: Session, workspace_id: int, raw: list[dict[str, Any]]
         try:
             resolved = resolve_member(session, app, event, seen_at=event.ts)
         except SiyuError as exc:
-            refused.append(LineError(line=index, code=exc.code, reason=exc.message))
+            refused.append(refused_line(index, exc))
             continue
         report.members_created += int(resolved.created)
         record_event(
@@ -66,6 +72,24 @@ def ingest_events(session: Session, workspace_id: int, raw: list[dict[str, Any]]
     return report
 
 
+def refused_line(index: int, exc: SiyuError) -> LineError:
+    """A line a service refused: its code, the API's words and the code's Chinese."""
+    listed = error_code(exc.code)
+    zh = listed.text(exc.params) if listed is not None else ""
+    return LineError(line=index, code=exc.code, reason=exc.message, zh=zh)
+
+
+def invalid_line(index: int, exc: ValidationError) -> LineError:
+    """A line that is no event: the first problem, in English and in Chinese."""
+    first = exc.errors()[0]
+    return LineError(
+        line=index,
+        code=errors.EVENT_INVALID.code,
+        reason=first_error(exc),
+        zh=errors.EVENT_INVALID.text({"reason": error_reason_zh(first)}),
+    )
+
+
 def parse_events(
     session: Session, workspace_id: int, items: Iterable[tuple[int, Any]]
 ) -> tuple[ParsedEvents, list[LineError]]:
@@ -83,9 +107,7 @@ def parse_events(
                 else validator.validate_python(item, context=context)
             )
         except ValidationError as exc:
-            refused.append(
-                LineError(line=index, code=errors.EVENT_INVALID.code, reason=first_error(exc))
-            )
+            refused.append(invalid_line(index, exc))
             continue
         if event.appid not in apps:
             try:
@@ -99,6 +121,7 @@ def parse_events(
                     line=index,
                     code=workspace_errors.UNKNOWN_APP.code,
                     reason=f"no app with appid {event.appid!r}",
+                    zh=workspace_errors.UNKNOWN_APP.text({"appid": event.appid}),
                 )
             )
             continue

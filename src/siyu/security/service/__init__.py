@@ -12,7 +12,7 @@ from siyu.security.service.audit import (
     record_audit,
     search_audit,
 )
-from siyu.security.service.credentials import MIN_PASSWORD, TOKEN_PREFIX
+from siyu.security.service.credentials import MAX_PASSWORD, MIN_PASSWORD, TOKEN_PREFIX
 from siyu.security.service.operators import (
     add_operator,
     bootstrap_owner,
@@ -25,6 +25,7 @@ from siyu.security.service.operators import (
     list_operators,
     require_permission,
 )
+from siyu.security.service.passwords import change_password, reset_password
 from siyu.security.service.rotation import (
     DEFAULT_BATCH,
     BatchResult,
@@ -58,6 +59,7 @@ __all__ = [
     "LOGIN_MAX_PER_CLIENT",
     "LOGIN_MAX_PER_EMAIL",
     "LOGIN_WINDOW",
+    "MAX_PASSWORD",
     "MIN_PASSWORD",
     "TOKEN_PREFIX",
     "TOKEN_TOUCH_INTERVAL",
@@ -67,6 +69,7 @@ __all__ = [
     "audit_actions",
     "authenticate",
     "bootstrap_owner",
+    "change_password",
     "change_role",
     "check_login_allowed",
     "create_api_token",
@@ -86,6 +89,7 @@ __all__ = [
     "record_audit",
     "record_login_failure",
     "require_permission",
+    "reset_password",
     "rotation_pending",
     "rotation_step",
     "rotation_totals",

@@ -3,8 +3,6 @@ and the permission check every entrypoint asks."""
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
@@ -14,7 +12,7 @@ from siyu.security.models import Operator
 from siyu.security.permissions import allows
 from siyu.security.schemas import Bootstrap, OperatorRead, Principal
 from siyu.security.service.audit import record_audit
-from siyu.security.service.credentials import MIN_PASSWORD, passwords
+from siyu.security.service.credentials import check_password, one_time_password, passwords
 
 
 def create_operator(
@@ -25,14 +23,13 @@ def create_operator(
     *,
     name: str = "",
     role: Role = Role.operator,
+    one_time: bool = False,
 ) -> OperatorRead:
+    """An operator; `one_time` when someone else chose the password (they must change it)."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise errors.INVALID_EMAIL("an operator signs in with an email address")
-    if len(password) < MIN_PASSWORD:
-        raise errors.WEAK_PASSWORD(
-            f"a password has at least {MIN_PASSWORD} characters", min_length=MIN_PASSWORD
-        )
+    check_password(password, email)
     if repository.get_operator_by_email(session, email) is not None:
         raise errors.OPERATOR_EXISTS(f"an operator {email} exists already")
     operator = Operator(
@@ -40,6 +37,7 @@ def create_operator(
         email=email,
         name=name or email.split("@")[0],
         password_hash=passwords.hash(password),
+        password_one_time=one_time,
         role=role,
         created_at=clock.now(),
     )
@@ -54,8 +52,11 @@ def bootstrap_owner(
     if repository.count_operators(session) > 0:
         return Bootstrap(workspace_id=workspace_id, owner_email=email, password=None, created=False)
     generated = password is None
-    secret = password if password is not None else secrets.token_urlsafe(12)
-    create_operator(session, workspace_id, email, secret, name="Owner", role=Role.owner)
+    secret = password if password is not None else one_time_password()
+    # A generated password is printed on a terminal: good for the first sign-in only.
+    create_operator(
+        session, workspace_id, email, secret, name="Owner", role=Role.owner, one_time=generated
+    )
     return Bootstrap(
         workspace_id=workspace_id,
         owner_email=email,
@@ -71,7 +72,7 @@ def get_operator_by_email(session: Session, email: str) -> OperatorRead | None:
 
 def get_operator(session: Session, workspace_id: int, operator_id: int) -> OperatorRead:
     """An operator of this workspace; another workspace's is reported as not found."""
-    return OperatorRead.model_validate(_operator_in(session, workspace_id, operator_id))
+    return OperatorRead.model_validate(operator_in(session, workspace_id, operator_id))
 
 
 def require_permission(principal: Principal, permission: Permission) -> None:
@@ -83,7 +84,7 @@ def require_permission(principal: Principal, permission: Permission) -> None:
         )
 
 
-def _operator_in(session: Session, workspace_id: int, operator_id: int) -> Operator:
+def operator_in(session: Session, workspace_id: int, operator_id: int) -> Operator:
     operator = repository.get_operator(session, operator_id)
     if operator is None or operator.workspace_id != workspace_id:
         raise errors.OPERATOR_NOT_FOUND(f"operator {operator_id} not found")
@@ -106,8 +107,9 @@ def add_operator(
     session: Session, actor: Principal, email: str, password: str, *, name: str, role: Role
 ) -> OperatorRead:
     _check_grant(actor, role)
+    # The password is the one who added them chose: the new operator sets their own at once.
     created = create_operator(
-        session, actor.workspace_id, email, password, name=name.strip(), role=role
+        session, actor.workspace_id, email, password, name=name.strip(), role=role, one_time=True
     )
     record_audit(
         session,
@@ -129,7 +131,7 @@ def _owners_left(session: Session, workspace_id: int, without: int) -> int:
 
 
 def change_role(session: Session, actor: Principal, operator_id: int, role: Role) -> OperatorRead:
-    operator = _operator_in(session, actor.workspace_id, operator_id)
+    operator = operator_in(session, actor.workspace_id, operator_id)
     _check_grant(actor, role)
     if operator.role == Role.owner and actor.role != Role.owner:
         raise errors.FORBIDDEN("only an owner can change an owner's role")
@@ -153,7 +155,7 @@ def change_role(session: Session, actor: Principal, operator_id: int, role: Role
 
 def disable_operator(session: Session, actor: Principal, operator_id: int) -> OperatorRead:
     """Disable an operator: their sessions end and their API tokens are revoked, now."""
-    operator = _operator_in(session, actor.workspace_id, operator_id)
+    operator = operator_in(session, actor.workspace_id, operator_id)
     if operator.id == actor.operator_id:
         raise errors.DISABLE_SELF("you cannot disable yourself")
     if operator.role == Role.owner:
@@ -179,7 +181,7 @@ def disable_operator(session: Session, actor: Principal, operator_id: int) -> Op
 
 
 def enable_operator(session: Session, actor: Principal, operator_id: int) -> OperatorRead:
-    operator = _operator_in(session, actor.workspace_id, operator_id)
+    operator = operator_in(session, actor.workspace_id, operator_id)
     if operator.role == Role.owner and actor.role != Role.owner:
         raise errors.FORBIDDEN("only an owner can enable an owner")
     if operator.disabled_at is not None:

@@ -36,6 +36,8 @@ def _principal(operator: Operator, via: str, csrf: str | None = None) -> Princip
         role=operator.role,
         via=via,
         csrf_token=csrf,
+        # API tokens are made by an operator who signed in already; only sessions are held.
+        password_change_required=operator.password_one_time and via in ("session", "password"),
     )
 
 

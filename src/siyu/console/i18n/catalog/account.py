@@ -34,13 +34,42 @@ MESSAGES: dict[str, Message] = {
         "只能查看分配给你的会员。",
         "Sees only the members assigned to you.",
     ),
+    "account.password.title": ("修改密码", "Change password"),
+    "account.password.current": ("当前密码", "Current password"),
+    "account.password.new": ("新密码", "New password"),
+    "account.password.confirm": ("再次输入新密码", "New password again"),
+    "account.password.rules": (
+        (
+            "至少 {min_length} 个字符，不能包含登录邮箱。"
+            "修改后，你在其他设备上的登录会退出，当前页面保持登录。"
+        ),
+        (
+            "At least {min_length} characters, not containing your sign-in email. Your sessions "
+            "elsewhere end; this one stays."
+        ),
+    ),
+    "account.password.submit": ("修改密码", "Change password"),
+    "account.password.changed": (
+        "密码已修改，其他设备上的登录已退出。",
+        "Password changed; your sessions elsewhere ended.",
+    ),
+    "account.password.required": (
+        "你使用的是一次性密码。请先设置自己的密码，然后才能使用其他页面。",
+        "You signed in with a one-time password. Set your own before using other pages.",
+    ),
     "login.title": ("登录", "Sign in"),
     "login.heading": ("登录私域运营后台", "Sign in to Siyu"),
     "login.email": ("邮箱", "Email"),
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Sign in"),
     "login.hint": (
-        "忘记密码请联系工作区所有者。",
-        "Forgot your password? Ask the workspace owner.",
+        (
+            "忘记密码请联系工作区所有者或管理员重置；"
+            "所有者可在服务器上运行 siyu operators reset-password 邮箱。"
+        ),
+        (
+            "Forgot your password? Ask an owner or admin to reset it; an owner can run "
+            "siyu operators reset-password EMAIL on the server."
+        ),
     ),
 }

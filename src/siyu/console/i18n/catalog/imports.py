@@ -5,6 +5,11 @@ from __future__ import annotations
 from siyu.console.i18n.plural import Message, Plural
 
 MESSAGES: dict[str, Message] = {
+    # A run that stopped on an error: the technical reason follows, in a code box.
+    "imports.failed_note": (
+        "导入中途停止，上传的文件已保留，可以修正后重新导入。技术信息：",
+        "The import stopped; the uploaded file is kept for another try. Details:",
+    ),
     "imports.title": ("导入", "Imports"),
     "imports.upload_heading": ("上传事件文件", "Upload an event file"),
     "imports.upload_hint": (

@@ -31,8 +31,8 @@ MESSAGES: dict[str, Message] = {
     "operators.field.email": ("邮箱", "Email"),
     "operators.field.name": ("姓名", "Name"),
     "operators.field.password": (
-        "初始密码（至少 10 位）",
-        "First password (10 characters or more)",
+        "一次性初始密码（至少 10 位，对方首次登录后须改为自己的密码）",
+        "One-time first password (10 characters or more; they set their own at first sign-in)",
     ),
     "operators.field.role": ("角色", "Role"),
     "operators.submit": ("新增", "Add"),
@@ -43,4 +43,14 @@ MESSAGES: dict[str, Message] = {
         "Disabled {email}; their sessions and tokens ended.",
     ),
     "operators.enabled": ("已启用 {email}。", "Enabled {email}."),
+    "operators.reset": ("重置密码", "Reset password"),
+    "operators.reset_confirm": (
+        "确定重置这位操作员的密码吗？其登录会话会立即失效，新的一次性密码只显示一次。",
+        "Reset this operator's password? Their sessions end now; the one-time password shows once.",
+    ),
+    "operators.reset_done": (
+        "已重置 {email} 的密码。一次性密码（只显示这一次，请安全地转交）：",
+        "Reset the password of {email}. One-time password (shown only now; pass it on safely):",
+    ),
+    "operators.one_time_pending": ("待改密码", "Must change password"),
 }

@@ -41,6 +41,14 @@ MESSAGES: dict[str, Message] = {
     "pay.refund.amount": ("金额（元）", "Amount (yuan)"),
     "pay.refund.reason": ("原因", "Reason"),
     "pay.refund.submit": ("退款", "Refund"),
+    "pay.refund.confirm_page": ("确认退款", "Confirm the refund"),
+    "pay.refund.confirm_title": ("确认退款 ¥{amount}？", "Refund ¥{amount}?"),
+    "pay.refund.confirm_detail": (
+        "原因：{reason}。确认后退款会提交微信支付，退回会员的支付账户，无法撤回。",
+        "Reason: {reason}. Once confirmed, the refund goes to WeChat Pay and cannot be undone.",
+    ),
+    "pay.refund.confirm_submit": ("确认退款 ¥{amount}", "Refund ¥{amount}"),
+    "pay.refund.cancel": ("取消", "Cancel"),
     "pay.refund.requested": (
         "已提交退款 ¥{amount}，结果稍后更新。",
         "Refund of ¥{amount} sent; the outcome follows.",

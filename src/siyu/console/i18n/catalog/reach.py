@@ -54,6 +54,7 @@ MESSAGES: dict[str, Message] = {
     "reach.col.member": ("会员", "Member"),
     "reach.col.channel": ("渠道", "Channel"),
     "reach.col.reason": ("原因", "Reason"),
+    "reach.outcome": ("{status}：{reason}", "{status}: {reason}"),
     "reach.status.queued": ("待发送", "Queued"),
     "reach.status.sending": ("发送中", "Sending"),
     "reach.status.sent": ("已发送", "Sent"),

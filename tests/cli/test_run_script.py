@@ -1,0 +1,125 @@
+"""`make run`'s script as a person runs it: it ends with the console's address and the owner's
+sign-in (a one-time password, replaced on the next run if nobody used it), and Ctrl-C (SIGINT
+to the whole process group, as a terminal sends it) stops it with exit status 0."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from siyu.core.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+BANNER_END = "Ctrl-C stops siyu."
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Run:
+    """scripts/run.sh in its own process group, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            ["bash", "scripts/run.sh"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own group: SIGINT reaches it as a terminal sends it
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, deadline_s: float) -> None:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                self.reader.join(timeout=5)
+                raise AssertionError("run.sh exited early:\n" + "\n".join(self.lines[-40:]))
+            time.sleep(0.1)  # polling a starting process, not timing a result
+        raise AssertionError(f"no {text!r} in time:\n" + "\n".join(self.lines[-40:]))
+
+    def interrupt(self) -> int:
+        os.killpg(self.proc.pid, signal.SIGINT)
+        code = self.proc.wait(timeout=60)
+        self.reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def run_env(base_settings: Settings, tmp_path: Path) -> dict[str, str]:
+    port = _free_port()
+    return {
+        **os.environ,
+        "SIYU_ENV": "development",
+        "SIYU_SANDBOX": "true",
+        "SIYU_SIMULATE": "false",  # the simulated week takes a minute: its banner is the same
+        "SIYU_PORT": str(port),
+        "SIYU_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "SIYU_SECRET_KEY": base_settings.secret_key.get_secret_value(),
+        "SIYU_DATA_KEYS": base_settings.data_keys.get_secret_value(),
+        "SIYU_LOOKUP_KEY": base_settings.lookup_key.get_secret_value(),
+        "SIYU_QUEUE_PATH": str(tmp_path / "queue.db"),
+        "SIYU_DATA_DIR": str(tmp_path),
+        "SIYU_ADMIN_EMAIL": "boss@example.com",
+    }
+
+
+def _banner(lines: list[str]) -> list[str]:
+    end = max(i for i, line in enumerate(lines) if BANNER_END in line)
+    start = max(i for i, line in enumerate(lines[:end]) if "siyu console:" in line)
+    return lines[start : end + 1]
+
+
+def test_run_ends_with_the_sign_in_and_stops_with_status_0_on_ctrl_c(
+    run_env: dict[str, str],
+) -> None:
+    # given `make run` on a fresh database
+    first = _Run(run_env)
+    try:
+        first.wait_for(BANNER_END, 120)
+        # then its last words are the console's URL and the owner's one-time sign-in
+        banner = _banner(first.lines)
+        assert f"http://127.0.0.1:{run_env['SIYU_PORT']}/" in banner[0]
+        found = re.search(r"boss@example\.com with the one-time password (\S+)", "\n".join(banner))
+        assert found is not None, banner
+        # when Ctrl-C is pressed, then it stops with exit status 0
+        assert first.interrupt() == 0, "\n".join(first.lines[-20:])
+    finally:
+        first.kill()
+    # given a second run while nobody used that password: a fresh one replaces it
+    second = _Run(run_env)
+    try:
+        second.wait_for(BANNER_END, 120)
+        again = re.search(r"one-time password (\S+)", "\n".join(_banner(second.lines)))
+        assert again is not None
+        assert again.group(1) != found.group(1)
+        assert second.interrupt() == 0
+    finally:
+        second.kill()

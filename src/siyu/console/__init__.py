@@ -22,6 +22,7 @@ from siyu.console import (
     reach,
     review,
     simulator,
+    tokens,
 )
 from siyu.console.common import static_files
 
@@ -37,6 +38,7 @@ routers: tuple[APIRouter, ...] = (
     apps.router,
     audit.router,
     operators.router,
+    tokens.router,
     community.router,
     reach.router,
     autoreply.router,

@@ -51,6 +51,7 @@ from siyu.security.service.signin import (
     sign_in,
     start_session,
 )
+from siyu.security.service.tokens import list_api_tokens, revoke_api_token, sees_all_tokens
 
 __all__ = [
     "AUDIT_PAGE_MAX",
@@ -78,6 +79,7 @@ __all__ = [
     "export_audit",
     "get_operator",
     "get_operator_by_email",
+    "list_api_tokens",
     "list_operators",
     "permissions_of",
     "principal_for_cli",
@@ -86,10 +88,12 @@ __all__ = [
     "record_audit",
     "record_login_failure",
     "require_permission",
+    "revoke_api_token",
     "rotation_pending",
     "rotation_step",
     "rotation_totals",
     "search_audit",
+    "sees_all_tokens",
     "sign_in",
     "start_rotation",
     "start_session",

@@ -23,6 +23,7 @@ from siyu.console.i18n.catalog import (
     reach,
     review,
     simulator,
+    tokens,
 )
 from siyu.console.i18n.plural import Message
 
@@ -44,6 +45,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "reach": reach.MESSAGES,
     "autoreply": autoreply.MESSAGES,
     "entries": entries.MESSAGES,
+    "tokens": tokens.MESSAGES,
 }
 
 

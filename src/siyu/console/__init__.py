@@ -16,6 +16,7 @@ from siyu.console import (
     entries,
     imports,
     members,
+    menus,
     operators,
     overview,
     payments,
@@ -43,5 +44,6 @@ routers: tuple[APIRouter, ...] = (
     reach.router,
     autoreply.router,
     entries.router,
+    menus.router,
     simulator.router,
 )

@@ -65,7 +65,14 @@ from siyu.reach.service.sending import (
     notify,
     retry_held,
 )
-from siyu.reach.service.templates import add_template, check_data, list_templates, render
+from siyu.reach.service.templates import (
+    add_template,
+    check_data,
+    get_template,
+    list_templates,
+    render,
+    update_template,
+)
 
 __all__ = [
     "INTERRUPTED_AFTER",
@@ -88,6 +95,7 @@ __all__ = [
     "get_ledger",
     "get_policy",
     "get_preferences",
+    "get_template",
     "held_due",
     "held_of_member",
     "legacy_report",
@@ -114,4 +122,5 @@ __all__ = [
     "set_policy",
     "set_preferences",
     "sweep_stuck_sends",
+    "update_template",
 ]

@@ -21,6 +21,7 @@ from siyu.console.i18n.catalog import (
     overview,
     payments,
     reach,
+    reach_templates,
     review,
     simulator,
     tokens,
@@ -46,6 +47,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "autoreply": autoreply.MESSAGES,
     "entries": entries.MESSAGES,
     "tokens": tokens.MESSAGES,
+    "reach_templates": reach_templates.MESSAGES,
 }
 
 

@@ -58,6 +58,11 @@ from siyu.identity.service.imports import (
 )
 from siyu.identity.service.ingest import BATCH_LIMIT, ingest_events, parse_events
 from siyu.identity.service.keys import phone_hash
+from siyu.identity.service.listing import (
+    ListedMember,
+    member_list_page,
+    record_member_list_export,
+)
 from siyu.identity.service.members import (
     count_members,
     get_member,
@@ -104,6 +109,7 @@ __all__ = [
     "SYSTEM",
     "TAG_MAX",
     "EventsRecorded",
+    "ListedMember",
     "MemberCreated",
     "MembersMerged",
     "MergeConflictOpened",
@@ -137,6 +143,7 @@ __all__ = [
     "mark_erased",
     "member_family",
     "member_for",
+    "member_list_page",
     "member_tags",
     "members_active_since",
     "members_with_tag",
@@ -148,6 +155,7 @@ __all__ = [
     "present_members",
     "record_deidentified_export",
     "record_event",
+    "record_member_list_export",
     "resolve",
     "resolve_member",
     "resolve_members",

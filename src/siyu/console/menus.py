@@ -185,7 +185,6 @@ def _menus_context(
         "tree": tree_from_body(body),
         "types": list(BUTTON_FIELDS),
         "field_types": FIELD_TYPES,
-        "unlinked": False,
         "source": "tree",
         "preview": None,
         "notice": None,
@@ -279,7 +278,6 @@ def _refused(request: Request, exc: SiyuError, context: dict[str, Any]) -> Respo
         errors=shown,
         broken=slot or "",
         form_error={"code": exc.code, "message": message},
-        unlinked=data.get("rule") == "miniprogram_unlinked",
     )
     return render(request, PAGE, context, status=exc.status)
 

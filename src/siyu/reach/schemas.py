@@ -27,6 +27,19 @@ class TemplateCreate(BaseModel):
     url: str | None = Field(default=None, max_length=1024)
 
 
+class TemplateUpdate(BaseModel):
+    """What may change in a registered form of a notice (its key, kind and app stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str = Field(default="", max_length=64)
+    title: str = Field(min_length=1, max_length=64)
+    fields: dict[str, str] = Field(default_factory=dict, max_length=20)
+    body: str = Field(default="", max_length=600)
+    page: str | None = Field(default=None, max_length=255)
+    url: str | None = Field(default=None, max_length=1024)
+
+
 class TemplateRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

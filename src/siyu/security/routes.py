@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from siyu.core.errors import REQUEST_INVALID
@@ -14,6 +14,7 @@ from siyu.security import service
 from siyu.security.auth import SESSION_COOKIE, OwnAccount, require
 from siyu.security.enums import Permission, Role
 from siyu.security.schemas import (
+    ApiTokenRead,
     AuditRead,
     NewApiToken,
     OperatorRead,
@@ -76,6 +77,26 @@ def create_token(
 ) -> NewApiToken:
     with db.session_scope() as session:
         return service.create_api_token(session, principal.operator_id, body.name, actor=principal)
+
+
+@router.get("/tokens")
+def list_tokens(
+    principal: Annotated[Principal, require(Permission.tokens_create)], db: DatabaseDep
+) -> list[ApiTokenRead]:
+    """One's own tokens (owners and admins: the workspace's), newest first, never the secret."""
+    with db.session_scope() as session:
+        return service.list_api_tokens(session, principal)
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    principal: Annotated[Principal, require(Permission.tokens_create)],
+    db: DatabaseDep,
+) -> ApiTokenRead:
+    """Revoke a token at once (revoking it again changes nothing)."""
+    with db.session_scope() as session:
+        return service.revoke_api_token(session, principal, token_id)
 
 
 @router.get("/operators", tags=["operators"])

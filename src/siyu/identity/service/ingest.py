@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from siyu.core.errors import NotFound, SiyuError
+from siyu.core.errors import NotFound, SiyuError, capped
 from siyu.identity import errors
 from siyu.identity.schemas import EventIn, IngestReport, LineError, latest_event_time
 from siyu.identity.service.resolution import first_error, resolve_member
@@ -35,7 +35,7 @@ def ingest_events(session: Session, workspace_id: int, raw: list[dict[str, Any]]
     if refused:
         raise errors.EVENTS_INVALID_BATCH(
             f"{len(refused)} of {len(raw)} events are invalid; nothing was written",
-            data={"errors": [e.model_dump() for e in refused]},
+            data=capped([e.model_dump() for e in refused]),
             invalid=len(refused),
         )
     report = IngestReport()
@@ -59,7 +59,7 @@ def ingest_events(session: Session, workspace_id: int, raw: list[dict[str, Any]]
     if refused:
         raise errors.EVENTS_INVALID_BATCH(
             "some events could not be resolved; nothing was written",
-            data={"errors": [e.model_dump() for e in refused]},
+            data=capped([e.model_dump() for e in refused]),
             invalid=len(refused),
         )
     report.accepted = len(events)

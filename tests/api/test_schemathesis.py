@@ -47,7 +47,7 @@ def test_no_operation_answers_a_server_error(
     app = create_app(settings.model_copy(update={"wechat_api_base": sandbox_url}), db)
     with TestClient(app), serve(app) as url:  # TestClient: the app's start-up and shutdown
         # When schemathesis calls every operation with generated input, valid and not
-        run = subprocess.run(  # noqa: S603 - our own venv's schemathesis, fixed arguments
+        run = subprocess.run(
             [
                 str(ST),
                 "run",
@@ -71,7 +71,7 @@ def test_no_operation_answers_a_server_error(
             check=False,
         )
     # Then every operation was tested and none failed a check
-    summary = run.stdout[run.stdout.find("FAILURES"):][:8000] or run.stdout[-4000:]
+    summary = run.stdout[run.stdout.find("FAILURES") :][:8000] or run.stdout[-4000:]
     assert run.returncode == 0, summary
     assert "Tested: 126" in run.stdout or "Tested:" in run.stdout, summary
     assert "0 generated" not in run.stdout, summary

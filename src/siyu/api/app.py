@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -265,6 +265,9 @@ _REFUSALS = {
 }
 
 
+_ERROR_CONTENT = {"content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+
+
 def _requires_sign_in(dependant: Dependant) -> bool:
     if isinstance(dependant.call, PermissionCheck) or any(
         p.name == "authorization" for p in dependant.header_params
@@ -291,7 +294,9 @@ def _document_refusals(app: FastAPI) -> None:
     that names something, 413 with a body, and for a write the statuses of its area's listed
     refusals (`errors.py`)."""
     areas = _area_statuses()
-    for route in app.routes:
+    # Included routers' routes are resolved through contexts (as the application serves them).
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         dependant = route.dependant
@@ -308,10 +313,11 @@ def _document_refusals(app: FastAPI) -> None:
             module = route.endpoint.__module__.removeprefix("siyu.").split(".")
             area = "pay" if module[:2] == ["wechat", "pay"] else module[0]
             statuses |= areas.get(area, set()) | {400}
+        # The context's own table: an included route's responses are copied at inclusion.
+        # (The table's `model` is read at inclusion too, so the schema is given as content.)
+        responses: dict[int | str, Any] = context.responses
         for status in sorted(statuses):
-            route.responses.setdefault(
-                status, {"model": ErrorBody, "description": _REFUSALS[status]}
-            )
+            responses.setdefault(status, {"description": _REFUSALS[status], **_ERROR_CONTENT})
 
 
 def _body_limit(path: str) -> int:

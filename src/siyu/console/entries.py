@@ -16,7 +16,7 @@ from siyu.console.forms import ConsoleForm, Posted, parse_form
 from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.http import DatabaseDep
-from siyu.core.params import Id
+from siyu.core.params import Id, Number
 from siyu.entries import errors, service
 from siyu.entries.enums import CodeKind
 from siyu.entries.schemas import ArticleCreate, ChannelCreate, CodeCreate, CodeIssued
@@ -311,7 +311,7 @@ def menu_action(request: Request, principal: Reader, db: DatabaseDep, posted: Po
 
 @router.post("/menus/{appid}/{version}/publish")
 def publish_menu(
-    request: Request, appid: str, version: Id, principal: Manager, db: DatabaseDep
+    request: Request, appid: str, version: Number, principal: Manager, db: DatabaseDep
 ) -> Response:
     service.publish_menu(
         db, principal.workspace_id, appid, version,

@@ -13,9 +13,13 @@ from typing import Annotated
 from pydantic import Field
 
 MAX_ROW_ID = 2**63 - 1  # the largest BIGINT (PostgreSQL) and INTEGER (SQLite)
+MAX_NUMBER = 2**31 - 1  # the largest INTEGER of PostgreSQL
 
 Id = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 """A row's id or number (ids start at 1 on both backends)."""
+
+Number = Annotated[int, Field(ge=1, le=MAX_NUMBER)]
+"""A counter kept in a 32-bit column: a member's number (学号), a menu's version."""
 
 Offset = Annotated[int, Field(ge=0, le=MAX_ROW_ID)]
 """How many rows a page skips."""

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from siyu.core.http import DatabaseDep
-from siyu.core.params import Id
+from siyu.core.params import Id, Number
 from siyu.entries import service
 from siyu.entries.enums import LinkStatus
 from siyu.entries.schemas import (
@@ -142,7 +142,7 @@ def code_image(
     principal: Reader,
     db: DatabaseDep,
     fmt: Annotated[Literal["png", "svg"], Query(alias="format")] = "png",
-    size: int = 860,
+    size: Annotated[int, Query(ge=1, le=10_000)] = 860,  # the service takes its print sizes
 ) -> Response:
     """The code to print: PNG at 430, 860 or 1280 px, or SVG (OA codes and links)."""
     with db.session_scope() as session:
@@ -184,7 +184,7 @@ def save_menu(
 
 @router.post("/menus/{appid}/{version}/publish")
 def publish_menu(
-    appid: str, version: Id, principal: Manager, db: DatabaseDep, request: Request
+    appid: str, version: Number, principal: Manager, db: DatabaseDep, request: Request
 ) -> MenuRead:
     return service.publish_menu(
         db, principal.workspace_id, appid, version,

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from siyu.core.http import DatabaseDep
-from siyu.core.params import Id, Offset
+from siyu.core.params import Id, Number, Offset
 from siyu.identity import errors, service
 from siyu.identity.enums import ConflictStatus
 from siyu.identity.schemas import (
@@ -113,7 +113,7 @@ def search_members(
     openid: Annotated[str | None, Query(max_length=128)] = None,
     unionid: Annotated[str | None, Query(max_length=128)] = None,
     external_id: Annotated[str | None, Query(max_length=128)] = None,
-    number: Id | None = None,
+    number: Number | None = None,
     q: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
@@ -134,7 +134,7 @@ def search_members(
 
 
 @router.get("/members/by-number/{number}")
-def member_by_number(number: Id, principal: Reader, db: DatabaseDep) -> MemberRead:
+def member_by_number(number: Number, principal: Reader, db: DatabaseDep) -> MemberRead:
     with db.session_scope() as session:
         return service.view_member_by_number(session, principal, number)
 

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from siyu.core.db import Database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import REQUEST_INCOMPLETE, SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.logging import get_logger
 from siyu.core.params import Id, Offset
@@ -76,7 +77,12 @@ async def notify(mchid: str, request: Request, db: DatabaseDep) -> Response:
     204 acknowledges (a repeated delivery too); a refusal answers FAIL with a 4xx status and
     changes nothing but the log of refused notifications.
     """
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        # As the push endpoint: a client gone mid-body is a refusal (nothing was read, so
+        # nothing changes; WeChat Pay sends the notification again), not a server error.
+        raise REQUEST_INCOMPLETE("the client went away mid-body") from None
     if len(body) > MAX_NOTIFICATION_BYTES:
         return _fail(413, "too large")
     headers = {k.lower(): v for k, v in request.headers.items()}

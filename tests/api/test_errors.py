@@ -30,8 +30,10 @@ def _numbered(app: FastAPI) -> list[tuple[str, str, str]]:
         names = _PARAM.findall(path)
         numbered = {n for n in names if n.endswith("_id") or n in ("number", "version")}
         if numbered:
-            parts = {n: TOO_BIG if n in numbered else "x" for n in names}
-            found.append((method, path, _PARAM.sub(lambda m, p=parts: p[m.group(1)], path)))
+            url = path
+            for name in names:
+                url = url.replace(f"{{{name}}}", TOO_BIG if name in numbered else "x")
+            found.append((method, path, url))
     return found
 
 

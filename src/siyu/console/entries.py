@@ -15,6 +15,7 @@ from siyu.console.forms import ConsoleForm, Posted, parse_form
 from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.entries import service
 from siyu.entries.enums import CodeKind
 from siyu.entries.schemas import ArticleCreate, ChannelCreate, CodeCreate, CodeIssued
@@ -189,7 +190,7 @@ def add_article(request: Request, principal: Manager, db: DatabaseDep, posted: P
 
 
 @router.get("/channels/{channel_id}")
-def channel_page(request: Request, channel_id: int, principal: Reader, db: DatabaseDep) -> Response:
+def channel_page(request: Request, channel_id: Id, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         channel = service.get_channel(session, principal.workspace_id, channel_id)
         arrivals = service.arrivals_of_channel(session, principal.workspace_id, channel_id)
@@ -207,7 +208,7 @@ def channel_page(request: Request, channel_id: int, principal: Reader, db: Datab
 
 @router.post("/channels/{channel_id}/codes")
 def add_code(
-    request: Request, channel_id: int, principal: Manager, db: DatabaseDep, posted: Posted
+    request: Request, channel_id: Id, principal: Manager, db: DatabaseDep, posted: Posted
 ) -> Response:
     tr = translator(request)
     code = parse_form(posted, CodeForm, tr).to_code(tr)
@@ -219,7 +220,7 @@ def add_code(
 
 
 @router.post("/channels/{channel_id}/archive")
-def archive_channel(channel_id: int, principal: Manager, db: DatabaseDep) -> Response:
+def archive_channel(channel_id: Id, principal: Manager, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         service.archive_channel(session, principal.workspace_id, channel_id, actor=principal)
     return RedirectResponse(f"/channels/{channel_id}", status_code=303)

@@ -27,6 +27,7 @@ from siyu.console.web import (
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Count, Id
 from siyu.identity import service as identity
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -147,7 +148,7 @@ def export_members(
 
 
 @router.get("/members/{member_id}")
-def member_page(request: Request, member_id: int, principal: Reader, db: DatabaseDep) -> Response:
+def member_page(request: Request, member_id: Id, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         context = member_context(session, principal, member_id, viewed=True)
     return render(request, "member.html", context)
@@ -156,7 +157,7 @@ def member_page(request: Request, member_id: int, principal: Reader, db: Databas
 @router.post("/members/{member_id}/erase")
 def erase_member(
     request: Request,
-    member_id: int,
+    member_id: Id,
     principal: Annotated[Principal, require(Permission.members_erase)],
     db: DatabaseDep,
     confirm: Annotated[str, Form(max_length=32)] = "",
@@ -182,7 +183,7 @@ def erase_member(
 
 @router.get("/members/{member_id}/export")
 def export_member(
-    member_id: int,
+    member_id: Id,
     principal: Annotated[Principal, require(Permission.members_export)],
     db: DatabaseDep,
 ) -> Response:
@@ -203,10 +204,10 @@ def export_member(
 @router.post("/members/{member_id}/assign")
 def assign_member(
     request: Request,
-    member_id: int,
+    member_id: Id,
     principal: Annotated[Principal, require(Permission.members_assign)],
     db: DatabaseDep,
-    operator_id: Annotated[int, Form(ge=0)] = 0,
+    operator_id: Annotated[Count, Form()] = 0,
 ) -> Response:
     try:
         with db.session_scope() as session:
@@ -240,7 +241,7 @@ def _change_tag(
 @router.post("/members/{member_id}/tags")
 def tag_member(
     request: Request,
-    member_id: int,
+    member_id: Id,
     principal: Annotated[Principal, require(Permission.members_tag)],
     db: DatabaseDep,
     tag: Annotated[str, Form(max_length=64)] = "",
@@ -251,7 +252,7 @@ def tag_member(
 @router.post("/members/{member_id}/tags/remove")
 def untag_member(
     request: Request,
-    member_id: int,
+    member_id: Id,
     principal: Annotated[Principal, require(Permission.members_tag)],
     db: DatabaseDep,
     tag: Annotated[str, Form(max_length=64)] = "",
@@ -262,7 +263,7 @@ def untag_member(
 @router.get("/members/{member_id}/timeline")
 def member_timeline(
     request: Request,
-    member_id: int,
+    member_id: Id,
     principal: TimelineReader,
     db: DatabaseDep,
     cursor: Annotated[str, Query(max_length=512)] = "",
@@ -280,7 +281,7 @@ def member_timeline(
 
 @router.post("/members/{member_id}/merges/{merge_id}/undo")
 def undo_merge(
-    request: Request, member_id: int, merge_id: int, principal: Merger, db: DatabaseDep
+    request: Request, member_id: Id, merge_id: Id, principal: Merger, db: DatabaseDep
 ) -> Response:
     try:
         with db.session_scope() as session:

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from siyu.core.errors import REQUEST_INVALID
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.security import service
 from siyu.security.auth import SESSION_COOKIE, OwnAccount, require
 from siyu.security.enums import Permission, Role
@@ -115,7 +116,7 @@ def add_operator(body: OperatorCreate, principal: OperatorAdmin, db: DatabaseDep
 
 @router.patch("/operators/{operator_id}", tags=["operators"])
 def update_operator(
-    operator_id: int, body: OperatorUpdate, principal: OperatorAdmin, db: DatabaseDep
+    operator_id: Id, body: OperatorUpdate, principal: OperatorAdmin, db: DatabaseDep
 ) -> OperatorRead:
     """Change an operator's role, or disable them (their sessions and tokens end at once)."""
     if body.role is None and body.disabled is None:
@@ -150,7 +151,7 @@ def audit_log(
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-    before_id: Annotated[int | None, Query(gt=0)] = None,
+    before_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditRead]:
     """Search the audit log (newest first). There is no route that edits or deletes it."""

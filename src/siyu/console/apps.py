@@ -17,6 +17,7 @@ from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, tran
 from siyu.core.db import Database
 from siyu.core.errors import REQUEST_INVALID, ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.entries import errors as entries_errors
 from siyu.entries import service as entries
 from siyu.entries.enums import LinkStatus
@@ -221,7 +222,7 @@ def link_apps(
 @router.post("/apps/links/{link_id}/status")
 def answer_link(
     request: Request,
-    link_id: int,
+    link_id: Id,
     principal: LinkManager,
     db: DatabaseDep,
     status: Annotated[str, Form(max_length=16)] = "",
@@ -241,9 +242,7 @@ def answer_link(
 
 
 @router.post("/apps/links/{link_id}/unlink")
-def unlink_apps(
-    request: Request, link_id: int, principal: LinkManager, db: DatabaseDep
-) -> Response:
+def unlink_apps(request: Request, link_id: Id, principal: LinkManager, db: DatabaseDep) -> Response:
     try:
         with db.session_scope() as session:
             entries.unlink_apps(session, principal.workspace_id, link_id, actor=principal)

@@ -25,6 +25,7 @@ from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Number
 from siyu.entries import errors, service
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -296,7 +297,7 @@ def _slot_of(button: str) -> str | None:
 
 @router.post("/menus/{appid}/{version}/publish")
 def publish_menu(
-    request: Request, appid: str, version: int, principal: Manager, db: DatabaseDep
+    request: Request, appid: str, version: Number, principal: Manager, db: DatabaseDep
 ) -> Response:
     tr = translator(request)
     try:

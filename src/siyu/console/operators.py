@@ -135,7 +135,7 @@ def enable_operator(
 
 @router.post("/operators/{operator_id}/reset-password")
 def reset_operator_password(
-    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+    request: Request, operator_id: Id, principal: OperatorAdmin, db: DatabaseDep
 ) -> Response:
     """A new one-time password for another operator, shown in this answer only."""
     try:

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.jobs import lane_depths
+from siyu.core.params import Id
 from siyu.identity import service as identity
 from siyu.reach import service as reach
 from siyu.security.auth import SignedIn, require
@@ -109,7 +110,7 @@ def retry_pushes(
     request: Request,
     principal: AppsManager,
     db: DatabaseDep,
-    push_id: Annotated[list[int], Form(min_length=1)],
+    push_id: Annotated[list[Id], Form(min_length=1)],
 ) -> Response:
     """Queue the chosen pushes again (a second click queues nothing more)."""
     with db.session_scope() as session:
@@ -119,7 +120,7 @@ def retry_pushes(
 
 @router.post("/set-aside/unionids/{fetch_id}/retry")
 def retry_unionid(
-    request: Request, fetch_id: int, principal: AppsManager, db: DatabaseDep
+    request: Request, fetch_id: Id, principal: AppsManager, db: DatabaseDep
 ) -> Response:
     with db.session_scope() as session:
         wechat.retry_unionid(session, principal, fetch_id)

@@ -18,6 +18,7 @@ from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.reach import errors, service
 from siyu.reach.enums import TemplateKind
 from siyu.reach.schemas import KEY_PATTERN, TemplateCreate, TemplateRead, TemplateUpdate
@@ -191,14 +192,14 @@ def _edit_context(db: Database, principal: Principal, template_id: int) -> dict[
 
 @router.get("/reach/templates/{template_id}")
 def template_page(
-    request: Request, template_id: int, principal: Reader, db: DatabaseDep
+    request: Request, template_id: Id, principal: Reader, db: DatabaseDep
 ) -> Response:
     return render(request, EDIT, _edit_context(db, principal, template_id))
 
 
 @router.post("/reach/templates/{template_id}")
 def edit_template(
-    request: Request, template_id: int, principal: Manager, db: DatabaseDep, posted: Posted
+    request: Request, template_id: Id, principal: Manager, db: DatabaseDep, posted: Posted
 ) -> Response:
     tr = translator(request)
     context = _edit_context(db, principal, template_id)

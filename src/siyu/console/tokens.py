@@ -15,6 +15,7 @@ from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, tran
 from siyu.core.db import Database
 from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.security import errors as security_errors
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -82,7 +83,7 @@ def create_token(
 
 @router.post("/tokens/{token_id}/revoke")
 def revoke_token(
-    request: Request, token_id: int, principal: TokenHolder, db: DatabaseDep
+    request: Request, token_id: Id, principal: TokenHolder, db: DatabaseDep
 ) -> Response:
     try:
         with db.session_scope() as session:

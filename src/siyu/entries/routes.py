@@ -90,7 +90,7 @@ def set_link_status(
 
 
 @router.delete("/associations/{association_id}")
-def unlink_apps(association_id: int, principal: Manager, db: DatabaseDep) -> AssociationRead:
+def unlink_apps(association_id: Id, principal: Manager, db: DatabaseDep) -> AssociationRead:
     """The link was ended in WeChat (or the request withdrawn): record it."""
     with db.session_scope() as session:
         return service.unlink_apps(session, principal.workspace_id, association_id, actor=principal)

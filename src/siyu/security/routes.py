@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from siyu.core.errors import REQUEST_INVALID
@@ -91,7 +91,7 @@ def list_tokens(
 
 @router.delete("/tokens/{token_id}")
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    token_id: Id,
     principal: Annotated[Principal, require(Permission.tokens_create)],
     db: DatabaseDep,
 ) -> ApiTokenRead:
@@ -134,7 +134,7 @@ def update_operator(
 
 
 @router.post("/operators/{operator_id}/reset-password", tags=["operators"])
-def reset_password(operator_id: int, principal: OperatorAdmin, db: DatabaseDep) -> PasswordReset:
+def reset_password(operator_id: Id, principal: OperatorAdmin, db: DatabaseDep) -> PasswordReset:
     """Replace another operator's password with a one-time one (in this answer only); their
     console sessions end and they set their own at the next sign-in."""
     with db.session_scope() as session:

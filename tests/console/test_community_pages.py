@@ -270,6 +270,37 @@ def test_activity_page_shows_enrollments_checkins_and_the_daily_chart(
     assert len(re.findall(r'hx-post="/community/checkins/[0-9]+/reject"', page.text)) == 4
 
 
+def test_an_activity_with_many_checkins_shows_them_a_page_at_a_time(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given nine members who checked in on each of the 3 days: 27 check-ins
+    activity, _members = ran(campaign, dict.fromkeys(range(9), 3))
+    browser = sign_in()
+    url = f"/community/activities/{activity['id']}"
+    # when the operator opens the activity
+    first = browser.client.get(url)
+    # then one page of 25 check-ins shows, with a link to the next page and none back
+    assert first.status_code == 200
+    shown = re.findall(r'<tr id="checkin-([0-9]+)">', first.text)
+    assert len(shown) == 25
+    following = re.search(r'rel="next" href="([^"]+#activity-checkins)"', first.text)
+    assert following is not None
+    assert 'rel="prev"' not in first.text.split('id="activity-checkins"', 1)[1]
+    # when the operator follows it
+    second = browser.client.get(url + following.group(1).replace("&amp;", "&"))
+    # then the last 2 show, none seen on the first page, with a link back and none further
+    rest = re.findall(r'<tr id="checkin-([0-9]+)">', second.text)
+    assert len(rest) == 2
+    assert not set(rest) & set(shown)
+    assert _count(campaign.env.db, Checkin) == 27
+    checkins = second.text.split('id="activity-checkins"', 1)[1]
+    assert 'rel="prev"' in checkins
+    assert 'rel="next"' not in checkins
+    # and a page number that is not one is refused, not served
+    assert browser.client.get(url + "?checkins_page=0").status_code == 422
+
+
 def test_rejecting_a_checkin_stops_it_counting_and_needs_a_reason(
     sign_in: SignIn,
     campaign: Campaign,

@@ -225,6 +225,7 @@ def activity_page(
             "active": "community",
             "series": service.get_series(session, ws, activity.series_id),
             "counts": service.enrollment_counts(session, activity.id),
+            "review": found,
             "enrollments": enrollments[:ENROLLMENTS_SHOWN],
             "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
             "chart": charts.rate_chart(tr, activity, found.checkin_rate_by_day),
@@ -323,8 +324,14 @@ def _settlement_context(session: Session, workspace_id: int, activity_id: int) -
     return {
         "active": "community",
         "activity": activity,
+        # imported history was settled outside siyu: its figures are the review's, and nothing
+        # is offered to compute or end
+        "history": service.activity_review(session, workspace_id, activity.code)
+        if activity.imported
+        else None,
         # ending early is offered while the activity runs and has run a whole day
         "can_end": activity.status != ActivityStatus.settled
+        and not activity.imported
         and activity.starts_on <= yesterday < activity.ends_on,
         "settlement": settlement,
         "problems": {line.id for line in problems},

@@ -38,9 +38,11 @@ from siyu.wechat.pay.service.notifications import (
     open_notification,
 )
 from siyu.wechat.pay.service.orders import (
+    REPLAY_PLACED_BEFORE,
     OrderPaid,
     PrepayCall,
     apply_transaction,
+    date_replayed_orders,
     find_order,
     get_order,
     list_orders,
@@ -84,6 +86,7 @@ __all__ = [
     "MAX_REFUNDS",
     "NOTIFICATIONS",
     "QUERY_AFTER",
+    "REPLAY_PLACED_BEFORE",
     "OrderCheck",
     "OrderPaid",
     "PayRefused",
@@ -98,6 +101,7 @@ __all__ = [
     "apply_transaction",
     "clients",
     "configure_pay",
+    "date_replayed_orders",
     "day_bounds",
     "find_order",
     "get_order",

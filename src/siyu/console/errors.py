@@ -25,6 +25,13 @@ SETTLEMENT_UNCONFIRMED = _codes.add(
     "请输入正确的活动编号以确认结算。",
     en="Type the activity's code to confirm the settlement.",
 )
+PROFILE_INVALID = _codes.add(
+    "profile_invalid",
+    422,
+    "名字最多 32 个字且只占一行，备注最多 200 个字，都不能含控制字符；没有保存。",
+    en="A name is one line of at most 32 characters, a remark at most 200, neither with "
+    "control characters; nothing was saved.",
+)
 MEMBER_NUMBER = _codes.add("member_number", 422, "请输入学号。", en="Type the member's number.")
 UPLOAD_TYPE = _codes.add(
     "upload_type",

@@ -79,6 +79,7 @@ from siyu.identity.service.merges import (
     merge_members,
     undo_merge,
 )
+from siyu.identity.service.profiles import set_member_profile
 from siyu.identity.service.resolution import SYSTEM, bind_phone, resolve, resolve_member
 from siyu.identity.service.tags import (
     TAG_MAX,
@@ -161,6 +162,7 @@ __all__ = [
     "resolve_members",
     "run_import",
     "search_members",
+    "set_member_profile",
     "start_import",
     "table_policies",
     "tag_counts",

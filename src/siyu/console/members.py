@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from siyu.console import errors
 from siyu.console.common import TIMELINE_PAGE, Merger, app_names, member_context
+from siyu.console.timeline import channel_names, describe
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
@@ -214,9 +215,15 @@ def member_timeline(
             session, principal.workspace_id, member_id, limit=TIMELINE_PAGE, cursor=cursor or None
         )
         apps = app_names(session, principal.workspace_id)
-    return render(
-        request, "_timeline_rows.html", {"timeline": page, "apps": apps, "member_id": member_id}
-    )
+        channels = channel_names(session, principal.workspace_id)
+    context = {
+        "timeline": page,
+        "apps": apps,
+        "channels": channels,
+        "describe": describe,
+        "member_id": member_id,
+    }
+    return render(request, "_timeline_rows.html", context)
 
 
 @router.post("/members/{member_id}/merges/{merge_id}/undo")

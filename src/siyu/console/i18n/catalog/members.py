@@ -124,7 +124,7 @@ MESSAGES: dict[str, Message] = {
     "member.timeline.col.event": ("事件", "Event"),
     "member.timeline.col.app": ("应用", "App"),
     "member.timeline.col.channel": ("渠道", "Channel"),
-    "member.timeline.col.props": ("属性", "Properties"),
+    "member.timeline.col.props": ("内容", "What"),
     "member.timeline.more": ("加载更多", "Load more"),
     "merge.reason.unionid": ("UnionID 相同", "Same UnionID"),
     "merge.reason.phone": ("手机号相同", "Same phone"),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from sqlalchemy.orm import Session
 
@@ -157,6 +157,11 @@ def is_phone(text: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+def numbers_of(session: Session, workspace_id: int, member_ids: Iterable[int]) -> dict[int, int]:
+    """Member id → member number (学号), for pages and exports that show people, not ids."""
+    return repository.member_numbers(session, set(member_ids), workspace_id)
 
 
 def count_members(session: Session, workspace_id: int) -> int:

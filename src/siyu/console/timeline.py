@@ -61,7 +61,7 @@ def describe(tr: Translator, name: str, props: Mapping[str, Any] | None) -> str:
     if isinstance(page, str) and page:
         parts.append(tr("timeline.page", page=page))
     if name == "oa.menu_click" and p.get("key"):
-        parts.append(tr("timeline.menu_key", key=str(p["key"])))
+        parts.append(tr("timeline.menu_key", button=str(p["key"])))
     if parts:
         return _cut(" · ".join(parts))
     rest = [

@@ -37,7 +37,7 @@ MESSAGES: dict[str, Message] = {
     # what a timeline row says of its event (console/timeline.py)
     "timeline.activity": ("活动 {code}", "activity {code}"),
     "timeline.page": ("页面 {page}", "page {page}"),
-    "timeline.menu_key": ("菜单 {key}", "menu {key}"),
+    "timeline.menu_key": ("菜单 {button}", "menu {button}"),
     "timeline.msg_type.text": ("[文字]", "[text]"),
     "timeline.msg_type.image": ("[图片]", "[image]"),
     "timeline.msg_type.voice": ("[语音]", "[voice]"),

@@ -34,7 +34,7 @@ def test_no_raise_site_of_community_names_its_code_by_hand() -> None:
 def test_every_community_code_has_its_status_and_chinese_text() -> None:
     listed = [c for c in all_error_codes() if c.code.startswith("community.")]
     # then the catalogue holds them all, each with Chinese an operator can read
-    assert len(listed) == 40  # 39, and deposit_not_refundable (issue #17)
+    assert len(listed) == 41  # 39, deposit_not_refundable and settled_elsewhere (issue #17)
     assert {c.code for c in listed} >= {errors.ALREADY_SETTLED.code, errors.NO_SETTLEMENT.code}
     for code in listed:
         assert re.search(r"[\u4e00-\u9fff]", code.zh), code.code

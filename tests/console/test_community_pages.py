@@ -270,6 +270,37 @@ def test_activity_page_shows_enrollments_checkins_and_the_daily_chart(
     assert len(re.findall(r'hx-post="/community/checkins/[0-9]+/reject"', page.text)) == 4
 
 
+def test_an_activity_with_many_checkins_shows_them_a_page_at_a_time(
+    sign_in: SignIn,
+    campaign: Campaign,
+) -> None:
+    # given nine members who checked in on each of the 3 days: 27 check-ins
+    activity, _members = ran(campaign, dict.fromkeys(range(9), 3))
+    browser = sign_in()
+    url = f"/community/activities/{activity['id']}"
+    # when the operator opens the activity
+    first = browser.client.get(url)
+    # then one page of 25 check-ins shows, with a link to the next page and none back
+    assert first.status_code == 200
+    shown = re.findall(r'<tr id="checkin-([0-9]+)">', first.text)
+    assert len(shown) == 25
+    following = re.search(r'rel="next" href="([^"]+#activity-checkins)"', first.text)
+    assert following is not None
+    assert 'rel="prev"' not in first.text.split('id="activity-checkins"', 1)[1]
+    # when the operator follows it
+    second = browser.client.get(url + following.group(1).replace("&amp;", "&"))
+    # then the last 2 show, none seen on the first page, with a link back and none further
+    rest = re.findall(r'<tr id="checkin-([0-9]+)">', second.text)
+    assert len(rest) == 2
+    assert not set(rest) & set(shown)
+    assert _count(campaign.env.db, Checkin) == 27
+    checkins = second.text.split('id="activity-checkins"', 1)[1]
+    assert 'rel="prev"' in checkins
+    assert 'rel="next"' not in checkins
+    # and a page number that is not one is refused, not served
+    assert browser.client.get(url + "?checkins_page=0").status_code == 422
+
+
 def test_rejecting_a_checkin_stops_it_counting_and_needs_a_reason(
     sign_in: SignIn,
     campaign: Campaign,
@@ -594,3 +625,135 @@ def test_a_deposit_nobody_gets_back_is_refused_as_a_fee(
     )
     assert fee.status_code == 200, fee.text
     assert _count(campaign.env.db, Activity) == 1
+
+
+# --- the demo: every page's figures are the review's ----------------------------------------
+
+
+def _figures(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-figure="([a-z_]+)">([^<]+)<', html))
+
+
+def _chart(html: str, attribute: str = "data-chart") -> dict[str, Any]:
+    found = re.search(attribute + r"='([^']+)'", html)
+    assert found is not None
+    return dict(json.loads(found.group(1)))
+
+
+def _demo(campaign: Campaign) -> tuple[Any, Any]:
+    """The demo of `make run`: three sandbox users who paid DEMO-02's deposit three days ago
+    by the sandbox's (simulated) clock, while siyu placed their orders at its own now; then
+    `siyu demo community`."""
+    from siyu.community import service
+    from siyu.wechat.pay.models import PayOrder
+
+    env = campaign.env
+    campaign.at(beijing("2026-11-23", 9))
+    with env.db.session_scope() as session:
+        current = service.create_demo_matrix(session, env.workspace_id)
+    assert current is not None
+    for index in range(3):
+        member = campaign.member(index)
+        answer = campaign.enroll(member, current.id, channel="poster")
+        assert answer.status_code == 200, answer.text
+        env.world.set_time(beijing("2026-11-20", 8 + index))  # the simulated week's day
+        campaign.pay(member, answer.json())
+        env.world.set_time(None)
+    with env.db.session_scope() as session:
+        placed_late = session.scalar(
+            select(func.count()).select_from(PayOrder).where(PayOrder.paid_at < PayOrder.created_at)
+        )
+    assert placed_late == 3  # what the simulated week leaves before the demo fixes it
+    with env.db.session_scope() as session:
+        service.replay_demo_checkins(session, env.workspace_id, current, seed=8)
+        service.replay_demo_history(session, env.workspace_id, seed=8)
+    with env.db.session_scope() as session:
+        past = service.get_activity_by_code(session, env.workspace_id, service.DEMO_PREVIOUS)
+        return past, current
+
+
+def test_the_demo_data_is_in_order_orders_placed_before_paid_checkins_after_enrolling(
+    campaign: Campaign,
+) -> None:
+    from siyu.community.models import Enrollment
+    from siyu.wechat.pay.models import PayOrder
+
+    # given the demo, its users paid in the sandbox's simulated past
+    _past, current = _demo(campaign)
+    with campaign.env.db.session_scope() as session:
+        orders = session.scalars(select(PayOrder)).all()
+        enrollments = session.scalars(
+            select(Enrollment).where(Enrollment.activity_id == current.id)
+        ).all()
+        checkins = session.scalars(select(Checkin).where(Checkin.activity_id == current.id)).all()
+        enrolled_at = {e.member_id: e.enrolled_at for e in enrollments}
+        # then every order was placed before it was paid, every enrollment made before it was
+        # paid, and every check-in came after its member enrolled
+        assert orders
+        assert all(o.paid_at and o.created_at <= o.paid_at for o in orders)
+        assert all(e.enrolled_at and e.created_at <= e.enrolled_at for e in enrollments)
+        assert len(checkins) > 3  # the replayed days since 11-20, and not before
+        for c in checkins:
+            when = enrolled_at[c.member_id]
+            assert when is not None
+            assert c.submitted_at >= when, (c.day, when)
+
+
+def test_every_page_of_the_demo_shows_the_reviews_figures(
+    sign_in: SignIn, campaign: Campaign
+) -> None:
+    from siyu.community import service
+    from siyu.community.models import Settlement
+    from siyu.core.money import format_yuan
+
+    # given the demo: DEMO-01 settled history, DEMO-02 running (it ends tomorrow)
+    past, current = _demo(campaign)
+    env = campaign.env
+    with env.db.session_scope() as session:
+        history = service.activity_review(session, env.workspace_id, past.code)
+        running = service.activity_review(session, env.workspace_id, current.code)
+        series = service.series_review(session, env.workspace_id, past.series_id)
+    assert history.enrollments > 0
+    assert history.paid_total > 0
+    browser = sign_in()
+    # when the operator opens the settled history's page
+    page = browser.client.get(f"/community/activities/{past.id}")
+    # then it shows the review's enrollments, completions and money, not "nobody enrolled"
+    assert page.status_code == 200
+    assert _figures(page.text) == {
+        "enrollments": str(history.enrollments),
+        "completed": str(history.completed),
+        "paid_total": f"¥{format_yuan(history.paid_total)}",
+        "refunded_total": f"¥{format_yuan(history.refunded_total)}",
+    }
+    assert "还没有人报名" not in page.text
+    # and its settlement page shows the same, with nothing offered to compute
+    settle = browser.client.get(f"/community/activities/{past.id}/settlement")
+    assert _figures(settle.text) == {
+        "enrollments": str(history.enrollments),
+        "paid_total": f"¥{format_yuan(history.paid_total)}",
+        "refunded_total": f"¥{format_yuan(history.refunded_total)}",
+    }
+    assert f'action="/community/activities/{past.id}/settlement"' not in settle.text
+    # and computing one anyway is refused with its code, and writes nothing
+    refused = browser.post(f"/community/activities/{past.id}/settlement", {})
+    assert refused.status_code == 409
+    assert "已在 siyu 之外结算" in refused.text
+    assert _count(env.db, Settlement) == 0
+    # when the operator opens the running activity
+    page = browser.client.get(f"/community/activities/{current.id}")
+    # then its enrollments are the review's, and its chart ends today: no 0 % for tomorrow
+    assert _figures(page.text)["enrollments"] == str(running.enrollments) == "3"
+    days = _chart(page.text)["option"]["xAxis"]["data"]
+    assert days[-1] == "11-23"
+    assert len(days) == len(running.checkin_rate_by_day)
+    # when the operator opens the series' review
+    page = browser.client.get(f"/community/series/{past.series_id}/review")
+    chart = _chart(page.text)["option"]
+    completion = next(s for s in chart["series"] if s["name"] == "完成率")
+    # then 完成率 plots rates (percent, on the percent axis), the table's figures
+    assert completion["yAxisIndex"] == 1
+    rates = [round(a.completion_rate * 100, 1) for a in series.activities]
+    assert completion["data"] == rates
+    for rate in rates:
+        assert f"{rate:.1f}%" in page.text

@@ -3,13 +3,16 @@ CSV export, auto-reply rules and the tester."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from siyu.autoreply.models import AutoReplyRule
 from siyu.core import clock
-from siyu.core.clock import FrozenClock
+from siyu.core.clock import BEIJING, FrozenClock
 from siyu.core.config import Settings
 from siyu.core.db import Database
 from siyu.entries import service as entries
@@ -17,8 +20,9 @@ from siyu.entries.enums import CodeKind
 from siyu.entries.models import ChannelCode
 from siyu.entries.schemas import ChannelCreate
 from siyu.identity import service as identity
+from siyu.identity.models import Member
 from siyu.reach import service
-from siyu.reach.models import ReachBroadcast
+from siyu.reach.models import ReachBroadcast, ReachSend
 from siyu.reach.schemas import TemplateCreate
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
@@ -100,9 +104,18 @@ def test_a_notice_to_a_segment_shows_why_it_was_held(
     export = ui.client.get("/reach/sends.csv")
     assert export.status_code == 200
     lines = export.text.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("id,created_utc,member_id")
+    assert lines[0].startswith("id,created_beijing,member_number")
     assert len(lines) == 2
     assert "no_channel" in lines[1]
+    # and names the member by 学号, at Beijing time
+    with db.session_scope() as session:
+        send = session.scalars(select(ReachSend)).one()
+        number = session.get(Member, send.member_id).number  # type: ignore[union-attr]
+    row = next(csv.reader(io.StringIO(lines[1])))
+    assert row[2] == str(number)
+    assert row[1] == send.created_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    # and the page's send log links the member by 学号 too
+    assert f'<a href="/members/{send.member_id}">{number}</a>' in page.text
 
 
 def test_a_notice_to_an_empty_segment_is_refused(ui: Console, db: Database) -> None:

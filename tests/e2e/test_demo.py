@@ -28,11 +28,14 @@ def test_demo_users_enroll_pay_check_in_and_the_review_shows_it(campaign: Campai
     member = campaign.member(0)
     env.user.mp_sessions[MP_APPID] = member.token
     users = Population(env.world, http=as_httpx(env.client), siyu_url=SIYU, pay=env.pay)
-    # when the user enrolls (paying the deposit through the sandbox's Pay) and checks in today
+    # when the user enrolls ten days ago (paying the deposit through the sandbox's Pay) and
+    # checks in today
+    campaign.at(beijing("2026-11-13", 9))
     enrolled = users.perform(
         Action(kind="enroll", uid=env.user.uid, appid=MP_APPID, channel="poster")
     )
     assert enrolled.ok, enrolled
+    campaign.at(beijing("2026-11-23", 9))
     checked = users.perform(Action(kind="checkin", uid=env.user.uid, appid=MP_APPID, text="打卡"))
     assert checked.ok, checked
     # and a second check-in today is refused by siyu, with its reason
@@ -77,9 +80,11 @@ def test_the_operator_ends_the_demo_activity_and_the_refunds_reach_the_sandbox(
     with env.db.session_scope() as session:
         current = service.create_demo_matrix(session, env.workspace_id)
     assert current is not None
+    campaign.at(beijing("2026-11-08", 9))  # they enrolled two weeks ago
     for index in range(3):
         member = campaign.member(index)
         campaign.enrolled(member, current.id, channel="poster")
+    campaign.at(beijing("2026-11-23", 9))
     with env.db.session_scope() as session:
         service.replay_demo_checkins(session, env.workspace_id, current, seed=8)
         enrolled = service.list_enrollments(session, env.workspace_id, current.id)

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from siyu.core.db import Database
+from siyu.entries import service
 from siyu.entries.models import Article, MenuVersion
+from siyu.entries.schemas import ChannelCreate
 from siyu.sandbox.world import SandboxWorld
 from siyu.workspaces.schemas import AppRead
 from tests.support.console import Console
@@ -123,3 +125,58 @@ def test_an_operator_registers_an_article_and_a_bad_link_changes_nothing(
     assert bad.status_code == 422
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Article)) == 1
+
+
+def test_forty_channels_chart_the_top_ones_and_group_the_rest(
+    console: Console,
+    oa: WeChat,
+    db: Database,
+    workspace_id: int,
+    drain: Callable[[], int],
+) -> None:
+    client = console.client
+    # given 15 channels with a QR code each and 25 more without one (40 in all)
+    for n in range(15):
+        made = client.post(
+            "/channels",
+            data={
+                "csrf_token": console.csrf,
+                "name": f"海报{n:02d}",
+                "slug": f"poster{n:02d}",
+                "appid": OA_APPID,
+                "kind": "oa_qr_temp",
+                "days": "7",
+            },
+            follow_redirects=False,
+        )
+        assert made.status_code == 303, made.text
+    with db.session_scope() as session:
+        for n in range(25):
+            service.create_channel(
+                session, workspace_id, ChannelCreate(name=f"社群{n:02d}"), actor="test"
+            )
+    # and followers arriving: three through 海报00, one through each of the 14 others
+    user = 0
+    for n in range(15):
+        for _ in range(3 if n == 0 else 1):
+            user += 1
+            oa.plain(event_push(openid(user), "subscribe", f"qrscene_poster{n:02d}"))
+    drain()
+    # when the operator opens the channel report
+    page = client.get("/channels")
+    assert page.status_code == 200
+    chart = json.loads(
+        re.search(r"data-bar-chart='([^']+)'", page.text).group(1)  # type: ignore[union-attr]
+    )
+    # then the chart shows the top 12 (the busiest first) and one bar for the 28 others
+    assert len(chart["names"]) == 13
+    assert chart["names"][0] == "海报00"
+    assert chart["names"][-1] == "其他（28 个渠道）"
+    followers = chart["series"][1]["data"]
+    assert followers[0] == 3
+    assert followers[-1] == 3  # 海报12–14's one each, with the 25 silent ones
+    assert sum(followers) == 17
+    assert "其余合并为“其他”" in page.text
+    # and the table lists every channel, inside a panel that scrolls
+    table = page.text.split('<div class="table-wrap scroll">', 1)[1].split("</table>", 1)[0]
+    assert len(re.findall(r'<a href="/channels/\d+">', table)) == 40

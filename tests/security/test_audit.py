@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from siyu.core.db import Database
+from siyu.identity import service as identity
 from siyu.security import service
 from siyu.security.enums import Role
 from siyu.security.schemas import Principal
@@ -60,7 +62,14 @@ def test_console_audit_page_searches_and_exports_csv(
     # then the views are listed, in Chinese by default
     assert page.status_code == 200
     assert "查看会员资料" in page.text
-    assert f"member {person.member_id}" in page.text
+    with db.session_scope() as session:
+        ws = admin.principal.workspace_id
+        number = identity.get_member(session, ws, person.member_id).number
+        who = service.get_operator(session, ws, admin.principal.operator_id)
+    # shown as people: the member by 学号, the actor by name and email, not internal ids
+    assert f"会员 学号 {number}" in page.text
+    assert f"{who.name} &lt;{who.email}&gt;" in page.text
+    assert f"operator:{who.id}<" not in page.text
     # and the CSV export holds them, and is itself audited
     exported = app_client.get(
         "/audit.csv", params={"action": "member.viewed"}, headers=admin.headers
@@ -70,6 +79,11 @@ def test_console_audit_page_searches_and_exports_csv(
     rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
     assert {r["action"] for r in rows} == {"member.viewed"}
     assert len(rows) == 2  # the fixture's view and the admin's
+    assert {r["member_number"] for r in rows} == {str(number)}
+    assert f"{who.name} <{who.email}>" in {r["actor"] for r in rows}
+    # times in Beijing, as operators read them
+    mine = next(r for r in rows if r["actor"].startswith(who.name))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", mine["time_beijing"])
     assert "audit.exported" in audit_actions(db)
 
 

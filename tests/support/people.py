@@ -14,6 +14,7 @@ from siyu.core.db import Database
 from siyu.identity import service as identity
 from siyu.identity.enums import ConsentPurpose
 from siyu.identity.models import Member
+from siyu.identity.schemas import MemberProfileIn
 from siyu.security import service as security
 from siyu.security.schemas import Principal
 from siyu.wechat.models import MpSession, PushReceipt, PushStatus
@@ -24,6 +25,8 @@ PHONE = "13912345678"
 ADDRESS = "北京市朝阳区幸福路 8 号"
 NAME = "张小红"
 MP_TOKEN = "mp-session-token-of-the-member"
+REMARK = "老学员，周末上课，家住望京"
+OTHER_NAME = "周同学"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ def make_person(
             session, workspace_id, someone.id, ConsentPurpose.marketing, entry="console", actor="t"
         )
         identity.assign_member(session, owner, me.id, owner.operator_id)
+        # what the team calls them: the name and remark staff wrote (encrypted, indexed)
+        identity.set_member_profile(
+            session, owner, me.id, MemberProfileIn(display_name=NAME, remark=REMARK)
+        )
+        identity.set_member_profile(
+            session, owner, someone.id, MemberProfileIn(display_name=OTHER_NAME)
+        )
         security.record_audit(
             session, owner, "member.viewed", target_type="member", target_id=me.id
         )
@@ -120,6 +130,9 @@ def make_person(
         member_id=me.id,
         merged_id=merged,
         other_id=someone.id,
-        secrets=(me_mp, me_oa, me_union, PHONE, ADDRESS, NAME, "c2Vzc2lvbi1rZXktc2VjcmV0"),
-        other_secrets=(other, "李四", "你好"),
+        secrets=(
+            *(me_mp, me_oa, me_union, PHONE, ADDRESS, NAME, REMARK),
+            "c2Vzc2lvbi1rZXktc2VjcmV0",
+        ),
+        other_secrets=(other, "李四", "你好", OTHER_NAME),
     )

@@ -508,7 +508,7 @@ OA_TIMELINE = [
     ),
     pytest.param(
         push_xml("text", Content="你好", MsgId=5),
-        ("oa.message", None, {"msg_type": "text", "msg_id": "5"}),
+        ("oa.message", None, {"msg_type": "text", "msg_id": "5", "text": "你好"}),
         id="message",
     ),
 ]

@@ -108,6 +108,12 @@ REJECT_REASON_REQUIRED = _codes.add(
 )
 
 # --- settlement ----------------------------------------------------------------------------
+SETTLED_ELSEWHERE = _codes.add(
+    "settled_elsewhere",
+    409,
+    "{activity} 是导入的历史活动，已在 siyu 之外结算；它的报名、收款与退款见复盘。",
+    en="An imported activity was settled outside siyu; its review shows its figures.",
+)
 ACTIVITY_NOT_ENDED = _codes.add(
     "activity_not_ended", 409, "活动还没结束，不能结算。", en="The activity has not ended yet."
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -18,6 +19,7 @@ from siyu.console.web import ConsoleRoute, display_zone, render
 from siyu.core.config import Settings
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.params import Offset
+from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -28,6 +30,24 @@ Auditor = Annotated[Principal, require(Permission.audit_read)]
 AUDIT_PAGE = 100
 AUDIT_EXPORT_MAX = 100_000
 CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _people(
+    session: Any, workspace_id: int, entries: Sequence[Any]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Actor label → the operator's name and email ("operator:1" → "王运营 <a@b.cn>"), and
+    member target id → member number (学号): people, not internal ids."""
+    actors = {
+        f"operator:{o.id}": f"{o.name} <{o.email}>"
+        for o in security.list_operators(session, workspace_id)
+    }
+    ids = {
+        int(e.target_id)
+        for e in entries
+        if e.target_type == "member" and e.target_id and str(e.target_id).isdigit()
+    }
+    numbers = identity.numbers_of(session, workspace_id, ids)
+    return actors, {str(k): v for k, v in numbers.items()}
 
 
 def _day_bound(value: str, zone: ZoneInfo, *, end: bool) -> datetime | None:
@@ -85,7 +105,8 @@ def audit_page(
             limit=AUDIT_PAGE + 1,
         )
         actions = security.audit_actions(session, principal.workspace_id)
-    page, more = entries[:AUDIT_PAGE], len(entries) > AUDIT_PAGE
+        page, more = entries[:AUDIT_PAGE], len(entries) > AUDIT_PAGE
+        actors, numbers = _people(session, principal.workspace_id, page)
     query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v)
     context = {
         "active": "audit",
@@ -94,6 +115,8 @@ def audit_page(
         "next_before": page[-1].id if more and page else None,
         "filters": params,
         "actions": actions,
+        "actors": actors,
+        "numbers": numbers,
         "query": query,
     }
     return render(request, "audit.html", context)
@@ -132,12 +155,13 @@ def audit_export(
     writer.writerow(
         [
             "id",
-            "time_utc",
+            "time_beijing",
             "actor",
             "role",
             "action",
             "target_type",
             "target_id",
+            "member_number",
             "request_id",
             "detail",
         ]
@@ -146,18 +170,21 @@ def audit_export(
         rows = security.export_audit(
             session, principal, asked=params, max_rows=AUDIT_EXPORT_MAX, **filters
         )
+        actors, numbers = _people(session, principal.workspace_id, rows)
+    zone = display_zone(settings)
     for e in rows:
         writer.writerow(
             [
                 _csv_cell(v)
                 for v in (
                     e.id,
-                    e.created_at.isoformat(),
-                    e.actor,
+                    e.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                    actors.get(e.actor, e.actor),
                     e.actor_role,
                     e.action,
                     e.target_type,
                     e.target_id,
+                    numbers.get(str(e.target_id), "") if e.target_type == "member" else "",
                     e.request_id,
                     orjson.dumps(e.detail).decode(),
                 )

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
 from siyu.community import service as community
+from siyu.console.timeline import channel_names, describe
 from siyu.identity import service as identity
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -90,6 +91,8 @@ def member_context(
         "member": member,
         "merges": merges,
         "timeline": timeline,
+        "channels": channel_names(session, ws) if timeline is not None else {},
+        "describe": describe,
         "numbers": numbers,
         "apps": app_names(session, ws),
         "reveal": reveal,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
@@ -47,8 +47,11 @@ Manager = Annotated[Principal, require(Permission.community_manage)]
 Settler = Annotated[Principal, require(Permission.community_settle)]
 NoteWriter = Annotated[Principal, require(Permission.members_notes)]
 
-ENROLLMENTS_SHOWN = 200
-CHECKINS_SHOWN = 100
+# An activity's page shows its enrollments and check-ins a page at a time (a settled activity
+# of 500 members holds thousands of check-ins).
+ENROLLMENTS_SHOWN = 50
+CHECKINS_SHOWN = 25
+PageNumber = Annotated[int, Query(ge=1, le=100_000)]
 SETTLEMENT_LINES_SHOWN = 500
 TROUBLE = ("failed", "abnormal", "closed")
 
@@ -176,12 +179,20 @@ def _numbers(session: Session, workspace_id: int, member_ids: set[int]) -> dict[
 
 
 def _checkins_context(
-    session: Session, workspace_id: int, activity: ActivityRead
+    session: Session, workspace_id: int, activity: ActivityRead, page: int = 1
 ) -> dict[str, Any]:
-    checkins = service.list_checkins(session, workspace_id, activity.id, limit=CHECKINS_SHOWN)
+    checkins = service.list_checkins(
+        session,
+        workspace_id,
+        activity.id,
+        limit=CHECKINS_SHOWN + 1,  # one more tells whether a next page exists
+        offset=(page - 1) * CHECKINS_SHOWN,
+    )
     return {
         "activity": activity,
-        "checkins": checkins,
+        "checkins": checkins[:CHECKINS_SHOWN],
+        "checkins_page": page,
+        "checkins_next": len(checkins) > CHECKINS_SHOWN,
         "checkin_numbers": _numbers(session, workspace_id, {c.member_id for c in checkins}),
         "notice": None,
     }
@@ -189,20 +200,34 @@ def _checkins_context(
 
 @router.get("/community/activities/{activity_id}")
 def activity_page(
-    request: Request, activity_id: Id, principal: Reader, db: DatabaseDep
+    request: Request,
+    activity_id: Id,
+    principal: Reader,
+    db: DatabaseDep,
+    checkins_page: PageNumber = 1,
+    enrollments_page: PageNumber = 1,
 ) -> Response:
     ws = principal.workspace_id
     tr = translator(request)
     with db.session_scope() as session:
         activity = service.get_activity(session, ws, activity_id)
-        enrollments = service.list_enrollments(session, ws, activity.id, limit=ENROLLMENTS_SHOWN)
+        enrollments = service.list_enrollments(
+            session,
+            ws,
+            activity.id,
+            limit=ENROLLMENTS_SHOWN + 1,
+            offset=(enrollments_page - 1) * ENROLLMENTS_SHOWN,
+        )
         found = service.activity_review(session, ws, activity.code)
         context = {
-            **_checkins_context(session, ws, activity),
+            **_checkins_context(session, ws, activity, checkins_page),
+            "enrollments_page": enrollments_page,
+            "enrollments_next": len(enrollments) > ENROLLMENTS_SHOWN,
             "active": "community",
             "series": service.get_series(session, ws, activity.series_id),
             "counts": service.enrollment_counts(session, activity.id),
-            "enrollments": enrollments,
+            "review": found,
+            "enrollments": enrollments[:ENROLLMENTS_SHOWN],
             "numbers": _numbers(session, ws, {e.member_id for e in enrollments}),
             "chart": charts.rate_chart(tr, activity, found.checkin_rate_by_day),
             "shown": ENROLLMENTS_SHOWN,
@@ -300,8 +325,14 @@ def _settlement_context(session: Session, workspace_id: int, activity_id: int) -
     return {
         "active": "community",
         "activity": activity,
+        # imported history was settled outside siyu: its figures are the review's, and nothing
+        # is offered to compute or end
+        "history": service.activity_review(session, workspace_id, activity.code)
+        if activity.imported
+        else None,
         # ending early is offered while the activity runs and has run a whole day
         "can_end": activity.status != ActivityStatus.settled
+        and not activity.imported
         and activity.starts_on <= yesterday < activity.ends_on,
         "settlement": settlement,
         "problems": {line.id for line in problems},

@@ -106,7 +106,8 @@ def review_charts(tr: Translator, found: Any, activity: ActivityRead) -> dict[st
 
 
 def series_chart(tr: Translator, found: SeriesReview) -> dict[str, Any]:
-    """Activity after activity: enrollments and completions (bars), re-enrollment rate (line)."""
+    """Activity after activity: enrollments (bars, people), completion and re-enrollment rates
+    (lines, percent)."""
     codes = [a.code for a in found.activities]
     rates = [
         round(a.retention.re_enrollment_rate * 100, 1) if a.retention else None
@@ -120,8 +121,8 @@ def series_chart(tr: Translator, found: SeriesReview) -> dict[str, Any]:
             "grid": {"left": 48, "right": 48, "top": 36, "bottom": 28},
             "xAxis": {"type": "category", "data": codes},
             "yAxis": [
-                {"type": "value", "minInterval": 1},
-                {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}},
+                {"type": "value", "minInterval": 1, "name": tr("community.review.enrollments")},
+                {"type": "value", "min": 0, "max": 100, "axisLabel": {"formatter": "{value}%"}},
             ],
             "series": [
                 {
@@ -130,11 +131,11 @@ def series_chart(tr: Translator, found: SeriesReview) -> dict[str, Any]:
                     "barMaxWidth": 32,
                     "data": [a.enrollments for a in found.activities],
                 },
-                {
+                {  # a rate, on the percent axis beside the re-enrollment rate
                     "name": tr("community.review.completion"),
-                    "type": "bar",
-                    "barMaxWidth": 32,
-                    "data": [a.completed for a in found.activities],
+                    "type": "line",
+                    "yAxisIndex": 1,
+                    "data": [round(a.completion_rate * 100, 1) for a in found.activities],
                 },
                 {
                     "name": tr("community.series.re_enrollment"),

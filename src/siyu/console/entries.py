@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 from starlette.responses import RedirectResponse, Response
 
+from siyu.console.entries_charts import channel_chart
 from siyu.console.forms import ConsoleForm, Posted, parse_form
 from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, render, translator
@@ -54,18 +55,7 @@ def channels_page(
         channels = {c.id: c for c in service.list_channels(session, principal.workspace_id)}
         conversion = service.follow_conversion(session, principal.workspace_id)
         articles = service.article_report(session, principal.workspace_id, event=event)
-    tr = translator(request)
-    chart = {
-        "names": [r.name for r in report.rows],
-        "series": [
-            {"name": tr("channels.col.scans"), "data": [r.scans for r in report.rows]},
-            {
-                "name": tr("channels.col.new_followers"),
-                "data": [r.new_followers for r in report.rows],
-            },
-            {"name": tr("channels.col.conversions"), "data": [r.conversions for r in report.rows]},
-        ],
-    }
+    chart = channel_chart(translator(request), report.rows)
     apps = [a for a in _apps(db, principal.workspace_id) if a.kind in (*OA_KINDS, AppKind.mp)]
     context = {
         "active": "channels",

@@ -32,6 +32,13 @@ REFUND_STALE = _codes.add(
     en="The order's refunds changed while you confirmed (a second click?); nothing more was "
     "refunded. Check and try again.",
 )
+PROFILE_INVALID = _codes.add(
+    "profile_invalid",
+    422,
+    "名字最多 32 个字且只占一行，备注最多 200 个字，都不能含控制字符；没有保存。",
+    en="A name is one line of at most 32 characters, a remark at most 200, neither with "
+    "control characters; nothing was saved.",
+)
 MEMBER_NUMBER = _codes.add("member_number", 422, "请输入学号。", en="Type the member's number.")
 UPLOAD_TYPE = _codes.add(
     "upload_type",

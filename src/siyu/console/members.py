@@ -11,10 +11,12 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from siyu.console import errors
 from siyu.console.common import TIMELINE_PAGE, Merger, app_names, member_context
+from siyu.console.timeline import channel_names, describe
 from siyu.console.web import (
     ConsoleRoute,
     display_zone,
@@ -29,6 +31,7 @@ from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.core.params import Count, Id
 from siyu.identity import service as identity
+from siyu.identity.schemas import MemberProfileIn
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
@@ -57,7 +60,7 @@ def members_page(
         )
         apps = app_names(session, principal.workspace_id)
     members, more = found.members, found.more
-    # Every search is an exact identity match, so one hit is the member the operator meant.
+    # One hit is the member the operator meant (an identity, or the one name that matches).
     if query and len(members) == 1 and offset == 0 and not is_htmx(request):
         return RedirectResponse(f"/members/{members[0].id}", status_code=303)
     context = {
@@ -201,6 +204,33 @@ def export_member(
     )
 
 
+@router.post("/members/{member_id}/profile")
+def set_profile(  # noqa: PLR0917 - a route's natural parameters
+    request: Request,
+    member_id: int,
+    principal: Annotated[Principal, require(Permission.members_notes)],
+    db: DatabaseDep,
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    remark: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """The member's display name and staff remark (encrypted, audited, found by search)."""
+    try:
+        try:
+            data = MemberProfileIn(display_name=display_name, remark=remark)
+        except ValidationError:
+            raise errors.PROFILE_INVALID("name ≤ 32 characters, remark ≤ 200") from None
+        with db.session_scope() as session:
+            identity.set_member_profile(session, principal, member_id, data)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#profile-msg")
+    if not is_htmx(request):
+        return RedirectResponse(f"/members/{member_id}", status_code=303)
+    with db.session_scope() as session:
+        context = member_context(session, principal, member_id)
+    context["notice"] = translator(request)("member.profile_saved")
+    return render(request, "_member_detail.html", context)
+
+
 @router.post("/members/{member_id}/assign")
 def assign_member(
     request: Request,
@@ -274,9 +304,15 @@ def member_timeline(
             session, principal.workspace_id, member_id, limit=TIMELINE_PAGE, cursor=cursor or None
         )
         apps = app_names(session, principal.workspace_id)
-    return render(
-        request, "_timeline_rows.html", {"timeline": page, "apps": apps, "member_id": member_id}
-    )
+        channels = channel_names(session, principal.workspace_id)
+    context = {
+        "timeline": page,
+        "apps": apps,
+        "channels": channels,
+        "describe": describe,
+        "member_id": member_id,
+    }
+    return render(request, "_timeline_rows.html", context)
 
 
 @router.post("/members/{member_id}/merges/{merge_id}/undo")

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Form, Query, Request
@@ -16,11 +17,12 @@ from starlette.responses import Response
 
 from siyu.console.forms import ConsoleForm, Posted, parse_form
 from siyu.console.i18n import Translator
-from siyu.console.web import ConsoleRoute, error_response, render, translator
+from siyu.console.web import ConsoleRoute, display_zone, error_response, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import ErrorCode, SiyuError
-from siyu.core.http import DatabaseDep
+from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.params import Id
+from siyu.identity import service as identity
 from siyu.reach import errors, service
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import BroadcastCreate
@@ -60,6 +62,7 @@ def _reach_context(
         context = {
             "active": "reach",
             "sends": sends,
+            "numbers": identity.numbers_of(session, ws, {s.member_id for s in sends}),
             "status": status,
             "statuses": [s.value for s in SendStatus],
             "broadcasts": service.list_broadcasts(session, ws),
@@ -260,14 +263,14 @@ def _cell(value: object) -> str:
 
 
 @router.get("/reach/sends.csv")
-def export_sends(principal: Reader, db: DatabaseDep) -> Response:
+def export_sends(principal: Reader, db: DatabaseDep, settings: SettingsDep) -> Response:
     """The send log as CSV, streamed in batches (one short transaction per batch)."""
     with db.session_scope() as session:
         service.record_sends_export(session, principal)
     columns = [
         "id",
-        "created_utc",
-        "member_id",
+        "created_beijing",
+        "member_number",
         "template",
         "category",
         "urgency",
@@ -277,8 +280,12 @@ def export_sends(principal: Reader, db: DatabaseDep) -> Response:
         "errcode",
         "attempts",
         "broadcast_id",
-        "sent_utc",
+        "sent_beijing",
     ]
+    zone = display_zone(settings)
+
+    def local(at: datetime | None) -> str:
+        return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if at else ""
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
@@ -289,6 +296,9 @@ def export_sends(principal: Reader, db: DatabaseDep) -> Response:
         while True:
             with db.session_scope() as session:
                 page = service.sends_page(session, principal.workspace_id, before, EXPORT_BATCH)
+                numbers = identity.numbers_of(
+                    session, principal.workspace_id, {s.member_id for s in page}
+                )
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for s in page:
@@ -297,8 +307,8 @@ def export_sends(principal: Reader, db: DatabaseDep) -> Response:
                         _cell(v)
                         for v in (
                             s.id,
-                            s.created_at.isoformat(),
-                            s.member_id,
+                            local(s.created_at),
+                            numbers.get(s.member_id, ""),
                             s.template_key,
                             s.category,
                             s.urgency,
@@ -308,7 +318,7 @@ def export_sends(principal: Reader, db: DatabaseDep) -> Response:
                             s.errcode,
                             s.attempts,
                             s.broadcast_id,
-                            s.sent_at.isoformat() if s.sent_at else "",
+                            local(s.sent_at),
                         )
                     ]
                 )

@@ -13,6 +13,12 @@ MEMBER_MERGED = _codes.add(
     "会员 {number} 已被合并到其他会员，不能再合并。",
     en="Member {number} was merged into another already.",
 )
+MEMBER_ERASED = _codes.add(
+    "member_erased",
+    409,
+    "这位会员的个人数据已删除，不能再写入名字或备注。",
+    en="This member's personal data was erased; no name or remark can be written.",
+)
 MERGE_SELF = _codes.add(
     "merge_self", 422, "不能把会员合并到自己。", en="A member cannot be merged into itself."
 )

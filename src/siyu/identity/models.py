@@ -45,6 +45,37 @@ class Member(Base):
     erased_at: Mapped[datetime | None]
 
 
+class MemberProfile(Base):
+    """What the team calls a member: a display name and a staff remark, encrypted at rest like
+    the phone; found by search through keyed hashes of their characters (MemberSearchTerm)."""
+
+    __tablename__ = "member_profiles"
+    __erasure__ = Erasure.delete(member=("member_id",))
+
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    display_name: Mapped[str | None] = mapped_column(EncryptedText("member_profiles.display_name"))
+    remark: Mapped[str | None] = mapped_column(EncryptedText("member_profiles.remark"))
+    updated_at: Mapped[datetime]
+
+
+class MemberSearchTerm(Base):
+    """One keyed hash of a profile's text (a pair of characters, or a whole short name): the
+    search finds a member by the hashes of what was typed, never by the plaintext."""
+
+    __tablename__ = "member_search_terms"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (
+        UniqueConstraint("member_id", "term"),
+        Index("ix_member_search_terms_lookup", "workspace_id", "term"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    term: Mapped[str] = mapped_column(String(64))
+
+
 class Identity(Base):
     """One way to recognise a member. `scope` is the appid for app-scoped kinds, else ''."""
 

@@ -27,6 +27,7 @@ from siyu.identity.schemas import (
     ConsentRead,
     ErasureProof,
     IngestReport,
+    MemberProfileIn,
     MemberRead,
     MergeRead,
     Overview,
@@ -143,6 +144,19 @@ def member_by_number(number: Number, principal: Reader, db: DatabaseDep) -> Memb
 def get_member(member_id: Id, principal: Reader, db: DatabaseDep) -> MemberRead:
     with db.session_scope() as session:
         return service.view_member(session, principal, member_id)
+
+
+@router.put("/members/{member_id}/profile", tags=["members"])
+def set_profile(
+    member_id: int,
+    body: MemberProfileIn,
+    principal: Annotated[Principal, require(Permission.members_notes)],
+    db: DatabaseDep,
+) -> MemberRead:
+    """The member's display name and staff remark (encrypted at rest; empty clears; audited)."""
+    with db.session_scope() as session:
+        service.set_member_profile(session, principal, member_id, body)
+        return service.member_for(session, principal, member_id)
 
 
 @router.get("/members/{member_id}/timeline")

@@ -253,6 +253,37 @@ class MemberRead(BaseModel):
     created_at: datetime
     identities: list[IdentityRead] = Field(default_factory=list)
     erased_at: datetime | None = None
+    # What the team calls the member (staff-written, encrypted at rest); customer service sees it.
+    display_name: str | None = None
+    remark: str | None = None
+    # When the member's history begins, if earlier than the member (imported or merged events).
+    first_seen_at: datetime | None = None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class MemberProfileIn(BaseModel):
+    """A display name (≤ 32 characters) and a remark (≤ 200); empty clears one."""
+
+    display_name: str = Field(default="", max_length=32)
+    remark: str = Field(default="", max_length=200)
+
+    @field_validator("display_name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        value = value.strip()
+        if _CONTROL.search(value):
+            raise ValueError("a name is one line without control characters")
+        return value
+
+    @field_validator("remark")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        value = value.strip().replace("\r\n", "\n")
+        if _CONTROL.search(value.replace("\n", " ")):
+            raise ValueError("a remark has no control characters")
+        return value
 
 
 class MemberPage(BaseModel):

@@ -11,6 +11,7 @@ set to each day; and the past activity arrives as history (timeline events, as
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -36,8 +37,10 @@ from siyu.community.service.matrix import (
     new_theme,
 )
 from siyu.core import clock
+from siyu.core.clock import BEIJING
 from siyu.core.errors import SiyuError
 from siyu.identity import service as identity
+from siyu.wechat.pay import service as pay
 
 THEME = "英语学习"
 SERIES = "21 天单词打卡"
@@ -113,12 +116,32 @@ def _at(day: date, rng: random.Random) -> datetime:
     return day_start(day) + timedelta(hours=rng.randint(6, 22), minutes=rng.randint(0, 59))
 
 
+def _date_replayed_enrollments(rows: Sequence[Enrollment]) -> None:
+    """An enrollment the sandbox paid in its simulated past was made at siyu's now: date it as
+    made a minute before its payment, as its order is (`pay.date_replayed_orders`)."""
+    for row in rows:
+        if row.enrolled_at is not None and row.created_at > row.enrolled_at:
+            row.created_at = row.enrolled_at - pay.REPLAY_PLACED_BEFORE
+
+
+def _checkin_at(day: date, enrolled_at: datetime, rng: random.Random) -> datetime | None:
+    """A time on `day` after the member enrolled (None when the day is over by then)."""
+    at = _at(day, rng)
+    if at > enrolled_at:
+        return at
+    later = enrolled_at + timedelta(minutes=rng.randint(5, 90))
+    return later if later < day_start(day + timedelta(days=1)) else None
+
+
 def replay_demo_checkins(
     session: Session, workspace_id: int, activity: ActivityRead, seed: int
 ) -> int:
-    """Each enrolled member's check-ins of the days before today, by their own diligence."""
+    """Each enrolled member's check-ins of the days before today, by their own diligence, from
+    the day they enrolled (the sandbox's simulated week dates the enrollments)."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible demo
+    pay.date_replayed_orders(session, workspace_id)
     rows = repository.enrolled_rows(session, activity.id)
+    _date_replayed_enrollments(rows)
     made = 0
     this_day = today()
     group = next(
@@ -126,14 +149,16 @@ def replay_demo_checkins(
         None,
     )
     for row in rows:
+        enrolled_at = row.enrolled_at or row.created_at
         if group is not None and rng.random() < 0.8:  # opened the group's card in WeChat
-            with clock.use_clock(clock.FrozenClock(row.enrolled_at or clock.now())):
+            with clock.use_clock(clock.FrozenClock(enrolled_at)):
                 join_group(session, workspace_id, group.id, row.member_id, source="share_ticket")
         diligence = rng.choice((0.95, 0.9, 0.8, 0.6, 0.35))
-        day = activity.starts_on
+        day = max(activity.starts_on, enrolled_at.astimezone(BEIJING).date())
         while day < this_day:
-            if rng.random() < diligence:
-                with clock.use_clock(clock.FrozenClock(_at(day, rng))):
+            at = _checkin_at(day, enrolled_at, rng)
+            if at is not None and rng.random() < diligence:
+                with clock.use_clock(clock.FrozenClock(at)):
                     try:
                         check_in(
                             session,
@@ -144,7 +169,7 @@ def replay_demo_checkins(
                             image_key=None,
                         )
                         made += 1
-                    except SiyuError:  # already there (a second run), or before enrolling
+                    except SiyuError:  # already there (a second run)
                         pass
             day += timedelta(days=1)
         _restreak(session, row)

@@ -19,7 +19,7 @@ from siyu.community.schemas import (
     Retention,
     SeriesReview,
 )
-from siyu.community.service.common import code_of_reference, day_start, get_series
+from siyu.community.service.common import code_of_reference, day_start, get_series, today
 from siyu.community.service.matrix import get_activity_by_code, list_activities
 from siyu.core.clock import BEIJING
 from siyu.identity import service as identity
@@ -132,7 +132,9 @@ def activity_review(
     )
     rates = []
     day = activity.starts_on
-    while day <= activity.ends_on:
+    # Days still to come have no rate yet: a running activity's chart stops today.
+    last = min(activity.ends_on, today())
+    while day <= last:
         count = per_day.get(day.isoformat(), 0)
         rates.append(DayRate(day=day, members=count, rate=_ratio(count, len(enrolled))))
         day += timedelta(days=1)

@@ -59,6 +59,10 @@ def refund_for(activity: Activity | ActivityRead, checkins: int, paid: int) -> t
 def compute_settlement(session: Session, workspace_id: int, activity_id: int) -> SettlementRead:
     """Work out each member's refund (a draft staff confirm); computing again replaces it."""
     activity = activity_row(session, workspace_id, activity_id, lock=True)
+    if activity.imported:  # its money moved outside siyu: nothing here to settle
+        raise errors.SETTLED_ELSEWHERE(
+            f"{activity.code} is imported history, settled outside siyu", activity=activity.code
+        )
     existing = repository.get_settlement(session, activity.id, lock=True)
     if existing is not None and existing.status == SettlementStatus.confirmed:
         raise errors.ALREADY_SETTLED(f"{activity.code} is settled already")

@@ -70,11 +70,15 @@
         color: ["#3370ff", "#07a35a", "#f5a623"],
         tooltip: { trigger: "axis" },
         legend: { top: 0, data: data.series.map(function (s) { return s.name; }) },
-        grid: { left: 48, right: 24, top: 48, bottom: 48 },
-        xAxis: { type: "category", data: data.names, axisLabel: { interval: 0, rotate: 20 } },
-        yAxis: { type: "value", minInterval: 1 },
+        // horizontal bars: a channel's name reads on one line however many there are
+        grid: { left: 8, right: 24, top: 36, bottom: 16, containLabel: true },
+        xAxis: { type: "value", minInterval: 1 },
+        yAxis: {
+          type: "category", data: data.names, inverse: true,
+          axisLabel: { interval: 0, width: 140, overflow: "truncate" },
+        },
         series: data.series.map(function (s) {
-          return { name: s.name, type: "bar", data: s.data, barMaxWidth: 24 };
+          return { name: s.name, type: "bar", data: s.data, barMaxWidth: 10 };
         }),
       });
       window.addEventListener("resize", function () { chart.resize(); });

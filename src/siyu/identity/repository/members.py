@@ -85,13 +85,16 @@ def list_identities(session: Session, member_ids: Iterable[int]) -> Sequence[Ide
     ).all()
 
 
-def member_numbers(session: Session, member_ids: Iterable[int]) -> dict[int, int]:
+def member_numbers(
+    session: Session, member_ids: Iterable[int], workspace_id: int | None = None
+) -> dict[int, int]:
     ids = list(member_ids)
     found: dict[int, int] = {}
     for start in range(0, len(ids), 2000):
-        rows = session.execute(
-            select(Member.id, Member.number).where(Member.id.in_(ids[start : start + 2000]))
-        )
+        query = select(Member.id, Member.number).where(Member.id.in_(ids[start : start + 2000]))
+        if workspace_id is not None:
+            query = query.where(Member.workspace_id == workspace_id)
+        rows = session.execute(query)
         found.update((member_id, number) for member_id, number in rows)
     return found
 

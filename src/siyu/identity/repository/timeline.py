@@ -57,6 +57,13 @@ def list_timeline(
     ).all()
 
 
+def first_event_at(session: Session, member_id: int) -> datetime | None:
+    """When the member's history begins (imported or merged events may predate the member)."""
+    return session.scalar(
+        select(func.min(TimelineEvent.ts)).where(TimelineEvent.member_id == member_id)
+    )
+
+
 def count_events(session: Session, workspace_id: int, since: datetime | None = None) -> int:
     query = (
         select(func.count())

@@ -73,6 +73,7 @@ from siyu.identity.service.members import (
     mark_erased,
     member_families,
     member_family,
+    numbers_of,
     search_members,
     surviving_member_id,
     wechat_ids_of,
@@ -85,6 +86,7 @@ from siyu.identity.service.merges import (
     merge_members,
     undo_merge,
 )
+from siyu.identity.service.profiles import set_member_profile
 from siyu.identity.service.resolution import SYSTEM, bind_phone, resolve, resolve_member
 from siyu.identity.service.tags import (
     TAG_MAX,
@@ -156,6 +158,7 @@ __all__ = [
     "members_active_since",
     "members_with_tag",
     "merge_members",
+    "numbers_of",
     "overview",
     "parse_events",
     "phone_hash",
@@ -170,6 +173,7 @@ __all__ = [
     "resolve_members",
     "run_import",
     "search_members",
+    "set_member_profile",
     "start_import",
     "surviving_member_id",
     "table_policies",

@@ -122,6 +122,9 @@ def member_for(
     shows it again after a change, say)."""
     ensure_member_visible(session, principal, member_id)
     member = get_member(session, principal.workspace_id, member_id, reveal_phone=reveal_phone)
+    first = repository.first_event_at(session, member.id)
+    if first is not None and first < member.created_at:
+        member = member.model_copy(update={"first_seen_at": first})
     return present_member(member, principal)
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from siyu.identity.enums import IdentityKind
 from siyu.identity.models import Identity, Member
 from siyu.identity.schemas import IdentityRead, MemberRead, mask_phone, normalize_phone
 from siyu.identity.service.keys import phone_hash
+from siyu.identity.service.terms import find_by_profile
 
 SEARCH_MAX = 200
 
@@ -50,6 +51,7 @@ def member_reads(session: Session, members: list[Member], reveal: bool) -> list[
     identities: dict[int, list[IdentityRead]] = {m.id: [] for m in members}
     for identity in repository.list_identities(session, identities):
         identities[identity.member_id].append(_identity_read(identity, reveal))
+    profiles = repository.profiles_of(session, list(identities))
     return [
         MemberRead(
             id=m.id,
@@ -61,6 +63,8 @@ def member_reads(session: Session, members: list[Member], reveal: bool) -> list[
             created_at=m.created_at,
             identities=identities[m.id],
             erased_at=m.erased_at,
+            display_name=profiles[m.id].display_name if m.id in profiles else None,
+            remark=profiles[m.id].remark if m.id in profiles else None,
         )
         for m in members
     ]
@@ -118,6 +122,8 @@ def search_members(
         ids = []
         for kind, value in criteria:
             ids += repository.member_ids_with_identity(session, workspace_id, kind, value)
+        if query and number is None and phone is None:  # a name or words of a remark
+            ids += find_by_profile(session, workspace_id, query, SEARCH_MAX)
         if number is not None:
             hit = repository.get_member_by_number(session, workspace_id, number)
             ids += [hit.merged_into_id or hit.id] if hit else []
@@ -151,6 +157,11 @@ def is_phone(text: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+def numbers_of(session: Session, workspace_id: int, member_ids: Iterable[int]) -> dict[int, int]:
+    """Member id → member number (学号), for pages and exports that show people, not ids."""
+    return repository.member_numbers(session, set(member_ids), workspace_id)
 
 
 def count_members(session: Session, workspace_id: int) -> int:

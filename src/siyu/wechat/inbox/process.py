@@ -37,6 +37,7 @@ from siyu.wechat.schemas import (
     ScanEvent,
     SubscribeEvent,
     SubscribeMsgPopupEvent,
+    TextMessage,
     TextReply,
     UnknownEvent,
     UnsubscribeEvent,
@@ -334,6 +335,8 @@ def timeline_entries(kind: str, push: Push) -> list[TimelineEntry]:
             ]
         case Message():
             props = {**base, "msg_type": push.msg_type, "msg_id": push.msg_id}
+            if isinstance(push, TextMessage):  # what staff read on the timeline (erasure drops it)
+                props["text"] = push.content
             entries = [(f"{source}.message", None, props)]
         case SubscribeMsgPopupEvent():
             entries = [

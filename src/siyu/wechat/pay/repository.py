@@ -97,6 +97,18 @@ def list_orders(
     return list(session.scalars(query.offset(offset)))
 
 
+def orders_paid_before_placed(session: Session, workspace_id: int) -> Sequence[PayOrder]:
+    return session.scalars(
+        select(PayOrder)
+        .where(
+            PayOrder.workspace_id == workspace_id,
+            PayOrder.paid_at.is_not(None),
+            PayOrder.paid_at < PayOrder.created_at,
+        )
+        .with_for_update()
+    ).all()
+
+
 def order_for_update(session: Session, order_id: int) -> PayOrder | None:
     return session.scalars(
         select(PayOrder).where(PayOrder.id == order_id).with_for_update()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from siyu.console.i18n.plural import Message
 
 MESSAGES: dict[str, Message] = {
+    "audit.member_number": ("会员 学号 {number}", "Member No. {number}"),
     "audit.title": ("审计日志", "Audit log"),
     "audit.intro": (
         "谁在什么时候查看或修改了什么。日志只追加，不能修改或删除。",

@@ -28,6 +28,9 @@ MESSAGES: dict[str, Message] = {
     "common.yes": ("已设置", "Set"),
     "common.no": ("未设置", "Not set"),
     "common.code": ("错误码", "Code"),
+    "pager.previous": ("上一页", "Previous"),
+    "pager.next": ("下一页", "Next"),
+    "pager.page": ("第 {n} 页", "Page {n}"),
     "common.back_home": ("返回概览", "Back to overview"),
     "common.loading": ("加载中…", "Loading…"),
     "common.network_error": (

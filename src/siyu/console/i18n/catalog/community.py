@@ -264,6 +264,19 @@ MESSAGES: dict[str, Message] = {
         "The activity ended on {day}: compute the settlement now.",
     ),
     "community.review.title": ("复盘", "Review"),
+    "community.history.settled": ("已在 siyu 之外结算", "Settled outside siyu"),
+    "community.history.completed": ("完成人数", "Completed"),
+    "community.history.hint": (
+        "这是导入的历史活动：报名、打卡与收退款记录在会员的时间线上，以上数字与复盘一致；"
+        "这里没有报名与打卡明细。",
+        "Imported history: enrollments, check-ins and payments are on the members' "
+        "timelines; the figures above are the review's. There are no enrollment rows here.",
+    ),
+    "community.history.settlement_hint": (
+        "导入的历史活动已在 siyu 之外结算，不能在这里再计算或确认结算；数字来自复盘。",
+        "Imported history was settled outside siyu: nothing to compute or confirm here; the "
+        "figures are the review's.",
+    ),
     "community.review.enrollments": ("报名人数", "Enrollments"),
     "community.review.completion": ("完成率", "Completion rate"),
     "community.review.completed": ("{n} 人完成", "{n} completed"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from siyu.console.i18n.plural import Message
+from siyu.console.i18n.plural import Message, Plural
 
 MESSAGES: dict[str, Message] = {
     "nav.channels": ("渠道", "Channels"),
@@ -10,6 +10,19 @@ MESSAGES: dict[str, Message] = {
     "channels.title": ("渠道码", "Channel codes"),
     "channels.report": ("渠道报表", "Channel report"),
     "channels.chart": ("各渠道新增与转化", "New followers and conversions by channel"),
+    "channels.chart_others": (
+        "其他（{n} 个渠道）",
+        Plural(one="Others (1 channel)", other="Others ({n} channels)"),
+    ),
+    "channels.chart_hint": (
+        "按新关注排序，显示前 {n} 个渠道，其余合并为“其他”；下表列出全部渠道。",
+        Plural(
+            one="The top channel by new followers; the rest are grouped as “Others”; the "
+            "table below lists every channel.",
+            other="The top {n} channels by new followers; the rest are grouped as “Others”; "
+            "the table below lists every channel.",
+        ),
+    ),
     "channels.csv": ("导出 CSV", "Export CSV"),
     "channels.event": ("转化事件", "Conversion event"),
     "channels.apply": ("查看", "Show"),

@@ -33,5 +33,18 @@ CANONICAL_EVENT_LABELS: dict[str, Message] = {
 }
 
 MESSAGES: dict[str, Message] = {
-    f"event.{name}": labels for name, labels in CANONICAL_EVENT_LABELS.items()
+    **{f"event.{name}": labels for name, labels in CANONICAL_EVENT_LABELS.items()},
+    # what a timeline row says of its event (console/timeline.py)
+    "timeline.activity": ("活动 {code}", "activity {code}"),
+    "timeline.page": ("页面 {page}", "page {page}"),
+    "timeline.menu_key": ("菜单 {button}", "menu {button}"),
+    "timeline.msg_type.text": ("[文字]", "[text]"),
+    "timeline.msg_type.image": ("[图片]", "[image]"),
+    "timeline.msg_type.voice": ("[语音]", "[voice]"),
+    "timeline.msg_type.video": ("[视频]", "[video]"),
+    "timeline.msg_type.shortvideo": ("[小视频]", "[short video]"),
+    "timeline.msg_type.location": ("[位置]", "[location]"),
+    "timeline.msg_type.link": ("[链接]", "[link]"),
+    "timeline.msg_type.miniprogrampage": ("[小程序卡片]", "[Mini Program card]"),
+    "timeline.msg_type.other": ("[消息]", "[message]"),
 }

@@ -42,9 +42,11 @@ from siyu.wechat.pay.service.notifications import (
     open_notification,
 )
 from siyu.wechat.pay.service.orders import (
+    REPLAY_PLACED_BEFORE,
     OrderPaid,
     PrepayCall,
     apply_transaction,
+    date_replayed_orders,
     find_order,
     get_order,
     list_orders,
@@ -95,6 +97,7 @@ __all__ = [
     "NOTIFICATIONS",
     "QUERY_AFTER",
     "REFUND_CONCURRENCY",
+    "REPLAY_PLACED_BEFORE",
     "OrderCheck",
     "OrderPaid",
     "PayRefused",
@@ -112,6 +115,7 @@ __all__ = [
     "claim_refund_calls",
     "clients",
     "configure_pay",
+    "date_replayed_orders",
     "day_bounds",
     "find_order",
     "get_order",

@@ -87,6 +87,9 @@ class PushCrypto:
         self.token = token
         self.appid = appid
         self._keys = [aes_key_bytes(k) for k in aes_keys if k]
+        # Made once per key (IV = the key's first 16 bytes, so fixed too): each push then only
+        # starts a context on it. An endpoint's PushCrypto is kept by the inbox for seconds.
+        self._ciphers = [Cipher(algorithms.AES(key), modes.CBC(key[:16])) for key in self._keys]
 
     def signature(self, timestamp: str, nonce: str) -> str:
         return sha1_signature(self.token, timestamp, nonce)
@@ -106,10 +109,9 @@ class PushCrypto:
     def encrypt(self, message: bytes, *, key_index: int = 0, random: bytes | None = None) -> str:
         if not self._keys:
             raise PushCryptoError("the app has no EncodingAESKey")
-        key = self._keys[key_index]
         prefix = random if random is not None else os.urandom(16)
         plain = prefix + struct.pack(">I", len(message)) + message + self.appid.encode()
-        encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        encryptor = self._ciphers[key_index].encryptor()
         sealed = encryptor.update(_pad(plain)) + encryptor.finalize()
         return base64.b64encode(sealed).decode("ascii")
 
@@ -123,8 +125,8 @@ class PushCrypto:
         if not sealed or len(sealed) % 16:
             raise BadCiphertext("Encrypt has a length AES cannot have")
         mismatch = False
-        for index, key in enumerate(self._keys):
-            decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+        for index, cipher in enumerate(self._ciphers):
+            decryptor = cipher.decryptor()
             try:
                 plain = _unpad(decryptor.update(sealed) + decryptor.finalize())
             except BadCiphertext:

@@ -122,8 +122,8 @@ class _Ticket:
         """In the reply pool: the first handler's answer, passed on if the budget is not out."""
         try:
             reply = self.context.run(self._ask)
-            if self.claim():
-                self.inbox._store(self.endpoint, self.opened, reply, False, self.waiter)
+            if self.claim():  # stored from this thread, which may wait (no hand-off)
+                self.inbox._store(self.endpoint, self.opened, reply, False, self.waiter, here=True)
         except BaseException as exc:  # never leave the request waiting
             self.waiter.fail(exc)
 
@@ -272,12 +272,19 @@ class Inbox:
         reply: Reply | None,
         late: bool,
         waiter: Waiter,
+        *,
+        here: bool = False,
     ) -> None:
+        """Render the answer and hand the push to the writer; `here`: from a thread that may
+        wait, which then stores it itself if a writer's place is free."""
         answer = _render(endpoint.crypto, opened, reply, clock.now())
         pending = Pending(
             endpoint.app, opened.push, answer, late, waiter, opened.signed_at, opened.nonce
         )
-        self._writer.submit(pending)
+        if here:
+            self._writer.store(pending)
+        else:
+            self._writer.submit(pending)
 
     # -- credentials
 

@@ -1,5 +1,5 @@
-"""The push writer: one thread per process stores the pushes waiting at a moment in one
-transaction (group commit), enqueues their processing job, then wakes the waiting requests."""
+"""The push writer: a few writers per process store the pushes waiting at a moment in one
+statement (group commit), enqueue their processing job, then wake the waiting requests."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from siyu.workspaces.schemas import AppRead
 
 SUCCESS = "success"  # "received, the answer (if any) comes later": WeChat does not retry it
 BATCH_MAX = 64  # pushes stored in one transaction
-WRITERS = 2  # writer threads (and connections) per process, so that commits overlap
+WRITERS = 2  # writers (and connections) per process, so that commits overlap; 4 measured slower
 WRITER_IDLE_S = 5.0  # an idle writer thread ends; the next push starts another
 PROCESS_JOB = "wechat.process_pushes"
 
@@ -71,12 +71,18 @@ class Pending:
 
 
 class Writer:
-    """Threads storing the pushes of a process in batches (group commit), `WRITERS` at once.
+    """Stores the pushes of a process in batches (group commit), `WRITERS` batches at once.
 
-    Each writer thread takes all the pushes waiting when it is free and stores them on its own
+    A writer takes all the pushes waiting when it is free and stores them on its own
     connection. While one batch waits for its commit (the disk's flush), the pushes that come
     meanwhile go to the next free writer instead of waiting for that commit to end first:
     with one writer, a push arriving just after a batch left waited for two flushes.
+
+    A writer is either a thread of its own (`submit`, from the event loop, which must not
+    wait) or the thread that brings a push and may wait for it (`store`, the reply pool's):
+    when a writer's place is free, that thread stores the waiting pushes itself, sparing the
+    hand-off to another thread, which under load cost more than the work handed off (the
+    wake-up, then the two threads taking turns at the GIL).
     """
 
     def __init__(self, db: Database, writers: int = WRITERS) -> None:
@@ -86,24 +92,46 @@ class Writer:
         self._waiting: SimpleQueue[Pending] = SimpleQueue()
         self._lock = threading.Lock()
         self._running = 0
+        # Connections of writers that came and went, kept for the next (a checkout costs a
+        # ping round trip); never more than `_writers`.
+        self._lanes: list[_Lane] = []
 
     def submit(self, pending: Pending) -> None:
+        """Hand the push to a writer thread (from the event loop: returns at once)."""
         self._waiting.put(pending)
         with self._lock:
             if self._running < self._writers:
                 self._running += 1
                 threading.Thread(target=self._run, name="siyu-push-writer", daemon=True).start()
 
+    def store(self, pending: Pending) -> None:
+        """Store the push in this thread when a writer's place is free (with any others
+        waiting, until none waits), else leave it to the writer at work; from a thread that
+        may wait for the database."""
+        self._waiting.put(pending)
+        with self._lock:
+            if self._running >= self._writers:
+                return  # a writer at work takes it: it looks for more before it stops
+            self._running += 1
+        self._write_while_waiting(idle_s=0.0)
+
     def _run(self) -> None:
-        lane = _Lane(self._db)
+        self._write_while_waiting(idle_s=WRITER_IDLE_S)
+
+    def _write_while_waiting(self, idle_s: float) -> None:
+        """Store batches until no push has waited for `idle_s`; then give up the place."""
+        lane = self._take_lane()
         try:
             while True:
                 try:
-                    first = self._waiting.get(timeout=WRITER_IDLE_S)
+                    first = (
+                        self._waiting.get(timeout=idle_s) if idle_s else self._waiting.get_nowait()
+                    )
                 except Empty:
-                    with self._lock:  # submit() puts before it counts writers: none is lost
+                    with self._lock:  # a push is put before writers are counted: none is lost
                         if self._waiting.empty():
                             self._running -= 1
+                            self._give_back(lane, keep=not idle_s)
                             return
                     continue
                 batch = [first]
@@ -113,8 +141,28 @@ class Writer:
                     except Empty:
                         break
                 lane.write(batch)
-        finally:
+        except BaseException:
+            with self._lock:
+                self._running -= 1
             lane.release()
+            raise
+
+    def _take_lane(self) -> _Lane:
+        with self._lock:
+            if self._lanes:
+                return self._lanes.pop()
+        return _Lane(self._db)
+
+    def _give_back(self, lane: _Lane, *, keep: bool) -> None:
+        # Under the lock. A writer thread that idled out lets its connection go; a thread that
+        # stored in passing keeps it for the next, as pushes are still coming.
+        if keep and len(self._lanes) < self._writers:
+            self._lanes.append(lane)
+            return
+        lane.release()
+        if not keep:  # no push for a while: the kept ones go too
+            while self._lanes:
+                self._lanes.pop().release()
 
 
 class _Lane:

@@ -38,8 +38,22 @@ def add_routes(app: FastAPI) -> None:
             "ASGI route, so it is not listed here."
         ),
     )
-    # First of all routes, before the documentation's: routes are matched in order.
-    app.router.routes.insert(0, _NamedRoute(PUSH_PATH, receive_push, methods=["POST"]))
+    # First of all routes, before the documentation's: routes are matched in order. (The
+    # application also sends these requests here ahead of its middleware: `push_appid`.)
+    app.router.routes.insert(0, push_route)
+
+
+PUSH_PREFIX = PUSH_PATH.removesuffix("{appid}")
+
+
+def push_appid(scope: Scope) -> str | None:
+    """The appid of a request to `POST /wechat/push/{appid}`, as the route would match it (one
+    path segment); None for any other request."""
+    path: str = scope["path"]
+    if scope["method"] != "POST" or not path.startswith(PUSH_PREFIX) or scope.get("root_path"):
+        return None
+    appid = path[len(PUSH_PREFIX) :]
+    return appid if appid and "/" not in appid else None
 
 
 class _NamedRoute(Route):
@@ -95,6 +109,7 @@ _CONTENT_TYPES = {  # as Starlette sets them: a charset for text/ types only
 
 
 receive_push = _PushReceiver()
+push_route = _NamedRoute(PUSH_PATH, receive_push, methods=["POST"])
 
 
 async def _read_body(receive: Receive) -> bytes:

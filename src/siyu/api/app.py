@@ -271,9 +271,9 @@ class _PushFirst:
 
 
 class _Refusals:
-    """An endpoint's exceptions answered by the application's handlers, as its middleware
-    would: a listed one by its handler, anything else by the handler of `Exception` (a 500),
-    then raised again for the server to log, as Starlette's ServerErrorMiddleware does."""
+    """An endpoint's exceptions answered as the rest of the application answers them: a listed
+    one by its handler, anything else logged and answered 500 with the request id to quote
+    (`_internal_error`, as `ObserveRequests` does for every other route)."""
 
     def __init__(self, app: FastAPI, endpoint: ASGIApp) -> None:
         self.app = app
@@ -301,17 +301,18 @@ class _Refusals:
                 ),
                 None,
             )
-            handler = listed or handlers.get(Exception) or handlers.get(500)
-            if handler is None:
-                raise
-            request = Request(scope, receive)
-            if inspect.iscoroutinefunction(handler):
-                response = await handler(request, exc)
-            else:
-                response = await run_in_threadpool(handler, request, exc)
-            await response(scope, receive, send)
             if listed is None:
-                raise
+                # As `ObserveRequests` answers any other request's failure: the id to quote.
+                log.exception("unhandled_error", error=type(exc).__name__)
+                rid = request_id.get() or ""
+                await _internal_error(scope, receive, rid)(scope, receive, send)
+                return
+            request = Request(scope, receive)
+            if inspect.iscoroutinefunction(listed):
+                response = await listed(request, exc)
+            else:
+                response = await run_in_threadpool(listed, request, exc)
+            await response(scope, receive, send)
 
 
 def _push_first(app: FastAPI, settings: Settings) -> None:

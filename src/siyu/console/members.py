@@ -207,7 +207,7 @@ def export_member(
 @router.post("/members/{member_id}/profile")
 def set_profile(  # noqa: PLR0917 - a route's natural parameters
     request: Request,
-    member_id: int,
+    member_id: Id,
     principal: Annotated[Principal, require(Permission.members_notes)],
     db: DatabaseDep,
     display_name: Annotated[str, Form(max_length=200)] = "",

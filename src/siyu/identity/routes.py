@@ -148,7 +148,7 @@ def get_member(member_id: Id, principal: Reader, db: DatabaseDep) -> MemberRead:
 
 @router.put("/members/{member_id}/profile", tags=["members"])
 def set_profile(
-    member_id: int,
+    member_id: Id,
     body: MemberProfileIn,
     principal: Annotated[Principal, require(Permission.members_notes)],
     db: DatabaseDep,

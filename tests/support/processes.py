@@ -226,6 +226,36 @@ class Sandbox:
             outcomes = list(pool.map(lambda uid: self.act(kind, uid, appid, text=uid), uids))
         return sum(1 for o in outcomes if o["ok"])
 
+    def fault(self, kind: str = "errcode", prefix: str = "/cgi-bin/", **fields: Any) -> str:
+        """Start a WeChat outage (`/sandbox-admin/faults`); its id."""
+        answer = self.http.post(
+            "/sandbox-admin/faults", json={"kind": kind, "prefix": prefix, **fields}
+        )
+        answer.raise_for_status()
+        return str(answer.json()["id"])
+
+    def recover(self) -> int:
+        """End every outage; how many calls they answered."""
+        answer = self.http.delete("/sandbox-admin/faults")
+        answer.raise_for_status()
+        return sum(int(f["calls"]) for f in answer.json())
+
+    def received(self, appid: str, uids: list[str], via: str = "template") -> dict[str, int]:
+        """How many messages each user saw from `appid` by `via` (WeChat's own record)."""
+        counts: dict[str, int] = {}
+        for uid in uids:
+            answer = self.http.get(f"/sandbox-admin/users/{uid}/inbox", params={"appid": appid})
+            answer.raise_for_status()
+            counts[uid] = sum(1 for item in answer.json() if item["via"] == via)
+        return counts
+
+    def add_template(self, appid: str, title: str, keys: list[str]) -> str:
+        answer = self.http.post(
+            f"/sandbox-admin/accounts/{appid}/templates", json={"title": title, "keys": keys}
+        )
+        answer.raise_for_status()
+        return str(answer.json()["template_id"])
+
     def close(self) -> None:
         self.http.close()
 
@@ -233,7 +263,13 @@ class Sandbox:
 class Deployment:
     """PostgreSQL + Redis + N `siyu serve` + M `siyu worker` + a standalone `siyu sandbox`."""
 
-    def __init__(self, root: Path, secrets_env: dict[str, str], lease_seconds: float = 2) -> None:
+    def __init__(
+        self,
+        root: Path,
+        secrets_env: dict[str, str],
+        lease_seconds: float = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.db = Database()
         self.redis = RedisServer(root)
@@ -253,6 +289,7 @@ class Deployment:
             "SIYU_QUEUE_LEASE_SECONDS": str(lease_seconds),
             "SIYU_FETCH_FOLLOWER_UNIONID": "false",
             "SIYU_LOG_JSON": "true",
+            **(env or {}),
         }
         self.processes: list[Process] = []
         self.webs: list[str] = []
@@ -415,9 +452,11 @@ class Deployment:
         return "\n\n".join(f"== {p.name}\n{p.tail()}" for p in self.processes)
 
 
-def deployment_of(root: Path, secrets_env: dict[str, str]) -> Iterator[Deployment]:
+def deployment_of(
+    root: Path, secrets_env: dict[str, str], env: dict[str, str] | None = None
+) -> Iterator[Deployment]:
     """A deployment whose processes and database are gone after the test, whatever happens."""
-    deployment = Deployment(root, secrets_env)
+    deployment = Deployment(root, secrets_env, env=env)
     try:
         deployment.start_services()
         yield deployment

@@ -442,7 +442,7 @@ class Deployment:
                 app.workspace_id,
                 TemplateCreate(
                     key="notice",
-                    kind="oa_template",  # type: ignore[arg-type]
+                    kind="oa_template",
                     appid=appid,
                     template_id=template_id,
                     title="课程通知",

@@ -272,6 +272,8 @@ def test_lost_queue_hooks_all_run_when_one_fails(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(jobs, "_queue_lost_hooks", {"a": broken, "b": lambda: ran.append("b")})
     with capture_logs() as logs:
+        # a fresh logger sees the capture (structlog caches the module's first one)
+        monkeypatch.setattr(jobs, "log", structlog.get_logger("siyu.core.jobs"))
         assert jobs.run_queue_lost_hooks() == 1
     assert ran == ["b"]
     assert [e["hook"] for e in logs if e["event"] == "queue_lost_hook_failed"] == ["a"]

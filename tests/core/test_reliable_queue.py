@@ -225,3 +225,64 @@ def test_a_job_that_cannot_be_enqueued_after_commit_is_logged_with_its_cause(
     assert len(failed) == 1
     assert failed[0]["job"] == "wechat.requeue_stale_pushes"
     assert "Connection" in failed[0]["error"]
+
+
+def test_redis_losing_its_data_runs_the_lost_queue_hooks_once(
+    consumers: tuple[Consumer, Consumer],
+) -> None:
+    # given a consumer that has taken a job (so it holds a lease), told when the queue is lost
+    first, _second = consumers
+    lost: list[str] = []
+    first.storage.on_lost = lambda: lost.append("lost")
+    first.enqueue("test.remember", "a")
+    assert first.run_one()
+    first.storage.beat()
+    assert lost == []  # renewing a lease is not a loss
+    # when Redis comes back without this queue's keys (a restart without persistence)
+    conn = first.storage.conn
+    conn.delete(*conn.keys(f"huey.*{first.storage.name}*"))
+    first.storage.beat()
+    first.storage.beat()
+    # then the hooks ran once, and the consumer is registered again
+    assert lost == ["lost"]
+    assert conn.sismember(first.storage.consumers_key, first.storage.consumer_id)
+
+
+def test_a_graceful_restart_of_the_lease_is_not_a_lost_queue(
+    consumers: tuple[Consumer, Consumer],
+) -> None:
+    first, _second = consumers
+    lost: list[str] = []
+    first.storage.on_lost = lambda: lost.append("lost")
+    first.enqueue("test.remember", "a")
+    assert first.run_one()
+    first.storage.release()  # the consumer stops and hands back, then starts again
+    first.enqueue("test.remember", "b")
+    assert first.run_one()
+    first.storage.beat()
+    assert lost == []
+    assert RUNS == ["a", "b"]
+
+
+def test_lost_queue_hooks_all_run_when_one_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("Redis away again")
+
+    monkeypatch.setattr(jobs, "_queue_lost_hooks", {"a": broken, "b": lambda: ran.append("b")})
+    with capture_logs() as logs:
+        # a fresh logger sees the capture (structlog caches the module's first one)
+        monkeypatch.setattr(jobs, "log", structlog.get_logger("siyu.core.jobs"))
+        assert jobs.run_queue_lost_hooks() == 1
+    assert ran == ["b"]
+    assert [e["hook"] for e in logs if e["event"] == "queue_lost_hook_failed"] == ["a"]
+
+
+def test_every_domain_with_stored_work_sweeps_when_the_queue_is_lost() -> None:
+    from siyu import wiring
+
+    wiring.wire()
+    assert {"wechat.process_waiting_pushes", "reach.redeliver_queued", "pay.sweep"} <= set(
+        jobs._queue_lost_hooks
+    )

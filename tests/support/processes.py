@@ -18,15 +18,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
 import redis
 
 from tests.support.names import PG_ADMIN
+
+if TYPE_CHECKING:
+    from siyu.core.db import Database as SiyuDatabase
 
 SIYU = [sys.executable, "-m", "siyu.cli"]
 PROCFILE = Path(__file__).resolve().parents[2] / "deploy" / "Procfile"
@@ -114,10 +118,11 @@ class Process:
 
 
 class RedisServer:
-    """A redis-server of the test's own on a free port, persisting every write (AOF,
-    fsync always) to its own directory, so that a restart keeps what was queued."""
+    """A redis-server of the test's own on a free port, persisting every write (AOF, fsync
+    always) to its own directory, so that a restart keeps what was queued; or, with `persist`
+    off, keeping nothing (`--save ""`, no AOF): a restart comes back empty."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, persist: bool = True) -> None:
         self.dir = root / "redis"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -133,7 +138,7 @@ class RedisServer:
                 "--dir",
                 str(self.dir),
                 "--appendonly",
-                "yes",
+                "yes" if persist else "no",
                 "--appendfsync",
                 "always",
                 "--save",
@@ -142,6 +147,7 @@ class RedisServer:
             dict(os.environ),
             root / "redis.log",
         )
+        self.persist = persist
 
     def start(self) -> None:
         self.process.start()
@@ -191,6 +197,10 @@ class Database:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return list(conn.execute(sql, params).fetchall())
+
     def scalar(self, sql: str, *params: Any) -> int:
         with psycopg.connect(self.url, autocommit=True) as conn:
             row = conn.execute(sql, params).fetchone()
@@ -226,6 +236,42 @@ class Sandbox:
             outcomes = list(pool.map(lambda uid: self.act(kind, uid, appid, text=uid), uids))
         return sum(1 for o in outcomes if o["ok"])
 
+    def fault(self, kind: str = "errcode", prefix: str = "/cgi-bin/", **fields: Any) -> str:
+        """Start a WeChat outage (`/sandbox-admin/faults`); its id."""
+        answer = self.http.post(
+            "/sandbox-admin/faults", json={"kind": kind, "prefix": prefix, **fields}
+        )
+        answer.raise_for_status()
+        return str(answer.json()["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        answer = self.http.get("/sandbox-admin/faults")
+        answer.raise_for_status()
+        listed: list[dict[str, Any]] = answer.json()
+        return listed
+
+    def recover(self) -> int:
+        """End every outage; how many calls they answered."""
+        answer = self.http.delete("/sandbox-admin/faults")
+        answer.raise_for_status()
+        return sum(int(f["calls"]) for f in answer.json())
+
+    def received(self, appid: str, uids: list[str], via: str = "template") -> dict[str, int]:
+        """How many messages each user saw from `appid` by `via` (WeChat's own record)."""
+        counts: dict[str, int] = {}
+        for uid in uids:
+            answer = self.http.get(f"/sandbox-admin/users/{uid}/inbox", params={"appid": appid})
+            answer.raise_for_status()
+            counts[uid] = sum(1 for item in answer.json() if item["via"] == via)
+        return counts
+
+    def add_template(self, appid: str, title: str, keys: list[str]) -> str:
+        answer = self.http.post(
+            f"/sandbox-admin/accounts/{appid}/templates", json={"title": title, "keys": keys}
+        )
+        answer.raise_for_status()
+        return str(answer.json()["template_id"])
+
     def close(self) -> None:
         self.http.close()
 
@@ -233,10 +279,17 @@ class Sandbox:
 class Deployment:
     """PostgreSQL + Redis + N `siyu serve` + M `siyu worker` + a standalone `siyu sandbox`."""
 
-    def __init__(self, root: Path, secrets_env: dict[str, str], lease_seconds: float = 2) -> None:
+    def __init__(
+        self,
+        root: Path,
+        secrets_env: dict[str, str],
+        lease_seconds: float = 2,
+        env: dict[str, str] | None = None,
+        redis_persists: bool = True,
+    ) -> None:
         self.root = root
         self.db = Database()
-        self.redis = RedisServer(root)
+        self.redis = RedisServer(root, persist=redis_persists)
         self.sandbox_port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         base = {k: v for k, v in os.environ.items() if not k.startswith("SIYU_")}
@@ -253,6 +306,7 @@ class Deployment:
             "SIYU_QUEUE_LEASE_SECONDS": str(lease_seconds),
             "SIYU_FETCH_FOLLOWER_UNIONID": "false",
             "SIYU_LOG_JSON": "true",
+            **(env or {}),
         }
         self.processes: list[Process] = []
         self.webs: list[str] = []
@@ -348,7 +402,100 @@ class Deployment:
             self.sandbox.close()
         self.db.drop()
 
-    def add_oa(self, web_url: str) -> str:
+    @contextmanager
+    def acting(self) -> Iterator[SiyuDatabase]:
+        """The test process acting as one more process of the deployment (as `siyu notify`
+        would): its database, and jobs enqueued after commit go to the deployment's Redis.
+        The process's own queue is put back after."""
+        from siyu.core import jobs
+        from siyu.core.db import Database as SiyuDatabase
+
+        saved = {lane: huey.storage for lane, huey in jobs.lanes.items()}
+        configured = jobs._configured
+        jobs._configured = True  # no settings of the test process's own replace these
+        for lane, huey in jobs.lanes.items():
+            huey.storage = jobs.ReliableRedisStorage(
+                jobs.lane_storage_name(lane), url=self.redis.url
+            )
+        db = SiyuDatabase(self.db.url)
+        try:
+            yield db
+        finally:
+            db.dispose()
+            for lane, huey in jobs.lanes.items():
+                huey.storage = saved[lane]
+            jobs._configured = configured
+
+    def add_notice(self, appid: str) -> None:
+        """A template notice "notice" of the account, in the sandbox and in siyu, and a policy
+        with no quiet hours nor caps (a drill runs at any hour)."""
+        from siyu.reach import service as reach
+        from siyu.reach.schemas import TemplateCreate
+        from siyu.workspaces import service as workspaces
+
+        assert self.sandbox is not None
+        template_id = self.sandbox.add_template(appid, "课程通知", ["thing1"])
+        with self.acting() as db, db.session_scope() as session:
+            app = workspaces.get_app_by_appid(session, appid)
+            reach.add_template(
+                session,
+                app.workspace_id,
+                TemplateCreate(
+                    key="notice",
+                    kind="oa_template",
+                    appid=appid,
+                    template_id=template_id,
+                    title="课程通知",
+                    fields={"thing1": "text"},
+                ),
+                "drill",
+            )
+            policy = reach.get_policy(session, app.workspace_id).model_dump(mode="json")
+            policy["quiet_hours"], policy["caps"] = None, {}
+            reach.set_policy(session, app.workspace_id, policy, "drill")
+
+    def notify_followers(self, appid: str, tag: str) -> int:
+        """One notice to every follower of the account, decided in one `notify_many` (its
+        deliveries enqueued as batches after commit); how many were queued."""
+        from siyu.reach import service as reach
+        from siyu.workspaces import service as workspaces
+
+        with self.acting() as db, db.session_scope() as session:
+            app = workspaces.get_app_by_appid(session, appid)
+            members = self.db.rows(
+                "SELECT member_id FROM reach_ledger WHERE app_id = %s AND following "
+                "ORDER BY member_id",
+                app.id,
+            )
+            sends = reach.notify_many(
+                session,
+                app.workspace_id,
+                [
+                    reach.Intent(
+                        member_id=member_id,
+                        template_key="notice",
+                        data={"text": f"演练 {tag}"},
+                        category="service",
+                        urgency="normal",
+                        dedupe_key=f"drill:{tag}:{member_id}",
+                    )
+                    for (member_id,) in members
+                ],
+            )
+        return sum(1 for s in sends if s is not None and s.status == "queued")
+
+    def notices_through(self) -> int:
+        """Sends WeChat took: sent, or already reported delivered by its TEMPLATESENDJOBFINISH."""
+        return self.db.scalar(
+            "SELECT count(*) FROM reach_sends WHERE status IN ('sent', 'delivered')"
+        )
+
+    def sends(self, status: str | None = None) -> int:
+        if status is None:
+            return self.db.scalar("SELECT count(*) FROM reach_sends")
+        return self.db.scalar("SELECT count(*) FROM reach_sends WHERE status = %s", status)
+
+    def add_oa(self, web_url: str, unionid_scope: str | None = None) -> str:
         """A service account in siyu (a workspace of its own) and in the sandbox, its pushes
         going to `web_url`; its AppID. The test process's crypto holds the deployment's keys."""
         from siyu.core.db import Database as SiyuDatabase
@@ -388,6 +535,7 @@ class Deployment:
                 "aes_key": aes_key,
                 "push_url": f"{web_url}/wechat/push/{appid}",
                 "mode": "secure",
+                "unionid_scope": unionid_scope,
             }
         )
         return appid
@@ -415,9 +563,14 @@ class Deployment:
         return "\n\n".join(f"== {p.name}\n{p.tail()}" for p in self.processes)
 
 
-def deployment_of(root: Path, secrets_env: dict[str, str]) -> Iterator[Deployment]:
+def deployment_of(
+    root: Path,
+    secrets_env: dict[str, str],
+    env: dict[str, str] | None = None,
+    redis_persists: bool = True,
+) -> Iterator[Deployment]:
     """A deployment whose processes and database are gone after the test, whatever happens."""
-    deployment = Deployment(root, secrets_env)
+    deployment = Deployment(root, secrets_env, env=env, redis_persists=redis_persists)
     try:
         deployment.start_services()
         yield deployment

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     display_timezone: str = "Asia/Shanghai"
     # WeChat's API host; the sandbox's URL in development and tests. Nothing else differs.
     wechat_api_base: str = "https://api.weixin.qq.com"
+    # Seconds the gateway waits for WeChat's answer before it counts the call as unanswered.
+    wechat_timeout_s: float = Field(default=10, ge=0.5, le=60)
     push_reply_budget_ms: int = Field(default=2000, ge=0, le=4500)
     # A push whose signed timestamp is further than this from now, either way, is refused as
     # a replay (or a clock gone wrong). WeChat waits 5 s for an answer and retries three times

@@ -9,6 +9,11 @@ atomically to its consumer's processing list, removed from it only when it has r
 jobs of a consumer whose heartbeat lapsed go back to the queue. Several worker processes enqueue
 each periodic job once per minute between them (`SiyuHuey.read_periodic`).
 
+Redis restarted without its data (no persistence, a failover to an empty replica) loses every
+queued job at once. A consumer notices at its next heartbeat (its registration is gone) and
+runs the hooks registered with `on_queue_lost`: each domain enqueues its sweep at once, and the
+sweeps find the stored work (pushes waiting, sends queued, refunds pending) from the database.
+
 Lanes: a job declared with `lane="wechat"` goes to a second Huey queue of its own (storage
 `siyu-wechat`: a second name in the same SQLite file, or its own Redis keys), which the
 worker consumes with threads of its own (`siyu.worker.lane_consumer`). Calls to WeChat wait on
@@ -83,8 +88,17 @@ class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]  # Huey is untyp
     enqueues (`siyu serve --no-worker`) never registers.
     """
 
-    def __init__(self, name: str = QUEUE_NAME, *, lease_seconds: float = 10, **kw: Any) -> None:
+    def __init__(
+        self,
+        name: str = QUEUE_NAME,
+        *,
+        lease_seconds: float = 10,
+        on_lost: Callable[[], object] | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(name, **kw)
+        self.on_lost = on_lost  # called when Redis is found to have lost its data
+        self._registered = False
         self.lease_seconds = lease_seconds
         self.consumer_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.consumers_key = f"huey.consumers.{self.name}"
@@ -131,6 +145,7 @@ class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]  # Huey is untyp
     def release(self) -> int:
         """Stop the lease and put back what this consumer still holds (a graceful stop)."""
         self._stop.set()
+        self._registered = False  # registering again after this is not a loss
         if self._beater is None:
             return 0
         self._beater.join(timeout=self.lease_seconds)
@@ -173,7 +188,17 @@ class ReliableRedisStorage(RedisStorage):  # type: ignore[misc]  # Huey is untyp
             unacked, self._unacked = self._unacked, []
         for data in unacked:
             pipe.lrem(self.processing_key, 1, data)
-        pipe.execute()
+        added = pipe.execute()[1]
+        if added and self._registered:
+            # Our registration vanished while our lease ran: Redis came back without its data
+            # (or another consumer took us for dead after a long pause; sweeping is harmless).
+            log.warning("queue_state_lost", queue=self.name, consumer=self.consumer_id)
+            if self.on_lost is not None:
+                try:
+                    self.on_lost()
+                except Exception as exc:
+                    log.warning("queue_lost_hooks_failed", error=repr(exc), exc_info=exc)
+        self._registered = True
         moved = self.recover_dead()
         moved += self._repair_orphans()
         return moved
@@ -309,8 +334,37 @@ def configure_queue(settings: Settings, name: str = QUEUE_NAME) -> Huey:
     global _configured  # noqa: PLW0603 - one queue per process, like the engine
     for lane, huey in lanes.items():
         huey.storage = storage_for(settings, lane_storage_name(lane, name))
+    if isinstance(queue.storage, ReliableRedisStorage):
+        queue.storage.on_lost = run_queue_lost_hooks  # the main queue's consumer tells
     _configured = True
     return queue
+
+
+_queue_lost_hooks: dict[str, Callable[[], None]] = {}
+
+
+def on_queue_lost(name: str) -> Callable[[F], F]:
+    """Register `fn` (by name: importing twice registers once) to run when the queue is found
+    empty after Redis lost its data: it enqueues the domain's sweep."""
+
+    def register(fn: F) -> F:
+        _queue_lost_hooks[name] = fn
+        return fn
+
+    return register
+
+
+def run_queue_lost_hooks() -> int:
+    """Run every hook (one failing does not stop the others); how many ran."""
+    ran = 0
+    for name, hook in list(_queue_lost_hooks.items()):
+        try:
+            hook()
+            ran += 1
+        except Exception as exc:
+            log.warning("queue_lost_hook_failed", hook=name, error=repr(exc), exc_info=exc)
+    log.warning("queue_lost_sweeps_enqueued", hooks=ran)
+    return ran
 
 
 def ensure_queue() -> Huey:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from huey import crontab
@@ -11,7 +12,7 @@ from huey import crontab
 from siyu.core.config import current_settings
 from siyu.core.db import get_database
 from siyu.core.errors import SiyuError
-from siyu.core.jobs import job
+from siyu.core.jobs import enqueue_now, job, on_queue_lost
 from siyu.core.logging import get_logger
 from siyu.reach import service
 from siyu.wechat.schemas import CustomMessage, SubscribeMessage, TemplateMessage
@@ -236,6 +237,24 @@ def sweep_stuck_sends() -> None:
         lost = service.sweep_stuck_sends(session)
     for start in range(0, len(lost), service.DELIVERY_BATCH):
         deliver_batch(lost[start : start + service.DELIVERY_BATCH])
+
+
+QUEUE_LOST_SWEEP = 100_000  # ids only: every send a lost queue could have held, in one pass
+
+
+@job("reach.redeliver_queued")
+def redeliver_queued() -> None:
+    """After the queue was lost: every queued send delivered again, whatever its age."""
+    with get_database().session_scope() as session:
+        lost = service.sweep_stuck_sends(session, QUEUE_LOST_SWEEP, lost_after=timedelta(0))
+    for start in range(0, len(lost), service.DELIVERY_BATCH):
+        enqueue_now("reach.deliver_batch", lost[start : start + service.DELIVERY_BATCH])
+    log.warning("reach_queued_sends_requeued", sends=len(lost))
+
+
+@on_queue_lost("reach.redeliver_queued")
+def _redeliver_after_queue_lost() -> None:
+    enqueue_now("reach.redeliver_queued")
 
 
 @job("reach.retry_held")

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from siyu.sandbox.errors import WeChatError
 from siyu.sandbox.users import Action, Outcome, Population
-from siyu.sandbox.world import Account, AccountSpec, SandboxWorld, SimUser, TemplateSpec
+from siyu.sandbox.world import (
+    Account,
+    AccountSpec,
+    Outage,
+    SandboxWorld,
+    SimUser,
+    TemplateSpec,
+)
 
 router = APIRouter(prefix="/sandbox-admin", tags=["sandbox-admin"])
 
@@ -18,6 +25,20 @@ router = APIRouter(prefix="/sandbox-admin", tags=["sandbox-admin"])
 class NewUsers(BaseModel):
     count: int = Field(ge=1, le=100_000)
     seed: int = 0
+
+
+class FaultSetting(BaseModel):
+    """A WeChat outage for the calls under `prefix` until it is ended (see `Outage`):
+    `errcode` answers WeChat's error body (-1 busy, 45009 out of quota), `http` an HTTP error
+    page (502), `timeout` holds each call `seconds` (then fails with -1, or goes through if
+    `proceed`: WeChat did it, too late for the caller)."""
+
+    prefix: str = Field(default="/cgi-bin/", min_length=1, max_length=200)
+    kind: Literal["errcode", "http", "timeout"] = "errcode"
+    errcode: int = -1
+    status: int = Field(default=502, ge=400, le=599)
+    seconds: float = Field(default=0, ge=0, le=300)
+    proceed: bool = False
 
 
 class ClockSetting(BaseModel):
@@ -169,3 +190,36 @@ def set_clock(setting: ClockSetting, request: Request) -> dict[str, str]:
     world = _world(request)
     world.set_time(setting.at)
     return {"now": world.now().isoformat()}
+
+
+@router.post("/faults")
+def start_fault(setting: FaultSetting, request: Request) -> dict[str, Any]:
+    """Start an outage of WeChat's API (the standalone sandbox's fault switch)."""
+    outage = Outage(
+        setting.prefix,
+        errcode=setting.errcode,
+        status=setting.status if setting.kind == "http" else None,
+        delay=setting.seconds if setting.kind == "timeout" else 0.0,
+        proceed=setting.proceed,
+    )
+    return _world(request).fail(outage).view()
+
+
+@router.get("/faults")
+def list_faults(request: Request) -> list[dict[str, Any]]:
+    world = _world(request)
+    with world.lock:
+        return [o.view() for o in world.outages]
+
+
+@router.delete("/faults")
+def end_faults(request: Request, id: str | None = None) -> list[dict[str, Any]]:
+    """End one outage (`id`) or every one; held calls are let go. What ended, with its calls."""
+    world = _world(request)
+    with world.lock:
+        ended = [o for o in world.outages if id is None or o.id == id]
+    if id is not None and not ended:
+        raise HTTPException(404, f"no fault {id}")
+    for outage in ended:
+        world.recover(outage)
+    return [o.view() for o in ended]

@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from siyu.sandbox import admin, pay_routes, routes
-from siyu.sandbox.errors import WeChatError
+from siyu.sandbox.errors import FrontEndFailure, WeChatError
 from siyu.sandbox.pay import PayWorld
 from siyu.sandbox.push import PushClient
 from siyu.sandbox.users import Population
@@ -23,6 +23,11 @@ async def _wechat_error(request: Request, exc: Exception) -> JSONResponse:
     # WeChat answers refusals with HTTP 200 and an errcode body.
     assert isinstance(exc, WeChatError)
     return JSONResponse(exc.body())
+
+
+async def _front_end_failure(request: Request, exc: Exception) -> HTMLResponse:
+    assert isinstance(exc, FrontEndFailure)
+    return HTMLResponse(exc.page(), status_code=exc.status)
 
 
 def create_sandbox_app(
@@ -61,6 +66,7 @@ def create_sandbox_app(
     app.state.pay = pay
     app.state.population = Population(world, pusher, siyu_url=siyu_url, pay=pay)
     app.add_exception_handler(WeChatError, _wechat_error)
+    app.add_exception_handler(FrontEndFailure, _front_end_failure)
     app.include_router(routes.router)
     app.include_router(pay_routes.router)
     app.include_router(admin.router)

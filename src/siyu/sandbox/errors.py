@@ -91,3 +91,17 @@ class WeChatError(Exception):
 
 def ok(**extra: object) -> dict[str, object]:
     return {"errcode": 0, "errmsg": "ok", **extra}
+
+
+class FrontEndFailure(Exception):
+    """WeChat's front end answering an HTTP error page instead of the API (a 502 when its
+    backend is away): no errcode, an HTML body, as a reverse proxy sends it."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}")
+
+    def page(self) -> str:
+        reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}
+        title = f"{self.status} {reason.get(self.status, 'Error')}"
+        return f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"

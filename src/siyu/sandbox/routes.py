@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 import secrets
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ import anyio
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
 from siyu.sandbox import audience, messaging
-from siyu.sandbox.errors import WeChatError, ok
+from siyu.sandbox.errors import FrontEndFailure, WeChatError, ok
 from siyu.sandbox.messaging import JobFinish
 from siyu.sandbox.png import blank_png
 from siyu.sandbox.push import PushClient, event
@@ -32,7 +33,8 @@ from siyu.sandbox.world import Account, QrCode, SandboxWorld, b64id
 
 async def _outage(request: Request) -> None:
     """A fault the test started (`SandboxWorld.fail`): the call waits and/or fails as WeChat
-    does when busy. Async, and free when no outage runs: the gateway's benchmarks pass here."""
+    does when busy or down. Async, and free when no outage runs: the gateway's benchmarks pass
+    here."""
     world: SandboxWorld = request.app.state.world
     if not world.outages:
         return
@@ -42,6 +44,16 @@ async def _outage(request: Request) -> None:
         return
     if outage.hold is not None:
         await anyio.to_thread.run_sync(outage.hold.wait)
+    if outage.delay > 0:
+        # Polled on the loop, not in a thread: hundreds of held calls must not take the
+        # thread pool the admin endpoints (and `recover`) need.
+        deadline = time.monotonic() + outage.delay
+        while time.monotonic() < deadline and not outage.ended.is_set():
+            await anyio.sleep(0.05)
+    if outage.proceed:
+        return
+    if outage.status is not None:
+        raise FrontEndFailure(outage.status)
     raise WeChatError(outage.errcode)
 
 

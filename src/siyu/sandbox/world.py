@@ -237,14 +237,36 @@ class OneTimeCode:
 
 @dataclass
 class Outage:
-    """WeChat failing for calls whose path starts with `prefix`: each answers `errcode` (-1,
-    "system error", as WeChat does when busy), after waiting for `hold` to be set if given (a
-    slow WeChat: the caller's thread is held until the test lets go)."""
+    """WeChat failing for calls whose path starts with `prefix`, as it does when busy or down.
+
+    Each call first waits, if asked: for `hold` to be set (a test in the same process lets
+    go) or for `delay` seconds (at most; `recover` ends the wait early), which a caller with
+    a shorter timeout sees as a timeout. It then answers HTTP `status` with a gateway's page
+    when given (502: WeChat's front end lost its backend), or goes through as if nothing
+    happened when `proceed` (a slow WeChat that did the work after the caller gave up), or
+    else WeChat's error body with `errcode` (-1 "system error", 45009 "reach max api daily
+    quota limit")."""
 
     prefix: str
     errcode: int = -1
     hold: threading.Event | None = None
+    status: int | None = None
+    delay: float = 0.0
+    proceed: bool = False
     calls: int = 0  # how many calls it answered (or holds)
+    id: str = field(default_factory=lambda: secrets.token_hex(4))
+    ended: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "prefix": self.prefix,
+            "errcode": self.errcode,
+            "status": self.status,
+            "delay": self.delay,
+            "proceed": self.proceed,
+            "calls": self.calls,
+        }
 
 
 class SandboxWorld:
@@ -303,6 +325,7 @@ class SandboxWorld:
             ended = self.outages if outage is None else [outage]
             self.outages = [o for o in self.outages if o not in ended]
         for o in ended:
+            o.ended.set()
             if o.hold is not None:
                 o.hold.set()
 

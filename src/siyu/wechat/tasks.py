@@ -18,7 +18,7 @@ from siyu.core import clock, jobs
 from siyu.core.config import current_settings
 from siyu.core.db import Database, get_database
 from siyu.core.errors import SiyuError
-from siyu.core.jobs import WECHAT_LANE, job, queue
+from siyu.core.jobs import WECHAT_LANE, job, on_queue_lost, queue
 from siyu.core.logging import get_logger
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
@@ -243,3 +243,9 @@ def _wake_on_start() -> None:
         jobs.enqueue_now("wechat.process_pushes", [])
     except Exception:  # the queue is away: the sweep will do it once it is back
         log.warning("push_wake_up_failed", exc_info=True)
+
+
+@on_queue_lost("wechat.process_waiting_pushes")
+def _wake_after_queue_lost() -> None:
+    """Redis lost its data: the pushes stored meanwhile are taken at once, not at the sweep."""
+    jobs.enqueue_now("wechat.process_pushes", [])

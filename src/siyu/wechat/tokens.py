@@ -246,7 +246,7 @@ def token_store_for(settings: Settings, db: Database) -> TokenStore:
 
 def gateway_for(settings: Settings, db: Database, *, transport: Transport | None = None) -> Gateway:
     """A gateway on `settings.wechat_api_base` with shared, locked token refresh."""
-    transport = transport or Transport(settings.wechat_api_base)
+    transport = transport or Transport(settings.wechat_api_base, timeout=settings.wechat_timeout_s)
     tokens = TokenManager(token_store_for(settings, db), transport, database_secrets(db))
     return Gateway(transport, tokens)
 

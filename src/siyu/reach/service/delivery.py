@@ -186,15 +186,18 @@ INTERRUPTED_AFTER = timedelta(minutes=15)
 LOST_AFTER = timedelta(hours=2)
 
 
-def sweep_stuck_sends(session: Session, limit: int = 500) -> list[int]:
+def sweep_stuck_sends(
+    session: Session, limit: int = 500, lost_after: timedelta = LOST_AFTER
+) -> list[int]:
     """Sends a dead worker left behind: "sending" ones become failed with `outcome_unknown`
     (the request may have reached WeChat: never sent twice); the ids of "queued" ones whose
-    job was lost are returned, to be delivered again (their claim keeps that safe)."""
+    job was lost are returned, to be delivered again (their claim keeps that safe). After the
+    queue itself was lost every queued send is (`lost_after` 0)."""
     now = clock.now()
     for send in repository.list_sends_claimed_before(session, now - INTERRUPTED_AFTER, limit):
         log.warning("reach_send_interrupted", send_id=send.id)
         _fail(session, send, "outcome_unknown")
-    return repository.list_sends_queued_before(session, now - LOST_AFTER, MASS, limit)
+    return repository.list_sends_queued_before(session, now - lost_after, MASS, limit)
 
 
 def _correct_ledger(session: Session, send: ReachSend, errcode: int) -> None:

@@ -9,7 +9,7 @@ from huey import crontab
 from siyu.core import clock
 from siyu.core.clock import BEIJING
 from siyu.core.db import get_database
-from siyu.core.jobs import job
+from siyu.core.jobs import enqueue_now, job, on_queue_lost
 from siyu.core.logging import get_logger
 from siyu.wechat.pay import service
 
@@ -27,6 +27,12 @@ def pay_sweep() -> None:
     done = service.sweep(get_database(), service.clients())
     if done.orders_checked or done.refunds_sent or done.refunds_queried or done.errors:
         log.info("pay_sweep", **vars(done))
+
+
+@on_queue_lost("pay.sweep")
+def _sweep_after_queue_lost() -> None:
+    """Redis lost its data: pending refunds (their send jobs gone) are sent now."""
+    enqueue_now("pay.sweep")
 
 
 # WeChat Pay's bills of a day are ready the next morning (Beijing); 02:30 UTC is 10:30 there.

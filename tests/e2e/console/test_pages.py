@@ -47,6 +47,9 @@ def test_the_owner_sees_the_whole_navigation_in_chinese(owner: Person) -> None:
     missing = [item for item in NAVIGATION if item not in links]
     assert missing == [], links
     assert owner.page.locator("html").get_attribute("lang") == "zh-CN"
+    # and on a wide screen it is open, with no button to fold it
+    assert owner.page.locator("nav.nav").is_visible()
+    assert not owner.page.get_by_role("button", name="导航").is_visible()
     owner.clean()
 
 
@@ -90,7 +93,7 @@ def test_at_a_phones_width_every_page_fits_and_the_menu_opens_with_a_button(
         nav = owner.page.locator("nav.nav")
         link = nav.get_by_role("link", name=name, exact=True)
         assert not link.is_visible()
-        toggle = owner.page.get_by_role("button", name="菜单")
+        toggle = owner.page.get_by_role("button", name="导航")
         assert toggle.get_attribute("aria-expanded") == "false"
         # when they tap the menu button
         toggle.click()

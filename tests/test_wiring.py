@@ -10,7 +10,7 @@ from siyu import wiring
 from siyu.core.events import bus
 from siyu.core.jobs import job_named, job_names
 from siyu.wechat.inbox import reply_handlers_for
-from siyu.wechat.schemas import ScanEvent, SubscribeEvent, TextMessage
+from siyu.wechat.schemas import ClickEvent, ScanEvent, SubscribeEvent, TextMessage, ViewEvent
 
 
 def _name(fn: object) -> str:
@@ -35,6 +35,7 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("SubscribeMsgSentEvent", "siyu.reach.service.ledger.on_subscribe_sent"),
         ("Message", "siyu.autoreply.service.on_push"),
         ("SubscribeEvent", "siyu.autoreply.service.on_push"),
+        ("ClickEvent", "siyu.autoreply.service.on_push"),
     ]
 
 
@@ -73,11 +74,15 @@ def test_wiring_twice_subscribes_each_handler_once_in_the_table_order() -> None:
 
 def test_a_follow_is_offered_to_the_channel_welcome_before_the_auto_replies() -> None:
     # (only a push's type decides who is asked, so bare instances do)
-    follow, scan, text = (object.__new__(kind) for kind in (SubscribeEvent, ScanEvent, TextMessage))
+    kinds = (SubscribeEvent, ScanEvent, TextMessage, ClickEvent, ViewEvent)
+    follow, scan, text, click, view = (object.__new__(kind) for kind in kinds)
     welcome, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
     assert reply_handlers_for(follow) == (welcome, autoreply)
     assert reply_handlers_for(scan) == (welcome,)
     assert reply_handlers_for(text) == (autoreply,)
+    # a menu click may be answered by a menu-click rule; a link button opens its page
+    assert reply_handlers_for(click) == (autoreply,)
+    assert reply_handlers_for(view) == ()
 
 
 def test_every_job_lives_in_a_listed_tasks_module() -> None:

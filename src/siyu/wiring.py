@@ -27,6 +27,7 @@ from siyu.reach import service as reach
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
 from siyu.wechat.schemas import (
+    ClickEvent,
     Message,
     Push,
     ScanEvent,
@@ -78,11 +79,12 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     # Auto-replies the budget missed are sent by a job: after the ledger saw the message.
     Subscriber(Message, autoreply.on_push),
     Subscriber(SubscribeEvent, autoreply.on_push),
+    Subscriber(ClickEvent, autoreply.on_push),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
     ReplyRegistration(10, entries.channel_welcome, (SubscribeEvent, ScanEvent)),
-    ReplyRegistration(100, autoreply.reply_handler, (Message, SubscribeEvent)),
+    ReplyRegistration(100, autoreply.reply_handler, (Message, SubscribeEvent, ClickEvent)),
 )
 
 # A consumer runs only the jobs whose modules it imported; every module with `@job` is here.

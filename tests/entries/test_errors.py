@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "siyu"
 AREA = [
     *sorted((SRC / "entries").rglob("*.py")),
     SRC / "console" / "entries.py",
+    SRC / "console" / "menus.py",
     SRC / "cli" / "entries.py",
 ]
 CHINESE = re.compile(r"[\u4e00-\u9fff]")

@@ -210,3 +210,55 @@ def test_unknown_path_is_json_for_machines_and_a_page_for_people(app_client: Tes
     assert person.status_code == 404
     assert person.headers["content-type"].startswith("text/html")
     assert "http.404" in person.text
+
+
+def test_a_batch_of_invalid_events_lists_the_first_hundred_and_counts_the_rest(
+    api: TestClient, db: Database, mp_app: AppRead
+) -> None:
+    # Given a full batch in which every event is invalid
+    batch = [ev(n, openid="bad id") for n in range(1000)]
+    # When it is posted
+    response = api.post("/api/events", json=batch)
+    # Then the refusal lists the first 100 problems and says how many more there are
+    body = response.json()
+    assert (response.status_code, body["code"]) == (422, "events.invalid_batch")
+    assert [e["line"] for e in body["data"]["errors"]] == list(range(100))
+    assert body["data"]["more"] == 900
+    assert counts(db) == (0, 0)
+
+
+def test_megabytes_of_bad_items_are_refused_by_their_count(
+    api: TestClient, db: Database, mp_app: AppRead
+) -> None:
+    # Given two megabytes of items that are not events (before: each validated and listed,
+    # a 70 MB answer after seconds of work on the event loop)
+    content = b"[" + b",".join([b"1"] * 1_000_000) + b"]"
+    # When they are posted
+    response = api.post(
+        "/api/events", content=content, headers={"Content-Type": "application/json"}
+    )
+    # Then the batch is refused by its size alone, in a short answer, and nothing is written
+    assert (response.status_code, response.json()["code"]) == (413, "events.batch_too_large")
+    assert len(response.content) < 1000
+    assert counts(db) == (0, 0)
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+00:00", "1999-12-31T23:59:59+08:00"])
+def test_an_event_dated_before_2000_is_refused(
+    api: TestClient, db: Database, mp_app: AppRead, ts: str
+) -> None:
+    # Given an event whose time is a default date or a slip, not a real event's
+    response = api.post("/api/events", json=[ev(0, ts=ts)])
+    # Then it is refused by line with the reason, and nothing is written
+    body = response.json()
+    assert (response.status_code, body["code"]) == (422, "events.invalid_batch")
+    assert "before 2000" in body["data"]["errors"][0]["reason"]
+    assert counts(db) == (0, 0)
+
+
+def test_an_event_of_the_first_day_of_2000_is_taken(
+    api: TestClient, db: Database, mp_app: AppRead
+) -> None:
+    response = api.post("/api/events", json=[ev(0, ts="2000-01-01T00:00:00+00:00")])
+    assert response.status_code == 200
+    assert counts(db)[1] == 1

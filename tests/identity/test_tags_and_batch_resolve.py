@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -103,3 +105,33 @@ def test_a_batch_for_an_unknown_app_is_a_404(api: TestClient, db: Database) -> N
     )
     assert response.status_code == 404
     assert _count(db, Member) == 0
+
+
+def test_a_tag_with_a_control_character_is_refused_and_changes_nothing(
+    api: TestClient, db: Database, mp_app: AppRead
+) -> None:
+    # Given a member
+    member_id = _member(db, mp_app, 1)
+    # When tags carrying NUL, an escape, DEL or a lone surrogate are put on or taken off
+    for tag in ("vip\x00", "a\x1bb", "\x7f"):
+        put = api.post(
+            f"/api/members/{member_id}/tags",
+            content=json.dumps({"tag": tag}),  # escaped: \u0000, \ud800
+            headers={"Content-Type": "application/json"},
+        )
+        # Then each is refused with the tag's code, and no tag nor audit entry is written
+        assert (put.status_code, put.json()["code"]) == (422, "identity.invalid_tag"), tag
+    surrogate = api.post(
+        f"/api/members/{member_id}/tags",
+        content=json.dumps({"tag": "a\ud800b"}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert (surrogate.status_code, surrogate.json()["code"]) == (422, "request.invalid")
+    gone = api.delete(f"/api/members/{member_id}/tags/vip%00")
+    assert (gone.status_code, gone.json()["code"]) == (422, "identity.invalid_tag")
+    assert _count(db, MemberTag) == 0
+    assert _count(db, AuditEntry) == 0
+    # while an emoji sequence (joined by U+200D, a format character) and Chinese are tags
+    family = "👨\u200d👩\u200d👧 家长"
+    assert api.post(f"/api/members/{member_id}/tags", json={"tag": family}).status_code == 200
+    assert api.get("/api/tags").json() == {family: 1}

@@ -22,6 +22,7 @@ CODES = {
     "reach.wrong_app": 422,
     "reach.invalid_template": 422,
     "reach.template_exists": 409,
+    "reach.template_not_found": 404,
     "reach.unknown_template": 404,
     "reach.invalid_field": 422,
     "reach.invalid_data": 422,

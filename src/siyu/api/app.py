@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import gc
+import html
 import random
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -35,7 +38,7 @@ from siyu.console.web import error_response
 from siyu.core.config import Settings, get_settings, install_settings
 from siyu.core.crypto import configure_crypto
 from siyu.core.db import Database, database_for, install_database
-from siyu.core.errors import SiyuError
+from siyu.core.errors import ERRORS_SHOWN, INTERNAL, ErrorBody, SiyuError, all_error_codes
 from siyu.core.jobs import configure_queue, queue_depth
 from siyu.core.logging import configure_logging, get_logger, request_id
 from siyu.entries.routes import mp_router as entries_mp_router
@@ -43,6 +46,7 @@ from siyu.entries.routes import public as entries_public_router
 from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
 from siyu.reach.routes import router as reach_router
+from siyu.security.auth import PermissionCheck
 from siyu.security.routes import router as security_router
 from siyu.wechat import routes as wechat_routes
 from siyu.wechat.pay import routes as pay_routes
@@ -86,9 +90,16 @@ SECURITY_HEADERS = {
 }
 
 
-def _error(status: int, code: str, message: str, data: Any = None) -> JSONResponse:
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    data: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     ERRORS.labels(code).inc()
-    return JSONResponse({"code": code, "message": message, "data": data}, status_code=status)
+    body = {"code": code, "message": message, "data": data}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _wants_page(request: Request) -> bool:
@@ -107,26 +118,53 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
+        problems = exc.errors()
+        errors = [  # the first hundred, and how many more (as `core.errors.capped`)
+            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
+            for e in problems[:ERRORS_SHOWN]
         ]
         first = errors[0] if errors else {"field": "", "reason": "invalid request"}
-        return _error(
-            422, "request.invalid", f"{first['field']}: {first['reason']}", {"errors": errors}
-        )
+        data = {"errors": errors, "more": max(0, len(problems) - ERRORS_SHOWN)}
+        return _error(422, "request.invalid", f"{first['field']}: {first['reason']}", data)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = f"http.{exc.status_code}"
         if _wants_page(request):  # a person following a stale console link gets a page
             ERRORS.labels(code).inc()
-            return error_response(request, SiyuError(code, str(exc.detail), status=exc.status_code))
-        return _error(exc.status_code, code, str(exc.detail))
+            page = error_response(request, SiyuError(code, str(exc.detail), status=exc.status_code))
+            page.headers.update(exc.headers or {})
+            return page
+        # 405 names the methods the path takes (`Allow`), as RFC 9110 asks.
+        return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> Response:
+        # Only what escaped `ObserveRequests` itself gets here (it answers the rest).
         log.exception("unhandled_error", error=type(exc).__name__)
-        return _error(500, "internal", f"internal error (request {request_id.get()})")
+        return _error(500, "internal", "internal error")
+
+
+def _internal_error(scope: Scope, receive: Receive, rid: str) -> Response:
+    """The answer to a request whose handling failed: a page in the operator's language for
+    the console, `{code, message, data}` for machines; both name the request id that the log
+    line carries, for the operator to quote."""
+    request = Request(scope, receive)
+    refusal = INTERNAL(f"internal error (request {rid})", data={"request_id": rid}, request_id=rid)
+    if _wants_page(request):
+        ERRORS.labels(refusal.code).inc()
+        try:
+            return error_response(request, refusal)
+        except Exception:  # the page's own parts may be what failed; say it plainly then
+            log.exception("error_page_failed")
+            return HTMLResponse(_PLAIN_500.format(rid=html.escape(rid)), status_code=500)
+    return _error(500, refusal.code, refusal.message, refusal.data)
+
+
+_PLAIN_500 = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>系统内部错误</title>
+<body style="font-family:sans-serif;max-width:40em;margin:4em auto">
+<h1>系统内部错误</h1><p>请稍后重试；如果问题还在，请把请求编号告诉管理员：<code>{rid}</code></p>
+<p><a href="/">返回首页</a></p></body></html>"""
 
 
 class ObserveRequests:
@@ -162,11 +200,12 @@ class ObserveRequests:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_observed(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message["headers"] = self._with_headers(message.get("headers", ()), rid)
             await send(message)
 
@@ -179,6 +218,13 @@ class ObserveRequests:
                 await refusal(scope, receive, send_observed)
             else:
                 await self.app(scope, receive, send_observed)
+        except Exception as exc:
+            # Answered here, inside the request's context: the log line and the answer carry
+            # its id (Starlette's last-resort handler runs after the id is gone).
+            log.exception("unhandled_error", error=type(exc).__name__)
+            if answered:  # the response had begun; nothing can be said any more
+                raise
+            await _internal_error(scope, receive, rid)(scope, receive, send_observed)
         finally:
             request_id.reset(token)
             route = scope.get("route")
@@ -212,6 +258,74 @@ def _freeze_startup_heap() -> None:
         _heap_frozen = True
         gc.collect()
         gc.freeze()
+
+
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+_REFUSALS = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict with the current state",
+    413: "Request too large",
+    422: "Invalid input",
+    429: "Too many requests",
+}
+
+
+_ERROR_CONTENT = {"content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+
+
+def _requires_sign_in(dependant: Dependant) -> bool:
+    if isinstance(dependant.call, PermissionCheck) or any(
+        p.name == "authorization" for p in dependant.header_params
+    ):
+        return True
+    return any(_requires_sign_in(sub) for sub in dependant.dependencies)
+
+
+def _area_statuses() -> dict[str, set[int]]:
+    """The client-error statuses each area's listed refusals use (`community` → 404, 409…)."""
+    found: dict[str, set[int]] = {}
+    for entry in all_error_codes():
+        if 400 <= entry.status < 500:
+            found.setdefault(entry.code.split(".")[0], set()).add(entry.status)
+    return found
+
+
+def _document_refusals(app: FastAPI) -> None:
+    """List in the OpenAPI document the 4xx answers each operation may give, each with the
+    error body (`{code, message, data}`) that they all share.
+
+    The statuses follow from the route: 422 for any input (FastAPI's own 422 schema, a
+    `detail` list, is not what siyu answers), 401 and 403 behind a sign-in, 404 for a path
+    that names something, 413 with a body, and for a write the statuses of its area's listed
+    refusals (`errors.py`)."""
+    areas = _area_statuses()
+    # Included routers' routes are resolved through contexts (as the application serves them).
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        dependant = route.dependant
+        statuses: set[int] = set()
+        if dependant.path_params or dependant.query_params or route.body_field:
+            statuses.add(422)
+        if _requires_sign_in(dependant):
+            statuses |= {401, 403}
+        if dependant.path_params:
+            statuses.add(404)
+        if route.body_field is not None:
+            statuses.add(413)
+        if (route.methods or set()) & _WRITES:
+            module = route.endpoint.__module__.removeprefix("siyu.").split(".")
+            area = "pay" if module[:2] == ["wechat", "pay"] else module[0]
+            statuses |= areas.get(area, set()) | {400}
+        # The context's own table: an included route's responses are copied at inclusion.
+        # (The table's `model` is read at inclusion too, so the schema is given as content.)
+        responses: dict[int | str, Any] = context.responses
+        for status in sorted(statuses):
+            responses.setdefault(status, {"description": _REFUSALS[status], **_ERROR_CONTENT})
 
 
 def _body_limit(path: str) -> int:
@@ -310,4 +424,5 @@ def create_app(
         body = generate_latest() + generate_latest(backlog)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
+    _document_refusals(app)
     return app

@@ -15,3 +15,6 @@ class RuleKind(enum.StrEnum):
     keyword = "keyword"
     follow = "follow"  # answers a new follower (after the channel welcome of entries)
     default = "default"  # answers a message no keyword rule matched
+    # answers a custom-menu click button: its keywords are the buttons' keys (the push's
+    # EventKey, matched exactly as WeChat sends it), never a text message's words
+    menu_click = "menu_click"

@@ -58,6 +58,8 @@ class Matcher:
     anchored: bool = False
     follow: list[Rule] = field(default_factory=list)
     default: list[Rule] = field(default_factory=list)
+    # menu click rules by button key (the EventKey, as sent: keys are not case-folded)
+    clicks: dict[str, list[Rule]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, rules: Iterable[Rule]) -> Matcher:
@@ -67,6 +69,9 @@ class Matcher:
                 matcher.follow.append(rule)
             elif rule.kind == RuleKind.default:
                 matcher.default.append(rule)
+            elif rule.kind == RuleKind.menu_click:
+                for key in rule.keywords:
+                    matcher.clicks.setdefault(key, []).append(rule)
             elif rule.match == MatchKind.regex:
                 matcher.regex.append(rule)
             else:
@@ -125,12 +130,18 @@ class Matcher:
     def first_active(self, rules: list[Rule], now: datetime) -> Rule | None:
         return next((rule for rule in rules if rule.active(now)), None)
 
+    def click(self, key: str, now: datetime) -> Rule | None:
+        """The rule answering a click on the menu button whose key is `key`."""
+        return self.first_active(self.clicks.get(key, []), now)
+
 
 def compile_rule(row: AutoReplyRule) -> Rule:
     patterns: tuple[re.Pattern[str], ...] = ()
     keywords = tuple(row.keywords)
     if row.match == MatchKind.regex:
         patterns = tuple(re.compile(k) for k in row.keywords)
+    elif row.kind == RuleKind.menu_click:
+        keywords = tuple(k.strip() for k in row.keywords)
     else:
         keywords = tuple(norm(k) for k in row.keywords)
     return Rule(

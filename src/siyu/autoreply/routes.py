@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from siyu.autoreply import service
 from siyu.autoreply.schemas import RuleCreate, RuleRead, RuleTest, RuleTestResult
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
@@ -32,7 +33,7 @@ def add_rule(body: RuleCreate, principal: RuleManager, db: DatabaseDep) -> RuleR
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: int, principal: RuleManager, db: DatabaseDep) -> None:
+def delete_rule(rule_id: Id, principal: RuleManager, db: DatabaseDep) -> None:
     with db.session_scope() as session:
         service.delete_rule(session, principal.workspace_id, rule_id, principal)
 

@@ -1,4 +1,5 @@
-"""Auto-replies: keyword rules (exact, contains, regex), follow and default replies, per app.
+"""Auto-replies: keyword rules (exact, contains, regex), follow, default and menu-click replies,
+per app.
 
 Rules are compiled per app into a `Matcher` and cached until the app's rules change. The
 passive-reply handler only reads (the inbox's contract); what a rule *does* — tag the member,
@@ -31,6 +32,7 @@ from siyu.security import service as security
 from siyu.security.schemas import Principal
 from siyu.wechat.schemas import (
     Article,
+    ClickEvent,
     CustomMessage,
     ImageReply,
     Message,
@@ -46,6 +48,10 @@ from siyu.workspaces.enums import AppKind
 from siyu.workspaces.schemas import AppRead
 
 KEYWORD_MAX = 30
+# A menu button's key is at most 128 bytes (fact sheet §2.2, WeChat's createCustomMenu:
+# https://developers.weixin.qq.com/doc/service/api/custommenu/api_createcustommenu).
+MENU_KEY_MAX_BYTES = 128
+OA_KINDS = (AppKind.oa_service, AppKind.oa_subscription)
 log = get_logger(__name__)
 
 # --- compiled rules, cached per process ------------------------------------------------------
@@ -94,6 +100,8 @@ def pick(session: Session, app_id: int, push: Push, now: datetime | None = None)
     matcher = matcher_for(session, app_id)
     if isinstance(push, SubscribeEvent):
         return matcher.first_active(matcher.follow, now)
+    if isinstance(push, ClickEvent):
+        return matcher.click(push.key, now)
     if isinstance(push, TextMessage):
         hit = matcher.match(push.content, now)
         if hit is not None:
@@ -187,7 +195,7 @@ def reply_handler(session: Session, app: AppRead, push: Push) -> Reply | None:
 
 def on_push(session: Session, push: Push) -> None:
     """What a matching rule does beyond the passive reply, once per push."""
-    if not isinstance(push, Message | SubscribeEvent):
+    if not isinstance(push, Message | SubscribeEvent | ClickEvent):
         return
     if isinstance(push, SubscribeEvent) and push.scene:
         return  # a channel's follow: the entries domain's welcome answers it
@@ -240,7 +248,12 @@ _REPLY_ZH = {
     "link": "链接",
     "handoff": "转公众号",
 }
-_KIND_ZH = {RuleKind.keyword: "关键词", RuleKind.follow: "关注回复", RuleKind.default: "默认回复"}
+_KIND_ZH = {
+    RuleKind.keyword: "关键词",
+    RuleKind.follow: "关注回复",
+    RuleKind.default: "默认回复",
+    RuleKind.menu_click: "菜单点击",
+}
 
 
 def _check_reply(session: Session, reply: ReplyIn, app: AppRead) -> None:
@@ -283,7 +296,31 @@ def _check_reply(session: Session, reply: ReplyIn, app: AppRead) -> None:
         )
 
 
+def _check_menu_keys(data: RuleCreate, app: AppRead) -> list[str]:
+    """A menu click rule: the keys of click buttons of an OA's menu (only OAs have menus)."""
+    if app.kind not in OA_KINDS:
+        raise errors.INVALID_RULE(
+            "only Official Accounts have custom menus",
+            reason="只有公众号有自定义菜单，菜单点击规则请选公众号。",
+        )
+    keys = [k.strip() for k in data.keywords if k.strip()]
+    if not keys:
+        raise errors.INVALID_RULE(
+            "a menu click rule needs the key of at least one button",
+            reason="菜单点击规则至少需要一个按钮的 key。",
+        )
+    for key in keys:
+        if len(key.encode("utf-8")) > MENU_KEY_MAX_BYTES:
+            raise errors.INVALID_RULE(
+                f"a button key is at most {MENU_KEY_MAX_BYTES} bytes",
+                reason=f"按钮的 key 最多 {MENU_KEY_MAX_BYTES} 字节：{key[:20]}…",
+            )
+    return keys
+
+
 def _check_keywords(data: RuleCreate, app: AppRead) -> list[str]:
+    if data.kind == RuleKind.menu_click:
+        return _check_menu_keys(data, app)
     if data.kind != RuleKind.keyword:
         if data.keywords:
             raise errors.INVALID_RULE(
@@ -335,7 +372,8 @@ def add_rule(
             app_id=app.id,
             name=data.name or (keywords[0] if keywords else str(data.kind)),
             kind=data.kind,
-            match=data.match,
+            # a button's key is matched as sent, whatever the form said
+            match=MatchKind.exact if data.kind == RuleKind.menu_click else data.match,
             keywords=keywords,
             priority=data.priority,
             active_from=data.active_from,

@@ -176,6 +176,9 @@ def serve(
 
     settings, db = setup()
     host, port = host or settings.host, port or settings.port
+    # The port served is the one the application names itself by (a merchant's default notify
+    # URL is built from settings.host and settings.port), not SIYU_PORT's default.
+    settings = settings.model_copy(update={"host": host, "port": port})
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     default_base = Settings.model_fields["wechat_api_base"].default
     if settings.sandbox and settings.wechat_api_base == default_base:

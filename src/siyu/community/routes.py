@@ -42,6 +42,7 @@ from siyu.community.schemas import (
 )
 from siyu.core.config import Settings
 from siyu.core.http import DatabaseDep, SettingsDep
+from siyu.core.params import Id, Offset
 from siyu.identity import service as identity
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -125,7 +126,7 @@ def create_activity(body: ActivityCreate, principal: Manager, db: DatabaseDep) -
 def list_activities(
     principal: Reader,
     db: DatabaseDep,
-    series_id: Annotated[int | None, Query(gt=0)] = None,
+    series_id: Id | None = None,
     status: ActivityStatus | None = None,
 ) -> list[ActivityRead]:
     with db.session_scope() as session:
@@ -138,14 +139,14 @@ def list_activities(
 
 
 @router.get("/activities/{activity_id}")
-def get_activity(activity_id: int, principal: Reader, db: DatabaseDep) -> ActivityRead:
+def get_activity(activity_id: Id, principal: Reader, db: DatabaseDep) -> ActivityRead:
     with db.session_scope() as session:
         return service.get_activity(session, principal.workspace_id, activity_id)
 
 
 @router.patch("/activities/{activity_id}")
 def update_activity(
-    activity_id: int, body: ActivityUpdate, principal: Manager, db: DatabaseDep
+    activity_id: Id, body: ActivityUpdate, principal: Manager, db: DatabaseDep
 ) -> ActivityRead:
     with db.session_scope() as session:
         return service.update_activity(
@@ -154,7 +155,7 @@ def update_activity(
 
 
 @router.post("/activities/{activity_id}/end")
-def end_activity_early(activity_id: int, principal: Settler, db: DatabaseDep) -> ActivityRead:
+def end_activity_early(activity_id: Id, principal: Settler, db: DatabaseDep) -> ActivityRead:
     """End the activity yesterday: enrollment and check-ins stop and it can be settled today."""
     with db.session_scope() as session:
         return service.end_activity_early(
@@ -164,12 +165,12 @@ def end_activity_early(activity_id: int, principal: Settler, db: DatabaseDep) ->
 
 @router.get("/activities/{activity_id}/enrollments")
 def list_enrollments(
-    activity_id: int,
+    activity_id: Id,
     principal: Reader,
     db: DatabaseDep,
     status: EnrollmentStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[EnrollmentRead]:
     with db.session_scope() as session:
         return service.list_enrollments(
@@ -179,13 +180,13 @@ def list_enrollments(
 
 @router.get("/activities/{activity_id}/checkins")
 def list_checkins(
-    activity_id: int,
+    activity_id: Id,
     principal: Reader,
     db: DatabaseDep,
     day: date | None = None,
     status: CheckinStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CheckinRead]:
     with db.session_scope() as session:
         return service.list_checkins(
@@ -201,7 +202,7 @@ def list_checkins(
 
 @router.post("/checkins/{checkin_id}/reject")
 def reject_checkin(
-    checkin_id: int, body: RejectIn, principal: Manager, db: DatabaseDep
+    checkin_id: Id, body: RejectIn, principal: Manager, db: DatabaseDep
 ) -> CheckinRead:
     """Reject a check-in's evidence: it stops counting toward the refund."""
     with db.session_scope() as session:
@@ -214,7 +215,7 @@ def reject_checkin(
 
 
 @router.post("/activities/{activity_id}/settlement")
-def compute_settlement(activity_id: int, principal: Settler, db: DatabaseDep) -> SettlementRead:
+def compute_settlement(activity_id: Id, principal: Settler, db: DatabaseDep) -> SettlementRead:
     """Compute (or recompute) the settlement: who gets what back, and why. Nothing is paid."""
     with db.session_scope() as session:
         return service.compute_settlement(session, principal.workspace_id, activity_id)
@@ -222,12 +223,12 @@ def compute_settlement(activity_id: int, principal: Settler, db: DatabaseDep) ->
 
 @router.get("/activities/{activity_id}/settlement")
 def get_settlement(
-    activity_id: int,
+    activity_id: Id,
     principal: Reader,
     db: DatabaseDep,
     problems: bool = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> SettlementRead:
     with db.session_scope() as session:
         return service.settlement_view(
@@ -241,7 +242,7 @@ def get_settlement(
 
 
 @router.post("/activities/{activity_id}/settlement/confirm", status_code=202)
-def confirm_settlement(activity_id: int, principal: Settler, db: DatabaseDep) -> SettlementRead:
+def confirm_settlement(activity_id: Id, principal: Settler, db: DatabaseDep) -> SettlementRead:
     """Confirm: the refunds are recorded in Pay (fixed out_refund_no) and sent by jobs.
     A second confirmation is refused; nothing is ever refunded twice."""
     with db.session_scope() as session:
@@ -268,7 +269,7 @@ def list_groups(principal: Reader, db: DatabaseDep) -> list[GroupRead]:
 
 @router.post("/groups/{group_id}/state")
 def set_group_state(
-    group_id: int, body: GroupStateIn, principal: Manager, db: DatabaseDep
+    group_id: Id, body: GroupStateIn, principal: Manager, db: DatabaseDep
 ) -> GroupRead:
     with db.session_scope() as session:
         return service.set_group_state(
@@ -277,14 +278,14 @@ def set_group_state(
 
 
 @router.get("/groups/{group_id}/members")
-def group_members(group_id: int, principal: Reader, db: DatabaseDep) -> list[int]:
+def group_members(group_id: Id, principal: Reader, db: DatabaseDep) -> list[int]:
     with db.session_scope() as session:
         return service.group_members(session, principal.workspace_id, group_id)
 
 
 @router.post("/groups/{group_id}/members")
 def add_group_member(
-    group_id: int, body: GroupMemberIn, principal: Manager, db: DatabaseDep
+    group_id: Id, body: GroupMemberIn, principal: Manager, db: DatabaseDep
 ) -> GroupRead:
     with db.session_scope() as session:
         return service.add_group_member(
@@ -294,7 +295,7 @@ def add_group_member(
 
 @router.delete("/groups/{group_id}/members/{member_id}")
 def remove_group_member(
-    group_id: int, member_id: int, principal: Manager, db: DatabaseDep
+    group_id: Id, member_id: Id, principal: Manager, db: DatabaseDep
 ) -> GroupRead:
     with db.session_scope() as session:
         return service.remove_group_member(
@@ -304,7 +305,7 @@ def remove_group_member(
 
 @router.post("/groups/{group_id}/posts", status_code=201)
 def post_to_group(
-    group_id: int, body: GroupPostIn, principal: Manager, db: DatabaseDep
+    group_id: Id, body: GroupPostIn, principal: Manager, db: DatabaseDep
 ) -> GroupPostRead:
     """Record a post the team made in the group (WeChat has no API to post into a group)."""
     with db.session_scope() as session:
@@ -314,7 +315,7 @@ def post_to_group(
 
 
 @router.get("/groups/{group_id}/posts")
-def list_posts(group_id: int, principal: Reader, db: DatabaseDep) -> list[GroupPostRead]:
+def list_posts(group_id: Id, principal: Reader, db: DatabaseDep) -> list[GroupPostRead]:
     with db.session_scope() as session:
         return service.list_posts(session, principal.workspace_id, group_id)
 
@@ -341,7 +342,7 @@ def activity_review(
 
 
 @router.get("/review/series/{series_id}")
-def series_review(series_id: int, principal: Reader, db: DatabaseDep) -> SeriesReview:
+def series_review(series_id: Id, principal: Reader, db: DatabaseDep) -> SeriesReview:
     with db.session_scope() as session:
         return service.series_review(session, principal.workspace_id, series_id)
 
@@ -351,7 +352,7 @@ def series_review(series_id: int, principal: Reader, db: DatabaseDep) -> SeriesR
 
 @members_router.get("/{member_id}/service-records")
 def list_service_records(
-    member_id: int, principal: NoteReader, db: DatabaseDep
+    member_id: Id, principal: NoteReader, db: DatabaseDep
 ) -> list[ServiceRecordRead]:
     with db.session_scope() as session:
         identity.ensure_member_visible(session, principal, member_id)
@@ -360,7 +361,7 @@ def list_service_records(
 
 @members_router.post("/{member_id}/service-records", status_code=201)
 def add_service_record(
-    member_id: int, body: ServiceRecordIn, principal: NoteWriter, db: DatabaseDep
+    member_id: Id, body: ServiceRecordIn, principal: NoteWriter, db: DatabaseDep
 ) -> ServiceRecordRead:
     with db.session_scope() as session:
         return service.add_service_record(
@@ -386,7 +387,7 @@ def open_activities(
 @mp_router.post("/{appid}/activities/{activity_id}/enrollments")
 def enroll(
     appid: str,
-    activity_id: int,
+    activity_id: Id,
     db: DatabaseDep,
     settings: SettingsDep,
     body: EnrollIn | None = None,
@@ -434,7 +435,7 @@ def _store_image(settings: Settings, data: bytes) -> str:
 @mp_router.post("/{appid}/activities/{activity_id}/checkins", status_code=201)
 async def check_in(
     appid: str,
-    activity_id: int,
+    activity_id: Id,
     db: DatabaseDep,
     settings: SettingsDep,
     text: Annotated[str | None, Form(max_length=2000)] = None,

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from siyu.community.enums import (
     ActivityStatus,
@@ -18,6 +19,7 @@ from siyu.community.enums import (
     RefundRule,
     SettlementStatus,
 )
+from siyu.core.params import Id
 from siyu.wechat.pay.schemas import PaymentParams
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
@@ -36,7 +38,7 @@ class ThemeRead(BaseModel):
 
 
 class SeriesCreate(BaseModel):
-    theme_id: int = Field(gt=0)
+    theme_id: Id
     name: str = Field(min_length=1, max_length=64)
 
 
@@ -133,7 +135,7 @@ def hhmm(total: int) -> str:
 
 
 class ActivityCreate(ActivityFields):
-    series_id: int = Field(gt=0)
+    series_id: Id
     code: str = Field(pattern=CODE)
     status: ActivityStatus = ActivityStatus.draft
 
@@ -144,10 +146,18 @@ class ActivityUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=100)
-    status: ActivityStatus | None = None
+    # Left out, the status stays; it has no "none" to be set to (capacity's null is "no cap").
+    status: SkipJsonSchema[None] | ActivityStatus = None
     capacity: int | None = Field(default=None, ge=1, le=1_000_000)
     window_start: str | None = Field(default=None, pattern=HHMM)
     window_end: str | None = Field(default=None, pattern=HHMM)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status_given(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("status cannot be null: leave it out to keep the current one")
+        return value
 
 
 class ActivityRead(BaseModel):
@@ -265,8 +275,8 @@ class SettlementRead(BaseModel):
 
 class GroupCreate(BaseModel):
     name: str = Field(min_length=1, max_length=64)
-    activity_id: int | None = Field(default=None, gt=0)
-    series_id: int | None = Field(default=None, gt=0)
+    activity_id: Id | None = None
+    series_id: Id | None = None
     open_gid: str | None = Field(default=None, min_length=6, max_length=64)
 
     @model_validator(mode="after")
@@ -293,7 +303,7 @@ class GroupStateIn(BaseModel):
 
 
 class GroupMemberIn(BaseModel):
-    member_id: int = Field(gt=0)
+    member_id: Id
 
 
 class GroupPostIn(BaseModel):

@@ -16,12 +16,15 @@ from siyu.console import (
     entries,
     imports,
     members,
+    menus,
     operators,
     overview,
     payments,
     reach,
+    reach_templates,
     review,
     simulator,
+    tokens,
 )
 from siyu.console.common import static_files
 
@@ -37,9 +40,12 @@ routers: tuple[APIRouter, ...] = (
     apps.router,
     audit.router,
     operators.router,
+    tokens.router,
     community.router,
     reach.router,
+    reach_templates.router,
     autoreply.router,
     entries.router,
+    menus.router,
     simulator.router,
 )

@@ -17,6 +17,7 @@ from siyu.console import errors
 from siyu.console.web import ConsoleRoute, display_zone, render
 from siyu.core.config import Settings
 from siyu.core.http import DatabaseDep, SettingsDep
+from siyu.core.params import Offset
 from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -65,7 +66,7 @@ def audit_page(
     target_id: Annotated[str, Query(max_length=64)] = "",
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
-    before: Annotated[int, Query(ge=0)] = 0,
+    before: Annotated[Offset, Query()] = 0,
 ) -> Response:
     params = {
         "action": action.strip(),

@@ -20,6 +20,7 @@ from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, tran
 from siyu.core.db import Database
 from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.entries import service as entries
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -121,9 +122,7 @@ def add_rule(request: Request, principal: RuleManager, db: DatabaseDep, posted: 
 
 
 @router.post("/autoreplies/{rule_id}/delete")
-def delete_rule(
-    request: Request, rule_id: int, principal: RuleManager, db: DatabaseDep
-) -> Response:
+def delete_rule(request: Request, rule_id: Id, principal: RuleManager, db: DatabaseDep) -> Response:
     try:
         with db.session_scope() as session:
             autoreply.delete_rule(session, principal.workspace_id, rule_id, principal)

@@ -35,6 +35,7 @@ from siyu.core.db import Database
 from siyu.core.errors import REQUEST_INVALID, NotFound, SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.core.money import format_yuan
+from siyu.core.params import Id
 from siyu.identity import service as identity
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -188,7 +189,7 @@ def _checkins_context(
 
 @router.get("/community/activities/{activity_id}")
 def activity_page(
-    request: Request, activity_id: int, principal: Reader, db: DatabaseDep
+    request: Request, activity_id: Id, principal: Reader, db: DatabaseDep
 ) -> Response:
     ws = principal.workspace_id
     tr = translator(request)
@@ -214,7 +215,7 @@ def activity_page(
 
 @router.post("/community/activities/{activity_id}/group")
 def create_activity_group(
-    request: Request, activity_id: int, principal: Manager, db: DatabaseDep, name: Form64 = ""
+    request: Request, activity_id: Id, principal: Manager, db: DatabaseDep, name: Form64 = ""
 ) -> Response:
     """The activity's WeChat group, recorded (the group itself is made in WeChat)."""
     try:
@@ -231,7 +232,7 @@ def create_activity_group(
 
 @router.post("/community/activities/{activity_id}")
 def update_activity(
-    request: Request, activity_id: int, principal: Manager, db: DatabaseDep, posted: Posted
+    request: Request, activity_id: Id, principal: Manager, db: DatabaseDep, posted: Posted
 ) -> Response:
     """What may change once people enrolled: title, status (open, close), capacity, window."""
     tr = translator(request)
@@ -252,7 +253,7 @@ def update_activity(
 @router.post("/community/checkins/{checkin_id}/reject")
 def reject_checkin(
     request: Request,
-    checkin_id: int,
+    checkin_id: Id,
     principal: Manager,
     db: DatabaseDep,
     reason: Annotated[str, Form(max_length=200)] = "",
@@ -324,7 +325,7 @@ def _settlement_answer(
 
 @router.get("/community/activities/{activity_id}/settlement")
 def settlement_page(
-    request: Request, activity_id: int, principal: Reader, db: DatabaseDep
+    request: Request, activity_id: Id, principal: Reader, db: DatabaseDep
 ) -> Response:
     with db.session_scope() as session:
         context = _settlement_context(session, principal.workspace_id, activity_id)
@@ -333,7 +334,7 @@ def settlement_page(
 
 @router.post("/community/activities/{activity_id}/settlement")
 def compute_settlement(
-    request: Request, activity_id: int, principal: Settler, db: DatabaseDep
+    request: Request, activity_id: Id, principal: Settler, db: DatabaseDep
 ) -> Response:
     """Compute (or recompute) who gets what back, and why. Nothing is paid."""
     try:
@@ -347,7 +348,7 @@ def compute_settlement(
 
 @router.post("/community/activities/{activity_id}/end")
 def end_activity_early(
-    request: Request, activity_id: int, principal: Settler, db: DatabaseDep
+    request: Request, activity_id: Id, principal: Settler, db: DatabaseDep
 ) -> Response:
     """End the activity yesterday, so that it can be settled today."""
     try:
@@ -364,7 +365,7 @@ def end_activity_early(
 @router.post("/community/activities/{activity_id}/settlement/confirm")
 def confirm_settlement(
     request: Request,
-    activity_id: int,
+    activity_id: Id,
     principal: Settler,
     db: DatabaseDep,
     confirm: Form32 = "",
@@ -392,7 +393,7 @@ def confirm_settlement(
 
 
 @router.get("/community/activities/{activity_id}/review")
-def review_page(request: Request, activity_id: int, principal: Reader, db: DatabaseDep) -> Response:
+def review_page(request: Request, activity_id: Id, principal: Reader, db: DatabaseDep) -> Response:
     ws = principal.workspace_id
     tr = translator(request)
     with db.session_scope() as session:
@@ -409,7 +410,7 @@ def review_page(request: Request, activity_id: int, principal: Reader, db: Datab
 
 @router.get("/community/series/{series_id}/review")
 def series_review_page(
-    request: Request, series_id: int, principal: Reader, db: DatabaseDep
+    request: Request, series_id: Id, principal: Reader, db: DatabaseDep
 ) -> Response:
     """The series' activities side by side: who came, who finished, who came back."""
     with db.session_scope() as session:
@@ -433,7 +434,7 @@ GROUP_MEMBERS_SHOWN = 200
 
 
 @router.get("/community/groups/{group_id}")
-def group_page(request: Request, group_id: int, principal: Reader, db: DatabaseDep) -> Response:
+def group_page(request: Request, group_id: Id, principal: Reader, db: DatabaseDep) -> Response:
     """A group: its state, its members (by 学号) and the posts the team made in it."""
     ws = principal.workspace_id
     with db.session_scope() as session:
@@ -469,7 +470,7 @@ def _group_answer(request: Request, group_id: int) -> Response:
 
 @router.post("/community/groups/{group_id}/state")
 def set_group_state(
-    request: Request, group_id: int, principal: Manager, db: DatabaseDep, state: Form32 = ""
+    request: Request, group_id: Id, principal: Manager, db: DatabaseDep, state: Form32 = ""
 ) -> Response:
     try:
         chosen = GroupState(state)
@@ -487,7 +488,7 @@ def set_group_state(
 
 @router.post("/community/groups/{group_id}/members")
 def add_group_member(
-    request: Request, group_id: int, principal: Manager, db: DatabaseDep, number: Form32 = ""
+    request: Request, group_id: Id, principal: Manager, db: DatabaseDep, number: Form32 = ""
 ) -> Response:
     """Staff add a member by 学号 (membership from share tickets arrives by itself)."""
     ws = principal.workspace_id
@@ -506,7 +507,7 @@ def add_group_member(
 @router.post("/community/groups/{group_id}/posts")
 def post_to_group(
     request: Request,
-    group_id: int,
+    group_id: Id,
     principal: Manager,
     db: DatabaseDep,
     kind: Form32 = "text",
@@ -533,7 +534,7 @@ def post_to_group(
 @router.post("/members/{member_id}/service-records")
 def add_service_record(
     request: Request,
-    member_id: int,
+    member_id: Id,
     principal: NoteWriter,
     db: DatabaseDep,
     kind: Form32 = "note",

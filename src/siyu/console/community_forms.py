@@ -29,6 +29,7 @@ from siyu.community.schemas import (
 from siyu.console.forms import ConsoleForm, Yuan
 from siyu.console.i18n import Translator
 from siyu.core.errors import REQUEST_INVALID, ErrorCode
+from siyu.core.params import Id
 
 T = TypeVar("T")
 
@@ -89,7 +90,7 @@ class ThemeForm(_MatrixForm):
 class SeriesForm(_MatrixForm):
     fields_of: ClassVar[Mapping[str, str]] = {"name": "series_name"}
 
-    theme_id: int
+    theme_id: Id
     series_name: str = Field(default="", validation_alias="name")
 
     def to_create(self, tr: Translator) -> SeriesCreate:
@@ -104,7 +105,7 @@ class ActivityForm(_MatrixForm):
         errors.DEPOSIT_NOT_REFUNDABLE.code: "deposit",
     }
 
-    series_id: int
+    series_id: Id
     code: str
     title: str
     status: ActivityStatus = ActivityStatus.draft

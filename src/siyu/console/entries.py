@@ -1,9 +1,8 @@
-"""Console pages for entries: channels (report, chart, CSV, codes to download) and menus (edit,
-preview, save, publish, per-button report)."""
+"""Console pages for entries: channels (report, chart, CSV, codes to download) and articles
+(the menu editor is `console.menus`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
@@ -16,10 +15,10 @@ from siyu.console.forms import ConsoleForm, Posted, parse_form
 from siyu.console.i18n import Translator
 from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.http import DatabaseDep
-from siyu.entries import errors, service
+from siyu.core.params import Id
+from siyu.entries import service
 from siyu.entries.enums import CodeKind
 from siyu.entries.schemas import ArticleCreate, ChannelCreate, CodeCreate, CodeIssued
-from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
@@ -115,7 +114,6 @@ class _EntriesForm(ConsoleForm):
         "oa_appid": "articles.field.oa",
         "title": "articles.col.title",
         "url": "articles.field.url",
-        "menu": "menus.json",
     }
     # The code's validity is the form's `days`.
     fields_of: ClassVar[Mapping[str, str]] = {"expire_days": "days"}
@@ -192,7 +190,7 @@ def add_article(request: Request, principal: Manager, db: DatabaseDep, posted: P
 
 
 @router.get("/channels/{channel_id}")
-def channel_page(request: Request, channel_id: int, principal: Reader, db: DatabaseDep) -> Response:
+def channel_page(request: Request, channel_id: Id, principal: Reader, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         channel = service.get_channel(session, principal.workspace_id, channel_id)
         arrivals = service.arrivals_of_channel(session, principal.workspace_id, channel_id)
@@ -210,7 +208,7 @@ def channel_page(request: Request, channel_id: int, principal: Reader, db: Datab
 
 @router.post("/channels/{channel_id}/codes")
 def add_code(
-    request: Request, channel_id: int, principal: Manager, db: DatabaseDep, posted: Posted
+    request: Request, channel_id: Id, principal: Manager, db: DatabaseDep, posted: Posted
 ) -> Response:
     tr = translator(request)
     code = parse_form(posted, CodeForm, tr).to_code(tr)
@@ -222,100 +220,7 @@ def add_code(
 
 
 @router.post("/channels/{channel_id}/archive")
-def archive_channel(channel_id: int, principal: Manager, db: DatabaseDep) -> Response:
+def archive_channel(channel_id: Id, principal: Manager, db: DatabaseDep) -> Response:
     with db.session_scope() as session:
         service.archive_channel(session, principal.workspace_id, channel_id, actor=principal)
     return RedirectResponse(f"/channels/{channel_id}", status_code=303)
-
-
-# --- menus ---------------------------------------------------------------------------------
-
-
-def _menus_context(
-    db: Any, principal: Principal, appid: str, event: str = "pay.paid"
-) -> dict[str, Any]:
-    oas = [a for a in _apps(db, principal.workspace_id) if a.kind in OA_KINDS]
-    chosen = appid or (oas[0].appid if oas else "")
-    versions, report = [], None
-    if chosen:
-        with db.session_scope() as session:
-            versions = service.list_menus(session, principal.workspace_id, chosen)
-            report = service.menu_report(session, principal.workspace_id, chosen, event=event)
-    draft = (
-        json.dumps({"button": versions[0].buttons}, ensure_ascii=False, indent=2)
-        if versions
-        else ""
-    )
-    return {
-        "active": "menus",
-        "oas": oas,
-        "appid": chosen,
-        "versions": versions,
-        "report": report,
-        "draft": draft,
-        "preview": None,
-        "notice": None,
-    }
-
-
-@router.get("/menus")
-def menus_page(
-    request: Request,
-    principal: Reader,
-    db: DatabaseDep,
-    appid: Annotated[str, Query(max_length=64)] = "",
-) -> Response:
-    return render(request, "entries_menus.html", _menus_context(db, principal, appid))
-
-
-def _menu_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise errors.MENU_NOT_JSON(
-            f"the menu is not JSON: {exc}", line=exc.lineno, column=exc.colno
-        ) from exc
-
-
-class MenuForm(_EntriesForm):
-    """The menu editor: the OA, the menu as JSON (WeChat's format), preview or save."""
-
-    appid: str = Field(default="", max_length=64)
-    menu: str = Field(default="", max_length=65536)
-    action: str = Field(default="preview", max_length=16)
-
-
-@router.post("/menus")
-def menu_action(request: Request, principal: Reader, db: DatabaseDep, posted: Posted) -> Response:
-    """Preview (any reader), or save (managers) the menu in the editor."""
-    tr = translator(request)
-    form = parse_form(posted, MenuForm, tr)
-    body = _menu_json(form.menu)
-    context = _menus_context(db, principal, form.appid)
-    context["draft"] = form.menu
-    if form.action == "save":
-        security.require_permission(principal, Permission.entries_manage)
-        with db.session_scope() as session:
-            saved = service.save_menu(
-                session, principal.workspace_id, form.appid, body, actor=principal
-            )
-        context = _menus_context(db, principal, form.appid)
-        context["notice"] = tr("menus.saved", version=saved.version)
-    else:
-        with db.session_scope() as session:
-            sent = service.preview_menu(session, principal.workspace_id, form.appid, body)
-        context["preview"] = json.dumps({"button": sent}, ensure_ascii=False, indent=2)
-    return render(request, "entries_menus.html", context)
-
-
-@router.post("/menus/{appid}/{version}/publish")
-def publish_menu(
-    request: Request, appid: str, version: int, principal: Manager, db: DatabaseDep
-) -> Response:
-    service.publish_menu(
-        db, principal.workspace_id, appid, version,
-        actor=principal, settings=request.app.state.settings,
-    )  # fmt: skip
-    context = _menus_context(db, principal, appid)
-    context["notice"] = translator(request)("menus.published", version=version)
-    return render(request, "entries_menus.html", context)

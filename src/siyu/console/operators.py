@@ -14,6 +14,7 @@ from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, tran
 from siyu.core.db import Database
 from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.security import errors as security_errors
 from siyu.security import service as security
 from siyu.security.auth import require
@@ -90,7 +91,7 @@ def add_operator(
 @router.post("/operators/{operator_id}/role")
 def change_operator_role(
     request: Request,
-    operator_id: int,
+    operator_id: Id,
     principal: OperatorAdmin,
     db: DatabaseDep,
     role: Annotated[str, Form(max_length=32)] = "",
@@ -108,7 +109,7 @@ def change_operator_role(
 
 @router.post("/operators/{operator_id}/disable")
 def disable_operator(
-    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+    request: Request, operator_id: Id, principal: OperatorAdmin, db: DatabaseDep
 ) -> Response:
     try:
         with db.session_scope() as session:
@@ -121,7 +122,7 @@ def disable_operator(
 
 @router.post("/operators/{operator_id}/enable")
 def enable_operator(
-    request: Request, operator_id: int, principal: OperatorAdmin, db: DatabaseDep
+    request: Request, operator_id: Id, principal: OperatorAdmin, db: DatabaseDep
 ) -> Response:
     try:
         with db.session_scope() as session:

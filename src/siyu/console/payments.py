@@ -15,6 +15,7 @@ from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, tran
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
 from siyu.core.money import format_yuan, parse_yuan
+from siyu.core.params import Id
 from siyu.identity import service as identity
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -76,7 +77,7 @@ def payments_page(
 @router.post("/payments/orders/{order_id}/refund")
 def staff_refund_form(
     request: Request,
-    order_id: int,
+    order_id: Id,
     principal: Annotated[Principal, require(Permission.payments_refund)],
     db: DatabaseDep,
     amount: Annotated[str, Form(max_length=32)] = "",

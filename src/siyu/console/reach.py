@@ -20,6 +20,7 @@ from siyu.console.web import ConsoleRoute, error_response, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import ErrorCode, SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.reach import errors, service
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import BroadcastCreate
@@ -201,14 +202,14 @@ def create_mass_broadcast(
 
 @router.post("/reach/broadcasts/{broadcast_id}/pause")
 def pause_broadcast(
-    request: Request, broadcast_id: int, principal: Sender, db: DatabaseDep
+    request: Request, broadcast_id: Id, principal: Sender, db: DatabaseDep
 ) -> Response:
     return _pause(request, db, principal, broadcast_id, pause=True)
 
 
 @router.post("/reach/broadcasts/{broadcast_id}/resume")
 def resume_broadcast(
-    request: Request, broadcast_id: int, principal: Sender, db: DatabaseDep
+    request: Request, broadcast_id: Id, principal: Sender, db: DatabaseDep
 ) -> Response:
     return _pause(request, db, principal, broadcast_id, pause=False)
 

@@ -12,6 +12,7 @@ from siyu.console.common import Merger, app_names
 from siyu.console.web import ConsoleRoute, error_response, is_htmx, render, translator
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.identity import service as identity
 from siyu.identity.enums import ConflictStatus
 from siyu.identity.schemas import MemberRead
@@ -47,7 +48,7 @@ def _review_done(request: Request, conflict_id: int, message: str) -> Response:
 @router.post("/review/{conflict_id}/merge")
 def review_merge(
     request: Request,
-    conflict_id: int,
+    conflict_id: Id,
     principal: Merger,
     db: DatabaseDep,
     survivor: Annotated[int, Form(gt=0)],
@@ -68,7 +69,7 @@ def review_merge(
 
 @router.post("/review/{conflict_id}/dismiss")
 def review_dismiss(
-    request: Request, conflict_id: int, principal: Merger, db: DatabaseDep
+    request: Request, conflict_id: Id, principal: Merger, db: DatabaseDep
 ) -> Response:
     ws = principal.workspace_id
     try:

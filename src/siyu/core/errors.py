@@ -9,9 +9,11 @@ message is the API's (English), the keyword arguments fill the Chinese text's `{
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 
 class SiyuError(Exception):
@@ -47,6 +49,14 @@ class SiyuError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "data": self.data}
+
+
+class ErrorBody(BaseModel):
+    """Every refusal's body, as the OpenAPI document shows it: `{code, message, data}`."""
+
+    code: str
+    message: str
+    data: Any = None
 
 
 class NotFound(SiyuError):
@@ -150,6 +160,17 @@ class ErrorCatalog:
             raise ValueError(f"the English text of {code} has slots the Chinese text lacks")
         _CODES[code] = entry
         return entry
+
+
+ERRORS_SHOWN = 100
+
+
+def capped(errors: Sequence[Any]) -> dict[str, Any]:
+    """A refusal's list of problems as its `data`: the first hundred, and how many more.
+
+    A client that sends thousands of bad items learns what is wrong from the first ones; an
+    answer listing them all ran to tens of megabytes (and seconds to build and send)."""
+    return {"errors": list(errors[:ERRORS_SHOWN]), "more": max(0, len(errors) - ERRORS_SHOWN)}
 
 
 def error_code(code: str) -> ErrorCode | None:

@@ -9,6 +9,7 @@ class LinkStatus(enum.StrEnum):
     pending = "pending"
     linked = "linked"
     refused = "refused"
+    unlinked = "unlinked"  # the link was ended in WeChat (解除关联); linking again asks anew
 
 
 class CodeKind(enum.StrEnum):

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id, Number
 from siyu.entries import service
 from siyu.entries.enums import LinkStatus
 from siyu.entries.schemas import (
@@ -78,7 +79,7 @@ class LinkStatusIn(BaseModel):
 
 @router.post("/associations/{association_id}/status")
 def set_link_status(
-    association_id: int, body: LinkStatusIn, principal: Manager, db: DatabaseDep
+    association_id: Id, body: LinkStatusIn, principal: Manager, db: DatabaseDep
 ) -> AssociationRead:
     """What the admins answered on WeChat: linked or refused."""
     with db.session_scope() as session:
@@ -86,6 +87,13 @@ def set_link_status(
             session, principal.workspace_id, association_id, LinkStatus(body.status),
             actor=principal,
         )  # fmt: skip
+
+
+@router.delete("/associations/{association_id}")
+def unlink_apps(association_id: int, principal: Manager, db: DatabaseDep) -> AssociationRead:
+    """The link was ended in WeChat (or the request withdrawn): record it."""
+    with db.session_scope() as session:
+        return service.unlink_apps(session, principal.workspace_id, association_id, actor=principal)
 
 
 # --- channels and codes --------------------------------------------------------------------
@@ -114,20 +122,20 @@ def create_channel(
 
 
 @router.get("/channels/{channel_id}")
-def get_channel(channel_id: int, principal: Reader, db: DatabaseDep) -> ChannelRead:
+def get_channel(channel_id: Id, principal: Reader, db: DatabaseDep) -> ChannelRead:
     with db.session_scope() as session:
         return service.get_channel(session, principal.workspace_id, channel_id)
 
 
 @router.post("/channels/{channel_id}/archive")
-def archive_channel(channel_id: int, principal: Manager, db: DatabaseDep) -> ChannelRead:
+def archive_channel(channel_id: Id, principal: Manager, db: DatabaseDep) -> ChannelRead:
     with db.session_scope() as session:
         return service.archive_channel(session, principal.workspace_id, channel_id, actor=principal)
 
 
 @router.post("/channels/{channel_id}/codes", status_code=201)
 def add_code(
-    channel_id: int, body: CodeCreate, principal: Manager, db: DatabaseDep, request: Request
+    channel_id: Id, body: CodeCreate, principal: Manager, db: DatabaseDep, request: Request
 ) -> CodeIssued:
     return service.issue_code(
         db, principal.workspace_id, channel_id, body,
@@ -137,11 +145,11 @@ def add_code(
 
 @router.get("/codes/{code_id}/image")
 def code_image(
-    code_id: int,
+    code_id: Id,
     principal: Reader,
     db: DatabaseDep,
     fmt: Annotated[Literal["png", "svg"], Query(alias="format")] = "png",
-    size: int = 860,
+    size: Annotated[int, Query(ge=1, le=10_000)] = 860,  # the service takes its print sizes
 ) -> Response:
     """The code to print: PNG at 430, 860 or 1280 px, or SVG (OA codes and links)."""
     with db.session_scope() as session:
@@ -183,7 +191,7 @@ def save_menu(
 
 @router.post("/menus/{appid}/{version}/publish")
 def publish_menu(
-    appid: str, version: int, principal: Manager, db: DatabaseDep, request: Request
+    appid: str, version: Number, principal: Manager, db: DatabaseDep, request: Request
 ) -> MenuRead:
     return service.publish_menu(
         db, principal.workspace_id, appid, version,
@@ -330,7 +338,7 @@ def mp_articles(
 @mp_router.post("/{appid}/articles/{article_id}/open")
 def open_article(
     appid: str,
-    article_id: int,
+    article_id: Id,
     db: DatabaseDep,
     body: ArticleOpenIn | None = None,
     authorization: Authorization = None,

@@ -53,8 +53,8 @@ INVALID_CURSOR = _codes.add(
 INVALID_TAG = _codes.add(
     "invalid_tag",
     422,
-    "标签为 1–{max_length} 个字符，不能换行。",
-    en="A tag is 1–{max_length} characters on one line.",
+    "标签为 1–{max_length} 个字符，不能换行，也不能含控制字符。",
+    en="A tag is 1–{max_length} characters on one line, without control characters.",
 )
 UNIONID_MISMATCH = _codes.add(
     "unionid_mismatch", 409, "这个 openid 已经属于另一个 UnionID，未做任何更改。"

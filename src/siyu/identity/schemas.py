@@ -178,6 +178,13 @@ class PersonRef(BaseModel):
         return self
 
 
+# The earliest year an event may carry. WeChat opened in 2011 and its Official Accounts in
+# 2012, so no WeChat event is older; 2000 still takes a CRM's or a shop's history imported from
+# before WeChat, while a year like 0001 (a default date, a parsing slip) is refused: it would
+# sort first on every timeline and count in no day of any report.
+EARLIEST_EVENT_YEAR = 2000
+
+
 class EventIn(PersonRef):
     """One canonical event from outside: `{event, ts, appid, openid, unionid?, phone?, ...}`."""
 
@@ -196,6 +203,8 @@ class EventIn(PersonRef):
         )
         # A zone moves a local date by less than a day either way, so a date three days before
         # the latest one is in time: no exact comparison, which converts zones (half a µs).
+        if value.year < EARLIEST_EVENT_YEAR:
+            raise ValueError(f"ts lies before {EARLIEST_EVENT_YEAR}: not a real event's time")
         if value.toordinal() + 3 <= latest.toordinal() or value <= latest:
             return value
         raise ValueError("ts lies more than a day in the future")

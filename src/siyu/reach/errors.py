@@ -9,6 +9,9 @@ _codes = ErrorCatalog("reach")
 WRONG_APP = _codes.add("wrong_app", 422, "这个应用发不了这种消息：{reason}")
 INVALID_TEMPLATE = _codes.add("invalid_template", 422, "模板没有保存：{reason}")
 TEMPLATE_EXISTS = _codes.add("template_exists", 409, "通知 {key} 已经有{kind}形式的模板了。")
+TEMPLATE_NOT_FOUND = _codes.add(
+    "template_not_found", 404, "找不到这个模板。", en="No such template."
+)
 UNKNOWN_TEMPLATE = _codes.add(
     "unknown_template", 404, "没有这个模板：{key}。", en="No such template: {key}."
 )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id, Offset
 from siyu.identity import service as identity
 from siyu.reach import service
 from siyu.reach.enums import SendStatus
@@ -67,11 +68,11 @@ def notify(body: NotifyIn, principal: Sender, db: DatabaseDep) -> SendRead:
 def list_sends(
     principal: Reader,
     db: DatabaseDep,
-    member_id: Annotated[int | None, Query(gt=0)] = None,
+    member_id: Id | None = None,
     status: SendStatus | None = None,
-    broadcast_id: Annotated[int | None, Query(gt=0)] = None,
+    broadcast_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[SendRead]:
     with db.session_scope() as session:
         return service.list_sends(
@@ -86,14 +87,14 @@ def list_sends(
 
 
 @router.get("/members/{member_id}/ledger")
-def member_ledger(member_id: int, principal: Reader, db: DatabaseDep) -> LedgerRead:
+def member_ledger(member_id: Id, principal: Reader, db: DatabaseDep) -> LedgerRead:
     with db.session_scope() as session:
         identity.ensure_member_visible(session, principal, member_id)
         return service.get_ledger(session, principal.workspace_id, member_id)
 
 
 @router.get("/members/{member_id}/preferences")
-def get_preferences(member_id: int, principal: Reader, db: DatabaseDep) -> PreferencesRead:
+def get_preferences(member_id: Id, principal: Reader, db: DatabaseDep) -> PreferencesRead:
     with db.session_scope() as session:
         identity.ensure_member_visible(session, principal, member_id)
         return service.get_preferences(session, principal.workspace_id, member_id)
@@ -101,7 +102,7 @@ def get_preferences(member_id: int, principal: Reader, db: DatabaseDep) -> Prefe
 
 @router.put("/members/{member_id}/preferences")
 def set_preferences(
-    member_id: int, body: PreferencesIn, principal: Sender, db: DatabaseDep
+    member_id: Id, body: PreferencesIn, principal: Sender, db: DatabaseDep
 ) -> PreferencesRead:
     with db.session_scope() as session:
         identity.ensure_member_visible(session, principal, member_id)
@@ -150,13 +151,13 @@ def list_broadcasts(principal: Reader, db: DatabaseDep) -> list[BroadcastRead]:
 
 
 @router.get("/broadcasts/{broadcast_id}")
-def get_broadcast(broadcast_id: int, principal: Reader, db: DatabaseDep) -> BroadcastRead:
+def get_broadcast(broadcast_id: Id, principal: Reader, db: DatabaseDep) -> BroadcastRead:
     with db.session_scope() as session:
         return service.get_broadcast(session, principal.workspace_id, broadcast_id)
 
 
 @router.post("/broadcasts/{broadcast_id}/pause")
-def pause_broadcast(broadcast_id: int, principal: Sender, db: DatabaseDep) -> BroadcastRead:
+def pause_broadcast(broadcast_id: Id, principal: Sender, db: DatabaseDep) -> BroadcastRead:
     with db.session_scope() as session:
         return service.pause_broadcast(
             session, principal.workspace_id, broadcast_id, principal, pause=True
@@ -164,7 +165,7 @@ def pause_broadcast(broadcast_id: int, principal: Sender, db: DatabaseDep) -> Br
 
 
 @router.post("/broadcasts/{broadcast_id}/resume")
-def resume_broadcast(broadcast_id: int, principal: Sender, db: DatabaseDep) -> BroadcastRead:
+def resume_broadcast(broadcast_id: Id, principal: Sender, db: DatabaseDep) -> BroadcastRead:
     with db.session_scope() as session:
         return service.pause_broadcast(
             session, principal.workspace_id, broadcast_id, principal, pause=False

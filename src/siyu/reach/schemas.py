@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from siyu.core.params import Id
 from siyu.reach.enums import BroadcastStatus, SendStatus, TemplateKind
 from siyu.reach.policy import LegacyTally
 
@@ -19,6 +20,19 @@ class TemplateCreate(BaseModel):
     key: str = Field(pattern=KEY_PATTERN)
     kind: TemplateKind
     appid: str = Field(min_length=1, max_length=32)
+    template_id: str = Field(default="", max_length=64)
+    title: str = Field(min_length=1, max_length=64)
+    fields: dict[str, str] = Field(default_factory=dict, max_length=20)
+    body: str = Field(default="", max_length=600)
+    page: str | None = Field(default=None, max_length=255)
+    url: str | None = Field(default=None, max_length=1024)
+
+
+class TemplateUpdate(BaseModel):
+    """What may change in a registered form of a notice (its key, kind and app stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     template_id: str = Field(default="", max_length=64)
     title: str = Field(min_length=1, max_length=64)
     fields: dict[str, str] = Field(default_factory=dict, max_length=20)
@@ -45,7 +59,7 @@ class TemplateRead(BaseModel):
 class NotifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    member_id: int = Field(gt=0)
+    member_id: Id
     template_key: str = Field(pattern=KEY_PATTERN)
     data: dict[str, str] = Field(default_factory=dict, max_length=30)
     category: str = Field(default="service", max_length=32)
@@ -121,7 +135,7 @@ class BroadcastCreate(BaseModel):
     urgency: Literal["urgent", "normal", "low"] = "normal"
     tag: str | None = Field(default=None, min_length=1, max_length=30)
     following_appid: str | None = Field(default=None, max_length=32)
-    member_ids: list[int] | None = Field(default=None, max_length=200_000)
+    member_ids: list[Id] | None = Field(default=None, max_length=200_000)
     scheduled_at: datetime | None = None
     per_minute: int = Field(default=600, ge=1, le=100_000)
 

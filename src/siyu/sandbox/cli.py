@@ -37,7 +37,10 @@ def serve(
     from siyu.sandbox.app import create_sandbox_app
     from siyu.sandbox.world import SandboxWorld
 
-    uvicorn.run(create_sandbox_app(SandboxWorld(), siyu_url=siyu), host=host, port=port)
+    sandbox = create_sandbox_app(SandboxWorld(), siyu_url=siyu)
+    # Served alone, Pay settles refunds and retries notifications on its own, as when mounted.
+    sandbox.state.pay.start()
+    uvicorn.run(sandbox, host=host, port=port)
 
 
 @app.command()

@@ -85,6 +85,9 @@ LAST_OWNER = _codes.add(
 )
 DISABLE_SELF = _codes.add("disable_self", 409, "不能停用自己。", en="You cannot disable yourself.")
 INVALID_TOKEN_NAME = _codes.add("invalid_token_name", 422, "API 令牌的名称需为 1–100 个字符。")
+TOKEN_NOT_FOUND = _codes.add(
+    "token_not_found", 404, "找不到这个 API 令牌。", en="No such API token."
+)
 # The eraser's own safety check (the eraser lives in identity; the code is security's).
 ERASURE_INCOMPLETE = _codes.add(
     "erasure_incomplete",

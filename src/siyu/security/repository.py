@@ -76,6 +76,32 @@ def get_token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
     return session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).first()
 
 
+def list_tokens(
+    session: Session, workspace_id: int, *, operator_id: int | None = None
+) -> list[tuple[ApiToken, str]]:
+    """The workspace's tokens (or one operator's), newest first, with their holder's email."""
+    query = (
+        select(ApiToken, Operator.email)
+        .join(Operator, Operator.id == ApiToken.operator_id)
+        .where(Operator.workspace_id == workspace_id)
+        .order_by(ApiToken.id.desc())
+    )
+    if operator_id is not None:
+        query = query.where(ApiToken.operator_id == operator_id)
+    return [(token, email) for token, email in session.execute(query)]
+
+
+def get_token_in_workspace(
+    session: Session, workspace_id: int, token_id: int
+) -> tuple[ApiToken, str] | None:
+    row = session.execute(
+        select(ApiToken, Operator.email)
+        .join(Operator, Operator.id == ApiToken.operator_id)
+        .where(ApiToken.id == token_id, Operator.workspace_id == workspace_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def list_operators(session: Session, workspace_id: int) -> Sequence[Operator]:
     return session.scalars(
         select(Operator).where(Operator.workspace_id == workspace_id).order_by(Operator.id)

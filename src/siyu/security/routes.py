@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from siyu.core.errors import REQUEST_INVALID
 from siyu.core.http import DatabaseDep
+from siyu.core.params import Id
 from siyu.security import service
 from siyu.security.auth import SESSION_COOKIE, OwnAccount, require
 from siyu.security.enums import Permission, Role
 from siyu.security.schemas import (
+    ApiTokenRead,
     AuditRead,
     NewApiToken,
     OperatorRead,
@@ -78,6 +80,26 @@ def create_token(
         return service.create_api_token(session, principal.operator_id, body.name, actor=principal)
 
 
+@router.get("/tokens")
+def list_tokens(
+    principal: Annotated[Principal, require(Permission.tokens_create)], db: DatabaseDep
+) -> list[ApiTokenRead]:
+    """One's own tokens (owners and admins: the workspace's), newest first, never the secret."""
+    with db.session_scope() as session:
+        return service.list_api_tokens(session, principal)
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    principal: Annotated[Principal, require(Permission.tokens_create)],
+    db: DatabaseDep,
+) -> ApiTokenRead:
+    """Revoke a token at once (revoking it again changes nothing)."""
+    with db.session_scope() as session:
+        return service.revoke_api_token(session, principal, token_id)
+
+
 @router.get("/operators", tags=["operators"])
 def list_operators(principal: OperatorAdmin, db: DatabaseDep) -> list[OperatorRead]:
     with db.session_scope() as session:
@@ -94,7 +116,7 @@ def add_operator(body: OperatorCreate, principal: OperatorAdmin, db: DatabaseDep
 
 @router.patch("/operators/{operator_id}", tags=["operators"])
 def update_operator(
-    operator_id: int, body: OperatorUpdate, principal: OperatorAdmin, db: DatabaseDep
+    operator_id: Id, body: OperatorUpdate, principal: OperatorAdmin, db: DatabaseDep
 ) -> OperatorRead:
     """Change an operator's role, or disable them (their sessions and tokens end at once)."""
     if body.role is None and body.disabled is None:
@@ -129,7 +151,7 @@ def audit_log(
     target_id: Annotated[str | None, Query(max_length=64)] = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-    before_id: Annotated[int | None, Query(gt=0)] = None,
+    before_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditRead]:
     """Search the audit log (newest first). There is no route that edits or deletes it."""

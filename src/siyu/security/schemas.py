@@ -69,6 +69,19 @@ class PasswordReset(BaseModel):
     one_time_password: str
 
 
+class ApiTokenRead(BaseModel):
+    """A token as listed: its first characters to recognise it, never the secret."""
+
+    id: int
+    name: str
+    prefix: str
+    operator_id: int
+    operator_email: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
 class Bootstrap(BaseModel):
     workspace_id: int
     owner_email: str

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from siyu.core.errors import SiyuError
+from siyu.sandbox.pay import PayError
 from siyu.security.models import AuditEntry
 from siyu.security.schemas import Principal
 from siyu.wechat.pay import service
@@ -232,3 +233,25 @@ def test_the_sandbox_enforces_the_refund_rules_itself(pay_env: PayEnv) -> None:
     assert too_late.value.code == "INVALID_REQUEST"
     with pay_env.db.session_scope() as session:
         assert session.scalars(select(PayRefund)).all() == []
+
+
+def test_the_sandbox_answers_an_unpaid_orders_refund_as_wechat_pay_does(
+    pay_env: PayEnv,
+) -> None:
+    # Given an order WeChat Pay holds (its prepay made) that nobody paid
+    order = pay_env.order(990)
+    pay_env.params(order)
+    merchant = pay_env.pay.merchant(MCHID)
+    before = dict(merchant.refunds)
+    # When a refund of it is asked straight of the sandbox's v3 API (siyu itself refuses first)
+    body = {
+        "out_trade_no": order.out_trade_no,
+        "out_refund_no": "R-UNPAID-1",
+        "amount": {"refund": 990, "total": 990, "currency": "CNY"},
+    }
+    with pytest.raises(PayError) as refused:
+        pay_env.pay.refund(merchant, body)
+    # Then it answers 404 RESOURCE_NOT_EXISTS "订单不存在", as WeChat Pay does, and holds no refund
+    assert (refused.value.status, refused.value.code) == (404, "RESOURCE_NOT_EXISTS")
+    assert refused.value.message == "订单不存在"
+    assert merchant.refunds == before

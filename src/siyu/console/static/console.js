@@ -137,3 +137,28 @@
     if (event.detail.successful) form.reset();
   });
 })();
+
+// The menu editor: each button shows only the fields its type uses (without JavaScript,
+// every field shows, and the form works the same).
+(function () {
+  "use strict";
+  function showFields(select) {
+    var box = select.closest(".menu-button-fields");
+    if (!box) return;
+    box.querySelectorAll("[data-for-types]").forEach(function (label) {
+      var types = label.dataset.forTypes.split(" ");
+      var hasError = label.querySelector(".field-error") !== null;
+      label.hidden = !hasError && types.indexOf(select.value) === -1;
+    });
+  }
+  function init(root) {
+    root.querySelectorAll("select[data-menu-type]").forEach(showFields);
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[data-menu-type]")) {
+      showFields(event.target);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) { init(event.target); });
+})();

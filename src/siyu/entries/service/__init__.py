@@ -37,6 +37,7 @@ from siyu.entries.service.associations import (
     linked_mp_appids,
     list_associations,
     set_link_status,
+    unlink_apps,
 )
 from siyu.entries.service.channels import (
     CodePlan,
@@ -136,4 +137,5 @@ __all__ = [
     "save_menu",
     "set_link_status",
     "touches_of",
+    "unlink_apps",
 ]

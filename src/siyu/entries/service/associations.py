@@ -227,6 +227,30 @@ def set_link_status(
     return _association_read(row, apps)
 
 
+def unlink_apps(
+    session: Session, workspace_id: int, association_id: int, *, actor: Actor
+) -> AssociationRead:
+    """End a link (or withdraw a pending request), audited: the OA's menus and messages no
+    longer open the Mini Program. A link not live (refused, ended) is left as it is."""
+    row = session.get(Association, association_id)
+    if row is None or row.workspace_id != workspace_id:
+        raise errors.ASSOCIATION_NOT_FOUND(f"no association {association_id}")
+    if row.status in repository.LIVE_LINKS:
+        row.status = LinkStatus.unlinked
+        row.updated_at = clock.now()
+        session.flush()
+        audit(
+            session,
+            actor,
+            "entries.apps_unlinked",
+            workspace_id=workspace_id,
+            target=("association", row.id),
+            detail={"status": row.status},
+        )
+    apps = workspaces.get_apps_by_id(session, [row.oa_app_id, row.mp_app_id])
+    return _association_read(row, apps)
+
+
 def list_associations(session: Session, workspace_id: int) -> list[AssociationRead]:
     rows = repository.list_associations(session, workspace_id)
     ids = {r.oa_app_id for r in rows} | {r.mp_app_id for r in rows}

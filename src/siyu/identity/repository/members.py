@@ -126,6 +126,26 @@ def list_members(
     return session.scalars(query.order_by(Member.number.desc()).limit(limit).offset(offset)).all()
 
 
+def members_before(
+    session: Session,
+    workspace_id: int,
+    *,
+    before_number: int | None,
+    limit: int,
+    member_ids: Sequence[int] | None = None,
+) -> Sequence[Member]:
+    """Active members by number, highest first, below `before_number` (keyset paging: each
+    page costs the same however deep the export is)."""
+    query = select(Member).where(
+        Member.workspace_id == workspace_id, Member.status == MemberStatus.active
+    )
+    if before_number is not None:
+        query = query.where(Member.number < before_number)
+    if member_ids is not None:
+        query = query.where(Member.id.in_(member_ids))
+    return session.scalars(query.order_by(Member.number.desc()).limit(limit)).all()
+
+
 def count_members(session: Session, workspace_id: int, since: datetime | None = None) -> int:
     query = (
         select(func.count())

@@ -59,6 +59,11 @@ from siyu.identity.service.imports import (
 )
 from siyu.identity.service.ingest import BATCH_LIMIT, ingest_events, parse_events
 from siyu.identity.service.keys import phone_hash
+from siyu.identity.service.listing import (
+    ListedMember,
+    member_list_page,
+    record_member_list_export,
+)
 from siyu.identity.service.members import (
     count_members,
     get_member,
@@ -109,6 +114,7 @@ __all__ = [
     "SYSTEM",
     "TAG_MAX",
     "EventsRecorded",
+    "ListedMember",
     "MemberCreated",
     "MembersMerged",
     "MergeConflictOpened",
@@ -145,6 +151,7 @@ __all__ = [
     "member_families",
     "member_family",
     "member_for",
+    "member_list_page",
     "member_tags",
     "members_active_since",
     "members_with_tag",
@@ -157,6 +164,7 @@ __all__ = [
     "record_deidentified_export",
     "record_event",
     "record_events",
+    "record_member_list_export",
     "resolve",
     "resolve_member",
     "resolve_members",

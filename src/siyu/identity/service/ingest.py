@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from siyu.core.errors import NotFound, SiyuError, error_code
+from siyu.core.errors import NotFound, SiyuError, capped, error_code
 from siyu.identity import errors
 from siyu.identity.schemas import (
     EventIn,
@@ -41,7 +41,7 @@ def ingest_events(session: Session, workspace_id: int, raw: list[dict[str, Any]]
     if refused:
         raise errors.EVENTS_INVALID_BATCH(
             f"{len(refused)} of {len(raw)} events are invalid; nothing was written",
-            data={"errors": [e.model_dump() for e in refused]},
+            data=capped([e.model_dump() for e in refused]),
             invalid=len(refused),
         )
     report = IngestReport()
@@ -65,7 +65,7 @@ def ingest_events(session: Session, workspace_id: int, raw: list[dict[str, Any]]
     if refused:
         raise errors.EVENTS_INVALID_BATCH(
             "some events could not be resolved; nothing was written",
-            data={"errors": [e.model_dump() for e in refused]},
+            data=capped([e.model_dump() for e in refused]),
             invalid=len(refused),
         )
     report.accepted = len(events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection
 
 from sqlalchemy.orm import Session
@@ -15,10 +16,19 @@ from siyu.security.schemas import Principal
 TAG_MAX = 64
 
 
+def _unprintable(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs")
+
+
 def _clean_tag(tag: str) -> str:
     cleaned = tag.strip()
-    if not cleaned or len(cleaned) > TAG_MAX or any(ch in cleaned for ch in "\n\r\t"):
-        raise errors.INVALID_TAG(f"a tag is 1–{TAG_MAX} characters on one line", max_length=TAG_MAX)
+    # A control character (NUL, a line break, an escape) is invisible in the console and
+    # PostgreSQL refuses NUL in text; a lone surrogate cannot be stored as UTF-8. Format
+    # characters stay allowed: an emoji sequence joins its parts with one (U+200D).
+    if not cleaned or len(cleaned) > TAG_MAX or any(_unprintable(ch) for ch in cleaned):
+        raise errors.INVALID_TAG(
+            f"a tag is 1–{TAG_MAX} printable characters on one line", max_length=TAG_MAX
+        )
     return cleaned
 
 

@@ -71,7 +71,14 @@ from siyu.reach.service.sending import (
     notify_many,
     retry_held,
 )
-from siyu.reach.service.templates import add_template, check_data, list_templates, render
+from siyu.reach.service.templates import (
+    add_template,
+    check_data,
+    get_template,
+    list_templates,
+    render,
+    update_template,
+)
 
 __all__ = [
     "DELIVERY_BATCH",
@@ -96,6 +103,7 @@ __all__ = [
     "get_ledger",
     "get_policy",
     "get_preferences",
+    "get_template",
     "held_due",
     "held_of_member",
     "legacy_report",
@@ -126,4 +134,5 @@ __all__ = [
     "set_policy",
     "set_preferences",
     "sweep_stuck_sends",
+    "update_template",
 ]

@@ -91,7 +91,11 @@ class PayRefunds(PayNotifications):
     ) -> None:
         now = self.now()
         if not order.transaction_id or order.success_time is None:
-            raise invalid_request("订单未支付，不能退款")
+            # WeChat Pay answers an unpaid order's refund as an unknown order's: 404
+            # RESOURCE_NOT_EXISTS "订单不存在". Its Pay community support says "未支付的订单不能
+            # 发起退款" for that code (developers.weixin.qq.com/community/develop/doc/
+            # 00064031f08578cd373d2bc6b5b800); the 404 status: …/doc/0000e244be4c200823db3791e56000.
+            raise PayError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
         if total != order.amount:
             raise invalid_request("amount.total 与订单金额不一致")
         if refund < 1:

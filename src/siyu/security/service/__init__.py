@@ -52,6 +52,7 @@ from siyu.security.service.signin import (
     sign_in,
     start_session,
 )
+from siyu.security.service.tokens import list_api_tokens, revoke_api_token, sees_all_tokens
 
 __all__ = [
     "AUDIT_PAGE_MAX",
@@ -81,6 +82,7 @@ __all__ = [
     "export_audit",
     "get_operator",
     "get_operator_by_email",
+    "list_api_tokens",
     "list_operators",
     "permissions_of",
     "principal_for_cli",
@@ -90,10 +92,12 @@ __all__ = [
     "record_login_failure",
     "require_permission",
     "reset_password",
+    "revoke_api_token",
     "rotation_pending",
     "rotation_step",
     "rotation_totals",
     "search_audit",
+    "sees_all_tokens",
     "sign_in",
     "start_rotation",
     "start_session",

@@ -16,6 +16,7 @@ from siyu.core.db import Database
 from siyu.core.errors import REQUEST_INCOMPLETE, SiyuError
 from siyu.core.http import DatabaseDep, SettingsDep
 from siyu.core.logging import get_logger
+from siyu.core.params import Id, Offset
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
@@ -216,11 +217,11 @@ def create_order(
 def list_orders(
     principal: PayReader,
     db: DatabaseDep,
-    member_id: Annotated[int | None, Query(gt=0)] = None,
+    member_id: Id | None = None,
     status: OrderStatus | None = None,
     activity: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[OrderRead]:
     """Orders, newest first: of a member, in a status, or for an activity (by its code)."""
     with db.session_scope() as session:
@@ -236,19 +237,19 @@ def list_orders(
 
 
 @router.get("/orders/{order_id}")
-def get_order(order_id: int, principal: PayReader, db: DatabaseDep) -> OrderRead:
+def get_order(order_id: Id, principal: PayReader, db: DatabaseDep) -> OrderRead:
     with db.session_scope() as session:
         return service.get_order(session, principal.workspace_id, order_id)
 
 
 @router.post("/orders/{order_id}/payment")
-def order_payment_params(order_id: int, principal: PayManager, db: DatabaseDep) -> PaymentParams:
+def order_payment_params(order_id: Id, principal: PayManager, db: DatabaseDep) -> PaymentParams:
     """wx.requestPayment's parameters, for a server that hands them to its Mini Program."""
     return service.payment_params(db, service.clients(), principal.workspace_id, order_id)
 
 
 @router.get("/orders/{order_id}/refunds")
-def order_refunds(order_id: int, principal: PayReader, db: DatabaseDep) -> list[RefundRead]:
+def order_refunds(order_id: Id, principal: PayReader, db: DatabaseDep) -> list[RefundRead]:
     with db.session_scope() as session:
         service.get_order(session, principal.workspace_id, order_id)
         return service.list_refunds(session, principal.workspace_id, order_ids=[order_id])
@@ -256,7 +257,7 @@ def order_refunds(order_id: int, principal: PayReader, db: DatabaseDep) -> list[
 
 @router.post("/orders/{order_id}/refunds", status_code=202)
 def staff_refund(
-    order_id: int, body: RefundCreate, principal: Refunder, db: DatabaseDep
+    order_id: Id, body: RefundCreate, principal: Refunder, db: DatabaseDep
 ) -> RefundRead:
     """A staff refund (reason required): recorded and audited, then sent by a job with a
     fixed out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later."""

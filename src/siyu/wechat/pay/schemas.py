@@ -8,6 +8,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from siyu.core.params import Id
 from siyu.wechat import paycrypto
 from siyu.wechat.pay.enums import OrderStatus, RefundStatus
 
@@ -67,7 +68,7 @@ class OrderCreate(BaseModel):
     asking again for the same thing returns the same order (and prepay_id) until it expires."""
 
     appid: str = Field(min_length=2, max_length=64)
-    member_id: int = Field(gt=0)
+    member_id: Id
     amount: int = Field(gt=0, le=10**10, description="fen")
     description: str = Field(min_length=1, max_length=127)
     reference: str = Field(pattern=REFERENCE.pattern)

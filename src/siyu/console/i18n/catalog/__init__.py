@@ -21,8 +21,10 @@ from siyu.console.i18n.catalog import (
     overview,
     payments,
     reach,
+    reach_templates,
     review,
     simulator,
+    tokens,
 )
 from siyu.console.i18n.plural import Message
 
@@ -44,6 +46,8 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "reach": reach.MESSAGES,
     "autoreply": autoreply.MESSAGES,
     "entries": entries.MESSAGES,
+    "tokens": tokens.MESSAGES,
+    "reach_templates": reach_templates.MESSAGES,
 }
 
 

@@ -8,9 +8,9 @@ MESSAGES: dict[str, Message] = {
     "nav.autoreplies": ("自动回复", "Auto-replies"),
     "autoreply.title": ("自动回复", "Auto-replies"),
     "autoreply.intro": (
-        "关键词（精确、包含、正则）、关注回复和默认回复；小程序客服消息走同样的规则。",
-        "Keyword (exact, contains, regex), follow and default replies; Mini Program "
-        "customer-service messages follow the same rules.",
+        "关键词（精确、包含、正则）、菜单点击、关注回复和默认回复；小程序客服消息走同样的规则。",
+        "Keyword (exact, contains, regex), menu click, follow and default replies; Mini "
+        "Program customer-service messages follow the same rules.",
     ),
     "autoreply.tester": ("规则测试", "Rule tester"),
     "autoreply.test": ("测试", "Test"),
@@ -43,6 +43,12 @@ MESSAGES: dict[str, Message] = {
     "autoreply.kind.keyword": ("关键词", "Keyword"),
     "autoreply.kind.follow": ("关注回复", "Follow reply"),
     "autoreply.kind.default": ("默认回复", "Default reply"),
+    "autoreply.kind.menu_click": ("菜单点击", "Menu click"),
+    "autoreply.field.keywords_hint": (
+        "菜单点击规则：每行写一个点击按钮的 key（与菜单里的 key 完全一致），用户点击该按钮时回复。",
+        "Menu click rules: one click button's key a line (exactly as in the menu); a click on "
+        "that button gets the reply.",
+    ),
     "autoreply.match.exact": ("精确", "Exact"),
     "autoreply.match.contains": ("包含", "Contains"),
     "autoreply.match.regex": ("正则", "Regex"),

@@ -125,4 +125,11 @@ MESSAGES: dict[str, Message] = {
     "member.tag_add": ("添加标签", "Add tag"),
     "member.tag_placeholder": ("如：黑名单、21天打卡", "e.g. blacklist, 21-day challenge"),
     "member.untag": ("去掉标签 {tag}", "Remove tag {tag}"),
+    "members.export_all": ("导出全部会员（CSV）", "Export all members (CSV)"),
+    "members.export_search": ("导出搜索结果（CSV）", "Export these results (CSV)"),
+    "members.csv.number": ("学号", "Member number"),
+    "members.csv.phone": ("手机号", "Phone"),
+    "members.csv.ids": ("身份", "Identities"),
+    "members.csv.tags": ("标签", "Tags"),
+    "members.csv.joined": ("加入时间（北京时间）", "Joined (Beijing time)"),
 }

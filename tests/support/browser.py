@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    Request,
+    Response,
+)
 
 from siyu.core.crypto import generate_data_key
 from tests.support.processes import SIYU, Process, free_port, wait_until
@@ -139,6 +147,8 @@ class Watch:
     JavaScript error, an uncaught exception, a request that failed or was answered 5xx."""
 
     problems: list[str] = field(default_factory=list)
+    # The confirmations the page asked for (window.confirm, htmx's hx-confirm): accepted, kept.
+    dialogs: list[str] = field(default_factory=list)
     # Answers a test provokes on purpose (an inline 4xx); any other 4xx is a problem too.
     expected_statuses: set[int] = field(default_factory=set)
 
@@ -147,10 +157,20 @@ class Watch:
         page.on("pageerror", lambda exc: self.problems.append(f"uncaught: {exc}"))
         page.on("requestfailed", self._failed)
         page.on("response", self._response)
+        page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.accept()
 
     def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.problems.append(f"console error: {message.text} ({message.location})")
+        if message.type != "error":
+            return
+        # Chromium also logs every 4xx as a console error: one provoked on purpose is none.
+        refused = re.match(r"Failed to load resource: .* status of (\d{3})", message.text)
+        if refused and int(refused.group(1)) in self.expected_statuses:
+            return
+        self.problems.append(f"console error: {message.text} ({message.location})")
 
     def _failed(self, request: Request) -> None:
         failure = request.failure or ""

@@ -32,6 +32,7 @@ NAVIGATION = [
     ("自动回复", "/autoreplies"),
     ("应用", "/apps"),
     ("操作员", "/operators"),
+    ("API 令牌", "/tokens"),
     ("审计日志", "/audit"),
     ("搁置的任务", "/set-aside"),
     ("模拟微信", "/simulator"),

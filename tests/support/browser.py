@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.sync_api import (
@@ -26,6 +27,7 @@ from playwright.sync_api import (
     Page,
     Request,
     Response,
+    ViewportSize,
 )
 
 from siyu.core.crypto import generate_data_key
@@ -48,8 +50,8 @@ CHROMIUM_ARGS = [
 ]
 OWNER_EMAIL = "owner@siyu.test"
 OWNER_PASSWORD = "浏览器里选的-2026-春"  # what the owner chooses at the first sign-in
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "var" / "e2e-screenshots"
 
@@ -127,7 +129,8 @@ class ConsoleServer:
         return self
 
     def _healthy(self) -> bool:
-        assert self.process is not None and self.process.alive, self.log_tail()
+        assert self.process is not None
+        assert self.process.alive, self.log_tail()
         try:
             return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -213,7 +216,7 @@ class Person:
         self.context.close()
 
 
-def open_person(browser: Browser, base: str, viewport: dict[str, int] = DESKTOP) -> Person:
+def open_person(browser: Browser, base: str, viewport: ViewportSize = DESKTOP) -> Person:
     context = browser.new_context(
         base_url=base, locale="zh-CN", timezone_id="Asia/Shanghai", viewport=viewport
     )
@@ -291,7 +294,7 @@ def screenshot_all(browser: Browser, name: str) -> list[Path]:
             path = SCREENSHOTS / f"{safe}-{c}{p}.png"
             try:
                 page.screenshot(path=str(path), full_page=True, timeout=5_000)
-            except Exception:  # noqa: BLE001 - a closed or crashed page has no picture to keep
+            except Exception:
                 continue
             written.append(path)
     return written
@@ -300,3 +303,26 @@ def screenshot_all(browser: Browser, name: str) -> list[Path]:
 def nav_links(page: Page) -> Iterator[tuple[str, str]]:
     for link in page.locator("nav.nav a").all():
         yield (link.inner_text().strip(), link.get_attribute("href") or "")
+
+
+class SandboxUser:
+    """A WeChat user of the sandbox, acting through its admin API (their phone, in effect)."""
+
+    def __init__(self, server: ConsoleServer, seed: int) -> None:
+        self.admin = f"{server.url}/sandbox/sandbox-admin"
+        self.siyu = server.url
+        accounts = httpx.get(f"{self.admin}/accounts", timeout=10).json()
+        self.oa = next(a["appid"] for a in accounts if a["kind"] == "oa_service")
+        self.mp = next(a["appid"] for a in accounts if a["kind"] == "mp")
+        [user] = httpx.post(f"{self.admin}/users", json={"count": 1, "seed": seed}).json()
+        self.uid: str = user["uid"]
+        self.phone: str = user["phone"]
+
+    def act(self, kind: str, appid: str) -> None:
+        action = {"kind": kind, "uid": self.uid, "appid": appid, "siyu_url": self.siyu}
+        outcome = httpx.post(f"{self.admin}/actions", json=action, timeout=30).json()
+        assert outcome["ok"], outcome
+
+    def inbox(self) -> list[dict[str, Any]]:
+        got = httpx.get(f"{self.admin}/users/{self.uid}/inbox", params={"appid": self.oa})
+        return list(got.json())

@@ -63,7 +63,7 @@ def test_a_menu_is_edited_fixed_after_an_inline_error_and_published(
     assert page.locator("main h1").inner_text() == "自定义菜单"
     first = page.locator("details[data-slot]").first
     assert first.get_attribute("open") is not None
-    key = first.locator(".menu-button-fields").first.get_by_label("key")
+    key = first.locator("input[name$='.key']").first
     assert key.get_attribute("aria-invalid") == "true"
     error = page.locator(f"#{key.get_attribute('aria-describedby')}")
     assert "key" in error.inner_text()
@@ -95,11 +95,11 @@ def test_an_auto_reply_is_added_and_answers_in_the_tester(owner: Person) -> None
     tester = page.locator("form[action='/autoreplies/test']")
     tester.get_by_label("用户消息").fill("课表")
     tester.get_by_role("button", name="测试").click()
-    assert "没有规则命中" in page.locator("#tester-result").inner_text()
+    page.locator("#tester-result").get_by_text("没有规则命中").wait_for()
     # when they add a keyword rule for 课表 with its reply
     rule = page.locator("form[action='/autoreplies']")
     rule.get_by_label("关键词（每行一个）").fill("课表\n上课时间")
-    rule.get_by_label("回复文字").fill("本周课表：周一至周五 7:00 晨读")
+    rule.get_by_label("回复文字", exact=True).fill("本周课表：周一至周五 7:00 晨读")
     rule.get_by_role("button", name="添加").click()
     page.wait_for_load_state("networkidle")
     # then the rule is listed

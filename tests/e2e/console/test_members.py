@@ -6,38 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from urllib.parse import quote
 
-import httpx
 import pytest
 
-from tests.support.browser import ConsoleServer, Person
+from tests.support.browser import ConsoleServer, Person, SandboxUser
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.xdist_group("browser")
-
-
-class SandboxUser:
-    """A WeChat user of the sandbox, acting through its admin API (their phone, in effect)."""
-
-    def __init__(self, server: ConsoleServer, seed: int) -> None:
-        self.admin = f"{server.url}/sandbox/sandbox-admin"
-        self.siyu = server.url
-        accounts = httpx.get(f"{self.admin}/accounts", timeout=10).json()
-        self.oa = next(a["appid"] for a in accounts if a["kind"] == "oa_service")
-        self.mp = next(a["appid"] for a in accounts if a["kind"] == "mp")
-        [user] = httpx.post(f"{self.admin}/users", json={"count": 1, "seed": seed}).json()
-        self.uid: str = user["uid"]
-        self.phone: str = user["phone"]
-
-    def act(self, kind: str, appid: str) -> None:
-        action = {"kind": kind, "uid": self.uid, "appid": appid, "siyu_url": self.siyu}
-        outcome = httpx.post(f"{self.admin}/actions", json=action, timeout=30).json()
-        assert outcome["ok"], outcome
-
-    def inbox(self) -> list[dict[str, Any]]:
-        got = httpx.get(f"{self.admin}/users/{self.uid}/inbox", params={"appid": self.oa})
-        return list(got.json())
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +27,13 @@ def student(console_server: ConsoleServer) -> SandboxUser:
 
 
 def _search(owner: Person, query: str) -> list[str]:
-    """Type into the member search as a person does; the 学号 of the results."""
+    """Type into the member search as a person does (the results follow the typing); the 学号
+    of the results."""
     page = owner.page
     owner.go("/members")
     page.get_by_label("搜索会员").fill(query)
-    page.get_by_role("button", name="搜索").click()
-    page.wait_for_load_state("load")
+    page.wait_for_url(f"**/members?q={quote(query)}*")  # the live search answered
+    page.wait_for_load_state("networkidle")
     return [n.strip() for n in page.locator("#results a.member-number").all_inner_texts()]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.browser import (
     CJK,
+    DESKTOP,
     PHONE,
     Person,
     chrome_text,
@@ -107,4 +108,4 @@ def test_at_a_phones_width_every_page_fits_and_the_menu_opens_with_a_button(
         assert owner.page.url.removeprefix(owner.base) == path
         owner.clean()
     finally:
-        owner.page.set_viewport_size({"width": 1280, "height": 900})
+        owner.page.set_viewport_size(DESKTOP)

@@ -21,10 +21,12 @@ def _sandbox_account(server: ConsoleServer, name: str) -> dict[str, Any]:
     return dict(account)
 
 
-def test_a_new_channel_shows_its_qr_code(owner: Person, console_server: ConsoleServer) -> None:
-    page = owner.page
+def test_a_new_channel_shows_its_qr_code(
+    browser_owner: Person, console_server: ConsoleServer
+) -> None:
+    page = browser_owner.page
     # given the owner on 渠道码
-    owner.go("/channels")
+    browser_owner.go("/channels")
     form = page.locator("form", has=page.get_by_role("button", name="创建", exact=True))
     # when they name a channel for the library's poster and create it (the OA's temporary code)
     form.get_by_label("名称").fill("图书馆海报")
@@ -42,16 +44,16 @@ def test_a_new_channel_shows_its_qr_code(owner: Person, console_server: ConsoleS
     account = _sandbox_account(console_server, "示例服务号")
     scenes = [q["scene"] for q in account["qrcodes"]]
     assert slug.strip() in scenes, (slug, scenes)
-    owner.clean()
+    browser_owner.clean()
 
 
 def test_a_menu_is_edited_fixed_after_an_inline_error_and_published(
-    owner: Person, console_server: ConsoleServer
+    browser_owner: Person, console_server: ConsoleServer
 ) -> None:
-    page = owner.page
-    owner.watch.expected_statuses.add(422)  # the refused save
+    page = browser_owner.page
+    browser_owner.watch.expected_statuses.add(422)  # the refused save
     # given the owner in the menu editor
-    owner.go("/menus")
+    browser_owner.go("/menus")
     first = page.locator("details[data-slot]").first
     fields = first.locator(".menu-button-fields").first
     # when they fill the first button as a click without its key, and save
@@ -84,14 +86,14 @@ def test_a_menu_is_edited_fixed_after_an_inline_error_and_published(
     assert "版本 1 已发布到微信" in page.locator(".notice.success").inner_text()
     menu = _sandbox_account(console_server, "示例服务号")["menu"]
     assert menu == [{"type": "click", "name": "今日打卡", "key": "CHECKIN_TODAY"}]
-    owner.watch.expected_statuses.clear()
-    owner.clean()
+    browser_owner.watch.expected_statuses.clear()
+    browser_owner.clean()
 
 
-def test_an_auto_reply_is_added_and_answers_in_the_tester(owner: Person) -> None:
-    page = owner.page
+def test_an_auto_reply_is_added_and_answers_in_the_tester(browser_owner: Person) -> None:
+    page = browser_owner.page
     # given the owner on 自动回复, with no rule for 课表
-    owner.go("/autoreplies")
+    browser_owner.go("/autoreplies")
     tester = page.locator("form[action='/autoreplies/test']")
     tester.get_by_label("用户消息").fill("课表")
     tester.get_by_role("button", name="测试").click()
@@ -112,4 +114,4 @@ def test_an_auto_reply_is_added_and_answers_in_the_tester(owner: Person) -> None
     result = page.locator("#tester-result")
     result.get_by_text("命中规则").wait_for()
     assert "本周课表：周一至周五 7:00 晨读" in result.inner_text()
-    owner.clean()
+    browser_owner.clean()

@@ -26,43 +26,45 @@ def student(console_server: ConsoleServer) -> SandboxUser:
     return user
 
 
-def _search(owner: Person, query: str) -> list[str]:
+def _search(browser_owner: Person, query: str) -> list[str]:
     """Type into the member search as a person does (the results follow the typing); the 学号
     of the results."""
-    page = owner.page
-    owner.go("/members")
+    page = browser_owner.page
+    browser_owner.go("/members")
     page.get_by_label("搜索会员").fill(query)
     page.wait_for_url(f"**/members?q={quote(query)}*")  # the live search answered
     page.wait_for_load_state("networkidle")
     return [n.strip() for n in page.locator("#results a.member-number").all_inner_texts()]
 
 
-def test_a_member_is_found_by_phone_and_by_number(owner: Person, student: SandboxUser) -> None:
+def test_a_member_is_found_by_phone_and_by_number(
+    browser_owner: Person, student: SandboxUser
+) -> None:
     # given a student who shared their phone in the Mini Program
     # when the owner searches for the phone number
-    found = _search(owner, student.phone)
+    found = _search(browser_owner, student.phone)
     # then exactly one member comes up, whose profile shows the phone's last digits
     assert len(found) == 1, found
     [number] = found
-    owner.page.locator("#results a.member-number").click()
-    owner.page.wait_for_load_state("load")
-    assert owner.page.locator("main h1").inner_text().startswith(f"会员 {number}")
-    identities = owner.page.locator("#member-detail").inner_text()
+    browser_owner.page.locator("#results a.member-number").click()
+    browser_owner.page.wait_for_load_state("load")
+    assert browser_owner.page.locator("main h1").inner_text().startswith(f"会员 {number}")
+    identities = browser_owner.page.locator("#member-detail").inner_text()
     assert student.phone[-4:] in identities
     # when they search for the 学号
     # then the same member, alone, comes up
-    assert _search(owner, number) == [number]
+    assert _search(browser_owner, number) == [number]
     # and a number nobody has finds nobody
-    assert _search(owner, "99999999") == []
-    owner.clean()
+    assert _search(browser_owner, "99999999") == []
+    browser_owner.clean()
 
 
 def test_a_mass_message_to_a_tag_reaches_the_tagged_follower(
-    owner: Person, student: SandboxUser
+    browser_owner: Person, student: SandboxUser
 ) -> None:
-    page = owner.page
+    page = browser_owner.page
     # given the student, tagged 晨读营 on their profile
-    [number] = _search(owner, student.phone)
+    [number] = _search(browser_owner, student.phone)
     page.locator("#results a.member-number").click()
     page.wait_for_load_state("load")
     page.get_by_label("标签", exact=True).fill("晨读营")
@@ -70,7 +72,7 @@ def test_a_mass_message_to_a_tag_reaches_the_tagged_follower(
     page.locator("#member-detail .chip", has_text="晨读营").wait_for()
     before = len(student.inbox())
     # when the owner sends an OA mass message to the tag
-    owner.go("/reach")
+    browser_owner.go("/reach")
     mass = page.locator("form[action='/reach/mass']")
     mass.get_by_label("名称").fill("晨读营开营通知")
     mass.get_by_label("会员标签").fill("晨读营")
@@ -81,13 +83,15 @@ def test_a_mass_message_to_a_tag_reaches_the_tagged_follower(
     wait_until(lambda: len(student.inbox()) > before, 30, f"the mass message reaches {number}")
     texts = [str(item) for item in student.inbox()[before:]]
     assert any("晨读营明早 7 点开营" in t for t in texts), texts
-    owner.clean()
+    browser_owner.clean()
 
 
-def test_the_member_list_exports_as_a_csv_excel_opens(owner: Person, student: SandboxUser) -> None:
-    page = owner.page
+def test_the_member_list_exports_as_a_csv_excel_opens(
+    browser_owner: Person, student: SandboxUser
+) -> None:
+    page = browser_owner.page
     # given the owner on the member list
-    owner.go("/members")
+    browser_owner.go("/members")
     # when they export all members
     with page.expect_download() as started:
         page.locator("#members-export").click()
@@ -100,6 +104,6 @@ def test_the_member_list_exports_as_a_csv_excel_opens(owner: Person, student: Sa
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     # and its columns say 学号, with the student among the rows
     assert rows[0][0] == "学号", rows[0]
-    [number] = _search(owner, student.phone)
+    [number] = _search(browser_owner, student.phone)
     assert number in [r[0] for r in rows[1:]]
-    owner.clean()
+    browser_owner.clean()

@@ -40,72 +40,74 @@ NAVIGATION = [
 ]
 
 
-def test_the_owner_sees_the_whole_navigation_in_chinese(owner: Person) -> None:
+def test_the_owner_sees_the_whole_navigation_in_chinese(browser_owner: Person) -> None:
     # given the owner, signed in
     # when they look at the overview
-    owner.go("/")
+    browser_owner.go("/")
     # then the navigation lists every area, by its Chinese name
-    links = list(nav_links(owner.page))
+    links = list(nav_links(browser_owner.page))
     missing = [item for item in NAVIGATION if item not in links]
     assert missing == [], links
-    assert owner.page.locator("html").get_attribute("lang") == "zh-CN"
+    assert browser_owner.page.locator("html").get_attribute("lang") == "zh-CN"
     # and on a wide screen it is open, with no button to fold it
-    assert owner.page.locator("nav.nav").is_visible()
-    assert not owner.page.get_by_role("button", name="导航").is_visible()
-    owner.clean()
+    assert browser_owner.page.locator("nav.nav").is_visible()
+    assert not browser_owner.page.get_by_role("button", name="导航").is_visible()
+    browser_owner.clean()
 
 
 @pytest.mark.parametrize(("name", "path"), NAVIGATION, ids=[p for _, p in NAVIGATION])
-def test_every_page_renders_in_chinese_without_errors(owner: Person, name: str, path: str) -> None:
+def test_every_page_renders_in_chinese_without_errors(
+    browser_owner: Person, name: str, path: str
+) -> None:
     # given the owner on the overview
-    owner.go("/")
+    browser_owner.go("/")
     # when they follow the navigation's link
-    owner.page.locator("nav.nav").get_by_role("link", name=name, exact=True).click()
-    owner.page.wait_for_load_state("networkidle")
+    browser_owner.page.locator("nav.nav").get_by_role("link", name=name, exact=True).click()
+    browser_owner.page.wait_for_load_state("networkidle")
     # then the page is that area's, marked current, with a Chinese heading
-    assert owner.page.url.removeprefix(owner.base) == path
-    current = owner.page.locator("nav.nav a[aria-current=page]")
+    assert browser_owner.page.url.removeprefix(browser_owner.base) == path
+    current = browser_owner.page.locator("nav.nav a[aria-current=page]")
     assert current.inner_text().strip() == name
-    heading = owner.page.locator("main h1").first.inner_text()
+    heading = browser_owner.page.locator("main h1").first.inner_text()
     assert CJK.search(heading), heading
     # and its chrome (headings, labels, buttons, hints) has no English sentence
-    text = chrome_text(owner.page)
+    text = chrome_text(browser_owner.page)
     assert english_sentences(text) == [], text
     # and no script failed, no request failed or was refused
-    owner.clean()
+    browser_owner.clean()
     # and every chart the page draws was drawn (ECharts puts a canvas in its box)
-    charts = owner.page.locator("[data-chart], [data-bar-chart]")
+    charts = browser_owner.page.locator("[data-chart], [data-bar-chart]")
     for i in range(charts.count()):
         assert charts.nth(i).locator("canvas").count() == 1, f"chart {i} of {path} not drawn"
 
 
 @pytest.mark.parametrize(("name", "path"), NAVIGATION, ids=[p for _, p in NAVIGATION])
 def test_at_a_phones_width_every_page_fits_and_the_menu_opens_with_a_button(
-    owner: Person, name: str, path: str
+    browser_owner: Person, name: str, path: str
 ) -> None:
     # given the owner on a phone (390 px wide)
-    owner.page.set_viewport_size(PHONE)
+    browser_owner.page.set_viewport_size(PHONE)
     try:
         # when they open the page
-        owner.go(path)
-        owner.page.wait_for_load_state("networkidle")
+        browser_owner.go(path)
+        browser_owner.page.wait_for_load_state("networkidle")
         # then the page does not scroll sideways (wide tables scroll inside their panel)
-        assert not page_scrolls_sideways(owner.page), path
+        assert not page_scrolls_sideways(browser_owner.page), path
         # and the navigation is folded: its links are hidden behind the menu button
-        nav = owner.page.locator("nav.nav")
+        nav = browser_owner.page.locator("nav.nav")
         link = nav.get_by_role("link", name=name, exact=True)
         assert not link.is_visible()
-        toggle = owner.page.get_by_role("button", name="导航")
+        toggle = browser_owner.page.get_by_role("button", name="导航")
         assert toggle.get_attribute("aria-expanded") == "false"
         # when they tap the menu button
         toggle.click()
         # then the navigation opens, says so, and its links work
         assert toggle.get_attribute("aria-expanded") == "true"
         assert link.is_visible()
-        assert not page_scrolls_sideways(owner.page), path
+        assert not page_scrolls_sideways(browser_owner.page), path
         link.click()
-        owner.page.wait_for_load_state("load")
-        assert owner.page.url.removeprefix(owner.base) == path
-        owner.clean()
+        browser_owner.page.wait_for_load_state("load")
+        assert browser_owner.page.url.removeprefix(browser_owner.base) == path
+        browser_owner.clean()
     finally:
-        owner.page.set_viewport_size(DESKTOP)
+        browser_owner.page.set_viewport_size(DESKTOP)

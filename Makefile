@@ -4,13 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENDOR := src/siyu/console/static/vendor
 
-.PHONY: run test lint services assets install install-dev clean bench
+.PHONY: run test lint services browser assets install install-dev clean bench
 
 run: install assets .env  ## set up, migrate, create the owner, serve API + console + worker + sandbox
 	bash scripts/run.sh
 
-test: install-dev assets services lint  ## everything CI runs
-	$(BIN)/pytest -n 2 -p no:cacheprovider
+test: install-dev assets services browser lint  ## everything CI runs
+	$(BIN)/pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench samples
@@ -20,6 +20,9 @@ lint: install-dev
 
 services:  ## PostgreSQL and Redis must answer; start them if they are down
 	@bash scripts/ensure-services.sh
+
+browser:  ## Debian's Chromium and a CJK font for the browser tests, installed when missing
+	@bash scripts/ensure-browser.sh
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

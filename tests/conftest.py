@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.fixtures.console",
     "tests.fixtures.cli",
     "tests.fixtures.drills",
+    "tests.fixtures.browser",
 ]
 
 # The process is wired as the app and the worker wire theirs: subscribers, replies and jobs.

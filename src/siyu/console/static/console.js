@@ -95,7 +95,19 @@
     box.replaceChildren(div);
   }
 
+  // On a phone the navigation is folded behind a button (console.css); it opens and closes.
+  function initNavToggle() {
+    var toggle = document.querySelector(".nav-toggle");
+    var sidebar = toggle && toggle.closest(".sidebar");
+    if (!sidebar) return;
+    toggle.addEventListener("click", function () {
+      var open = sidebar.classList.toggle("nav-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initNavToggle();
     initCharts(document);
     initBarCharts(document);
   });

@@ -71,6 +71,14 @@ def create_broadcast(
     return _broadcast_read(session, row)
 
 
+def _survivors(session: Session, workspace_id: int, member_ids: list[int]) -> set[int]:
+    """The members these are now: the ledger stays with the member who followed, so a follower
+    merged into another (their OA and MP identities met by UnionID) counts as the survivor,
+    who carries the tags (else a mass message to a tag misses every merged follower)."""
+    families, erased = identity.member_families(session, workspace_id, member_ids)
+    return {families[m][0] for m in member_ids if m in families and m not in erased}
+
+
 def _audience_of(
     session: Session, workspace_id: int, data: BroadcastCreate
 ) -> tuple[set[int] | None, dict[str, Any], dict[str, str]]:
@@ -92,7 +100,7 @@ def _audience_of(
             raise errors.WRONG_APP(
                 "mass broadcasts come from an Official Account", reason="群发只能由公众号发出。"
             )
-        members = set(repository.list_followers(session, app.id))
+        members = _survivors(session, workspace_id, repository.list_followers(session, app.id))
         audience["mass"], values = data.mass_appid, {"text": data.mass_text}
     elif data.template_key is None:
         raise errors.INVALID_BROADCAST(
@@ -106,7 +114,7 @@ def _audience_of(
         audience["tag"] = data.tag
     if data.following_appid is not None:
         app = workspaces.get_app_by_appid(session, data.following_appid, workspace_id)
-        fans = set(repository.list_followers(session, app.id))
+        fans = _survivors(session, workspace_id, repository.list_followers(session, app.id))
         members = fans if members is None else members & fans
         audience["following"] = data.following_appid
     if data.member_ids is not None:

@@ -15,6 +15,8 @@ MESSAGES: dict[str, Message] = {
     "nav.logout": ("退出登录", "Sign out"),
     "nav.language": ("语言", "Language"),
     "nav.menu": ("菜单", "Menu"),
+    # The phone's navigation button: not 菜单, which is the custom-menu page's name.
+    "nav.toggle": ("导航", "Navigation"),
     "nav.operators": ("操作员", "Operators"),
     "nav.audit": ("审计日志", "Audit log"),
     "nav.set_aside": ("搁置的任务", "Set aside"),

@@ -97,6 +97,8 @@ MESSAGES: dict[str, Message] = {
     "channels.add_code": ("再生成一个码", "Add a code"),
     "channels.archive": ("归档", "Archive"),
     "channels.download": ("下载", "Download"),
+    "channels.preview": ("预览", "Preview"),
+    "channels.preview_alt": ("「{name}」的二维码", "QR code of “{name}”"),
     "channels.expired": ("已过期", "Expired"),
     "channels.expires": ("有效期至", "Valid until"),
     "channels.permanent": ("永久", "Permanent"),

@@ -10,6 +10,9 @@ import typer
 
 from siyu.cli.common import choose_workspace, out, setup
 
+# The sandbox's world between runs, in the data directory (scripts/run.sh looks for it).
+SANDBOX_STATE = "sandbox-world.json"
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy.orm import Session
@@ -187,8 +190,11 @@ def serve(
     if settings.sandbox and settings.wechat_pay_api_base == default_pay:
         settings = settings.model_copy(update={"wechat_pay_api_base": f"{url}/sandbox"})
     application = create_app(settings, db, embedded_worker=worker)
+    sandbox = None
     if settings.sandbox:
-        _wire_sandbox(application, db, url)
+        if settings.public_url is None:
+            _follow_port(db, url)
+        sandbox = _wire_sandbox(application, db, url, settings.data_dir / SANDBOX_STATE)
         out.print(f"sandbox WeChat: {url}/sandbox (siyu's gateway calls it)")
     out.print(f"siyu console: {url}/")
     try:
@@ -197,15 +203,36 @@ def serve(
         # Uvicorn shut down gracefully on Ctrl-C, then re-raised it: a stop asked for, not a
         # crash, so the exit status is 0 (and `make run` prints no "Error").
         out.print("siyu stopped")
+    finally:
+        if sandbox is not None:
+            from siyu.sandbox.app import stop_ticking
+
+            stop_ticking(sandbox)  # the sandbox's world is saved for the next start
 
 
-def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
-    """Mount the sandbox WeChat and register every OA and MP of siyu with it."""
+def _follow_port(db: Database, url: str) -> None:
+    """Merchants whose default notify URL names this machine on another port (registered by
+    `bootstrap` before `serve --port P`) get this server's: WeChat Pay must reach it."""
+    from siyu.wechat.pay import service as pay
+
+    with db.session_scope() as session:
+        for merchant in pay.follow_local_base(session, url):
+            out.print(f"merchant {merchant.mchid}: notify URL now {merchant.notify_url}")
+
+
+def _wire_sandbox(application: FastAPI, db: Database, url: str, state_file: Path) -> FastAPI:
+    """Mount the sandbox WeChat (its world loaded from `state_file` if a previous run saved
+    one) and register every OA and MP of siyu with it."""
     from siyu.sandbox.app import mount_sandbox
+    from siyu.sandbox.snapshot import SnapshotError
     from siyu.sandbox.world import AccountSpec
     from siyu.workspaces import service as workspaces
 
-    sandbox = mount_sandbox(application, siyu_url=url)
+    try:
+        sandbox = mount_sandbox(application, siyu_url=url, state_file=state_file)
+    except SnapshotError as exc:
+        out.print(f"[red]{exc}[/red]: move it away to start the sandbox with a new world")
+        raise typer.Exit(1) from exc
     with db.session_scope() as session:
         apps = [
             app
@@ -235,6 +262,7 @@ def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
             )
         )
     _wire_sandbox_pay(sandbox, db, apps)
+    return sandbox
 
 
 def _wire_sandbox_pay(sandbox: FastAPI, db: Database, apps: list[Any]) -> None:

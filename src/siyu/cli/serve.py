@@ -10,10 +10,9 @@ import typer
 
 from siyu.cli.common import choose_workspace, out, setup
 
-# The sandbox's world between runs, in the data directory (scripts/run.sh looks for it).
-SANDBOX_STATE = "sandbox-world.json"
-
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from fastapi import FastAPI
     from sqlalchemy.orm import Session
 
@@ -190,11 +189,12 @@ def serve(
     if settings.sandbox and settings.wechat_pay_api_base == default_pay:
         settings = settings.model_copy(update={"wechat_pay_api_base": f"{url}/sandbox"})
     application = create_app(settings, db, embedded_worker=worker)
-    sandbox = None
     if settings.sandbox:
         if settings.public_url is None:
             _follow_port(db, url)
-        sandbox = _wire_sandbox(application, db, url, settings.data_dir / SANDBOX_STATE)
+        from siyu.sandbox.snapshot import FILE_NAME
+
+        _wire_sandbox(application, db, url, settings.data_dir / FILE_NAME)
         out.print(f"sandbox WeChat: {url}/sandbox (siyu's gateway calls it)")
     out.print(f"siyu console: {url}/")
     try:
@@ -203,11 +203,6 @@ def serve(
         # Uvicorn shut down gracefully on Ctrl-C, then re-raised it: a stop asked for, not a
         # crash, so the exit status is 0 (and `make run` prints no "Error").
         out.print("siyu stopped")
-    finally:
-        if sandbox is not None:
-            from siyu.sandbox.app import stop_ticking
-
-            stop_ticking(sandbox)  # the sandbox's world is saved for the next start
 
 
 def _follow_port(db: Database, url: str) -> None:
@@ -233,6 +228,7 @@ def _wire_sandbox(application: FastAPI, db: Database, url: str, state_file: Path
     except SnapshotError as exc:
         out.print(f"[red]{exc}[/red]: move it away to start the sandbox with a new world")
         raise typer.Exit(1) from exc
+    _stop_with(application, sandbox)
     with db.session_scope() as session:
         apps = [
             app
@@ -263,6 +259,25 @@ def _wire_sandbox(application: FastAPI, db: Database, url: str, state_file: Path
         )
     _wire_sandbox_pay(sandbox, db, apps)
     return sandbox
+
+
+def _stop_with(application: FastAPI, sandbox: FastAPI) -> None:
+    """Stop the mounted sandbox (its world saved) when siyu's app shuts down: a mounted app's
+    own lifespan never runs, and after SIGTERM uvicorn ends the process by re-raising the
+    signal, so code after `uvicorn.run` would not run."""
+    from contextlib import asynccontextmanager
+
+    from siyu.sandbox.app import stop_ticking
+
+    inner = application.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            yield state
+        stop_ticking(sandbox)
+
+    application.router.lifespan_context = lifespan
 
 
 def _wire_sandbox_pay(sandbox: FastAPI, db: Database, apps: list[Any]) -> None:

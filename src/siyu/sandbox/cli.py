@@ -53,6 +53,23 @@ def serve(
     uvicorn.run(sandbox, host=host, port=port)
 
 
+@app.command("saved-world")
+def saved_world() -> None:
+    """Whether `siyu serve` saved a sandbox world with users (exit 0) or not (exit 1).
+
+    `make run` replays the simulated week only into a new world: the saved one has had it.
+    """
+    from siyu.core.config import get_settings
+    from siyu.sandbox.snapshot import FILE_NAME, saved_users
+
+    path = get_settings().data_dir / FILE_NAME
+    users = saved_users(path)
+    if not users:
+        out.print(f"no sandbox world with users at {path}")
+        raise typer.Exit(1)
+    out.print(f"sandbox world restored from {path}: {users} simulated users")
+
+
 @app.command()
 def simulate(
     *,

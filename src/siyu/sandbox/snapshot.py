@@ -28,6 +28,8 @@ from siyu.sandbox.world import Account, IssuedToken, OneTimeCode, SandboxWorld, 
 from siyu.wechat import paycrypto
 
 VERSION = 1
+# The world between runs of `siyu serve`, in its data directory (`siyu sandbox saved-world`).
+FILE_NAME = "sandbox-world.json"
 MICRO = timedelta(microseconds=1)
 
 
@@ -242,6 +244,17 @@ def load(world: SandboxWorld, pay: PayWorld, path: Path) -> bool:
         raise SnapshotError(f"{path}: not JSON ({exc})") from None
     restore(world, pay, data)
     return True
+
+
+def saved_users(path: Path) -> int | None:
+    """How many users the world saved at `path` holds; None when there is none to load."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        return None
+    return len(data["world"]["users"])
 
 
 class Keeper:

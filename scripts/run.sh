@@ -36,6 +36,12 @@ banner() {
 # --signin-file: the owner's sign-in for the banner; a one-time password nobody used yet is
 # replaced by a fresh one (the first run's scrolled away), one that was changed is left alone.
 "$BIN/siyu" bootstrap --demo --signin-file "$signin"
+# A world the sandbox saved on an earlier run is loaded by `serve`, with its users, their
+# enrollments and the merchant's ledger: the simulated week is not replayed into it.
+restored=false
+if [ "${SIYU_SANDBOX:-true}" = "true" ] && "$BIN/siyu" sandbox saved-world; then
+  restored=true
+fi
 "$BIN/siyu" serve --host "$HOST" --port "$PORT" &
 server=$!
 
@@ -47,11 +53,13 @@ done
 curl -fsS "$URL/healthz" >/dev/null || { echo "siyu did not start on $URL" >&2; exit 1; }
 
 if [ "${SIYU_SANDBOX:-true}" = "true" ] && [ "${SIYU_SIMULATE:-true}" = "true" ]; then
-  echo "simulating a week of 40 users through the sandbox WeChat…"
-  # --campaign: logged-in users enroll in the demo activity, pay its deposit through the
-  # sandbox's Pay, and check in today; `siyu demo community` replays the earlier days.
-  "$BIN/siyu" sandbox simulate --users 40 --days 7 --campaign --siyu "$URL" || true
-  "$BIN/siyu" demo community || true
+  if [ "$restored" = "false" ]; then
+    echo "simulating a week of 40 users through the sandbox WeChat…"
+    # --campaign: logged-in users enroll in the demo activity, pay its deposit through the
+    # sandbox's Pay, and check in today; `siyu demo community` replays the earlier days.
+    "$BIN/siyu" sandbox simulate --users 40 --days 7 --campaign --siyu "$URL" || true
+    "$BIN/siyu" demo community || true
+  fi
   banner
   echo "(new simulated users keep arriving every 30 s)"
   seed=100

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from siyu.core.config import Settings
@@ -123,3 +124,34 @@ def test_run_ends_with_the_sign_in_and_stops_with_status_0_on_ctrl_c(
         assert second.interrupt() == 0
     finally:
         second.kill()
+
+
+def test_a_second_run_loads_the_saved_sandbox_world_and_does_not_replay_the_week(
+    run_env: dict[str, str], tmp_path: Path
+) -> None:
+    # given a first run whose sandbox world gained two users, stopped with Ctrl-C
+    sandbox = f"http://127.0.0.1:{run_env['SIYU_PORT']}/sandbox/sandbox-admin"
+    first = _Run(run_env)
+    try:
+        first.wait_for(BANNER_END, 120)
+        made = httpx.post(f"{sandbox}/users", json={"count": 2, "seed": 5}, timeout=10)
+        assert made.status_code == 200
+        assert first.interrupt() == 0, "\n".join(first.lines[-20:])
+    finally:
+        first.kill()
+    saved = tmp_path / "sandbox-world.json"
+    assert saved.exists()
+    # when `make run` starts again, simulation on
+    second = _Run({**run_env, "SIYU_SIMULATE": "true"})
+    try:
+        second.wait_for(BANNER_END, 120)
+        users = httpx.get(f"{sandbox}/users", timeout=10).json()
+        assert second.interrupt() == 0, "\n".join(second.lines[-20:])
+    finally:
+        second.kill()
+    # then the world is the saved one and the simulated week was not replayed into it
+    assert [(u["uid"], u["nickname"], u["phone"]) for u in users] == [
+        (u["uid"], u["nickname"], u["phone"]) for u in made.json()
+    ]
+    assert any("sandbox world restored from" in line for line in second.lines)
+    assert not any("simulating a week" in line for line in second.lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -101,3 +102,64 @@ def test_serve_stops_on_ctrl_c_with_status_0(base_settings: Settings, tmp_path: 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_on_another_port_moves_the_demo_merchants_notify_url_to_it(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    # given `bootstrap --demo` without SIYU_PORT (its merchant's notify URL names port 8000)
+    from sqlalchemy import select
+
+    from siyu.core.db import Database
+    from siyu.wechat.pay.models import PayMerchant
+
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    upgrade(url)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("SIYU_PORT", "SIYU_PUBLIC_URL")},
+        "SIYU_ENV": "test",
+        "SIYU_SANDBOX": "true",
+        "SIYU_DATABASE_URL": url,
+        "SIYU_SECRET_KEY": base_settings.secret_key.get_secret_value(),
+        "SIYU_DATA_KEYS": base_settings.data_keys.get_secret_value(),
+        "SIYU_LOOKUP_KEY": base_settings.lookup_key.get_secret_value(),
+        "SIYU_QUEUE_PATH": str(tmp_path / "queue.db"),
+        "SIYU_DATA_DIR": str(tmp_path),
+        "SIYU_ADMIN_EMAIL": "boss@example.com",
+    }
+    boot = subprocess.run(
+        [sys.executable, "-m", "siyu.cli", "bootstrap", "--demo"],
+        env=env, cwd=tmp_path, capture_output=True, check=False,
+    )  # fmt: skip
+    assert boot.returncode == 0, boot.stderr.decode()
+    database = Database(url)
+
+    def notify_urls() -> dict[str, str]:
+        with database.session_scope() as session:
+            rows = session.execute(select(PayMerchant.mchid, PayMerchant.notify_url))
+            return {str(mchid): str(url) for mchid, url in rows}
+
+    (mchid, before), *_ = notify_urls().items()
+    assert before == f"http://127.0.0.1:8000/wechat/pay/notify/{mchid}"
+    # when `siyu serve --port P` starts
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, time.monotonic() + 30)
+        # then WeChat Pay is told to notify port P, and the sandbox knows the same merchant
+        assert notify_urls() == {mchid: f"http://127.0.0.1:{port}/wechat/pay/notify/{mchid}"}
+        known = httpx.get(f"http://127.0.0.1:{port}/sandbox/sandbox-admin/pay/merchants/{mchid}")
+        assert known.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        database.dispose()
+    # and the sandbox's world was saved at shutdown, with that merchant in it
+    saved = json.loads((tmp_path / "sandbox-world.json").read_text(encoding="utf-8"))
+    assert list(saved["pay"]["merchants"]) == [mchid]

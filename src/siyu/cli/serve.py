@@ -11,6 +11,8 @@ import typer
 from siyu.cli.common import choose_workspace, out, setup
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from fastapi import FastAPI
     from sqlalchemy.orm import Session
 
@@ -188,7 +190,11 @@ def serve(
         settings = settings.model_copy(update={"wechat_pay_api_base": f"{url}/sandbox"})
     application = create_app(settings, db, embedded_worker=worker)
     if settings.sandbox:
-        _wire_sandbox(application, db, url)
+        if settings.public_url is None:
+            _follow_port(db, url)
+        from siyu.sandbox.snapshot import FILE_NAME
+
+        _wire_sandbox(application, db, url, settings.data_dir / FILE_NAME)
         out.print(f"sandbox WeChat: {url}/sandbox (siyu's gateway calls it)")
     out.print(f"siyu console: {url}/")
     try:
@@ -199,13 +205,30 @@ def serve(
         out.print("siyu stopped")
 
 
-def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
-    """Mount the sandbox WeChat and register every OA and MP of siyu with it."""
+def _follow_port(db: Database, url: str) -> None:
+    """Merchants whose default notify URL names this machine on another port (registered by
+    `bootstrap` before `serve --port P`) get this server's: WeChat Pay must reach it."""
+    from siyu.wechat.pay import service as pay
+
+    with db.session_scope() as session:
+        for merchant in pay.follow_local_base(session, url):
+            out.print(f"merchant {merchant.mchid}: notify URL now {merchant.notify_url}")
+
+
+def _wire_sandbox(application: FastAPI, db: Database, url: str, state_file: Path) -> FastAPI:
+    """Mount the sandbox WeChat (its world loaded from `state_file` if a previous run saved
+    one) and register every OA and MP of siyu with it."""
     from siyu.sandbox.app import mount_sandbox
+    from siyu.sandbox.snapshot import SnapshotError
     from siyu.sandbox.world import AccountSpec
     from siyu.workspaces import service as workspaces
 
-    sandbox = mount_sandbox(application, siyu_url=url)
+    try:
+        sandbox = mount_sandbox(application, siyu_url=url, state_file=state_file)
+    except SnapshotError as exc:
+        out.print(f"[red]{exc}[/red]: move it away to start the sandbox with a new world")
+        raise typer.Exit(1) from exc
+    _stop_with(application, sandbox)
     with db.session_scope() as session:
         apps = [
             app
@@ -235,6 +258,26 @@ def _wire_sandbox(application: FastAPI, db: Database, url: str) -> None:
             )
         )
     _wire_sandbox_pay(sandbox, db, apps)
+    return sandbox
+
+
+def _stop_with(application: FastAPI, sandbox: FastAPI) -> None:
+    """Stop the mounted sandbox (its world saved) when siyu's app shuts down: a mounted app's
+    own lifespan never runs, and after SIGTERM uvicorn ends the process by re-raising the
+    signal, so code after `uvicorn.run` would not run."""
+    from contextlib import asynccontextmanager
+
+    from siyu.sandbox.app import stop_ticking
+
+    inner = application.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            yield state
+        stop_ticking(sandbox)
+
+    application.router.lifespan_context = lifespan
 
 
 def _wire_sandbox_pay(sandbox: FastAPI, db: Database, apps: list[Any]) -> None:

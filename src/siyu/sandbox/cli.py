@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -28,19 +29,45 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
     siyu: Annotated[str | None, typer.Option(help="siyu's URL, for MP logins.")] = None,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(help="Keep the world in this JSON file across restarts (default: none)."),
+    ] = None,
 ) -> None:
     """Serve WeChat's paths (/cgi-bin, /sns, /wxa) and /sandbox-admin, standalone."""
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn
 
-    from siyu.sandbox.app import create_sandbox_app
+    from siyu.sandbox.app import create_sandbox_app, start_ticking
+    from siyu.sandbox.snapshot import SnapshotError
     from siyu.sandbox.world import SandboxWorld
 
-    sandbox = create_sandbox_app(SandboxWorld(), siyu_url=siyu)
-    # Served alone, Pay settles refunds and retries notifications on its own, as when mounted.
-    sandbox.state.pay.start()
+    try:
+        sandbox = create_sandbox_app(SandboxWorld(), siyu_url=siyu, state_file=state_file)
+    except SnapshotError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--state-file") from exc
+    # Served alone, Pay settles refunds and retries notifications on its own, as when mounted;
+    # the app's shutdown stops it and saves the world.
+    start_ticking(sandbox)
     uvicorn.run(sandbox, host=host, port=port)
+
+
+@app.command("saved-world")
+def saved_world() -> None:
+    """Whether `siyu serve` saved a sandbox world with users (exit 0) or not (exit 1).
+
+    `make run` replays the simulated week only into a new world: the saved one has had it.
+    """
+    from siyu.core.config import get_settings
+    from siyu.sandbox.snapshot import FILE_NAME, saved_users
+
+    path = get_settings().data_dir / FILE_NAME
+    users = saved_users(path)
+    if not users:
+        out.print(f"no sandbox world with users at {path}")
+        raise typer.Exit(1)
+    out.print(f"sandbox world restored from {path}: {users} simulated users")
 
 
 @app.command()

@@ -30,6 +30,7 @@ from siyu.wechat.pay.service.flows import (
 )
 from siyu.wechat.pay.service.merchants import (
     add_merchant,
+    follow_local_base,
     list_merchants,
     merchant_keys,
     notify_url_for,
@@ -118,6 +119,7 @@ __all__ = [
     "date_replayed_orders",
     "day_bounds",
     "find_order",
+    "follow_local_base",
     "get_order",
     "handle_notification",
     "list_merchants",

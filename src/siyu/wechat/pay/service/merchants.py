@@ -3,16 +3,23 @@ is signed with."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
+from siyu.security import service as security
 from siyu.wechat import paycrypto
 from siyu.wechat.pay import errors, repository
 from siyu.wechat.pay.client import MerchantKeys
 from siyu.wechat.pay.models import PayMerchant
 from siyu.wechat.pay.schemas import MerchantCreate, MerchantRead
+from siyu.wechat.pay.service.common import ACTOR
 from siyu.workspaces import service as workspaces
+
+# Hosts of a notify URL that can only mean "this machine": a default made from host and port.
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104
 
 
 def add_merchant(
@@ -49,6 +56,32 @@ def add_merchant(
 
 def notify_url_for(base: str, mchid: str) -> str:
     return f"{base.rstrip('/')}/wechat/pay/notify/{mchid}"
+
+
+def follow_local_base(session: Session, base: str) -> list[MerchantRead]:
+    """Point every default notify URL at this machine to `base` (siyu now serving on another
+    port than when the merchant was registered, e.g. `siyu serve --port P` after `bootstrap`);
+    a URL an operator chose (another host or path) is left alone. The merchants changed."""
+    changed = []
+    for merchant in repository.list_merchants(session, None):
+        wanted = notify_url_for(base, merchant.mchid)
+        stored = urlsplit(merchant.notify_url)
+        is_default = stored.hostname in _LOOPBACK and stored.path == urlsplit(wanted).path
+        if not is_default or merchant.notify_url == wanted:
+            continue
+        previous, merchant.notify_url = merchant.notify_url, wanted
+        session.flush()
+        security.record_audit(
+            session,
+            ACTOR,
+            "pay.merchant_notify_url_moved",
+            workspace_id=merchant.workspace_id,
+            target_type="merchant",
+            target_id=merchant.mchid,
+            detail={"from_port": urlsplit(previous).port, "to_port": urlsplit(wanted).port},
+        )
+        changed.append(MerchantRead.model_validate(merchant))
+    return changed
 
 
 def set_platform_key(session: Session, mchid: str, public_key: str, key_id: str) -> MerchantRead:

@@ -10,19 +10,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from siyu.console import members as members_page
 from siyu.core.db import Database
 from siyu.identity import service as identity
 from siyu.identity.models import Member
+from siyu.identity.schemas import MemberProfileIn
 from siyu.security.enums import Role
 from tests.support.console import Console, event, ingest
 from tests.support.names import openid
 from tests.support.security import audit_actions, make_staff
 
 pytestmark = pytest.mark.usefixtures("mp_app")
-HEADER = ["学号", "手机号", "身份", "标签", "加入时间（北京时间）"]
+HEADER = ["学号", "名字", "手机号", "身份", "标签", "备注", "加入时间（北京时间）"]
 
 
 def rows(text: str) -> list[list[str]]:
@@ -72,10 +73,10 @@ def test_the_members_page_offers_the_export_and_it_opens_in_excel(
     # with times in Beijing, the owner's full phone, and a formula defused
     by_number = {int(r[0]): r for r in table[1:]}
     first_number, first_created = five[0]
-    assert by_number[first_number][4] == beijing(first_created)
+    assert by_number[first_number][6] == beijing(first_created)
     # (a leading + would be a formula to Excel: the cell is marked as text)
-    assert by_number[first_number][1] == "'+8613800138001"
-    assert by_number[first_number][3] == "'=HYPERLINK()"
+    assert by_number[first_number][2] == "'+8613800138001"
+    assert by_number[first_number][4] == "'=HYPERLINK()"
     assert "export.member_list" in audit_actions(db)
 
 
@@ -120,3 +121,71 @@ def test_a_role_without_members_gets_403(
     answer = TestClient(app_client.app).get("/members.csv", headers=analyst.headers)
     assert answer.status_code == 403
     assert "export.member_list" not in audit_actions(db)
+
+
+NAME = "王小明"
+REMARK = "=老学员，常问退款\n要发票, 抬头写公司"
+
+
+@pytest.fixture
+def named(db: Database, workspace_id: int, five: list[tuple[int, datetime]]) -> int:
+    """The first member, to whom staff gave a name and a remark (a formula, a comma, a line)."""
+    writer = make_staff(db, workspace_id, Role.operator, email="writer@example.com")
+    number = five[0][0]
+    with db.session_scope() as session:
+        member = identity.get_member_by_number(session, workspace_id, number)
+        identity.set_member_profile(
+            session,
+            writer.principal,
+            member.id,
+            MemberProfileIn(display_name=NAME, remark=REMARK),
+        )
+    return number
+
+
+def test_the_export_holds_the_name_and_remark_staff_wrote_decrypted(
+    console: Console, db: Database, named: int
+) -> None:
+    # given a name and a remark, encrypted at rest
+    with db.session_scope() as session:
+        stored = session.execute(text("SELECT display_name, remark FROM member_profiles")).one()
+    assert NAME not in stored[0]
+    assert "老学员" not in stored[1]
+    # when the owner downloads the member list
+    answer = console.client.get("/members.csv")
+    # then the file starts with a BOM, and the member's row holds the name and the remark as
+    # written (the remark's leading = defused for Excel), the other members' cells empty
+    assert answer.content.startswith(b"\xef\xbb\xbf")
+    table = rows(answer.text)
+    assert table[0] == HEADER
+    by_number = {int(r[0]): r for r in table[1:]}
+    assert by_number[named][1] == NAME
+    assert by_number[named][5] == "'" + REMARK
+    others = [r for n, r in by_number.items() if n != named]
+    assert others
+    assert all(r[1] == "" and r[5] == "" for r in others)
+
+
+def test_a_search_by_name_exports_the_named_member_with_the_remark(
+    console: Console, named: int
+) -> None:
+    table = rows(console.client.get("/members.csv", params={"q": NAME}).text)
+    assert [(int(r[0]), r[1], r[5]) for r in table[1:]] == [(named, NAME, "'" + REMARK)]
+
+
+def test_customer_service_sees_the_name_and_remark_as_on_the_profile_page(
+    app_client: TestClient, db: Database, workspace_id: int, named: int
+) -> None:
+    # given customer service, who see the name and remark on a profile but no full phone
+    service = make_staff(db, workspace_id, Role.customer_service)
+    client = TestClient(app_client.app)
+    with db.session_scope() as session:
+        member_id = identity.get_member_by_number(session, workspace_id, named).id
+    profile = client.get(f"/members/{member_id}", headers=service.headers)
+    assert NAME in profile.text
+    assert "老学员" in profile.text
+    # when they export, then the export shows what the profile shows: name and remark
+    table = rows(client.get("/members.csv", headers=service.headers).text)
+    row = next(r for r in table[1:] if int(r[0]) == named)
+    assert (row[1], row[5]) == (NAME, "'" + REMARK)
+    assert row[2] == "138****8001"

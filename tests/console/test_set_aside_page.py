@@ -12,7 +12,7 @@ from siyu.core.db import Database
 from siyu.security.models import AuditEntry
 from siyu.wechat import inbox
 from siyu.wechat.models import PushReceipt, PushStatus
-from tests.support.console import Console
+from tests.support.console import Console, tables_outside_the_wrap
 from tests.support.names import openid
 from tests.support.wechat import WeChat, text_push
 
@@ -54,6 +54,8 @@ def test_a_set_aside_push_is_listed_with_its_error_and_queued_again_once(
     assert page.status_code == 200
     assert f'id="push-{push_id}"' in page.text
     assert "RuntimeError: 处理器出错" in page.text
+    # in a table that scrolls inside its panel
+    assert tables_outside_the_wrap(page.text) == (1, 0)
     # when they press "queue again" twice
     for _ in range(2):
         answer = console.client.post(

@@ -13,6 +13,7 @@ from siyu.sandbox.app import create_sandbox_app
 from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld
 from siyu.security.schemas import Principal
 from tests.support.console import sign_in as _sign_in
+from tests.support.console import tables_outside_the_wrap
 from tests.support.http import serve
 from tests.support.names import OA_APPID
 
@@ -57,11 +58,13 @@ def test_the_simulator_lists_users_and_shows_what_one_received(
     assert user.nickname in page.text
     assert f"/simulator/users/{user.uid}" in page.text
     assert f"/members?q={openid}" in page.text
+    assert tables_outside_the_wrap(page.text) == (1, 0)  # scrolls inside its panel
     # and their inbox shows the message and its channel
     inbox = browser.get(f"/simulator/users/{user.uid}")
     assert inbox.status_code == 200
     assert "欢迎加入打卡营" in inbox.text
     assert "客服消息" in inbox.text
+    assert tables_outside_the_wrap(inbox.text) == (1, 0)
 
 
 def test_an_unknown_simulated_user_is_a_404(browser: TestClient) -> None:

@@ -60,7 +60,13 @@ def snapshot(db: Database) -> dict[str, object]:
             ),
             "members": sorted(
                 session.execute(
-                    select(Member.id, Member.status, Member.merged_into_id, Member.attributes)
+                    select(
+                        Member.id,
+                        Member.status,
+                        Member.merged_into_id,
+                        Member.attributes,
+                        Member.created_at,
+                    )
                 ).all(),
                 key=lambda r: r[0],
             ),
@@ -221,3 +227,57 @@ def test_dismissed_conflict_leaves_members_apart(
     assert dismissed.status == ConflictStatus.dismissed
     with db.session_scope() as session:
         assert session.scalars(select(Member.status)).all() == [MemberStatus.active] * 2
+
+
+def set_created(db: Database, member_id: int, created_at: datetime) -> None:
+    with db.session_scope() as session:
+        row = session.get(Member, member_id)
+        assert row is not None
+        row.created_at = created_at
+
+
+def created_of(db: Database, workspace_id: int, member_id: int) -> datetime:
+    with db.session_scope() as session:
+        return service.get_member(session, workspace_id, member_id).created_at
+
+
+def test_survivor_takes_the_earlier_created_at_and_undo_restores_its_own(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    # given a survivor created after the member merged into it
+    a, b = pair
+    own = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
+    earlier = datetime(2026, 10, 3, 7, 0, tzinfo=UTC)
+    set_created(db, a.id, own)
+    set_created(db, b.id, earlier)
+    workspace_id = mp_app.workspace_id
+    # when staff merge b into a
+    with db.session_scope() as session:
+        record = service.merge_members(session, staff(workspace_id), a.id, b.id)
+    # then the survivor's 创建时间 is the earlier of the two; the merged member keeps its own
+    assert created_of(db, workspace_id, a.id) == earlier
+    assert created_of(db, workspace_id, b.id) == earlier
+    # when the same merge is requested again, then it is refused and the date does not move
+    with pytest.raises(Conflict) as caught, db.session_scope() as session:
+        service.merge_members(session, staff(workspace_id), a.id, b.id)
+    assert caught.value.code == "identity.member_merged"
+    assert created_of(db, workspace_id, a.id) == earlier
+    # when the merge is undone, then the survivor's own created_at comes back exactly
+    with db.session_scope() as session:
+        service.undo_merge(session, staff(workspace_id), record.id)
+    assert created_of(db, workspace_id, a.id) == own
+    assert created_of(db, workspace_id, b.id) == earlier
+
+
+def test_an_older_survivor_keeps_its_created_at(
+    db: Database, mp_app: AppRead, pair: tuple[ResolvedMember, ResolvedMember]
+) -> None:
+    # given a survivor created before the member merged into it
+    a, b = pair
+    own = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    set_created(db, a.id, own)
+    set_created(db, b.id, datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    # when staff merge b into a, then the survivor's date stays its own
+    with db.session_scope() as session:
+        service.merge_members(session, staff(mp_app.workspace_id), a.id, b.id)
+    assert created_of(db, mp_app.workspace_id, a.id) == own

@@ -89,7 +89,9 @@ def export_members(
     q: Annotated[str, Query(max_length=128)] = "",
 ) -> Response:
     """The member list (or the search's members) as CSV for Excel: a UTF-8 BOM, 学号 first,
-    times in Beijing, each member as this operator's role shows them; streamed one page per
+    the staff's name and remark for the member (decrypted, shown to every role that reads the
+    profile, as the profile page does), times in Beijing, each member as this operator's role
+    shows them; streamed one page per
     transaction, so a large workspace never sits in memory. Audited."""
     query = q.strip()
     tr = translator(request)
@@ -97,7 +99,8 @@ def export_members(
     with db.session_scope() as session:
         identity.record_member_list_export(session, principal, query=query)
         apps = app_names(session, principal.workspace_id)
-    header = [tr(f"members.csv.{name}") for name in ("number", "phone", "ids", "tags", "joined")]
+    columns = ("number", "name", "phone", "ids", "tags", "remark", "joined")
+    header = [tr(f"members.csv.{name}") for name in columns]
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
@@ -129,9 +132,11 @@ def export_members(
                         _cell(v)
                         for v in (
                             member.number,
+                            member.display_name,
                             " ".join(phones),
                             "; ".join(ids),
                             " ".join(listed.tags),
+                            member.remark,
                             joined,
                         )
                     ]

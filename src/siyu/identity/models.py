@@ -137,6 +137,9 @@ class MemberMerge(Base):
     moved_identity_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     survivor_attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     merged_attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The survivor's own created_at before the merge took the earlier of the two (an undo puts
+    # it back); empty on merges recorded before the survivor's date could move.
+    survivor_created_at: Mapped[datetime | None]
     actor: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     undone_at: Mapped[datetime | None]

@@ -1,6 +1,7 @@
 """The member list as a download: the members an operator may see (all of them, or those a
 search finds), page by page so that an export of any size streams, shown as their role
-allows (masked phone, no WeChat ids without the permission); the export is audited."""
+allows (masked phone, no WeChat ids without the permission) with the staff's name and remark
+for the member, decrypted as on the profile page; the export is audited."""
 
 from __future__ import annotations
 

@@ -79,11 +79,15 @@ def merge_pair(
                 number=member.number,
             )
     survivor_before, merged_before = dict(survivor.attributes), dict(merged.attributes)
+    survivor_created_at = survivor.created_at
     moved = repository.move_identities(session, merged.id, survivor.id)
     repository.move_events(session, merged.id, survivor.id)
     repository.copy_tags(session, merged.id, survivor.id)
     # The survivor's own attributes win; the merged member's fill the gaps.
     survivor.attributes = {**merged_before, **survivor_before}
+    # The person existed since the earlier of the two: the survivor now holds the merged
+    # member's history, so its 创建时间 must not be later than that history.
+    survivor.created_at = min(survivor_created_at, merged.created_at)
     merged.status = MemberStatus.merged
     merged.merged_into_id = survivor.id
     record = MemberMerge(
@@ -95,6 +99,7 @@ def merge_pair(
         moved_identity_ids=moved,
         survivor_attributes=survivor_before,
         merged_attributes=merged_before,
+        survivor_created_at=survivor_created_at,
         actor=actor,
         created_at=clock.now(),
     )
@@ -170,6 +175,8 @@ def undo_merge(session: Session, actor: Principal, merge_id: int) -> MergeRead:
     repository.set_identities_owner(session, moved, merged.id)
     repository.return_events(session, merged.id, survivor.id)
     survivor.attributes = dict(record.survivor_attributes)
+    if record.survivor_created_at is not None:
+        survivor.created_at = record.survivor_created_at
     merged.attributes = dict(record.merged_attributes)
     merged.status = MemberStatus.active
     merged.merged_into_id = None

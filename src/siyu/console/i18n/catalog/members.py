@@ -141,8 +141,10 @@ MESSAGES: dict[str, Message] = {
     "members.export_all": ("导出全部会员（CSV）", "Export all members (CSV)"),
     "members.export_search": ("导出搜索结果（CSV）", "Export these results (CSV)"),
     "members.csv.number": ("学号", "Member number"),
+    "members.csv.name": ("名字", "Name"),
     "members.csv.phone": ("手机号", "Phone"),
     "members.csv.ids": ("身份", "Identities"),
     "members.csv.tags": ("标签", "Tags"),
+    "members.csv.remark": ("备注", "Remark"),
     "members.csv.joined": ("加入时间（北京时间）", "Joined (Beijing time)"),
 }

@@ -22,7 +22,7 @@ from siyu.identity.service.access import (
     view_member_by_number,
     visible_members,
 )
-from siyu.identity.service.batch import resolve_members
+from siyu.identity.service.batch import resolve_member_ids, resolve_members
 from siyu.identity.service.consents import (
     families_consenting,
     grant_consent,
@@ -79,6 +79,7 @@ from siyu.identity.service.merges import (
     merge_members,
     undo_merge,
 )
+from siyu.identity.service.numbering import number_new_members
 from siyu.identity.service.resolution import SYSTEM, bind_phone, resolve, resolve_member
 from siyu.identity.service.tags import (
     TAG_MAX,
@@ -148,6 +149,7 @@ __all__ = [
     "members_active_since",
     "members_with_tag",
     "merge_members",
+    "number_new_members",
     "overview",
     "parse_events",
     "phone_hash",
@@ -158,6 +160,7 @@ __all__ = [
     "record_events",
     "resolve",
     "resolve_member",
+    "resolve_member_ids",
     "resolve_members",
     "run_import",
     "search_members",

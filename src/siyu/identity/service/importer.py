@@ -62,7 +62,7 @@ from siyu.workspaces.schemas import AppRead
 CHUNK_LINES = 20_000
 CACHE_SIZE = 200_000  # people remembered between chunks; bounds memory whatever the file size
 LOOKUP_BATCH = 2000  # values per lookup query
-FAST_TRIES = 8  # plans of a batch of people before it is resolved person by person
+FAST_TRIES = 30  # plans of a batch of people before it is resolved person by person
 EVENT_COLUMNS = (
     "workspace_id",
     "member_id",

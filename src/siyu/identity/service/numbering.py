@@ -55,4 +55,6 @@ def take_member_numbers(session: Session, workspace_id: int, count: int) -> int:
 
 
 def _number_before_commit(session: Session, *_: Any) -> None:
-    number_new_members(session)
+    # Called for a savepoint's release too: only the transaction's own commit numbers.
+    if not session.in_nested_transaction():
+        number_new_members(session)

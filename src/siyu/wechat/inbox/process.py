@@ -249,9 +249,11 @@ def process_claimed(
                 for name, channel, props in timeline_entries(app.kind, push)
             ]
     identity.record_events(session, events)
-    bus.publish_all(session, pushes)
     now = clock.now()
+    # Marked before the subscribers run: the ledger's row locks, which batches sharing
+    # members wait for, are then taken as late as can be and held only until commit.
     repository.mark_processed(session, {p.push_id: p.member_id for p in pushes}, now)
+    bus.publish_all(session, pushes)
     for (row, app, _, late), push in zip(batch, pushes, strict=True):
         PUSH_LAG.observe((now - row.received_at).total_seconds())
         if late:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from siyu.core.db import Database
+from siyu.core.errors import Invalid
 from siyu.identity import service
 from siyu.identity.models import Identity, Member
 from siyu.identity.schemas import PersonRef
@@ -30,7 +31,7 @@ def numbers_by_openid(db: Database, workspace_id: int) -> dict[str, int]:
             .join(Member, Member.id == Identity.member_id)
             .where(Member.workspace_id == workspace_id)
         )
-        return {str(value): int(number) for value, number in rows.tuples()}
+        return {str(row[0]): int(row[1]) for row in rows}
 
 
 def next_number(db: Database, workspace_id: int) -> int:
@@ -137,3 +138,26 @@ def test_concurrent_batches_of_overlapping_new_people_number_each_once(
     assert sorted(made) == sorted(everyone)
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Member)) == len(everyone)
+
+
+def test_a_refused_batch_for_commit_raises_and_its_transaction_leaves_nothing(
+    db: Database, oa_app: AppRead
+) -> None:
+    # given a member known with a UnionID
+    with db.session_scope() as session:
+        service.resolve_member(
+            session, oa_app, PersonRef(appid=oa_app.appid, openid=openid(1), unionid=openid(1, "u"))
+        )
+    # when a batch for commit names it with another UnionID, beside a new person
+    batch = [
+        PersonRef(appid=oa_app.appid, openid=openid(2)),
+        PersonRef(appid=oa_app.appid, openid=openid(1), unionid=openid(9, "u")),
+    ]
+    with pytest.raises(Invalid) as refused, db.session_scope() as session:
+        service.resolve_member_ids(session, oa_app, batch)
+    # then it is refused as resolve_members refuses, and the rolled-back transaction made no
+    # member and took no number
+    assert refused.value.code == "identity.invalid_batch"
+    assert refused.value.data["errors"][0]["code"] == "identity.unionid_mismatch"
+    assert numbers_by_openid(db, oa_app.workspace_id) == {openid(1): 10001, openid(1, "u"): 10001}
+    assert next_number(db, oa_app.workspace_id) == 10002

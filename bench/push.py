@@ -61,6 +61,7 @@ TARGET_RATIO = 0.7  # of bare (issue #18)
 TARGET_WEROBOT = 1.0  # siyu at least as fast as WeRoBot, while storing every push
 WEROBOT_THREADS = 4  # gunicorn gthread threads per worker
 TARGET_P99_MS = 100.0
+THREADS = int(os.environ.get("BENCH_WORKER_THREADS", "4"))  # --processing: per `siyu worker`
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -787,24 +788,71 @@ def one_by_one(url: str, ids: list[int]) -> float:
 
 
 def drain_with_workers(url: str, processes: int, expected: int, timeout: float) -> float:
-    """Start `processes` × `siyu worker` (real processes on this PostgreSQL and Redis) and
-    wait until `expected` pushes in all are processed; seconds from start to the last one
-    (each worker's start-up, a second or so, included)."""
+    """Start `processes` × `siyu worker` (real processes on this PostgreSQL and Redis), wait
+    until `expected` pushes in all are processed, and return the seconds of processing: from
+    the first push of this run processed to the last (the workers' start-up, a second or
+    more on a loaded box, is not push processing), rounded up by one batch's share."""
+    from sqlalchemy import func, select
+
+    from siyu.core.db import Database
+    from siyu.wechat.models import PushReceipt, PushStatus
+
     command = [
         str(Path(sys.executable).with_name("siyu")),
         "worker",
         "--workers",
-        os.environ.get("BENCH_WORKER_THREADS", "4"),
+        str(THREADS),
     ]
     started = time.perf_counter()
+    db = Database(url)
+    with db.session_scope() as session:
+        before = session.scalar(select(func.max(PushReceipt.processed_at)))
     workers = [subprocess.Popen(command, env=dict(os.environ)) for _ in range(processes)]
+    already = processed_count(url)
+    cpu_from: tuple[float, list[float]] | None = None
     try:
         while time.perf_counter() - started < timeout:
-            if processed_count(url) >= expected:
+            done = processed_count(url)
+            if cpu_from is None and done > already:  # processing began: CPU from here
+                cpu_from = (time.perf_counter(), _cpu_seconds([w.pid for w in workers]))
+            if done >= expected:
                 break
-            time.sleep(0.05)
-        return time.perf_counter() - started
+            time.sleep(0.02)
+        if cpu_from is not None:
+            wall = time.perf_counter() - cpu_from[0]
+            used = _cpu_seconds([w.pid for w in workers])
+            shares = [(b - a) / wall for a, b in zip(cpu_from[1], used, strict=True)]
+            print(
+                "    workers' CPU while processing: "
+                + " + ".join(f"{c:.0%}" for c in shares)
+                + f" of a core (the box: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+        with db.session_scope() as session:
+            run = PushReceipt.status == PushStatus.processed
+            if before is not None:
+                run &= PushReceipt.processed_at > before
+            first, last, count = session.execute(
+                select(
+                    func.min(PushReceipt.processed_at),
+                    func.max(PushReceipt.processed_at),
+                    func.count(),
+                ).where(run)
+            ).one()
+            # The first batch is done before its pushes' time is taken: its pushes are not
+            # counted in the span, so the rate is (count - first batch) / (last - first).
+            in_first = session.scalar(
+                select(func.count()).where(run, PushReceipt.processed_at == first)
+            )
+        span = (last - first).total_seconds()
+        print(
+            f"    (workers started to last processed: {time.perf_counter() - started:.1f}s; "
+            f"first to last processed: {span:.1f}s for {count - in_first:,} pushes)",
+            flush=True,
+        )
+        return span * count / max(count - in_first, 1)
     finally:
+        db.dispose()
         for worker in workers:
             worker.terminate()
         for worker in workers:
@@ -870,7 +918,7 @@ def processing_main(args: argparse.Namespace) -> int:
             rates[name] = count / seconds
             print(
                 f"  {name:<21}: {rates[name]:8,.0f} pushes/s ({count:,} in {seconds:.1f}s, "
-                f"`siyu worker` × {processes}, 4 threads each); "
+                f"`siyu worker` × {processes}, {THREADS} threads each); "
                 f"{rates[name] / base_rate:.1f}× one by one",
                 flush=True,
             )

@@ -3,10 +3,13 @@ waiting pushes, and a failing push holds up no other."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,7 +60,7 @@ def a_workspace(db: Database, appid: str) -> AppRead:
                 name="服务号",
                 token="pushtoken",
                 aes_key="a" * 43,
-                push_mode=PushMode.compatible,  # pushed plaintext and sealed
+                push_mode=PushMode.compatible,  # the scenario is pushed plaintext
             ),
         )
 
@@ -250,7 +253,7 @@ def test_a_failing_push_holds_up_no_other_in_its_batch(
 
     bus.subscribe(Push, explode)
     try:
-        # when their job runs (its last try)
+        # when their job runs (its last try: it sets the failing one aside, raising nothing)
         tasks.process_pushes.call_local(ids)
     finally:
         bus.unsubscribe(Push, explode)
@@ -275,3 +278,44 @@ def test_a_failing_push_holds_up_no_other_in_its_batch(
         )
     assert recorded == {ids[0], ids[2]}
     assert senders == {openid(1), openid(3)}
+
+
+@pytest.mark.postgres_only
+def test_workers_processing_batches_of_the_same_new_senders_at_once_do_each_push_once(
+    db: Database, oa: WeChat, oa_app: AppRead
+) -> None:
+    # given a burst from 80 people never seen, each writing ten times: four batches or more
+    senders, each = 80, 10
+    count = senders * each
+    assert count >= 4 * inbox.BATCH_SIZE
+    for i in range(count):
+        who = openid(i % senders)
+        assert oa.plain(text_push(who, 900_000 + i, f"第{i}条", T0 + i)).text == "success"
+    forget_queued_jobs()
+    # when four workers drain the waiting pushes at the same time
+    barrier = threading.Barrier(4)
+
+    def work(_: int) -> None:
+        barrier.wait()
+        tasks.process_pushes.call_local([])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    # then every push was processed once, on one member per sender, numbered without a gap
+    assert waiting(db, oa_app) == []
+    with db.session_scope() as session:
+        events = session.scalars(select(TimelineEvent).where(TimelineEvent.name == "oa.message"))
+        recorded = sorted(e.props["push_id"] for e in events)
+        numbers = sorted(session.scalars(select(Member.number)))
+        ledger = {
+            r.openid: (r.window_opened_at, r.window_used)
+            for r in _all(session, ReachLedger, ReachLedger.app_id == oa_app.id)
+        }
+        statuses = set(session.scalars(select(PushReceipt.status)))
+    assert statuses == {PushStatus.processed}
+    assert len(recorded) == count
+    assert len(set(recorded)) == count
+    assert numbers == list(range(10001, 10001 + senders))
+    # and each sender's window was opened by their newest message, whichever batch held it
+    last = {openid(i % senders): T0 + i for i in range(count - senders, count)}
+    assert ledger == {who: (datetime.fromtimestamp(at, UTC), 0) for who, at in last.items()}

@@ -4,6 +4,7 @@ member's last credit cannot both win it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -139,11 +140,35 @@ def get_or_add_ledger_row(
 LedgerKey = tuple[int, int]  # (member_id, app_id)
 
 
+@dataclass(slots=True)
+class LedgerState:
+    """What the pushes change in a ledger row, read and written without the ORM (a batch)."""
+
+    id: int
+    following: bool | None
+    follow_changed_at: datetime | None
+    window_opened_at: datetime | None
+    window_used: int
+    updated_at: datetime | None = None
+
+
+_STATE = (
+    ReachLedger.id,
+    ReachLedger.member_id,
+    ReachLedger.app_id,
+    ReachLedger.following,
+    ReachLedger.follow_changed_at,
+    ReachLedger.window_opened_at,
+    ReachLedger.window_used,
+)
+
+
 def lock_ledger_rows(
     session: Session, wanted: dict[LedgerKey, tuple[int, str]], now: datetime
-) -> dict[LedgerKey, ReachLedger]:
-    """The ledger rows of these (member, app) keys, locked until commit, the missing ones
-    created first from their (workspace, openid): a batch's rows in two or three statements.
+) -> dict[LedgerKey, LedgerState]:
+    """The ledger states of these (member, app) keys, locked until commit, the missing ones
+    created first from their (workspace, openid): one statement for a batch of known members,
+    two more when some are new.
 
     Locked in key order, as every batch locks them, so that two workers whose batches share
     members wait for each other instead of deadlocking; a racing creator's row is kept.
@@ -154,39 +179,117 @@ def lock_ledger_rows(
     rows = _select_locked(session, keys)
     missing = [k for k in keys if k not in rows]
     if missing:
-        values = [
-            {
-                "workspace_id": wanted[key][0],
-                "member_id": key[0],
-                "app_id": key[1],
-                "openid": wanted[key][1],
-                "following": None,
-                "window_used": 0,
-                "mass_month": "",
-                "mass_count": 0,
-                "updated_at": now,
-            }
-            for key in missing
-        ]
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(
-            dialect.insert(ReachLedger)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["member_id", "app_id"])
+        made = _insert_missing(session, missing, wanted, now)
+        rows.update(
+            (key, LedgerState(made[key], None, None, None, 0)) for key in missing if key in made
         )
-        rows.update(_select_locked(session, missing))
+        raced = [k for k in missing if k not in made]
+        rows.update(_select_locked(session, raced) if raced else {})
     return rows
 
 
-def _select_locked(session: Session, keys: list[LedgerKey]) -> dict[LedgerKey, ReachLedger]:
-    found = session.scalars(
-        select(ReachLedger)
-        .where(tuple_(ReachLedger.member_id, ReachLedger.app_id).in_(keys))
-        .order_by(ReachLedger.member_id, ReachLedger.app_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+def _select_locked(session: Session, keys: list[LedgerKey]) -> dict[LedgerKey, LedgerState]:
+    query = select(*_STATE)
+    if _pg(session):
+        # The keys as two arrays: two parameters however many keys (see `_among`).
+        wanted = _key_arrays(keys)
+        query = query.join(
+            wanted,
+            and_(
+                ReachLedger.member_id == wanted.c.member_id,
+                ReachLedger.app_id == wanted.c.app_id,
+            ),
+        ).with_for_update(of=ReachLedger)
+    else:
+        query = query.where(tuple_(ReachLedger.member_id, ReachLedger.app_id).in_(keys))
+    found = session.execute(query.order_by(ReachLedger.member_id, ReachLedger.app_id))
+    return {(r[1], r[2]): LedgerState(r[0], r[3], r[4], r[5], r[6]) for r in found}
+
+
+def _key_arrays(keys: Sequence[LedgerKey]) -> Any:
+    members = [member_id for member_id, _ in keys]
+    apps = [app_id for _, app_id in keys]
+    return (
+        func.unnest(
+            bindparam(None, members, type_=postgresql.ARRAY(ReachLedger.member_id.type)),
+            bindparam(None, apps, type_=postgresql.ARRAY(ReachLedger.app_id.type)),
+        )
+        .table_valued("member_id", "app_id")
+        .render_derived(name="wanted")
     )
-    return {(row.member_id, row.app_id): row for row in found}
+
+
+def _insert_missing(
+    session: Session,
+    keys: list[LedgerKey],
+    wanted: dict[LedgerKey, tuple[int, str]],
+    now: datetime,
+) -> dict[LedgerKey, int]:
+    """Rows for these keys, in key order, as their first push would make them: the ids of those
+    made here (a racing batch may have made some first)."""
+    values = [
+        {
+            "workspace_id": wanted[key][0],
+            "member_id": key[0],
+            "app_id": key[1],
+            "openid": wanted[key][1],
+            "following": None,
+            "window_used": 0,
+            "mass_month": "",
+            "mass_count": 0,
+            "updated_at": now,
+        }
+        for key in keys
+    ]
+    statement: Any
+    if _pg(session):
+        names = list(values[0])
+        statement = postgresql.insert(ReachLedger).from_select(
+            names,
+            select(_unnest(ReachLedger.__table__, values, names)),  # type: ignore[arg-type]
+        )
+    else:
+        statement = sqlite.insert(ReachLedger).values(values)
+    made = session.execute(
+        statement.on_conflict_do_nothing(index_elements=["member_id", "app_id"]).returning(
+            ReachLedger.id, ReachLedger.member_id, ReachLedger.app_id
+        )
+    )
+    return {(member_id, app_id): row_id for row_id, member_id, app_id in made}
+
+
+def update_ledger_states(session: Session, states: Sequence[LedgerState], now: datetime) -> None:
+    """Write these states back, in one statement (by id; their rows are locked)."""
+    if not states:
+        return
+    rows = [
+        {
+            "id": s.id,
+            "following": s.following,
+            "follow_changed_at": s.follow_changed_at,
+            "window_opened_at": s.window_opened_at,
+            "window_used": s.window_used,
+        }
+        for s in states
+    ]
+    names = list(rows[0])
+    if _pg(session):
+        batch = _unnest(ReachLedger.__table__, rows, names)  # type: ignore[arg-type]
+        session.execute(
+            update(ReachLedger)
+            .where(ReachLedger.id == batch.c.id)
+            .values({name: batch.c[name] for name in names[1:]} | {"updated_at": now})
+            .execution_options(synchronize_session=False)
+        )
+        return
+    table = ReachLedger.__table__
+    assert isinstance(table, Table)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(name) for name in names[1:]} | {"updated_at": now}),
+        [{"row_id": row.pop("id"), **row} for row in rows],
+    )
 
 
 def members_with_held_sends(session: Session, member_ids: Sequence[int]) -> list[int]:
@@ -196,7 +299,10 @@ def members_with_held_sends(session: Session, member_ids: Sequence[int]) -> list
     return list(
         session.scalars(
             select(ReachSend.member_id)
-            .where(ReachSend.status == SendStatus.held, ReachSend.member_id.in_(list(member_ids)))
+            .where(
+                ReachSend.status == SendStatus.held,
+                _among(session, ReachSend.member_id, member_ids),
+            )
             .distinct()
             .order_by(ReachSend.member_id)
         )

@@ -9,10 +9,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Dialect,
     Row,
     Text,
+    any_,
     bindparam,
     case,
     cast,
@@ -292,18 +294,47 @@ def claim_receipts(
         PushReceipt.id, PushReceipt.app_id, PushReceipt.payload, PushReceipt.received_at
     ).where(PushReceipt.status == PushStatus.received)
     if ids is not None:
-        query = query.where(PushReceipt.id.in_(list(ids))).order_by(PushReceipt.id)
+        query = query.where(_among(session, PushReceipt.id, ids)).order_by(PushReceipt.id)
     else:
         # The partial index of waiting pushes, walked in its order: oldest first.
         query = query.order_by(PushReceipt.received_at)
     if skip:
-        query = query.where(PushReceipt.id.not_in(list(skip)))
+        query = query.where(~_among(session, PushReceipt.id, sorted(skip)))
     return list(session.execute(query.limit(limit).with_for_update(skip_locked=True)))
+
+
+def _among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter however many values, so
+    that psycopg prepares the statement once (it parses one of more than 50 parameters afresh
+    on every call) and SQLAlchemy caches one compiled form for every batch size."""
+    if session.get_bind().dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
 
 
 def mark_processed(session: Session, members: dict[int, int | None], at: datetime) -> None:
     """The pushes processed, each with its sender's member: one statement for a batch."""
     if not members:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # Two arrays (ids, members) whatever the batch's size: one statement text, prepared.
+        batch = (
+            func.unnest(
+                bindparam(None, list(members), type_=postgresql.ARRAY(PushReceipt.id.type)),
+                bindparam(
+                    None, list(members.values()), type_=postgresql.ARRAY(PushReceipt.member_id.type)
+                ),
+            )
+            .table_valued("id", "member_id")
+            .render_derived(name="batch")
+        )
+        session.execute(
+            update(PushReceipt)
+            .where(PushReceipt.id == batch.c.id)
+            .values(member_id=batch.c.member_id, status=PushStatus.processed, processed_at=at)
+            .execution_options(synchronize_session=False)
+        )
         return
     session.execute(
         update(PushReceipt)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     delete,
     func,
     or_,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from siyu.core.db import Base
 from siyu.identity.enums import ConflictStatus, IdentityKind, MemberStatus
@@ -97,6 +99,50 @@ def member_numbers(
         rows = session.execute(query)
         found.update((member_id, number) for member_id, number in rows)
     return found
+
+
+def unnumbered_members(session: Session, workspace_id: int) -> list[int]:
+    """The members of this transaction still holding a provisional (negative) number, in the
+    order they were made (ids come in that order); other transactions' are never seen."""
+    return list(
+        session.scalars(
+            select(Member.id)
+            .where(Member.workspace_id == workspace_id, Member.number < 0)
+            .order_by(Member.id)
+        )
+    )
+
+
+def set_member_numbers(session: Session, numbers: dict[int, int]) -> None:
+    """Give these members their numbers in one statement; loaded rows see them too."""
+    if not numbers:
+        return
+    ids, values = list(numbers), list(numbers.values())
+    if session.get_bind().dialect.name == "postgresql":
+        batch = (
+            func.unnest(
+                bindparam(None, ids, type_=postgresql.ARRAY(Member.id.type)),
+                bindparam(None, values, type_=postgresql.ARRAY(Member.number.type)),
+            )
+            .table_valued("id", "number")
+            .render_derived(name="batch")
+        )
+        session.execute(
+            update(Member)
+            .where(Member.id == batch.c.id)
+            .values(number=batch.c.number)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        session.execute(
+            update(Member)
+            .where(Member.id.in_(ids))
+            .values(number=case(numbers, value=Member.id))
+            .execution_options(synchronize_session=False)
+        )
+    for row in list(session.identity_map.values()):
+        if isinstance(row, Member) and row.id in numbers:
+            set_committed_value(row, "number", numbers[row.id])
 
 
 def get_member(session: Session, member_id: int) -> Member | None:

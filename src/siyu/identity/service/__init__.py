@@ -22,7 +22,7 @@ from siyu.identity.service.access import (
     view_member_by_number,
     visible_members,
 )
-from siyu.identity.service.batch import resolve_members
+from siyu.identity.service.batch import resolve_member_ids, resolve_members
 from siyu.identity.service.consents import (
     families_consenting,
     grant_consent,
@@ -86,6 +86,7 @@ from siyu.identity.service.merges import (
     merge_members,
     undo_merge,
 )
+from siyu.identity.service.numbering import number_new_members
 from siyu.identity.service.profiles import set_member_profile
 from siyu.identity.service.resolution import SYSTEM, bind_phone, resolve, resolve_member
 from siyu.identity.service.tags import (
@@ -158,6 +159,7 @@ __all__ = [
     "members_active_since",
     "members_with_tag",
     "merge_members",
+    "number_new_members",
     "numbers_of",
     "overview",
     "parse_events",
@@ -170,6 +172,7 @@ __all__ = [
     "record_member_list_export",
     "resolve",
     "resolve_member",
+    "resolve_member_ids",
     "resolve_members",
     "run_import",
     "search_members",

@@ -41,7 +41,7 @@ from siyu.identity.enums import IdentityKind, MemberStatus
 from siyu.identity.models import Identity, Member, TimelineEvent
 from siyu.identity.repository import IdentityKey
 from siyu.identity.schemas import EventIn, IngestReport, LineError, PersonRef
-from siyu.identity.service import resolution
+from siyu.identity.service import numbering, resolution
 from siyu.identity.service.domain_events import EventsRecorded, MemberCreated
 from siyu.identity.service.import_plan import (
     Attempt,
@@ -57,12 +57,12 @@ from siyu.identity.service.import_plan import (
 )
 from siyu.identity.service.ingest import parse_events, refused_line
 from siyu.identity.service.keys import person_keys
-from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
 
 CHUNK_LINES = 20_000
 CACHE_SIZE = 200_000  # people remembered between chunks; bounds memory whatever the file size
 LOOKUP_BATCH = 2000  # values per lookup query
+FAST_TRIES = 30  # plans of a batch of people before it is resolved person by person
 EVENT_COLUMNS = (
     "workspace_id",
     "member_id",
@@ -113,6 +113,8 @@ class EventImport:
     workspace_id: int
     fast: bool = True
     writer: PipelinedWriter | None = None
+    # Members made get provisional numbers, numbered just before commit (`numbering`).
+    number_at_commit: bool = False
     report: IngestReport = field(default_factory=IngestReport)
     # When each person was first seen (a push's time): a member made of them is dated so,
     # as `resolve_member(seen_at=...)` dates it; otherwise (an import) when it is written.
@@ -306,11 +308,16 @@ class EventImport:
             return
         now = clock.now()
         first = 0
+        numbers: list[int] = []
         dbapi_error = session.get_bind().dialect.loaded_dbapi.IntegrityError
         try:  # inside the chunk's savepoint: a failure here undoes the whole chunk
             if groups:
-                first = workspaces.take_member_numbers(session, self.workspace_id, len(groups))
                 ids = repository.new_member_ids(session, len(groups))
+                if self.number_at_commit:
+                    numbers = [numbering.provisional_number(member_id) for member_id in ids]
+                else:
+                    first = numbering.take_member_numbers(session, self.workspace_id, len(groups))
+                    numbers = list(range(first, first + len(groups)))
                 seen = self.seen
                 insert_rows(
                     session.connection(),
@@ -320,12 +327,12 @@ class EventImport:
                         (
                             member_id,
                             self.workspace_id,
-                            first + i,
+                            number,
                             MemberStatus.active,
                             {},
                             min(seen[group.people[0]], now) if group.people[0] in seen else now,
                         )
-                        for i, (group, member_id) in enumerate(zip(groups, ids, strict=True))
+                        for group, member_id, number in zip(groups, ids, numbers, strict=True)
                     ],
                 )
                 for group, member_id in zip(groups, ids, strict=True):
@@ -334,14 +341,19 @@ class EventImport:
                 (member_id_of(group), key, secret)
                 for group in groups
                 for key, secret in group.keys.items()
-            ]
+            ] + attempt.attach
+            if self.number_at_commit:
+                # No counter lock orders concurrent batches then: the keys go in in one order
+                # for all, so that two batches naming the same new people wait for each other
+                # (and plan again) instead of deadlocking.
+                rows.sort(key=lambda row: row[1])
             insert_rows(
                 session.connection(),
                 Identity.__table__,
                 ("workspace_id", "member_id", "kind", "scope", "value", "secret", "created_at"),
                 [
                     (self.workspace_id, member_id, kind, scope, value, secret, now)
-                    for member_id, (kind, scope, value), secret in rows + attempt.attach
+                    for member_id, (kind, scope, value), secret in rows
                 ],
             )
         except (IntegrityError, dbapi_error) as exc:  # someone else wrote one of these people
@@ -350,7 +362,10 @@ class EventImport:
             attempt.created_ids.add(member_id_of(group))
             for key in group.people:
                 self._remember(key, member_id_of(group), attempt)
-            bus.publish(session, MemberCreated(self.workspace_id, member_id_of(group), number))
+            if not self.number_at_commit:
+                bus.publish(session, MemberCreated(self.workspace_id, member_id_of(group), number))
+        if groups and self.number_at_commit:
+            numbering.number_later(session, self.workspace_id)
         attempt.members_created += len(groups)
         attempt.groups = []
         attempt.attach = []
@@ -390,7 +405,13 @@ class EventImport:
         if self.writer is not None:
             self.writer.settle()  # a merge moves the member's events: all of them, written
         try:
-            resolved = resolution.resolve_member(session, app, person, seen_at=self.seen.get(key))
+            resolved = resolution.resolve_member(
+                session,
+                app,
+                person,
+                seen_at=self.seen.get(key),
+                number_at_commit=self.number_at_commit,
+            )
         except SiyuError as exc:
             attempt.errors.append(refused_line(line, exc))
             return None
@@ -423,12 +444,18 @@ class EventImport:
             self.seen.setdefault(key, seen)
         attempt = Attempt([])
         with _gc_paused():
-            try:
-                with session.begin_nested():
-                    resolved = self._resolve_fast(session, items, attempt)
-            except _Contention:
-                self._forget(attempt)
-                attempt = Attempt([])
+            for _ in range(FAST_TRIES):
+                try:
+                    with session.begin_nested():
+                        resolved = self._resolve_fast(session, items, attempt)
+                    break
+                except _Contention:
+                    # Another transaction made some of these people and has committed (the
+                    # insert waited for it): planned again, they are known now. Person by
+                    # person only if that keeps happening.
+                    self._forget(attempt)
+                    attempt = Attempt([])
+            else:
                 resolved = self._resolve_slow(session, items, attempt)
         refused = {error.line for error in attempt.errors}
         found = iter(resolved)

@@ -17,11 +17,11 @@ from siyu.identity.enums import IdentityKind, MemberStatus
 from siyu.identity.models import Identity, Member
 from siyu.identity.repository import IdentityKey
 from siyu.identity.schemas import PersonRef, ResolvedMember, error_reason, normalize_phone
+from siyu.identity.service import numbering
 from siyu.identity.service.domain_events import MemberCreated
 from siyu.identity.service.keys import person_keys, phone_hash
 from siyu.identity.service.members import active_member
 from siyu.identity.service.merges import merge_pair, open_conflict
-from siyu.workspaces import service as workspaces
 from siyu.workspaces.schemas import AppRead
 
 RESOLVE_ATTEMPTS = 5
@@ -31,10 +31,17 @@ SYSTEM = "system"
 class _Resolution:
     """One attempt at resolving a person, inside a savepoint that a unique violation undoes."""
 
-    def __init__(
-        self, session: Session, app: AppRead, person: PersonRef, actor: str, seen_at: datetime
+    def __init__(  # noqa: PLR0917 - one attempt's whole context
+        self,
+        session: Session,
+        app: AppRead,
+        person: PersonRef,
+        actor: str,
+        seen_at: datetime,
+        number_at_commit: bool = False,
     ) -> None:
         self.session = session
+        self.number_at_commit = number_at_commit
         self.seen_at = seen_at
         self.app = app
         self.workspace_id = app.workspace_id
@@ -125,17 +132,23 @@ class _Resolution:
         return phone_owner
 
     def _create(self) -> Member:
-        number = workspaces.take_member_numbers(self.session, self.workspace_id)
         member = Member(
             workspace_id=self.workspace_id,
-            number=number,
             status=MemberStatus.active,
             attributes={},
             created_at=self.seen_at,
         )
+        if self.number_at_commit:
+            [member.id] = repository.new_member_ids(self.session, 1)
+            member.number = numbering.provisional_number(member.id)
+        else:
+            member.number = numbering.take_member_numbers(self.session, self.workspace_id, 1)
         repository.add(self.session, member)
         self.created = True
-        bus.publish(self.session, MemberCreated(self.workspace_id, member.id, number))
+        if self.number_at_commit:
+            numbering.number_later(self.session, self.workspace_id)
+        else:
+            bus.publish(self.session, MemberCreated(self.workspace_id, member.id, member.number))
         return member
 
     def _attach_missing(self, member_id: int, owner: dict[IdentityKind, int]) -> None:
@@ -195,6 +208,16 @@ def _unionid_of(session: Session, member_id: int) -> str | None:
     return None
 
 
+def _older(one: Member, other: Member) -> bool:
+    """Whether `one` was numbered first; members still waiting for their number at commit
+    (a provisional one, `numbering`) come after all numbered, in the order they were made."""
+
+    def rank(member: Member) -> tuple[bool, int]:
+        return (member.number < 0, member.id if member.number < 0 else member.number)
+
+    return rank(one) < rank(other)
+
+
 def _link_phone(
     session: Session, member_id: int, phone: str, phone_owner: int | None, *, actor: str
 ) -> tuple[int, int | None]:
@@ -228,7 +251,7 @@ def _link_phone(
         return member_id, None
     other = repository.get_member(session, phone_owner)
     assert other is not None
-    keep_other = theirs is not None or (mine is None and other.number < member.number)
+    keep_other = theirs is not None or (mine is None and _older(other, member))
     survivor, loser = (other, member) if keep_other else (member, other)
     evidence = {"phone_hash": phone_hash(phone)[:16]}
     merge_pair(session, survivor.id, loser.id, reason="phone", evidence=evidence, actor=actor)
@@ -242,10 +265,13 @@ def resolve_member(
     *,
     actor: str = SYSTEM,
     seen_at: datetime | None = None,
+    number_at_commit: bool = False,
 ) -> ResolvedMember:
     """The member this person is, creating or linking as the evidence says.
 
     `seen_at` dates a member created from history (an import) at its first event, not today.
+    With `number_at_commit`, a member made gets its number just before commit (`numbering`;
+    the answer then carries a provisional one).
 
     Simultaneous first logins of one person race on the identities' unique key: the loser's
     savepoint rolls back and it tries again, finding the winner's member.
@@ -256,7 +282,7 @@ def resolve_member(
         try:
             with session.begin_nested():
                 seen = min(seen_at, clock.now()) if seen_at else clock.now()
-                return _Resolution(session, app, person, actor, seen).run()
+                return _Resolution(session, app, person, actor, seen, number_at_commit).run()
         except IntegrityError:
             continue
     raise errors.RESOLVE_CONTENTION("too many concurrent changes to this person; retry")

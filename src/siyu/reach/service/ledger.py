@@ -14,6 +14,7 @@ from siyu.reach import policy as policies
 from siyu.reach import repository
 from siyu.reach.enums import SendStatus
 from siyu.reach.models import ReachLedger
+from siyu.reach.repository import LedgerState
 from siyu.reach.schemas import CreditRow, LedgerRead, LedgerRow
 from siyu.reach.service.common import SENT_STATES, family_of, month, timeline, window_until
 from siyu.wechat.schemas import (
@@ -38,7 +39,7 @@ def _ledger(session: Session, push: Any) -> ReachLedger | None:
 LedgerPush = Message | SubscribeEvent | UnsubscribeEvent
 
 
-def _apply(row: ReachLedger, push: LedgerPush, now: datetime) -> bool:
+def _apply(row: ReachLedger | LedgerState, push: LedgerPush, now: datetime) -> bool:
     """What a message, follow or unfollow does to the member's row; whether it changed it.
 
     A message opens a fresh window: 48 hours, 5 messages (fact sheet §2.5, §3). Each compares
@@ -92,7 +93,8 @@ def on_unfollow(session: Session, push: UnsubscribeEvent) -> None:
 def on_pushes(session: Session, pushes: Sequence[LedgerPush]) -> None:
     """The batch form of `on_message`, `on_follow` and `on_unfollow`: the batch's rows read
     (and made) and locked at once, each push applied in order in memory, the changed rows
-    written in one flush, and the held notices of the members they concern looked up once."""
+    written in one statement, and the held notices of the members they concern looked up
+    once."""
     mine = [(push, push.member_id) for push in pushes if push.member_id is not None]
     if not mine:
         return
@@ -101,10 +103,14 @@ def on_pushes(session: Session, pushes: Sequence[LedgerPush]) -> None:
     wanted = {(m, p.app_id): (p.workspace_id, p.openid) for p, m in reversed(mine)}
     rows = repository.lock_ledger_rows(session, wanted, now)
     released: list[int | None] = []
+    changed: dict[int, LedgerState] = {}
     for push, member_id in mine:
-        if _apply(rows[(member_id, push.app_id)], push, now) and _releases(push):
-            released.append(member_id)
-    session.flush()
+        row = rows[(member_id, push.app_id)]
+        if _apply(row, push, now):
+            changed[row.id] = row
+            if _releases(push):
+                released.append(member_id)
+    repository.update_ledger_states(session, list(changed.values()), now)
     _release_held(session, released)
 
 

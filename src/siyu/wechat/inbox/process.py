@@ -214,7 +214,7 @@ def process_claimed(
     session: Session, claimed: Sequence[Claimed], answer_late: Collection[int] = ()
 ) -> list[int]:
     """Process claimed pushes together, with the outcome of processing them one by one in id
-    order: their senders resolved in one `resolve_members` per app, their timeline events
+    order: their senders resolved in one `resolve_member_ids` per app, their timeline events
     recorded in one statement, the pushes published with `bus.publish_all` (the ledger and
     arrivals take the batch at once), the receipts marked processed in one statement."""
     if not claimed:
@@ -250,13 +250,18 @@ def process_claimed(
                 for name, channel, props in timeline_entries(app.kind, push)
             ]
     identity.record_events(session, events)
-    bus.publish_all(session, pushes)
     now = clock.now()
+    # Marked before the subscribers run: the ledger's row locks, which batches sharing
+    # members wait for, are then taken as late as can be and held only until commit.
     repository.mark_processed(session, {p.push_id: p.member_id for p in pushes}, now)
+    bus.publish_all(session, pushes)
     for (row, app, _, late), push in zip(batch, pushes, strict=True):
         PUSH_LAG.observe((now - row.received_at).total_seconds())
         if late:
             _answer_late(session, app, push)
+    # Last: the workspace's member-number counter stays locked until commit, and batches
+    # making members wait for it in turn; taken here, that wait is short.
+    identity.number_new_members(session)
     return [push.push_id for push in pushes]
 
 
@@ -264,7 +269,7 @@ def _members_of(
     session: Session, pushes: Sequence[tuple[int, AppRead, Push]]
 ) -> dict[int, tuple[int, bool]]:
     """Each push's sender as a member, and whether that push made the member (the first push
-    naming a new member, as one by one): one `resolve_members` per app."""
+    naming a new member, as one by one): one `resolve_member_ids` per app."""
     by_app: dict[int, list[tuple[int, AppRead, Push]]] = {}
     for item in pushes:
         if _is_member(item[2]):
@@ -273,11 +278,11 @@ def _members_of(
     for items in by_app.values():
         app = items[0][1]
         people = [PersonRef(appid=app.appid, openid=push.openid) for _, _, push in items]
-        resolved = identity.resolve_members(
+        resolved = identity.resolve_member_ids(
             session, app, people, seen_at=[push.create_time for _, _, push in items]
         )
         for (push_id, _, _), member in zip(items, resolved, strict=True):
-            found[push_id] = (member.id, member.created)
+            found[push_id] = member
     return found
 
 

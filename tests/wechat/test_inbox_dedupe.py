@@ -326,7 +326,8 @@ def test_a_handler_is_asked_only_about_the_pushes_it_answers(
     monkeypatch.setattr(receive, "_reply_pool", Counting())
     inbox.register_reply_handler(texts, answers=(TextMessage,))
     try:
-        # when a menu click and a text message arrive
+        # when a menu link is opened (VIEW: nothing answers it; clicks have menu_click rules)
+        # and a text message arrives
         click = oa.plain(
             cdata_xml(
                 {
@@ -334,15 +335,15 @@ def test_a_handler_is_asked_only_about_the_pushes_it_answers(
                     "FromUserName": openid(1),
                     "CreateTime": 1714112445,
                     "MsgType": "event",
-                    "Event": "CLICK",
-                    "EventKey": "menu_1",
+                    "Event": "VIEW",
+                    "EventKey": "https://example.com/menu",
                 }
             )
         )
         message = oa.plain(text_push(openid(1), 9650))
     finally:
         inbox.unregister_reply_handler(texts)
-    # then the click, which no handler answers, was answered without the reply pool
+    # then the link event, which no handler answers, was answered without the reply pool
     assert click.text == "success"
     assert "<![CDATA[文字]]>" in message.text
     assert asked == [TextMessage]

@@ -30,7 +30,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu import wiring, worker
+from siyu.analytics.routes import router as analytics_router
 from siyu.api.backlog import BacklogCollector
+from siyu.audience.routes import router as audience_router
 from siyu.autoreply.routes import router as autoreply_router
 from siyu.community import routes as community_routes
 from siyu.console import routers as console_routers
@@ -46,6 +48,7 @@ from siyu.entries.routes import mp_router as entries_mp_router
 from siyu.entries.routes import public as entries_public_router
 from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
+from siyu.loyalty.routes import router as loyalty_router
 from siyu.reach.routes import router as reach_router
 from siyu.security.auth import PermissionCheck
 from siyu.security.routes import router as security_router
@@ -482,6 +485,9 @@ def create_app(
         community_routes.mp_router,
         reach_router,
         autoreply_router,
+        loyalty_router,
+        audience_router,
+        analytics_router,
         # Last, the console's pages (none under /api), area by area in their own order.
         *console_routers,
     ):

@@ -8,10 +8,13 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.types import TypeDecorator
 
+import siyu.analytics.models
+import siyu.audience.models
 import siyu.autoreply.models
 import siyu.community.models
 import siyu.entries.models
 import siyu.identity.models
+import siyu.loyalty.models
 import siyu.reach.models
 import siyu.security.models
 import siyu.wechat.models

@@ -1,0 +1,2 @@
+"""Analytics: the columnar event store, the operations index, funnels, retention,
+experiments and ROI."""

@@ -1,0 +1,3 @@
+"""Analytics's enums that other domains may use."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Analytics's tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Analytics's queries."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""Analytics's staff API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/analytics", tags=["analytics"])

@@ -1,0 +1,3 @@
+"""Analytics's pydantic models in and out."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Analytics's jobs, registered by name."""
+
+from __future__ import annotations

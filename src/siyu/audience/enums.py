@@ -1,0 +1,3 @@
+"""Audience's enums that other domains may use."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Audience's tables."""
+
+from __future__ import annotations

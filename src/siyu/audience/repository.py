@@ -1,0 +1,3 @@
+"""Audience's queries."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""Audience's staff API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/audience", tags=["audience"])

@@ -1,0 +1,3 @@
+"""Audience's jobs, registered by name."""
+
+from __future__ import annotations

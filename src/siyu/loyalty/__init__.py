@@ -1,0 +1,2 @@
+"""Loyalty and growth: points, sign-in, levels, coupons, the points mall, invitations and
+group enrollment."""

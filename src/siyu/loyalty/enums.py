@@ -1,0 +1,3 @@
+"""Loyalty's enums that other domains may use."""
+
+from __future__ import annotations

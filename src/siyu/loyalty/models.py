@@ -1,0 +1,3 @@
+"""Loyalty's tables."""
+
+from __future__ import annotations

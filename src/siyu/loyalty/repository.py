@@ -1,0 +1,3 @@
+"""Loyalty's queries."""
+
+from __future__ import annotations

@@ -48,7 +48,7 @@ from siyu.entries.routes import mp_router as entries_mp_router
 from siyu.entries.routes import public as entries_public_router
 from siyu.entries.routes import router as entries_router
 from siyu.identity.routes import router as identity_router
-from siyu.loyalty.routes import router as loyalty_router
+from siyu.members import routes as members_routes
 from siyu.reach.routes import router as reach_router
 from siyu.security.auth import PermissionCheck
 from siyu.security.routes import router as security_router
@@ -485,7 +485,7 @@ def create_app(
         community_routes.mp_router,
         reach_router,
         autoreply_router,
-        loyalty_router,
+        members_routes.router,
         audience_router,
         analytics_router,
         # Last, the console's pages (none under /api), area by area in their own order.

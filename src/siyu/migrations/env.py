@@ -14,7 +14,7 @@ import siyu.autoreply.models
 import siyu.community.models
 import siyu.entries.models
 import siyu.identity.models
-import siyu.loyalty.models
+import siyu.members.models
 import siyu.reach.models
 import siyu.security.models
 import siyu.wechat.models

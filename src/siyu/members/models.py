@@ -1,3 +1,3 @@
-"""Loyalty's tables."""
+"""Members' tables."""
 
 from __future__ import annotations

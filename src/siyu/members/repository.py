@@ -1,3 +1,3 @@
-"""Loyalty's queries."""
+"""Members' queries."""
 
 from __future__ import annotations

@@ -1,3 +1,0 @@
-"""Loyalty's enums that other domains may use."""
-
-from __future__ import annotations

@@ -1,7 +1,0 @@
-"""Loyalty's staff API."""
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-router = APIRouter(prefix="/api/loyalty", tags=["loyalty"])

@@ -1,3 +1,0 @@
-"""Loyalty's pydantic models in and out."""
-
-from __future__ import annotations

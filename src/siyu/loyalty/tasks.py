@@ -1,3 +1,0 @@
-"""Loyalty's jobs, registered by name."""
-
-from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Members' enums that other domains may use."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""Members' staff API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api", tags=["members and growth"])

@@ -1,0 +1,3 @@
+"""Members' pydantic models in and out."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Members' jobs, registered by name."""
+
+from __future__ import annotations

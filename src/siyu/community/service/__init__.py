@@ -67,6 +67,7 @@ from siyu.community.service.matrix import (
 )
 from siyu.community.service.records import add_service_record, service_records
 from siyu.community.service.review import ACTIVE_AFTER_DAYS, activity_review, series_review
+from siyu.community.service.selections import enrolled_member_ids
 from siyu.community.service.settlement import (
     REFUND_CHUNK,
     SEND_REFUNDS,
@@ -102,6 +103,7 @@ __all__ = [
     "day_start",
     "end_activity_early",
     "enroll",
+    "enrolled_member_ids",
     "enrollment_counts",
     "get_activity",
     "get_activity_by_code",

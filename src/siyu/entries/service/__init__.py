@@ -77,6 +77,7 @@ from siyu.entries.service.reports import (
     follow_conversion,
     menu_report,
 )
+from siyu.entries.service.selections import channel_member_ids
 
 __all__ = [
     "DEFAULT_CONVERSION",
@@ -94,6 +95,7 @@ __all__ = [
     "articles_for_mp",
     "channel_by_slug",
     "channel_for_scene",
+    "channel_member_ids",
     "channel_report",
     "channel_report_csv",
     "channel_welcome",

@@ -89,6 +89,14 @@ from siyu.identity.service.merges import (
 from siyu.identity.service.numbering import number_new_members
 from siyu.identity.service.profiles import set_member_profile
 from siyu.identity.service.resolution import SYSTEM, bind_phone, resolve, resolve_member
+from siyu.identity.service.selections import (
+    app_user_ids,
+    consenting_ids,
+    keep_tag_equal,
+    members_table,
+    phone_bound_ids,
+    tagged_member_ids,
+)
 from siyu.identity.service.tags import (
     TAG_MAX,
     member_tags,
@@ -123,9 +131,11 @@ __all__ = [
     "MergeConflictOpened",
     "MergeUndone",
     "NewEvent",
+    "app_user_ids",
     "assign_member",
     "assignee_of",
     "bind_phone",
+    "consenting_ids",
     "count_members",
     "deidentified_members",
     "dismiss_conflict",
@@ -146,6 +156,7 @@ __all__ = [
     "import_stream",
     "ingest_events",
     "is_phone",
+    "keep_tag_equal",
     "list_conflicts",
     "list_consents",
     "list_imports",
@@ -157,12 +168,14 @@ __all__ = [
     "member_list_page",
     "member_tags",
     "members_active_since",
+    "members_table",
     "members_with_tag",
     "merge_members",
     "number_new_members",
     "numbers_of",
     "overview",
     "parse_events",
+    "phone_bound_ids",
     "phone_hash",
     "present_member",
     "present_members",
@@ -183,6 +196,7 @@ __all__ = [
     "tag_counts",
     "tag_member",
     "tag_members",
+    "tagged_member_ids",
     "tally_coded_days",
     "tally_coded_events",
     "undeclared_tables",

@@ -61,6 +61,11 @@ from siyu.reach.service.reports import (
     record_sends_export,
     sends_page,
 )
+from siyu.reach.service.selections import (
+    credit_ids,
+    follower_ids,
+    window_open_ids,
+)
 from siyu.reach.service.sending import (
     DELIVERY_BATCH,
     Intent,
@@ -97,8 +102,10 @@ __all__ = [
     "claim_batch",
     "claim_mass",
     "create_broadcast",
+    "credit_ids",
     "default_dedupe_key",
     "due_broadcasts",
+    "follower_ids",
     "get_broadcast",
     "get_ledger",
     "get_policy",
@@ -135,4 +142,5 @@ __all__ = [
     "set_preferences",
     "sweep_stuck_sends",
     "update_template",
+    "window_open_ids",
 ]

@@ -36,6 +36,7 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("Message", "siyu.autoreply.service.on_push"),
         ("SubscribeEvent", "siyu.autoreply.service.on_push"),
         ("ClickEvent", "siyu.autoreply.service.on_push"),
+        ("EventsRecorded", "siyu.audience.service.segments.on_events_recorded"),
     ]
 
 

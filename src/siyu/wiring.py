@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from siyu.audience import service as audience
 from siyu.autoreply import service as autoreply
 from siyu.community import service as community
 from siyu.core.events import BatchHandler, DomainEvent, bus
 from siyu.entries import service as entries
+from siyu.identity import service as identity
 from siyu.reach import service as reach
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
@@ -80,6 +82,8 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(Message, autoreply.on_push),
     Subscriber(SubscribeEvent, autoreply.on_push),
     Subscriber(ClickEvent, autoreply.on_push),
+    # Segments: recorded events may move members in or out (a job refreshes them).
+    Subscriber(identity.EventsRecorded, audience.on_events_recorded),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
@@ -95,6 +99,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.community.tasks",
     "siyu.reach.tasks",
     "siyu.autoreply.tasks",
+    "siyu.audience.tasks",
 )
 
 _wired = False

@@ -45,6 +45,9 @@ class Permission(enum.StrEnum):
     reach_send = "reach.send"  # notify a member, broadcast to an audience, set preferences
     reach_manage = "reach.manage"  # templates and the sending policy
     autoreply_manage = "autoreply.manage"  # keyword, follow and default replies
+    # audience: segments, rule tags, tag groups
+    segments_read = "segments.read"  # segments, their counts and members (as the role shows)
+    segments_manage = "segments.manage"  # define, refresh, delete, export and notify segments
     # entries and attribution
     entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
     entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus

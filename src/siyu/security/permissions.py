@@ -39,6 +39,8 @@ _OPERATOR = frozenset(
         P.autoreply_manage,
         P.entries_read,
         P.entries_manage,
+        P.segments_read,
+        P.segments_manage,
     }
 )
 

@@ -4,6 +4,7 @@ that nest them (`member.id IN (…)`, audience's segments). Read-only."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import Select, select
 
@@ -17,7 +18,7 @@ def enrolled_member_ids(
     *,
     activity_id: int | None = None,
     series_id: int | None = None,
-) -> Select:
+) -> Select[Any]:
     """Members with an enrollment in one of `statuses`, in the activity `activity_id`, in any
     activity of the series `series_id`, or (neither) in any activity of the workspace."""
     query = select(Enrollment.member_id).where(

@@ -99,6 +99,7 @@ from siyu.identity.service.selections import (
 )
 from siyu.identity.service.tags import (
     TAG_MAX,
+    clean_tag,
     member_tags,
     members_with_tag,
     tag_counts,
@@ -135,6 +136,7 @@ __all__ = [
     "assign_member",
     "assignee_of",
     "bind_phone",
+    "clean_tag",
     "consenting_ids",
     "count_members",
     "deidentified_members",

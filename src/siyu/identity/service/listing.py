@@ -5,6 +5,7 @@ for the member, decrypted as on the profile page; the export is audited."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -42,11 +43,15 @@ def member_list_page(
     query: str = "",
     before_number: int | None = None,
     limit: int = 500,
+    member_ids: Collection[int] | None = None,
 ) -> list[ListedMember]:
     """One page of the list, highest member number first, below `before_number`. A search
-    (`query`, as on the members page) finds a few members: it comes as one page."""
+    (`query`, as on the members page) finds a few members: it comes as one page. With
+    `member_ids` (a page of a segment, say), only those of them the operator may see."""
     reveal = security.allows(principal.role, Permission.members_phone)
     within = visible_members(session, principal)
+    if member_ids is not None:
+        within = frozenset(member_ids) if within is None else within & frozenset(member_ids)
     if query:
         if before_number is not None:
             return []

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, Table, and_, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from siyu.identity.enums import ConsentPurpose, IdentityKind
 from siyu.identity.models import Consent, Identity, Member, MemberTag
-from siyu.identity.service.tags import _clean_tag
+from siyu.identity.service.tags import clean_tag
 
 
 def members_table() -> Table:
@@ -22,7 +23,9 @@ def members_table() -> Table:
     return table
 
 
-def tagged_member_ids(workspace_id: int, tags: Collection[str], *, every: bool = False) -> Select:
+def tagged_member_ids(
+    workspace_id: int, tags: Collection[str], *, every: bool = False
+) -> Select[Any]:
     """Members carrying any of `tags` (or, with `every`, all of them)."""
     query = select(MemberTag.member_id).where(
         MemberTag.workspace_id == workspace_id, MemberTag.tag.in_(sorted(set(tags)))
@@ -34,7 +37,7 @@ def tagged_member_ids(workspace_id: int, tags: Collection[str], *, every: bool =
     return query
 
 
-def app_user_ids(workspace_id: int, appids: Collection[str]) -> Select:
+def app_user_ids(workspace_id: int, appids: Collection[str]) -> Select[Any]:
     """Members with an openid of one of these apps (they used it at least once)."""
     return select(Identity.member_id).where(
         Identity.workspace_id == workspace_id,
@@ -43,13 +46,13 @@ def app_user_ids(workspace_id: int, appids: Collection[str]) -> Select:
     )
 
 
-def phone_bound_ids(workspace_id: int) -> Select:
+def phone_bound_ids(workspace_id: int) -> Select[Any]:
     return select(Identity.member_id).where(
         Identity.workspace_id == workspace_id, Identity.kind == IdentityKind.phone
     )
 
 
-def consenting_ids(workspace_id: int, purpose: ConsentPurpose) -> Select:
+def consenting_ids(workspace_id: int, purpose: ConsentPurpose) -> Select[Any]:
     """Members whose consent for `purpose` stands (granted, not withdrawn)."""
     return select(Consent.member_id).where(
         Consent.workspace_id == workspace_id,
@@ -62,14 +65,14 @@ def keep_tag_equal(
     session: Session,
     workspace_id: int,
     tag: str,
-    member_ids: Select,
+    member_ids: Select[Any],
     *,
     actor: str,
     now: datetime,
 ) -> tuple[int, int]:
     """Make `tag` carried by exactly the members `member_ids` selects (a rule tag): tag the
     missing, untag the others, in two statements; (added, removed)."""
-    cleaned = _clean_tag(tag)
+    cleaned = clean_tag(tag)
     wanted = member_ids.subquery()
     removed = session.execute(
         delete(MemberTag).where(

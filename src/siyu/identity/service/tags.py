@@ -20,7 +20,8 @@ def _unprintable(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cs")
 
 
-def _clean_tag(tag: str) -> str:
+def clean_tag(tag: str) -> str:
+    """The tag as stored (trimmed), or `identity.invalid_tag`."""
     cleaned = tag.strip()
     # A control character (NUL, a line break, an escape) is invisible in the console and
     # PostgreSQL refuses NUL in text; a lone surrogate cannot be stored as UTF-8. Format
@@ -48,7 +49,7 @@ def tag_members(
 ) -> int:
     """Put a tag on members (idempotent: already tagged ones are left); how many were new.
     What rules do (a channel's tags, an auto-reply's); staff tag through `tag_member`."""
-    cleaned = _clean_tag(tag)
+    cleaned = clean_tag(tag)
     ids = _members_of(session, workspace_id, member_ids)
     return repository.add_tags(session, workspace_id, ids, cleaned, actor=actor, now=clock.now())
 
@@ -58,7 +59,7 @@ def untag_members(
 ) -> int:
     """Take a tag off members; how many had it."""
     ids = _members_of(session, workspace_id, member_ids)
-    return repository.remove_tags(session, ids, _clean_tag(tag))
+    return repository.remove_tags(session, ids, clean_tag(tag))
 
 
 def tag_member(session: Session, actor: Principal, member_id: int, tag: str) -> list[str]:

@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["segment_id"], ["audience_segments.id"]),
         sa.PrimaryKeyConstraint("segment_id", "member_id"),
     )
-    op.create_index(
-        "ix_audience_segment_members_member", "audience_segment_members", ["member_id"]
-    )
+    op.create_index("ix_audience_segment_members_member", "audience_segment_members", ["member_id"])
     op.create_table(
         "audience_tag_groups",
         sa.Column("id", BigId, autoincrement=True, nullable=False),

@@ -16,8 +16,12 @@ log = get_logger(__name__)
 
 @job("audience.refresh_segment")
 def refresh_segment(segment_id: int) -> None:
-    with get_database().session_scope() as session:
-        service.refresh_segment(session, segment_id, actor="system:audience")
+    """Refresh one segment (after its creation or a change of its definition)."""
+    try:
+        with get_database().session_scope() as session:
+            service.refresh_segment(session, segment_id, actor="system:audience")
+    except SiyuError as exc:  # deleted since, or its definition names what is gone
+        log.warning("segment_refresh_refused", segment_id=segment_id, code=exc.code)
 
 
 @job("audience.refresh_segments", periodic=crontab(minute="*"))

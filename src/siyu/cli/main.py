@@ -17,6 +17,7 @@ from siyu.cli import (
     pay,
     reach,
     reports,
+    segments,
     serve,
     tokens,
 )
@@ -40,6 +41,7 @@ app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(entries.menus_app, name="menus")
 app.add_typer(entries.channels_app, name="channels")
+app.add_typer(segments.segments_app, name="segments")
 app.command()(serve.migrate)
 app.command()(serve.bootstrap)
 app.command()(serve.serve)

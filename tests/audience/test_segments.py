@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from siyu.audience.tasks import refresh_segments
 from siyu.core.clock import FrozenClock
 from siyu.core.db import Database
-from siyu.audience.tasks import refresh_segments
 from tests.support.audience import (
     numbers,
     segment_count,
@@ -151,7 +151,10 @@ def test_groups_nest_with_and_or_not(api: TestClient, db: Database, people: dict
         ),
         (_and({"kind": "shoe_size"}), "conditions[0].kind: unknown condition kind"),
         (_and({"kind": "phone_bound", "colour": "red"}), "conditions[0].colour: unknown field"),
-        (_and({"kind": "app_used", "appids": ["wxnothere"]}), "conditions[0].appids[0]: unknown app"),
+        (
+            _and({"kind": "app_used", "appids": ["wxnothere"]}),
+            "conditions[0].appids[0]: unknown app",
+        ),
         (
             _and({"kind": "community", "activity_id": 999}),
             "conditions[0].activity_id: unknown in this workspace",

@@ -74,18 +74,22 @@ def keep_tag_equal(
     missing, untag the others, in two statements; (added, removed)."""
     cleaned = clean_tag(tag)
     wanted = member_ids.subquery()
-    removed = session.execute(
-        delete(MemberTag).where(
+    # Counted from RETURNING: an INSERT … SELECT's rowcount is -1 on PostgreSQL's driver.
+    removed = session.scalars(
+        delete(MemberTag)
+        .where(
             MemberTag.workspace_id == workspace_id,
             MemberTag.tag == cleaned,
             MemberTag.member_id.not_in(select(wanted.c[0])),
         )
-    ).rowcount  # type: ignore[attr-defined]
+        .returning(MemberTag.member_id)
+    ).all()
     have = select(MemberTag.member_id).where(
         MemberTag.workspace_id == workspace_id, MemberTag.tag == cleaned
     )
-    added = session.execute(
-        insert(MemberTag).from_select(
+    added = session.scalars(
+        insert(MemberTag)
+        .from_select(
             ["workspace_id", "member_id", "tag", "created_by", "created_at"],
             select(
                 literal(workspace_id, MemberTag.workspace_id.type),
@@ -95,5 +99,6 @@ def keep_tag_equal(
                 literal(now, MemberTag.created_at.type),
             ).where(and_(wanted.c[0].not_in(have))),
         )
-    ).rowcount  # type: ignore[attr-defined]
-    return int(added), int(removed)
+        .returning(MemberTag.member_id)
+    ).all()
+    return len(added), len(removed)

@@ -23,6 +23,7 @@ from siyu.console import (
     reach,
     reach_templates,
     review,
+    segments,
     simulator,
     tokens,
 )
@@ -34,6 +35,7 @@ routers: tuple[APIRouter, ...] = (
     account.router,
     overview.router,
     members.router,
+    segments.router,
     payments.router,
     review.router,
     imports.router,

@@ -23,6 +23,7 @@ from siyu.console.i18n.catalog import (
     reach,
     reach_templates,
     review,
+    segments,
     simulator,
     tokens,
 )
@@ -34,6 +35,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "account": account.MESSAGES,
     "overview": overview.MESSAGES,
     "members": members.MESSAGES,
+    "segments": segments.MESSAGES,
     "payments": payments.MESSAGES,
     "review": review.MESSAGES,
     "imports": imports.MESSAGES,

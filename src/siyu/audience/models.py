@@ -51,11 +51,11 @@ class SegmentMember(Base):
     __erasure__ = Erasure.delete(member=("member_id",))
     __table_args__ = (Index("ix_audience_segment_members_member", "member_id"),)
 
-    segment_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("audience_segments.id"), primary_key=True
-    )
-    # No foreign key to members, as on the timeline: a refresh inserts up to a million rows in
-    # one statement, and members are never deleted (merged or erased ones keep their row).
+    # No foreign keys, as on the timeline: a refresh inserts up to a million rows in one
+    # statement and PostgreSQL checks a key row by row (at 50,000 entrants the check of the
+    # segment's key took longer than the insert itself: bench/segments.py). Members are never
+    # deleted, and a segment's rows go with it (repository.delete_segment).
+    segment_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     member_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entered_at: Mapped[datetime]
 

@@ -110,6 +110,13 @@ def add_entered(
     )
 
 
+def entered_at(segment_id: int, when: datetime) -> Select[Any]:
+    """The members who entered the segment at `when` (a refresh's entrants)."""
+    return select(SegmentMember.member_id).where(
+        SegmentMember.segment_id == segment_id, SegmentMember.entered_at == when
+    )
+
+
 def count_members(session: Session, segment_id: int) -> int:
     return int(
         session.scalar(

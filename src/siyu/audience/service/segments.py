@@ -5,7 +5,7 @@ export them and notify them through reach."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -231,17 +231,32 @@ def refresh_segment(session: Session, segment_id: int, *, actor: Actor) -> Refre
         raise errors.SEGMENT_NOT_FOUND(f"no segment {segment_id}")
     query = compile_definition(session, row.workspace_id, row.definition, segment_id=row.id)
     now = clock.now()
+    if row.refreshed_at is not None and now <= _aware(row.refreshed_at):
+        # Each refresh's entrants are told apart by their entry time (their timeline events
+        # are written from the table by it): a clock that did not move still gets a new one.
+        now = _aware(row.refreshed_at) + timedelta(microseconds=1)
     left = repository.remove_left(session, row.id, query)
     entered = repository.add_entered(session, row.id, query, now)
     session.info[_REFRESHING] = True
     try:
         props = {"segment_id": row.id, "segment": row.name}
-        for name, ids in (("segment.left", left), ("segment.entered", entered)):
-            for chunk in _chunks(ids):
-                identity.record_events(
-                    session,
-                    [identity.NewEvent(row.workspace_id, m, name, now, props=props) for m in chunk],
-                )
+        for chunk in _chunks(left):  # gone from the table: their ids are all there is
+            identity.record_events(
+                session,
+                [
+                    identity.NewEvent(row.workspace_id, m, "segment.left", now, props=props)
+                    for m in chunk
+                ],
+            )
+        if entered:  # set-based, from the rows just written: a million never pass through here
+            identity.record_events_for(
+                session,
+                row.workspace_id,
+                repository.entered_at(row.id, now),
+                "segment.entered",
+                now,
+                props,
+            )
     finally:
         session.info.pop(_REFRESHING, None)
     result = RefreshResult(segment_id=row.id, entered=len(entered), left=len(left), count=0)
@@ -283,6 +298,11 @@ def refresh_segment(session: Session, segment_id: int, *, actor: Actor) -> Refre
             detail={"entered": result.entered, "left": result.left},
         )
     return result
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite gives back naive UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:

@@ -70,6 +70,7 @@ from siyu.identity.repository.records import (
     withdraw_consents,
 )
 from siyu.identity.repository.timeline import (
+    add_events_for,
     count_events,
     daily_counts,
     deidentified_page,
@@ -87,6 +88,7 @@ __all__ = [
     "IdentityKey",
     "active_consent",
     "add",
+    "add_events_for",
     "add_tags",
     "assigned_member_ids",
     "assignee_of",

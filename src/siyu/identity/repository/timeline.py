@@ -10,9 +10,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Select,
     and_,
     cast,
     func,
+    insert,
+    literal,
     or_,
     select,
     update,
@@ -247,3 +250,34 @@ def members_active_since(
         .distinct()
     )
     return set(session.scalars(query))
+
+
+def add_events_for(  # noqa: PLR0917 - one row's natural columns
+    session: Session,
+    workspace_id: int,
+    member_ids: Select[Any],
+    name: str,
+    ts: datetime,
+    props: dict[str, Any],
+    received_at: datetime,
+) -> int:
+    """One event of `name` for each member `member_ids` selects, in one INSERT … SELECT (no
+    row passes through Python); how many."""
+    chosen = member_ids.subquery()
+    table = TimelineEvent.__table__
+    columns = table.c
+    result = session.execute(
+        insert(TimelineEvent).from_select(
+            ["workspace_id", "member_id", "origin_member_id", "name", "ts", "props", "received_at"],
+            select(
+                literal(workspace_id, columns.workspace_id.type),
+                chosen.c[0],
+                chosen.c[0],
+                literal(name, columns.name.type),
+                literal(ts, columns.ts.type),
+                literal(props, columns.props.type),
+                literal(received_at, columns.received_at.type),
+            ),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

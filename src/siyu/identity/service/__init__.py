@@ -116,6 +116,7 @@ from siyu.identity.service.timeline import (
     members_active_since,
     record_event,
     record_events,
+    record_events_for,
     tally_coded_days,
     tally_coded_events,
 )
@@ -184,6 +185,7 @@ __all__ = [
     "record_deidentified_export",
     "record_event",
     "record_events",
+    "record_events_for",
     "record_member_list_export",
     "resolve",
     "resolve_member",

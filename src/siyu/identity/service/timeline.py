@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
@@ -151,6 +151,24 @@ def record_events(session: Session, events: Sequence[NewEvent]) -> None:
         counts[event.workspace_id] = counts.get(event.workspace_id, 0) + 1
     for workspace_id, count in counts.items():
         bus.publish(session, EventsRecorded(workspace_id, count))
+
+
+def record_events_for(  # noqa: PLR0917 - an event's natural parts
+    session: Session,
+    workspace_id: int,
+    member_ids: Select[Any],
+    name: str,
+    ts: datetime,
+    props: dict[str, Any],
+) -> int:
+    """One canonical event for each member a query selects, written set-based (a segment's
+    million entrants never pass through Python); how many."""
+    count = repository.add_events_for(
+        session, workspace_id, member_ids, name, ts, props, clock.now()
+    )
+    if count:
+        bus.publish(session, EventsRecorded(workspace_id, count))
+    return count
 
 
 # --- tallies -------------------------------------------------------------------------------

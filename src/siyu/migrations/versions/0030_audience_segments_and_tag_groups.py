@@ -46,7 +46,6 @@ def upgrade() -> None:
         sa.Column("segment_id", BigId, nullable=False),
         sa.Column("member_id", BigId, nullable=False),
         sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["segment_id"], ["audience_segments.id"]),
         sa.PrimaryKeyConstraint("segment_id", "member_id"),
     )
     op.create_index("ix_audience_segment_members_member", "audience_segment_members", ["member_id"])

@@ -121,9 +121,7 @@ class LeadSettings(Base):
     __tablename__ = "audience_lead_settings"
     __erasure__ = Erasure.none("a workspace's policy")
 
-    workspace_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("workspaces.id"), primary_key=True
-    )
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), primary_key=True)
     threshold: Mapped[int]
     daily_claim_cap: Mapped[int]
     reclaim_days: Mapped[int]
@@ -209,9 +207,7 @@ class LeadClaimDay(Base):
     __tablename__ = "audience_lead_claims"
     __erasure__ = Erasure.none("counts per salesperson and day, no member")
 
-    operator_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("operators.id"), primary_key=True
-    )
+    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
     claimed: Mapped[int]

@@ -5,12 +5,14 @@ report per salesperson."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from siyu.audience import service
 from siyu.audience.tasks import score_leads, sweep_leads
@@ -20,6 +22,7 @@ from siyu.identity import service as identity
 from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from tests.support.audience import event
+from tests.support.cli import run
 from tests.support.leads import counts, leads_by_member, notices, policy, post, rule, score, scores
 from tests.support.names import MP_APPID
 from tests.support.pay import PayEnv
@@ -353,3 +356,32 @@ def test_concurrent_claims_never_pass_the_daily_cap(
     # then exactly two were taken, the others refused by the cap
     assert sorted(outcomes) == ["audience.claim_cap_reached"] * 2 + ["ok"] * 2
     assert counts(db)["owned"] == counts(db)["claimed"] == 2
+
+
+def test_the_cli_scores_lists_and_claims(
+    cli: CliRunner, api: TestClient, db: Database, people: dict[str, int],
+    sellers: tuple[Staff, Staff],
+) -> None:  # fmt: skip
+    # given a rule that makes every member a lead
+    rule(api, name="用过小程序", kind="condition", points=5, condition=EVERYONE)
+    policy(api, threshold=5)
+    # when the workspace is scored from the command line
+    code, output = run(cli, "leads", "score", "--json")
+    assert code == 0, output
+    assert json.loads(output) == {"scored": 4, "leads_created": 4, "assigned": 0}
+    # then the pool lists them, a salesperson claims one, and a member's score has its reason
+    code, output = run(cli, "leads", "list", "--view", "pool", "--json")
+    assert code == 0, output
+    first = json.loads(output)["items"][0]["id"]
+    email = sellers[0].principal.email
+    code, output = run(cli, "leads", "claim", str(first), "--as", email, "--json")
+    assert code == 0, output
+    assert json.loads(output)["owner_id"] == sellers[0].principal.operator_id
+    code, output = run(cli, "leads", "list", "--as", email, "--json")
+    assert [i["id"] for i in json.loads(output)["items"]] == [first]
+    code, output = run(cli, "leads", "score", "--member", "10001", "--json")
+    assert json.loads(output)["reasons"][0]["rule"] == "用过小程序"
+    # and a claim of a lead another holds fails naming the problem
+    code, output = run(cli, "leads", "claim", str(first), "--as", sellers[1].principal.email)
+    assert code == 1
+    assert "lead_not_yours" in output or "其他销售" in output

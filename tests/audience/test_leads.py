@@ -23,10 +23,11 @@ from siyu.security.enums import Role
 from siyu.security.schemas import Principal
 from tests.support.audience import event
 from tests.support.cli import run
+from tests.support.console import session_csrf, sign_in
 from tests.support.leads import counts, leads_by_member, notices, policy, post, rule, score, scores
 from tests.support.names import MP_APPID
 from tests.support.pay import PayEnv
-from tests.support.security import Staff, audit_actions, make_staff
+from tests.support.security import PASSWORD, Staff, audit_actions, make_staff
 
 EVERYONE = {"op": "and", "conditions": [{"kind": "app_used", "appids": [MP_APPID]}]}
 
@@ -385,3 +386,35 @@ def test_the_cli_scores_lists_and_claims(
     code, output = run(cli, "leads", "claim", str(first), "--as", sellers[1].principal.email)
     assert code == 1
     assert "lead_not_yours" in output or "其他销售" in output
+
+
+def test_a_salesperson_claims_and_follows_up_in_the_console(
+    api: TestClient, app_client: TestClient, db: Database, people: dict[str, int],
+    sellers: tuple[Staff, Staff],
+) -> None:  # fmt: skip
+    first, *_ = _pool(api)
+    del app_client.headers["Authorization"]
+    wang = sellers[0].principal
+    assert sign_in(app_client, email=wang.email, password=PASSWORD).status_code == 303
+    # when wang opens the pool, claims the first lead and records a call with a next date
+    pool = app_client.get("/leads?view=pool")
+    assert pool.status_code == 200
+    assert "公海" in pool.text
+    assert 'class="table-wrap"' in pool.text
+    csrf = session_csrf(pool.text)
+    claimed = app_client.post(f"/leads/{first}/claim", data={"csrf_token": csrf},
+                              follow_redirects=False)  # fmt: skip
+    assert claimed.status_code == 303
+    done = app_client.post(
+        f"/leads/{first}/follow-ups",
+        data={"csrf_token": csrf, "channel": "call", "note": "下周再约", "next_date": "2026-11-25"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    # then the lead's page shows its reason, the follow-up and the stage
+    page = app_client.get(f"/leads/{first}")
+    assert page.status_code == 200
+    for text in ("用过小程序", "下周再约", "已联系", "电话"):
+        assert text in page.text
+    # and the nav shows 线索, while the manager's report is not on the salesperson's page
+    assert "销售报表" not in app_client.get("/leads?view=all").text

@@ -37,6 +37,8 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("SubscribeEvent", "siyu.autoreply.service.on_push"),
         ("ClickEvent", "siyu.autoreply.service.on_push"),
         ("EventsRecorded", "siyu.audience.service.segments.on_events_recorded"),
+        ("EventsRecorded", "siyu.audience.service.leads.scoring.on_events_recorded"),
+        ("OrderPaid", "siyu.audience.service.leads.sweep.on_order_paid"),
     ]
 
 

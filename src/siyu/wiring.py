@@ -84,6 +84,9 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(ClickEvent, autoreply.on_push),
     # Segments: recorded events may move members in or out (a job refreshes them).
     Subscriber(identity.EventsRecorded, audience.on_events_recorded),
+    # Sales leads: recorded events may move scores (a job scores); a payment may win a lead.
+    Subscriber(identity.EventsRecorded, audience.leads.on_events_recorded),
+    Subscriber(pay.OrderPaid, audience.leads.on_order_paid),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (

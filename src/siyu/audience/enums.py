@@ -8,3 +8,43 @@ import enum
 class SegmentKind(enum.StrEnum):
     dynamic = "dynamic"  # its membership follows the definition (a job refreshes it)
     static = "static"  # a snapshot, taken at creation and when an operator asks again
+
+
+# --- sales leads (线索) ------------------------------------------------------------------------
+
+
+class LeadRuleKind(enum.StrEnum):
+    event = "event"  # points per matching event (with property filters), decayed by age
+    condition = "condition"  # points once while a segment condition holds (a tag, an attribute)
+    silent = "silent"  # points (negative) when the member did nothing for `days`
+
+
+class LeadStatus(enum.StrEnum):
+    new = "new"
+    contacted = "contacted"
+    qualified = "qualified"
+    won = "won"
+    lost = "lost"
+
+
+OPEN_LEAD_STATUSES = (LeadStatus.new, LeadStatus.contacted, LeadStatus.qualified)
+
+
+class FollowUpChannel(enum.StrEnum):
+    call = "call"
+    wechat = "wechat"
+    visit = "visit"
+
+
+class AssignmentMode(enum.StrEnum):
+    pool = "pool"  # new leads wait in the pool (公海) for a salesperson to claim them
+    round_robin = "round_robin"  # each new lead to the next of the assignees, in turn
+    capacity = "capacity"  # to the assignee with the fewest open leads, below the capacity
+    segment = "segment"  # by the first route whose segment holds the member (round-robin in it)
+
+
+class LeadNoticeKind(enum.StrEnum):
+    assigned = "assigned"  # a lead was given to this salesperson
+    reminder = "reminder"  # the next follow-up date has come
+    reclaim_warning = "reclaim_warning"  # no follow-up: back to the pool in a day
+    reclaimed = "reclaimed"  # back in the pool

@@ -57,3 +57,54 @@ TAG_GROUP_EXISTS = _codes.add(
 TAG_GROUP_NOT_FOUND = _codes.add(
     "tag_group_not_found", 404, "找不到这个标签组。", en="No such tag group."
 )
+
+# --- sales leads (线索) ----------------------------------------------------------------------
+LEAD_NOT_FOUND = _codes.add("lead_not_found", 404, "找不到这条线索。", en="No such lead.")
+LEAD_NOT_YOURS = _codes.add(
+    "lead_not_yours",
+    403,
+    "这条线索属于其他销售，您只能查看自己的线索和公海。",
+    en="This lead belongs to another salesperson: you see only your leads and the pool.",
+)
+LEAD_TAKEN = _codes.add(
+    "lead_taken",
+    409,
+    "这条线索已被领取或已关闭，请刷新公海。",
+    en="This lead was claimed or closed already: refresh the pool.",
+)
+CLAIM_CAP_REACHED = _codes.add(
+    "claim_cap_reached",
+    409,
+    "今天已领取 {cap} 条线索，达到每日上限，明天再来。",
+    en="You claimed {cap} leads today, the daily cap: come back tomorrow.",
+)
+LEAD_BAD_TRANSITION = _codes.add(
+    "lead_bad_transition",
+    409,
+    "线索不能从“{current}”改为“{wanted}”。",
+    en="A lead cannot go from {current} to {wanted}.",
+)
+LEAD_LOST_REASON = _codes.add(
+    "lead_lost_reason",
+    422,
+    "标记为流失时请填写原因。",
+    en="A lost lead needs a reason.",
+)
+LEAD_RULE_INVALID = _codes.add(
+    "lead_rule_invalid",
+    422,
+    "评分规则有误：{problem}",
+    en="The scoring rule is wrong: {problem}",
+)
+LEAD_RULE_EXISTS = _codes.add(
+    "lead_rule_exists", 409, "已有同名评分规则。", en="A scoring rule of this name exists."
+)
+LEAD_RULE_NOT_FOUND = _codes.add(
+    "lead_rule_not_found", 404, "找不到这条评分规则。", en="No such scoring rule."
+)
+LEAD_ASSIGNEE_INVALID = _codes.add(
+    "lead_assignee_invalid",
+    422,
+    "操作员 {operator_id} 不能接收线索（不存在、已停用或没有领取线索的权限）。",
+    en="Operator {operator_id} cannot take leads (unknown, disabled or without leads.claim).",
+)

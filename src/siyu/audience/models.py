@@ -1,15 +1,24 @@
-"""Audience's tables: segments (人群) and who is in them, tag groups (标签组)."""
+"""Audience's tables: segments (人群) and who is in them, tag groups (标签组), sales leads
+(线索): scoring rules, scores, leads, follow-ups, claims and notices."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.audience.enums import SegmentKind
+from siyu.audience.enums import (
+    AssignmentMode,
+    FollowUpChannel,
+    LeadNoticeKind,
+    LeadRuleKind,
+    LeadStatus,
+    SegmentKind,
+)
+from siyu.core.crypto import EncryptedText
 from siyu.core.db import Base, BigId, IdPK, JSONType
 from siyu.core.privacy import Erasure
 
@@ -74,3 +83,152 @@ class TagGroup(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# --- sales leads (线索) ------------------------------------------------------------------------
+
+
+class LeadRule(Base):
+    """A scoring rule: points per event (decayed by age), for a condition, or for silence."""
+
+    __tablename__ = "audience_lead_rules"
+    __erasure__ = Erasure.none("a scoring rule, no member")
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[LeadRuleKind] = mapped_column(_enum(LeadRuleKind))
+    points: Mapped[int]
+    event: Mapped[str | None] = mapped_column(String(64))
+    where: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    condition: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # event: only events of the last `days`; silent: no event for `days`.
+    days: Mapped[int | None]
+    # event: an event's points halve every `half_life_days` of its age.
+    half_life_days: Mapped[int | None]
+    # event: at most this many points from the rule (5 check-ins = +10, not +2 for each of 100).
+    max_points: Mapped[int | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LeadSettings(Base):
+    """A workspace's lead policy: the threshold, the claim cap, reclaiming, assignment, won."""
+
+    __tablename__ = "audience_lead_settings"
+    __erasure__ = Erasure.none("a workspace's policy")
+
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"), primary_key=True)
+    threshold: Mapped[int]
+    daily_claim_cap: Mapped[int]
+    reclaim_days: Mapped[int]
+    assignment: Mapped[AssignmentMode] = mapped_column(_enum(AssignmentMode))
+    assignees: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    capacity: Mapped[int]
+    segment_routes: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    won_references: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    won_min_amount: Mapped[int]
+    last_assignee_id: Mapped[int | None] = mapped_column(BigId)
+    # Set by recorded events; the scoring job clears it.
+    scores_stale: Mapped[bool] = mapped_column(default=True)
+    scored_at: Mapped[datetime | None]
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime]
+
+
+class LeadScore(Base):
+    """A member's score as of the last scoring, with the rules it came from."""
+
+    __tablename__ = "audience_lead_scores"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (Index("ix_audience_lead_scores_workspace_score", "workspace_id", "score"),)
+
+    member_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    score: Mapped[int]
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    scored_at: Mapped[datetime]
+
+
+class Lead(Base):
+    """A member whose score reached the threshold: in the pool (no owner) or a salesperson's."""
+
+    __tablename__ = "audience_leads"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "member_id"),
+        Index("ix_audience_leads_owner", "workspace_id", "owner_id", "status"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    status: Mapped[LeadStatus] = mapped_column(_enum(LeadStatus))
+    owner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("operators.id"))
+    score: Mapped[int]
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime]
+    assigned_at: Mapped[datetime | None]
+    first_contact_at: Mapped[datetime | None]
+    last_follow_up_at: Mapped[datetime | None]
+    next_follow_up_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    won_at: Mapped[datetime | None]
+    won_order_id: Mapped[int | None] = mapped_column(BigId)
+    lost_reason: Mapped[str | None] = mapped_column(EncryptedText("audience_leads.lost_reason"))
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class LeadFollowUp(Base):
+    """A call, WeChat conversation or visit, its note (encrypted) and the next date."""
+
+    __tablename__ = "audience_lead_follow_ups"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (Index("ix_audience_lead_follow_ups_lead", "lead_id"),)
+
+    id: Mapped[IdPK]
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("audience_leads.id"))
+    member_id: Mapped[int] = mapped_column(BigId)
+    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"))
+    channel: Mapped[FollowUpChannel] = mapped_column(_enum(FollowUpChannel))
+    note: Mapped[str | None] = mapped_column(EncryptedText("audience_lead_follow_ups.note"))
+    next_follow_up_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class LeadClaimDay(Base):
+    """How many leads a salesperson claimed on a day (Beijing): the daily cap's counter."""
+
+    __tablename__ = "audience_lead_claims"
+    __erasure__ = Erasure.none("counts per salesperson and day, no member")
+
+    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    claimed: Mapped[int]
+
+
+class LeadNotice(Base):
+    """What a salesperson is told about their leads (assigned, reminders, reclaim warnings);
+    one per (lead, kind, due time), so that a sweep run twice tells once."""
+
+    __tablename__ = "audience_lead_notices"
+    __erasure__ = Erasure.delete(member=("member_id",))
+    __table_args__ = (
+        UniqueConstraint("lead_id", "kind", "due_at"),
+        Index("ix_audience_lead_notices_operator", "operator_id", "created_at"),
+    )
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    operator_id: Mapped[int] = mapped_column(BigId, ForeignKey("operators.id"))
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("audience_leads.id"))
+    member_id: Mapped[int] = mapped_column(BigId)
+    kind: Mapped[LeadNoticeKind] = mapped_column(_enum(LeadNoticeKind))
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime]

@@ -1,5 +1,5 @@
 """Audience's staff API: segments (人群) — define, count while editing, members, CSV, refresh,
-notify — and tag groups (标签组)."""
+notify — and tag groups (标签组); sales leads (线索) are `leads_routes`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from siyu.audience import service
+from siyu.audience.leads_routes import router as leads_router
 from siyu.audience.schemas import (
     RefreshResult,
     SegmentCreate,
@@ -208,3 +209,6 @@ def delete_tag_group(group_id: Id, principal: Tagger, db: DatabaseDep) -> Respon
     with db.session_scope() as session:
         service.delete_tag_group(session, principal, group_id)
     return Response(status_code=204)
+
+
+router.include_router(leads_router)

@@ -7,7 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from siyu.audience.enums import SegmentKind
+from siyu.audience.enums import (
+    AssignmentMode,
+    FollowUpChannel,
+    LeadNoticeKind,
+    LeadRuleKind,
+    LeadStatus,
+    SegmentKind,
+)
+from siyu.core.params import MAX_NUMBER, Id
 from siyu.reach.schemas import KEY_PATTERN
 
 NAME_MAX = 64
@@ -106,3 +114,184 @@ class TagGroupRead(BaseModel):
     name: str
     tags: list[str]
     counts: dict[str, int] = Field(default_factory=dict)
+
+
+# --- sales leads (线索) ----------------------------------------------------------------------
+
+POINTS = 1000  # a rule gives at most ±1000 points
+LEAD_DAYS = 3650
+
+
+class LeadRuleIn(BaseModel):
+    """A scoring rule. `event`: `points` per matching event of the last `days` (365 if not
+    given), halved every `half_life_days` of the event's age, at most `max_points` in all;
+    `condition`: `points` while a segment condition tree holds (a tag: `{"op": "and",
+    "conditions": [{"kind": "tags", "match": "any", "tags": ["在职教师"]}]}`); `silent`:
+    `points` (usually negative) when the member recorded no event for `days`."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    kind: LeadRuleKind
+    points: int = Field(ge=-POINTS, le=POINTS)
+    event: str | None = Field(default=None, max_length=64)
+    where: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
+    condition: dict[str, Any] | None = None
+    days: int | None = Field(default=None, ge=1, le=LEAD_DAYS)
+    half_life_days: int | None = Field(default=None, ge=1, le=LEAD_DAYS)
+    max_points: int | None = Field(default=None, ge=1, le=100 * POINTS)
+    enabled: bool = True
+
+
+class LeadRuleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    kind: LeadRuleKind
+    points: int
+    event: str | None
+    where: list[dict[str, Any]]
+    condition: dict[str, Any] | None
+    days: int | None
+    half_life_days: int | None
+    max_points: int | None
+    enabled: bool
+    created_by: str
+    updated_at: datetime
+
+
+class SegmentRoute(BaseModel):
+    """New leads of a segment's members go to these salespeople, in turn."""
+
+    model_config = ConfigDict(extra="forbid")
+    segment_id: Id
+    operator_ids: list[Id] = Field(min_length=1, max_length=100)
+
+
+class LeadSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    threshold: int = Field(default=30, ge=1, le=100 * POINTS)
+    daily_claim_cap: int = Field(default=20, ge=1, le=10_000)
+    reclaim_days: int = Field(default=7, ge=2, le=365)
+    assignment: AssignmentMode = AssignmentMode.pool
+    assignees: list[Id] = Field(default_factory=list, max_length=500)
+    capacity: int = Field(default=0, ge=0, le=100_000)  # open leads each (0: no limit)
+    segment_routes: list[SegmentRoute] = Field(default_factory=list, max_length=50)
+    # A payment whose order reference starts with one of these wins the member's lead
+    # (`activity:`, `course:python`); none: any payment does.
+    won_references: list[str] = Field(default_factory=list, max_length=50)
+    won_min_amount: int = Field(default=0, ge=0, le=MAX_NUMBER)  # fen
+
+
+class LeadSettingsRead(LeadSettingsIn):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    scored_at: datetime | None = None
+
+
+class ScoreReason(BaseModel):
+    rule_id: int
+    rule: str
+    points: int
+
+
+class MemberScore(BaseModel):
+    member_id: int
+    number: int
+    score: int
+    reasons: list[ScoreReason]
+    scored_at: datetime | None
+    lead_id: int | None
+
+
+class ScoringResult(BaseModel):
+    scored: int  # members with a score
+    leads_created: int
+    assigned: int
+
+
+class LeadRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    member_id: int
+    number: int = 0
+    display_name: str | None = None
+    status: LeadStatus
+    owner_id: int | None
+    owner_name: str | None = None
+    score: int
+    reasons: list[ScoreReason]
+    created_at: datetime
+    assigned_at: datetime | None
+    first_contact_at: datetime | None
+    last_follow_up_at: datetime | None
+    next_follow_up_at: datetime | None
+    won_at: datetime | None
+    lost_reason: str | None
+    closed_at: datetime | None
+
+
+class LeadPage(BaseModel):
+    items: list[LeadRead]
+    total: int
+    offset: int
+    more: bool
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: FollowUpChannel
+    note: str = Field(default="", max_length=2000)
+    next_follow_up_at: datetime | None = None
+
+
+class FollowUpRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    lead_id: int
+    operator_id: int
+    channel: FollowUpChannel
+    note: str | None
+    next_follow_up_at: datetime | None
+    created_at: datetime
+
+
+class LeadDetail(BaseModel):
+    lead: LeadRead
+    follow_ups: list[FollowUpRead]
+    tags: list[str]
+
+
+class LeadMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: LeadStatus
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class LeadAssign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    operator_id: Id | None
+
+
+class LeadNoticeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    lead_id: int
+    member_id: int
+    kind: LeadNoticeKind
+    due_at: datetime
+    created_at: datetime
+
+
+class SweepResult(BaseModel):
+    reminded: int
+    warned: int
+    reclaimed: int
+
+
+class SalesReportRow(BaseModel):
+    operator_id: int
+    name: str
+    leads: int
+    contacted_within_24h: int
+    won: int
+    lost: int
+    conversion: float  # won / leads

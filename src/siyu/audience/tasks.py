@@ -37,3 +37,43 @@ def refresh_segments() -> None:
                 service.refresh_segment(session, segment_id, actor="system:audience")
         except SiyuError as exc:
             log.warning("segment_refresh_refused", segment_id=segment_id, code=exc.code)
+
+
+# --- sales leads (线索) ----------------------------------------------------------------------
+
+
+def _each_workspace(workspace_ids: list[int], run: str) -> None:
+    db = get_database()
+    for workspace_id in workspace_ids:
+        try:
+            with db.session_scope() as session:
+                if run == "score":
+                    service.leads.score_workspace(session, workspace_id, actor="system:audience")
+                else:
+                    service.leads.sweep_workspace(session, workspace_id)
+        except SiyuError as exc:  # a rule naming a segment since deleted: logged, others go on
+            log.warning("leads_refused", workspace_id=workspace_id, run=run, code=exc.code)
+
+
+@job("audience.score_leads", periodic=crontab(minute="*"))
+def score_leads() -> None:
+    """Each minute, the workspaces whose events changed since their last scoring."""
+    with get_database().session_scope() as session:
+        due = service.leads.stale_workspaces(session)
+    _each_workspace(due, "score")
+
+
+@job("audience.score_leads_nightly", periodic=crontab(minute="30", hour="19"))
+def score_leads_nightly() -> None:
+    """03:30 in Beijing: every workspace (decay and silence move scores without events)."""
+    with get_database().session_scope() as session:
+        due = service.leads.scored_workspaces(session)
+    _each_workspace(due, "score")
+
+
+@job("audience.sweep_leads", periodic=crontab(minute="5"))
+def sweep_leads() -> None:
+    """Hourly: reminders, reclaim warnings a day ahead, and leads back to the pool."""
+    with get_database().session_scope() as session:
+        due = service.leads.swept_workspaces(session)
+    _each_workspace(due, "sweep")

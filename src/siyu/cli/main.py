@@ -12,6 +12,7 @@ from siyu.cli import (
     entries,
     imports,
     keys,
+    leads,
     members,
     operators,
     pay,
@@ -42,6 +43,7 @@ app.add_typer(demo.demo_app, name="demo")
 app.add_typer(entries.menus_app, name="menus")
 app.add_typer(entries.channels_app, name="channels")
 app.add_typer(segments.segments_app, name="segments")
+app.add_typer(leads.leads_app, name="leads")
 app.command()(serve.migrate)
 app.command()(serve.bootstrap)
 app.command()(serve.serve)

@@ -15,6 +15,7 @@ from siyu.console import (
     community,
     entries,
     imports,
+    leads,
     members,
     menus,
     operators,
@@ -49,5 +50,6 @@ routers: tuple[APIRouter, ...] = (
     autoreply.router,
     entries.router,
     menus.router,
+    leads.router,
     simulator.router,
 )

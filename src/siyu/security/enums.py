@@ -48,6 +48,10 @@ class Permission(enum.StrEnum):
     # audience: segments, rule tags, tag groups
     segments_read = "segments.read"  # segments, their counts and members (as the role shows)
     segments_manage = "segments.manage"  # define, refresh, delete, export and notify segments
+    # audience: sales leads (线索)
+    leads_read = "leads.read"  # the pool and one's own leads (every lead with leads.manage)
+    leads_claim = "leads.claim"  # claim from the pool, follow up and move one's own leads
+    leads_manage = "leads.manage"  # every lead, scoring rules, the policy, assign, the report
     # entries and attribution
     entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
     entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus

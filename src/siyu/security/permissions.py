@@ -41,6 +41,8 @@ _OPERATOR = frozenset(
         P.entries_manage,
         P.segments_read,
         P.segments_manage,
+        P.leads_read,
+        P.leads_manage,
     }
 )
 
@@ -66,9 +68,17 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     # Figures only: aggregates and de-identified exports, no single member.
     # Channel and menu reports are aggregates (counts per channel or button, never a member).
     Role.analyst: frozenset({P.analytics_read, P.entries_read, P.tokens_create}),
-    # Only the members assigned to them (no `members.all`).
+    # Only the members assigned to them (no `members.all`); of leads, the pool and their own.
     Role.sales: frozenset(
-        {P.members_read, P.members_timeline, P.consents_read, P.tokens_create, P.members_notes}
+        {
+            P.members_read,
+            P.members_timeline,
+            P.consents_read,
+            P.tokens_create,
+            P.members_notes,
+            P.leads_read,
+            P.leads_claim,
+        }
     ),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from siyu.audience.service import leads
 from siyu.audience.service.segments import (
     compile_definition,
     create_segment,
@@ -28,6 +29,7 @@ __all__ = [
     "delete_tag_group",
     "due_segments",
     "get_segment",
+    "leads",
     "list_segments",
     "list_tag_groups",
     "notify_segment",

@@ -16,6 +16,7 @@ from siyu.console.i18n.catalog import (
     events,
     forms,
     imports,
+    leads,
     members,
     operators,
     overview,
@@ -50,6 +51,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "entries": entries.MESSAGES,
     "tokens": tokens.MESSAGES,
     "reach_templates": reach_templates.MESSAGES,
+    "leads": leads.MESSAGES,
 }
 
 

@@ -19,6 +19,7 @@ MESSAGES: dict[str, Message] = {
     "nav.toggle": ("导航", "Navigation"),
     "nav.operators": ("操作员", "Operators"),
     "nav.audit": ("审计日志", "Audit log"),
+    "nav.leads": ("线索", "Leads"),
     "nav.set_aside": ("搁置的任务", "Set aside"),
     "role.customer_service": ("客服", "Customer service"),
     "role.analyst": ("数据分析", "Analyst"),

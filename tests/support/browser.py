@@ -47,7 +47,15 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # The browser's own words (a form's validation bubble: "请填写此字段。") in Chinese, as an
+    # operator's Chromium shows them. On Linux Chromium takes its UI language from the
+    # environment (LANGUAGE, LC_ALL, LANG) and ignores --lang (tried with Chromium 156; also
+    # github.com/chrome-php/chrome/pull/414), and needs Debian's chromium-l10n for the zh-CN
+    # strings: both are set, --lang for other systems.
+    "--lang=zh-CN",
 ]
+CHROMIUM_ENV = {**os.environ, "LANGUAGE": "zh_CN:zh"}
+CHROMIUM_ZH_CN = Path("/usr/lib/chromium/locales/zh-CN.pak")  # from chromium-l10n
 OWNER_EMAIL = "owner@siyu.test"
 OWNER_PASSWORD = "浏览器里选的-2026-春"  # what the owner chooses at the first sign-in
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}

@@ -54,7 +54,7 @@ CHROMIUM_ARGS = [
     # strings: both are set, --lang for other systems.
     "--lang=zh-CN",
 ]
-CHROMIUM_ENV = {**os.environ, "LANGUAGE": "zh_CN:zh"}
+CHROMIUM_ENV: dict[str, str | float | bool] = {**os.environ, "LANGUAGE": "zh_CN:zh"}
 CHROMIUM_ZH_CN = Path("/usr/lib/chromium/locales/zh-CN.pak")  # from chromium-l10n
 OWNER_EMAIL = "owner@siyu.test"
 OWNER_PASSWORD = "浏览器里选的-2026-春"  # what the owner chooses at the first sign-in
@@ -177,8 +177,12 @@ class Watch:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
-        # Chromium also logs every 4xx as a console error: one provoked on purpose is none.
-        refused = re.match(r"Failed to load resource: .* status of (\d{3})", message.text)
+        # Chromium logs every 4xx as a console error, and htmx one it swapped in as its own:
+        # one provoked on purpose is none.
+        refused = re.match(
+            r"(?:Failed to load resource: .* status of|Response Status Error Code) (\d{3})",
+            message.text,
+        )
         if refused and int(refused.group(1)) in self.expected_statuses:
             return
         self.problems.append(f"console error: {message.text} ({message.location})")

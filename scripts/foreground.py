@@ -65,7 +65,20 @@ def run_in_foreground(argv: list[str]) -> int:
         signal.signal(signum, forward)
     # A Ctrl-C pressed before the command held the terminal is the command's to answer.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _, status = os.waitpid(pid, 0)
+    while True:
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            break
+        # Ctrl-Z stopped the command: the terminal goes back to make's group, which stops too,
+        # so that the shell sees its job stopped; `fg` continues make's group, and with it us,
+        # and the command gets the terminal back and goes on.
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(tty, os.getpgrp())
+        os.killpg(os.getpgrp(), signal.SIGSTOP)
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(tty, pid)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGCONT)
     with contextlib.suppress(OSError):
         os.tcsetpgrp(tty, os.getpgrp())
     code = os.waitstatus_to_exitcode(status)

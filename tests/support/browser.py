@@ -125,7 +125,9 @@ class ConsoleServer:
             self.root / "serve.log",
         )
         self.process.start()
-        wait_until(self._healthy, 60, f"siyu serve answers on {self.url} ({self.root})")
+        # 120 s, as for `make run` (tests/cli/test_run_script.py): on a shared 2-core machine
+        # under load, start-up was seen to take more than 60 s and fail all 43 browser tests
+        wait_until(self._healthy, 120, f"siyu serve answers on {self.url} ({self.root})")
         # Sandbox users follow, log in to the Mini Program, share their phones, enroll in the
         # demo activity and pay its deposit: members, payments and check-ins to look at.
         self._run(

@@ -7,7 +7,8 @@ VENDOR := src/siyu/console/static/vendor
 .PHONY: run test lint services browser assets install install-dev clean bench
 
 run: install assets .env  ## set up, migrate, create the owner, serve API + console + worker + sandbox
-	bash scripts/run.sh
+	@# In the terminal's foreground group of its own: Ctrl-C stops siyu, and make exits 0 (see the script)
+	@$(BIN)/python scripts/foreground.py bash scripts/run.sh
 
 test: install-dev assets services browser lint  ## everything CI runs
 	$(BIN)/pytest -n 2 --dist loadgroup -p no:cacheprovider

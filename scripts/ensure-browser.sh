@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The browser tests (tests/e2e/console/) drive Debian's Chromium through Playwright; install it
-# and a CJK font when missing. Never `playwright install`: its browser download cannot work on a
+# The browser tests (tests/e2e/console/) drive Debian's Chromium through Playwright; install it,
+# its Chinese strings (chromium-l10n: the browser's own words, such as a form's validation
+# bubble, in zh-CN) and a CJK font when missing. Never `playwright install`: its browser download cannot work on a
 # closed network, while Debian's package comes through apt like every other system package.
 set -u
 BROWSER=/usr/bin/chromium
-PACKAGES="chromium fonts-noto-cjk"
+PACKAGES="chromium chromium-l10n fonts-noto-cjk"
+ZH_CN=/usr/lib/chromium/locales/zh-CN.pak
 
-have_browser() { [ -x "$BROWSER" ]; }
+have_browser() { [ -x "$BROWSER" ] && [ -f "$ZH_CN" ]; }
 # Without a CJK font Chromium draws Chinese as boxes: the pages "render" but nobody can read them.
 have_cjk_font() { dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed"; }
 
@@ -32,6 +34,6 @@ trap 'rm -f "$LOG"' EXIT
 apt-get "${APT_OPTS[@]}" update >"$LOG" 2>&1 || { cat "$LOG" >&2; fail "apt-get update failed"; }
 apt-get "${APT_OPTS[@]}" install -y --no-install-recommends $PACKAGES >"$LOG" 2>&1 \
   || { cat "$LOG" >&2; fail "apt-get install failed"; }
-have_browser || fail "$BROWSER is still missing after the install"
+have_browser || fail "$BROWSER or $ZH_CN is still missing after the install"
 have_cjk_font || fail "fonts-noto-cjk is still missing after the install"
 echo "browser: $("$BROWSER" --version 2>/dev/null || echo "$BROWSER")"

@@ -1,14 +1,18 @@
 """`make run`'s script as a person runs it: it ends with the console's address and the owner's
 sign-in (a one-time password, replaced on the next run if nobody used it), and Ctrl-C (SIGINT
-to the whole process group, as a terminal sends it) stops it with exit status 0."""
+to the whole process group, as a terminal sends it) stops it with exit status 0; `make run`
+itself, in a terminal, stops on Ctrl-C with status 0 and no `make: ***` line."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import re
 import signal
 import socket
 import subprocess
+import termios
 import threading
 import time
 from pathlib import Path
@@ -71,6 +75,60 @@ class _Run:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: stdin (a pty's slave) becomes its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class _Terminal:
+    """A command in a terminal of its own (a pseudo-terminal), as a person runs it: Ctrl-C is
+    typed, and the terminal sends SIGINT to whichever process group holds it."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        self.output = bytearray()
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True, preexec_fn=_take_terminal,  # noqa: PLW1509
+        )  # fmt: skip
+        os.close(slave)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: every process holding the terminal has exited
+                return
+            if not chunk:
+                return
+            self.output += chunk
+
+    @property
+    def text(self) -> str:
+        return bytes(self.output).decode("utf-8", errors="replace")
+
+    def wait_for(self, text: str, deadline_s: float) -> None:
+        deadline = time.monotonic() + deadline_s
+        while text not in self.text:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r}:\n{self.text[-3000:]}")
+            time.sleep(0.1)  # polling a starting process, not timing a result
+
+    def ctrl_c(self) -> int:
+        os.write(self.master, b"\x03")
+        code = self.proc.wait(timeout=60)
+        self.reader.join(timeout=5)
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        os.close(self.master)
 
 
 @pytest.fixture
@@ -155,3 +213,20 @@ def test_a_second_run_loads_the_saved_sandbox_world_and_does_not_replay_the_week
     ]
     assert any("sandbox world restored from" in line for line in second.lines)
     assert not any("simulating a week" in line for line in second.lines)
+
+
+def test_make_run_in_a_terminal_stops_on_ctrl_c_with_status_0(run_env: dict[str, str]) -> None:
+    # given `make run` in a terminal, up (set up already: its setup targets are not remade, and
+    # no .env is written, the settings come from the environment)
+    argv = ["make", "--no-print-directory", "-o", ".env", "-o", "install", "-o", "assets", "run"]
+    terminal = _Terminal(argv, run_env)
+    try:
+        terminal.wait_for(BANNER_END, 120)
+        # when Ctrl-C is typed
+        code = terminal.ctrl_c()
+        # then siyu stops, and make with it, with exit status 0 and no "make: ***" error
+        assert code == 0, terminal.text[-3000:]
+        assert "stopping siyu" in terminal.text
+        assert "make: ***" not in terminal.text, terminal.text[-3000:]
+    finally:
+        terminal.close()

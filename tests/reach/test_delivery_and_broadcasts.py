@@ -163,6 +163,69 @@ def test_a_broadcast_to_a_tag_is_throttled_paused_resumed_and_reported(
     assert sorted(s["member_id"] for s in per_recipient) == sorted(members[:3])
 
 
+def test_a_broadcast_sent_now_starts_at_once_without_the_minute_tick(
+    api: TestClient, db: Database, workspace_id: int, person: NewPerson, drain: Callable[[], int]
+) -> None:
+    # given two tagged followers and an untagged one
+    people = [person() for _ in range(3)]
+    for p in people:
+        p.follow()
+    members = [member_of(db, p.oa_openid) for p in people]
+    with db.session_scope() as session:
+        identity.tag_members(session, workspace_id, members[:2], "晨读营", actor="test")
+    # when a broadcast to the tag is sent now, at 1 a minute, and the queue runs (no tick)
+    body = {"name": "开营", "template_key": "checkin", "data": {"course": "晨读营"}}
+    created = api.post("/api/reach/broadcasts", json={**body, "tag": "晨读营", "per_minute": 1})
+    assert created.status_code == 201, created.text
+    bid = created.json()["id"]
+    drain()
+    # then its first batch went out at once
+    assert send_count(db) == 1
+    assert sum(len(p.inbox()) for p in people) == 1
+    # when the start job runs again (a duplicated job)
+    tasks.start_broadcast.call_local(bid)
+    drain()
+    # then it takes no second batch ahead of the tick
+    assert send_count(db) == 1
+    # and the minute tick carries the rest, each tagged follower getting it once
+    tasks.run_broadcasts.call_local()
+    drain()
+    assert [len(p.inbox()) for p in people] == [1, 1, 0]
+    assert api.get(f"/api/reach/broadcasts/{bid}").json()["status"] == "done"
+
+
+def test_a_broadcast_scheduled_for_later_waits_for_its_minute(
+    api: TestClient,
+    db: Database,
+    workspace_id: int,
+    person: NewPerson,
+    drain: Callable[[], int],
+    daytime: FrozenClock,
+) -> None:
+    # given a tagged follower
+    p = person()
+    p.follow()
+    with db.session_scope() as session:
+        identity.tag_members(session, workspace_id, [member_of(db, p.oa_openid)], "晚课", actor="t")
+    # when a broadcast to the tag is scheduled an hour ahead, and the queue runs
+    later = (clock.now() + timedelta(hours=1)).isoformat()
+    created = api.post(
+        "/api/reach/broadcasts",
+        json={"name": "晚课", "template_key": "checkin", "data": {"course": "晚课"},
+              "tag": "晚课", "scheduled_at": later},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    drain()
+    tasks.run_broadcasts.call_local()
+    # then nothing is sent before its time
+    assert send_count(db) == 0
+    # when its minute comes, the tick starts it
+    daytime.advance(timedelta(hours=1))
+    tasks.run_broadcasts.call_local()
+    drain()
+    assert p.inbox() == [(OA_APPID, "template")]
+
+
 def test_a_broadcast_to_nobody_is_refused(api: TestClient, db: Database) -> None:
     response = api.post(
         "/api/reach/broadcasts",

@@ -3,7 +3,7 @@ roles, and a one-time password for a locked-out owner."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,7 +21,29 @@ from siyu.cli.common import (
 from siyu.core.errors import SiyuError
 from siyu.security.enums import Permission, Role
 
+if TYPE_CHECKING:
+    from siyu.core.db import Database
+    from siyu.security.schemas import OperatorRead
+
 operators_app = typer.Typer(help="Operators and their roles.", no_args_is_help=True)
+
+
+def _print_one_time_password(password: str) -> None:
+    """A one-time password, as `add` and `reset-password` show it: once, and what happens next."""
+    out.print(f"[bold yellow]one-time password: {password}[/bold yellow]")
+    out.print("(shown once; they choose their own at the next sign-in)")
+
+
+def _operator_named(db: Database, email: str) -> OperatorRead:
+    """The operator signing in with `email`, or exit 1 saying there is none."""
+    from siyu.security import service as security
+
+    with db.session_scope() as session:
+        target = security.get_operator_by_email(session, email)
+    if target is None:
+        err.print(f"[red]no operator {email}[/red]")
+        raise typer.Exit(1)
+    return target
 
 
 @operators_app.command("list")
@@ -66,7 +88,7 @@ def operators_add(
     except SiyuError as exc:
         raise fail(exc) from exc
     out.print(f"[green]✓[/green] {created.email} ({created.role.value}), id {created.id}")
-    out.print(f"[bold yellow]one-time password: {password}[/bold yellow]")
+    _print_one_time_password(password)
 
 
 @operators_app.command("role")
@@ -79,11 +101,7 @@ def operators_role(
     from siyu.security import service as security
 
     _settings, db = setup()
-    with db.session_scope() as session:
-        target = security.get_operator_by_email(session, email)
-    if target is None:
-        err.print(f"[red]no operator {email}[/red]")
-        raise typer.Exit(1)
+    target = _operator_named(db, email)
     principal = acting(db, target.workspace_id, as_email, Permission.operators_manage)
     try:
         with db.session_scope() as session:
@@ -102,11 +120,7 @@ def operators_disable(
     from siyu.security import service as security
 
     _settings, db = setup()
-    with db.session_scope() as session:
-        target = security.get_operator_by_email(session, email)
-    if target is None:
-        err.print(f"[red]no operator {email}[/red]")
-        raise typer.Exit(1)
+    target = _operator_named(db, email)
     principal = acting(db, target.workspace_id, as_email, Permission.operators_manage)
     try:
         with db.session_scope() as session:
@@ -126,11 +140,7 @@ def operators_reset_password(
     from siyu.security import service as security
 
     _settings, db = setup()
-    with db.session_scope() as session:
-        target = security.get_operator_by_email(session, email)
-    if target is None:
-        err.print(f"[red]no operator {email}[/red]")
-        raise typer.Exit(1)
+    target = _operator_named(db, email)
     principal = acting(db, target.workspace_id, as_email, Permission.operators_manage)
     try:
         with db.session_scope() as session:
@@ -138,5 +148,4 @@ def operators_reset_password(
     except SiyuError as exc:
         raise fail(exc) from exc
     out.print(f"[green]✓[/green] {reset.operator.email}: password reset; their sessions ended")
-    out.print(f"[bold yellow]one-time password: {reset.one_time_password}[/bold yellow]")
-    out.print("(shown once; they choose their own at the next sign-in)")
+    _print_one_time_password(reset.one_time_password)

@@ -270,6 +270,13 @@ def sweep_held() -> None:
         service.retry_held(session, service.held_due(session))
 
 
+@job("reach.start_broadcast")
+def start_broadcast(broadcast_id: int) -> None:
+    """A broadcast sent now: its first batch without waiting for the minute tick."""
+    with get_database().session_scope() as session:
+        service.start_broadcast(session, broadcast_id)
+
+
 @job("reach.run_broadcasts", periodic=crontab(minute="*"))
 def run_broadcasts() -> None:
     """Each minute, every running broadcast notifies its next `per_minute` members."""

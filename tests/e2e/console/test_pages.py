@@ -111,3 +111,18 @@ def test_at_a_phones_width_every_page_fits_and_the_menu_opens_with_a_button(
         browser_owner.clean()
     finally:
         browser_owner.page.set_viewport_size(DESKTOP)
+
+
+def test_a_required_field_left_empty_is_explained_in_chinese(browser_owner: Person) -> None:
+    page = browser_owner.page
+    # given the owner on 渠道, the new channel's name left empty
+    browser_owner.go("/channels")
+    form = page.locator("form", has=page.get_by_role("button", name="创建", exact=True))
+    name = form.get_by_label("名称")
+    # when they press 创建
+    form.get_by_role("button", name="创建", exact=True).click()
+    # then the browser keeps the form and its bubble says, in Chinese, to fill the field
+    assert page.url.removeprefix(browser_owner.base) == "/channels"
+    message = name.evaluate("input => input.validationMessage")
+    assert message == "请填写此字段。", message
+    browser_owner.clean()

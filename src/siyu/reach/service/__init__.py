@@ -20,6 +20,7 @@ from siyu.reach.service.broadcasts import (
     get_broadcast,
     list_broadcasts,
     pause_broadcast,
+    start_broadcast,
 )
 from siyu.reach.service.common import MASS, MAX_ATTEMPTS
 from siyu.reach.service.delivery import (
@@ -140,6 +141,7 @@ __all__ = [
     "sends_page",
     "set_policy",
     "set_preferences",
+    "start_broadcast",
     "sweep_stuck_sends",
     "update_template",
     "window_open_ids",

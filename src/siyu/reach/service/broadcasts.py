@@ -1,5 +1,7 @@
 """Broadcasts: a notice to an audience (a tag, the followers of an app, a list), advanced at a
-throttled rate by a periodic job; OA mass broadcasts within WeChat's monthly and daily caps."""
+throttled rate by a periodic job; OA mass broadcasts within WeChat's monthly and daily caps.
+A broadcast sent now takes its first step at once (a job enqueued after commit), not at the
+next minute tick; one scheduled for later waits for the tick."""
 
 from __future__ import annotations
 
@@ -68,6 +70,10 @@ def create_broadcast(
         ("reach_broadcast", row.id),
         detail={"audience": len(members), "template": data.template_key or MASS},
     )
+    if row.scheduled_at <= now:
+        # Sent now: its first batch goes at once, once the broadcast is committed; the minute
+        # tick (`reach.run_broadcasts`) carries the rest at `per_minute`.
+        jobs.enqueue(session, "reach.start_broadcast", row.id)
     return _broadcast_read(session, row)
 
 
@@ -235,6 +241,16 @@ def advance_broadcast(session: Session, broadcast_id: int, limit: int | None = N
         row.status, row.finished_at = BroadcastStatus.done, clock.now()
     session.flush()
     return len(taken)
+
+
+def start_broadcast(session: Session, broadcast_id: int) -> int:
+    """The first step of a broadcast sent now. Nothing when a step was taken already (the minute
+    tick came first, or this job ran before) or the broadcast is paused: a job run twice never
+    takes a second batch ahead of the tick."""
+    row = session.get(ReachBroadcast, broadcast_id, with_for_update=True)
+    if row is None or row.status != BroadcastStatus.scheduled or row.cursor:
+        return 0
+    return advance_broadcast(session, broadcast_id)
 
 
 def _advance_mass(session: Session, row: ReachBroadcast, batch: list[int], text: str) -> None:

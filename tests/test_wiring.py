@@ -36,6 +36,9 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("Message", "siyu.autoreply.service.on_push"),
         ("SubscribeEvent", "siyu.autoreply.service.on_push"),
         ("ClickEvent", "siyu.autoreply.service.on_push"),
+        ("MembersMerged", "siyu.analytics.service.sync.on_members_merged"),
+        ("MergeUndone", "siyu.analytics.service.sync.on_merge_undone"),
+        ("MemberErased", "siyu.analytics.service.sync.on_member_erased"),
     ]
 
 

@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from siyu.analytics import service as analytics
 from siyu.autoreply import service as autoreply
 from siyu.community import service as community
 from siyu.core.events import BatchHandler, DomainEvent, bus
 from siyu.entries import service as entries
+from siyu.identity import service as identity
 from siyu.reach import service as reach
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
@@ -80,6 +82,10 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(Message, autoreply.on_push),
     Subscriber(SubscribeEvent, autoreply.on_push),
     Subscriber(ClickEvent, autoreply.on_push),
+    # The analytics store copies again the events of members merged, split or erased.
+    Subscriber(identity.MembersMerged, analytics.on_members_merged),
+    Subscriber(identity.MergeUndone, analytics.on_merge_undone),
+    Subscriber(identity.MemberErased, analytics.on_member_erased),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
@@ -95,6 +101,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.community.tasks",
     "siyu.reach.tasks",
     "siyu.autoreply.tasks",
+    "siyu.analytics.tasks",
 )
 
 _wired = False

@@ -7,7 +7,10 @@ from siyu.core.errors import ErrorCatalog
 _codes = ErrorCatalog("analytics")
 
 BAD_RANGE = _codes.add(
-    "bad_range", 422, "开始日期不能晚于结束日期。", en="The start date is after the end date."
+    "bad_range",
+    422,
+    "日期范围不对：开始日期不能晚于结束日期，且须在 2000–2099 年之间。",
+    en="The start date is after the end date, or a date is outside 2000–2099.",
 )
 SPAN_TOO_LONG = _codes.add(
     "span_too_long",

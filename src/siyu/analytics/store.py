@@ -76,8 +76,9 @@ class Writer(Protocol):
 
 class Store(Protocol):
     dialect: str
+    budget_s: float
 
-    def read(self, sql: str, budget_s: float) -> list[tuple[Any, ...]]: ...
+    def read(self, sql: str, budget_s: float | None = None) -> list[tuple[Any, ...]]: ...
     def writer(self) -> contextlib.AbstractContextManager[Writer]: ...
     def describe(self) -> str: ...
 
@@ -91,6 +92,7 @@ class DuckDBStore:
     # Test hook: store strings uncompressed, so that a test can look for a value in the file.
     uncompressed: bool = False
     dialect: str = "duckdb"
+    budget_s: float = 10.0
 
     def describe(self) -> str:
         return f"duckdb:{self.path}"
@@ -124,9 +126,10 @@ class DuckDBStore:
             finally:
                 conn.close()
 
-    def read(self, sql: str, budget_s: float) -> list[tuple[Any, ...]]:
+    def read(self, sql: str, budget_s: float | None = None) -> list[tuple[Any, ...]]:
         import duckdb
 
+        budget_s = budget_s or self.budget_s
         self._ensure()
         with self._locked(exclusive=False):
             conn = self._connect(read_only=True)
@@ -242,6 +245,7 @@ class _DuckDBWriter:
 
 class _ClickHouseBase:
     dialect = "clickhouse"
+    budget_s = 10.0
     _lock = threading.Lock()
 
     def _run(self, sql: str, body: bytes | None = None) -> list[list[Any]]:
@@ -258,7 +262,9 @@ class _ClickHouseBase:
             " ENGINE = ReplacingMergeTree ORDER BY key"
         )
 
-    def read(self, sql: str, budget_s: float) -> list[tuple[Any, ...]]:
+    def read(self, sql: str, budget_s: float | None = None) -> list[tuple[Any, ...]]:
+        budget_s = budget_s or self.budget_s
+        self._ensure()
         settings = f" SETTINGS max_execution_time={budget_s:g}, join_use_nulls=1"
         try:
             return [tuple(r) for r in self._run(sql + settings)]
@@ -392,7 +398,13 @@ class ClickHouseHTTPStore(_ClickHouseBase):
 
 
 def open_store(settings: Settings) -> Store:
-    """The store the settings name (`SIYU_ANALYTICS_URL`)."""
+    """The store the settings name (`SIYU_ANALYTICS_URL`), with their query budget."""
+    store = _open(settings)
+    store.budget_s = settings.analytics_query_budget_s
+    return store
+
+
+def _open(settings: Settings) -> Store:
     url = settings.analytics_url
     if not url:
         return DuckDBStore(settings.data_dir / "analytics.duckdb")

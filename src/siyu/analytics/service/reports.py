@@ -28,7 +28,6 @@ from siyu.analytics.schemas import (
 )
 from siyu.analytics.store import Store
 from siyu.core.clock import BEIJING
-from siyu.core.config import current_settings
 from siyu.identity.schemas import CANONICAL_EVENTS
 from siyu.security.enums import Role
 from siyu.security.schemas import Principal
@@ -66,16 +65,17 @@ DEFINITIONS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _budget() -> float:
-    return current_settings().analytics_query_budget_s
-
-
 def _utc(day: date) -> datetime:
     """The start of a Beijing day, as the store's naive UTC."""
     return datetime.combine(day, time(), BEIJING).astimezone(UTC).replace(tzinfo=None)
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
 def _check_range(start: date, end: date) -> None:
+    if not (EARLIEST <= start <= LATEST and EARLIEST <= end <= LATEST):
+        raise errors.BAD_RANGE(f"dates must fall between {EARLIEST} and {LATEST}")
     if start > end:
         raise errors.BAD_RANGE(f"start {start} is after end {end}")
     if (end - start).days + 1 > MAX_SPAN_DAYS:
@@ -90,7 +90,7 @@ def _check_event(event: str) -> None:
 
 
 def _run(store: Store, template: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return store.read(queries.render(template, params, store.dialect), _budget())
+    return store.read(queries.render(template, params, store.dialect))
 
 
 def _aggregates_only(actor: Principal | None) -> bool:

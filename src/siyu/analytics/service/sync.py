@@ -13,7 +13,7 @@ from siyu.analytics import repository
 from siyu.analytics.schemas import SyncResult
 from siyu.analytics.store import Store, Writer, naive_utc, open_store, to_arrow
 from siyu.core import clock
-from siyu.core.config import current_settings
+from siyu.core.config import Settings, current_settings
 from siyu.identity import service as identity
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
@@ -28,9 +28,9 @@ WATERMARK = "events"
 _OA = {AppKind.oa_service, AppKind.oa_subscription}
 
 
-def store() -> Store:
-    """The store of this process's settings (`SIYU_ANALYTICS_URL`)."""
-    return open_store(current_settings())
+def store(settings: Settings | None = None) -> Store:
+    """The store of these settings, or of this process's (`SIYU_ANALYTICS_URL`)."""
+    return open_store(settings or current_settings())
 
 
 class _Kinds:

@@ -149,10 +149,11 @@ FROM events WHERE workspace_id = :ws AND ts >= :t0 AND ts < :t1
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
-# Members by the days between their first and last activity in the range.
+# Members by the Beijing days between their first and last activity in the range.
 ACTIVE_PERIODS = """
 WITH spans AS (
-  SELECT member_id, date_diff('day', min(ts), max(ts)) AS days FROM events
+  SELECT member_id, date_diff('day', CAST(min(ts) + INTERVAL 8 HOUR AS DATE),
+    CAST(max(ts) + INTERVAL 8 HOUR AS DATE)) AS days FROM events
   WHERE workspace_id = :ws AND ts >= :t0 AND ts < :t1 GROUP BY member_id
 )
 SELECT CASE WHEN days < 1 THEN 0 WHEN days < 7 THEN 1 WHEN days < 30 THEN 2

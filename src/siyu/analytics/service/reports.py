@@ -107,6 +107,22 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def _carried(start: date, end: date, marks: dict[date, int]) -> dict[date, int]:
+    """The running count on each day of start..end: the value of the last change on or
+    before it (the query gives a row only for the days it changed)."""
+    ordered = sorted(marks.items())
+    values: dict[date, int] = {}
+    current, i = 0, 0
+    day = start
+    while day <= end:
+        while i < len(ordered) and ordered[i][0] <= day:
+            current = ordered[i][1]
+            i += 1
+        values[day] = current
+        day += timedelta(days=1)
+    return values
+
+
 def _ratio(num: int, den: int, hide: bool) -> Ratio:
     n, d = _cell(num, hide), _cell(den, hide)
     rate = round(num / den, 4) if den and n is not None and d is not None else None
@@ -133,7 +149,7 @@ def operations_index(
             queries.ROLLING_ACTIVE,
             {**params, "span": span, "t_lookback": t0 - timedelta(days=span)},
         )
-        rolling[span] = {_day(d): int(n) for d, n in rows}
+        rolling[span] = _carried(start, end, {_day(d): int(n) for d, n in rows})
     days: list[IndexDay] = []
     found = {_day(r[0]): r for r in _run(store, queries.INDEX_DAYS, params)}
     day = start

@@ -113,7 +113,9 @@ def test_a_funnel_with_property_filters_any_order_and_a_short_window(
     ordered_pay_first = analytics.funnel(
         loaded,
         scenario.workspace_id,
-        funnel_query(steps=[FunnelStep(event=e) for e in ["mp.launch", "pay.paid", "oa.subscribe"]]),
+        funnel_query(
+            steps=[FunnelStep(event=e) for e in ["mp.launch", "pay.paid", "oa.subscribe"]]
+        ),
     )
     assert [s.members for s in ordered_pay_first.steps] == [3, 2, 0]
     unordered_pay_first = analytics.funnel(

@@ -27,14 +27,20 @@ def at(day: int, hour: int, minute: int = 0) -> str:
 
 
 def event(
-    name: str, ts: str, who: str, *, oa: bool = False, channel: str | None = None, **props: Any
+    name: str,
+    ts: str,
+    who: str,
+    *,
+    oa: bool = False,
+    channel: str | None = None,
+    props: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     line: dict[str, Any] = {
         "event": name,
         "ts": ts,
         "appid": OA_APPID if oa else MP_APPID,
         "openid": openid(PEOPLE[who], "p" if oa else "o"),
-        "props": props,
+        "props": props or {},
     }
     if who in UNIONS:
         line["unionid"] = openid(PEOPLE[who], "u")
@@ -50,19 +56,19 @@ UNIONS = {"A"}
 def lines() -> list[dict[str, Any]]:
     return [
         event("mp.launch", at(2, 10), "A", channel="qr_spring"),
-        event("mp.page_view", at(2, 10, 5), "A", **{"from": "article", "duration_s": 30}),
+        event("mp.page_view", at(2, 10, 5), "A", props={"from": "article", "duration_s": 30}),
         event("oa.subscribe", at(2, 12), "A", oa=True),
-        event("pay.paid", at(3, 9), "A", amount_fen=9900, receiver=SECRET),
+        event("pay.paid", at(3, 9), "A", props={"amount_fen": 9900, "receiver": SECRET}),
         event("mp.launch", at(9, 10), "A"),
-        event("pay.paid", at(10, 9), "A", amount_fen=9900),
+        event("pay.paid", at(10, 9), "A", props={"amount_fen": 9900}),
         event("mp.launch", at(2, 20), "B", channel="qr_autumn"),
-        event("mp.page_view", at(2, 20, 1), "B", **{"from": "home", "duration_s": 10}),
-        event("pay.paid", at(3, 10), "B", amount_fen=500),
+        event("mp.page_view", at(2, 20, 1), "B", props={"from": "home", "duration_s": 10}),
+        event("pay.paid", at(3, 10), "B", props={"amount_fen": 500}),
         event("mp.launch", at(3, 8), "C"),
         event("mp.launch", at(16, 8), "C"),
         event("oa.subscribe", at(4, 9), "D", oa=True),
-        event("oa.menu_click", at(4, 9, 1), "D", oa=True, button="about"),
-        event("oa.menu_click", at(4, 9, 2), "D", oa=True, button="shop"),
+        event("oa.menu_click", at(4, 9, 1), "D", oa=True, props={"button": "about"}),
+        event("oa.menu_click", at(4, 9, 2), "D", oa=True, props={"button": "shop"}),
         event("oa.unsubscribe", at(5, 9), "D", oa=True),
     ]
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from siyu.console.i18n.catalog import (
     account,
+    analytics,
     apps,
     audit,
     autoreply,
@@ -48,6 +49,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "entries": entries.MESSAGES,
     "tokens": tokens.MESSAGES,
     "reach_templates": reach_templates.MESSAGES,
+    "analytics": analytics.MESSAGES,
 }
 
 

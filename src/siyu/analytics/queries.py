@@ -54,8 +54,32 @@ def _duckdb(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _postgres(node: exp.Expression) -> exp.Expression:
+    """PostgreSQL, for the benchmark's comparison only (bench/analytics.py runs the same
+    queries on a PostgreSQL copy of the store's table, props as jsonb)."""
+    name = node.name.lower() if isinstance(node, exp.Anonymous) else ""
+    if name in ("json_num", "json_str"):
+        column, key = node.expressions
+        text = exp.JSONExtractScalar(this=column, expression=key)
+        if name == "json_str":
+            return text
+        return cast(exp.Expression, exp.cast(text, "DOUBLE"))
+    if isinstance(node, exp.DayOfWeekIso | exp.Hour):
+        unit = "ISODOW" if isinstance(node, exp.DayOfWeekIso) else "HOUR"
+        return exp.Extract(this=exp.var(unit), expression=node.this)
+    if isinstance(node, exp.ArgMin):
+        ordered = exp.Order(expressions=[exp.Ordered(this=node.expression)])
+        agg = exp.ArrayAgg(this=exp.Order(this=node.this, expressions=ordered.expressions))
+        return exp.Bracket(this=exp.Paren(this=agg), expressions=[exp.Literal.number(0)])
+    return node
+
+
+_TRANSFORMS = {"clickhouse": _clickhouse, "duckdb": _duckdb, "postgres": _postgres}
+
+
 def render(template: str, params: Mapping[str, Any], dialect: str) -> str:
-    """The template with `params` bound, in `dialect` ("duckdb" or "clickhouse")."""
+    """The template with `params` bound, in `dialect` ("duckdb" or "clickhouse"; "postgres"
+    for the benchmark)."""
     tree = sqlglot.parse_one(template, read="duckdb")
     missing: list[str] = []
 
@@ -70,7 +94,7 @@ def render(template: str, params: Mapping[str, Any], dialect: str) -> str:
     tree = tree.transform(bind)
     if missing:
         raise KeyError(f"unbound parameters: {missing}")
-    tree = tree.transform(_clickhouse if dialect == "clickhouse" else _duckdb)
+    tree = tree.transform(_TRANSFORMS[dialect])
     return tree.sql(dialect=dialect)
 
 
@@ -240,7 +264,9 @@ def funnel_sql(
     breakdown of their first step. Step 1 is the member's first matching event in the range;
     the others must fall within `:window` seconds of it, each at or after the one before when
     `ordered`, in any order otherwise."""
-    group = {"channel": "coalesce(channel, '')", "app": "app_kind"}.get(breakdown or "", "''")
+    group = {"channel": "coalesce(channel, '')", "app": "app_kind"}.get(
+        breakdown or "", "CAST('' AS VARCHAR)"
+    )
     first = _step_match("e", 0, steps[0][1])
     within = "e.ts <= p.t0 + INTERVAL (:window) SECOND"
     ctes = [

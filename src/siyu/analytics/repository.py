@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, delete, or_, select
+from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.analytics.models import StoreRefresh
@@ -35,6 +35,36 @@ def list_events_after(session: Session, after_id: int, limit: int) -> Sequence[A
     c = identity.events_table().c
     query = select(*_event_columns()).where(c.id > after_id).order_by(c.id).limit(limit)
     return session.execute(query).all()
+
+
+def copy_events_after(session: Session, after_id: int, limit: int) -> bytes:
+    """PostgreSQL only: the next events after `after_id` as CSV (COPY TO STDOUT), in the
+    store's columns but app_kind (ts as UTC without a zone): read in bulk, no row objects."""
+    c = identity.events_table().c
+    query = (
+        select(
+            c.id,
+            c.workspace_id,
+            c.member_id,
+            c.origin_member_id,
+            c.app_id,
+            c.name,
+            func.timezone("UTC", c.ts),
+            c.channel,
+            cast(c.props, String),
+        )
+        .where(c.id > int(after_id))
+        .order_by(c.id)
+        .limit(int(limit))
+    )
+    # COPY takes no parameters: the statement's only values are the two ints above.
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    driver: Any = session.connection().connection.driver_connection
+    out = bytearray()
+    with driver.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+        for chunk in copy:
+            out += chunk
+    return bytes(out)
 
 
 def list_event_ids_between(session: Session, low: int, high: int) -> set[int]:

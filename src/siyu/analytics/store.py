@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import tempfile
 import threading
@@ -79,6 +80,7 @@ class Store(Protocol):
     budget_s: float
 
     def read(self, sql: str, budget_s: float | None = None) -> list[tuple[Any, ...]]: ...
+    def read_many(self, sqls: Sequence[str]) -> list[list[tuple[Any, ...]]]: ...
     def writer(self) -> contextlib.AbstractContextManager[Writer]: ...
     def describe(self) -> str: ...
 
@@ -127,16 +129,22 @@ class DuckDBStore:
                 conn.close()
 
     def read(self, sql: str, budget_s: float | None = None) -> list[tuple[Any, ...]]:
+        return self._read([sql], budget_s or self.budget_s)[0]
+
+    def read_many(self, sqls: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+        """Several queries on one opening of the file, within one budget."""
+        return self._read(sqls, self.budget_s)
+
+    def _read(self, sqls: Sequence[str], budget_s: float) -> list[list[tuple[Any, ...]]]:
         import duckdb
 
-        budget_s = budget_s or self.budget_s
         self._ensure()
         with self._locked(exclusive=False):
             conn = self._connect(read_only=True)
             timer = threading.Timer(budget_s, conn.interrupt)
             timer.start()
             try:
-                return [tuple(r) for r in conn.execute(sql).fetchall()]
+                return [[tuple(r) for r in conn.execute(sql).fetchall()] for sql in sqls]
             except duckdb.InterruptException as exc:
                 raise errors.QUERY_BUDGET(
                     f"the query ran past its budget of {budget_s:g} s and was stopped",
@@ -275,6 +283,9 @@ class _ClickHouseBase:
                     seconds=f"{budget_s:g}",
                 ) from exc
             raise
+
+    def read_many(self, sqls: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+        return [self.read(sql) for sql in sqls]
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Writer]:
@@ -435,6 +446,40 @@ def to_arrow(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
         ],
         schema=ARROW_SCHEMA,
     )
+
+
+_CSV_COLUMNS = [f.name for f in ARROW_SCHEMA if f.name != "app_kind"]
+
+
+def from_csv(data: bytes, kinds: dict[int, str]) -> pa.Table:
+    """CSV of the store's columns but app_kind (COPY TO STDOUT) as the store's Arrow batch,
+    app_kind filled from `kinds` (app id → kind), else from the event's name."""
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    if not data:
+        return ARROW_SCHEMA.empty_table()
+    types = {f.name: f.type for f in ARROW_SCHEMA if f.name != "app_kind"}
+    table = csv.read_csv(
+        io.BytesIO(data),
+        read_options=csv.ReadOptions(column_names=_CSV_COLUMNS, block_size=1 << 24),
+        convert_options=csv.ConvertOptions(
+            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
+    )
+    apps = table["app_id"]
+    known = pc.take(
+        pa.array(list(kinds.values()), pa.string()),
+        pc.index_in(apps, value_set=pa.array(list(kinds), pa.int64())),
+    )
+    names = table["name"]
+    by_name = pc.if_else(
+        pc.starts_with(names, "oa."),
+        "oa",
+        pc.if_else(pc.starts_with(names, "mp."), "mp", "other"),
+    )
+    kind = pc.if_else(pc.is_null(apps), by_name, pc.fill_null(known, "other"))
+    return table.add_column(5, "app_kind", kind).cast(ARROW_SCHEMA)
 
 
 def naive_utc(value: datetime) -> datetime:

@@ -142,16 +142,26 @@ def operations_index(
         "t1": t1,
         "t_mature": t1 - timedelta(days=30),
     }
-    rolling: dict[int, dict[date, int]] = {}
-    for span in (7, 30):
-        rows = _run(
-            store,
-            queries.ROLLING_ACTIVE,
-            {**params, "span": span, "t_lookback": t0 - timedelta(days=span)},
-        )
-        rolling[span] = _carried(start, end, {_day(d): int(n) for d, n in rows})
+    rolling_params = {
+        span: {**params, "span": span, "t_lookback": t0 - timedelta(days=span)} for span in (7, 30)
+    }
+    templates = [
+        (queries.ROLLING_ACTIVE, rolling_params[7]),
+        (queries.ROLLING_ACTIVE, rolling_params[30]),
+        (queries.INDEX_DAYS, params),
+        (queries.ACTIVE_HOURS, params),
+        (queries.ACTIVE_PERIODS, params),
+        (queries.MONITORING, params),
+    ]
+    wau_rows, mau_rows, day_rows, hour_rows, period_rows, monitoring = store.read_many(
+        [queries.render(t, p, store.dialect) for t, p in templates]
+    )
+    rolling = {
+        7: _carried(start, end, {_day(d): int(n) for d, n in wau_rows}),
+        30: _carried(start, end, {_day(d): int(n) for d, n in mau_rows}),
+    }
     days: list[IndexDay] = []
-    found = {_day(r[0]): r for r in _run(store, queries.INDEX_DAYS, params)}
+    found = {_day(r[0]): r for r in day_rows}
     day = start
     while day <= end:
         r = found.get(day)
@@ -179,15 +189,14 @@ def operations_index(
         )
         day += timedelta(days=1)
     heat = [
-        HeatCell(weekday=int(w), hour=int(h), events=_cell(int(n), hide))
-        for w, h, n in _run(store, queries.ACTIVE_HOURS, params)
+        HeatCell(weekday=int(w), hour=int(h), events=_cell(int(n), hide)) for w, h, n in hour_rows
     ]
-    buckets = {int(b): int(n) for b, n in _run(store, queries.ACTIVE_PERIODS, params)}
+    buckets = {int(b): int(n) for b, n in period_rows}
     periods = [
         PeriodBucket(bucket=label, members=_cell(buckets.get(i, 0), hide))
         for i, label in enumerate(PERIOD_BUCKETS)
     ]
-    m = [int(x or 0) for x in _run(store, queries.MONITORING, params)[0]]
+    m = [int(x or 0) for x in monitoring[0]]
     return IndexReport(
         start=start,
         end=end,

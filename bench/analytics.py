@@ -89,14 +89,17 @@ def _generate(url: str, ws: int, mp: int, oa: int, events: int, members: int, se
     now = datetime.now(UTC)
     # each member arrives at some time and is active after it, more at first
     arrival = [rnd.random() ** 1.5 * span for _ in range(members)]
+    rows = []
+    for _ in range(events):
+        m = rnd.randrange(members)
+        rows.append((arrival[m] + rnd.random() ** 2 * (span - arrival[m]), m))
+    rows.sort()  # a timeline arrives in about the order things happen
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         with cur.copy(
             "COPY events (workspace_id, member_id, origin_member_id, app_id, name, ts, channel,"
             " props, received_at) FROM STDIN"
         ) as copy:
-            for _ in range(events):
-                m = rnd.randrange(members)
-                offset = arrival[m] + rnd.random() ** 2 * (span - arrival[m])
+            for offset, m in rows:
                 ts = start + timedelta(seconds=offset)
                 if rnd.random() < 0.7:
                     name, app = rnd.choice(MP_EVENTS), mp

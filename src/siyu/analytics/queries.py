@@ -376,7 +376,7 @@ returns AS (
       CAST(date_trunc('{unit}', CAST(e.ts + INTERVAL 8 HOUR AS DATE)) AS DATE))
       / {divisor} AS BIGINT) AS off
   FROM keyed k JOIN events e ON e.member_id = k.member_id
-  WHERE e.workspace_id = :ws AND e.name = :return_event
+  WHERE e.workspace_id = :ws AND e.name = :return_event AND e.ts >= :t0 AND e.ts < :t_grid_end
     AND e.ts >= CAST(k.start AS TIMESTAMP) - INTERVAL 8 HOUR
 ),
 sizes AS (SELECT cohort, count(*) AS size FROM keyed GROUP BY cohort),

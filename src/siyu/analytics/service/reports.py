@@ -307,6 +307,9 @@ def retention(
         "cohort_event": query.cohort_event,
         "return_event": query.return_event,
         "periods": query.periods,
+        # no return counts past the grid: the last cohort's last period ends before this
+        "t_grid_end": _utc(query.end + timedelta(days=1))
+        + timedelta(days={"day": 1, "week": 7, "month": 31}[query.period] * (query.periods + 1)),
     }
     sql = queries.retention_sql(query.period, query.cohort_by == "channel")
     cohorts: dict[str, tuple[int, list[int]]] = {}

@@ -188,6 +188,7 @@ def _queries(ws: int) -> dict[str, tuple[str, dict[str, Any]]]:
                 "cohort_event": "mp.launch",
                 "return_event": "mp.launch",
                 "periods": 12,
+                "t_grid_end": t1 + timedelta(days=7 * 13),
             },
         ),
     }

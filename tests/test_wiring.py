@@ -39,6 +39,9 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("EventsRecorded", "siyu.audience.service.segments.on_events_recorded"),
         ("EventsRecorded", "siyu.audience.service.leads.scoring.on_events_recorded"),
         ("OrderPaid", "siyu.audience.service.leads.sweep.on_order_paid"),
+        ("MembersMerged", "siyu.analytics.service.sync.on_members_merged"),
+        ("MergeUndone", "siyu.analytics.service.sync.on_merge_undone"),
+        ("MemberErased", "siyu.analytics.service.sync.on_member_erased"),
     ]
 
 

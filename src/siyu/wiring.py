@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from siyu.analytics import service as analytics
 from siyu.audience import service as audience
 from siyu.autoreply import service as autoreply
 from siyu.community import service as community
@@ -87,6 +88,10 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     # Sales leads: recorded events may move scores (a job scores); a payment may win a lead.
     Subscriber(identity.EventsRecorded, audience.leads.on_events_recorded),
     Subscriber(pay.OrderPaid, audience.leads.on_order_paid),
+    # The analytics store copies again the events of members merged, split or erased.
+    Subscriber(identity.MembersMerged, analytics.on_members_merged),
+    Subscriber(identity.MergeUndone, analytics.on_merge_undone),
+    Subscriber(identity.MemberErased, analytics.on_member_erased),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
@@ -103,6 +108,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.reach.tasks",
     "siyu.autoreply.tasks",
     "siyu.audience.tasks",
+    "siyu.analytics.tasks",
 )
 
 _wired = False

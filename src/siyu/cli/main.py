@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from siyu.cli import (
+    analytics,
     apps,
     autoreply,
     demo,
@@ -37,6 +38,10 @@ app.add_typer(tokens.tokens_app, name="tokens")
 app.add_typer(operators.operators_app, name="operators")
 app.add_typer(pay.pay_app, name="pay")
 app.add_typer(reports.report_app, name="report")
+reports.report_app.command("index")(analytics.report_index)
+reports.report_app.command("funnel")(analytics.report_funnel)
+reports.report_app.command("retention")(analytics.report_retention)
+app.add_typer(analytics.analytics_app, name="analytics")
 app.add_typer(autoreply.autoreply_app, name="autoreply")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(demo.demo_app, name="demo")

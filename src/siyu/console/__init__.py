@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from siyu.console import (
     account,
+    analytics,
     apps,
     audit,
     autoreply,
@@ -35,6 +36,7 @@ __all__ = ["routers", "static_files"]
 routers: tuple[APIRouter, ...] = (
     account.router,
     overview.router,
+    analytics.router,
     members.router,
     segments.router,
     payments.router,

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     # creating one warns that the account is running out.
     entries_permanent_qr_cap: int = Field(default=100_000, ge=0)
     entries_permanent_qr_warn_ratio: float = Field(default=0.9, gt=0, le=1)
+    # The analytics store: empty for DuckDB in `data_dir/analytics.duckdb` (embedded, no
+    # server); `duckdb:///path`, `chdb:///path` (ClickHouse in-process) or
+    # `clickhouse://user:password@host:8123/database` (a ClickHouse server or cluster, over HTTP).
+    analytics_url: str = ""
+    # A report query running longer than this is stopped with a message (seconds).
+    analytics_query_budget_s: float = Field(default=10, gt=0, le=600)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -33,6 +33,7 @@ from siyu.identity.service.consents import (
 from siyu.identity.service.domain_events import (
     EventsRecorded,
     MemberCreated,
+    MemberErased,
     MembersMerged,
     MergeConflictOpened,
     MergeUndone,
@@ -129,6 +130,7 @@ __all__ = [
     "EventsRecorded",
     "ListedMember",
     "MemberCreated",
+    "MemberErased",
     "MembersMerged",
     "MergeConflictOpened",
     "MergeUndone",

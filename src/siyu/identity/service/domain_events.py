@@ -40,3 +40,11 @@ class MergeConflictOpened(DomainEvent):
 class EventsRecorded(DomainEvent):
     workspace_id: int
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberErased(DomainEvent):
+    """A member's personal data (and that of every member merged into it) was erased."""
+
+    workspace_id: int
+    member_ids: tuple[int, ...]

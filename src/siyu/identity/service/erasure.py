@@ -22,11 +22,13 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from siyu.core import clock
 from siyu.core.crypto import hasher
 from siyu.core.db import Base
+from siyu.core.events import bus
 from siyu.core.logging import request_id
 from siyu.core.privacy import Erasure
 from siyu.identity import repository
 from siyu.identity.models import ErasureRecord
 from siyu.identity.schemas import ErasureProof
+from siyu.identity.service.domain_events import MemberErased
 from siyu.identity.service.members import (
     identity_values_of,
     mark_erased,
@@ -145,6 +147,7 @@ def erase_member(
             rows = _anonymize(session, tp, where)
         tables[tp.name] = {"action": action, "rows": rows}
     mark_erased(session, family)
+    bus.publish(session, MemberErased(workspace_id, tuple(family)))
     now = clock.now()
     hashes = sorted({hasher().digest(v, "erasure") for v in values})
     proof = {

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from siyu.console.i18n.catalog import (
     account,
+    analytics,
     apps,
     audit,
     autoreply,
@@ -52,6 +53,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "tokens": tokens.MESSAGES,
     "reach_templates": reach_templates.MESSAGES,
     "leads": leads.MESSAGES,
+    "analytics": analytics.MESSAGES,
 }
 
 

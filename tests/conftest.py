@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.community",
     "tests.fixtures.reach",
     "tests.fixtures.autoreply",
+    "tests.fixtures.points",
     "tests.fixtures.entries",
     "tests.fixtures.console",
     "tests.fixtures.cli",

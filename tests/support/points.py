@@ -127,3 +127,21 @@ class Loyalty:
                 )
                 or 0
             )
+
+
+SESSION_KEY = "MTIzNDU2Nzg5MGFiY2RlZg=="
+
+
+def mp_login(db: Database, app: AppRead, openid: str) -> tuple[int, dict[str, str]]:
+    """A Mini Program session for `openid`: the member id and the headers that carry it."""
+    from pydantic import SecretStr
+
+    from siyu.wechat import mp
+    from siyu.wechat.schemas import Code2Session
+
+    with db.session_scope() as session:
+        issued = mp.open_session(
+            session, app, Code2Session(openid=openid, session_key=SecretStr(SESSION_KEY)), 24
+        )
+        member_id = mp.authenticate(session, app.appid, f"Bearer {issued.token}").member_id
+    return member_id, {"Authorization": f"Bearer {issued.token}"}

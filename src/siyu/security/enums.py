@@ -45,6 +45,10 @@ class Permission(enum.StrEnum):
     reach_send = "reach.send"  # notify a member, broadcast to an audience, set preferences
     reach_manage = "reach.manage"  # templates and the sending policy
     autoreply_manage = "autoreply.manage"  # keyword, follow and default replies
+    # members' points, sign-in and levels (会员权益)
+    points_read = "points.read"  # balances, the ledger, rules and levels
+    points_manage = "points.manage"  # rules, levels and the points policy
+    points_adjust = "points.adjust"  # grant or deduct a member's points (a reason, audited)
     # entries and attribution
     entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
     entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus

@@ -39,6 +39,9 @@ _OPERATOR = frozenset(
         P.autoreply_manage,
         P.entries_read,
         P.entries_manage,
+        P.points_read,
+        P.points_manage,
+        P.points_adjust,
     }
 )
 
@@ -59,6 +62,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             P.community_read,
             P.members_notes,
             P.reach_read,
+            P.points_read,
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.

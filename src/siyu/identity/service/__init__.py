@@ -66,6 +66,7 @@ from siyu.identity.service.listing import (
 )
 from siyu.identity.service.members import (
     count_members,
+    member_id_of_openid,
     get_member,
     get_member_by_number,
     identity_values_of,
@@ -154,6 +155,7 @@ __all__ = [
     "member_families",
     "member_family",
     "member_for",
+    "member_id_of_openid",
     "member_list_page",
     "member_tags",
     "members_active_since",

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from siyu.members.service.centre import (
+    my_points,
+    on_follow,
+    on_oa_push,
+    on_order_paid,
+    on_refund_settled,
+    reply_handler,
+)
 from siyu.members.service.levels import (
     MemberLevelChanged,
     create_level,
@@ -31,7 +39,8 @@ from siyu.members.service.points import (
     spend_points,
     update_rule,
 )
-from siyu.members.service.policy import get_policy
+from siyu.members.service.policy import get_policy, policy_workspaces
+from siyu.members.service.signin import preview, sign_in, signin_calendar
 
 __all__ = [
     "Earn",
@@ -53,10 +62,20 @@ __all__ = [
     "list_levels",
     "list_rules",
     "my_level",
+    "my_points",
     "notify_at_risk",
+    "on_follow",
+    "on_oa_push",
+    "on_order_paid",
+    "on_refund_settled",
+    "policy_workspaces",
+    "preview",
     "remind_expiring",
+    "reply_handler",
     "requalify",
     "set_policy",
+    "sign_in",
+    "signin_calendar",
     "spend_points",
     "update_level",
     "update_rule",

@@ -79,3 +79,8 @@ def policy_read(row: PointsPolicy | None) -> PolicyRead:
 def get_policy(session: Session, workspace_id: int) -> PolicyRead:
     """The workspace's points policy (the defaults until staff set one)."""
     return policy_read(repo.get_policy(session, workspace_id))
+
+
+def policy_workspaces(session: Session) -> list[int]:
+    """Workspaces that set a points policy (the daily jobs visit these)."""
+    return repo.workspaces_with_policy(session)

@@ -15,6 +15,7 @@ from siyu.cli import (
     members,
     operators,
     pay,
+    points,
     reach,
     reports,
     serve,
@@ -34,6 +35,7 @@ app.add_typer(keys.keys_app, name="keys")
 app.add_typer(tokens.tokens_app, name="tokens")
 app.add_typer(operators.operators_app, name="operators")
 app.add_typer(pay.pay_app, name="pay")
+app.add_typer(points.points_app, name="points")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(autoreply.autoreply_app, name="autoreply")
 app.add_typer(sandbox_cli.app, name="sandbox")

@@ -138,11 +138,15 @@ def test_a_refund_takes_back_what_its_payment_earned_with_shortfall(
     # when half is refunded, then the rest (each refund heard twice)
     for refund in ("R1", "R1"):
         with loyalty.db.session_scope() as session:
-            members.claw_back(session, ws, "pay.paid:T9", f"pay.refund:{refund}", 5000, 10000)
+            members.claw_back(
+                session, ws, "pay.paid:T9", f"pay.refund:{refund}", refunded=5000, paid=10000
+            )
     assert loyalty.balance(member) == 0
     for refund in ("R2", "R2"):
         with loyalty.db.session_scope() as session:
-            members.claw_back(session, ws, "pay.paid:T9", f"pay.refund:{refund}", 5000, 10000)
+            members.claw_back(
+                session, ws, "pay.paid:T9", f"pay.refund:{refund}", refunded=5000, paid=10000
+            )
     # then 30 came back, down to zero, and 70 are recorded as owed
     assert loyalty.entries(member) == [
         ("earn", 100, 0),
@@ -159,12 +163,12 @@ def test_an_adjustment_needs_a_reason_and_is_audited(
     member = loyalty.member()
     before = row_counts(loyalty.db)
     with pytest.raises(SiyuError) as refused, loyalty.db.session_scope() as session:
-        members.adjust(session, loyalty.owner, member, 10, "  ", "k1")
+        members.adjust(session, loyalty.owner, member, 10, "  ", key="k1")
     assert refused.value.code == "members.reason_required"
     assert row_counts(loyalty.db) == before
     loyalty.grant(member, 10, "k2")
     with pytest.raises(SiyuError) as below, loyalty.db.session_scope() as session:
-        members.adjust(session, loyalty.owner, member, -11, "扣错", "k3")
+        members.adjust(session, loyalty.owner, member, -11, "扣错", key="k3")
     assert below.value.code == "members.adjust_below_zero"
     from tests.support.security import audit_actions
 

@@ -54,6 +54,7 @@ class Loyalty:
 
     def policy(self, **fields: Any) -> None:
         with self.db.session_scope() as session:
+            fields.setdefault("expiry_mode", "rolling")
             members.set_policy(session, self.owner, PolicyIn(**fields))
 
     def level(self, rank: int, name: str, threshold: int, **fields: Any) -> None:
@@ -70,7 +71,7 @@ class Loyalty:
 
     def grant(self, member_id: int, amount: int, key: str) -> None:
         with self.db.session_scope() as session:
-            members.adjust(session, self.owner, member_id, amount, "测试发放", key)
+            members.adjust(session, self.owner, member_id, amount, "测试发放", key=key)
 
     def balance(self, member_id: int) -> int:
         with self.db.session_scope() as session:

@@ -279,7 +279,7 @@ def add_entries(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[str
         ["workspace_id", "source_key"],
         [PointsEntry.source_key, PointsEntry.id],
     )
-    return {key: entry_id for key, entry_id in made}
+    return dict(made)
 
 
 def get_entry_by_source(session: Session, workspace_id: int, source_key: str) -> PointsEntry | None:

@@ -79,7 +79,9 @@ class RuleRead(RuleIn):
 
 
 class PolicyIn(BaseModel):
-    expiry_mode: ExpiryMode = ExpiryMode.rolling
+    """The whole policy (a PUT replaces it): `expiry_mode` is required, the rest default."""
+
+    expiry_mode: ExpiryMode
     expiry_months: int = Field(default=12, ge=1, le=120)
     expiry_fixed_day: str | None = Field(default=None, pattern=r"^\d{2}-\d{2}$")
     reminder_days: int = Field(default=7, ge=0, le=90)
@@ -88,7 +90,7 @@ class PolicyIn(BaseModel):
     streak_bonuses: dict[
         Annotated[int, Field(ge=1, le=366)], Annotated[int, Field(ge=0, le=100_000)]
     ] = Field(default_factory=lambda: {7: 20}, max_length=31)
-    level_period_months: int = Field(default=12)
+    level_period_months: int = Field(default=12, ge=1, le=12)
     level_notice_days: int = Field(default=15, ge=0, le=90)
     level_notice_template: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -101,6 +103,7 @@ class PolicyIn(BaseModel):
 
 
 class PolicyRead(PolicyIn):
+    expiry_mode: ExpiryMode = ExpiryMode.rolling
     updated_at: datetime | None = None
 
 

@@ -66,7 +66,6 @@ from siyu.identity.service.listing import (
 )
 from siyu.identity.service.members import (
     count_members,
-    member_id_of_openid,
     get_member,
     get_member_by_number,
     identity_values_of,
@@ -74,6 +73,7 @@ from siyu.identity.service.members import (
     mark_erased,
     member_families,
     member_family,
+    member_id_of_openid,
     numbers_of,
     search_members,
     surviving_member_id,

@@ -82,11 +82,11 @@ def _answer(session: Session, app: AppRead, push: Push, intent: str) -> TextRepl
     seen = preview(session, app.workspace_id, member_id)
     if seen.signed_today:
         return TextReply(f"今天已经签到过了，已连续签到 {seen.streak} 天。明天再来！")
-    balance = balance_of(session, app.workspace_id, member_id).balance
+    current = balance_of(session, app.workspace_id, member_id).balance
     text = f"签到成功！今日 +{seen.points} 积分，已连续签到 {seen.streak} 天。"
     if seen.bonus:
         text += f"（含连续签到奖励 {seen.bonus} 分）"
-    return TextReply(text + f"\n当前积分：{balance + seen.points}")
+    return TextReply(text + f"\n当前积分：{current + seen.points}")
 
 
 def reply_handler(session: Session, app: AppRead, push: Push) -> TextReply | None:
@@ -160,6 +160,6 @@ def on_refund_settled(session: Session, event: pay.RefundSettled) -> None:
         event.workspace_id,
         f"pay.paid:{order.out_trade_no}",
         f"pay.refund:{event.refund_id}",
-        event.amount,
-        order.amount,
+        refunded=event.amount,
+        paid=order.amount,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy.orm import Session
 
@@ -52,7 +53,7 @@ def list_levels(session: Session, workspace_id: int) -> list[LevelRead]:
 
 def _check_order(levels: Sequence[LevelIn | MemberLevel]) -> None:
     ordered = sorted(levels, key=lambda lv: lv.rank)
-    for lower, higher in zip(ordered, ordered[1:], strict=False):
+    for lower, higher in pairwise(ordered):
         if higher.threshold <= lower.threshold:
             raise errors.INVALID_LEVELS(
                 f"rank {higher.rank} needs a threshold above rank {lower.rank}'s "

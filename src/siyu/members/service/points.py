@@ -14,8 +14,8 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from siyu.core.logging import get_logger
 from siyu.members import errors
 from siyu.members import points_repository as repo
 from siyu.members.enums import EarnTrigger, EntryKind, ExpiryMode
-from siyu.members.models import PointsPolicy, PointsRule
+from siyu.members.models import PointsAccount, PointsPolicy, PointsRule
 from siyu.members.schemas import (
     AdjustIn,
     BalanceRead,
@@ -183,7 +183,21 @@ class _Plan:
     points: int = 0
     growth: int = 0
     capped: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
+    stored: bool = False  # its entry went in (not a source another writer stored first)
+
+
+@dataclass
+class _Batch:
+    workspace_id: int
+    now: datetime
+    policy: PolicyRead
+    today: date
+    accounts: dict[int, PointsAccount]
+    plans: list[_Plan | None]
+
+    @property
+    def live(self) -> list[_Plan]:
+        return [p for p in self.plans if p is not None]
 
 
 def earn(session: Session, workspace_id: int, item: Earn) -> Earned:
@@ -198,38 +212,68 @@ def earn_many(session: Session, workspace_id: int, items: Sequence[Earn]) -> lis
     upgrades applied. Returns one result per event, in order."""
     if not items:
         return []
+    batch = _open_batch(session, workspace_id, items)
+    _apply_rules(session, batch)
+    _write(session, batch)
+    results: list[Earned] = []
+    for item, plan in zip(items, batch.plans, strict=True):
+        if plan is None or not plan.stored:
+            results.append(Earned(item.member_id, item.source_key, 0, 0, False, True))
+            continue
+        balance = batch.accounts[item.member_id].balance
+        results.append(
+            Earned(
+                item.member_id, item.source_key, plan.points, plan.growth, plan.capped, False,
+                balance,
+            )
+        )  # fmt: skip
+    return results
+
+
+def _open_batch(session: Session, workspace_id: int, items: Sequence[Earn]) -> _Batch:
+    """The batch's new sources (those stored already, or twice in it, earn nothing), and its
+    members' accounts, made if need be and locked."""
     now = clock.now()
     policy = get_policy(session, workspace_id)
     today = beijing_day(now)
-    rules = {r.trigger: r for r in repo.list_rules(session, workspace_id) if r.active}
     stored = repo.existing_source_keys(session, workspace_id, (i.source_key for i in items))
     seen: set[str] = set()
     plans: list[_Plan | None] = []
     for item in items:
-        if item.source_key in stored or item.source_key in seen:
-            plans.append(None)
-            continue
+        fresh = item.source_key not in stored and item.source_key not in seen
         seen.add(item.source_key)
-        plans.append(_Plan(item))
-    live = [p for p in plans if p is not None]
-    member_ids = {p.earn.member_id for p in live}
-    repo.add_accounts(
-        session, workspace_id, member_ids, now, period_start(today, policy.level_period_months)
+        plans.append(_Plan(item) if fresh else None)
+    members = {p.earn.member_id for p in plans if p is not None}
+    period = period_start(today, policy.level_period_months)
+    repo.add_accounts(session, workspace_id, members, now, period)
+    accounts = repo.lock_accounts(session, members)
+    return _Batch(workspace_id, now, policy, today, accounts, plans)
+
+
+def _apply_rules(session: Session, batch: _Batch) -> None:
+    """Each plan's points and growth: the rule's (or the event's own), times the level's
+    multiplier, within the day's and the member's caps (read from the tallies)."""
+    rules = {r.trigger: r for r in repo.list_rules(session, batch.workspace_id) if r.active}
+    multipliers = levels.multipliers(session, batch.workspace_id)
+    live = batch.live
+    on_day, in_all = repo.tallies(
+        session,
+        {p.earn.member_id for p in live},
+        {str(p.earn.trigger) for p in live},
+        batch.today,
     )
-    accounts = repo.lock_accounts(session, member_ids)
-    multipliers = levels.multipliers(session, workspace_id)
-    on_day, in_all = repo.tallies(session, member_ids, {str(p.earn.trigger) for p in live}, today)
     for plan in live:
         item, rule = plan.earn, rules.get(plan.earn.trigger)
-        key = (item.member_id, str(item.trigger))
         if rule is None:
             plan.points = max(item.points or 0, 0)
             plan.growth = max(item.growth or 0, 0)
             continue
-        base = item.points if item.points is not None else rule.points * max(item.units, 0)
-        plan.growth = item.growth if item.growth is not None else rule.growth * max(item.units, 0)
-        rank = accounts[item.member_id].level_rank
+        units = max(item.units, 0)
+        base = item.points if item.points is not None else rule.points * units
+        plan.growth = item.growth if item.growth is not None else rule.growth * units
+        rank = batch.accounts[item.member_id].level_rank
         wanted = base * multipliers.get(rank, 100) // 100
+        key = (item.member_id, str(item.trigger))
         room = wanted
         if rule.daily_cap is not None:
             room = min(room, rule.daily_cap - on_day.get(key, 0))
@@ -239,48 +283,43 @@ def earn_many(session: Session, workspace_id: int, items: Sequence[Earn]) -> lis
         plan.capped = plan.points < wanted
         on_day[key] = on_day.get(key, 0) + plan.points
         in_all[key] = in_all.get(key, 0) + plan.points
+
+
+def _write(session: Session, batch: _Batch) -> None:
+    """Entries (ON CONFLICT DO NOTHING), then for those that went in: lots, tallies, the
+    accounts' balances and growth, and the upgrades the growth reached."""
+    live = [p for p in batch.live if p.points > 0 or p.growth > 0 or p.capped]
     rows = [
-        {
-            "workspace_id": workspace_id,
-            "member_id": p.earn.member_id,
-            "kind": EntryKind.earn.value,
-            "amount": p.points,
-            "growth": p.growth,
-            "trigger": str(p.earn.trigger),
-            "source_key": p.earn.source_key,
-            "related_key": None,
-            "shortfall": 0,
-            "reason": p.earn.reason or ("capped" if p.capped else None),
-            "actor": p.earn.actor,
-            "created_at": p.earn.at or now,
-        }
+        _entry_row(
+            batch.workspace_id, p.earn.member_id, EntryKind.earn, p.points, p.earn.source_key,
+            actor=p.earn.actor, now=p.earn.at or batch.now, growth=p.growth,
+            trigger=str(p.earn.trigger), reason=p.earn.reason or ("capped" if p.capped else None),
+        )
         for p in live
-        if p.points > 0 or p.growth > 0 or p.capped
-    ]
+    ]  # fmt: skip
     made = repo.add_entries(session, rows)
     lots: list[dict[str, Any]] = []
     tally: dict[tuple[int, str], int] = defaultdict(int)
-    grown: dict[int, int] = defaultdict(int)
+    grown: set[int] = set()
     for plan in live:
         entry_id = made.get(plan.earn.source_key)
         if entry_id is None:
-            plan.extras["lost"] = True  # a concurrent writer stored the same source first
-            continue
+            continue  # a concurrent writer stored the same source first
+        plan.stored = True
         item = plan.earn
-        account = accounts[item.member_id]
+        account = batch.accounts[item.member_id]
+        account.updated_at = batch.now
         if plan.points > 0:
-            at = item.at or now
+            at = item.at or batch.now
             lots.append(
-                {
-                    "workspace_id": workspace_id,
-                    "member_id": item.member_id,
-                    "entry_id": entry_id,
-                    "amount": plan.points,
-                    "remaining": plan.points,
-                    "earned_at": at,
-                    "expires_at": expiry_of(policy, at),
-                    "reminded_at": None,
-                }
+                _lot_row(
+                    batch.workspace_id,
+                    item.member_id,
+                    entry_id,
+                    plan.points,
+                    at,
+                    policy=batch.policy,
+                )
             )
             tally[(item.member_id, str(item.trigger))] += plan.points
             account.balance += plan.points
@@ -288,36 +327,44 @@ def earn_many(session: Session, workspace_id: int, items: Sequence[Earn]) -> lis
         if plan.growth > 0:
             account.growth += plan.growth
             account.period_growth += plan.growth
-            grown[item.member_id] += plan.growth
+            grown.add(item.member_id)
+    for quiet in batch.plans:
+        if quiet is not None and not quiet.stored and quiet not in live:
+            quiet.stored = True  # nothing to write (no rule, nothing given): not a duplicate
     repo.add_lots(session, lots)
     repo.add_to_tallies(
         session,
-        [{"member_id": m, "trigger": t, "day": today, "points": n} for (m, t), n in tally.items()],
+        [
+            {"member_id": m, "trigger": t, "day": batch.today, "points": n}
+            for (m, t), n in tally.items()
+        ],
     )
-    touched = {p.earn.member_id for p in live if "lost" not in p.extras}
-    for member_id in touched:
-        accounts[member_id].updated_at = now
     session.flush()
     if grown:
-        levels.upgrade_if_due(session, workspace_id, [accounts[m] for m in grown], now)
-    results: list[Earned] = []
-    for item, plan in zip(items, plans, strict=True):
-        if plan is None or "lost" in plan.extras:
-            results.append(Earned(item.member_id, item.source_key, 0, 0, False, True))
-            continue
-        balance = accounts[item.member_id].balance
-        results.append(
-            Earned(
-                item.member_id,
-                item.source_key,
-                plan.points,
-                plan.growth,
-                plan.capped,
-                False,
-                balance,
-            )
+        levels.upgrade_if_due(
+            session, batch.workspace_id, [batch.accounts[m] for m in grown], batch.now
         )
-    return results
+
+
+def _lot_row(
+    workspace_id: int,
+    member_id: int,
+    entry_id: int,
+    points: int,
+    at: datetime,
+    *,
+    policy: PolicyRead,
+) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "member_id": member_id,
+        "entry_id": entry_id,
+        "amount": points,
+        "remaining": points,
+        "earned_at": at,
+        "expires_at": expiry_of(policy, at),
+        "reminded_at": None,
+    }
 
 
 # --- spending --------------------------------------------------------------------------------
@@ -383,8 +430,8 @@ def spend_points(
                 EntryKind.spend,
                 -amount,
                 source_key,
-                actor,
-                now,
+                actor=actor,
+                now=now,
                 reason=reason,
             )
         ],
@@ -415,9 +462,9 @@ def _entry_row(
     kind: EntryKind,
     amount: int,
     source_key: str,
+    *,
     actor: str,
     now: datetime,
-    *,
     reason: str | None = None,
     related_key: str | None = None,
     shortfall: int = 0,
@@ -448,9 +495,9 @@ def claw_back(
     workspace_id: int,
     earn_key: str,
     source_key: str,
+    *,
     refunded: int,
     paid: int,
-    *,
     actor: str = SYSTEM,
 ) -> EntryRead | None:
     """Take back the share `refunded / paid` of what the entry `earn_key` earned (all of it for
@@ -480,8 +527,8 @@ def claw_back(
                 EntryKind.clawback,
                 -taken,
                 source_key,
-                actor,
-                now,
+                actor=actor,
+                now=now,
                 related_key=earn_key,
                 shortfall=want - taken,
                 growth=-growth_back,
@@ -508,7 +555,7 @@ def claw_back(
 
 
 def adjust(
-    session: Session, principal: Principal, member_id: int, amount: int, reason: str, key: str
+    session: Session, principal: Principal, member_id: int, amount: int, reason: str, *, key: str
 ) -> EntryRead:
     """A staff grant (positive, a lot under the expiry policy) or deduction (negative, from the
     lots that expire first), with its reason, audited. `key` makes a double submit one entry."""
@@ -546,8 +593,8 @@ def adjust(
                 EntryKind.adjust,
                 amount,
                 source_key,
-                actor,
-                now,
+                actor=actor,
+                now=now,
                 reason=reason,
             )
         ],
@@ -594,7 +641,7 @@ def adjust_by_number(session: Session, principal: Principal, data: AdjustIn, key
 
     member = identity.get_member_by_number(session, principal.workspace_id, data.member_number)
     identity.ensure_member_visible(session, principal, member.id)
-    return adjust(session, principal, member.id, data.amount, data.reason, key)
+    return adjust(session, principal, member.id, data.amount, data.reason, key=key)
 
 
 # --- expiry and reminders --------------------------------------------------------------------
@@ -617,7 +664,7 @@ def expire_due(
     run = ExpiryRun()
     if not pairs:
         return run
-    workspace_of = dict((m, w) for w, m in pairs)
+    workspace_of = {m: w for w, m in pairs}
     accounts = repo.lock_accounts(session, workspace_of)
     expired = repo.expire_lots(session, list(workspace_of), now)
     day = beijing_day(now).isoformat()
@@ -633,8 +680,8 @@ def expire_due(
                 EntryKind.expire,
                 -taken,
                 f"expire:{member_id}:{day}:{now.strftime('%H%M%S%f')}",
-                SYSTEM,
-                now,
+                actor=SYSTEM,
+                now=now,
             )
         )
         balances.append({"id": account.id, "balance": account.balance - taken, "updated_at": now})

@@ -4,6 +4,7 @@ PostgreSQL a batch's rows go as one array per column (`unnest`), one parameter e
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    insert,
     select,
     update,
 )
@@ -34,6 +36,8 @@ from siyu.members.models import (
     Signin,
 )
 
+LOT_COLUMNS = ["workspace_id", "member_id", "entry_id", "amount", "remaining", "earned_at"]
+LOT_COLUMNS += ["expires_at"]
 SQLITE_CHUNK = 500  # rows per multi-VALUES insert on SQLite (its bound-parameter limit)
 
 
@@ -203,6 +207,105 @@ def lock_accounts(session: Session, member_ids: Iterable[int]) -> dict[int, Poin
         .with_for_update()
     )
     return {row.member_id: row for row in rows}
+
+
+@dataclass
+class AccountRow:
+    """An account's figures, read under lock and written back in one statement (the earning
+    batch's: no ORM object per member)."""
+
+    id: int
+    member_id: int
+    balance: int
+    earned: int
+    growth: int
+    period_growth: int
+    level_rank: int
+
+
+def lock_account_rows(session: Session, member_ids: Iterable[int]) -> dict[int, AccountRow]:
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            PointsAccount.id,
+            PointsAccount.member_id,
+            PointsAccount.balance,
+            PointsAccount.earned,
+            PointsAccount.growth,
+            PointsAccount.period_growth,
+            PointsAccount.level_rank,
+        )
+        .where(_among(session, PointsAccount.member_id, wanted))
+        .order_by(PointsAccount.id)
+        .with_for_update()
+    )
+    return {row.member_id: AccountRow(*row) for row in rows}
+
+
+def write_account_rows(session: Session, rows: Sequence[AccountRow], now: datetime) -> None:
+    """Balances, earned and growth back, by id, in one statement (the rows are locked)."""
+    if not rows:
+        return
+    names = ["id", "balance", "earned", "growth", "period_growth"]
+    values = [{n: getattr(r, n) for n in names} for r in rows]
+    table: Table = PointsAccount.__table__  # type: ignore[assignment]
+    if _pg(session):
+        batch = _unnest(table, values, names)
+        session.execute(
+            update(PointsAccount)
+            .where(PointsAccount.id == batch.c.id)
+            .values(
+                balance=batch.c.balance,
+                earned=batch.c.earned,
+                growth=batch.c.growth,
+                period_growth=batch.c.period_growth,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            balance=bindparam("b_balance"),
+            earned=bindparam("b_earned"),
+            growth=bindparam("b_growth"),
+            period_growth=bindparam("b_period_growth"),
+            updated_at=now,
+        ),
+        [{f"b_{k}": v for k, v in row.items()} for row in values],
+    )
+
+
+def set_level_ranks(session: Session, ranks: Mapping[int, int], now: datetime) -> None:
+    """Account id → its new level rank (the rows are locked)."""
+    if ranks:
+        session.execute(
+            update(PointsAccount),
+            [{"id": i, "level_rank": r, "level_changed_at": now} for i, r in ranks.items()],
+        )
+
+
+def add_lots_of_entries(
+    session: Session, entry_ids: Sequence[int], earned_at: datetime, expires_at: datetime | None
+) -> None:
+    """A lot for each of these earn entries (its amount), earned and expiring as given: one
+    INSERT … SELECT from the entries (their figures are not sent twice)."""
+    if not entry_ids:
+        return
+    source = select(
+        PointsEntry.workspace_id,
+        PointsEntry.member_id,
+        PointsEntry.id,
+        PointsEntry.amount,
+        PointsEntry.amount,
+        bindparam("earned_at", earned_at, type_=PointsLot.earned_at.type),
+        bindparam("expires_at", expires_at, type_=PointsLot.expires_at.type),
+    ).where(_among(session, PointsEntry.id, entry_ids), PointsEntry.amount > 0)
+    session.execute(insert(PointsLot).from_select(LOT_COLUMNS, source))
 
 
 def debit(session: Session, member_id: int, amount: int, now: datetime) -> bool:

@@ -151,17 +151,48 @@ def _changed(
 
 
 def upgrade_if_due(
-    session: Session, workspace_id: int, accounts: Sequence[PointsAccount], now: datetime
+    session: Session, workspace_id: int, accounts: Sequence[repo.AccountRow], now: datetime
 ) -> None:
-    """Raise each (locked) account to the highest level its period growth reaches, at once."""
+    """Raise each (locked, written) account to the highest level its period growth reaches,
+    at once: one UPDATE and one timeline insert for the batch, then the bus events."""
     levels = repo.list_levels(session, workspace_id)
     if not levels:
         return
-    for account in accounts:
-        reached = [lv for lv in levels if lv.threshold <= account.period_growth]
-        if reached and reached[-1].rank > account.level_rank:
-            _changed(session, account, reached[-1], LevelChange.upgrade, now)
-    session.flush()
+    raised: list[tuple[repo.AccountRow, int, MemberLevel]] = []
+    for row in accounts:
+        reached = [lv for lv in levels if lv.threshold <= row.period_growth]
+        if reached and reached[-1].rank > row.level_rank:
+            raised.append((row, row.level_rank, reached[-1]))
+            row.level_rank = reached[-1].rank
+    if not raised:
+        return
+    repo.set_level_ranks(session, {row.id: level.rank for row, _old, level in raised}, now)
+    identity.record_events(
+        session,
+        [
+            identity.NewEvent(
+                workspace_id,
+                row.member_id,
+                "member.level_changed",
+                now,
+                props={"from": old, "to": level.rank, "change": LevelChange.upgrade.value},
+            )
+            for row, old, level in raised
+        ],
+    )
+    for row, old, level in raised:
+        bus.publish(
+            session,
+            MemberLevelChanged(
+                workspace_id,
+                row.member_id,
+                old,
+                level.rank,
+                LevelChange.upgrade.value,
+                level.coupon_pack,
+                now,
+            ),
+        )
 
 
 def requalify(session: Session, workspace_id: int) -> int:

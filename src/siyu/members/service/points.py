@@ -25,7 +25,7 @@ from siyu.core.logging import get_logger
 from siyu.members import errors
 from siyu.members import points_repository as repo
 from siyu.members.enums import EarnTrigger, EntryKind, ExpiryMode
-from siyu.members.models import PointsAccount, PointsPolicy, PointsRule
+from siyu.members.models import PointsPolicy, PointsRule
 from siyu.members.schemas import (
     AdjustIn,
     BalanceRead,
@@ -192,7 +192,7 @@ class _Batch:
     now: datetime
     policy: PolicyRead
     today: date
-    accounts: dict[int, PointsAccount]
+    accounts: dict[int, repo.AccountRow]
     plans: list[_Plan | None]
 
     @property
@@ -246,7 +246,7 @@ def _open_batch(session: Session, workspace_id: int, items: Sequence[Earn]) -> _
     members = {p.earn.member_id for p in plans if p is not None}
     period = period_start(today, policy.level_period_months)
     repo.add_accounts(session, workspace_id, members, now, period)
-    accounts = repo.lock_accounts(session, members)
+    accounts = repo.lock_account_rows(session, members)
     return _Batch(workspace_id, now, policy, today, accounts, plans)
 
 
@@ -298,29 +298,19 @@ def _write(session: Session, batch: _Batch) -> None:
         for p in live
     ]  # fmt: skip
     made = repo.add_entries(session, rows)
-    lots: list[dict[str, Any]] = []
+    lots: dict[datetime, list[int]] = defaultdict(list)
     tally: dict[tuple[int, str], int] = defaultdict(int)
     grown: set[int] = set()
+    touched: dict[int, repo.AccountRow] = {}
     for plan in live:
         entry_id = made.get(plan.earn.source_key)
         if entry_id is None:
             continue  # a concurrent writer stored the same source first
         plan.stored = True
         item = plan.earn
-        account = batch.accounts[item.member_id]
-        account.updated_at = batch.now
+        account = touched[item.member_id] = batch.accounts[item.member_id]
         if plan.points > 0:
-            at = item.at or batch.now
-            lots.append(
-                _lot_row(
-                    batch.workspace_id,
-                    item.member_id,
-                    entry_id,
-                    plan.points,
-                    at,
-                    policy=batch.policy,
-                )
-            )
+            lots[item.at or batch.now].append(entry_id)
             tally[(item.member_id, str(item.trigger))] += plan.points
             account.balance += plan.points
             account.earned += plan.points
@@ -331,7 +321,8 @@ def _write(session: Session, batch: _Batch) -> None:
     for quiet in batch.plans:
         if quiet is not None and not quiet.stored and quiet not in live:
             quiet.stored = True  # nothing to write (no rule, nothing given): not a duplicate
-    repo.add_lots(session, lots)
+    for at, entry_ids in lots.items():
+        repo.add_lots_of_entries(session, entry_ids, at, expiry_of(batch.policy, at))
     repo.add_to_tallies(
         session,
         [
@@ -339,7 +330,7 @@ def _write(session: Session, batch: _Batch) -> None:
             for (m, t), n in tally.items()
         ],
     )
-    session.flush()
+    repo.write_account_rows(session, list(touched.values()), batch.now)
     if grown:
         levels.upgrade_if_due(
             session, batch.workspace_id, [batch.accounts[m] for m in grown], batch.now

@@ -485,17 +485,19 @@ def open_lots_for_update(session: Session, member_id: int) -> list[PointsLot]:
 def members_with_due_lots(
     session: Session, now: datetime, limit: int, workspace_id: int | None = None
 ) -> list[tuple[int, int]]:
-    """(workspace, member) pairs holding lots expired by `now`, up to `limit` members."""
+    """(workspace, member) pairs holding lots expired by `now`, about `limit` members: read
+    from the first due lots by the partial index of open lots (those expired before leave
+    it, so each batch reads only its own)."""
     query = (
         select(PointsLot.workspace_id, PointsLot.member_id)
         .where(PointsLot.remaining > 0, PointsLot.expires_at <= now)
-        .group_by(PointsLot.workspace_id, PointsLot.member_id)
-        .order_by(PointsLot.member_id)
-        .limit(limit)
+        .order_by(PointsLot.expires_at)
+        .limit(limit * 100)
     )
     if workspace_id is not None:
         query = query.where(PointsLot.workspace_id == workspace_id)
-    return [(int(w), int(m)) for w, m in session.execute(query)]
+    pairs = dict.fromkeys((int(w), int(m)) for w, m in session.execute(query))
+    return list(pairs)[:limit]
 
 
 def expire_lots(session: Session, member_ids: Sequence[int], now: datetime) -> dict[int, int]:

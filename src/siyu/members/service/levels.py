@@ -110,6 +110,11 @@ def _audit(session: Session, principal: Principal, action: str, row: MemberLevel
     )
 
 
+def members_by_level(session: Session, workspace_id: int) -> dict[int, int]:
+    """Rank → how many members hold it (0: members with points but no level)."""
+    return repo.count_by_level(session, workspace_id)
+
+
 def multipliers(session: Session, workspace_id: int) -> dict[int, int]:
     """Rank → percent of the rules' points (no level: 100)."""
     return {lv.rank: lv.multiplier for lv in repo.list_levels(session, workspace_id)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from siyu.console.i18n.plural import Message
+from siyu.console.i18n.plural import Message, Plural
 
 MESSAGES: dict[str, Message] = {
     "nav.points": ("积分", "Points"),
@@ -17,10 +17,16 @@ MESSAGES: dict[str, Message] = {
     ),
     "points.policy": ("积分设置", "Settings"),
     "points.policy.expiry": ("有效期", "Expiry"),
-    "points.policy.rolling": ("获得后 {months} 个月", "{months} months after earning"),
+    "points.policy.rolling": (
+        "获得后 {months} 个月",
+        Plural(one="1 month after earning", other="{months} months after earning", count="months"),
+    ),
     "points.policy.fixed": ("每年 {day} 到期", "Every year on {day}"),
     "points.policy.never": ("永久有效", "Never"),
-    "points.policy.reminder": ("到期前 {days} 天提醒", "Reminder {days} days before"),
+    "points.policy.reminder": (
+        "到期前 {days} 天提醒",
+        Plural(one="Reminder 1 day before", other="Reminder {days} days before", count="days"),
+    ),
     "points.policy.signin": (
         "签到每日 {points} 分，连续签到奖励：{bonuses}",
         "Sign-in {points} a day; streak bonuses: {bonuses}",
@@ -76,10 +82,10 @@ MESSAGES: dict[str, Message] = {
     "levels.title": ("会员权益 · 等级", "Loyalty · Levels"),
     "levels.intro": (
         "成长值达到门槛即时升级；每个周期（{months} 个月）结束时未达到当前等级门槛的会员降一级，"
-        "周期结束前 {days} 天提醒。",
+        "并提前 {days} 天提醒。",
         "A member moves up as soon as their growth reaches a threshold; at the end of each "
-        "period ({months} months) a member below their level's threshold drops one level, "
-        "told {days} days before.",
+        "period (months: {months}) a member below their level's threshold drops one level, "
+        "told beforehand (days: {days}).",
     ),
     "levels.none": ("无等级", "No level"),
     "levels.list": ("等级", "Levels"),

@@ -149,3 +149,46 @@ def test_the_member_centre_over_the_mp_session(
     anonymous = app_client.get(f"/api/mp/{mp_app.appid}/me/points")
     assert anonymous.status_code == 401
     assert loyalty.balance(member) == 5
+
+
+def test_members_are_reminded_once_before_their_points_expire(
+    loyalty: Loyalty, oa_app: AppRead, frozen_clock: FrozenClock
+) -> None:
+    # given a reach template for the reminder, and 1-month points earned on 20 November
+    from siyu.reach import service as reach
+    from siyu.reach.models import ReachSend
+    from siyu.reach.schemas import TemplateCreate
+
+    with loyalty.db.session_scope() as session:
+        reach.add_template(
+            session,
+            loyalty.workspace_id,
+            TemplateCreate(
+                key="points_expiry", kind="oa_template", appid=oa_app.appid,
+                template_id="tpl-points", title="积分到期提醒",
+                fields={"thing1": "points", "time2": "expires_on"},
+            ),
+            "test",
+        )  # fmt: skip
+    loyalty.policy(
+        expiry_mode="rolling", expiry_months=1, reminder_days=3, reminder_template="points_expiry"
+    )
+    loyalty.rule(EarnTrigger.oa_follow, 40)
+    member = loyalty.member()
+    loyalty.earn(member, EarnTrigger.oa_follow, "follow:r")
+    # when the daily reminder runs a week before, then 2 days before (twice)
+    frozen_clock.advance(beijing("2026-12-13", 10) - frozen_clock.now())
+    with loyalty.db.session_scope() as session:
+        assert members.remind_expiring(session, loyalty.workspace_id) == 0
+    frozen_clock.advance(timedelta(days=5))
+    told = []
+    for _ in range(2):
+        with loyalty.db.session_scope() as session:
+            told.append(members.remind_expiring(session, loyalty.workspace_id))
+    # then the member was told once, with the points and the last day
+    assert told == [1, 0]
+    with loyalty.db.session_scope() as session:
+        [send] = session.scalars(select(ReachSend)).all()
+        assert (send.member_id, send.template_key) == (member, "points_expiry")
+        assert '"2026-12-20"' in (send.data or "")
+        assert '"40"' in (send.data or "")

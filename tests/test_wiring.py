@@ -26,6 +26,9 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("MpLaunched", "siyu.entries.service.arrivals.on_launch"),
         ("OrderPaid", "siyu.community.service.enrollment.on_order_paid"),
         ("RefundSettled", "siyu.community.service.enrollment.on_refund_settled"),
+        ("OrderPaid", "siyu.members.service.centre.on_order_paid"),
+        ("RefundSettled", "siyu.members.service.centre.on_refund_settled"),
+        ("SubscribeEvent", "siyu.members.service.centre.on_follow"),
         ("Message", "siyu.reach.service.ledger.on_message"),
         ("SubscribeEvent", "siyu.reach.service.ledger.on_follow"),
         ("UnsubscribeEvent", "siyu.reach.service.ledger.on_unfollow"),
@@ -42,6 +45,8 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("MembersMerged", "siyu.analytics.service.sync.on_members_merged"),
         ("MergeUndone", "siyu.analytics.service.sync.on_merge_undone"),
         ("MemberErased", "siyu.analytics.service.sync.on_member_erased"),
+        ("Message", "siyu.members.service.centre.on_oa_push"),
+        ("ClickEvent", "siyu.members.service.centre.on_oa_push"),
     ]
 
 
@@ -64,6 +69,7 @@ def test_the_reply_handlers_and_their_priorities_are_pinned() -> None:
     table = [(r.priority, _name(r.handler)) for r in wiring.REPLY_HANDLERS]
     assert table == [
         (10, "siyu.entries.service.arrivals.channel_welcome"),
+        (50, "siyu.members.service.centre.reply_handler"),
         (100, "siyu.autoreply.service.reply_handler"),
     ]
 
@@ -82,12 +88,13 @@ def test_a_follow_is_offered_to_the_channel_welcome_before_the_auto_replies() ->
     # (only a push's type decides who is asked, so bare instances do)
     kinds = (SubscribeEvent, ScanEvent, TextMessage, ClickEvent, ViewEvent)
     follow, scan, text, click, view = (object.__new__(kind) for kind in kinds)
-    welcome, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
+    welcome, points, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
     assert reply_handlers_for(follow) == (welcome, autoreply)
     assert reply_handlers_for(scan) == (welcome,)
-    assert reply_handlers_for(text) == (autoreply,)
+    # "积分" and "签到" are the members' before they are any keyword rule's
+    assert reply_handlers_for(text) == (points, autoreply)
     # a menu click may be answered by a menu-click rule; a link button opens its page
-    assert reply_handlers_for(click) == (autoreply,)
+    assert reply_handlers_for(click) == (points, autoreply)
     assert reply_handlers_for(view) == ()
 
 

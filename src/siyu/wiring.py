@@ -26,6 +26,7 @@ from siyu.community import service as community
 from siyu.core.events import BatchHandler, DomainEvent, bus
 from siyu.entries import service as entries
 from siyu.identity import service as identity
+from siyu.members import service as members
 from siyu.reach import service as reach
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
@@ -71,6 +72,10 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     # Paid enrollments and refunds of community activities.
     Subscriber(pay.OrderPaid, community.on_order_paid),
     Subscriber(pay.RefundSettled, community.on_refund_settled),
+    # Points: a payment earns by the rules, its refund takes back; a first follow earns.
+    Subscriber(pay.OrderPaid, members.on_order_paid),
+    Subscriber(pay.RefundSettled, members.on_refund_settled),
+    Subscriber(SubscribeEvent, members.on_follow),
     # Reach's quota ledger and subscribe credits, fed by the pushes.
     Subscriber(Message, reach.on_message, batch=reach.on_pushes),
     Subscriber(SubscribeEvent, reach.on_follow, batch=reach.on_pushes),
@@ -92,10 +97,15 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(identity.MembersMerged, analytics.on_members_merged),
     Subscriber(identity.MergeUndone, analytics.on_merge_undone),
     Subscriber(identity.MemberErased, analytics.on_member_erased),
+    # "签到" by keyword or menu click: the passive reply told the member; here it is done.
+    Subscriber(Message, members.on_oa_push),
+    Subscriber(ClickEvent, members.on_oa_push),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
     ReplyRegistration(10, entries.channel_welcome, (SubscribeEvent, ScanEvent)),
+    # "积分" and "签到" (keywords, menu keys) before the general keyword replies.
+    ReplyRegistration(50, members.reply_handler, (Message, ClickEvent)),
     ReplyRegistration(100, autoreply.reply_handler, (Message, SubscribeEvent, ClickEvent)),
 )
 
@@ -109,6 +119,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.autoreply.tasks",
     "siyu.audience.tasks",
     "siyu.analytics.tasks",
+    "siyu.members.tasks",
 )
 
 _wired = False

@@ -17,6 +17,7 @@ from siyu.cli import (
     members,
     operators,
     pay,
+    points,
     reach,
     reports,
     segments,
@@ -37,6 +38,7 @@ app.add_typer(keys.keys_app, name="keys")
 app.add_typer(tokens.tokens_app, name="tokens")
 app.add_typer(operators.operators_app, name="operators")
 app.add_typer(pay.pay_app, name="pay")
+app.add_typer(points.points_app, name="points")
 app.add_typer(reports.report_app, name="report")
 reports.report_app.command("index")(analytics.report_index)
 reports.report_app.command("funnel")(analytics.report_funnel)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from siyu.community import service as community
 from siyu.console.timeline import channel_names, describe
 from siyu.identity import service as identity
+from siyu.members import service as members
 from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -43,6 +44,17 @@ def payments_context(session: Session, workspace_id: int, member_id: int) -> dic
     for refund in pay.list_refunds(session, workspace_id, order_ids=[o.id for o in orders]):
         refunds.setdefault(refund.order_id, []).insert(0, refund)
     return {"orders": orders, "refunds": refunds, "notice_order": None, "confirm": None}
+
+
+def points_context(session: Session, principal: Principal, member_id: int) -> dict[str, Any]:
+    """The member profile's points and level (with `points.read`)."""
+    if not allows(principal.role, Permission.points_read):
+        return {"points": None, "points_history": []}
+    ws = principal.workspace_id
+    return {
+        "points": members.balance_of(session, ws, member_id),
+        "points_history": members.ledger(session, ws, member_id=member_id, limit=10),
+    }
 
 
 def member_context(
@@ -84,6 +96,7 @@ def member_context(
     writers = {o.id: o.name for o in security.list_operators(session, ws)} if records else {}
     return {
         **payments_context(session, ws, member.id),
+        **points_context(session, principal, member.id),
         "service_records": records,
         "writers": writers,
         "record_kinds": ("note", "call", "visit", "complaint"),

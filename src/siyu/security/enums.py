@@ -52,6 +52,10 @@ class Permission(enum.StrEnum):
     leads_read = "leads.read"  # the pool and one's own leads (every lead with leads.manage)
     leads_claim = "leads.claim"  # claim from the pool, follow up and move one's own leads
     leads_manage = "leads.manage"  # every lead, scoring rules, the policy, assign, the report
+    # members' points, sign-in and levels (会员权益)
+    points_read = "points.read"  # balances, the ledger, rules and levels
+    points_manage = "points.manage"  # rules, levels and the points policy
+    points_adjust = "points.adjust"  # grant or deduct a member's points (a reason, audited)
     # entries and attribution
     entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
     entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus

@@ -43,6 +43,9 @@ _OPERATOR = frozenset(
         P.segments_manage,
         P.leads_read,
         P.leads_manage,
+        P.points_read,
+        P.points_manage,
+        P.points_adjust,
     }
 )
 
@@ -63,6 +66,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             P.community_read,
             P.members_notes,
             P.reach_read,
+            P.points_read,
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.

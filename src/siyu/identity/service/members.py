@@ -257,6 +257,16 @@ def wechat_ids_of(session: Session, member_ids: list[int]) -> list[str]:
     ]
 
 
+def member_id_of_openid(session: Session, workspace_id: int, appid: str, openid: str) -> int | None:
+    """The member (merges followed) behind an app's openid, or None: a read, for the passive
+    replies that must answer before the push is processed (members' "积分" and "签到")."""
+    owners = repository.find_identity_owners(
+        session, workspace_id, [(IdentityKind.openid, appid, openid)]
+    )
+    member_id = next(iter(owners.values()), None)
+    return None if member_id is None else surviving_member_id(session, workspace_id, member_id)
+
+
 def identity_values_of(session: Session, member_ids: list[int]) -> list[str]:
     """Every identity value of these members: ids as they are, phones as their keyed hash."""
     return [value for _kind, value in repository.identity_values(session, member_ids)]

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from siyu.audience import service as audience
 from siyu.autoreply import service as autoreply
 from siyu.community import service as community
 from siyu.core.events import BatchHandler, DomainEvent, bus
@@ -28,6 +29,7 @@ from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
 from siyu.wechat.schemas import (
     ClickEvent,
+    MenuEvent,
     Message,
     Push,
     ScanEvent,
@@ -80,6 +82,15 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(Message, autoreply.on_push),
     Subscriber(SubscribeEvent, autoreply.on_push),
     Subscriber(ClickEvent, autoreply.on_push),
+    # Lifecycle tiers: a dormant or churned member who acts is 回流 at once (last: nothing
+    # above depends on a tier).
+    Subscriber(Message, audience.on_activity, batch=audience.on_activities),
+    Subscriber(SubscribeEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(ScanEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(MenuEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(SubscribeMsgPopupEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(wechat.MpLaunched, audience.on_activity, batch=audience.on_activities),
+    Subscriber(pay.OrderPaid, audience.on_activity, batch=audience.on_activities),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
@@ -95,6 +106,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.community.tasks",
     "siyu.reach.tasks",
     "siyu.autoreply.tasks",
+    "siyu.audience.tasks",
 )
 
 _wired = False

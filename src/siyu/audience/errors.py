@@ -5,3 +5,6 @@ from __future__ import annotations
 from siyu.core.errors import ErrorCatalog
 
 _codes = ErrorCatalog("audience")
+
+# --- lifecycle tiers and RFM ------------------------------------------------------------------
+INVALID_TIER_POLICY = _codes.add("invalid_tier_policy", 422, "分层策略没有保存：{reason}")

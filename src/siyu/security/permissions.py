@@ -39,6 +39,7 @@ _OPERATOR = frozenset(
         P.autoreply_manage,
         P.entries_read,
         P.entries_manage,
+        P.audience_manage,
     }
 )
 

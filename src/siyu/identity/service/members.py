@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from siyu.core import clock
@@ -16,6 +17,14 @@ from siyu.identity.service.keys import phone_hash
 from siyu.identity.service.terms import find_by_profile
 
 SEARCH_MAX = 200
+
+
+def members_table() -> Table:
+    """The members' table, for other domains' read-only set-based queries (no writes): the
+    audience's tiers and RFM join it by id, status and dates, never its personal data."""
+    table = Member.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def active_member(session: Session, workspace_id: int, member_id: int) -> Member:

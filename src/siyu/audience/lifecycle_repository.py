@@ -331,7 +331,7 @@ def list_flows(
         .where(
             _C.c.workspace_id == workspace_id,
             _C.c.changed_at >= _ts(since),
-            _C.c.changed_at < _ts(until),
+            _C.c.changed_at <= _ts(until),
         )
         .group_by(_C.c.from_tier, _C.c.to_tier)
         .order_by(func.count().desc())
@@ -451,11 +451,11 @@ def replace_rfm(session: Session, workspace_id: int, now: datetime, high: int) -
     )
 
 
-def count_cells(session: Session, workspace_id: int) -> dict[str, int]:
+def count_cells(session: Session, workspace_id: int) -> dict[RfmCell, int]:
     rows = session.execute(
         select(_R.c.cell, func.count()).where(_R.c.workspace_id == workspace_id).group_by(_R.c.cell)
     )
-    return {str(c): int(n) for c, n in rows}
+    return {RfmCell(c): int(n) for c, n in rows}
 
 
 def get_member_rfm(session: Session, member_id: int) -> MemberRfm | None:

@@ -255,7 +255,7 @@ def tier_counts(session: Session, workspace_id: int, days: int = 90) -> TierCoun
 def tier_flows(
     session: Session, workspace_id: int, since: datetime, until: datetime
 ) -> list[TierFlowRead]:
-    """Moves between tiers in [since, until), the most frequent first."""
+    """Moves between tiers in [since, until], the most frequent first."""
     return [
         TierFlowRead(from_tier=Tier(f) if f else None, to_tier=Tier(t), members=n)
         for f, t, n in repository.list_flows(session, workspace_id, since, until)

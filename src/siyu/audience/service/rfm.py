@@ -28,8 +28,7 @@ def compute_rfm(
     now = now or clock.now()
     policy = get_tier_policy(session, workspace_id)
     repository.replace_rfm(session, workspace_id, now, policy.rfm_high_score)
-    counts = repository.count_cells(session, workspace_id)
-    by_cell = {RfmCell[c]: n for c, n in counts.items()}
+    by_cell = repository.count_cells(session, workspace_id)
     return RfmRunReport(workspace_id=workspace_id, buyers=sum(by_cell.values()), by_cell=by_cell)
 
 

@@ -354,7 +354,7 @@ def list_member_moves(session: Session, member_id: int, limit: int) -> list[Memb
     )
 
 
-def tier_member_ids(workspace_id: int, tiers: Collection[Tier]) -> Select[tuple[int]]:
+def tier_member_ids(workspace_id: int, tiers: Collection[Tier]) -> Select[int]:
     return select(_M.c.member_id).where(
         _M.c.workspace_id == workspace_id, _M.c.tier.in_(list(tiers))
     )
@@ -462,7 +462,7 @@ def get_member_rfm(session: Session, member_id: int) -> MemberRfm | None:
     return session.get(MemberRfm, member_id)
 
 
-def rfm_member_ids(workspace_id: int, cells: Collection[RfmCell]) -> Select[tuple[int]]:
+def rfm_member_ids(workspace_id: int, cells: Collection[RfmCell]) -> Select[int]:
     return select(_R.c.member_id).where(
         _R.c.workspace_id == workspace_id, _R.c.cell.in_(list(cells))
     )

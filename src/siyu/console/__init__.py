@@ -24,6 +24,7 @@ from siyu.console import (
     reach_templates,
     review,
     simulator,
+    tiers,
     tokens,
 )
 from siyu.console.common import static_files
@@ -48,4 +49,5 @@ routers: tuple[APIRouter, ...] = (
     entries.router,
     menus.router,
     simulator.router,
+    tiers.router,
 )

@@ -16,7 +16,13 @@ from siyu.audience.service.lifecycle import (
     tier_flows,
     tier_member_ids,
 )
-from siyu.audience.service.rfm import compute_rfm, member_rfm, member_rfm_of, rfm_member_ids
+from siyu.audience.service.rfm import (
+    compute_rfm,
+    member_rfm,
+    member_rfm_of,
+    rfm_cell_counts,
+    rfm_member_ids,
+)
 
 __all__: list[str] = [
     "TIER_CHANGED",
@@ -30,6 +36,7 @@ __all__: list[str] = [
     "member_tier_of",
     "on_activities",
     "on_activity",
+    "rfm_cell_counts",
     "rfm_member_ids",
     "set_tier_policy",
     "tier_counts",

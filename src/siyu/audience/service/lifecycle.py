@@ -262,7 +262,7 @@ def tier_flows(
     ]
 
 
-def tier_member_ids(workspace_id: int, tier: Tier | Sequence[Tier]) -> Select[tuple[int]]:
+def tier_member_ids(workspace_id: int, tier: Tier | Sequence[Tier]) -> Select[int]:
     """The member ids of a tier (or of any of several), as a selectable to embed in a query
     (segments): `select(...).where(member_id.in_(tier_member_ids(ws, Tier.dormant)))`."""
     tiers = [tier] if isinstance(tier, Tier) else list(tier)

@@ -58,6 +58,11 @@ def member_rfm(session: Session, principal: Principal, number: int) -> MemberRfm
     return member_rfm_of(session, member.merged_into_id or member.id, number)
 
 
-def rfm_member_ids(workspace_id: int, cells: Collection[RfmCell]) -> Select[tuple[int]]:
+def rfm_member_ids(workspace_id: int, cells: Collection[RfmCell]) -> Select[int]:
     """The member ids in any of `cells`, as a selectable to embed in a query (segments)."""
     return repository.rfm_member_ids(workspace_id, cells)
+
+
+def rfm_cell_counts(session: Session, workspace_id: int) -> dict[RfmCell, int]:
+    """Buyers per cell, as of the last computation."""
+    return repository.count_cells(session, workspace_id)

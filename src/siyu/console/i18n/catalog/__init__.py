@@ -24,6 +24,7 @@ from siyu.console.i18n.catalog import (
     reach_templates,
     review,
     simulator,
+    tiers,
     tokens,
 )
 from siyu.console.i18n.plural import Message
@@ -48,6 +49,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "entries": entries.MESSAGES,
     "tokens": tokens.MESSAGES,
     "reach_templates": reach_templates.MESSAGES,
+    "tiers": tiers.MESSAGES,
 }
 
 

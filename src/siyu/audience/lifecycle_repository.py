@@ -95,31 +95,37 @@ def computed_tiers(
     member_ids: Collection[int] | None = None,
 ) -> Select[Any]:
     """(member_id, tier, old_tier, old_since) of every current member of the workspace: one
-    pass over its events grouped by member and app, joined to the members and their stored
-    tiers. `member_ids` narrows it to a few members (a profile asked before any run)."""
+    pass over its activity grouped by member, one over its follows and unfollows grouped by
+    member and app, joined to the members and their stored tiers. `member_ids` narrows it to
+    a few members (a profile asked before any run)."""
     events = identity.events_table()
     members = identity.members_table()
-    is_activity = or_(events.c.name.in_(ACTIVITY_EVENTS), events.c.name.startswith(MP_PREFIX))
-    wanted = [
-        events.c.workspace_id == workspace_id,
-        or_(is_activity, events.c.name == "oa.unsubscribe"),
-    ]
+    mine = [events.c.workspace_id == workspace_id]
     if member_ids is not None:
-        wanted.append(events.c.member_id.in_(list(member_ids)))
+        mine.append(events.c.member_id.in_(list(member_ids)))
+    is_mp = events.c.name.startswith(MP_PREFIX)
+    activity = (
+        select(
+            events.c.member_id,
+            func.max(events.c.ts).label("last_active"),
+            func.max(events.c.ts).filter(is_mp).label("last_mp"),
+        )
+        .where(*mine, or_(events.c.name.in_(ACTIVITY_EVENTS), is_mp))
+        .group_by(events.c.member_id)
+        .subquery("activity")
+    )
     per_app = (
         select(
             events.c.member_id,
-            func.max(case((is_activity, events.c.ts))).label("last_active"),
-            func.max(case((events.c.name.startswith(MP_PREFIX), events.c.ts))).label("last_mp"),
-            func.max(case((events.c.name == "oa.subscribe", events.c.ts))).label("last_sub"),
-            func.max(case((events.c.name == "oa.unsubscribe", events.c.ts))).label("last_unsub"),
+            func.max(events.c.ts).filter(events.c.name == "oa.subscribe").label("last_sub"),
+            func.max(events.c.ts).filter(events.c.name == "oa.unsubscribe").label("last_unsub"),
         )
-        .where(*wanted)
+        .where(*mine, events.c.name.in_(("oa.subscribe", "oa.unsubscribe")))
         .group_by(events.c.member_id, events.c.app_id)
         .subquery("per_app")
     )
     # An app the member left: the last unfollow is after the last follow. `gone` is 1 when
-    # every OA they ever followed or left is such an app, NULL when none is.
+    # every OA they ever followed or left is such an app.
     left = case(
         (
             and_(
@@ -128,24 +134,22 @@ def computed_tiers(
             ),
             1,
         ),
-        (per_app.c.last_sub.is_not(None), 0),
+        else_=0,
     )
-    per_member = (
+    follows = (
         select(
             per_app.c.member_id,
-            func.max(per_app.c.last_active).label("last_active"),
-            func.max(per_app.c.last_mp).label("last_mp"),
             func.max(per_app.c.last_unsub).label("left_at"),
             func.min(left).label("gone"),
         )
         .group_by(per_app.c.member_id)
-        .subquery("per_member")
+        .subquery("follows")
     )
-    last_seen = func.coalesce(per_member.c.last_active, members.c.created_at, type_=UTCDateTime())
+    last_seen = func.coalesce(activity.c.last_active, members.c.created_at, type_=UTCDateTime())
     unfollowed = and_(
         literal(churn_on_unfollow),
-        per_member.c.gone == 1,
-        or_(per_member.c.last_mp.is_(None), per_member.c.last_mp <= per_member.c.left_at),
+        follows.c.gone == 1,
+        or_(activity.c.last_mp.is_(None), activity.c.last_mp <= follows.c.left_at),
     )
     came_back = (Tier.dormant.value, Tier.churned.value)
     tier = case(
@@ -167,7 +171,8 @@ def computed_tiers(
             _M.c.since.label("old_since"),
         )
         .select_from(members)
-        .outerjoin(per_member, per_member.c.member_id == members.c.id)
+        .outerjoin(activity, activity.c.member_id == members.c.id)
+        .outerjoin(follows, follows.c.member_id == members.c.id)
         .outerjoin(_M, _M.c.member_id == members.c.id)
         .where(*_current_members(members, workspace_id))
     )

@@ -34,6 +34,12 @@ class TierPolicy(Base):
     updated_at: Mapped[datetime]
 
 
+# No foreign keys on the per-member tables below, as on the timeline (`identity.models`):
+# PostgreSQL checks each one row by row after a bulk INSERT … SELECT, which cost the nightly
+# computation more than its own queries (bench/tiers.py). Members are never deleted (a merged
+# or erased member keeps its row), and only this domain writes these ids.
+
+
 class MemberTier(Base):
     """A member's current lifecycle tier and since when."""
 
@@ -41,8 +47,8 @@ class MemberTier(Base):
     __erasure__ = Erasure.delete(member=("member_id",))
     __table_args__ = (Index("ix_member_tiers_workspace_tier", "workspace_id", "tier"),)
 
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
     tier: Mapped[Tier] = mapped_column(_enum(Tier))
     since: Mapped[datetime]
 
@@ -58,8 +64,8 @@ class MemberTierChange(Base):
     )
 
     id: Mapped[IdPK]
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"))
+    workspace_id: Mapped[int] = mapped_column(BigId)
+    member_id: Mapped[int] = mapped_column(BigId)
     from_tier: Mapped[Tier | None] = mapped_column(_enum(Tier))
     to_tier: Mapped[Tier] = mapped_column(_enum(Tier))
     cause: Mapped[TierCause] = mapped_column(_enum(TierCause))
@@ -86,8 +92,8 @@ class MemberRfm(Base):
     __erasure__ = Erasure.delete(member=("member_id",))
     __table_args__ = (Index("ix_member_rfm_workspace_cell", "workspace_id", "cell"),)
 
-    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    member_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(BigId)
     last_paid_at: Mapped[datetime]
     frequency: Mapped[int]
     monetary: Mapped[int] = mapped_column(BigInteger)  # fen, paid minus refunded

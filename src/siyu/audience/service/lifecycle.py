@@ -152,6 +152,7 @@ def compute_tiers(
     now = now or clock.now()
     policy = _lock_workspace(session, workspace_id)
     session.flush()
+    repository.tune_for_batch(session)
     before = repository.last_change_id(session)
     repository.delete_tiers_of_departed(session, workspace_id)
     repository.add_daily_changes(session, workspace_id, _computed(policy, workspace_id, now), now)

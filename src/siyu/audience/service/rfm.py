@@ -27,6 +27,7 @@ def compute_rfm(
     the window functions)."""
     now = now or clock.now()
     policy = get_tier_policy(session, workspace_id)
+    repository.tune_for_batch(session)
     repository.replace_rfm(session, workspace_id, now, policy.rfm_high_score)
     by_cell = repository.count_cells(session, workspace_id)
     return RfmRunReport(workspace_id=workspace_id, buyers=sum(by_cell.values()), by_cell=by_cell)

@@ -55,8 +55,6 @@ def upgrade() -> None:
         sa.Column("workspace_id", BigId, nullable=False),
         sa.Column("tier", _tier(), nullable=False),
         sa.Column("since", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["member_id"], ["members.id"]),
-        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"]),
         sa.PrimaryKeyConstraint("member_id"),
     )
     op.create_index("ix_member_tiers_workspace_tier", "member_tiers", ["workspace_id", "tier"])
@@ -73,8 +71,6 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["member_id"], ["members.id"]),
-        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
@@ -106,8 +102,6 @@ def upgrade() -> None:
             "cell", sa.Enum(*CELLS, name="rfmcell", native_enum=False, length=32), nullable=False
         ),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["member_id"], ["members.id"]),
-        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"]),
         sa.PrimaryKeyConstraint("member_id"),
     )
     op.create_index("ix_member_rfm_workspace_cell", "member_rfm", ["workspace_id", "cell"])

@@ -72,6 +72,13 @@ def tune_for_batch(session: Session) -> None:
         session.execute(text("SET LOCAL jit = off"))
 
 
+def analyze_tiers(session: Session) -> None:
+    """Fresh statistics after many moves (a first run): with the empty table's, PostgreSQL
+    plans the next run's joins on member_tiers as if it held a few hundred rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE member_tiers"))
+
+
 def _ts(value: datetime) -> ColumnElement[Any]:
     return literal(value, UTCDateTime())
 

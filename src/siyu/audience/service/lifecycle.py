@@ -38,6 +38,7 @@ from siyu.security.schemas import Principal
 
 TIER_CHANGED = repository.TIER_CHANGED
 COUNTS_DAYS_MAX = 366
+ANALYZE_AFTER = 10_000  # moves in one run: the table's statistics are refreshed after them
 
 
 # --- policy -----------------------------------------------------------------------------------
@@ -160,6 +161,8 @@ def compute_tiers(
     if moves:
         repository.apply_changes(session, workspace_id, before, TierCause.daily)
         _record_moves(session, workspace_id, moves, TierCause.daily, now)
+    if len(moves) >= ANALYZE_AFTER:
+        repository.analyze_tiers(session)
     repository.set_daily_counts(session, workspace_id, now.astimezone(BEIJING).date())
     counts = repository.count_tiers(session, workspace_id)
     return TierRunReport(

@@ -32,6 +32,7 @@ from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
 from siyu.wechat.schemas import (
     ClickEvent,
+    MenuEvent,
     Message,
     Push,
     ScanEvent,
@@ -100,6 +101,15 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     # "签到" by keyword or menu click: the passive reply told the member; here it is done.
     Subscriber(Message, members.on_oa_push),
     Subscriber(ClickEvent, members.on_oa_push),
+    # Lifecycle tiers: a dormant or churned member who acts is 回流 at once (last: nothing
+    # above depends on a tier).
+    Subscriber(Message, audience.on_activity, batch=audience.on_activities),
+    Subscriber(SubscribeEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(ScanEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(MenuEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(SubscribeMsgPopupEvent, audience.on_activity, batch=audience.on_activities),
+    Subscriber(wechat.MpLaunched, audience.on_activity, batch=audience.on_activities),
+    Subscriber(pay.OrderPaid, audience.on_activity, batch=audience.on_activities),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (

@@ -108,3 +108,5 @@ LEAD_ASSIGNEE_INVALID = _codes.add(
     "操作员 {operator_id} 不能接收线索（不存在、已停用或没有领取线索的权限）。",
     en="Operator {operator_id} cannot take leads (unknown, disabled or without leads.claim).",
 )
+# --- lifecycle tiers and RFM ------------------------------------------------------------------
+INVALID_TIER_POLICY = _codes.add("invalid_tier_policy", 422, "分层策略没有保存：{reason}")

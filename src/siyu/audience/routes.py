@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -14,6 +15,8 @@ from fastapi.responses import StreamingResponse
 from siyu.audience import service
 from siyu.audience.leads_routes import router as leads_router
 from siyu.audience.schemas import (
+    MemberRfmRead,
+    MemberTierRead,
     RefreshResult,
     SegmentCreate,
     SegmentMembersPage,
@@ -24,10 +27,15 @@ from siyu.audience.schemas import (
     SegmentUpdate,
     TagGroupIn,
     TagGroupRead,
+    TierCountsRead,
+    TierFlowRead,
+    TierPolicyIn,
+    TierPolicyRead,
 )
+from siyu.core import clock
 from siyu.core.clock import BEIJING
 from siyu.core.http import DatabaseDep
-from siyu.core.params import Id, Offset
+from siyu.core.params import Id, Number, Offset
 from siyu.reach.schemas import BroadcastRead
 from siyu.security.auth import require
 from siyu.security.enums import Permission
@@ -212,3 +220,51 @@ def delete_tag_group(group_id: Id, principal: Tagger, db: DatabaseDep) -> Respon
 
 
 router.include_router(leads_router)
+# --- lifecycle tiers and RFM ------------------------------------------------------------------
+
+MemberReader = Annotated[Principal, require(Permission.members_read)]
+FigureReader = Annotated[Principal, require(Permission.analytics_read)]
+TierManager = Annotated[Principal, require(Permission.audience_manage)]
+Days = Annotated[int, Query(ge=1, le=366)]
+
+
+@router.get("/members/{number}/tier")
+def member_tier(number: Number, principal: MemberReader, db: DatabaseDep) -> MemberTierRead:
+    """The member's lifecycle tier (new, active, dormant, churned, returning) and since when."""
+    with db.session_scope() as session:
+        return service.member_tier(session, principal, number)
+
+
+@router.get("/members/{number}/rfm")
+def member_rfm(number: Number, principal: MemberReader, db: DatabaseDep) -> MemberRfmRead:
+    """The member's RFM figures, 1–5 scores and cell (`buyer: false` if they never paid)."""
+    with db.session_scope() as session:
+        return service.member_rfm(session, principal, number)
+
+
+@router.get("/tiers/counts")
+def tier_counts(principal: FigureReader, db: DatabaseDep, days: Days = 90) -> TierCountsRead:
+    """Members per tier at each day's computation over the last `days` days."""
+    with db.session_scope() as session:
+        return service.tier_counts(session, principal.workspace_id, days)
+
+
+@router.get("/tiers/flows")
+def tier_flows(principal: FigureReader, db: DatabaseDep, days: Days = 30) -> list[TierFlowRead]:
+    """Moves between tiers over the last `days` days (30: last month), most frequent first."""
+    now = clock.now()
+    with db.session_scope() as session:
+        return service.tier_flows(session, principal.workspace_id, now - timedelta(days=days), now)
+
+
+@router.get("/tiers/policy")
+def get_tier_policy(principal: FigureReader, db: DatabaseDep) -> TierPolicyRead:
+    with db.session_scope() as session:
+        return service.get_tier_policy(session, principal.workspace_id)
+
+
+@router.put("/tiers/policy")
+def set_tier_policy(body: TierPolicyIn, principal: TierManager, db: DatabaseDep) -> TierPolicyRead:
+    """Store the thresholds; the tiers are recomputed by them in the background."""
+    with db.session_scope() as session:
+        return service.set_tier_policy(session, principal.workspace_id, body, principal)

@@ -122,3 +122,68 @@ def members_export(
     except SiyuError as exc:
         raise fail(exc) from exc
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+_TIER_NAMES = {
+    "new": "新客",
+    "active": "活跃",
+    "dormant": "沉睡",
+    "churned": "流失",
+    "returning": "回流",
+}
+
+
+@members_app.command("tier")
+def members_tier(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+    as_email: AsOption = None,
+) -> None:
+    """Print a member's lifecycle tier (new, active, dormant, churned, returning)."""
+    from siyu.audience import service as audience
+
+    _settings, db = setup()
+    workspace_id = choose_workspace(db, workspace)
+    principal = acting(db, workspace_id, as_email, Permission.members_read)
+    try:
+        with db.session_scope() as session:
+            tier = audience.member_tier(session, principal, number)
+    except SiyuError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        sys.stdout.write(tier.model_dump_json() + "\n")
+        return
+    since = f" since {tier.since:%Y-%m-%d %H:%M} UTC" if tier.since else " (not computed yet)"
+    out.print(f"学号 {tier.member_number}: {tier.tier.value} {_TIER_NAMES[tier.tier.value]}{since}")
+
+
+@members_app.command("rfm")
+def members_rfm(
+    number: Annotated[int, typer.Argument(help="the member number (学号)")],
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+    as_email: AsOption = None,
+) -> None:
+    """Print a member's RFM figures, scores (1–5) and cell."""
+    from siyu.audience import service as audience
+
+    _settings, db = setup()
+    workspace_id = choose_workspace(db, workspace)
+    principal = acting(db, workspace_id, as_email, Permission.members_read)
+    try:
+        with db.session_scope() as session:
+            rfm = audience.member_rfm(session, principal, number)
+    except SiyuError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        sys.stdout.write(rfm.model_dump_json() + "\n")
+        return
+    if not rfm.buyer or rfm.cell is None:
+        out.print(f"学号 {rfm.member_number}: no payments (无消费记录)")
+        return
+    out.print(
+        f"学号 {rfm.member_number}: {rfm.cell.value}  R{rfm.r} F{rfm.f} M{rfm.m}  "
+        f"last paid {rfm.recency_days} days ago, {rfm.frequency} orders, net {rfm.monetary} fen"
+    )

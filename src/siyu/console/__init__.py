@@ -28,6 +28,7 @@ from siyu.console import (
     review,
     segments,
     simulator,
+    tiers,
     tokens,
 )
 from siyu.console.common import static_files
@@ -56,4 +57,5 @@ routers: tuple[APIRouter, ...] = (
     menus.router,
     leads.router,
     simulator.router,
+    tiers.router,
 )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
+from siyu.audience import service as audience
 from siyu.community import service as community
 from siyu.console.timeline import channel_names, describe
 from siyu.identity import service as identity
@@ -113,5 +114,16 @@ def member_context(
         "operators": operators,
         "assignee": identity.assignee_of(session, member.id),
         "tags": identity.member_tags(session, member.id),
+        **_tier_context(session, ws, member.merged_into_id or member.id, member.number),
         "notice": None,
+    }
+
+
+def _tier_context(
+    session: Session, workspace_id: int, member_id: int, number: int
+) -> dict[str, Any]:
+    """The member's lifecycle tier and RFM cell (audience), for the profile's header."""
+    return {
+        "tier": audience.member_tier_of(session, workspace_id, member_id, number),
+        "rfm": audience.member_rfm_of(session, member_id, number),
     }

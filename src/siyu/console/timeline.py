@@ -42,6 +42,14 @@ def describe(tr: Translator, name: str, props: Mapping[str, Any] | None) -> str:
     """One line a person reads for an event of the timeline."""
     p = props or {}
     parts: list[str] = []
+    if name == "member.tier_changed":
+        before = f"tiers.tier.{p.get('from')}"
+        after = f"tiers.tier.{p.get('to')}"
+        return tr(
+            "timeline.tier_changed",
+            before=tr(before) if tr.has(before) else tr("tiers.flow.first"),
+            after=tr(after) if tr.has(after) else str(p.get("to")),
+        )
     if name.endswith(".message"):
         text = p.get("text")
         if isinstance(text, str) and text:

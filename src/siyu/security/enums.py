@@ -59,6 +59,8 @@ class Permission(enum.StrEnum):
     # entries and attribution
     entries_read = "entries.read"  # channels, codes, menus and their aggregate reports
     entries_manage = "entries.manage"  # link apps, make channels and codes, publish menus
+    # audience: lifecycle tiers and RFM (their figures are analytics.read)
+    audience_manage = "audience.manage"  # the tier policy
     # configuration and people
     apps_read = "apps.read"
     apps_manage = "apps.manage"  # credentials: AppSecret, Token, EncodingAESKey

@@ -46,6 +46,7 @@ _OPERATOR = frozenset(
         P.points_read,
         P.points_manage,
         P.points_adjust,
+        P.audience_manage,
     }
 )
 

@@ -3,6 +3,27 @@
 from __future__ import annotations
 
 from siyu.audience.service import leads
+from siyu.audience.service.lifecycle import (
+    TIER_CHANGED,
+    compute_tiers,
+    get_tier_policy,
+    member_tier,
+    member_tier_moves,
+    member_tier_of,
+    on_activities,
+    on_activity,
+    set_tier_policy,
+    tier_counts,
+    tier_flows,
+    tier_member_ids,
+)
+from siyu.audience.service.rfm import (
+    compute_rfm,
+    member_rfm,
+    member_rfm_of,
+    rfm_cell_counts,
+    rfm_member_ids,
+)
 from siyu.audience.service.segments import (
     compile_definition,
     create_segment,
@@ -23,23 +44,40 @@ from siyu.audience.service.segments import (
 from siyu.audience.service.tag_groups import delete_tag_group, list_tag_groups, save_tag_group
 
 __all__ = [
+    "TIER_CHANGED",
     "compile_definition",
+    "compute_rfm",
+    "compute_tiers",
     "create_segment",
     "delete_segment",
     "delete_tag_group",
     "due_segments",
     "get_segment",
+    "get_tier_policy",
     "leads",
     "list_segments",
     "list_tag_groups",
+    "member_rfm",
+    "member_rfm_of",
+    "member_tier",
+    "member_tier_moves",
+    "member_tier_of",
     "notify_segment",
+    "on_activities",
+    "on_activity",
     "on_events_recorded",
     "preview",
     "record_segment_export",
     "refresh_on_demand",
     "refresh_segment",
+    "rfm_cell_counts",
+    "rfm_member_ids",
     "save_tag_group",
     "segment_export_page",
     "segment_members",
+    "set_tier_policy",
+    "tier_counts",
+    "tier_flows",
+    "tier_member_ids",
     "update_segment",
 ]

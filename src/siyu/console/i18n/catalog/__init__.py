@@ -28,6 +28,7 @@ from siyu.console.i18n.catalog import (
     review,
     segments,
     simulator,
+    tiers,
     tokens,
 )
 from siyu.console.i18n.plural import Message
@@ -56,6 +57,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "reach_templates": reach_templates.MESSAGES,
     "leads": leads.MESSAGES,
     "analytics": analytics.MESSAGES,
+    "tiers": tiers.MESSAGES,
 }
 
 

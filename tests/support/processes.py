@@ -576,6 +576,46 @@ class Deployment:
         wait_until(lambda: refunds.paid() == len(orders), 60, "siyu confirmed every payment")
         return refunds
 
+    def start_import(self, appid: str, lines: int, people: int = 5000) -> int:
+        """A JSON Lines file of `lines` valid events of the account's followers (`people` of
+        them), uploaded as the console does (an import run queued for a worker); its id."""
+        from siyu.identity import service as identity
+        from siyu.security.enums import Role
+        from siyu.security.schemas import Principal
+        from siyu.workspaces import service as workspaces
+
+        path = self.root / f"import-{secrets.token_hex(4)}.jsonl"
+        with path.open("wb") as out:
+            for n in range(lines):
+                ts = f"2026-06-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:00+00:00"
+                out.write(
+                    b'{"event":"oa.message","ts":"%s","appid":"%s","openid":"oDrill%06d",'
+                    b'"props":{"n":%d}}\n' % (ts.encode(), appid.encode(), n % people, n)
+                )
+        with self.acting() as db, db.session_scope() as session:
+            workspace_id = workspaces.get_app_by_appid(session, appid).workspace_id
+            principal = Principal(
+                operator_id=0,
+                workspace_id=workspace_id,
+                email="drill@example.com",
+                name="演练",
+                role=Role.owner,
+                via="cli",
+            )
+            run = identity.start_import(
+                session, principal, filename=path.name, path=str(path), size=path.stat().st_size
+            )
+        return run.id
+
+    def import_run(self, import_id: int) -> dict[str, Any]:
+        [row] = self.db.rows(
+            "SELECT status, accepted, rejected, members_created, message, workspace_id "
+            "FROM imports WHERE id = %s",
+            import_id,
+        )
+        keys = ("status", "accepted", "rejected", "members_created", "message", "workspace_id")
+        return dict(zip(keys, row, strict=True))
+
     def notices_through(self) -> int:
         """Sends WeChat took: sent, or already reported delivered by its TEMPLATESENDJOBFINISH."""
         return self.db.scalar(

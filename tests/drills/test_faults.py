@@ -119,9 +119,8 @@ def test_postgresql_connections_cut_during_an_import_leave_no_half_chunk(
     deployment: Deployment,
 ) -> None:
     # given an upload of 120,000 events being imported by a worker, chunk by chunk
-    appid, _uids = _layout(deployment)
     deployment.start_worker()
-    import_id = deployment.start_import(appid, IMPORT_LINES)
+    import_id = deployment.start_import(IMPORT_LINES)
     wait_until(
         lambda: deployment.import_run(import_id)["accepted"] > 0,
         90,

@@ -576,14 +576,18 @@ class Deployment:
         wait_until(lambda: refunds.paid() == len(orders), 60, "siyu confirmed every payment")
         return refunds
 
-    def start_import(self, appid: str, lines: int, people: int = 5000) -> int:
-        """A JSON Lines file of `lines` valid events of the account's followers (`people` of
-        them), uploaded as the console does (an import run queued for a worker); its id."""
+    def start_import(self, lines: int, people: int = 5000) -> int:
+        """A workspace with a service account (siyu's side only: an import calls no WeChat),
+        and a JSON Lines file of `lines` valid events of its followers (`people` of them),
+        uploaded as the console does: an import run queued for a worker; its id."""
         from siyu.identity import service as identity
         from siyu.security.enums import Role
         from siyu.security.schemas import Principal
         from siyu.workspaces import service as workspaces
+        from siyu.workspaces.enums import AppKind
+        from siyu.workspaces.schemas import AppCreate
 
+        appid = "wx" + secrets.token_hex(8)
         path = self.root / f"import-{secrets.token_hex(4)}.jsonl"
         with path.open("wb") as out:
             for n in range(lines):
@@ -593,7 +597,12 @@ class Deployment:
                     b'"props":{"n":%d}}\n' % (ts.encode(), appid.encode(), n % people, n)
                 )
         with self.acting() as db, db.session_scope() as session:
-            workspace_id = workspaces.get_app_by_appid(session, appid).workspace_id
+            workspace_id = workspaces.create_workspace(session, f"演练导入 {appid[-4:]}").id
+            workspaces.add_app(
+                session,
+                workspace_id,
+                AppCreate(kind=AppKind.oa_service, appid=appid, name="演练服务号"),
+            )
             principal = Principal(
                 operator_id=0,
                 workspace_id=workspace_id,

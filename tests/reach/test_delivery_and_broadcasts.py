@@ -18,14 +18,13 @@ from siyu.identity import service as identity
 from siyu.reach import service, tasks
 from siyu.reach.enums import SendStatus
 from siyu.reach.schemas import SendRead
-from siyu.sandbox.world import AccountSpec, Follow, Outage, SandboxWorld
+from siyu.sandbox.world import AccountSpec, Follow, SandboxWorld
 from siyu.wechat.gateway import WeChatError
 from siyu.wechat.tokens import gateway_for
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind, PushMode
 from siyu.workspaces.schemas import AppCreate
 from tests.support.names import MP_APPID, OA_APPID
-from tests.support.processes import wait_until
 from tests.support.reach import MP_TEMPLATE, Person, member_of, send_count, sends, timeline
 from tests.support.wechat import WeChat, event_push
 
@@ -346,37 +345,6 @@ def nothing_sends_it_again(db: Database, send_id: int, daytime: FrozenClock) -> 
     daytime.advance(timedelta(hours=3))
     tasks.sweep_stuck_sends.call_local()
     tasks.redeliver_queued.call_local()
-
-
-def test_a_customer_service_send_whose_answer_never_came_is_not_sent_again(
-    db: Database,
-    workspace_id: int,
-    person: NewPerson,
-    settings: Settings,
-    world: SandboxWorld,
-    sandbox_server: tuple[object, str],
-    daytime: FrozenClock,
-) -> None:
-    # given a customer-service notice, and WeChat slower than siyu waits, doing it anyway
-    p, send = written_to(db, workspace_id, person)
-    base = sandbox_server[1]
-    install_settings(settings.model_copy(update={"wechat_timeout_s": 0.5, "wechat_api_base": base}))
-    slow = world.fail(Outage("/cgi-bin/message/custom/send", delay=2.0, proceed=True))
-    # when the job sends it and the call times out
-    try:
-        tasks.deliver.call_local(send.id)
-        wait_until(lambda: slow.calls == 1 and p.inbox() != [], 10, "WeChat doing it late")
-    finally:
-        world.recover()
-        install_settings(settings.model_copy(update={"wechat_api_base": base}))
-    # then the outcome is recorded as unknown, on the timeline, and never tried again
-    row = sends(db)[0]
-    assert (row.status, row.reason, row.attempts) == (SendStatus.failed, "outcome_unknown", 1)
-    nothing_sends_it_again(db, send.id, daytime)
-    assert p.inbox() == [(OA_APPID, "custom")]
-    assert [(n, props.get("reason")) for n, props in timeline(db)] == [
-        ("message.failed", "outcome_unknown")
-    ]
 
 
 def test_a_customer_service_send_whose_worker_died_mid_call_is_sent_at_most_once(

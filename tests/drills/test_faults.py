@@ -109,3 +109,54 @@ def test_postgresql_connections_cut_mid_burst_lose_no_push(deployment: Deploymen
     # then what siyu answered is stored and processed exactly once (WeChat retried the rest)
     assert cut > 0
     _settle(deployment, f"PostgreSQL cut ({cut} backends)", sum(answered), cut_at)
+
+
+IMPORT_LINES = 120_000  # six chunks of 20,000 lines, each committed with the run's progress
+CHUNK_LINES = 20_000
+
+
+def test_postgresql_connections_cut_during_an_import_leave_no_half_chunk(
+    deployment: Deployment,
+) -> None:
+    # given an upload of 120,000 events being imported by a worker, chunk by chunk
+    deployment.start_worker()
+    import_id = deployment.start_import(IMPORT_LINES)
+    wait_until(
+        lambda: deployment.import_run(import_id)["accepted"] > 0,
+        90,
+        "the import committed a first chunk",
+    )
+    # when every backend of the deployment's database is cut in the middle of it
+    cut = deployment.db.cut_connections()
+    cut_at = time.monotonic()
+    wait_until(
+        lambda: deployment.import_run(import_id)["status"] in ("done", "failed"),
+        DRAIN_SECONDS,
+        "the import finished or failed",
+    )
+    run = deployment.import_run(import_id)
+    events = deployment.db.scalar(
+        "SELECT count(*) FROM events WHERE workspace_id = %s AND name = 'oa.message'",
+        run["workspace_id"],
+    )
+    members = deployment.db.scalar(
+        "SELECT count(*) FROM members WHERE workspace_id = %s", run["workspace_id"]
+    )
+    print(
+        f"\nPostgreSQL cut during an import ({cut} backends): {run['status']} "
+        f"{time.monotonic() - cut_at:.1f} s after the cut, lines {IMPORT_LINES}, accepted "
+        f"{run['accepted']}, events stored {events}, members made {run['members_created']} "
+        f"(stored {members}); {run['message'] or ''}"
+    )
+    # then it finished, or failed with its cause; either way what it counted is what is
+    # stored, in whole chunks (a chunk commits with its progress, or not at all)
+    assert cut > 0
+    assert run["rejected"] == 0
+    assert run["accepted"] == events, "the run's progress and the stored events differ"
+    assert run["members_created"] == members
+    if run["status"] == "done":
+        assert events == IMPORT_LINES
+    else:
+        assert events % CHUNK_LINES == 0, f"a half chunk: {events} events"
+        message = run["message"] or ""
+        assert "OperationalError" in message or "connection" in message.lower(), message

@@ -17,16 +17,11 @@ USERS = 30
 QUEUE = "huey.redis.siyu"
 
 
-@pytest.mark.xfail(
-    reason="issue #18, open: since the push-processing and pay batches were merged beside the "
-    "queue-lost hooks, what was queued when Redis came back empty is not all done within the "
-    "drill's 60 s (0.9 s on the drill's own branch); known, shown here rather than hidden",
-    strict=False,
-)
 def test_redis_losing_its_queue_loses_no_push_and_no_notice(
     volatile_deployment: Deployment,
 ) -> None:
     d = volatile_deployment
+    started = time.monotonic()
     sandbox = d.start_sandbox()
     web = d.start_web()
     appid = d.add_oa(web)
@@ -37,7 +32,7 @@ def test_redis_losing_its_queue_loses_no_push_and_no_notice(
     wait_until(lambda: d.pushes("processed") == USERS, 60, "followers processed")
     # given the worker's one thread held by WeChat (template sends time out, and go through
     # late), a first notice being delivered, then pushes and a second notice queued behind it
-    sandbox.fault("timeout", prefix="/cgi-bin/message/template/send", seconds=120, proceed=True)
+    sandbox.fault("timeout", prefix="/cgi-bin/message/template/send", seconds=30, proceed=True)
     queued = d.notify_followers(appid, "first")
     wait_until(lambda: sum(f["calls"] for f in sandbox.faults()) >= 1, 30, "delivery held")
     texts = sandbox.act_all("text", uids, appid, threads=4)
@@ -56,12 +51,21 @@ def test_redis_losing_its_queue_loses_no_push_and_no_notice(
     held = sandbox.recover()
     # then every push and every notice is done, once, within 60 s
     sent = USERS + texts
-    wait_until(
-        # a template send's TEMPLATESENDJOBFINISH push comes after it: one per notice
-        lambda: d.pushes("processed") == sent + queued and d.notices_through() == queued,
-        60,
-        "every push processed and every notice through",
-    )
+    try:
+        wait_until(
+            # a template send's TEMPLATESENDJOBFINISH push comes after it: one per notice
+            lambda: d.pushes("processed") == sent + queued and d.notices_through() == queued,
+            60,
+            "every push processed and every notice through",
+        )
+    except AssertionError:
+        print(  # what is missing, by state (a lost report shows as sends left "sent")
+            "\npushes by status",
+            d.db.rows("SELECT status, count(*) FROM wechat_pushes GROUP BY 1"),
+            "\nsends by status and attempts",
+            d.db.rows("SELECT status, attempts, count(*) FROM reach_sends GROUP BY 1, 2"),
+        )
+        raise
     drained = time.monotonic() - lost_at
     inbox = sandbox.received(appid, uids)
     print(  # the drill's figures
@@ -69,7 +73,7 @@ def test_redis_losing_its_queue_loses_no_push_and_no_notice(
         f"stored {d.pushes()}, processed {d.pushes('processed')}, effects {d.push_events()}, "
         f"doubled {d.doubled_push_events()}; notices queued {queued}, through "
         f"{d.notices_through()}, received {sum(inbox.values())}; last item done {drained:.1f} "
-        f"s after Redis came back empty"
+        f"s after Redis came back empty; the drill took {time.monotonic() - started:.0f} s"
     )
     assert waiting > 0  # jobs were queued when Redis lost them
     assert (texts, queued) == (USERS, 2 * USERS)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from siyu.core.db import Database
 from siyu.identity import bulk
@@ -204,6 +204,44 @@ def test_a_failed_write_stops_the_import(
     assert isinstance(caught.value.__cause__, ConnectionError)
     assert _count(db, TimelineEvent, workspace_id) == 0
     assert _count(db, Member, workspace_id) == 20  # the first chunk's, committed before
+
+
+def _cut_the_writer(db: Database) -> int:
+    """pg_terminate_backend on the writer's connection (its COPY sent, waiting for the
+    chunk's commit) in this test's database; how many were cut."""
+    waiting = text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state = 'idle in transaction' AND query LIKE 'COPY %'"
+    )
+    with db.engine.connect() as conn:
+        pids: list[int] = []
+        for _ in range(600):  # until the writer has sent its COPY (a bounded wait)
+            pids = list(conn.execute(waiting).scalars())
+            conn.rollback()  # pg_stat_activity is read once a transaction: look again anew
+            if pids:
+                break
+            threading.Event().wait(0.01)
+        for pid in pids:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return len(pids)
+
+
+@pytest.mark.postgres_only
+def test_a_write_cut_before_its_commit_is_sent_again_and_no_chunk_is_half(
+    db: Database, workspace_id: int, mp_app: AppRead
+) -> None:
+    # Given an import whose first chunk's events were handed over to the writer
+    chunks = list(chunked(read_lines(_lines(1, 30, mp_app.appid)), 20))
+    with pipelined_import(db, workspace_id) as importer:
+        with db.session_scope() as session:
+            importer.import_chunk(session, chunks[0])
+            # When the writer's connection is cut (pg_terminate_backend) before the chunk commits
+            assert _cut_the_writer(db) == 1
+        with db.session_scope() as session:
+            importer.import_chunk(session, chunks[1])
+    # Then the chunk's events were sent again and committed: every member has its events
+    assert _count(db, TimelineEvent, workspace_id) == 30
+    assert _count(db, Member, workspace_id) == 30
 
 
 @pytest.mark.postgres_only

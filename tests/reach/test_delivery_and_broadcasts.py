@@ -385,3 +385,44 @@ def test_the_sweep_marks_interrupted_sends_and_redelivers_lost_ones_once(
         ("message.failed", first.id, "outcome_unknown"),
         ("message.sent", second.id, None),
     ]
+
+
+# --- customer-service sends interrupted mid-send ------------------------------------------------
+
+
+def written_to(db: Database, workspace_id: int, person: NewPerson) -> tuple[Person, SendRead]:
+    """A member who wrote to the OA (not following: its notice goes by customer service)."""
+    p = person()
+    p.write()
+    send = notify(db, workspace_id, member_of(db, p.oa_openid), "cs-1")
+    assert send.channel == "customer_service"
+    return p, send
+
+
+def nothing_sends_it_again(db: Database, send_id: int, daytime: FrozenClock) -> None:
+    """Every path that delivers a send again: the job run twice, the queue-lost redelivery,
+    and the sweep past its limits."""
+    tasks.deliver.call_local(send_id)
+    tasks.deliver_batch.call_local([send_id])
+    tasks.redeliver_queued.call_local()
+    daytime.advance(timedelta(hours=3))
+    tasks.sweep_stuck_sends.call_local()
+    tasks.redeliver_queued.call_local()
+
+
+def test_a_customer_service_send_whose_worker_died_mid_call_is_sent_at_most_once(
+    db: Database, workspace_id: int, person: NewPerson, daytime: FrozenClock
+) -> None:
+    # given a customer-service notice claimed by a worker whose call reached WeChat before
+    # the worker was killed (nothing recorded, its job gone with it)
+    p, send = written_to(db, workspace_id, person)
+    with db.session_scope() as session:
+        [claimed] = service.claim_batch(session, [send.id])
+    tasks.call_concurrently(gateway_for(current_settings(), db), [claimed])
+    assert p.inbox() == [(OA_APPID, "custom")]
+    # when every path that could deliver it runs (a rerun job, a lost queue, the sweep)
+    nothing_sends_it_again(db, send.id, daytime)
+    # then the user got it once, and the send says its outcome is unknown
+    assert p.inbox() == [(OA_APPID, "custom")]
+    row = sends(db)[0]
+    assert (row.status, row.reason, row.attempts) == (SendStatus.failed, "outcome_unknown", 1)

@@ -484,6 +484,147 @@ class Deployment:
             )
         return sum(1 for s in sends if s is not None and s.status == "queued")
 
+    def add_paid_orders(self, web_url: str, uids: list[str], amount: int = 990) -> Refunds:
+        """A Mini Program and a Pay merchant (in the sandbox and in siyu, its notifications
+        going to `web_url`), and one order per user paid through the sandbox's Pay (siyu
+        confirmed each from WeChat Pay's notification): what a settlement refunds."""
+        from siyu.identity import service as identity
+        from siyu.identity.schemas import PersonRef
+        from siyu.sandbox.world import openid_for
+        from siyu.wechat import paycrypto
+        from siyu.wechat.pay import service as pay
+        from siyu.wechat.pay.client import ClientCache
+        from siyu.wechat.pay.schemas import MerchantCreate
+        from siyu.workspaces import service as workspaces
+        from siyu.workspaces.enums import AppKind
+        from siyu.workspaces.schemas import AppCreate
+
+        sandbox = self.sandbox
+        assert sandbox is not None
+        appid, mchid = "wx" + secrets.token_hex(8), f"19{secrets.randbelow(10**8):08d}"
+        secret = secrets.token_hex(16)
+        sandbox.register({"appid": appid, "secret": secret, "kind": "mp"})
+        key = paycrypto.generate_private_key()
+        apiv3, serial = secrets.token_hex(16), secrets.token_hex(20).upper()
+        answer = sandbox.http.post(
+            "/sandbox-admin/pay/merchants",
+            json={
+                "mchid": mchid,
+                "apiv3_key": apiv3,
+                "merchant_public_key": paycrypto.public_pem(key),
+                "cert_serial_no": serial,
+                "appids": [appid],
+            },
+        )
+        answer.raise_for_status()
+        platform = answer.json()
+        clients = ClientCache(self.sandbox_url)  # the test process's own, to the sandbox
+        orders: list[int] = []
+        try:
+            with self.acting() as db:
+                with db.session_scope() as session:
+                    workspace_id = workspaces.create_workspace(session, f"演练退款 {mchid}").id
+                    app = workspaces.add_app(
+                        session,
+                        workspace_id,
+                        AppCreate(kind=AppKind.mp, appid=appid, name="演练", secret=secret),
+                    )
+                    pay.add_merchant(
+                        session,
+                        workspace_id,
+                        MerchantCreate(
+                            mchid=mchid,
+                            name="演练商户",
+                            apiv3_key=apiv3,
+                            private_key=paycrypto.private_pem(key),
+                            cert_serial_no=serial,
+                            platform_public_key=platform["platform_public_key"],
+                            platform_public_key_id=platform["platform_public_key_id"],
+                        ),
+                        default_notify_base=web_url,
+                    )
+                for uid in uids:
+                    # the user opens the Mini Program: siyu knows it (code2session), WeChat too
+                    login = sandbox.act("mp_login", uid, appid, siyu_url=web_url)
+                    assert login["ok"], login
+                    with db.session_scope() as session:
+                        person = PersonRef(appid=appid, openid=openid_for(appid, uid))
+                        member = identity.resolve_member(session, app, person)  # the login's
+                        order = pay.open_order(
+                            session,
+                            workspace_id,
+                            appid=appid,
+                            member_id=member.id,
+                            amount=amount,
+                            description="演练押金",
+                            reference=f"drill:{uid}",
+                            order_minutes=120,
+                        )
+                    params = pay.payment_params(db, clients, workspace_id, order.id)
+                    paid = sandbox.http.post(
+                        "/sandbox-admin/pay/pay",
+                        json={
+                            "uid": uid,
+                            "params": params.model_dump(by_alias=True, exclude={"out_trade_no"}),
+                        },
+                    )
+                    paid.raise_for_status()
+                    orders.append(order.id)
+        finally:
+            clients.close()
+        refunds = Refunds(self, workspace_id, mchid, orders, amount)
+        wait_until(lambda: refunds.paid() == len(orders), 60, "siyu confirmed every payment")
+        return refunds
+
+    def start_import(self, lines: int, people: int = 5000) -> int:
+        """A workspace with a service account (siyu's side only: an import calls no WeChat),
+        and a JSON Lines file of `lines` valid events of its followers (`people` of them),
+        uploaded as the console does: an import run queued for a worker; its id."""
+        from siyu.identity import service as identity
+        from siyu.security.enums import Role
+        from siyu.security.schemas import Principal
+        from siyu.workspaces import service as workspaces
+        from siyu.workspaces.enums import AppKind
+        from siyu.workspaces.schemas import AppCreate
+
+        appid = "wx" + secrets.token_hex(8)
+        path = self.root / f"import-{secrets.token_hex(4)}.jsonl"
+        with path.open("wb") as out:
+            for n in range(lines):
+                ts = f"2026-06-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:00+00:00"
+                out.write(
+                    b'{"event":"oa.message","ts":"%s","appid":"%s","openid":"oDrill%06d",'
+                    b'"props":{"n":%d}}\n' % (ts.encode(), appid.encode(), n % people, n)
+                )
+        with self.acting() as db, db.session_scope() as session:
+            workspace_id = workspaces.create_workspace(session, f"演练导入 {appid[-4:]}").id
+            workspaces.add_app(
+                session,
+                workspace_id,
+                AppCreate(kind=AppKind.oa_service, appid=appid, name="演练服务号"),
+            )
+            principal = Principal(
+                operator_id=0,
+                workspace_id=workspace_id,
+                email="drill@example.com",
+                name="演练",
+                role=Role.owner,
+                via="cli",
+            )
+            run = identity.start_import(
+                session, principal, filename=path.name, path=str(path), size=path.stat().st_size
+            )
+        return run.id
+
+    def import_run(self, import_id: int) -> dict[str, Any]:
+        [row] = self.db.rows(
+            "SELECT status, accepted, rejected, members_created, message, workspace_id "
+            "FROM imports WHERE id = %s",
+            import_id,
+        )
+        keys = ("status", "accepted", "rejected", "members_created", "message", "workspace_id")
+        return dict(zip(keys, row, strict=True))
+
     def notices_through(self) -> int:
         """Sends WeChat took: sent, or already reported delivered by its TEMPLATESENDJOBFINISH."""
         return self.db.scalar(
@@ -561,6 +702,73 @@ class Deployment:
 
     def logs(self) -> str:
         return "\n\n".join(f"== {p.name}\n{p.tail()}" for p in self.processes)
+
+
+@dataclass
+class Refunds:
+    """Paid orders of one merchant, refunded in full as a settlement does (recorded in Pay,
+    sent by `community.send_refunds` jobs), and what each side says of them."""
+
+    deployment: Deployment
+    workspace_id: int
+    mchid: str
+    orders: list[int]
+    amount: int
+    refund_ids: list[int] = field(default_factory=list)
+
+    def paid(self) -> int:
+        return self.deployment.db.scalar(
+            "SELECT count(*) FROM pay_orders WHERE id = ANY(%s) AND status = 'paid'", self.orders
+        )
+
+    def settle(self, chunk: int = 10) -> int:
+        """Every order refunded in full, the refunds sent in jobs of `chunk` (what
+        `community.confirm_settlement` records and enqueues); how many were recorded."""
+        from siyu.core import jobs
+        from siyu.wechat.pay import service as pay
+
+        with self.deployment.acting() as db, db.session_scope() as session:
+            made = pay.request_refunds(
+                session,
+                self.workspace_id,
+                [pay.RefundAsk(order_id, self.amount) for order_id in self.orders],
+                "演练结算退款",
+                requested_by="community:settlement",
+            )
+            self.refund_ids = [r.id for r in made]
+            for start in range(0, len(self.refund_ids), chunk):
+                jobs.enqueue(
+                    session, "community.send_refunds", self.refund_ids[start : start + chunk]
+                )
+        return len(self.refund_ids)
+
+    def ledger(self) -> dict[str, Any]:
+        """The sandbox's own record of the merchant's payments and refunds."""
+        sandbox = self.deployment.sandbox
+        assert sandbox is not None
+        answer = sandbox.http.get(f"/sandbox-admin/pay/merchants/{self.mchid}/ledger")
+        answer.raise_for_status()
+        ledger: dict[str, Any] = answer.json()
+        return ledger
+
+    def taken(self) -> tuple[int, int, int]:
+        """WeChat Pay's own record: (orders refunded, orders refunded more than once, money
+        refunded in fen). Pay keeps one refund per out_refund_no, so a doubled refund would
+        show as a second out_refund_no for an order."""
+        ledger = self.ledger()
+        per_order: dict[str, int] = {}
+        for refund in ledger["refunds"]:
+            if refund["status"] != "CLOSED":
+                per_order[refund["out_trade_no"]] = per_order.get(refund["out_trade_no"], 0) + 1
+        doubled = sum(1 for n in per_order.values() if n > 1)
+        return len(per_order), doubled, int(ledger["refunded_total"])
+
+    def accepted(self) -> int:
+        """Refunds siyu knows WeChat Pay took (no longer pending)."""
+        return self.deployment.db.scalar(
+            "SELECT count(*) FROM pay_refunds WHERE id = ANY(%s) AND status <> 'pending'",
+            self.refund_ids,
+        )
 
 
 def deployment_of(

@@ -52,6 +52,7 @@ PAY = {
     "pay.refund_too_late": 409,
     "pay.too_many_refunds": 409,
     "pay.refund_exceeds_paid": 409,
+    "pay.idempotency_key_reused": 409,
     "pay.unavailable": 503,
     "pay.upstream_refused": 502,
     "pay.bad_signature": 401,

@@ -127,6 +127,48 @@ def test_same_second_different_events_are_both_kept(
     assert counts(db) == Counts(pushes=2, members=1, events=2)
 
 
+def test_two_sends_finishing_in_one_second_are_two_pushes_and_a_retry_is_one(
+    oa: WeChat, db: Database, drain: Callable[[], int]
+) -> None:
+    # given reports of sends to one user in the same second (a notice retried after an outage
+    # finishing beside the next one; two mass sends), each naming its send (MsgID)
+    def finish(event: str, msg_id: str, **counts: int) -> str:
+        return cdata_xml(
+            {
+                "ToUserName": "gh",
+                "FromUserName": openid(1),
+                "CreateTime": 1714112445,
+                "MsgType": "event",
+                "Event": event,
+                "MsgID": msg_id,
+                "Status": "success",
+                **counts,
+            }
+        )
+
+    mass = {"TotalCount": 1, "FilterCount": 1, "SentCount": 1, "ErrorCount": 0}
+    # when each is delivered, the first one twice (WeChat's retry)
+    pushes = [
+        finish("TEMPLATESENDJOBFINISH", "101"),
+        finish("TEMPLATESENDJOBFINISH", "101"),
+        finish("TEMPLATESENDJOBFINISH", "102"),
+        finish("MASSSENDJOBFINISH", "201", **mass),
+        finish("MASSSENDJOBFINISH", "202", **mass),
+    ]
+    assert [oa.plain(push).text for push in pushes] == ["success"] * 5
+    drain()
+    # then each send's report is a push of its own, and the retry is none more
+    assert [r.dedupe_key for r in receipts(db)] == [
+        f"e:{openid(1)}:1714112445:{event}:{msg_id}"
+        for event, msg_id in [
+            ("TEMPLATESENDJOBFINISH", "101"),
+            ("TEMPLATESENDJOBFINISH", "102"),
+            ("MASSSENDJOBFINISH", "201"),
+            ("MASSSENDJOBFINISH", "202"),
+        ]
+    ]
+
+
 def test_same_msg_id_on_two_apps_is_two_pushes(
     oa: WeChat, mp: WeChat, db: Database, drain: Callable[[], int]
 ) -> None:

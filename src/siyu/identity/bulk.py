@@ -16,12 +16,16 @@ from psycopg.adapt import Dumper
 from psycopg.copy import Copy, FileWriter
 from psycopg.pq import Format
 from sqlalchemy import JSON, Connection, Dialect, FromClause, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.types import TypeEngine
 
 from siyu.core.db import Database, UTCDateTime, within_transaction
+from siyu.core.logging import get_logger
 
 _PENDING = "siyu.identity.pending_event_writes"
+WRITE_ATTEMPTS = 3  # sends of a write whose connection was lost before its COMMIT
+_log = get_logger(__name__)
 
 
 def insert_rows(
@@ -164,6 +168,7 @@ class _Write:
     transaction: SessionTransaction
     decided: threading.Event = field(default_factory=threading.Event)
     commit: bool = False
+    commit_sent: bool = False  # COMMIT went to the server: its outcome is the server's
     done: threading.Event = field(default_factory=threading.Event)
 
     def decide(self, commit: bool) -> None:
@@ -253,11 +258,32 @@ class PipelinedWriter:
                 write.done.set()
 
     def _write(self, write: _Write) -> None:
+        """Send the write and end it as its chunk's transaction ended. Its connection lost
+        before COMMIT was sent (cut while the chunk was still being resolved, say) means the
+        rows were not committed: they are sent again on a new connection, or the chunk's
+        members and progress, already committed, would stand without its events (a half
+        chunk). A COMMIT whose answer was lost is not repeated: it may have been done."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                self._write_once(write)
+                return
+            except DBAPIError as exc:
+                if write.commit_sent or attempt == WRITE_ATTEMPTS:
+                    raise
+                write.decided.wait()
+                if not write.commit:
+                    return  # its chunk rolled back: the server dropped the rows already
+                _log.warning("import_events_write_retried", attempt=attempt, error=repr(exc))
+
+    def _write_once(self, write: _Write) -> None:
         with self._db.engine.connect() as connection:
             transaction = connection.begin()  # COPY goes to the driver: begin here, not lazily
             _send_copy(connection, write.statement, write.payload)
             write.decided.wait()
             if write.commit:
+                # The connection still holds the rows: only the COMMIT's answer can be lost.
+                connection.exec_driver_sql("SELECT 1")
+                write.commit_sent = True
                 transaction.commit()
             else:
                 transaction.rollback()

@@ -42,6 +42,10 @@ async def _outage(request: Request) -> None:
     outage = world.outage_for(path.removeprefix(root) if root else path)
     if outage is None:
         return
+    if outage.proceed:
+        # WeChat has the request before it is slow: read it now (the route reads it again
+        # from the cache), so that a caller who gave up meanwhile still has it done.
+        await request.body()
     if outage.hold is not None:
         await anyio.to_thread.run_sync(outage.hold.wait)
     if outage.delay > 0:

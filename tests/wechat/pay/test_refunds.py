@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -255,3 +257,102 @@ def test_the_sandbox_answers_an_unpaid_orders_refund_as_wechat_pay_does(
     assert (refused.value.status, refused.value.code) == (404, "RESOURCE_NOT_EXISTS")
     assert refused.value.message == "订单不存在"
     assert merchant.refunds == before
+
+
+# --- Idempotency-Key ------------------------------------------------------------------------
+
+
+def ask_with_key(
+    staff: TestClient, order_id: int, key: str, amount: int = 300, reason: str = "活动取消"
+) -> dict[str, Any]:
+    response = staff.post(
+        f"/api/pay/orders/{order_id}/refunds",
+        json={"amount": amount, "reason": reason},
+        headers={"Idempotency-Key": key},
+    )
+    return {**response.json(), "http": response.status_code}
+
+
+def audits(env: PayEnv) -> int:
+    with env.db.session_scope() as session:
+        return len(
+            session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "pay.refund_requested")
+            ).all()
+        )
+
+
+def test_a_staff_refund_asked_twice_with_one_key_is_one_refund(
+    pay_env: PayEnv, pay_staff: TestClient
+) -> None:
+    # given a paid order of 9.90
+    order = paid(pay_env)
+    # when staff ask for a refund, their client loses the answer and asks again with the key
+    first = ask_with_key(pay_staff, order.id, "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d")
+    again = ask_with_key(pay_staff, order.id, "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d")
+    # then both answers are the one refund, asked, audited, sent and paid once
+    assert (first["http"], again["http"]) == (202, 202)
+    assert again["id"] == first["id"]
+    assert again["out_refund_no"] == first["out_refund_no"]
+    assert pay_env.counts()["refunds"] == 1
+    assert audits(pay_env) == 1
+    assert pay_env.drain() == 1
+    pay_env.pay.tick()
+    assert pay_env.ledger()["refunded_total"] == 300
+    # and another key is another refund (the order has room for it)
+    other = ask_with_key(pay_staff, order.id, "another-key", amount=200)
+    assert other["http"] == 202
+    assert other["id"] != first["id"]
+
+
+def test_a_key_reused_for_another_refund_is_refused_and_writes_nothing(
+    pay_env: PayEnv, pay_staff: TestClient
+) -> None:
+    # given a refund made with a key
+    order = paid(pay_env)
+    assert ask_with_key(pay_staff, order.id, "k-1")["http"] == 202
+    pay_env.drain()
+    before, audited = pay_env.counts(), audits(pay_env)
+    # when the key comes again with another amount, or another reason
+    other_amount = ask_with_key(pay_staff, order.id, "k-1", amount=301)
+    other_reason = ask_with_key(pay_staff, order.id, "k-1", reason="换个原因")
+    # then both are refused by name, and nothing was written or sent
+    for answer in (other_amount, other_reason):
+        assert (answer["http"], answer["code"]) == (409, "pay.idempotency_key_reused")
+    assert pay_env.counts() == before
+    assert audits(pay_env) == audited
+    assert pay_env.drain() == 0
+
+
+def test_a_malformed_idempotency_key_is_refused_before_anything(
+    pay_env: PayEnv, pay_staff: TestClient
+) -> None:
+    order = paid(pay_env)
+    before = pay_env.counts()
+    for key in ("x" * 65, "with space"):
+        answer = ask_with_key(pay_staff, order.id, key)
+        assert (answer["http"], answer["code"]) == (422, "request.invalid"), key
+    assert pay_env.counts() == before
+    assert pay_env.drain() == 0
+
+
+@pytest.mark.postgres_only
+def test_racing_asks_with_one_key_make_one_refund(pay_env: PayEnv, owner: Principal) -> None:
+    # given a paid order and eight asks with one key, released together on PostgreSQL
+    order = paid(pay_env)
+    barrier = threading.Barrier(8)
+
+    def asked(_: int) -> int:
+        barrier.wait()
+        with pay_env.db.session_scope() as session:
+            return service.refund_by_staff(
+                session, owner, order.id, 300, "退款", idempotency_key="race"
+            ).id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(asked, range(8)))
+    # then every ask got the one refund, and one was recorded and sent
+    assert len(set(ids)) == 1
+    assert pay_env.counts()["refunds"] == 1
+    assert audits(pay_env) == 1
+    assert pay_env.drain() == 1

@@ -56,6 +56,12 @@ TOO_MANY_REFUNDS = _codes.add(
     "一笔订单最多退款 {limit} 次。",
     en="An order is refunded at most {limit} times.",
 )
+IDEMPOTENCY_KEY_REUSED = _codes.add(
+    "idempotency_key_reused",
+    409,
+    "这个 Idempotency-Key 已用于这笔订单另一笔金额或原因不同的退款，请换一个。",
+    api_only=True,
+)
 REFUND_EXCEEDS_PAID = _codes.add(
     "refund_exceeds_paid",
     409,

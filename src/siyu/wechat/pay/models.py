@@ -84,6 +84,8 @@ class PayRefund(Base):
     __erasure__ = Erasure.none("refunds refer to orders, not to members; the ledger keeps them")
     __table_args__ = (
         UniqueConstraint("merchant_id", "out_refund_no"),
+        # A staff refund asked again with the same Idempotency-Key is the same refund.
+        UniqueConstraint("order_id", "idempotency_key"),
         Index("ix_pay_refunds_status_next", "status", "next_attempt_at"),
     )
 
@@ -99,6 +101,8 @@ class PayRefund(Base):
     # Who asked: an operator (staff refund, with the reason above) or a system actor.
     operator_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("operators.id"))
     requested_by: Mapped[str] = mapped_column(String(64))
+    # The client's Idempotency-Key of a staff refund (None: asked without one).
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(255))
     next_attempt_at: Mapped[datetime | None]

@@ -187,6 +187,13 @@ def refund_room_taken(
     }
 
 
+def get_refund_by_key(session: Session, order_id: int, key: str) -> PayRefund | None:
+    """The refund of this order asked with this Idempotency-Key, if any."""
+    return session.scalar(
+        select(PayRefund).where(PayRefund.order_id == order_id, PayRefund.idempotency_key == key)
+    )
+
+
 def add_refunds(session: Session, rows: list[dict[str, Any]]) -> list[PayRefund]:
     """Insert the refunds (one statement); the rows back in the order given."""
     return list(

@@ -44,6 +44,11 @@ mp_router = APIRouter(prefix="/api/mp", tags=["mini program"])
 PayReader = Annotated[Principal, require(Permission.payments_read)]
 PayManager = Annotated[Principal, require(Permission.payments_manage)]
 Refunder = Annotated[Principal, require(Permission.payments_refund)]
+# A client's key for one staff refund (asked again, the same refund): a UUID fits.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$"),
+]
 MerchantAdmin = Annotated[Principal, require(Permission.apps_manage)]
 
 router = APIRouter(prefix="/api/pay", tags=["pay"])
@@ -257,12 +262,26 @@ def order_refunds(order_id: Id, principal: PayReader, db: DatabaseDep) -> list[R
 
 @router.post("/orders/{order_id}/refunds", status_code=202)
 def staff_refund(
-    order_id: Id, body: RefundCreate, principal: Refunder, db: DatabaseDep
+    order_id: Id,
+    body: RefundCreate,
+    principal: Refunder,
+    db: DatabaseDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> RefundRead:
     """A staff refund (reason required): recorded and audited, then sent by a job with a
-    fixed out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later."""
+    fixed out_refund_no, retried until WeChat Pay accepts it; the outcome arrives later.
+
+    An `Idempotency-Key` header (1-64 visible ASCII characters, e.g. a UUID) makes asking
+    again safe: the same key for the order answers the refund it made, never a second."""
     with db.session_scope() as session:
-        return service.refund_by_staff(session, principal, order_id, body.amount, body.reason)
+        return service.refund_by_staff(
+            session,
+            principal,
+            order_id,
+            body.amount,
+            body.reason,
+            idempotency_key=idempotency_key,
+        )
 
 
 @router.get("/notifications/refused")

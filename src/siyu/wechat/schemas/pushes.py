@@ -64,6 +64,14 @@ def _sender_key(push: Push, name: str) -> str:
     return f"e:{push.openid}:{int(push.create_time.timestamp())}:{name}"
 
 
+def _job_key(push: Event, msg_id: str) -> str:
+    # A job-finish event names its send (MsgID, fact sheet §1.6): two sends to one user that
+    # finish within one second are two events with the same sender and CreateTime, which the
+    # sender's key alone would take for a retry of one (the second send then never learnt it
+    # was delivered). WeChat's retry repeats the MsgID, so it is still one push.
+    return f"{_sender_key(push, push.event)}:{msg_id}" if msg_id else _sender_key(push, push.event)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message(Push):
     """A message the user sent (MsgType other than `event`)."""
@@ -233,6 +241,10 @@ class TemplateSendJobFinishEvent(Event):
     status: str
 
     @property
+    def dedupe_key(self) -> str:
+        return _job_key(self, self.msg_id)
+
+    @property
     def delivered(self) -> bool:
         return self.status == "success"
 
@@ -247,6 +259,10 @@ class MassSendJobFinishEvent(Event):
     filter_count: int
     sent_count: int
     error_count: int
+
+    @property
+    def dedupe_key(self) -> str:
+        return _job_key(self, self.msg_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.core import clock, jobs
@@ -94,24 +95,52 @@ def _refund_read(refund: PayRefund) -> RefundRead:
 
 
 def refund_by_staff(
-    session: Session, principal: Principal, order_id: int, amount: int, reason: str
+    session: Session,
+    principal: Principal,
+    order_id: int,
+    amount: int,
+    reason: str,
+    *,
+    idempotency_key: str | None = None,
 ) -> RefundRead:
     """A refund an operator asked for, with the reason (recorded with the operator's id),
     audited (`pay.refund_requested`) and sent by the job once the transaction commits.
 
+    With an `idempotency_key` (the API's `Idempotency-Key` header) the same key asked again
+    for the order answers the refund it made, and makes none: a client that lost the answer
+    (a timeout, a cut connection) may ask again. The same key with another amount or reason
+    is refused (`pay.idempotency_key_reused`). Racing asks wait on the order's row lock; the
+    unique (order, key) settles a race the lock cannot (SQLite).
+
     This is the one place staff refunds enter (the API and the console page call it).
     """
-    if not reason.strip():
+    reason = reason.strip()
+    if not reason:
         raise errors.REFUND_REASON_REQUIRED("a staff refund needs a reason")
-    refund = request_refund(
-        session,
-        principal.workspace_id,
-        order_id,
-        amount,
-        reason.strip(),
-        operator_id=principal.operator_id,
-        requested_by=principal.actor,
-    )
+    if idempotency_key is not None:
+        repository.orders_for_update(session, [order_id])
+        earlier = _asked_with(session, principal, order_id, idempotency_key, (amount, reason))
+        if earlier is not None:
+            return earlier
+    try:
+        with session.begin_nested():
+            refund = request_refund(
+                session,
+                principal.workspace_id,
+                order_id,
+                amount,
+                reason,
+                operator_id=principal.operator_id,
+                requested_by=principal.actor,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        earlier = _asked_with(session, principal, order_id, idempotency_key, (amount, reason))
+        if earlier is None:
+            raise
+        return earlier
     # Who asked for how much, not why: the free-text reason stays on the refund.
     security.record_audit(
         session,
@@ -125,6 +154,21 @@ def refund_by_staff(
     return refund
 
 
+def _asked_with(
+    session: Session, principal: Principal, order_id: int, key: str, ask: tuple[int, str]
+) -> RefundRead | None:
+    """The refund this key already made for the order (the same ask), or None."""
+    earlier = repository.get_refund_by_key(session, order_id, key)
+    if earlier is None or earlier.workspace_id != principal.workspace_id:
+        return None  # another workspace's order is not found by the ask itself
+    if (earlier.amount, earlier.reason) != ask:
+        raise errors.IDEMPOTENCY_KEY_REUSED(
+            f"Idempotency-Key {key!r} made refund {earlier.id} of order {order_id} with "
+            "another amount or reason"
+        )
+    return _refund_read(earlier)
+
+
 def request_refund(
     session: Session,
     workspace_id: int,
@@ -134,6 +178,7 @@ def request_refund(
     *,
     operator_id: int | None = None,
     requested_by: str = ACTOR,
+    idempotency_key: str | None = None,
 ) -> RefundRead:
     """Record a refund to be sent (the job sends it); refused when WeChat's rules forbid it."""
     [made] = request_refunds(
@@ -143,6 +188,7 @@ def request_refund(
         reason,
         operator_id=operator_id,
         requested_by=requested_by,
+        idempotency_key=idempotency_key,
     )
     return made
 
@@ -155,9 +201,13 @@ def request_refunds(
     *,
     operator_id: int | None = None,
     requested_by: str = ACTOR,
+    idempotency_key: str | None = None,
 ) -> list[RefundRead]:
     """Record many refunds at once (a settlement's), each checked by WeChat's rules as
-    `request_refund` checks one; one refused refuses them all. In the order asked."""
+    `request_refund` checks one; one refused refuses them all. In the order asked.
+    `idempotency_key` is a staff refund's (one ask)."""
+    if idempotency_key is not None and len(asks) != 1:
+        raise ValueError("an Idempotency-Key names one refund")
     if len(reason) > REFUND_REASON_MAX:
         raise errors.REFUND_REASON_TOO_LONG("the reason is at most 80 characters")
     now = clock.now()
@@ -184,6 +234,7 @@ def request_refunds(
                     "status": RefundStatus.pending,
                     "operator_id": operator_id,
                     "requested_by": requested_by,
+                    "idempotency_key": idempotency_key,
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,

@@ -23,6 +23,8 @@ from siyu.autoreply import service as autoreply
 from siyu.community import service as community
 from siyu.core.events import BatchHandler, DomainEvent, bus
 from siyu.entries import service as entries
+from siyu.identity import service as identity
+from siyu.members import service as members
 from siyu.reach import service as reach
 from siyu.wechat import service as wechat
 from siyu.wechat.pay import service as pay
@@ -80,10 +82,15 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(Message, autoreply.on_push),
     Subscriber(SubscribeEvent, autoreply.on_push),
     Subscriber(ClickEvent, autoreply.on_push),
+    # Coupons: new-member gifts; a claim keyword in the OA's chat, issued once per push.
+    Subscriber(identity.MemberCreated, members.on_member_created),
+    Subscriber(Message, members.on_message),
 )
 
 REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
     ReplyRegistration(10, entries.channel_welcome, (SubscribeEvent, ScanEvent)),
+    # The member's own coupons ("优惠券") and coupon claim keywords, before general keywords.
+    ReplyRegistration(50, members.reply_handler, (Message,)),
     ReplyRegistration(100, autoreply.reply_handler, (Message, SubscribeEvent, ClickEvent)),
 )
 
@@ -95,6 +102,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.community.tasks",
     "siyu.reach.tasks",
     "siyu.autoreply.tasks",
+    "siyu.members.tasks",
 )
 
 _wired = False

@@ -39,6 +39,10 @@ _OPERATOR = frozenset(
         P.autoreply_manage,
         P.entries_read,
         P.entries_manage,
+        P.coupons_read,
+        P.coupons_manage,
+        P.coupons_redeem,
+        P.mall_manage,
     }
 )
 
@@ -59,6 +63,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             P.community_read,
             P.members_notes,
             P.reach_read,
+            P.coupons_read,
+            P.coupons_redeem,
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.

@@ -2,4 +2,50 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from siyu.members.service.coupons import (
+    COUPONS_KEYWORD,
+    claim_by_keyword,
+    claim_in_mp,
+    claimable_templates,
+    coupon_state,
+    coupons_summary,
+    create_template,
+    discount_of,
+    get_template,
+    issue_by_staff,
+    issue_coupon,
+    list_templates,
+    my_coupons,
+    new_code,
+    on_member_created,
+    on_message,
+    redeem,
+    refund_order,
+    reply_handler,
+    set_template_status,
+    template_reports,
+)
+
+__all__: list[str] = [
+    "COUPONS_KEYWORD",
+    "claim_by_keyword",
+    "claim_in_mp",
+    "claimable_templates",
+    "coupon_state",
+    "coupons_summary",
+    "create_template",
+    "discount_of",
+    "get_template",
+    "issue_by_staff",
+    "issue_coupon",
+    "list_templates",
+    "my_coupons",
+    "new_code",
+    "on_member_created",
+    "on_message",
+    "redeem",
+    "refund_order",
+    "reply_handler",
+    "set_template_status",
+    "template_reports",
+]

@@ -102,12 +102,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("workspace_id", "order_id"),
     )
-    op.create_index(
-        "ix_coupon_redemptions_coupon_id", "coupon_redemptions", ["coupon_id"]
-    )
-    op.create_index(
-        "ix_coupon_redemptions_template_id", "coupon_redemptions", ["template_id"]
-    )
+    op.create_index("ix_coupon_redemptions_coupon_id", "coupon_redemptions", ["coupon_id"])
+    op.create_index("ix_coupon_redemptions_template_id", "coupon_redemptions", ["template_id"])
     op.create_table(
         "mall_items",
         sa.Column("id", BigId, autoincrement=True, nullable=False),

@@ -144,7 +144,7 @@ def list_member_coupons(
         .where(Coupon.member_id.in_(list(member_ids)))
         .order_by(Coupon.valid_until, Coupon.id)
     )
-    return [(c, t) for c, t in rows.tuples()]
+    return [(c, t) for c, t in rows]
 
 
 def mark_coupon_redeemed(session: Session, coupon_id: int, now: datetime) -> bool:
@@ -210,7 +210,7 @@ def count_coupons_by_state(
     ).where(Coupon.workspace_id == workspace_id)
     if template_id is not None:
         query = query.where(Coupon.template_id == template_id)
-    rows = session.execute(query.group_by(Coupon.template_id, Coupon.source)).tuples()
+    rows = session.execute(query.group_by(Coupon.template_id, Coupon.source))
     return [(int(t), str(s), int(i), int(r), int(e)) for t, s, i, r, e in rows]
 
 
@@ -223,7 +223,7 @@ def sum_discounts(
     if template_id is not None:
         query = query.where(CouponRedemption.template_id == template_id)
     rows = session.execute(query.group_by(CouponRedemption.template_id))
-    return {int(t): int(s or 0) for t, s in rows.tuples()}
+    return {int(t): int(s or 0) for t, s in rows}
 
 
 # --- the points mall -----------------------------------------------------------------------
@@ -307,7 +307,7 @@ def list_fulfilments(
     if status is not None:
         query = query.where(MallFulfilment.status == status)
     rows = session.execute(query.order_by(MallFulfilment.id.desc()).limit(limit))
-    return [(f, str(n)) for f, n in rows.tuples()]
+    return [(f, str(n)) for f, n in rows]
 
 
 def ship_fulfilment(

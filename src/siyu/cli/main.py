@@ -8,6 +8,7 @@ import typer
 from siyu.cli import (
     apps,
     autoreply,
+    coupons,
     demo,
     entries,
     imports,
@@ -36,6 +37,7 @@ app.add_typer(operators.operators_app, name="operators")
 app.add_typer(pay.pay_app, name="pay")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(autoreply.autoreply_app, name="autoreply")
+app.add_typer(coupons.coupons_app, name="coupons")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(entries.menus_app, name="menus")

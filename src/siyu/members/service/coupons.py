@@ -496,6 +496,10 @@ def redeem(
         raise errors.COUPON_NOT_YOURS(f"the coupon is not member {body.member}'s")
     template = _template(session, workspace_id, coupon.template_id)
     if coupon.status is CouponStatus.redeemed:
+        # Perhaps by this very order, committed since the first look.
+        done = repository.get_redemption_by_order(session, workspace_id, body.order_id)
+        if done is not None:
+            return _answer_again(session, workspace_id, done, body)
         raise errors.COUPON_USED(f"the coupon was used at {coupon.redeemed_at:%Y-%m-%d %H:%M}")
     if now >= coupon.valid_until:
         raise errors.COUPON_EXPIRED(f"the coupon expired at {coupon.valid_until.isoformat()}")

@@ -41,7 +41,8 @@ def test_a_member_claims_in_the_mini_program_and_sees_the_coupon_as_usable(
     coupon = claimed(api, alice, template["id"])
     # then she holds an unguessable code, usable for 30 days
     assert coupon["state"] == "usable"
-    assert len(coupon["code"]) == 16 and coupon["code"].isalnum()
+    assert len(coupon["code"]) == 16
+    assert coupon["code"].isalnum()
     mine = api.get(f"/api/mp/{MP_APPID}/me/coupons", headers=alice.headers).json()
     assert [c["code"] for c in mine["usable"]] == [coupon["code"]]
     assert mine["used"] == mine["expired"] == []

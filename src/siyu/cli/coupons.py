@@ -55,7 +55,7 @@ def coupons_create(
         problem = (
             str(exc.errors()[0]["msg"]) if isinstance(exc, ValidationError) else str(exc)[:200]
         )
-        raise fail(errors.INVALID_TEMPLATE(problem, problem=problem)) from exc
+        raise fail(errors.INVALID_TEMPLATE(problem, reason=problem)) from exc
     except SiyuError as exc:
         raise fail(exc) from exc
     if as_json:

@@ -310,6 +310,16 @@ def list_fulfilments(
     return [(f, str(n)) for f, n in rows]
 
 
+def item_name_of_exchange(session: Session, exchange_id: int) -> str:
+    return str(
+        session.scalar(
+            select(MallItem.name)
+            .join(MallExchange, MallExchange.item_id == MallItem.id)
+            .where(MallExchange.id == exchange_id)
+        )
+    )
+
+
 def ship_fulfilment(
     session: Session, fulfilment_id: int, tracking: str | None, now: datetime
 ) -> bool:

@@ -18,7 +18,7 @@ TEMPLATE_EXISTS = _codes.add(
     "template_exists", 409, "已有同名的优惠券模板。", en="A coupon template of this name exists."
 )
 INVALID_TEMPLATE = _codes.add(
-    "invalid_template", 422, "优惠券模板填写有误：{problem}", en="Invalid template: {problem}"
+    "invalid_template", 422, "优惠券模板填写有误：{reason}", en="Invalid template: {reason}"
 )
 KEYWORD_TAKEN = _codes.add(
     "keyword_taken",
@@ -94,7 +94,7 @@ REDEMPTION_NOT_FOUND = _codes.add(
 ITEM_NOT_FOUND = _codes.add("item_not_found", 404, "找不到这个商品。", en="No such item.")
 ITEM_EXISTS = _codes.add("item_exists", 409, "已有同名商品。", en="An item of this name exists.")
 INVALID_ITEM = _codes.add(
-    "invalid_item", 422, "商品填写有误：{problem}", en="Invalid item: {problem}"
+    "invalid_item", 422, "商品填写有误：{reason}", en="Invalid item: {reason}"
 )
 ITEM_OUT_OF_STOCK = _codes.add(
     "item_out_of_stock", 409, "这个商品已经兑完了。", en="This item is out of stock.", api_only=True
@@ -109,12 +109,12 @@ ADDRESS_REQUIRED = _codes.add(
     en="A gift needs a recipient, a phone and an address.",
     api_only=True,
 )
-NOT_ENOUGH_POINTS = _codes.add(
-    "not_enough_points",
+# STAND-IN (integrator): the points branch defines this very code in this file; keep theirs.
+INSUFFICIENT_POINTS = _codes.add(
+    "insufficient_points",
     409,
-    "积分不足：需要 {needed}，现有 {balance}。",
-    en="Not enough points: {needed} needed, {balance} held.",
-    api_only=True,
+    "积分不足：余额 {balance}，需要 {amount}。",
+    en="Not enough points: the balance is {balance}, {amount} are needed.",
 )
 FULFILMENT_NOT_FOUND = _codes.add(
     "fulfilment_not_found", 404, "找不到这条发货记录。", en="No such fulfilment."

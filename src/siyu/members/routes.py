@@ -10,15 +10,22 @@ from fastapi import APIRouter, Header
 from siyu.core.http import DatabaseDep
 from siyu.core.params import Id
 from siyu.members import service
+from siyu.members.enums import FulfilmentStatus
 from siyu.members.schemas import (
     ClaimIn,
     CouponRead,
+    ExchangeIn,
+    ExchangeRead,
+    FulfilmentRead,
     IssueIn,
     IssueResult,
+    ItemCreate,
+    ItemRead,
     MyCoupons,
     RedeemIn,
     RedemptionRead,
     RefundIn,
+    ShipIn,
     TemplateCreate,
     TemplateRead,
     TemplateReport,
@@ -34,6 +41,7 @@ router = APIRouter(prefix="/api", tags=["members and growth"])
 CouponReader = Annotated[Principal, require(Permission.coupons_read)]
 CouponManager = Annotated[Principal, require(Permission.coupons_manage)]
 Redeemer = Annotated[Principal, require(Permission.coupons_redeem)]
+MallManager = Annotated[Principal, require(Permission.mall_manage)]
 Authorization = Annotated[str | None, Header()]
 
 
@@ -136,3 +144,54 @@ def claim(
         return service.claim_in_mp(
             session, principal.app.workspace_id, principal.member_id, body.template_id
         )
+
+
+# --- the points mall -----------------------------------------------------------------------
+
+
+@router.post("/mall/items", status_code=201)
+def create_item(body: ItemCreate, principal: MallManager, db: DatabaseDep) -> ItemRead:
+    with db.session_scope() as session:
+        return service.create_item(session, principal.workspace_id, body, actor=principal)
+
+
+@router.get("/mall/items")
+def list_items(principal: CouponReader, db: DatabaseDep) -> list[ItemRead]:
+    with db.session_scope() as session:
+        return service.list_items(session, principal.workspace_id)
+
+
+@router.get("/mall/fulfilments")
+def list_fulfilments(
+    principal: MallManager, db: DatabaseDep, status: FulfilmentStatus | None = None
+) -> list[FulfilmentRead]:
+    """Gifts to send, with the recipient's address (decrypted for staff who ship)."""
+    with db.session_scope() as session:
+        return service.list_fulfilments(session, principal.workspace_id, status=status)
+
+
+@router.post("/mall/fulfilments/{fulfilment_id}/ship")
+def ship(
+    fulfilment_id: Id, body: ShipIn, principal: MallManager, db: DatabaseDep
+) -> FulfilmentRead:
+    with db.session_scope() as session:
+        return service.ship_fulfilment(
+            session, principal.workspace_id, fulfilment_id, body.tracking, actor=principal
+        )
+
+
+@router.get("/mp/{appid}/mall/items")
+def mall_items(appid: str, db: DatabaseDep, authorization: Authorization = None) -> list[ItemRead]:
+    with db.session_scope() as session:
+        principal = wechat.authenticate(session, appid, authorization)
+        return service.list_items(session, principal.app.workspace_id, offered=True)
+
+
+@router.post("/mp/{appid}/me/mall/exchanges", status_code=201)
+def exchange(
+    appid: str, body: ExchangeIn, db: DatabaseDep, authorization: Authorization = None
+) -> ExchangeRead:
+    """Exchange points for an item; the same `request_key` again answers the same."""
+    with db.session_scope() as session:
+        principal = wechat.authenticate(session, appid, authorization)
+        return service.exchange(session, principal.app.workspace_id, principal.member_id, body)

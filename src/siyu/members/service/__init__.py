@@ -7,6 +7,7 @@ from siyu.members.service.coupons import (
     claim_by_keyword,
     claim_in_mp,
     claimable_templates,
+    coupon_read,
     coupon_state,
     coupons_summary,
     create_template,
@@ -25,19 +26,31 @@ from siyu.members.service.coupons import (
     set_template_status,
     template_reports,
 )
+from siyu.members.service.mall import (
+    create_item,
+    exchange,
+    list_fulfilments,
+    list_items,
+    ship_fulfilment,
+)
 
 __all__: list[str] = [
     "COUPONS_KEYWORD",
     "claim_by_keyword",
     "claim_in_mp",
     "claimable_templates",
+    "coupon_read",
     "coupon_state",
     "coupons_summary",
+    "create_item",
     "create_template",
     "discount_of",
+    "exchange",
     "get_template",
     "issue_by_staff",
     "issue_coupon",
+    "list_fulfilments",
+    "list_items",
     "list_templates",
     "my_coupons",
     "new_code",
@@ -47,5 +60,6 @@ __all__: list[str] = [
     "refund_order",
     "reply_handler",
     "set_template_status",
+    "ship_fulfilment",
     "template_reports",
 ]

@@ -176,7 +176,7 @@ def claimable_templates(session: Session, workspace_id: int) -> list[TemplateRea
 # --- issue ---------------------------------------------------------------------------------
 
 
-def _coupon_read(coupon: Coupon, template: CouponTemplate, now: datetime) -> CouponRead:
+def coupon_read(coupon: Coupon, template: CouponTemplate, now: datetime) -> CouponRead:
     return CouponRead(
         id=coupon.id,
         template_id=template.id,
@@ -268,7 +268,7 @@ def _issue(
 def _read_coupon(session: Session, coupon_id: int, template: CouponTemplate) -> CouponRead:
     coupon = repository.get_coupon(session, coupon_id)
     assert coupon is not None
-    return _coupon_read(coupon, template, clock.now())
+    return coupon_read(coupon, template, clock.now())
 
 
 def claim_in_mp(
@@ -409,7 +409,7 @@ def my_coupons(session: Session, workspace_id: int, member_id: int) -> MyCoupons
     now = clock.now()
     mine = MyCoupons(usable=[], used=[], expired=[])
     for coupon, template in repository.list_member_coupons(session, family):
-        read = _coupon_read(coupon, template, now)
+        read = coupon_read(coupon, template, now)
         if read.state is CouponState.used:
             mine.used.append(read)
         elif read.state is CouponState.expired:

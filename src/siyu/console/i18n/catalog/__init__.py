@@ -10,6 +10,7 @@ from siyu.console.i18n.catalog import (
     apps,
     audit,
     autoreply,
+    benefits,
     chrome,
     community,
     entries,
@@ -48,6 +49,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "entries": entries.MESSAGES,
     "tokens": tokens.MESSAGES,
     "reach_templates": reach_templates.MESSAGES,
+    "benefits": benefits.MESSAGES,
 }
 
 

@@ -3,6 +3,7 @@ per-member limit and a code's single use hold when claims and redemptions arrive
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,10 +12,10 @@ from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.identity import service as identity
 from siyu.members import service
-from siyu.members.enums import CouponKind
-from siyu.members.schemas import RedeemIn, TemplateCreate
+from siyu.members.enums import CouponKind, MallItemKind
+from siyu.members.schemas import Address, ExchangeIn, ItemCreate, RedeemIn, TemplateCreate
 from siyu.workspaces.schemas import AppRead
-from tests.support.coupons import at_once, make_members, written
+from tests.support.coupons import at_once, make_members, mall_written, written
 
 pytestmark = pytest.mark.postgres_only
 
@@ -122,3 +123,31 @@ def test_the_same_order_redeemed_20_times_at_once_gets_one_answer(
     assert _codes(results) == ["RedemptionRead"] * 20
     assert len({r.id for r in results}) == 1
     assert written(db).redemptions == 1
+
+
+def test_20_simultaneous_exchanges_by_a_member_with_points_for_3_give_3(
+    db: Database, mp_app: AppRead, standin_points: Callable[[int, int], None]
+) -> None:
+    # given an item of 100 points (plenty in stock) and a member holding 300
+    ws = mp_app.workspace_id
+    [member] = make_members(db, mp_app, 1)
+    standin_points(member, 300)
+    with db.session_scope() as session:
+        item = service.create_item(
+            session,
+            ws,
+            ItemCreate(name="帆布袋", kind=MallItemKind.gift, points_price=100, stock=100),
+            actor="test",
+        )
+    address = Address(recipient="王小明", phone="13800138000", address="上海市徐汇区 1 号")
+
+    # when the member sends 20 exchanges at once
+    def exchange(i: int) -> Any:
+        body = ExchangeIn(item_id=item.id, request_key=f"req-{i:08d}", address=address)
+        with db.session_scope() as session:
+            return service.exchange(session, ws, member, body)
+
+    results = at_once(20, exchange)
+    # then three went through and the others were refused for want of points
+    assert _codes(results) == ["ExchangeRead"] * 3 + ["members.insufficient_points"] * 17
+    assert mall_written(db).exchanged == 3

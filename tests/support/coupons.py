@@ -147,3 +147,34 @@ def make_members(db: Database, app: AppRead, count: int, prefix: str = "oMP-many
             ).id
             for i in range(count)
         ]
+
+
+def standin_balance(member_id: int) -> int:
+    """STAND-IN: the points the mall's stand-in ledger holds for the member."""
+    from siyu.members.service.points_standin import standin_balance as balance
+
+    return balance(member_id)
+
+
+@dataclass(frozen=True)
+class MallWritten:
+    exchanges: int
+    exchanged: int  # the items' counters, summed
+    fulfilments: int
+    coupons: int
+
+
+def mall_written(db: Database) -> MallWritten:
+    from siyu.members.models import MallExchange, MallFulfilment, MallItem
+
+    with db.session_scope() as session:
+
+        def count(model: Any) -> int:
+            return session.scalar(select(func.count()).select_from(model)) or 0
+
+        return MallWritten(
+            exchanges=count(MallExchange),
+            exchanged=session.scalar(select(func.coalesce(func.sum(MallItem.exchanged), 0))) or 0,
+            fulfilments=count(MallFulfilment),
+            coupons=count(Coupon),
+        )

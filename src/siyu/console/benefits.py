@@ -23,7 +23,8 @@ from siyu.core.params import Id
 from siyu.members import errors as members_errors
 from siyu.members import service as members
 from siyu.members.enums import TemplateStatus
-from siyu.members.schemas import TemplateCreate, TemplateReport
+from siyu.members.schemas import ItemCreate, TemplateCreate, TemplateReport
+from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
@@ -164,3 +165,95 @@ def set_status(
     except SiyuError as exc:
         return error_response(request, exc)
     return RedirectResponse("/benefits/coupons", status_code=303)
+
+
+# --- the points mall -----------------------------------------------------------------------
+
+MallManager = Annotated[Principal, require(Permission.mall_manage)]
+
+
+def _mall_context(db: Database, principal: Principal) -> dict[str, Any]:
+    with db.session_scope() as session:
+        ws = principal.workspace_id
+        templates = members.list_templates(session, ws)
+        return {
+            "active": "benefits",
+            "items": members.list_items(session, ws),
+            "templates": templates,
+            "template_names": {t.id: t.name for t in templates},
+            # Addresses are shown to those who ship (mall.manage) only.
+            "fulfilments": (
+                members.list_fulfilments(session, ws)
+                if security.allows(principal.role, Permission.mall_manage)
+                else []
+            ),
+        }
+
+
+@router.get("/benefits/mall")
+def mall_page(request: Request, principal: CouponReader, db: DatabaseDep) -> Response:
+    return render(request, "benefits_mall.html", _mall_context(db, principal))
+
+
+class ItemForm(ConsoleForm):
+    labels: ClassVar[Mapping[str, str]] = {
+        "name": "benefits.field.item_name",
+        "kind": "benefits.field.kind",
+        "template_id": "benefits.field.template",
+        "points_price": "benefits.field.points_price",
+        "stock": "benefits.field.stock",
+    }
+    refused_as: ClassVar[ErrorCode] = members_errors.INVALID_ITEM
+
+    name: str = Field(default="", max_length=64)
+    kind: str = Field(default="gift", max_length=16)
+    template_id: int = Field(default=0, ge=0, le=2**62)
+    points_price: int = Field(default=0, ge=0, le=100_000_000)
+    stock: int = Field(default=0, ge=0, le=100_000_000)
+
+    def to_create(self, tr: Translator) -> ItemCreate:
+        return self.build(
+            ItemCreate,
+            tr,
+            name=self.name,
+            kind=self.kind,
+            template_id=self.template_id or None,
+            points_price=self.points_price,
+            stock=self.stock,
+        )
+
+
+@router.post("/benefits/mall/items")
+def create_item(
+    request: Request, principal: MallManager, db: DatabaseDep, posted: Posted
+) -> Response:
+    tr = translator(request)
+    try:
+        body = parse_form(posted, ItemForm, tr).to_create(tr)
+        with db.session_scope() as session:
+            members.create_item(session, principal.workspace_id, body, actor=principal)
+    except SiyuError as exc:
+        return error_response(request, exc, target="#item-msg")
+    return RedirectResponse("/benefits/mall", status_code=303)
+
+
+@router.post("/benefits/mall/fulfilments/{fulfilment_id}/ship")
+def ship(
+    request: Request,
+    fulfilment_id: Id,
+    principal: MallManager,
+    db: DatabaseDep,
+    tracking: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    try:
+        with db.session_scope() as session:
+            members.ship_fulfilment(
+                session,
+                principal.workspace_id,
+                fulfilment_id,
+                tracking.strip() or None,
+                actor=principal,
+            )
+    except SiyuError as exc:
+        return error_response(request, exc)
+    return RedirectResponse("/benefits/mall", status_code=303)

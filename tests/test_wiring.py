@@ -36,6 +36,8 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("Message", "siyu.autoreply.service.on_push"),
         ("SubscribeEvent", "siyu.autoreply.service.on_push"),
         ("ClickEvent", "siyu.autoreply.service.on_push"),
+        ("MemberCreated", "siyu.members.service.coupons.on_member_created"),
+        ("Message", "siyu.members.service.coupons.on_message"),
     ]
 
 
@@ -58,6 +60,7 @@ def test_the_reply_handlers_and_their_priorities_are_pinned() -> None:
     table = [(r.priority, _name(r.handler)) for r in wiring.REPLY_HANDLERS]
     assert table == [
         (10, "siyu.entries.service.arrivals.channel_welcome"),
+        (50, "siyu.members.service.coupons.reply_handler"),
         (100, "siyu.autoreply.service.reply_handler"),
     ]
 
@@ -76,10 +79,11 @@ def test_a_follow_is_offered_to_the_channel_welcome_before_the_auto_replies() ->
     # (only a push's type decides who is asked, so bare instances do)
     kinds = (SubscribeEvent, ScanEvent, TextMessage, ClickEvent, ViewEvent)
     follow, scan, text, click, view = (object.__new__(kind) for kind in kinds)
-    welcome, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
+    welcome, coupons, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
     assert reply_handlers_for(follow) == (welcome, autoreply)
     assert reply_handlers_for(scan) == (welcome,)
-    assert reply_handlers_for(text) == (autoreply,)
+    # the member's own coupons ("优惠券") and coupon keywords come before general keywords
+    assert reply_handlers_for(text) == (coupons, autoreply)
     # a menu click may be answered by a menu-click rule; a link button opens its page
     assert reply_handlers_for(click) == (autoreply,)
     assert reply_handlers_for(view) == ()

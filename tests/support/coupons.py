@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from siyu.core.db import Database
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
-from siyu.members.models import Coupon, CouponRedemption, CouponTemplate
+from siyu.members.models import Coupon, CouponRedemption, CouponStockBucket, CouponTemplate
 from siyu.wechat import mp
 from siyu.wechat.schemas import Code2Session
 from siyu.workspaces.schemas import AppRead
@@ -92,7 +92,7 @@ def redeem_body(code: str, member: MpMember, order_id: str, amount: int) -> dict
 @dataclass(frozen=True)
 class Written:
     templates: int
-    issued: int  # the templates' issued counters, summed
+    issued: int  # the templates' stock buckets' issued counters, summed
     coupons: int
     redeemed: int
     redemptions: int
@@ -106,7 +106,8 @@ def written(db: Database) -> Written:
 
         return Written(
             templates=count(CouponTemplate),
-            issued=session.scalar(select(func.coalesce(func.sum(CouponTemplate.issued), 0))) or 0,
+            issued=session.scalar(select(func.coalesce(func.sum(CouponStockBucket.issued), 0)))
+            or 0,
             coupons=count(Coupon),
             redeemed=session.scalar(
                 select(func.count()).select_from(Coupon).where(Coupon.status == "redeemed")

@@ -3,6 +3,7 @@ fulfilment. Stock is taken by conditional UPDATEs, never read and written back."
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from siyu.members.enums import CouponStatus, FulfilmentStatus, TemplateStatus
 from siyu.members.models import (
     Coupon,
     CouponRedemption,
+    CouponStockBucket,
     CouponTemplate,
     MallExchange,
     MallFulfilment,
@@ -76,16 +78,61 @@ def list_templates(
     return list(session.scalars(query.order_by(CouponTemplate.id)))
 
 
-def take_template_stock(session: Session, template_id: int, now: datetime) -> bool:
-    """One coupon off the stock, if any is left: the row's lock serialises concurrent issues
-    from here to commit, so callers take it last (after their inserts)."""
+STOCK_BUCKETS = 64
+
+
+def add_stock_buckets(session: Session, template_id: int, stock: int) -> int:
+    """The template's stock split over buckets (as evenly as it goes); how many."""
+    count = max(1, min(STOCK_BUCKETS, stock))
+    share, extra = divmod(stock, count)
+    session.execute(
+        insert(CouponStockBucket),
+        [
+            {"template_id": template_id, "bucket": b, "stock": share + (b < extra), "issued": 0}
+            for b in range(count)
+        ],
+    )
+    return count
+
+
+def _take_from_bucket(session: Session, template_id: int, bucket: int) -> bool:
     result = session.execute(
-        update(CouponTemplate)
-        .where(CouponTemplate.id == template_id, CouponTemplate.issued < CouponTemplate.stock)
-        .values(issued=CouponTemplate.issued + 1, updated_at=now)
-        .returning(CouponTemplate.id)
+        update(CouponStockBucket)
+        .where(
+            CouponStockBucket.template_id == template_id,
+            CouponStockBucket.bucket == bucket,
+            CouponStockBucket.issued < CouponStockBucket.stock,
+        )
+        .values(issued=CouponStockBucket.issued + 1)
+        .returning(CouponStockBucket.bucket)
     )
     return result.first() is not None
+
+
+def take_template_stock(session: Session, template_id: int, buckets: int) -> bool:
+    """One coupon off the template's stock, if any is left: from a bucket picked at random,
+    else from any bucket with some left. Each try is one conditional UPDATE (its row locked
+    until commit: callers take the stock last, after their inserts). Buckets only ever fill,
+    so when none of those seen with some left gives one, none is left."""
+    first = random.randrange(buckets)  # noqa: S311 - spreads the load, guards nothing
+    if _take_from_bucket(session, template_id, first):
+        return True
+    left = session.scalars(
+        select(CouponStockBucket.bucket).where(
+            CouponStockBucket.template_id == template_id,
+            CouponStockBucket.issued < CouponStockBucket.stock,
+        )
+    ).all()
+    return any(_take_from_bucket(session, template_id, b) for b in random.sample(left, len(left)))
+
+
+def issued_counts(session: Session, template_ids: Sequence[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(CouponStockBucket.template_id, func.sum(CouponStockBucket.issued))
+        .where(CouponStockBucket.template_id.in_(list(template_ids)))
+        .group_by(CouponStockBucket.template_id)
+    )
+    return {int(t): int(n or 0) for t, n in rows}
 
 
 # --- coupons -------------------------------------------------------------------------------

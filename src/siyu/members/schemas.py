@@ -99,7 +99,7 @@ class TemplateRead(BaseModel):
     valid_until: datetime | None
     valid_days: int | None
     stock: int
-    issued: int
+    issued: int = 0  # summed from the stock buckets
     per_member_limit: int
     mp_claimable: bool
     oa_keyword: str | None

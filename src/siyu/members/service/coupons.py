@@ -4,8 +4,9 @@ staff), redemption by order and its refund, and each template's report.
 Stock and the per-member limit hold under concurrency without a check-then-insert: a coupon is
 the member's nth of its template under a unique key (template, member, nth), inserted with ON
 CONFLICT DO NOTHING, and then one conditional `UPDATE … SET issued = issued + 1 WHERE issued <
-stock` takes it from the stock. The UPDATE comes last so that the template's row, which every
-claim of it must lock, is held only from there to commit. A refusal raises; the caller's
+stock` takes it from the stock (from one of the template's stock buckets: see
+`CouponStockBucket`). The UPDATE comes last so that the bucket's row, which the claim must
+lock, is held only from there to commit. A refusal raises; the caller's
 transaction (or savepoint) takes the inserted row back.
 """
 
@@ -69,8 +70,16 @@ def _fen(amount: int) -> str:
 # --- templates -----------------------------------------------------------------------------
 
 
-def _template_read(template: CouponTemplate) -> TemplateRead:
-    return TemplateRead.model_validate(template)
+def _template_reads(session: Session, templates: list[CouponTemplate]) -> list[TemplateRead]:
+    issued = repository.issued_counts(session, [t.id for t in templates])
+    return [
+        TemplateRead.model_validate(t).model_copy(update={"issued": issued.get(t.id, 0)})
+        for t in templates
+    ]
+
+
+def _template_read(session: Session, template: CouponTemplate) -> TemplateRead:
+    return _template_reads(session, [template])[0]
 
 
 def _template(session: Session, workspace_id: int, template_id: int) -> CouponTemplate:
@@ -99,11 +108,12 @@ def create_template(
         CouponTemplate(
             workspace_id=workspace_id,
             **body.model_dump(),
-            issued=0,
             created_at=now,
             updated_at=now,
         ),
     )
+    template.stock_buckets = repository.add_stock_buckets(session, template.id, body.stock)
+    session.flush()
     security.record_audit(
         session,
         actor,
@@ -113,7 +123,7 @@ def create_template(
         target_id=template.id,
         detail={"kind": str(body.kind), "stock": body.stock},
     )
-    return _template_read(template)
+    return _template_read(session, template)
 
 
 def set_template_status(
@@ -137,15 +147,15 @@ def set_template_status(
         target_id=template.id,
         detail={"status": str(status)},
     )
-    return _template_read(template)
+    return _template_read(session, template)
 
 
 def list_templates(session: Session, workspace_id: int) -> list[TemplateRead]:
-    return [_template_read(t) for t in repository.list_templates(session, workspace_id)]
+    return _template_reads(session, repository.list_templates(session, workspace_id))
 
 
 def get_template(session: Session, workspace_id: int, template_id: int) -> TemplateRead:
-    return _template_read(_template(session, workspace_id, template_id))
+    return _template_read(session, _template(session, workspace_id, template_id))
 
 
 def _validity(template: CouponTemplate, now: datetime) -> tuple[datetime, datetime]:
@@ -164,13 +174,14 @@ def _claimable(template: CouponTemplate, now: datetime) -> bool:
 def claimable_templates(session: Session, workspace_id: int) -> list[TemplateRead]:
     """What the Mini Program offers to claim now (those with stock left)."""
     now = clock.now()
-    return [
-        _template_read(t)
+    offered = [
+        t
         for t in repository.list_templates(
             session, workspace_id, statuses=[TemplateStatus.active], mp_claimable=True
         )
-        if _claimable(t, now) and t.issued < t.stock
+        if _claimable(t, now)
     ]
+    return [t for t in _template_reads(session, offered) if t.issued < t.stock]
 
 
 # --- issue ---------------------------------------------------------------------------------
@@ -223,8 +234,6 @@ def _issue(
             return done.id
     if not _claimable(template, now):
         raise errors.NOT_CLAIMABLE(f"template {template.id} cannot be claimed now")
-    if template.issued >= template.stock:  # a cheap early answer; the UPDATE below decides
-        raise errors.OUT_OF_STOCK(f"template {template.id} has no coupons left")
     limit = template.per_member_limit
     valid_from, valid_until = _validity(template, now)
     values = {
@@ -244,10 +253,11 @@ def _issue(
     for _attempt in range(limit + 3):
         if taken >= limit:
             break
-        coupon_id = repository.insert_coupon(
-            session, {**values, "nth": taken + 1, "code": new_code()}
-        )
+        row = {**values, "nth": taken + 1, "code": new_code()}
+        coupon_id = repository.insert_coupon(session, row)
         if coupon_id is not None:
+            # What the answer needs, without reading the row back (the hot path of a claim).
+            session.info.setdefault(_ISSUED, {})[coupon_id] = Coupon(id=coupon_id, **row)
             break
         # A key was taken: the nth slot by a concurrent claim of this member (committed by
         # now: PostgreSQL waited for it), this source's issue, or (80 bits: never) the code.
@@ -260,13 +270,18 @@ def _issue(
         raise errors.LIMIT_REACHED(
             f"member {member_id} holds {limit} coupons of template {template.id}", limit=limit
         )
-    if not repository.take_template_stock(session, template.id, now):
+    if not repository.take_template_stock(session, template.id, template.stock_buckets):
         raise errors.OUT_OF_STOCK(f"template {template.id} has no coupons left")
     return coupon_id
 
 
+_ISSUED = "members.issued_coupons"
+
+
 def _read_coupon(session: Session, coupon_id: int, template: CouponTemplate) -> CouponRead:
-    coupon = repository.get_coupon(session, coupon_id)
+    coupon = session.info.get(_ISSUED, {}).pop(coupon_id, None) or repository.get_coupon(
+        session, coupon_id
+    )
     assert coupon is not None
     return coupon_read(coupon, template, clock.now())
 

@@ -1,4 +1,4 @@
-"""members: coupon templates, coupons and their redemptions; the points mall and fulfilment
+"""members: coupon templates, their stock buckets, coupons and redemptions; the points mall and fulfilment
 
 Revision ID: 0035
 Revises: 0026
@@ -42,7 +42,7 @@ def upgrade() -> None:
         _ts("valid_until", nullable=True),
         sa.Column("valid_days", sa.Integer(), nullable=True),
         sa.Column("stock", sa.Integer(), nullable=False),
-        sa.Column("issued", sa.Integer(), nullable=False),
+        sa.Column("stock_buckets", sa.Integer(), nullable=False),
         sa.Column("per_member_limit", sa.Integer(), nullable=False),
         sa.Column("status", _enum("templatestatus", "active", "paused", "ended"), nullable=False),
         sa.Column("mp_claimable", sa.Boolean(), nullable=False),
@@ -53,6 +53,15 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("workspace_id", "name"),
+    )
+    op.create_table(
+        "coupon_stock_buckets",
+        sa.Column("template_id", BigId, nullable=False),
+        sa.Column("bucket", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("stock", sa.Integer(), nullable=False),
+        sa.Column("issued", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["template_id"], ["coupon_templates.id"]),
+        sa.PrimaryKeyConstraint("template_id", "bucket"),
     )
     op.create_table(
         "coupons",
@@ -172,4 +181,5 @@ def downgrade() -> None:
     op.drop_table("coupon_redemptions")
     op.drop_index("ix_coupons_member", table_name="coupons")
     op.drop_table("coupons")
+    op.drop_table("coupon_stock_buckets")
     op.drop_table("coupon_templates")

@@ -3,10 +3,11 @@ points mall and its fulfilment."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Self
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from siyu.core.params import Id, Number
 from siyu.members.enums import (
@@ -18,9 +19,22 @@ from siyu.members.enums import (
     TemplateStatus,
 )
 
-MAX_FEN = 100_000_000_00  # ¥100,000,000: more than any order a coupon is used on
-Fen = int
+MAX_FEN = 1_000_000_000  # ¥10,000,000 (an INTEGER column): more than any order a coupon meets
 STOCK_MAX = 100_000_000
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("one line of text without control characters")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+Line = Annotated[str, AfterValidator(_one_line)]
+"""A name, a keyword, an address: one line, no control characters (PostgreSQL refuses NUL)."""
 ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 COUPON_CODE = r"^[A-Za-z0-9]{1,24}$"
 
@@ -28,20 +42,20 @@ COUPON_CODE = r"^[A-Za-z0-9]{1,24}$"
 class TemplateFields(BaseModel):
     """What a coupon is worth, how long it lives and how many exist (API, console, CLI file)."""
 
-    name: str = Field(min_length=1, max_length=64)
+    name: Line = Field(min_length=1, max_length=64)
     kind: CouponKind
     threshold: int = Field(default=0, ge=0, le=MAX_FEN)
     amount_off: int | None = Field(default=None, ge=1, le=MAX_FEN)
     percent_off: int | None = Field(default=None, ge=1, le=99)
     cap: int | None = Field(default=None, ge=1, le=MAX_FEN)
-    gift_name: str | None = Field(default=None, min_length=1, max_length=64)
+    gift_name: Line | None = Field(default=None, min_length=1, max_length=64)
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     valid_days: int | None = Field(default=None, ge=1, le=3660)
     stock: int = Field(ge=0, le=STOCK_MAX)
     per_member_limit: int = Field(default=1, ge=1, le=100)
     mp_claimable: bool = True
-    oa_keyword: str | None = Field(default=None, min_length=1, max_length=32)
+    oa_keyword: Line | None = Field(default=None, min_length=1, max_length=32)
     new_member_gift: bool = False
     status: TemplateStatus = TemplateStatus.active
 
@@ -71,6 +85,9 @@ def template_problem(t: TemplateFields) -> str | None:
         return "valid_from needs a timezone"
     if t.valid_until is not None and t.valid_until.tzinfo is None:
         return "valid_until needs a timezone"
+    for moment in (t.valid_from, t.valid_until):
+        if moment is not None and not EARLIEST <= moment < LATEST:
+            return "dates lie between 2000 and 2100"
     if t.valid_from and t.valid_until and t.valid_from >= t.valid_until:
         return "valid_from must come before valid_until"
     return None
@@ -201,7 +218,7 @@ class TemplateReport(BaseModel):
 
 
 class ItemCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: Line = Field(min_length=1, max_length=64)
     kind: MallItemKind
     template_id: Id | None = None
     points_price: int = Field(ge=1, le=100_000_000)
@@ -228,9 +245,9 @@ class ItemRead(BaseModel):
 
 
 class Address(BaseModel):
-    recipient: str = Field(min_length=1, max_length=32)
+    recipient: Line = Field(min_length=1, max_length=32)
     phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")
-    address: str = Field(min_length=4, max_length=200)
+    address: Line = Field(min_length=4, max_length=200)
 
 
 class ExchangeIn(BaseModel):
@@ -262,4 +279,4 @@ class FulfilmentRead(BaseModel):
 
 
 class ShipIn(BaseModel):
-    tracking: str | None = Field(default=None, max_length=64)
+    tracking: Line | None = Field(default=None, max_length=64)

@@ -276,6 +276,7 @@ def _issue(
 
 
 _ISSUED = "members.issued_coupons"
+_GIFTS = "members.new_member_gifts"
 
 
 def _read_coupon(session: Session, coupon_id: int, template: CouponTemplate) -> CouponRead:
@@ -355,9 +356,17 @@ def on_member_created(session: Session, event: identity.MemberCreated) -> None:
 
     Given when the member is made, whatever made them (an MP login, a follow, an import): it
     rewards becoming a member, never a share (fact sheet §12: rewarded sharing is banned)."""
-    templates = repository.list_templates(
-        session, event.workspace_id, statuses=[TemplateStatus.active], new_member_gift=True
-    )
+    # Asked once per transaction: an import or a push batch makes many members in one.
+    transaction = session.get_transaction()
+    held = session.info.get(_GIFTS)
+    if held is None or held[0] is not transaction:
+        held = session.info[_GIFTS] = (transaction, {})
+    cache: dict[int, list[CouponTemplate]] = held[1]
+    if event.workspace_id not in cache:
+        cache[event.workspace_id] = repository.list_templates(
+            session, event.workspace_id, statuses=[TemplateStatus.active], new_member_gift=True
+        )
+    templates = cache[event.workspace_id]
     now = clock.now()
     for template in templates:
         try:

@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.pay",
     "tests.fixtures.community",
+    "tests.fixtures.coupons",
     "tests.fixtures.reach",
     "tests.fixtures.autoreply",
     "tests.fixtures.analytics",

@@ -47,6 +47,8 @@ def test_the_subscribers_and_their_order_are_pinned() -> None:
         ("MemberErased", "siyu.analytics.service.sync.on_member_erased"),
         ("Message", "siyu.members.service.centre.on_oa_push"),
         ("ClickEvent", "siyu.members.service.centre.on_oa_push"),
+        ("MemberCreated", "siyu.members.service.coupons.on_member_created"),
+        ("Message", "siyu.members.service.coupons.on_message"),
         ("Message", "siyu.audience.service.lifecycle.on_activity"),
         ("SubscribeEvent", "siyu.audience.service.lifecycle.on_activity"),
         ("ScanEvent", "siyu.audience.service.lifecycle.on_activity"),
@@ -79,6 +81,7 @@ def test_the_reply_handlers_and_their_priorities_are_pinned() -> None:
     assert table == [
         (10, "siyu.entries.service.arrivals.channel_welcome"),
         (50, "siyu.members.service.centre.reply_handler"),
+        (55, "siyu.members.service.coupons.reply_handler"),
         (100, "siyu.autoreply.service.reply_handler"),
     ]
 
@@ -97,11 +100,12 @@ def test_a_follow_is_offered_to_the_channel_welcome_before_the_auto_replies() ->
     # (only a push's type decides who is asked, so bare instances do)
     kinds = (SubscribeEvent, ScanEvent, TextMessage, ClickEvent, ViewEvent)
     follow, scan, text, click, view = (object.__new__(kind) for kind in kinds)
-    welcome, points, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
+    welcome, points, coupons, autoreply = (r.handler for r in wiring.REPLY_HANDLERS)
     assert reply_handlers_for(follow) == (welcome, autoreply)
     assert reply_handlers_for(scan) == (welcome,)
-    # "积分" and "签到" are the members' before they are any keyword rule's
-    assert reply_handlers_for(text) == (points, autoreply)
+    # "积分" and "签到", then the member's own coupons ("优惠券") and coupon keywords, come
+    # before any keyword rule
+    assert reply_handlers_for(text) == (points, coupons, autoreply)
     # a menu click may be answered by a menu-click rule; a link button opens its page
     assert reply_handlers_for(click) == (points, autoreply)
     assert reply_handlers_for(view) == ()

@@ -101,6 +101,9 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     # "签到" by keyword or menu click: the passive reply told the member; here it is done.
     Subscriber(Message, members.on_oa_push),
     Subscriber(ClickEvent, members.on_oa_push),
+    # Coupons: new-member gifts; a claim keyword in the OA's chat, issued once per push.
+    Subscriber(identity.MemberCreated, members.on_member_created),
+    Subscriber(Message, members.on_message),
     # Lifecycle tiers: a dormant or churned member who acts is 回流 at once (last: nothing
     # above depends on a tier).
     Subscriber(Message, audience.on_activity, batch=audience.on_activities),
@@ -116,6 +119,8 @@ REPLY_HANDLERS: tuple[ReplyRegistration, ...] = (
     ReplyRegistration(10, entries.channel_welcome, (SubscribeEvent, ScanEvent)),
     # "积分" and "签到" (keywords, menu keys) before the general keyword replies.
     ReplyRegistration(50, members.reply_handler, (Message, ClickEvent)),
+    # The member's own coupons ("优惠券") and coupon claim keywords, before general keywords.
+    ReplyRegistration(55, members.coupons_reply_handler, (Message,)),
     ReplyRegistration(100, autoreply.reply_handler, (Message, SubscribeEvent, ClickEvent)),
 )
 

@@ -9,6 +9,7 @@ from siyu.cli import (
     analytics,
     apps,
     autoreply,
+    coupons,
     demo,
     entries,
     imports,
@@ -45,6 +46,7 @@ reports.report_app.command("funnel")(analytics.report_funnel)
 reports.report_app.command("retention")(analytics.report_retention)
 app.add_typer(analytics.analytics_app, name="analytics")
 app.add_typer(autoreply.autoreply_app, name="autoreply")
+app.add_typer(coupons.coupons_app, name="coupons")
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(entries.menus_app, name="menus")

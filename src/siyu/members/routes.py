@@ -13,6 +13,7 @@ from siyu.core.http import DatabaseDep
 from siyu.core.params import Id, Number, Offset
 from siyu.identity import service as identity
 from siyu.members import service
+from siyu.members.coupons_routes import router as coupons_router
 from siyu.members.enums import EntryKind
 from siyu.members.schemas import (
     AdjustIn,
@@ -213,3 +214,6 @@ def adjust(
     key = idempotency_key or secrets.token_hex(12)
     with db.session_scope() as session:
         return service.adjust_by_number(session, principal, body, key)
+
+
+router.include_router(coupons_router)

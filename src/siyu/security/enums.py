@@ -40,6 +40,11 @@ class Permission(enum.StrEnum):
     community_manage = "community.manage"  # edit the matrix, groups, reject check-ins
     community_settle = "community.settle"  # confirm a settlement: refunds leave (audited)
     members_notes = "members.notes"  # write service records on a member
+    # member benefits: coupons and the points mall
+    coupons_read = "coupons.read"  # templates, their reports, the mall and its fulfilment
+    coupons_manage = "coupons.manage"  # templates, issuing by staff
+    coupons_redeem = "coupons.redeem"  # redeem and refund at the brand's mall or till
+    mall_manage = "mall.manage"  # mall items; mark gifts shipped
     # reach: notices, broadcasts, auto-replies
     reach_read = "reach.read"  # send log, ledger, preferences, templates, broadcasts
     reach_send = "reach.send"  # notify a member, broadcast to an audience, set preferences

@@ -47,6 +47,10 @@ _OPERATOR = frozenset(
         P.points_manage,
         P.points_adjust,
         P.audience_manage,
+        P.coupons_read,
+        P.coupons_manage,
+        P.coupons_redeem,
+        P.mall_manage,
     }
 )
 
@@ -68,6 +72,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             P.members_notes,
             P.reach_read,
             P.points_read,
+            P.coupons_read,
+            P.coupons_redeem,
         }
     ),
     # Figures only: aggregates and de-identified exports, no single member.

@@ -11,6 +11,7 @@ from siyu.console.i18n.catalog import (
     apps,
     audit,
     autoreply,
+    benefits,
     chrome,
     community,
     entries,
@@ -58,6 +59,7 @@ AREAS: dict[str, Mapping[str, Message]] = {
     "leads": leads.MESSAGES,
     "analytics": analytics.MESSAGES,
     "tiers": tiers.MESSAGES,
+    "benefits": benefits.MESSAGES,
 }
 
 

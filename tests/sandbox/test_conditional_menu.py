@@ -73,9 +73,7 @@ def test_tagged_followers_see_the_newest_matching_menu(sandbox: Sandbox) -> None
     assert "no menu button" in str(refused.error)
     # and menu/get lists the conditional menu
     listed = sandbox.get("/cgi-bin/menu/get", OA)["conditionalmenu"]
-    assert [(str(m["menuid"]), m["matchrule"]) for m in listed] == [
-        (menuid, {"tag_id": str(vip)})
-    ]
+    assert [(str(m["menuid"]), m["matchrule"]) for m in listed] == [(menuid, {"tag_id": str(vip)})]
     # when a newer menu matches every platform, it wins over the older one
     add(sandbox, NEWER, {"client_platform_type": "2"})
     match = sandbox.post("/cgi-bin/menu/trymatch", OA, {"user_id": member})
@@ -100,7 +98,9 @@ def test_deleting_conditional_menus(sandbox: Sandbox) -> None:
 
 def test_trymatch_refuses_a_stranger(sandbox: Sandbox) -> None:
     sandbox.post("/cgi-bin/menu/create", OA, {"button": DEFAULT})
-    assert sandbox.post("/cgi-bin/menu/trymatch", OA, {"user_id": "o" + "x" * 27})["errcode"] == 40003
+    assert (
+        sandbox.post("/cgi-bin/menu/trymatch", OA, {"user_id": "o" + "x" * 27})["errcode"] == 40003
+    )
     assert sandbox.post("/cgi-bin/menu/trymatch", OA, {})["errcode"] == 40003
 
 

@@ -95,6 +95,7 @@ TASK_MODULES: tuple[str, ...] = (
     "siyu.community.tasks",
     "siyu.reach.tasks",
     "siyu.autoreply.tasks",
+    "siyu.audience.tasks",
 )
 
 _wired = False

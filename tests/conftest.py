@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.fixtures.reach",
     "tests.fixtures.autoreply",
     "tests.fixtures.entries",
+    "tests.fixtures.audience",
     "tests.fixtures.console",
     "tests.fixtures.cli",
     "tests.fixtures.drills",

@@ -18,6 +18,7 @@ from siyu.cli import (
     reach,
     reports,
     serve,
+    tags,
     tokens,
 )
 from siyu.sandbox import cli as sandbox_cli
@@ -40,6 +41,7 @@ app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(entries.menus_app, name="menus")
 app.add_typer(entries.channels_app, name="channels")
+app.add_typer(tags.tags_app, name="tags")
 app.command()(serve.migrate)
 app.command()(serve.bootstrap)
 app.command()(serve.serve)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from siyu.audience.models import OaTagMember, OaTagSync
 from siyu.core import clock
 from siyu.core.db import Database
+from siyu.entries.models import ConditionalMenu
 from siyu.identity import service as identity
 from siyu.identity.schemas import PersonRef
 from siyu.reach.models import ReachLedger
@@ -76,3 +77,13 @@ def on_tag(world: SandboxWorld, appid: str, name: str) -> set[str]:
         for user in world.users.values()
         if ids[0] in user.tags.get(appid, set()) and appid in user.openids
     }
+
+
+def number_of(db: Database, workspace_id: int, member_id: int) -> int:
+    with db.session_scope() as session:
+        return identity.numbers_of(session, workspace_id, [member_id])[member_id]
+
+
+def conditional_menu_count(db: Database) -> int:
+    with db.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(ConditionalMenu)) or 0

@@ -13,7 +13,9 @@ nothing for the batch) is found by asking for each user's tags, reported and lef
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -55,9 +57,14 @@ MAX_TAGS_PER_USER = 20  # tags one follower may carry (45059 beyond, fact sheet 
 USER_TAG_LIMIT = 45059
 RESERVED_NAMES = frozenset({"星标组"})  # tag 2, WeChat's own
 COMMIT_EVERY = 20  # batches confirmed between two commits of progress (1 000 members)
+# Tagging calls in flight at once: WeChat answers each in tens of milliseconds; the gateway's
+# keep-alive pool holds 32 connections.
+CALLS_IN_FLIGHT = 4
 EXAMPLES = 100  # skipped members named in a report
 
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 Actor = Principal | str
 # The members an audience holds now: (session, workspace, source) → member ids. Segments
 # register theirs with `register_member_source`.
@@ -310,14 +317,16 @@ def _plan(db: Database, run: _Run) -> None:
         row = _owned(session, run)
         wanted = set(MEMBER_SOURCES[row.source_kind](session, run.workspace_id, row.source))
         followers = reach.follower_openids(session, run.app_id)
-        # The ledger stays with the member who followed; tags go to the survivor of a merge.
-        families, erased = identity.member_families(session, run.workspace_id, list(followers))
-        openid_of: dict[int, str] = {}
-        for member_id, openid in followers.items():
+        # A follower in the audience is tagged by their own openid. The ledger stays with the
+        # member who followed, while tags go to the survivor of a merge: the other followers
+        # are followed to their survivor (few are merged; looking is what costs).
+        openid_of = {m: openid for m, openid in followers.items() if m in wanted}
+        others = [m for m in followers if m not in wanted]
+        families, erased = identity.member_families(session, run.workspace_id, others)
+        for member_id in others:
             family = families.get(member_id)
-            if family is None or member_id in erased:
-                continue
-            openid_of.setdefault(family[0], openid)
+            if family is not None and member_id not in erased and family[0] in wanted:
+                openid_of.setdefault(family[0], followers[member_id])
         synced = repository.list_synced(session, run.sync_id)
     run.pending_add = sorted(
         (m, openid_of[m]) for m in wanted if m in openid_of and m not in synced
@@ -335,47 +344,59 @@ def _plan(db: Database, run: _Run) -> None:
 
 
 def _save(
-    db: Database, run: _Run, added: Sequence[tuple[int, str]], removed: Sequence[int]
+    db: Database,
+    run: _Run,
+    report: OaTagSyncReport,
+    added: Sequence[tuple[int, str]],
+    removed: Sequence[int],
 ) -> None:
+    """Confirmed batches and the report as it stood after them, in one commit."""
     with db.session_scope() as session:
         row = _owned(session, run)
         repository.add_synced(session, run.sync_id, added)
         repository.remove_synced(session, run.sync_id, removed)
-        row.report = run.report.model_dump(mode="json")
+        row.report = report.model_dump(mode="json")
 
 
-def _tag_batch(
-    gateway: Gateway, run: _Run, batch: Sequence[tuple[int, str]]
-) -> list[tuple[int, str]]:
-    """Tag one batch; when WeChat refuses it for a user at 20 tags, find them, report them and
-    tag the rest. The members now on the tag."""
+@dataclass(frozen=True)
+class _Tagged:
+    """What one batch came to: the members now on the tag, those at 20 tags, calls made."""
+
+    done: list[tuple[int, str]]
+    full: list[int]
+    calls: int
+
+
+def _tag_batch(gateway: Gateway, run: _Run, batch: Sequence[tuple[int, str]]) -> _Tagged:
+    """Tag one batch; when WeChat refuses it for a user at 20 tags (all or nothing), find them
+    by asking for each user's tags and tag the rest. Runs on the calling threads: it only
+    reads `run`."""
     openids = [openid for _m, openid in batch]
     try:
         gateway.tag_users_once(run.appid, run.tag_id, openids, add=True)
-        run.report.calls += 1
-        return list(batch)
+        return _Tagged(list(batch), [], 1)
     except WeChatError as exc:
-        run.report.calls += 1
         if exc.errcode != USER_TAG_LIMIT:
             raise
     full: list[int] = []
     rest: list[tuple[int, str]] = []
     for member_id, openid in batch:
         tags = gateway.get_user_tags(run.appid, openid)
-        run.report.calls += 1
-        if run.tag_id in tags:
-            rest.append((member_id, openid))  # already on it (tagged elsewhere)
-        elif len(tags) >= MAX_TAGS_PER_USER:
+        if run.tag_id not in tags and len(tags) >= MAX_TAGS_PER_USER:
             full.append(member_id)
         else:
-            rest.append((member_id, openid))
-    run.skip(full, SkipReason.user_tag_limit)
+            rest.append((member_id, openid))  # room left, or on the tag already
     todo = [openid for member_id, openid in rest]
     if todo:
         # Tags may have changed meanwhile: a second refusal is WeChat's to report.
         gateway.tag_users_once(run.appid, run.tag_id, todo, add=True)
-        run.report.calls += 1
-    return rest
+    return _Tagged(rest, full, 2 + len(batch) if todo else 1 + len(batch))
+
+
+def _untag_batch(gateway: Gateway, run: _Run, batch: Sequence[int]) -> list[int]:
+    openids = [run.remove_openids[m] for m in batch]
+    gateway.tag_users_once(run.appid, run.tag_id, openids, add=False)
+    return list(batch)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
@@ -383,30 +404,76 @@ def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
+class _Writer:
+    """Commits confirmed batches on a thread of its own while the next ones go to WeChat (the
+    calls, not the database, set the pace); one commit in flight at a time, in order, and its
+    failure (a runner that took over) raised at the next one."""
+
+    def __init__(self, db: Database, run: _Run) -> None:
+        self.db, self.run = db, run
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="oa-tag-sync")
+        self.pending: Future[None] | None = None
+
+    def save(self, added: Sequence[tuple[int, str]], removed: Sequence[int]) -> None:
+        self.wait()
+        report = self.run.report.model_copy(deep=True)
+        self.pending = self.pool.submit(_save, self.db, self.run, report, added, removed)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def _in_order(pool: ThreadPoolExecutor, call: Callable[[A], R], items: Iterable[A]) -> Iterator[R]:
+    """`call` over `items` on the pool, a few ahead of the results, which come in order."""
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(call, item))
+        if len(pending) >= 2 * CALLS_IN_FLIGHT:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _apply(db: Database, gateway: Gateway, run: _Run) -> None:
-    added: list[tuple[int, str]] = []
-    batches = 0
-    for batch in _chunks(run.pending_add, TAG_BATCH):
-        done = _tag_batch(gateway, run, batch)
-        added.extend(done)
-        run.report.tagged += len(done)
-        batches += 1
-        if batches % COMMIT_EVERY == 0:
-            _save(db, run, added, [])
-            added = []
-    _save(db, run, added, [])
-    removed: list[int] = []
-    openids = run.remove_openids
-    for batch_ids in _chunks(run.pending_remove, TAG_BATCH):
-        gateway.tag_users_once(run.appid, run.tag_id, [openids[m] for m in batch_ids], add=False)
-        run.report.calls += 1
-        removed.extend(batch_ids)
-        run.report.untagged += len(batch_ids)
-        batches += 1
-        if batches % COMMIT_EVERY == 0:
-            _save(db, run, [], removed)
-            removed = []
-    _save(db, run, [], removed)
+    """The diff sent `CALLS_IN_FLIGHT` calls at a time; every `COMMIT_EVERY` confirmed batches
+    (in order) are committed by the writer while the next ones are sent."""
+    writer = _Writer(db, run)
+    calls = ThreadPoolExecutor(CALLS_IN_FLIGHT, thread_name_prefix="oa-tag-call")
+    try:
+        added: list[tuple[int, str]] = []
+        adds = _chunks(run.pending_add, TAG_BATCH)
+        tagging = _in_order(calls, lambda batch: _tag_batch(gateway, run, batch), adds)
+        for n, tagged in enumerate(tagging, start=1):
+            added.extend(tagged.done)
+            run.report.tagged += len(tagged.done)
+            run.report.calls += tagged.calls
+            run.skip(tagged.full, SkipReason.user_tag_limit)
+            if n % COMMIT_EVERY == 0:
+                writer.save(added, [])
+                added = []
+        writer.save(added, [])
+        removed: list[int] = []
+        removes = _chunks(run.pending_remove, TAG_BATCH)
+        untagging = _in_order(calls, lambda batch: _untag_batch(gateway, run, batch), removes)
+        for n, done in enumerate(untagging, start=1):
+            removed.extend(done)
+            run.report.untagged += len(done)
+            run.report.calls += 1
+            if n % COMMIT_EVERY == 0:
+                writer.save([], removed)
+                removed = []
+        writer.save([], removed)
+    finally:
+        calls.shutdown(wait=True)
+        writer.close()
 
 
 def _finish(db: Database, run: _Run, error: str | None) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from siyu.sandbox import audience
 from tests.support.sandbox import MP, OA, SUB, Sandbox
 
 
@@ -146,3 +149,72 @@ def test_reserved_tags_cannot_be_changed(sandbox: Sandbox) -> None:
     )
     assert sandbox.post("/cgi-bin/tags/delete", OA, {"tag": {"id": tag_id}})["errcode"] == 0
     assert sandbox.post("/cgi-bin/tags/delete", OA, {"tag": {"id": tag_id}})["errcode"] == 45159
+
+
+def test_renaming_a_tag_keeps_the_name_rules(sandbox: Sandbox) -> None:
+    first = create_tag(sandbox, "一")["tag"]["id"]
+    create_tag(sandbox, "二")
+    update = "/cgi-bin/tags/update"
+    assert sandbox.post(update, OA, {"tag": {"id": first, "name": "二"}})["errcode"] == 45157
+    assert sandbox.post(update, OA, {"tag": {"id": first, "name": "长" * 11}})["errcode"] == 45158
+    assert sandbox.post(update, OA, {"tag": {"id": 999, "name": "三"}})["errcode"] == 45159
+    assert sandbox.post(update, OA, {"tag": {"id": first, "name": "一"}})["errcode"] == 0
+
+
+def test_a_tag_with_too_many_fans_cannot_be_deleted(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a tag over the limit of fans (100 000 in WeChat; 1 here)
+    monkeypatch.setattr(audience, "MAX_FANS_TO_DELETE", 1)
+    tag_id = create_tag(sandbox, "大标签")["tag"]["id"]
+    openids = [sandbox.openid(sandbox.user(n), OA) for n in (1, 2)]
+    body = {"openid_list": openids, "tagid": tag_id}
+    assert sandbox.post("/cgi-bin/tags/members/batchtagging", OA, body)["errcode"] == 0
+    # then WeChat refuses to delete it until it has fewer
+    assert sandbox.post("/cgi-bin/tags/delete", OA, {"tag": {"id": tag_id}})["errcode"] == 45057
+    body = {"openid_list": openids[:1], "tagid": tag_id}
+    assert sandbox.post("/cgi-bin/tags/members/batchuntagging", OA, body)["errcode"] == 0
+    assert sandbox.post("/cgi-bin/tags/delete", OA, {"tag": {"id": tag_id}})["errcode"] == 0
+
+
+def test_a_tags_followers_page_by_page(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given 5 tagged followers and one who left, in pages of 2
+    monkeypatch.setattr(audience, "MAX_TAG_FANS_PAGE", 2)
+    tag_id = create_tag(sandbox, "早起营")["tag"]["id"]
+    users = [sandbox.user(n) for n in range(1, 7)]
+    for user in users:
+        sandbox.act("follow", user, OA)
+    openids = [sandbox.openid(u, OA) for u in users]
+    body = {"openid_list": openids, "tagid": tag_id}
+    assert sandbox.post("/cgi-bin/tags/members/batchtagging", OA, body)["errcode"] == 0
+    sandbox.act("unfollow", users[5], OA)
+    # when user/tag/get is followed to its end
+    seen: list[str] = []
+    after = ""
+    for _ in range(4):
+        page = sandbox.post("/cgi-bin/user/tag/get", OA, {"tagid": tag_id, "next_openid": after})
+        seen += page["data"]["openid"]
+        assert page["count"] == len(page["data"]["openid"])
+        after = page["next_openid"]
+        if not after:
+            break
+    # then every follower came once, the one who left did not
+    assert sorted(seen) == sorted(openids[:5])
+    assert sandbox.post("/cgi-bin/user/tag/get", OA, {"tagid": 999})["errcode"] == 45159
+
+
+def test_sendall_to_a_tag_reaches_its_followers_only(sandbox: Sandbox) -> None:
+    tag_id = sandbox.post("/cgi-bin/tags/create", SUB, {"tag": {"name": "早起营"}})["tag"]["id"]
+    inside, outside = sandbox.user(1), sandbox.user(2)
+    for user in (inside, outside):
+        sandbox.act("follow", user, SUB)
+    body = {"openid_list": [sandbox.openid(inside, SUB)], "tagid": tag_id}
+    assert sandbox.post("/cgi-bin/tags/members/batchtagging", SUB, body)["errcode"] == 0
+    mass = {"filter": {"is_to_all": False, "tag_id": tag_id}, "msgtype": "text"}
+    sent = sandbox.post("/cgi-bin/message/mass/sendall", SUB, {**mass, "text": {"content": "早"}})
+    assert sent["errcode"] == 0
+    assert [i.via for i in inside.inbox] == ["mass"]
+    assert [i.via for i in outside.inbox] == []
+    # a subscription account broadcasts once a day, to all or to one tag
+    again = sandbox.post("/cgi-bin/message/mass/sendall", SUB, {**mass, "text": {"content": "x"}})
+    assert again["errcode"] == 45028

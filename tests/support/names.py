@@ -10,6 +10,7 @@ OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "correct horse battery"
 MP_APPID = "wx0123456789abcdef"
 OA_APPID = "wxaaaaaaaaaaaaaaaa"
+SUB_APPID = "wxcccccccccccccccc"  # a subscription account (audience's tag broadcasts)
 
 
 def openid(n: int, prefix: str = "o") -> str:

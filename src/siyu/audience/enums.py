@@ -81,3 +81,23 @@ class RfmCell(enum.StrEnum):
     newcomer = "新客"  # R high, F low,  M low
     maintain = "一般维持"  # R low,  F high, M low
     lost = "流失"  # R low,  F low,  M low
+
+
+class OaTagSource(enum.StrEnum):
+    """What an OA tag is kept equal to: a siyu tag now; a segment once segments exist."""
+
+    tag = "tag"
+
+
+class OaTagSyncStatus(enum.StrEnum):
+    idle = "idle"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class SkipReason(enum.StrEnum):
+    """Why a member of the audience is not on the OA tag after a sync."""
+
+    not_following = "not_following"  # no openid of this OA, or unfollowed
+    user_tag_limit = "user_tag_limit"  # already carries 20 OA tags (fact sheet §2.7)

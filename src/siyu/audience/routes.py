@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from siyu.audience import service
 from siyu.audience.leads_routes import router as leads_router
+from siyu.audience.oa_tags_routes import router as oa_tags_router
 from siyu.audience.schemas import (
     MemberRfmRead,
     MemberTierRead,
@@ -268,3 +269,6 @@ def set_tier_policy(body: TierPolicyIn, principal: TierManager, db: DatabaseDep)
     """Store the thresholds; the tiers are recomputed by them in the background."""
     with db.session_scope() as session:
         return service.set_tier_policy(session, principal.workspace_id, body, principal)
+
+
+router.include_router(oa_tags_router)

@@ -112,3 +112,13 @@ def compute_rfm(workspace_id: int | None = None) -> None:
         with get_database().session_scope() as session:
             report = service.compute_rfm(session, ws)
         log.info("audience_rfm_computed", workspace_id=ws, buyers=report.buyers)
+
+
+@job("audience.sync_oa_tag")
+def sync_oa_tag(sync_id: int) -> None:
+    """Run or resume an OA tag sync to its end. A refusal is kept on the sync (its report
+    names it) and logged; the operator starts it again, which resumes where it stopped."""
+    try:
+        service.sync_oa_tag(get_database(), sync_id)
+    except SiyuError as exc:
+        log.warning("audience_oa_tag_sync_refused", sync=sync_id, code=exc.code)

@@ -23,6 +23,7 @@ from siyu.cli import (
     reports,
     segments,
     serve,
+    tags,
     tokens,
 )
 from siyu.sandbox import cli as sandbox_cli
@@ -53,6 +54,7 @@ app.add_typer(entries.menus_app, name="menus")
 app.add_typer(entries.channels_app, name="channels")
 app.add_typer(segments.segments_app, name="segments")
 app.add_typer(leads.leads_app, name="leads")
+app.add_typer(tags.tags_app, name="tags")
 app.command()(serve.migrate)
 app.command()(serve.bootstrap)
 app.command()(serve.serve)

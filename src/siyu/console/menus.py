@@ -15,22 +15,25 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 from starlette.responses import Response
 
-from siyu.console.forms import Posted
+from siyu.console.forms import ConsoleForm, FormInvalid, Posted, parse_form
 from siyu.console.web import ConsoleRoute, render, translator
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.core.http import DatabaseDep
-from siyu.core.params import Number
+from siyu.core.params import Id, Number
 from siyu.entries import errors, service
+from siyu.entries.schemas import ConditionalMenuCreate
 from siyu.security import service as security
 from siyu.security.auth import require
 from siyu.security.enums import Permission
 from siyu.security.schemas import Principal
+from siyu.wechat import errors as wechat_errors
 from siyu.workspaces import service as workspaces
 from siyu.workspaces.enums import AppKind
 
@@ -175,6 +178,10 @@ def _menus_context(
             versions = service.list_menus(session, principal.workspace_id, chosen)
             report = service.menu_report(session, principal.workspace_id, chosen, event=event)
     body = {"button": versions[0].buttons} if versions else {"button": []}
+    conditional = []
+    if chosen:
+        with db.session_scope() as session:
+            conditional = service.list_conditional_menus(session, principal.workspace_id, chosen)
     return {
         "active": "menus",
         "oas": oas,
@@ -192,6 +199,9 @@ def _menus_context(
         "form_error": None,
         "errors": {},
         "broken": "",
+        "conditional": conditional,
+        "cond_form": {},
+        "match": None,
     }
 
 
@@ -312,4 +322,101 @@ def publish_menu(
         return render(request, PAGE, context, status=exc.status)
     context = _menus_context(db, principal, appid)
     context["notice"] = tr("menus.published", version=version)
+    return render(request, PAGE, context)
+
+
+class ConditionalMenuForm(ConsoleForm):
+    """A conditional menu: the OA tag's name on WeChat and the buttons as the menu's JSON."""
+
+    oa_tag: str = Field(min_length=1, max_length=30)
+    menu: str = Field(min_length=2, max_length=65536)
+    labels: ClassVar[Mapping[str, str]] = {
+        "oa_tag": "menus.conditional.oa_tag",
+        "menu": "menus.json",
+    }
+
+
+class TryMatchForm(ConsoleForm):
+    number: Number
+    labels: ClassVar[Mapping[str, str]] = {"number": "menus.trymatch.number"}
+
+
+def _conditional_refused(
+    request: Request,
+    exc: SiyuError,
+    context: dict[str, Any],
+    field_of: Mapping[str, str] | None = None,
+) -> Response:
+    """The page again with the refusal above the section and under the field it is about."""
+    exc.refused()
+    message = translator(request).refusal(exc)
+    problems = dict(exc.errors) if isinstance(exc, FormInvalid) else {}
+    shown = {(field_of or {}).get(k, k): v for k, v in problems.items() if k}
+    if exc.code in (errors.MENU_INVALID.code, errors.MENU_NOT_JSON.code):
+        shown["cond_menu"] = message
+    elif exc.code == wechat_errors.OA_TAG_UNKNOWN.code:
+        shown["oa_tag"] = message
+    context.update(errors=shown, form_error={"code": exc.code, "message": message})
+    return render(request, PAGE, context, status=exc.status)
+
+
+@router.post("/menus/{appid}/conditional")
+def publish_conditional_menu(
+    request: Request, appid: str, principal: Manager, db: DatabaseDep, posted: Posted
+) -> Response:
+    """Publish a conditional menu for an OA tag's followers (`addconditional`)."""
+    tr = translator(request)
+    context = _menus_context(db, principal, appid)
+    context["cond_form"] = ConditionalMenuForm.echo(posted)
+    try:
+        form = parse_form(posted, ConditionalMenuForm, tr)
+        body = _menu_json(form.menu)
+        buttons = body.get("button") if isinstance(body, dict) else body
+        data = form.build(ConditionalMenuCreate, tr, oa_tag=form.oa_tag, button=buttons)
+        published = service.publish_conditional_menu(
+            db, principal.workspace_id, appid, data,
+            actor=principal, settings=request.app.state.settings,
+        )  # fmt: skip
+    except SiyuError as exc:
+        return _conditional_refused(
+            request, exc, context, {"menu": "cond_menu", "button": "cond_menu"}
+        )
+    context = _menus_context(db, principal, appid)
+    context["notice"] = tr("menus.conditional.published", menuid=published.menuid)
+    return render(request, PAGE, context)
+
+
+@router.post("/menus/{appid}/conditional/{menu_id}/delete")
+def delete_conditional_menu(
+    request: Request, appid: str, menu_id: Id, principal: Manager, db: DatabaseDep
+) -> Response:
+    tr = translator(request)
+    try:
+        service.delete_conditional_menu(
+            db, principal.workspace_id, appid, menu_id,
+            actor=principal, settings=request.app.state.settings,
+        )  # fmt: skip
+    except SiyuError as exc:
+        return _conditional_refused(request, exc, _menus_context(db, principal, appid))
+    context = _menus_context(db, principal, appid)
+    context["notice"] = tr("menus.conditional.deleted")
+    return render(request, PAGE, context)
+
+
+@router.post("/menus/{appid}/trymatch")
+def try_match_menu(
+    request: Request, appid: str, principal: Reader, db: DatabaseDep, posted: Posted
+) -> Response:
+    """The menu a member would see (WeChat's `trymatch`), said above the section."""
+    tr = translator(request)
+    context = _menus_context(db, principal, appid)
+    try:
+        form = parse_form(posted, TryMatchForm, tr)
+        match = service.try_match_menu(
+            db, principal.workspace_id, appid, form.number, settings=request.app.state.settings
+        )
+    except SiyuError as exc:
+        return _conditional_refused(request, exc, context)
+    names = " · ".join(str(b.get("name", "")) for b in match.button)
+    context["match"] = {"number": match.number, "names": names}
     return render(request, PAGE, context)

@@ -120,3 +120,7 @@ ARTICLE_OA_NOT_LINKED = _codes.add(
 UNKNOWN_EVENT = _codes.add(
     "unknown_event", 422, "{event} 不是标准事件名，转化事件请用例如 pay.paid。"
 )
+CONDITIONAL_MENU_NOT_FOUND = _codes.add("conditional_menu_not_found", 404, "找不到这个个性化菜单。")
+MEMBER_NOT_FOLLOWER = _codes.add(
+    "member_not_follower", 409, "会员 {number} 没有关注公众号 {appid}，看不到它的菜单。"
+)

@@ -171,6 +171,29 @@ class MenuVersion(Base):
     published_at: Mapped[datetime | None]
 
 
+class ConditionalMenu(Base):
+    """A conditional (个性化) menu of an OA for the followers of one OA tag: published by
+    `addconditional` (WeChat's menuid kept), removed by `delconditional` (fact sheet §2.2)."""
+
+    __tablename__ = "entry_conditional_menus"
+    __erasure__ = Erasure.none("the brand's menus")
+
+    id: Mapped[IdPK]
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id"))
+    app_id: Mapped[int] = mapped_column(BigId, ForeignKey("apps.id"), index=True)
+    oa_tag_id: Mapped[int]
+    oa_tag_name: Mapped[str] = mapped_column(String(64))
+    buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    published: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    menuid: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[MenuStatus] = mapped_column(_enum(MenuStatus))
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
 class Article(Base):
     """An OA article registered for reuse: the Mini Program opens it in a web-view (articles of
     a linked OA need no business domain), with `from=article&id=…` for attribution."""

@@ -17,12 +17,15 @@ from siyu.entries.models import (
     Association,
     Channel,
     ChannelCode,
+    ConditionalMenu,
     MenuVersion,
     Touch,
 )
 
 LIVE_LINKS = (LinkStatus.pending, LinkStatus.linked)
-Entry = Association | Channel | ChannelCode | Arrival | Touch | MenuVersion | Article
+Entry = (
+    Association | Channel | ChannelCode | Arrival | Touch | MenuVersion | Article | ConditionalMenu
+)
 
 
 def add(session: Session, row: Entry) -> None:
@@ -505,3 +508,18 @@ def follows_after_visits(
         ).select_from(visits.outerjoin(follows, follows.c.member_id == visits.c.member_id))
     ).one()
     return int(members), int(followed or 0)
+
+
+def list_conditional_menus(session: Session, app_id: int) -> list[ConditionalMenu]:
+    """The app's conditional menus still on WeChat (or failed to get there), newest first."""
+    return list(
+        session.scalars(
+            select(ConditionalMenu)
+            .where(ConditionalMenu.app_id == app_id, ConditionalMenu.deleted_at.is_(None))
+            .order_by(ConditionalMenu.id.desc())
+        )
+    )
+
+
+def get_conditional_menu(session: Session, menu_id: int) -> ConditionalMenu | None:
+    return session.get(ConditionalMenu, menu_id)

@@ -27,7 +27,10 @@ from siyu.entries.schemas import (
     ChannelReport,
     CodeCreate,
     CodeIssued,
+    ConditionalMenuCreate,
+    ConditionalMenuRead,
     FollowConversion,
+    MenuMatchRead,
     MenuRead,
     MenuReport,
 )
@@ -197,6 +200,51 @@ def publish_menu(
         db, principal.workspace_id, appid, version,
         actor=principal, settings=request.app.state.settings,
     )  # fmt: skip
+
+
+@router.get("/menus/{appid}/conditional")
+def list_conditional_menus(
+    appid: str, principal: Reader, db: DatabaseDep
+) -> list[ConditionalMenuRead]:
+    """The OA's conditional menus (by OA tag) on WeChat, newest first (matched first)."""
+    with db.session_scope() as session:
+        return service.list_conditional_menus(session, principal.workspace_id, appid)
+
+
+@router.post("/menus/{appid}/conditional", status_code=201)
+def publish_conditional_menu(
+    appid: str, body: ConditionalMenuCreate, principal: Manager, db: DatabaseDep, request: Request
+) -> ConditionalMenuRead:
+    """Publish a conditional menu for the followers carrying an OA tag (`addconditional`)."""
+    return service.publish_conditional_menu(
+        db, principal.workspace_id, appid, body,
+        actor=principal, settings=request.app.state.settings,
+    )  # fmt: skip
+
+
+@router.delete("/menus/{appid}/conditional/{menu_id}")
+def delete_conditional_menu(
+    appid: str, menu_id: Id, principal: Manager, db: DatabaseDep, request: Request
+) -> ConditionalMenuRead:
+    """Remove a conditional menu from WeChat (`delconditional`)."""
+    return service.delete_conditional_menu(
+        db, principal.workspace_id, appid, menu_id,
+        actor=principal, settings=request.app.state.settings,
+    )  # fmt: skip
+
+
+@router.get("/menus/{appid}/trymatch")
+def try_match_menu(
+    appid: str,
+    number: Annotated[Number, Query()],
+    principal: Reader,
+    db: DatabaseDep,
+    request: Request,
+) -> MenuMatchRead:
+    """The menu the member with this number would see (WeChat's `trymatch`)."""
+    return service.try_match_menu(
+        db, principal.workspace_id, appid, number, settings=request.app.state.settings
+    )
 
 
 # --- reports -------------------------------------------------------------------------------

@@ -242,3 +242,36 @@ class FollowConversion(BaseModel):
     mp_members: int
     followed_after: int
     rate: float | None
+
+
+class ConditionalMenuCreate(BaseModel):
+    """A conditional (个性化) menu for the followers carrying one OA tag (by its name on
+    WeChat), with buttons in the custom menu's format (fact sheet §2.2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oa_tag: str = Field(min_length=1, max_length=30)
+    button: list[dict[str, Any]] = Field(min_length=1, max_length=3)
+
+
+class ConditionalMenuRead(BaseModel):
+    id: int
+    appid: str
+    oa_tag_id: int
+    oa_tag_name: str
+    buttons: list[dict[str, Any]]
+    menuid: str | None
+    status: MenuStatus
+    error: str | None
+    created_by: str
+    created_at: datetime
+    published_at: datetime | None
+    deleted_at: datetime | None
+
+
+class MenuMatchRead(BaseModel):
+    """The menu a member would see, as WeChat's trymatch answers it."""
+
+    appid: str
+    number: int
+    button: list[dict[str, Any]]

@@ -488,6 +488,27 @@ def list_followers(session: Session, app_id: int) -> list[int]:
     )
 
 
+def list_follower_openids(session: Session, app_id: int) -> list[tuple[int, str]]:
+    """(member, openid) of every member following the app now."""
+    rows = session.execute(
+        select(ReachLedger.member_id, ReachLedger.openid)
+        .where(ReachLedger.app_id == app_id, ReachLedger.following.is_(True))
+        .order_by(ReachLedger.member_id)
+    )
+    return [(member_id, openid) for member_id, openid in rows]
+
+
+def list_members_by_openid(
+    session: Session, app_id: int, openids: Sequence[str]
+) -> list[tuple[str, int]]:
+    rows = session.execute(
+        select(ReachLedger.openid, ReachLedger.member_id).where(
+            ReachLedger.app_id == app_id, ReachLedger.openid.in_(list(openids))
+        )
+    )
+    return [(openid, member_id) for openid, member_id in rows]
+
+
 def list_audiences_since(
     session: Session, workspace_id: int, since: datetime
 ) -> list[dict[str, Any]]:

@@ -130,6 +130,10 @@ class BroadcastCreate(BaseModel):
     template_key: str | None = Field(default=None, pattern=KEY_PATTERN)
     mass_appid: str | None = Field(default=None, max_length=32)
     mass_text: str | None = Field(default=None, min_length=1, max_length=2000)
+    # A subscription account's broadcast to one of its OA tags (sendall with filter.tag_id;
+    # 0/1 are WeChat's reserved ids, 2 its 星标组): `member_ids` are the tag's members as siyu
+    # knows them, whose sends record it.
+    mass_tag_id: int | None = Field(default=None, ge=2, le=2**31 - 1)
     data: dict[str, str] = Field(default_factory=dict, max_length=30)
     category: str = Field(default="activity", max_length=32)
     urgency: Literal["urgent", "normal", "low"] = "normal"

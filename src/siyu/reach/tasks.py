@@ -185,14 +185,23 @@ def deliver_mass(broadcast_id: int, send_ids: list[int], text: str) -> None:
 
 
 @job("reach.deliver_mass_all")
-def deliver_mass_all(broadcast_id: int, send_ids: list[int], text: str) -> None:
-    """A subscription account's broadcast: one `sendall` to all its followers. Its clientmsgid
-    is the broadcast's, so a retry that WeChat already honoured answers 45065: not twice."""
-    _deliver_mass(deliver_mass_all, broadcast_id, send_ids, text, to_all=True)
+def deliver_mass_all(
+    broadcast_id: int, send_ids: list[int], text: str, tag_id: int | None = None
+) -> None:
+    """A subscription account's broadcast: one `sendall` to all its followers, or to one OA
+    tag's (`tag_id`). Its clientmsgid is the broadcast's, so a retry that WeChat already
+    honoured answers 45065: not twice."""
+    _deliver_mass(deliver_mass_all, broadcast_id, send_ids, text, to_all=True, tag_id=tag_id)
 
 
 def _deliver_mass(
-    task: Any, broadcast_id: int, send_ids: list[int], text: str, *, to_all: bool
+    task: Any,
+    broadcast_id: int,
+    send_ids: list[int],
+    text: str,
+    *,
+    to_all: bool,
+    tag_id: int | None = None,
 ) -> None:
     db = get_database()
     with db.session_scope() as session:
@@ -204,8 +213,9 @@ def _deliver_mass(
     try:
         if to_all:
             msg_id = gateway.send_mass_to_all(
-                appid, "text", {"content": text}, clientmsgid=f"siyu-b{broadcast_id}"
-            )
+                appid, "text", {"content": text}, tag_id=tag_id,
+                clientmsgid=f"siyu-b{broadcast_id}",
+            )  # fmt: skip
         else:
             openids = [openid for _send_id, openid in claimed]
             msg_id = gateway.send_mass_message(
@@ -222,7 +232,10 @@ def _deliver_mass(
                     else:
                         service.record_refused(session, send_id, exc.errcode, "refused")
             if transient:
-                task.schedule((broadcast_id, send_ids, text), delay=BACKOFF_S)
+                args = (broadcast_id, send_ids, text) if tag_id is None else (
+                    broadcast_id, send_ids, text, tag_id,
+                )  # fmt: skip
+                task.schedule(args, delay=BACKOFF_S)
             return
         msg_id = None
     with db.session_scope() as session:

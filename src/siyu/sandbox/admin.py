@@ -71,6 +71,10 @@ def account_view(account: Account) -> dict[str, Any]:
         "original_id": account.original_id,
         "templates": [vars(t) for t in account.templates.values()],
         "menu": account.menu,
+        "conditional_menus": [
+            {"menuid": m.menuid, "matchrule": m.matchrule, "button": m.buttons}
+            for m in account.conditional_menus
+        ],
         "qrcodes": [
             {
                 "ticket": qr.ticket,

@@ -13,6 +13,9 @@ MAX_TAG_NAME_BYTES = 30
 MAX_TAGS_PER_USER = 20
 MAX_BATCH_TAGGING = 50
 MAX_FANS_TO_DELETE = 100_000
+# user/tag/get returns at most 10 000 openids a call, like the follower list (fact sheet §15;
+# "一次拉取调用最多拉取10000个关注者的openid", the tag fans page of the user-tag doc).
+MAX_TAG_FANS_PAGE = 10_000
 RESERVED_TAGS = {0: "", 1: "", 2: "星标组"}  # 0/1/2 are WeChat's own; 2 shows as 星标组
 
 
@@ -165,3 +168,31 @@ def user_tag_ids(world: SandboxWorld, account: Account, body: dict[str, Any]) ->
     with world.lock:
         user = world.by_openid(openid, account.appid)
         return {"tagid_list": sorted(user.tags.get(account.appid, set()))}
+
+
+def tag_fans(world: SandboxWorld, account: Account, body: dict[str, Any]) -> dict[str, Any]:
+    """`/cgi-bin/user/tag/get {tagid, next_openid}`: the tag's followers, 10 000 a page in a
+    stable order; `next_openid` continues after that openid, empty once all are returned."""
+    with world.lock:
+        tag_id = _tag_id(account, {"tagid": body.get("tagid")}, allow_reserved=True)
+        after = body.get("next_openid") or ""
+        if not isinstance(after, str):
+            raise WeChatError(40003)
+        fans = sorted(
+            openid
+            for user in world.users.values()
+            if tag_id in user.tags.get(account.appid, set()) and user.following(account.appid)
+            for openid in [user.openids.get(account.appid)]
+            if openid is not None
+        )
+        start = 0
+        if after:
+            world.by_openid(after, account.appid)  # 40003 / 49003 for a stranger's openid
+            start = next((i + 1 for i, o in enumerate(fans) if o == after), len(fans))
+        page = fans[start : start + MAX_TAG_FANS_PAGE]
+        more = start + len(page) < len(fans)
+        return {
+            "count": len(page),
+            "data": {"openid": page},
+            "next_openid": page[-1] if more and page else "",
+        }

@@ -67,6 +67,10 @@ ERRMSG: dict[int, str] = {
     47003: "argument invalid!",
     48001: "api unauthorized",
     49003: "not match openid with appid",
+    65301: "menuid not exist",
+    65303: "there is no selfmenu, please create selfmenu first",
+    65304: "match rule empty",
+    65320: "matchrule contains a field no longer supported (sex, region, language)",
     85401: "time limit between 1min and 30 days",
 }
 

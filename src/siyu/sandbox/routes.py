@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
-from siyu.sandbox import audience, messaging
+from siyu.sandbox import audience, menus, messaging
 from siyu.sandbox.errors import FrontEndFailure, WeChatError, ok
 from siyu.sandbox.messaging import JobFinish
 from siyu.sandbox.png import blank_png
@@ -153,7 +153,12 @@ def menu_get(request: Request) -> dict[str, object]:
     account = oa_caller(request)
     if account.menu is None:
         raise WeChatError(46003)
-    return {"menu": {"button": as_created(account.menu), "menuid": account.menu_id}}
+    found: dict[str, object] = {
+        "menu": {"button": as_created(account.menu), "menuid": account.menu_id}
+    }
+    if account.conditional_menus:
+        found["conditionalmenu"] = menus.conditional_view(account)
+    return found
 
 
 @router.get("/cgi-bin/get_current_selfmenu_info")
@@ -168,8 +173,30 @@ def selfmenu(request: Request) -> dict[str, object]:
 def menu_delete(request: Request) -> dict[str, object]:
     account = oa_caller(request)
     with world_of(request).lock:
+        # Deleting the default menu deletes every conditional menu too (fact sheet §2.2).
         account.menu = None
+        account.conditional_menus.clear()
     return ok()
+
+
+@router.post("/cgi-bin/menu/addconditional")
+async def menu_add_conditional(request: Request) -> dict[str, object]:
+    account = oa_caller(request)
+    menuid = menus.add_conditional(world_of(request), account, await json_body(request))
+    return {"menuid": str(menuid)}
+
+
+@router.post("/cgi-bin/menu/delconditional")
+async def menu_del_conditional(request: Request) -> dict[str, object]:
+    account = oa_caller(request)
+    menus.del_conditional(world_of(request), account, await json_body(request))
+    return ok()
+
+
+@router.post("/cgi-bin/menu/trymatch")
+async def menu_try_match(request: Request) -> dict[str, object]:
+    account = oa_caller(request)
+    return menus.try_match(world_of(request), account, await json_body(request))
 
 
 # -- parametric QR codes (fact sheet §2.3) ------------------------------------------------------
@@ -324,6 +351,12 @@ async def tags_batch_untag(request: Request) -> dict[str, object]:
 async def tags_of_user(request: Request) -> dict[str, Any]:
     account = oa_caller(request)
     return audience.user_tag_ids(world_of(request), account, await json_body(request))
+
+
+@router.post("/cgi-bin/user/tag/get")
+async def tag_fans(request: Request) -> dict[str, Any]:
+    account = oa_caller(request)
+    return audience.tag_fans(world_of(request), account, await json_body(request))
 
 
 # -- Mini Program (fact sheet §3) ---------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field
 
+from siyu.sandbox import menus
 from siyu.sandbox.errors import WeChatError
 from siyu.sandbox.messaging import open_grant
 from siyu.sandbox.pay import PayError, PayWorld
@@ -197,9 +198,11 @@ class Population:
             account, user, openid = self._oa_user(action)
             if not user.following(account.appid):
                 raise ActionRefused("only followers see the menu")
-            button = self._button(account, action.key)
+            # The menu this follower sees: a conditional one when their tags select it.
+            buttons, shown_id = menus.menu_for(account, user)
+            button = self._button(buttons, action.key)
             now, kind = self.world.now(), button.get("type")
-            menu_id = str(account.menu_id)
+            menu_id = str(shown_id)
             if kind == "view":
                 push = event(
                     account,
@@ -223,8 +226,8 @@ class Population:
         return self._send(action, user, push)
 
     @staticmethod
-    def _button(account: Account, key: str) -> dict[str, Any]:
-        for top in account.menu or []:
+    def _button(menu: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        for top in menu:
             buttons: list[dict[str, Any]] = [top, *(top.get("sub_button") or [])]
             for button in buttons:
                 if key and key in (button.get("key"), button.get("name")) and button.get("type"):

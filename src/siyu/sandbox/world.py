@@ -119,11 +119,22 @@ class QrCode:
 
 
 @dataclass
+class ConditionalMenu:
+    """A 个性化菜单: buttons shown to the followers its rule matches (by tag, fact sheet §2.2)."""
+
+    menuid: int
+    buttons: list[dict[str, Any]]
+    matchrule: dict[str, str]
+
+
+@dataclass
 class Account:
     spec: AccountSpec
     original_id: str
     menu: list[dict[str, Any]] | None = None
     menu_id: int = 0
+    # Newest last; a user sees the newest one whose rule matches, else the default menu.
+    conditional_menus: list[ConditionalMenu] = field(default_factory=list)
     tags: dict[int, str] = field(default_factory=dict)
     next_tag_id: int = 100  # ids 0/1/2 are reserved (fact sheet §2.7)
     templates: dict[str, Template] = field(default_factory=dict)

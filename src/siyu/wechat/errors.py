@@ -6,7 +6,7 @@ console (`api_only`); the gateway's are met by console pages that call WeChat (m
 
 from __future__ import annotations
 
-from siyu.core.errors import ErrorCatalog
+from siyu.core.errors import ErrorCatalog, SiyuError
 
 _codes = ErrorCatalog("wechat")
 
@@ -83,3 +83,80 @@ MP_SESSION_EXPIRED = _codes.add(
 BAD_ENCRYPTED_DATA = _codes.add(
     "bad_encrypted_data", 422, "这段加密数据无法用当前的小程序会话解开。", api_only=True
 )
+
+# WeChat's own refusals of tag and conditional-menu calls, in words an operator can act on
+# (fact sheet §2.2, §2.7; `explain` below picks them by errcode).
+OA_TAG_LIMIT = _codes.add(
+    "oa_tag_limit", 409, "公众号的标签已达上限（100 个），请先在公众平台删除不用的标签。"
+)
+OA_TAG_TOO_MANY_FANS = _codes.add(
+    "oa_tag_too_many_fans", 409, "这个标签的粉丝超过 10 万，微信不允许直接删除：请先移除部分粉丝。"
+)
+OA_SYSTEM_TAG = _codes.add(
+    "oa_system_tag", 400, "微信保留的标签（0、1、2 号，如“星标组”）不能修改、删除或用于此操作。"
+)
+OA_USER_TAG_LIMIT = _codes.add(
+    "oa_user_tag_limit", 409, "有粉丝已带满 20 个公众号标签，微信不允许再为他打新标签。"
+)
+OA_TAG_NAME_INVALID = _codes.add(
+    "oa_tag_name_invalid", 400, "公众号标签名无效或与已有标签重名，请换一个名字。"
+)
+OA_TAG_NAME_TOO_LONG = _codes.add(
+    "oa_tag_name_too_long", 400, "公众号标签名不能超过 30 个字节（约 10 个汉字）。"
+)
+OA_TAG_UNKNOWN = _codes.add(
+    "oa_tag_unknown", 404, "公众号上没有这个标签（可能已在公众平台被删除），请重新同步。"
+)
+OA_TAG_BATCH_SIZE = _codes.add(
+    "oa_tag_batch_size", 400, "微信每次最多为 50 位粉丝打标签或取消标签。"
+)
+OA_NOT_FOLLOWER = _codes.add(
+    "oa_not_follower", 409, "这位用户不是该公众号的粉丝（或 openid 属于另一个公众号）。"
+)
+NO_DEFAULT_MENU = _codes.add(
+    "no_default_menu", 409, "请先发布公众号的默认菜单，才能发布个性化菜单。"
+)
+CONDITIONAL_MENU_UNKNOWN = _codes.add(
+    "conditional_menu_unknown", 404, "微信上没有这个个性化菜单（可能已被删除）。"
+)
+MATCHRULE_EMPTY = _codes.add("matchrule_empty", 400, "个性化菜单要指定匹配的公众号标签。")
+MATCHRULE_PRIVACY = _codes.add(
+    "matchrule_privacy",
+    400,
+    "个性化菜单不能再按性别、地区或语言匹配，只能按公众号标签和手机系统。",
+)
+QUOTA_EXCEEDED = _codes.add("quota_exceeded", 429, "今天调用这个微信接口的次数已用完，请明天再试。")
+MASS_QUOTA_USED = _codes.add(
+    "mass_quota_used", 409, "公众号今天的群发次数已用完（订阅号每天 1 次）。"
+)
+
+_EXPLAINED = {
+    40003: OA_NOT_FOLLOWER,
+    49003: OA_NOT_FOLLOWER,
+    40032: OA_TAG_BATCH_SIZE,
+    45009: QUOTA_EXCEEDED,
+    45028: MASS_QUOTA_USED,
+    45056: OA_TAG_LIMIT,
+    45057: OA_TAG_TOO_MANY_FANS,
+    45058: OA_SYSTEM_TAG,
+    45059: OA_USER_TAG_LIMIT,
+    45157: OA_TAG_NAME_INVALID,
+    45158: OA_TAG_NAME_TOO_LONG,
+    45159: OA_TAG_UNKNOWN,
+    65301: CONDITIONAL_MENU_UNKNOWN,
+    65303: NO_DEFAULT_MENU,
+    65304: MATCHRULE_EMPTY,
+    65320: MATCHRULE_PRIVACY,
+}
+
+
+def explain(errcode: int, errmsg: str, what: str, *, reachable: bool = True) -> SiyuError:
+    """WeChat's answer as the caller's refusal: a listed code where WeChat's errcode has one
+    (tags, conditional menus, quotas), else unreachable (503) or refused (502)."""
+    data = {"errcode": errcode, "errmsg": errmsg}
+    if not reachable:
+        return UNAVAILABLE(f"WeChat cannot be reached to {what}", data={"errcode": errcode})
+    code = _EXPLAINED.get(errcode)
+    if code is not None:
+        return code(f"WeChat refused to {what}: {errcode} {errmsg}", data=data)
+    return REFUSED(f"WeChat refused to {what}: {errcode} {errmsg}", data=data, errcode=errcode)

@@ -7,6 +7,8 @@ Other domains import `siyu.wechat.service`, `schemas` (pushes, replies, outbound
 
 from __future__ import annotations
 
+from siyu.core.errors import SiyuError
+from siyu.wechat import errors
 from siyu.wechat.backlog import push_backlog, retry_pushes, retry_unionid, set_aside_work
 from siyu.wechat.gateway import (
     ConnectFailed,
@@ -43,6 +45,15 @@ from siyu.wechat.inbox import (
 from siyu.wechat.mp import MpLaunched, MpPrincipal, authenticate, open_user_data
 from siyu.wechat.tokens import gateway_for, shared_gateway
 
+
+def refusal(exc: WeChatError, what: str) -> SiyuError:
+    """A gateway error as the refusal an operator reads: tag and conditional-menu errcodes in
+    their own words (`errors.explain`), else unreachable (503) or refused (502)."""
+    return errors.explain(
+        exc.errcode, exc.errmsg, what, reachable=not isinstance(exc, WeChatUnavailable)
+    )
+
+
 __all__ = [
     "MAX_PUSH_BYTES",
     "ConnectFailed",
@@ -75,6 +86,7 @@ __all__ = [
     "gateway_for",
     "open_user_data",
     "push_backlog",
+    "refusal",
     "register_reply_handler",
     "retry_pushes",
     "retry_unionid",

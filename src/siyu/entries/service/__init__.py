@@ -53,6 +53,12 @@ from siyu.entries.service.channels import (
     plan_code,
 )
 from siyu.entries.service.common import DEFAULT_CONVERSION, Actor
+from siyu.entries.service.conditional_menus import (
+    delete_conditional_menu,
+    list_conditional_menus,
+    publish_conditional_menu,
+    try_match_menu,
+)
 from siyu.entries.service.flows import (
     create_channel_with_code,
     issue_code,
@@ -104,6 +110,7 @@ __all__ = [
     "conversion_event",
     "create_channel",
     "create_channel_with_code",
+    "delete_conditional_menu",
     "drop_code",
     "find_channel",
     "follow_conversion",
@@ -118,6 +125,7 @@ __all__ = [
     "list_articles",
     "list_associations",
     "list_channels",
+    "list_conditional_menus",
     "list_menus",
     "live_menu",
     "mark_menu",
@@ -131,6 +139,7 @@ __all__ = [
     "permanent_qr_count",
     "plan_code",
     "preview_menu",
+    "publish_conditional_menu",
     "publish_menu",
     "publish_new_menu",
     "record_arrival",
@@ -139,5 +148,6 @@ __all__ = [
     "save_menu",
     "set_link_status",
     "touches_of",
+    "try_match_menu",
     "unlink_apps",
 ]

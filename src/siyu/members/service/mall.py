@@ -22,7 +22,6 @@ from siyu.members.schemas import (
     ItemRead,
 )
 from siyu.members.service.coupons import coupon_read, issue_coupon
-
 from siyu.members.service.points import spend_points
 from siyu.security import service as security
 from siyu.security.schemas import Principal

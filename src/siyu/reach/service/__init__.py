@@ -38,7 +38,9 @@ from siyu.reach.service.delivery import (
     sweep_stuck_sends,
 )
 from siyu.reach.service.ledger import (
+    follower_openids,
     get_ledger,
+    members_by_openid,
     on_follow,
     on_message,
     on_pushes,
@@ -107,6 +109,7 @@ __all__ = [
     "default_dedupe_key",
     "due_broadcasts",
     "follower_ids",
+    "follower_openids",
     "get_broadcast",
     "get_ledger",
     "get_policy",
@@ -118,6 +121,7 @@ __all__ = [
     "list_broadcasts",
     "list_sends",
     "list_templates",
+    "members_by_openid",
     "notice_backlog",
     "notify",
     "notify_many",

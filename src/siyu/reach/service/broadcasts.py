@@ -101,7 +101,15 @@ def _audience_of(
         app = workspaces.get_app_by_appid(session, data.mass_appid, workspace_id)
         if app.kind == AppKind.oa_subscription:
             _check_subscription_mass(session, workspace_id, app, data)
+            # One sendall reaches everyone at once, to all followers or to one OA tag's.
             audience["to_all"] = True
+            if data.mass_tag_id is not None:
+                audience["oa_tag_id"] = data.mass_tag_id
+        elif data.mass_tag_id is not None:
+            raise errors.WRONG_APP(
+                "a broadcast to an OA tag comes from a subscription account",
+                reason="按公众号标签群发只用于订阅号。",
+            )
         elif app.kind != AppKind.oa_service:
             raise errors.WRONG_APP(
                 "mass broadcasts come from an Official Account", reason="群发只能由公众号发出。"
@@ -135,10 +143,17 @@ def _check_subscription_mass(
 ) -> None:
     """A subscription account broadcasts once a day, to all its followers by `sendall` (fact
     sheet §2.6): no list, no tag of ours, and not twice on one Beijing day."""
-    if data.tag is not None or data.following_appid is not None or data.member_ids is not None:
+    # A broadcast to one OA tag names that tag's members (the audience domain knows them).
+    by_oa_tag = data.mass_tag_id is not None
+    if (
+        data.tag is not None
+        or data.following_appid is not None
+        or (data.member_ids is not None and not by_oa_tag)
+    ):
         raise errors.INVALID_BROADCAST(
-            "a subscription account broadcasts to all its followers at once: no tag, no list",
-            reason="订阅号一次发给全部关注者，不能按标签或名单发送。",
+            "a subscription account broadcasts to all its followers or one OA tag at once: "
+            "no siyu tag, no list",
+            reason="订阅号一次发给全部关注者或一个公众号标签，不能按 siyu 标签或名单发送。",
         )
     now = clock.now()
     zone = clock.BEIJING
@@ -310,6 +325,18 @@ def _advance_mass(session: Session, row: ReachBroadcast, batch: list[int], text:
             drop(session, send, reason, now)
     session.flush()
     if queued:
+        _enqueue_mass(session, row, queued, text, to_all=to_all)
+
+
+def _enqueue_mass(
+    session: Session, row: ReachBroadcast, queued: list[int], text: str, *, to_all: bool
+) -> None:
+    if to_all and row.audience.get("oa_tag_id") is not None:
+        jobs.enqueue(
+            session, "reach.deliver_mass_all", row.id, queued, text,
+            tag_id=int(row.audience["oa_tag_id"]),
+        )  # fmt: skip
+    else:
         name = "reach.deliver_mass_all" if to_all else "reach.deliver_mass"
         jobs.enqueue(session, name, row.id, queued, text)
 

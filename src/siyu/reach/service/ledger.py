@@ -207,3 +207,19 @@ def get_ledger(session: Session, workspace_id: int, member_id: int) -> LedgerRea
         for c in repository.list_credits(session, members)
     ]
     return LedgerRead(member_id=members[0], apps=apps, credits=credits)
+
+
+def follower_openids(session: Session, app_id: int) -> dict[int, str]:
+    """Every member following the app now, with their openid there (as the ledger knows from
+    the pushes: a follow, an unfollow)."""
+    return dict(repository.list_follower_openids(session, app_id))
+
+
+def members_by_openid(session: Session, app_id: int, openids: Sequence[str]) -> dict[str, int]:
+    """The members behind these openids of the app (those the ledger knows)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(openids), 5000):
+        found.update(
+            repository.list_members_by_openid(session, app_id, openids[start : start + 5000])
+        )
+    return found

@@ -10,10 +10,14 @@ from siyu.wechat.gateway.errcodes import TokenInvalid
 from siyu.wechat.gateway.transport import Transport, read_answer
 from siyu.wechat.schemas.outbound import (
     Code2Session,
+    ConditionalMenu,
+    ConditionalMenuAdded,
     CurrentMenu,
     CustomMessage,
     MassSent,
     Menu,
+    MenuButton,
+    MenuMatch,
     MessageSent,
     OaSubscribeMessage,
     PhoneAnswer,
@@ -26,6 +30,7 @@ from siyu.wechat.schemas.outbound import (
     SubscribeMessage,
     Tag,
     TagCreated,
+    TagFans,
     TagList,
     TemplateMessage,
     UnlimitedCodeRequest,
@@ -33,6 +38,7 @@ from siyu.wechat.schemas.outbound import (
     UrlLinkRequest,
     UserInfo,
     UserInfoList,
+    UserTagIds,
 )
 
 T = TypeVar("T")
@@ -104,6 +110,21 @@ class Gateway:
 
     def delete_menu(self, appid: str) -> None:
         self._get(appid, "/cgi-bin/menu/delete")
+
+    def add_conditional_menu(self, appid: str, menu: ConditionalMenu) -> str:
+        """A conditional menu over the default one (which must exist: 65303); its menuid."""
+        path = "/cgi-bin/menu/addconditional"
+        return read_answer(
+            ConditionalMenuAdded, self._post(appid, path, menu.payload()), path
+        ).menuid
+
+    def delete_conditional_menu(self, appid: str, menuid: str) -> None:
+        self._post(appid, "/cgi-bin/menu/delconditional", {"menuid": menuid})
+
+    def try_match_menu(self, appid: str, user_id: str) -> list[MenuButton]:
+        """The menu a follower (openid or WeChat id) would see."""
+        path = "/cgi-bin/menu/trymatch"
+        return read_answer(MenuMatch, self._post(appid, path, {"user_id": user_id}), path).button
 
     # -- QR codes
 
@@ -190,6 +211,43 @@ class Gateway:
     def get_tags(self, appid: str) -> list[Tag]:
         path = "/cgi-bin/tags/get"
         return read_answer(TagList, self._get(appid, path), path).tags
+
+    def update_tag(self, appid: str, tag_id: int, name: str) -> None:
+        self._post(appid, "/cgi-bin/tags/update", {"tag": {"id": tag_id, "name": name}})
+
+    def delete_tag(self, appid: str, tag_id: int) -> None:
+        """45057 when the tag has more than 100 000 followers (untag some first)."""
+        self._post(appid, "/cgi-bin/tags/delete", {"tag": {"id": tag_id}})
+
+    def get_user_tags(self, appid: str, openid: str) -> list[int]:
+        path = "/cgi-bin/tags/getidlist"
+        answer = read_answer(UserTagIds, self._post(appid, path, {"openid": openid}), path)
+        return answer.tagid_list
+
+    def get_tag_fans_page(self, appid: str, tag_id: int, next_openid: str = "") -> TagFans:
+        path = "/cgi-bin/user/tag/get"
+        body = {"tagid": tag_id, "next_openid": next_openid}
+        return read_answer(TagFans, self._post(appid, path, body), path)
+
+    def get_tag_fans(self, appid: str, tag_id: int) -> Iterator[list[str]]:
+        """The tag's followers, a page (≤ 10 000) at a time, until WeChat says the end."""
+        after = ""
+        while True:
+            page = self.get_tag_fans_page(appid, tag_id, after)
+            if page.data.openid:
+                yield page.data.openid
+            if not page.next_openid or page.next_openid == after:
+                return
+            after = page.next_openid
+
+    def tag_users_once(self, appid: str, tag_id: int, openids: Sequence[str], *, add: bool) -> None:
+        """One batch(un)tagging call: ≤ 50 openids (40032 beyond), all or nothing (45059 when
+        one of them already carries 20 tags)."""
+        if not 1 <= len(openids) <= TAG_BATCH:
+            raise ValueError(f"batch tagging takes 1 to {TAG_BATCH} openids")
+        verb = "batchtagging" if add else "batchuntagging"
+        body = {"openid_list": list(openids), "tagid": tag_id}
+        self._post(appid, f"/cgi-bin/tags/members/{verb}", body)
 
     def tag_users(self, appid: str, tag_id: int, openids: Sequence[str]) -> None:
         for chunk in _chunks(openids, TAG_BATCH):

@@ -82,12 +82,13 @@ class NotAuthorized(WeChatError):
 
 
 # The request itself is wrong: menu shape (40016-40027), message type, QR action, template id,
-# list sizes, pages, tags, data format.
+# list sizes, pages, tags, conditional menus (65301 unknown menuid, 65303 no default menu,
+# 65304 empty match rule), data format.
 # fmt: off
 _BAD_REQUEST = (
     *range(40016, 40028), 40008, 40032, 40035, 40037, 40052, 40053, 40097, 40129, 40165,
     40169, 40212, 41030, 44002, 45029, 45056, 45057, 45058, 45059, 45064, 45157, 45158,
-    45159, 46003, 47001, 47003, 65320, 85401,
+    45159, 46003, 47001, 47003, 65301, 65303, 65304, 65320, 85401,
 )
 # fmt: on
 

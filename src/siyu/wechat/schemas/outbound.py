@@ -58,6 +58,32 @@ class Menu(WeChatRequest):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+class MatchRule(WeChatRequest):
+    """A conditional menu's rule: WeChat now matches by tag and platform only (sex, region and
+    language are refused with 65320, fact sheet §2.2); ids travel as strings."""
+
+    tag_id: str | None = None
+    client_platform_type: Literal["1", "2", "3"] | None = None
+
+
+class ConditionalMenu(WeChatRequest):
+    button: list[MenuButton]
+    matchrule: MatchRule
+
+
+class ConditionalMenuAdded(WeChatModel):
+    menuid: str
+
+    @field_validator("menuid", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class MenuMatch(WeChatModel):
+    button: list[MenuButton] = Field(default_factory=list)
+
+
 class CurrentMenu(WeChatModel):
     is_menu_open: int = 0
     selfmenu_info: Menu = Field(default_factory=lambda: Menu(button=[]))
@@ -216,6 +242,22 @@ class TagCreated(WeChatModel):
 
 class TagList(WeChatModel):
     tags: list[Tag]
+
+
+class OpenidList(WeChatModel):
+    openid: list[str] = Field(default_factory=list)
+
+
+class TagFans(WeChatModel):
+    """A page of a tag's followers (user/tag/get); an empty `next_openid` ends the list."""
+
+    count: int = 0
+    data: OpenidList = Field(default_factory=OpenidList)
+    next_openid: str = ""
+
+
+class UserTagIds(WeChatModel):
+    tagid_list: list[int] = Field(default_factory=list)
 
 
 class Code2Session(WeChatModel):

@@ -110,6 +110,36 @@ MESSAGES: dict[str, Message] = {
     "code.kind.mp_code": ("小程序码", "Mini Program code"),
     "code.kind.url_link": ("小程序 URL Link", "MP URL link"),
     "menus.title": ("自定义菜单", "Custom menus"),
+    "menus.conditional": ("个性化菜单（按公众号标签）", "Conditional menus (by OA tag)"),
+    "menus.conditional.hint": (
+        "粉丝带有这个公众号标签时看到这套菜单（新发布的优先）；要先发布默认菜单。"
+        "按钮的规则与默认菜单相同；性别、地区、语言已不能用于匹配。",
+        "Followers carrying this OA tag see this menu (the newest published wins); publish the "
+        "default menu first. Buttons follow the default menu's rules; sex, region and language "
+        "can no longer be matched.",
+    ),
+    "menus.conditional.oa_tag": ("公众号标签", "OA tag"),
+    "menus.conditional.oa_tag_hint": (
+        "公众号上已有的标签名（可在“标签同步”中由 siyu 标签生成）。",
+        "The name of a tag the OA has (a siyu tag sync can make it).",
+    ),
+    "menus.conditional.publish": ("发布个性化菜单", "Publish the conditional menu"),
+    "menus.conditional.delete": ("删除", "Delete"),
+    "menus.conditional.none": ("还没有个性化菜单。", "No conditional menu yet."),
+    "menus.conditional.published": (
+        "个性化菜单已发布（menuid {menuid}）。",
+        "The conditional menu is live (menuid {menuid}).",
+    ),
+    "menus.conditional.deleted": ("个性化菜单已删除。", "The conditional menu was deleted."),
+    "menus.conditional.col.tag": ("标签", "Tag"),
+    "menus.conditional.col.buttons": ("按钮", "Buttons"),
+    "menus.trymatch": ("测试匹配", "Try match"),
+    "menus.trymatch.number": ("会员学号", "Member number"),
+    "menus.trymatch.submit": ("看看这位会员的菜单", "Show this member's menu"),
+    "menus.trymatch.result": (
+        "会员 {number} 看到的菜单：{buttons}",
+        "Member {number} sees: {buttons}",
+    ),
     "menus.app": ("公众号", "Official Account"),
     "menus.json": ("菜单 JSON（微信格式）", "Menu JSON (WeChat's format)"),
     "menus.preview": ("预览", "Preview"),

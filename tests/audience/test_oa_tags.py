@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from siyu.audience import service
-from siyu.audience.enums import OaTagSyncStatus, SkipReason
-from siyu.audience.schemas import OaTagSyncCreate
+from siyu.audience.enums import OaTagSource, OaTagSyncStatus, SegmentKind, SkipReason
+from siyu.audience.schemas import OaTagSyncCreate, SegmentCreate
 from siyu.core.db import Database
 from siyu.core.errors import SiyuError
 from siyu.identity import service as identity
@@ -220,3 +220,32 @@ def test_importing_the_oas_tags(
         (synced,) = service.list_oa_tag_syncs(session, owner.workspace_id, OA_APPID)
     again = service.sync_oa_tag(db, synced.id, gateway=sandbox_gateway)
     assert (again.tagged, again.untagged) == (0, 0)
+
+
+def test_a_segment_syncs_its_members_who_follow(
+    db: Database, owner: Principal, oa_app: AppRead, world: SandboxWorld, sandbox_gateway: Gateway
+) -> None:
+    # given a static segment of 30 tagged followers (and 10 other followers)
+    people = fans(db, world, oa_app, 40)
+    tag(db, owner.workspace_id, people[:30], "高意向")
+    with db.session_scope() as session:
+        segment = service.create_segment(
+            session,
+            owner,
+            SegmentCreate(
+                name="高意向人群",
+                kind=SegmentKind.static,
+                definition={"op": "and", "conditions": [{"kind": "tags", "tags": ["高意向"]}]},
+            ),
+        )
+        created = service.create_oa_tag_sync(
+            session,
+            owner.workspace_id,
+            OaTagSyncCreate(appid=OA_APPID, source_kind=OaTagSource.segment, source=segment.name),
+            owner,
+        )
+    # when the segment's mapping is synced
+    report = service.sync_oa_tag(db, created.id, gateway=sandbox_gateway)
+    # then the OA tag named after the segment carries exactly its 30 members
+    assert report.tagged == 30
+    assert on_tag(world, OA_APPID, "高意向人群") == {f.openid for f in people[:30]}

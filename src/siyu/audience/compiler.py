@@ -34,7 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from siyu.audience import errors
-from siyu.audience.enums import SegmentKind
+from siyu.audience import lifecycle_repository as lifecycle
+from siyu.audience.enums import RfmCell, SegmentKind, Tier
 from siyu.community import service as community
 from siyu.community.enums import EnrollmentStatus
 from siyu.core.clock import BEIJING
@@ -51,7 +52,9 @@ MAX_DEPTH = 6  # groups within groups
 MAX_CONDITIONS = 100  # in a whole tree
 MAX_DAYS = 3650
 # Events siyu itself records beside the canonical ones (a segment may start from another's).
-EXTRA_EVENTS = frozenset({"segment.entered", "segment.left"})
+EXTRA_EVENTS = frozenset(
+    {"segment.entered", "segment.left", "member.tier_changed", "member.level_changed"}
+)
 PROP_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 
@@ -444,6 +447,28 @@ class PhoneBoundCondition(Condition):
     def compile(self, ctx: Context, path: str) -> ColumnElement[bool]:
         bound = ctx.within(identity.phone_bound_ids(ctx.workspace_id))
         return bound if self.value else not_(bound)
+
+
+@condition("tier")
+class TierCondition(Condition):
+    """In a lifecycle tier now (as of the last move: nightly, or at once on activity)."""
+
+    kind: Literal["tier"]
+    tiers: list[Tier] = Field(min_length=1, max_length=len(Tier))
+
+    def compile(self, ctx: Context, path: str) -> ColumnElement[bool]:
+        return ctx.within(lifecycle.tier_member_ids(ctx.workspace_id, self.tiers))
+
+
+@condition("rfm")
+class RfmCondition(Condition):
+    """In an RFM cell (重要价值, …) as of the nightly computation."""
+
+    kind: Literal["rfm"]
+    cells: list[RfmCell] = Field(min_length=1, max_length=len(RfmCell))
+
+    def compile(self, ctx: Context, path: str) -> ColumnElement[bool]:
+        return ctx.within(lifecycle.rfm_member_ids(ctx.workspace_id, self.cells))
 
 
 @condition("consent")

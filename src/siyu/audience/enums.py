@@ -84,9 +84,10 @@ class RfmCell(enum.StrEnum):
 
 
 class OaTagSource(enum.StrEnum):
-    """What an OA tag is kept equal to: a siyu tag now; a segment once segments exist."""
+    """What an OA tag is kept equal to: a siyu tag, or a segment's members (by its name)."""
 
     tag = "tag"
+    segment = "segment"
 
 
 class OaTagSyncStatus(enum.StrEnum):

@@ -29,22 +29,30 @@ SKIP_WORDS = {"not_following": "不是公众号粉丝", "user_tag_limit": "已�
 
 @tags_app.command("sync")
 def sync(
-    tag: Annotated[str, typer.Argument(help="the siyu tag (later: a segment)")],
+    tag: Annotated[str, typer.Argument(help="the siyu tag, or with --segment a segment's name")],
     app: AppOption,
+    segment: Annotated[
+        bool, typer.Option("--segment", help="TAG names a segment (人群), not a tag")
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
     as_email: AsOption = None,
 ) -> None:
-    """Sync a siyu tag to the OA tag of the same name (made if missing) and print the report:
-    tagged, untagged, skipped and why. A sync that stopped resumes where it was."""
+    """Sync a siyu tag (or a segment) to the OA tag of the same name (made if missing) and
+    print the report: tagged, untagged, skipped and why. A sync that stopped resumes."""
     from siyu.audience import service
+    from siyu.audience.enums import OaTagSource
+
+    kind = OaTagSource.segment if segment else OaTagSource.tag
 
     _settings, db = setup()
     workspace_id = choose_workspace(db, workspace)
     principal = acting(db, workspace_id, as_email, Permission.members_tag)
     try:
         with db.session_scope() as session:
-            mapping = service.find_or_create_oa_tag_sync(session, workspace_id, app, tag, principal)
+            mapping = service.find_or_create_oa_tag_sync(
+                session, workspace_id, app, tag, principal, kind
+            )
         report = service.sync_oa_tag(db, mapping.id, workspace_id=workspace_id)
     except SiyuError as exc:
         raise fail(exc) from exc

@@ -75,7 +75,18 @@ def _tagged(session: Session, workspace_id: int, tag: str) -> Iterable[int]:
     return identity.members_with_tag(session, workspace_id, tag)
 
 
-MEMBER_SOURCES: dict[OaTagSource, MemberSource] = {OaTagSource.tag: _tagged}
+def _segment_members(session: Session, workspace_id: int, name: str) -> Iterable[int]:
+    """A segment's members as of its last refresh (the refresh job keeps them current)."""
+    segment = repository.get_segment_by_name(session, workspace_id, name)
+    if segment is None:
+        raise errors.SEGMENT_NOT_FOUND(f"no segment named {name!r}")
+    return repository.member_ids(session, segment.id)
+
+
+MEMBER_SOURCES: dict[OaTagSource, MemberSource] = {
+    OaTagSource.tag: _tagged,
+    OaTagSource.segment: _segment_members,
+}
 
 
 def register_member_source(kind: OaTagSource, source: MemberSource) -> None:
@@ -181,16 +192,22 @@ def create_oa_tag_sync(
     return _read(session, row, app.appid)
 
 
-def find_or_create_oa_tag_sync(
-    session: Session, workspace_id: int, appid: str, tag: str, actor: Actor
+def find_or_create_oa_tag_sync(  # noqa: PLR0917 - the command's natural arguments
+    session: Session,
+    workspace_id: int,
+    appid: str,
+    tag: str,
+    actor: Actor,
+    kind: OaTagSource = OaTagSource.tag,
 ) -> OaTagSyncRead:
-    """The sync of this siyu tag to this OA, made if there is none (`siyu tags sync`)."""
+    """The sync of this siyu tag (or segment) to this OA, made if there is none
+    (`siyu tags sync`)."""
     app = _official_account(session, workspace_id, appid)
-    row = repository.get_oa_tag_sync_by_source(session, app.id, OaTagSource.tag, tag.strip())
+    row = repository.get_oa_tag_sync_by_source(session, app.id, kind, tag.strip())
     if row is not None:
         return _read(session, row, app.appid)
     return create_oa_tag_sync(
-        session, workspace_id, OaTagSyncCreate(appid=appid, source=tag), actor
+        session, workspace_id, OaTagSyncCreate(appid=appid, source=tag, source_kind=kind), actor
     )
 
 

@@ -71,6 +71,7 @@ def test_the_batch_forms_are_pinned() -> None:
         ("siyu.reach.service.ledger.on_message", "siyu.reach.service.ledger.on_pushes"),
         ("siyu.reach.service.ledger.on_follow", "siyu.reach.service.ledger.on_pushes"),
         ("siyu.reach.service.ledger.on_unfollow", "siyu.reach.service.ledger.on_pushes"),
+        ("siyu.members.service.coupons.on_message", "siyu.members.service.coupons.on_messages"),
     ]
     tiers = "siyu.audience.service.lifecycle"
     assert table[-7:] == [(f"{tiers}.on_activity", f"{tiers}.on_activities")] * 7

@@ -103,7 +103,7 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (
     Subscriber(ClickEvent, members.on_oa_push),
     # Coupons: new-member gifts; a claim keyword in the OA's chat, issued once per push.
     Subscriber(identity.MemberCreated, members.on_member_created),
-    Subscriber(Message, members.on_message),
+    Subscriber(Message, members.on_message, batch=members.on_messages),
     # Lifecycle tiers: a dormant or churned member who acts is 回流 at once (last: nothing
     # above depends on a tier).
     Subscriber(Message, audience.on_activity, batch=audience.on_activities),

@@ -45,6 +45,20 @@ def get_template_by_name(session: Session, workspace_id: int, name: str) -> Coup
     )
 
 
+def claim_keywords_among(
+    session: Session, workspace_ids: Sequence[int], texts: Sequence[str]
+) -> set[tuple[int, str]]:
+    """Which of `texts` are a live template's claim keyword, by workspace (one read a batch)."""
+    rows = session.execute(
+        select(CouponTemplate.workspace_id, CouponTemplate.oa_keyword).where(
+            CouponTemplate.workspace_id.in_(list(set(workspace_ids))),
+            CouponTemplate.oa_keyword.in_(list(set(texts))),
+            CouponTemplate.status != TemplateStatus.ended,
+        )
+    )
+    return {(int(ws), str(keyword)) for ws, keyword in rows}
+
+
 def get_template_by_keyword(
     session: Session, workspace_id: int, keyword: str
 ) -> CouponTemplate | None:

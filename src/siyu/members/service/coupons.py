@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -685,6 +686,24 @@ def reply_handler(session: Session, app: AppRead, push: Push) -> Reply | None:
         finally:
             own.rollback()
     return None if name is None else TextReply(f"正在为你领取「{name}」，结果马上发给你。")
+
+
+def on_messages(session: Session, pushes: Sequence[Push]) -> None:
+    """The batch form of `on_message`: the batch's texts checked against the claim keywords in
+    one read; only the pushes that name one go on to claim."""
+    wanted = [
+        (push, text)
+        for push in pushes
+        if (text := _text_of(push)) and text != COUPONS_KEYWORD and push.member_id is not None
+    ]
+    if not wanted:
+        return
+    live = repository.claim_keywords_among(
+        session, [p.workspace_id for p, _ in wanted], [t for _, t in wanted]
+    )
+    for push, text in wanted:
+        if (push.workspace_id, text) in live:
+            on_message(session, push)
 
 
 def on_message(session: Session, push: Push) -> None:

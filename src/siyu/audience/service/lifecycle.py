@@ -71,6 +71,12 @@ def set_tier_policy(
 ) -> TierPolicyRead:
     """Store the workspace's thresholds and recompute its tiers (a job) by them."""
     _check(policy)
+    current = get_tier_policy(session, workspace_id)
+    if (
+        TierPolicyIn.model_validate(current.model_dump(include=set(TierPolicyIn.model_fields)))
+        == policy
+    ):
+        return current  # the same thresholds again: nothing to store, audit or recompute
     now = clock.now()
     stored = policy.model_dump(mode="json")
     row = repository.get_policy_row(session, workspace_id, lock=True)

@@ -212,6 +212,10 @@ def score_workspace(session: Session, workspace_id: int, *, actor: Actor) -> Sco
     """Score every member by the enabled rules; members reaching the threshold become leads
     (with their reasons) and are assigned by the workspace's rule. Running it twice in a row
     changes nothing the second time."""
+    if repo.get_settings(session, workspace_id) is None and not repo.list_rules(
+        session, workspace_id, enabled_only=True
+    ):
+        return ScoringResult(scored=0, leads_created=0, assigned=0)  # leads never used here
     settings = ensure_settings(session, workspace_id, actor_name(actor), lock=True)
     now = clock.now()
     ctx = _context(session, workspace_id, now)

@@ -74,6 +74,12 @@ def save_settings(session: Session, actor: Principal, data: LeadSettingsIn) -> L
         )
     for route in data.segment_routes:
         get_segment(session, workspace_id, route.segment_id)
+    current = get_settings(session, workspace_id)
+    if (
+        LeadSettingsIn.model_validate(current.model_dump(include=set(LeadSettingsIn.model_fields)))
+        == data
+    ):
+        return current  # the same settings again: nothing to store or audit
     row = ensure_settings(session, workspace_id, actor.actor, lock=True)
     values = data.model_dump()
     values["won_references"] = [r.strip() for r in data.won_references if r.strip()]

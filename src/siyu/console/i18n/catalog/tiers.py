@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from siyu.console.i18n.plural import Message
+from siyu.console.i18n.plural import Message, Plural
 
 MESSAGES: dict[str, Message] = {
     "nav.tiers": ("分层", "Tiers"),
@@ -14,7 +14,14 @@ MESSAGES: dict[str, Message] = {
     ),
     "tiers.over_time": ("各层人数（按日）", "Members per tier, by day"),
     "tiers.none": ("还没有计算过分层。", "The tiers have not been computed yet."),
-    "tiers.flows": ("近 {days} 天的层间流动", "Moves between tiers, last {days} days"),
+    "tiers.flows": (
+        "近 {days} 天的层间流动",
+        Plural(
+            one="Moves between tiers, the last day",
+            other="Moves between tiers, last {days} days",
+            count="days",
+        ),
+    ),
     "tiers.no_flows": ("这段时间没有会员换层。", "No member changed tier in this period."),
     "tiers.flow.first": ("首次分层", "First tier"),
     "tiers.flow.before": ("原·{tier}", "From {tier}"),

@@ -31,6 +31,22 @@ WECHAT = {
     "wechat.mp_session_required": 401,
     "wechat.mp_session_expired": 401,
     "wechat.bad_encrypted_data": 422,
+    # OA tags, conditional menus and tag broadcasts (#19)
+    "wechat.oa_tag_limit": 409,
+    "wechat.oa_tag_too_many_fans": 409,
+    "wechat.oa_system_tag": 400,
+    "wechat.oa_user_tag_limit": 409,
+    "wechat.oa_tag_name_invalid": 400,
+    "wechat.oa_tag_name_too_long": 400,
+    "wechat.oa_tag_unknown": 404,
+    "wechat.oa_tag_batch_size": 400,
+    "wechat.oa_not_follower": 409,
+    "wechat.no_default_menu": 409,
+    "wechat.conditional_menu_unknown": 404,
+    "wechat.matchrule_empty": 400,
+    "wechat.matchrule_privacy": 400,
+    "wechat.quota_exceeded": 429,
+    "wechat.mass_quota_used": 409,
 }
 PAY = {
     "pay.merchant_exists": 409,

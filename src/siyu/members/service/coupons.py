@@ -670,21 +670,24 @@ def reply_handler(session: Session, app: AppRead, push: Push) -> Reply | None:
     text = _text_of(push)
     if not text:
         return None
-    if text == COUPONS_KEYWORD:
-        with Session(session.get_bind()) as own:  # a short read of its own (see autoreply)
-            try:
-                found = identity.search_members(own, app.workspace_id, openid=push.openid, limit=1)
-                if not found:
-                    return TextReply("你还没有可用的优惠券。")
-                return TextReply(coupons_summary(own, app.workspace_id, found[0].id))
-            finally:
-                own.rollback()
+    if session.in_transaction():  # the processing job's late answer: its session, its lock
+        return _keyword_answer(session, app, push, text)
+    # Our own short read: on SQLite every transaction holds the write lock (see autoreply).
     with Session(session.get_bind()) as own:
         try:
-            template = repository.get_template_by_keyword(own, app.workspace_id, text)
-            name = None if template is None else template.name
+            return _keyword_answer(own, app, push, text)
         finally:
             own.rollback()
+
+
+def _keyword_answer(session: Session, app: AppRead, push: Push, text: str) -> Reply | None:
+    if text == COUPONS_KEYWORD:
+        found = identity.search_members(session, app.workspace_id, openid=push.openid, limit=1)
+        if not found:
+            return TextReply("你还没有可用的优惠券。")
+        return TextReply(coupons_summary(session, app.workspace_id, found[0].id))
+    template = repository.get_template_by_keyword(session, app.workspace_id, text)
+    name = None if template is None else template.name
     return None if name is None else TextReply(f"正在为你领取「{name}」，结果马上发给你。")
 
 

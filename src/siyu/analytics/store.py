@@ -21,6 +21,7 @@ import io
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,16 +141,25 @@ class DuckDBStore:
 
         self._ensure()
         with self._locked(exclusive=False):
+            deadline = time.monotonic() + budget_s
             conn = self._connect(read_only=True)
             timer = threading.Timer(budget_s, conn.interrupt)
             timer.start()
+            over = errors.QUERY_BUDGET(
+                f"the query ran past its budget of {budget_s:g} s and was stopped",
+                seconds=f"{budget_s:g}",
+            )
             try:
-                return [[tuple(r) for r in conn.execute(sql).fetchall()] for sql in sqls]
+                results = []
+                for sql in sqls:
+                    # The timer interrupts a running query; a budget spent before the next
+                    # one starts (an interrupt between queries does nothing) stops it here.
+                    if time.monotonic() >= deadline:
+                        raise over
+                    results.append([tuple(r) for r in conn.execute(sql).fetchall()])
+                return results
             except duckdb.InterruptException as exc:
-                raise errors.QUERY_BUDGET(
-                    f"the query ran past its budget of {budget_s:g} s and was stopped",
-                    seconds=f"{budget_s:g}",
-                ) from exc
+                raise over from exc
             finally:
                 timer.cancel()
                 conn.close()

@@ -74,14 +74,14 @@ def test_a_menu_is_edited_fixed_after_an_inline_error_and_published(
     assert fields.get_by_label("名称").input_value() == "今日打卡"
     assert fields.get_by_label("类型").input_value() == "click"
     # and no version was saved
-    assert page.get_by_role("button", name="发布").count() == 0
+    assert page.get_by_role("button", name="发布", exact=True).count() == 0
     # when they add the key and save again
     key.fill("CHECKIN_TODAY")
     page.locator("form.menu-tree").get_by_role("button", name="保存为新版本").click()
     page.wait_for_load_state("load")
     # then version 1 is saved, and publishing it puts it live on WeChat
     assert "已保存为版本 1" in page.locator(".notice.success").inner_text()
-    page.get_by_role("button", name="发布").first.click()
+    page.get_by_role("button", name="发布", exact=True).first.click()
     page.wait_for_load_state("load")
     assert "版本 1 已发布到微信" in page.locator(".notice.success").inner_text()
     menu = _sandbox_account(console_server, "示例服务号")["menu"]
